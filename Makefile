@@ -1,0 +1,87 @@
+# hybridrec: every service and dependency is installed and started from here; nothing is assumed present.
+# `make demo` and `make test` are the two entry points; the rest are their steps.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.9
+DEPS := .deps
+PROTOS := $(wildcard protos/hybridrec_pb/*.proto)
+PB_STAMP := hybridrec_pb/.stamp
+VENV_STAMP := $(VENV)/.stamp
+JARS_STAMP := $(DEPS)/.jars-stamp
+PYTEST_ARGS ?=
+
+.PHONY: help install venv proto jars redis-server up down status topics test unit lint demo bench clean
+
+help:
+	@echo "make demo     install, start Kafka + Redis, replay ml-latest-small (synthetic if absent), show the result"
+	@echo "make test     install what is needed, start the services, run lint and the whole test suite"
+	@echo "make install  venv + generated protobuf code + Kafka/Flink jars (Maven Central) + redis-server (Debian)"
+	@echo "make up|down|status   start / stop / inspect the local Kafka broker (KRaft) and Redis"
+	@echo "make bench    benchmarks; figures go to docs/benchmarks.md"
+
+install: $(VENV_STAMP) $(PB_STAMP) $(JARS_STAMP) redis-server
+
+$(VENV_STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip install --python $(PY) --quiet -e '.[dev]' --config-settings editable_mode=compat
+	@touch $@
+
+$(PB_STAMP): $(PROTOS) $(VENV_STAMP)
+	@mkdir -p hybridrec_pb
+	$(PY) -m grpc_tools.protoc -I protos --python_out=. --pyi_out=. --grpc_python_out=. $(PROTOS)
+	@touch hybridrec_pb/__init__.py $@
+
+proto: $(PB_STAMP)
+
+$(JARS_STAMP): deploy/pom.xml
+	@command -v java >/dev/null || { echo "error: Java 17+ is needed for Kafka and Flink: apt-get install openjdk-17-jdk" >&2; exit 1; }
+	@command -v mvn >/dev/null || { echo "error: Maven is needed to fetch the Kafka and Flink jars: apt-get install maven" >&2; exit 1; }
+	rm -rf $(DEPS)/kafka/libs
+	cd deploy && mvn --batch-mode --quiet package -Ddeps.dir=$(CURDIR)/$(DEPS) && rm -rf target
+	@touch $@
+
+jars: $(JARS_STAMP)
+
+redis-server:
+	@command -v redis-server >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's redis-server"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null); \
+	  else echo "error: redis-server missing: run 'sudo apt-get install redis-server'" >&2; exit 1; fi; }
+
+up: install
+	$(PY) deploy/local_services.py up
+	$(VENV)/bin/hybridrec topics create
+
+down:
+	@if [ -x $(PY) ]; then $(PY) deploy/local_services.py down; else echo "nothing to stop (no venv)"; fi
+
+status:
+	@$(PY) deploy/local_services.py status
+
+topics: up
+
+lint: $(VENV_STAMP)
+	$(VENV)/bin/ruff check .
+
+unit: install
+	$(VENV)/bin/pytest tests/unit -q $(PYTEST_ARGS)
+
+test: install lint up
+	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+demo: install up
+	$(VENV)/bin/hybridrec replay --dataset ml-latest-small --fallback-synthetic --rate max
+
+bench: install up
+	$(PY) benchmarks/replay_throughput.py
+
+clean: down
+	rm -rf .run hybridrec_pb

@@ -1,0 +1,156 @@
+"""The one typed configuration shared by every deployable.
+
+Precedence, lowest first: defaults here < the TOML file named by ``HYBRIDREC_CONFIG`` (see
+``deploy/hybridrec.sample.toml``) < environment variables ``HYBRIDREC_<SECTION>__<FIELD>``, for example
+``HYBRIDREC_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:19092``. Nothing else in the code base holds a host, port,
+topic or path literal.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DAY_MS = 24 * 3600 * 1000
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TopicsConfig(_Section):
+    """Kafka topic names and their explicit retention (no broker defaults are relied on)."""
+
+    interactions: str = "interactions"
+    dlq: str = "interactions.dlq"
+    impressions: str = "impressions"
+    catalog: str = "catalog"
+    partitions: int = Field(4, ge=1, le=1024)
+    replication_factor: int = Field(1, ge=1)
+    interactions_retention_ms: int = Field(7 * DAY_MS, ge=-1)
+    dlq_retention_ms: int = Field(30 * DAY_MS, ge=-1)
+    impressions_retention_ms: int = Field(7 * DAY_MS, ge=-1)
+    max_message_bytes: int = Field(1_048_576, ge=1024)
+
+
+class ProducerConfig(_Section):
+    """librdkafka producer tuning; acks=all and idempotence are not configurable on purpose."""
+
+    linger_ms: int = Field(20, ge=0)
+    batch_size: int = Field(1_000_000, ge=1)
+    compression_type: Literal["none", "lz4", "zstd", "snappy", "gzip"] = "lz4"
+    queue_buffering_max_messages: int = Field(1_000_000, ge=1)
+    delivery_timeout_ms: int = Field(120_000, ge=1000)
+
+
+class KafkaConfig(_Section):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    controller_port: int = Field(9093, ge=1, le=65535)
+    topics: TopicsConfig = TopicsConfig()
+    producer: ProducerConfig = ProducerConfig()
+
+    @property
+    def broker_host(self) -> str:
+        return self.bootstrap_servers.split(",")[0].rsplit(":", 1)[0]
+
+    @property
+    def broker_port(self) -> int:
+        return int(self.bootstrap_servers.split(",")[0].rsplit(":", 1)[1])
+
+
+class RedisConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(6379, ge=1, le=65535)
+    db: int = Field(0, ge=0)
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/{self.db}"
+
+
+class ValidationConfig(_Section):
+    """Edge validation of interaction events; a record failing any rule goes to the DLQ with its reason."""
+
+    max_payload_bytes: int = Field(16_384, ge=64)
+    max_future_skew_s: int = Field(300, ge=0)
+    min_event_time_ms: int = Field(631_152_000_000, description="1990-01-01: older timestamps are bogus")
+    max_id_length: int = Field(128, ge=1)
+
+
+class PathsConfig(_Section):
+    """Where the project keeps downloaded jars, service state and data (all project-local by default)."""
+
+    deps_dir: Path = PROJECT_ROOT / ".deps"
+    run_dir: Path = PROJECT_ROOT / ".run"
+    data_dir: Path = PROJECT_ROOT / "data"
+    datasets_dir: Path = PROJECT_ROOT.parent / "shared" / "datasets"
+
+    @property
+    def downloads_dir(self) -> Path:
+        return self.data_dir / "downloads"
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.data_dir / "lake"
+
+
+class SyntheticConfig(_Section):
+    """Shape of the seeded synthetic world used by tests and scale runs."""
+
+    seed: int = 42
+    n_users: int = Field(10_000, ge=1)
+    n_items: int = Field(5_000, ge=1)
+    n_genres: int = Field(18, ge=1, le=64)
+    popularity_exponent: float = Field(1.1, gt=0)
+    session_gap_s: int = Field(1800, ge=1)
+    mean_session_events: float = Field(8.0, gt=0)
+    taste_drift: float = Field(0.05, ge=0, le=1)
+    start_time_ms: int = 1_700_000_000_000
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HYBRIDREC_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    kafka: KafkaConfig = KafkaConfig()
+    redis: RedisConfig = RedisConfig()
+    validation: ValidationConfig = ValidationConfig()
+    paths: PathsConfig = PathsConfig()
+    synthetic: SyntheticConfig = SyntheticConfig()
+    environment: Literal["local", "cluster"] = "local"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("HYBRIDREC_CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @model_validator(mode="after")
+    def _check_ports_distinct(self) -> Settings:
+        ports = [self.kafka.broker_port, self.kafka.controller_port, self.redis.port]
+        if len(set(ports)) != len(ports):
+            raise ValueError(f"Kafka broker, Kafka controller and Redis ports must differ, got {ports}")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings for this process, validated once at start-up."""
+    return Settings()

@@ -1,0 +1,38 @@
+"""Shared fixtures. Integration tests run against the real broker and Redis, started through the Makefile."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hybridrec.config import KafkaConfig, Settings, TopicsConfig, get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def services() -> Settings:
+    """Start Kafka and Redis with `make up` (idempotent: a no-op when they already run)."""
+    proc = subprocess.run(["make", "--no-print-directory", "up"], cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.fail(f"`make up` failed:\n{proc.stdout}\n{proc.stderr}")
+    return get_settings()
+
+
+@pytest.fixture
+def isolated(services: Settings) -> Iterator[Settings]:
+    """Settings whose topics are unique to this test, created on the real broker and deleted afterwards."""
+    from hybridrec.kafka.topics import delete_topics, ensure_topics, topic_specs
+
+    tag = uuid.uuid4().hex[:10]
+    topics = TopicsConfig(interactions=f"t{tag}.interactions", dlq=f"t{tag}.interactions.dlq",
+                          impressions=f"t{tag}.impressions", catalog=f"t{tag}.catalog", partitions=4)
+    kafka = KafkaConfig(**{**services.kafka.model_dump(exclude={"topics"}), "topics": topics})
+    settings = services.model_copy(update={"kafka": kafka})
+    ensure_topics(kafka)
+    yield settings
+    delete_topics(kafka, [s.name for s in topic_specs(kafka)])
