@@ -101,6 +101,13 @@ class PathsConfig(_Section):
         return self.data_dir / "lake"
 
 
+class FeastConfig(_Section):
+    """Feature-store settings; the online store is the Redis of ``RedisConfig``."""
+
+    project: str = Field("hybridrec", pattern=r"^[A-Za-z0-9_]+$")
+    registry_path: Path | None = Field(None, description="default: <data_dir>/feast/registry.db")
+
+
 class SyntheticConfig(_Section):
     """Shape of the seeded synthetic world used by tests and scale runs."""
 
@@ -125,6 +132,7 @@ class Settings(BaseSettings):
     validation: ValidationConfig = ValidationConfig()
     paths: PathsConfig = PathsConfig()
     synthetic: SyntheticConfig = SyntheticConfig()
+    feast: FeastConfig = FeastConfig()
     environment: Literal["local", "cluster"] = "local"
 
     @classmethod

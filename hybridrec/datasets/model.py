@@ -7,7 +7,7 @@ by enum *name* without importing protobuf, so reading a dataset never depends on
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Final, Protocol, runtime_checkable
 
 EVENT_TYPES: Final[tuple[str, ...]] = (
@@ -49,6 +49,53 @@ class Interaction:
     position: int = -1
     device: str = "DEVICE_UNSPECIFIED"
     country: str = ""
+
+
+# Slot descriptors of Interaction, in field order, for make_interaction below.
+(
+    _S_EVENT_ID,
+    _S_USER_ID,
+    _S_ITEM_ID,
+    _S_EVENT_TYPE,
+    _S_VALUE,
+    _S_TIME,
+    _S_SURFACE,
+    _S_POSITION,
+    _S_DEVICE,
+    _S_COUNTRY,
+) = (getattr(Interaction, f.name).__set__ for f in fields(Interaction))
+_new = object.__new__
+
+
+def make_interaction(
+    event_id: str,
+    user_id: str,
+    item_id: str,
+    event_type: str,
+    value: float,
+    event_time_ms: int,
+    surface: str,
+    position: int,
+    device: str,
+    country: str,
+) -> Interaction:
+    """Same object as ``Interaction(...)`` with every field given, about twice as fast.
+
+    A frozen dataclass ``__init__`` pays ``object.__setattr__`` per field; bulk generators that build
+    millions of events per run set the slots directly instead. Callers must pass every field, already typed.
+    """
+    obj = _new(Interaction)
+    _S_EVENT_ID(obj, event_id)
+    _S_USER_ID(obj, user_id)
+    _S_ITEM_ID(obj, item_id)
+    _S_EVENT_TYPE(obj, event_type)
+    _S_VALUE(obj, value)
+    _S_TIME(obj, event_time_ms)
+    _S_SURFACE(obj, surface)
+    _S_POSITION(obj, position)
+    _S_DEVICE(obj, device)
+    _S_COUNTRY(obj, country)
+    return obj
 
 
 @runtime_checkable

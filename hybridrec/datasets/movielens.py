@@ -19,12 +19,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from hybridrec.datasets.model import Interaction, Item
+from hybridrec.datasets.model import Dataset, Interaction, Item, make_interaction
 
 if TYPE_CHECKING:
     from hybridrec.config import Settings
 
 MOVIELENS_NAMES: Final[tuple[str, ...]] = ("ml-100k", "ml-latest-small", "ml-1m", "ml-20m", "ml-25m")
+
+DEFAULT_SYNTHETIC_EVENTS: Final = 1_000_000
 
 FORMAT_100K: Final = "ml-100k"
 FORMAT_CSV: Final = "ml-latest-small"
@@ -74,7 +76,10 @@ def parse_year(title: str) -> int:
 
 
 def detect_format(path: Path | str) -> str:
-    """Which file family ``path`` holds: ``"ml-100k"``, ``"ml-latest-small"`` (CSV) or ``"ml-1m"`` (``::``)."""
+    """Which file family ``path`` holds: ``"ml-100k"``, ``"ml-latest-small"`` (CSV) or ``"ml-1m"`` (``::``).
+
+    Detection is by file name, not by the folder name, so renamed or nested copies still load.
+    """
     directory = Path(path)
     if (directory / "u.data").is_file():
         return FORMAT_100K
@@ -298,6 +303,7 @@ class MovieLensDataset:
             )
         repeats_all = dup if dup.any() else None
         prefix = f"{self._name}:"
+        make, rating, nothing = make_interaction, "RATING", "DEVICE_UNSPECIFIED"
         step = 65_536
         running = 0  # repeats so far of the current (user, item, ts); carried across chunks
         for start in range(0, n, step):
@@ -306,19 +312,17 @@ class MovieLensDataset:
             items = r.item[start:stop].astype(str).tolist()
             values = r.rating[start:stop].tolist()
             seconds = r.timestamp[start:stop].tolist()
-            rows = zip(users, items, values, seconds, strict=True)
             if repeats_all is None:
-                for user, item, value, ts in rows:
-                    yield Interaction(
-                        f"{prefix}{user}:{item}:{ts}", user, item, "RATING", value, ts * 1000, _SURFACE
-                    )
-                continue
-            for (user, item, value, ts), repeat in zip(rows, repeats_all[start:stop].tolist(), strict=True):
-                running = running + 1 if repeat else 0
-                suffix = f":{running}" if running else ""
-                yield Interaction(
-                    f"{prefix}{user}:{item}:{ts}{suffix}", user, item, "RATING", value, ts * 1000, _SURFACE
-                )
+                ids = [f"{prefix}{u}:{i}:{t}" for u, i, t in zip(users, items, seconds, strict=True)]
+            else:
+                ids = []
+                for u, i, t, repeat in zip(
+                    users, items, seconds, repeats_all[start:stop].tolist(), strict=True
+                ):
+                    running = running + 1 if repeat else 0
+                    ids.append(f"{prefix}{u}:{i}:{t}:{running}" if running else f"{prefix}{u}:{i}:{t}")
+            for event_id, user, item, value, ts in zip(ids, users, items, values, seconds, strict=True):
+                yield make(event_id, user, item, rating, value, ts * 1000, _SURFACE, -1, nothing, "")
 
 
 def open_movielens(name_or_path: str | Path, settings: Settings | None = None) -> MovieLensDataset:
@@ -332,9 +336,9 @@ def open_movielens(name_or_path: str | Path, settings: Settings | None = None) -
 def resolve_movielens(name: str, path: Path | None, settings: Settings | None = None) -> MovieLensDataset:
     """Find ``name`` on disk: explicit path, then ``datasets_dir/name``, then ``downloads_dir/name``."""
     if path is not None:
-        if not _has_data(Path(path)):
-            detect_format(path)  # raises the precise reason
-        return MovieLensDataset(path, name)
+        return MovieLensDataset(
+            path, name
+        )  # detect_format in the constructor says what is wrong, if anything
     if settings is None:
         from hybridrec.config import get_settings
 
@@ -348,3 +352,31 @@ def resolve_movielens(name: str, path: Path | None, settings: Settings | None = 
         f"Run `hybridrec download {name}` to fetch it from GroupLens, "
         f"or pass `--path /dir/with/{name}` pointing at an unzipped copy."
     )
+
+
+def load_dataset(
+    name: str,
+    path: Path | str | None = None,
+    settings: Settings | None = None,
+    *,
+    n_events: int | None = None,
+) -> Dataset:
+    """The one entry point the CLI and jobs use: a MovieLens release by name, or the synthetic world.
+
+    ``n_events`` sizes the synthetic stream (default :data:`DEFAULT_SYNTHETIC_EVENTS`); MovieLens ignores it.
+    """
+    if settings is None:
+        from hybridrec.config import get_settings
+
+        settings = get_settings()
+    if name == "synthetic":
+        from hybridrec.datasets.synthetic import SyntheticDataset
+
+        return SyntheticDataset(
+            settings.synthetic, DEFAULT_SYNTHETIC_EVENTS if n_events is None else n_events
+        )
+    if name not in MOVIELENS_NAMES:
+        raise ValueError(
+            f"unknown dataset {name!r}; choose one of {', '.join((*MOVIELENS_NAMES, 'synthetic'))}"
+        )
+    return resolve_movielens(name, None if path is None else Path(path), settings)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
-from hybridrec.datasets.model import Interaction, Item
+from hybridrec.datasets.model import Interaction, Item, make_interaction
 
 if TYPE_CHECKING:
     from hybridrec.config import SyntheticConfig
@@ -274,6 +274,7 @@ class SyntheticDataset:
         names = np.array(_EVENT_NAMES, dtype=object)
         surfaces = np.array((TRENDING_SURFACE, *PERSONAL_SURFACES), dtype=object)
         prefix = f"syn-{self.cfg.seed}-"
+        make = make_interaction
         index = 0
         remaining = self.n_events
         if remaining == 0:
@@ -294,7 +295,7 @@ class SyntheticDataset:
                 strict=True,
             )
             for k, (user, item, kind, value, t, surface, pos, device, country) in enumerate(rows, index):
-                yield Interaction(f"{prefix}{k}", user, item, kind, value, t, surface, pos, device, country)
+                yield make(f"{prefix}{k}", user, item, kind, value, t, surface, pos, device, country)
             index += n
             remaining -= n
             if remaining == 0:
@@ -372,17 +373,19 @@ class SyntheticDataset:
         last = time[np.cumsum(lengths) - 1]
 
         # Item choice: a taste genre (or the global segment when exploring), then Zipf popularity within it.
-        user_taste = taste[user].astype(np.float64)
-        cum = np.cumsum(user_taste, axis=1)
-        draw = rng.random(total)[:, None] * cum[:, -1:]
-        genre = np.minimum((cum < draw).sum(axis=1), taste.shape[1] - 1)
+        # Tastes are fixed within a session, so their cumulative sums are taken once per session.
+        session_cum = np.cumsum(taste[users], axis=1)
+        session_cum /= session_cum[:, -1:]
+        session = np.repeat(np.arange(users.size), lengths)
+        draw = rng.random(total, dtype=np.float32)[:, None]
+        genre = np.minimum((session_cum[session] < draw).sum(axis=1), taste.shape[1] - 1)
         trending = rng.random(total) < w.explore[user]
         segment = np.where(trending, len(w.genre_segment), w.genre_segment[genre])
         slot = np.searchsorted(w.segment_cdf, segment + rng.random(total), side="right")
         item = w.segment_items[np.minimum(slot, w.segment_items.size - 1)]
 
         # How much the user likes it, on a star scale: item quality plus taste match plus noise.
-        affinity = user_taste[np.arange(total), w.primary_genre[item]] * taste.shape[1]
+        affinity = taste[user, w.primary_genre[item]] * np.float64(taste.shape[1])
         score = 3.3 + 0.6 * w.quality[item] + 0.5 * np.log(np.clip(affinity, 0.05, 20.0))
         score += rng.normal(0.0, 0.7, total)
         kind = np.searchsorted(np.cumsum(_weights(EVENT_MIX)), rng.random(total), side="right")
