@@ -43,9 +43,11 @@ proto: $(PB_STAMP)
 $(JARS_STAMP): deploy/pom.xml
 	@command -v java >/dev/null || { echo "error: Java 17+ is needed for Kafka and Flink: apt-get install openjdk-17-jdk" >&2; exit 1; }
 	@command -v mvn >/dev/null || { echo "error: Maven is needed to fetch the Kafka and Flink jars: apt-get install maven" >&2; exit 1; }
-	rm -rf $(DEPS)/kafka/libs
-	cd deploy && mvn --batch-mode --quiet package -Ddeps.dir=$(CURDIR)/$(DEPS) && rm -rf target
-	@touch $@
+	rm -rf $(DEPS).new
+	cd deploy && mvn --batch-mode --quiet package -Ddeps.dir=$(CURDIR)/$(DEPS).new && rm -rf target
+	@# Swap whole directories so a running broker keeps its (open) jars and no stale version lingers.
+	@mkdir -p $(DEPS) && for d in $(DEPS).new/*; do n=$$(basename $$d); rm -rf $(DEPS)/$$n; mv $$d $(DEPS)/$$n; done
+	@rm -rf $(DEPS).new && touch $@
 
 jars: $(JARS_STAMP)
 

@@ -10,9 +10,13 @@ import argparse
 import json
 import sys
 from importlib.metadata import entry_points
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hybridrec.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from hybridrec.datasets import Dataset
 
 
 class CliError(RuntimeError):
@@ -49,14 +53,10 @@ def cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
 # --- datasets ------------------------------------------------------------------------------------------
 
 def open_dataset(name: str, settings: Settings, *, path: str | None = None, events: int | None = None,
-                 seed: int | None = None, fallback_synthetic: bool = False, download: bool = True) -> Any:
+                 seed: int | None = None, fallback_synthetic: bool = False) -> Dataset:
     """Resolve a dataset by name: a path, the datasets dir, earlier downloads, GroupLens, then synthetic."""
-    from pathlib import Path
-
-    from hybridrec.datasets import SyntheticDataset
-    from hybridrec.datasets.download import DownloadFailed
-    from hybridrec.datasets.download import download as fetch
-    from hybridrec.datasets.movielens import DatasetNotFound, resolve_movielens
+    from hybridrec.datasets import DatasetNotFound, DownloadFailed, SyntheticDataset, download
+    from hybridrec.datasets.movielens import resolve_movielens
 
     if name == "synthetic":
         cfg = settings.synthetic if seed is None else settings.synthetic.model_copy(update={"seed": seed})
@@ -64,12 +64,12 @@ def open_dataset(name: str, settings: Settings, *, path: str | None = None, even
     try:
         return resolve_movielens(name, Path(path) if path else None, settings)
     except DatasetNotFound as missing:
-        if path is not None or not download:
+        if path is not None:
             raise CliError(str(missing)) from None
         reason = str(missing)
     print(f"{name} not found locally; downloading it from GroupLens", file=sys.stderr)
     try:
-        fetch(name, settings.paths.downloads_dir, settings)
+        download(name, settings.paths.downloads_dir, settings)
         return resolve_movielens(name, None, settings)
     except (DownloadFailed, DatasetNotFound) as exc:
         if not fallback_synthetic:
@@ -95,7 +95,7 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     from hybridrec import catalog
     from hybridrec.kafka.producer import EventProducer
     from hybridrec.kafka.topics import ensure_topics
-    from hybridrec.replay import replay
+    from hybridrec.replay import batch_size_for, replay
 
     dataset = open_dataset(args.dataset, settings, path=args.path, events=args.events, seed=args.seed,
                            fallback_synthetic=args.fallback_synthetic)
@@ -107,8 +107,8 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     total = dataset.count_hint if args.limit is None else min(args.limit, dataset.count_hint or args.limit)
     with tqdm(total=total, unit="ev", unit_scale=True, disable=args.quiet, file=sys.stderr,
               mininterval=0.5) as bar:
-        summary = replay(dataset.interactions(), producer, dataset=dataset.name, rate=args.rate,
-                         limit=args.limit, on_progress=bar.update)
+        summary = replay(dataset.batches(batch_size_for(args.rate)), producer, dataset=dataset.name,
+                         rate=args.rate, limit=args.limit, on_progress=bar.update)
     summary.catalog_items = n_items
     print(json.dumps(summary.as_dict()) if args.json else summary.render())
     return 0

@@ -17,9 +17,21 @@ from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from hybridrec.datasets.model import Dataset, Interaction, Item, make_interaction
+from hybridrec.datasets.model import (
+    Dataset,
+    Interaction,
+    Item,
+    archive_batch,
+    check_batch_size,
+    constant_strings,
+    make_interaction,
+    numeric,
+    slices,
+    string_scalar,
+)
 
 if TYPE_CHECKING:
     from hybridrec.config import Settings
@@ -59,6 +71,7 @@ _NO_GENRE: Final = frozenset({"unknown", "(no genres listed)", ""})
 _YEAR_RE: Final = re.compile(r"\((\d{4})(?:\s*[-–]\s*(?:\d{4})?)?\)$")
 _SURFACE: Final = "movielens"
 _READ_BLOCK: Final = 1 << 24
+_BATCH_BLOCK: Final = 65_536  # rows converted to arrow at a time by batches(); the yielded slices share it
 
 
 class DatasetNotFound(FileNotFoundError):
@@ -116,28 +129,75 @@ class RatingColumns:
         return int(self.user.shape[0])
 
 
-def _columns(table: pa.Table, names: tuple[str, str, str, str]) -> RatingColumns:
+def _numpy(column: pa.ChunkedArray, dtype: np.dtype, what: str) -> np.ndarray:
+    """Zero-copy view of a fixed-width arrow column; ``to_numpy()`` would import pandas (~2 s)."""
+    itemsize = dtype.itemsize
+    parts = []
+    for chunk in column.chunks:
+        if chunk.null_count:
+            raise DatasetFormatError(f"{what}: {chunk.null_count} rows with a missing or unparsable field")
+        parts.append(
+            np.frombuffer(chunk.buffers()[1], dtype=dtype, count=len(chunk), offset=chunk.offset * itemsize)
+        )
+    return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
+
+
+def _columns(table: pa.Table, names: tuple[str, str, str, str], what: Path) -> RatingColumns:
     """Sort once by (time, user, item) so replay order is stable however the file was ordered."""
     user, item, rating, ts = (
-        table.column(n).to_numpy().astype(t) for n, t in zip(names, "qqdq", strict=True)
+        _numpy(table.column(n), t, str(what))
+        for n, t in zip(names, map(np.dtype, (np.int32, np.int32, np.float32, np.int64)), strict=True)
     )
-    order = np.lexsort((item, user, ts))
+    order = time_order(user, item, ts)
     return RatingColumns(user[order], item[order], rating[order], ts[order])
+
+
+def time_order(user: np.ndarray, item: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """Permutation sorting by (ts, user, item), equal to ``np.lexsort((item, user, ts))`` but ~4x faster.
+
+    Why: a 20M-row argsort is memory-bound (~9 s here) while sorting plain integers is SIMD (~1 s). The big
+    releases are stored sorted by (user, item), so the row number already encodes the tie order; packing
+    ``(ts - min) << bits | row`` into one int64 and sorting values gives the permutation in the low bits.
+    """
+    n = int(ts.shape[0])
+    if n < 2:
+        return np.arange(n)
+    if user.min() < 0 or item.min() < 0:
+        return np.lexsort((item, user, ts))
+    pair = (user.astype(np.int64) << 32) | item.astype(np.int64)
+    base = None if bool((pair[1:] >= pair[:-1]).all()) else np.argsort(pair, kind="stable")
+    ts_base = ts if base is None else ts[base]
+    low, bits = int(ts_base.min()), (n - 1).bit_length()
+    if (int(ts_base.max()) - low).bit_length() + bits > 62:
+        order = np.argsort(ts_base, kind="stable")
+    else:
+        key = ((ts_base.astype(np.int64) - low) << bits) | np.arange(n, dtype=np.int64)
+        key.sort()
+        order = key & ((1 << bits) - 1)
+    return order if base is None else base[order]
 
 
 def _read_ratings(directory: Path, fmt: str) -> RatingColumns:
     """Parse the ratings file with pyarrow's multi-threaded reader: 25M rows in seconds, not minutes."""
-    int64, float64 = pa.int64(), pa.float64()
+    try:
+        return _parse_ratings(directory, fmt)
+    except pa.ArrowInvalid as exc:
+        raise DatasetFormatError(f"{directory}: the ratings file does not parse as MovieLens: {exc}") from exc
+
+
+def _parse_ratings(directory: Path, fmt: str) -> RatingColumns:
+    # 32-bit ids and ratings (half stars are exact in float32) keep ML-25M at 20 bytes a rating in memory.
+    int32, int64, float32 = pa.int32(), pa.int64(), pa.float32()
     if fmt == FORMAT_CSV:
         names = ("userId", "movieId", "rating", "timestamp")
         table = pacsv.read_csv(
             directory / "ratings.csv",
             convert_options=pacsv.ConvertOptions(
-                column_types=dict(zip(names, (int64, int64, float64, int64), strict=True)),
+                column_types=dict(zip(names, (int32, int32, float32, int64), strict=True)),
                 include_columns=list(names),
             ),
         )
-        return _columns(table, names)
+        return _columns(table, names, directory / "ratings.csv")
     if fmt == FORMAT_100K:
         names = ("user", "item", "rating", "ts")
         table = pacsv.read_csv(
@@ -145,10 +205,10 @@ def _read_ratings(directory: Path, fmt: str) -> RatingColumns:
             read_options=pacsv.ReadOptions(column_names=list(names)),
             parse_options=pacsv.ParseOptions(delimiter="\t"),
             convert_options=pacsv.ConvertOptions(
-                column_types=dict(zip(names, (int64, int64, float64, int64), strict=True))
+                column_types=dict(zip(names, (int32, int32, float32, int64), strict=True))
             ),
         )
-        return _columns(table, names)
+        return _columns(table, names, directory / "u.data")
     # "a::b::c::d" split on ":" leaves empty columns in between; pyarrow only takes one-char delimiters.
     names = ("user", "item", "rating", "ts")
     all_names = ["user", "_1", "item", "_2", "rating", "_3", "ts"]
@@ -157,11 +217,11 @@ def _read_ratings(directory: Path, fmt: str) -> RatingColumns:
         read_options=pacsv.ReadOptions(column_names=all_names),
         parse_options=pacsv.ParseOptions(delimiter=":", quote_char=False),
         convert_options=pacsv.ConvertOptions(
-            column_types=dict(zip(names, (int64, int64, float64, int64), strict=True)),
+            column_types=dict(zip(names, (int32, int32, float32, int64), strict=True)),
             include_columns=list(names),
         ),
     )
-    return _columns(table, names)
+    return _columns(table, names, directory / "ratings.dat")
 
 
 def _decode(raw: bytes) -> str:
@@ -241,7 +301,7 @@ class MovieLensDataset:
     """One MovieLens release on disk; ratings become ``RATING`` interactions in event-time order.
 
     Ratings are loaded on the first call to :meth:`interactions` and kept as compact numpy columns (about
-    28 bytes a rating), so replaying twice does not parse twice.
+    20 bytes a rating), so replaying twice does not parse twice.
     """
 
     def __init__(self, path: Path | str, name: str | None = None) -> None:
@@ -324,6 +384,64 @@ class MovieLensDataset:
             for event_id, user, item, value, ts in zip(ids, users, items, values, seconds, strict=True):
                 yield make(event_id, user, item, rating, value, ts * 1000, _SURFACE, -1, nothing, "")
 
+    def batches(self, size: int) -> Iterator[pa.RecordBatch]:
+        """The rows of :meth:`interactions` (same order, same ids) as archive-schema batches of ≤ ``size`` rows.
+
+        Built column-wise from the sorted numpy ratings, a block of rows at a time, never one object per row.
+        """
+        size = check_batch_size(size)
+        return self._batches(self.ratings(), size)
+
+    def _batches(self, r: RatingColumns, size: int) -> Iterator[pa.RecordBatch]:
+        n = len(r)
+        block = size * max(1, _BATCH_BLOCK // size)
+        string, dataset, colon = pa.string(), string_scalar(self._name), string_scalar(":")
+        constants: dict[str, pa.Array] = {}
+        running = 0  # repeats so far of the current (user, item, ts); carried across blocks
+        for start in range(0, n, block):
+            stop = min(start + block, n)
+            m = stop - start
+            if len(constants.get("event_type", ())) < m:
+                constants = {
+                    "event_type": constant_strings("RATING", m),
+                    "surface": constant_strings(_SURFACE, m),
+                    "position": numeric(np.full(m, -1, dtype=np.int32)),
+                    "device": constant_strings("DEVICE_UNSPECIFIED", m),
+                    "country": constant_strings("", m),
+                }
+            user, item, ts = r.user[start:stop], r.item[start:stop], r.timestamp[start:stop]
+            user_ids = pc.cast(numeric(user), string)
+            item_ids = pc.cast(numeric(item), string)
+            event_ids = pc.binary_join_element_wise(dataset, user_ids, item_ids, pc.cast(numeric(ts), string), colon)
+            # Same duplicate numbering as _iterate: the k-th repeat of a (user, item, ts) row gets ":k".
+            lo = max(start, 1)
+            dup = np.zeros(m, dtype=bool)
+            dup[lo - start :] = (
+                (r.user[lo:stop] == r.user[lo - 1 : stop - 1])
+                & (r.item[lo:stop] == r.item[lo - 1 : stop - 1])
+                & (r.timestamp[lo:stop] == r.timestamp[lo - 1 : stop - 1])
+            )
+            if dup.any():
+                index = np.arange(m)
+                last_new = np.maximum.accumulate(np.where(dup, -1, index))
+                repeat = index - last_new
+                head = last_new < 0  # a run of repeats continuing from the previous block
+                repeat[head] = running + index[head] + 1
+                running = int(repeat[-1])
+                numbered = pc.binary_join_element_wise(event_ids, pc.cast(numeric(repeat), string), colon)
+                event_ids = pc.if_else(numeric(dup), numbered, event_ids)
+            else:
+                running = 0
+            columns = {field: column.slice(0, m) for field, column in constants.items()}
+            columns.update(
+                event_id=event_ids,
+                user_id=user_ids,
+                item_id=item_ids,
+                value=numeric(r.rating[start:stop].astype(np.float64)),
+                event_time_ms=numeric(ts * 1000),
+            )
+            yield from slices(archive_batch(columns), size)
+
 
 def open_movielens(name_or_path: str | Path, settings: Settings | None = None) -> MovieLensDataset:
     """Open a release by directory, or by name through the same search as :func:`load_dataset`."""
@@ -333,12 +451,18 @@ def open_movielens(name_or_path: str | Path, settings: Settings | None = None) -
     return resolve_movielens(str(name_or_path), None, settings)
 
 
-def resolve_movielens(name: str, path: Path | None, settings: Settings | None = None) -> MovieLensDataset:
-    """Find ``name`` on disk: explicit path, then ``datasets_dir/name``, then ``downloads_dir/name``."""
+def resolve_movielens(
+    name: str, path: Path | str | None, settings: Settings | None = None
+) -> MovieLensDataset:
+    """Find ``name`` on disk: explicit path (or ``path/name``), then ``datasets_dir/name``, then downloads.
+
+    An explicit path that holds no data raises from :func:`detect_format`, which says what is wrong.
+    """
     if path is not None:
-        return MovieLensDataset(
-            path, name
-        )  # detect_format in the constructor says what is wrong, if anything
+        path = Path(path)
+        if not _has_data(path) and _has_data(path / name):
+            path = path / name  # a folder that holds the unzipped release, e.g. --path ~/datasets
+        return MovieLensDataset(path, name)
     if settings is None:
         from hybridrec.config import get_settings
 

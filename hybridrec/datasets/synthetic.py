@@ -18,8 +18,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from hybridrec.datasets.model import Interaction, Item, make_interaction
+from hybridrec.datasets.model import (
+    Interaction,
+    Item,
+    archive_batch,
+    check_batch_size,
+    make_interaction,
+    numeric,
+    slices,
+    string_scalar,
+    strings,
+)
 
 if TYPE_CHECKING:
     from hybridrec.config import SyntheticConfig
@@ -88,6 +100,7 @@ TASTE_ALPHA: Final = 0.3  # Dirichlet concentration: below 1 gives users a few s
 INTRA_GAP_MEAN_MS: Final = 40_000.0  # mean pause between two events of one session
 INTRA_GAP_MIN_MS: Final = 200
 OFF_TIME_MEAN_MS: Final = 8 * 3600 * 1000.0  # mean extra time away after the session gap, for an average user
+MAX_ROUNDS: Final = 32  # session rounds per window; bounds the per-window cost when users are few
 WINDOW_EVENTS: Final = 32_768  # target events per generated window: big enough to vectorise, small in memory
 _EVENT_NAMES: Final = tuple(name for name, _ in EVENT_MIX)
 _IMPRESSION, _CLICK, _PLAY, _RATING, _ADD_TO_LIST, _THUMBS = range(len(EVENT_MIX))
@@ -217,6 +230,10 @@ class _Events:
     def take(self, index: np.ndarray) -> _Events:
         return _Events(*(getattr(self, f)[index] for f in _Events.__slots__))
 
+    def rows(self, start: int, stop: int) -> _Events:
+        """Rows ``start:stop`` as views, no copy."""
+        return _Events(*(getattr(self, f)[start:stop] for f in _Events.__slots__))
+
     def __len__(self) -> int:
         return int(self.time.shape[0])
 
@@ -226,7 +243,8 @@ class SyntheticDataset:
 
     Users hold a Dirichlet genre taste that drifts by ``taste_drift`` toward a fresh draw at every session
     start, pick items by taste (or, sometimes, global trending) times Zipf popularity, and act in sessions.
-    The stream for ``n`` events is a prefix of the stream for any larger ``n``.
+    The stream for ``n`` events is a prefix of the stream for any larger ``n``. Session lengths are
+    geometric, so a ``mean_session_events`` below 1 acts as 1.
     """
 
     name: Final = "synthetic"
@@ -234,6 +252,8 @@ class SyntheticDataset:
     def __init__(self, cfg: SyntheticConfig, n_events: int, *, window_events: int = WINDOW_EVENTS) -> None:
         if n_events < 0:
             raise ValueError(f"n_events must be >= 0, got {n_events}")
+        if window_events < 1:
+            raise ValueError(f"window_events must be >= 1, got {window_events}")
         self.cfg = cfg
         self.n_events = n_events
         self.window_events = window_events
@@ -255,14 +275,14 @@ class SyntheticDataset:
         world_seq, event_seq = np.random.SeedSequence(self.cfg.seed).spawn(2)
         return np.random.default_rng(world_seq), np.random.default_rng(event_seq)
 
-    def world(self) -> _World:
+    def _ensure_world(self) -> _World:
         if self._world is None:
             self._world = _build_world(self.cfg, self._rngs()[0])
         return self._world
 
     def items(self) -> Iterator[Item]:
         """The catalog, ids ``"1"`` .. ``str(n_items)``."""
-        w = self.world()
+        w = self._ensure_world()
         names = genre_names(self.cfg.n_genres)
         years = w.years.tolist()
         for i, (item_id, title, genres) in enumerate(zip(w.item_ids, w.titles, w.item_genres, strict=True)):
@@ -270,7 +290,7 @@ class SyntheticDataset:
 
     def interactions(self) -> Iterator[Interaction]:
         """Events in non-decreasing time (ties by user), ids ``syn-<seed>-<index>``."""
-        w = self.world()
+        w = self._ensure_world()
         names = np.array(_EVENT_NAMES, dtype=object)
         surfaces = np.array((TRENDING_SURFACE, *PERSONAL_SURFACES), dtype=object)
         prefix = f"syn-{self.cfg.seed}-"
@@ -301,6 +321,61 @@ class SyntheticDataset:
             if remaining == 0:
                 return
 
+    def batches(self, size: int) -> Iterator[pa.RecordBatch]:
+        """The rows of :meth:`interactions` (same order, same ids) as archive-schema batches of ≤ ``size`` rows.
+
+        Each generated window is converted to arrow as a whole and sliced; rows short of a full batch wait
+        for the next window, so memory stays O(window + size) however long the stream is.
+        """
+        size = check_batch_size(size)
+        w = self._ensure_world()
+        lookup = {
+            "user_id": strings(w.user_ids.tolist()),
+            "item_id": strings(w.item_ids.tolist()),
+            "event_type": strings(list(_EVENT_NAMES)),
+            "surface": strings([TRENDING_SURFACE, *PERSONAL_SURFACES]),
+            "device": strings(w.device.tolist()),
+            "country": strings(w.country.tolist()),
+        }
+        return self._batches(w, size, lookup)
+
+    def _batches(self, w: _World, size: int, lookup: dict[str, pa.Array]) -> Iterator[pa.RecordBatch]:
+        prefix, nothing = string_scalar(f"syn-{self.cfg.seed}-"), string_scalar("")
+        index = 0  # number of the first pending row
+        remaining = self.n_events
+        pending: list[_Events] = []
+        pending_rows = 0
+        windows = self._windows(w)
+        while remaining > 0:
+            ev = next(windows)
+            n = min(len(ev), remaining)
+            pending.append(ev.rows(0, n) if n < len(ev) else ev)
+            pending_rows += n
+            remaining -= n
+            if pending_rows < size and remaining > 0:
+                continue
+            buf = pending[0] if len(pending) == 1 else _Events.concat(pending)
+            ready = pending_rows if remaining == 0 else pending_rows - pending_rows % size
+            ev = buf.rows(0, ready)
+            users, string = numeric(ev.user), pa.string()
+            ids = pc.cast(numeric(np.arange(index, index + ready, dtype=np.int64)), string)
+            columns = {
+                "event_id": pc.binary_join_element_wise(prefix, ids, nothing),
+                "user_id": lookup["user_id"].take(users),
+                "item_id": lookup["item_id"].take(numeric(ev.item)),
+                "event_type": lookup["event_type"].take(numeric(ev.kind)),
+                "value": numeric(ev.value.astype(np.float64, copy=False)),
+                "event_time_ms": numeric(ev.time.astype(np.int64, copy=False)),
+                "surface": lookup["surface"].take(numeric(ev.surface)),
+                "position": numeric(ev.position.astype(np.int32)),
+                "device": lookup["device"].take(users),
+                "country": lookup["country"].take(users),
+            }
+            yield from slices(archive_batch(columns), size)
+            index += ready
+            pending_rows -= ready
+            pending = [buf.rows(ready, len(buf))] if pending_rows else []
+
     def _windows(self, w: _World) -> Iterator[_Events]:
         """Endless sorted windows of events; each window's times are >= every earlier window's."""
         cfg = self.cfg
@@ -318,19 +393,21 @@ class SyntheticDataset:
         window_start = cfg.start_time_ms
         carry: _Events | None = None
         while True:
-            window_end = window_start + round(window_ms)
+            window_end = window_start + max(1, round(window_ms))
             parts = [] if carry is None else [carry]
             starting = np.flatnonzero(next_start < window_end)
-            while starting.size:
+            for _ in range(MAX_ROUNDS):
+                if not starting.size:
+                    break
                 ev, last = self._sessions(w, rng, taste, starting, next_start[starting], mean_len, intra_max)
                 parts.append(ev)
                 off = rng.exponential(OFF_TIME_MEAN_MS, starting.size) / w.activity[starting]
                 next_start[starting] = last + gap_ms + off.astype(np.int64)
                 starting = starting[next_start[starting] < window_end]
-            if not parts:
-                window_start = window_end
-                window_ms *= 2.0
-                continue
+            else:
+                # Few users with many sessions each: cut the window where the earliest pending session
+                # starts, since every session before that point has been generated.
+                window_end = min(window_end, int(next_start.min()))
             batch = _Events.concat(parts)
             due = batch.time < window_end
             carry = batch.take(np.flatnonzero(~due))
@@ -339,7 +416,9 @@ class SyntheticDataset:
             if len(out):
                 yield out
             # Steer the window length toward the target size; only world state decides it, never n_events.
-            window_ms *= min(2.0, max(0.5, self.window_events / max(len(out), 1)))
+            window_ms = (window_end - window_start) * min(
+                2.0, max(0.5, self.window_events / max(len(out), 1))
+            )
             window_start = window_end
 
     def _sessions(

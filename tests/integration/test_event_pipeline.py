@@ -107,3 +107,59 @@ def test_bad_records_are_dead_lettered_with_reasons(isolated: Settings) -> None:
     assert set(by_reason) == set(bad)
     for reason, payloads in by_reason.items():
         assert payloads == [bad[reason]] * rounds, f"raw bytes not preserved for {reason}"
+
+
+def test_batch_path_matches_single_event_path_on_the_broker(isolated: Settings) -> None:
+    """send_batch must put the same bytes on the same partitions as send, and dead-letter the same rows."""
+    from hybridrec.contract import archive_table
+
+    rows = [{"event_id": e.event_id, "user_id": e.user_id, "item_id": e.item_id,
+             "event_type": InteractionEvent.DESCRIPTOR.fields_by_name["event_type"].enum_type
+             .values_by_number[e.event_type].name, "value": e.value, "event_time_ms": e.event_time_ms,
+             "surface": e.surface, "position": e.position, "request_id": e.request_id, "variant": e.variant,
+             "device": ["DEVICE_UNSPECIFIED", "TV", "WEB", "MOBILE"][e.device], "country": e.country}
+            for e in _events(1_000)]
+    rows[10]["user_id"] = ""
+    rows[20]["event_type"] = "TELEPORT"
+    rows[30]["value"] = 9.0
+    rows[30]["event_type"] = "RATING"
+
+    single = EventProducer(isolated.kafka, isolated.validation, clock=lambda: NOW_MS)
+    for row in rows:
+        try:
+            single.send(make_event(**row))  # type: ignore[arg-type]
+        except ValueError:  # an enum name the protobuf runtime cannot even represent
+            single.dead_letter(b"", row["user_id"].encode(), "unknown_event_type")  # type: ignore[union-attr]
+    single.flush()
+
+    batched_kafka = isolated.kafka.model_copy(update={"topics": isolated.kafka.topics.model_copy(
+        update={"interactions": isolated.kafka.topics.impressions})})
+    batched = EventProducer(batched_kafka, isolated.validation, clock=lambda: NOW_MS)
+    assert batched.send_batch(archive_table(rows)) == len(rows) - 3
+    batched.flush()
+    assert batched.stats.dlq_reasons == single.stats.dlq_reasons == {
+        "missing_user_id": 1, "unknown_event_type": 1, "rating_out_of_range": 1}
+
+    bootstrap = isolated.kafka.bootstrap_servers
+    a = {m.value(): m.partition() for m in consume(bootstrap, isolated.kafka.topics.interactions, len(rows) - 3)}
+    b = {m.value(): m.partition() for m in consume(bootstrap, isolated.kafka.topics.impressions, len(rows) - 3)}
+    assert len(a) == len(rows) - 3
+    assert a == b
+
+
+def test_undeliverable_records_are_counted_and_surfaced(isolated: Settings) -> None:
+    """A record the broker never acknowledges must make flush() raise, never pass silently."""
+    from hybridrec.kafka.producer import DeliveryError
+
+    missing = "no-such-topic-" + isolated.kafka.topics.dlq
+    kafka = isolated.kafka.model_copy(update={
+        "topics": isolated.kafka.topics.model_copy(update={"interactions": missing}),
+        "producer": isolated.kafka.producer.model_copy(update={"delivery_timeout_ms": 3000}),
+    })
+    producer = EventProducer(kafka, isolated.validation, clock=lambda: NOW_MS)
+    for event in _events(25):
+        producer.send(event)
+    with pytest.raises(DeliveryError, match="25 records were rejected"):
+        producer.flush(timeout_s=30)
+    assert producer.stats.delivery_failures == 25
+    assert sum(producer.stats.failure_reasons.values()) == 25

@@ -1,0 +1,1 @@
+"""The gRPC ranker (issue 6): answers homepage calls from fresh and batch features and the promoted model."""
