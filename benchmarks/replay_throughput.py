@@ -66,15 +66,13 @@ def run_perf_tool(kafka: KafkaConfig, records: int, record_size: int) -> dict[st
 
 def mean_record_size(events: int) -> int:
     """Average serialized size of the synthetic events the replay sends, for a like-for-like tool run."""
-    from hybridrec.datasets import SyntheticDataset
-    from hybridrec.replay import to_event
+    import pyarrow.compute as pc
 
-    sizes = []
-    for i, interaction in enumerate(SyntheticDataset(get_settings().synthetic, n_events=events).interactions()):
-        sizes.append(len(to_event(interaction).SerializeToString()))
-        if i >= 20_000:
-            break
-    return round(statistics.mean(sizes))
+    from hybridrec import columnar
+    from hybridrec.datasets import SyntheticDataset
+
+    batch = next(SyntheticDataset(get_settings().synthetic, n_events=events).batches(20_000))
+    return round(pc.mean(pc.binary_length(columnar.encode(batch))).as_py())
 
 
 def main() -> None:

@@ -12,6 +12,8 @@ Input batches use the archive columns (``hybridrec.contract.ARCHIVE_SCHEMA``): e
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -107,6 +109,22 @@ def encode(batch: pa.RecordBatch | pa.Table) -> pa.BinaryArray:
     fields.append((_DOUBLE_FIELD[0], _double_field(_DOUBLE_FIELD[0], cols["value"].to_numpy(zero_copy_only=False))))
     fields.sort(key=lambda f: f[0])
     return pc.binary_join_element_wise(*[f[1] for f in fields], b"")
+
+
+def to_bytes_list(column: pa.Array | pa.ChunkedArray) -> list[bytes]:
+    """Rows of a string/binary column as Python ``bytes``, sliced straight from the Arrow buffers.
+
+    ``Array.to_pylist()`` builds a scalar object per row first and costs ~1.5 µs a row; this ~0.1 µs."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    column = column.cast(pa.binary()) if not pa.types.is_binary(column.type) else column
+    if column.null_count:
+        raise ValueError("null values cannot become Kafka records")
+    _, offsets_buf, data_buf = column.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[column.offset: column.offset + len(column) + 1]
+    data = data_buf.to_pybytes() if data_buf is not None else b""
+    bounds = offsets.tolist()
+    return [data[a:b] for a, b in pairwise(bounds)]
 
 
 def validate(batch: pa.RecordBatch | pa.Table, cfg: ValidationConfig, now_ms: int) -> list[str | None]:

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from confluent_kafka import KafkaError, Message, Producer
@@ -140,20 +141,26 @@ class EventProducer:
         encoded = columnar.encode(batch)
         too_big = pc.greater(pc.binary_length(encoded), self._validation.max_payload_bytes).to_numpy(
             zero_copy_only=False)
-        values = encoded.to_pylist()
-        keys = pc.cast(batch.column("user_id"), pa.binary()).to_pylist()
-        produce, topic = self._produce, self._topic
-        accepted = 0
-        for i, (value, key, reason) in enumerate(zip(values, keys, reasons, strict=True)):
-            if reason is None and too_big[i]:
-                reason = OVERSIZED
-            if reason is None:
+        values = columnar.to_bytes_list(encoded)
+        keys = columnar.to_bytes_list(batch.column("user_id"))
+        for i in np.flatnonzero(too_big):
+            reasons[i] = reasons[i] or OVERSIZED
+        rejected = [i for i, reason in enumerate(reasons) if reason is not None]
+        for i in rejected:
+            self.dead_letter(values[i], keys[i], reasons[i])  # type: ignore[arg-type]
+        if rejected:
+            keep = set(range(len(values))) - set(rejected)
+            values = [values[i] for i in sorted(keep)]
+            keys = [keys[i] for i in sorted(keep)]
+        # The hot loop: one C call per record, the queue-full retry only when it happens.
+        produce, topic = self._producer.produce, self._topic
+        for value, key in zip(values, keys, strict=True):
+            try:
                 produce(topic, value, key)
-                accepted += 1
-            else:
-                self.dead_letter(value, key, reason)
-        self.stats.accepted += accepted
-        return accepted
+            except BufferError:
+                self._produce(topic, value, key)
+        self.stats.accepted += len(values)
+        return len(values)
 
     def dead_letter(self, payload: bytes, key: bytes | None, reason: str, detail: str = "") -> None:
         headers = dlq_headers(reason, detail, self._topic, self._component, payload, self._clock())

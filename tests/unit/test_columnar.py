@@ -66,3 +66,12 @@ def test_unknown_enum_names_are_rejected_not_encoded_as_zero() -> None:
     assert columnar.validate(table, CFG, NOW) == ["unknown_event_type"]
     table = table.set_column(3, "event_type", pa.array(["PLAY"]))
     assert columnar.validate(table, CFG, NOW) == ["unknown_device"]
+
+
+def test_to_bytes_list_handles_slices_chunks_and_empty_rows() -> None:
+    column = pa.array(["", "a", "bé", "", "xyz" * 50])
+    assert columnar.to_bytes_list(column) == [s.encode() for s in column.to_pylist()]
+    assert columnar.to_bytes_list(column.slice(1, 3)) == [b"a", "bé".encode(), b""]
+    chunked = pa.chunked_array([column.slice(0, 2), column.slice(2)])
+    assert columnar.to_bytes_list(chunked) == [s.encode() for s in column.to_pylist()]
+    assert columnar.to_bytes_list(pa.array([], pa.string())) == []
