@@ -97,6 +97,8 @@ class PathsConfig(_Section):
     run_dir: Path = PROJECT_ROOT / ".run"
     data_dir: Path = PROJECT_ROOT / "data"
     datasets_dir: Path = PROJECT_ROOT.parent / "shared" / "datasets"
+    datasets_url: str = Field("https://files.grouplens.org/datasets/movielens",
+                              description="where `hybridrec download` fetches <name>.zip (a mirror may stand in)")
 
     @property
     def downloads_dir(self) -> Path:

@@ -17,12 +17,13 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Final
 
+from hybridrec.config import PathsConfig
 from hybridrec.datasets.movielens import MOVIELENS_NAMES, detect_format
 
 if TYPE_CHECKING:
     from hybridrec.config import Settings
 
-GROUPLENS_BASE_URL: Final = "https://files.grouplens.org/datasets/movielens"
+GROUPLENS_BASE_URL: Final = PathsConfig().datasets_url
 _CHUNK: Final = 1 << 20
 
 Progress = Callable[[int, int | None], None]
@@ -112,7 +113,7 @@ def download(
     dest_dir: Path | None = None,
     settings: Settings | None = None,
     *,
-    base_url: str = GROUPLENS_BASE_URL,
+    base_url: str | None = None,
     timeout_s: float = 60.0,
     keep_zip: bool = False,
     progress: Progress | None = None,
@@ -124,12 +125,14 @@ def download(
     """
     if name not in MOVIELENS_NAMES:
         raise ValueError(f"unknown MovieLens dataset {name!r}; choose one of {', '.join(MOVIELENS_NAMES)}")
-    if dest_dir is None:
-        if settings is None:
-            from hybridrec.config import get_settings
+    if settings is None and (dest_dir is None or base_url is None):
+        from hybridrec.config import get_settings
 
-            settings = get_settings()
-        dest_dir = settings.paths.downloads_dir
+        settings = get_settings()
+    if dest_dir is None:
+        dest_dir = settings.paths.downloads_dir  # type: ignore[union-attr]
+    if base_url is None:
+        base_url = settings.paths.datasets_url  # type: ignore[union-attr]
     dest_dir = Path(dest_dir)
     final = dest_dir / name
     if _is_present(final):

@@ -75,3 +75,24 @@ def test_missing_dataset_says_what_to_do(isolated: Settings, tmp_path: Path) -> 
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and str(tmp_path / "nowhere") in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_unfindable_dataset_falls_back_to_synthetic_and_says_so(isolated: Settings, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port with nothing behind it: the download fails at once
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    env = {**_cli_env(isolated, tmp_path), "HYBRIDREC_PATHS__DATASETS_DIR": str(tmp_path / "none"),
+           "HYBRIDREC_PATHS__DATASETS_URL": f"http://127.0.0.1:{dead}/movielens"}
+    proc = subprocess.run([sys.executable, "-m", "hybridrec.cli", "replay", "--dataset", "ml-latest-small",
+                           "--fallback-synthetic", "--events", "500", "--quiet", "--json"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "running on SYNTHETIC data" in proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["dataset"] == "synthetic" and summary["accepted"] == 500
+
+    without = subprocess.run([sys.executable, "-m", "hybridrec.cli", "replay", "--dataset", "ml-latest-small"],
+                             env=env, capture_output=True, text=True, timeout=300)
+    assert without.returncode == 2 and "download failed" in without.stderr
