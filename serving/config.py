@@ -1,0 +1,98 @@
+"""The ranker's typed configuration: the shared :class:`Settings` plus a ``serving`` section, overridable like
+every other field (``HYBRIDREC_SERVING__PORT=50052``, ``HYBRIDREC_SERVING__BUDGETS__SCORING_MS=30``).
+
+Every port, budget, limit and experiment knob of the ranker lives here; nothing in ``serving/`` holds a host,
+port or path literal.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from hybridrec.config import Settings
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StageBudgets(_Section):
+    """Upper bounds per stage in ms; each stage also gets at most what is left of the client's deadline."""
+
+    features_ms: float = Field(20.0, gt=0, description="one pipelined Redis read of the user's features")
+    candidates_ms: float = Field(20.0, gt=0, description="FAISS retrieval and candidate blending")
+    scoring_ms: float = Field(40.0, gt=0, description="one torch batch over every (row, candidate) pair")
+    reserve_ms: float = Field(10.0, ge=0, description="kept back for re-ranking, encoding and the network")
+
+
+class Variant(_Section):
+    """One A/B arm: users are hashed into arms by weight; an arm may override exploration and diversity."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    weight: float = Field(1.0, gt=0)
+    exploration_rate: float | None = Field(None, ge=0.0, le=0.5)
+    diversity: float | None = Field(None, ge=0.0, le=1.0)
+
+
+class ServingConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 = any free port (tests)")
+    metrics_port: int | None = Field(9464, ge=0, le=65535, description="Prometheus port; None = off")
+    registry_dir: Path | None = Field(None, description="model registry root; default <data_dir>/registry")
+    default_deadline_ms: float = Field(250.0, gt=0, description="budget when the client sends no deadline")
+    min_deadline_ms: float = Field(5.0, gt=0, description="shorter deadlines are rejected as INVALID_ARGUMENT")
+    max_deadline_ms: float = Field(60_000.0, gt=0, description="longer deadlines are rejected")
+    budgets: StageBudgets = StageBudgets()
+    default_rows: int = Field(5, ge=1)
+    max_rows: int = Field(10, ge=1)
+    default_items_per_row: int = Field(20, ge=1)
+    max_items_per_row: int = Field(50, ge=1)
+    max_id_length: int = Field(128, ge=1)
+    max_clock_skew_ms: int = Field(86_400_000, ge=0, description="context.time_ms further off is rejected")
+    candidates_per_row: int = Field(100, ge=1, description="retrieved per row before filtering and ranking")
+    session_weight: float = Field(0.5, ge=0.0, le=1.0, description="session vector share of the FOR_YOU query")
+    session_gap_ms: int = Field(30 * 60_000, ge=1, description="a session is open when the last event is newer")
+    exploration_rate: float = Field(0.07, ge=0.0, le=0.5, description="share of slots given to exploration")
+    diversity: float = Field(0.3, ge=0.0, le=1.0, description="weight of the genre-entropy gain when re-ranking")
+    variants: tuple[Variant, ...] = (Variant(name="control"),)
+    ab_salt: str = Field("hybridrec-ab-1", min_length=1, description="change to re-randomise assignment")
+    registry_poll_s: float = Field(2.0, gt=0, description="how often the registry pointer is checked")
+    trending_refresh_s: float = Field(5.0, gt=0, description="how often trending_1h of the catalog is re-read")
+    trending_max_age_ms: int = Field(2 * 3_600_000, ge=0, description="older trending windows are ignored")
+    grace_s: float = Field(5.0, ge=0, description="graceful-stop grace for in-flight calls")
+    recent_n: int = Field(10, ge=1, description="recent items averaged into recent_vec (training used 10)")
+    row_surfaces: dict[str, str] = Field(
+        default_factory=lambda: {"for_you": "homepage/top_picks", "because_you_watched": "homepage/because_you_watched",
+                                 "trending": "homepage/trending_now", "top_genre": "homepage/top_picks",
+                                 "popular": "homepage/trending_now", "similar": "detail/more_like_this"},
+        description="surface (model vocabulary, and the surface clients log) of each row kind")
+    feature_backend: str = Field("redis", pattern="^(redis|feast)$", description="per-request user feature read")
+    log_impressions: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> ServingConfig:
+        if self.default_rows > self.max_rows or self.default_items_per_row > self.max_items_per_row:
+            raise ValueError("default_rows/default_items_per_row must not exceed max_rows/max_items_per_row")
+        if not self.min_deadline_ms <= self.default_deadline_ms <= self.max_deadline_ms:
+            raise ValueError("default_deadline_ms must lie within [min_deadline_ms, max_deadline_ms]")
+        names = [v.name for v in self.variants]
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"variants need distinct names, got {names}")
+        return self
+
+
+class ServingSettings(Settings):
+    serving: ServingConfig = ServingConfig()
+
+    def registry_root(self) -> Path:
+        # TODO(shared): Settings.paths.registry_dir once the shared config has it (batch uses the same default).
+        return self.serving.registry_dir or self.paths.data_dir / "registry"
+
+
+@lru_cache(maxsize=1)
+def get_serving_settings() -> ServingSettings:
+    """Settings of this process, validated once at start-up."""
+    return ServingSettings()

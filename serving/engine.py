@@ -1,0 +1,356 @@
+"""The ranking pipeline of one request, as time-boxed stages over the client's deadline.
+
+features (one Redis round trip) → candidates (FAISS, trending, genre and popularity lists) → scoring (one
+torch batch) → assembly (filters, diversity, exploration, titles). Each stage gets the smaller of its own
+budget and what is left of the deadline; a stage that is late or whose dependency is down is skipped with
+a ``degraded`` flag, and the page is built from what is there, down to popularity. Dependency failures
+never become errors; only the request itself can be wrong (validated before this).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+import numpy as np
+
+from hybridrec.contract import GENRES
+from serving.catalog import Catalog
+from serving.config import ServingConfig
+from serving.domain import HomepageQuery, Page, Row, RowKind, SimilarQuery, Slot
+from serving.features.base import FeatureReader, UserFeatures
+from serving.logic import ab, diversity, exploration, filters
+from serving.logic.candidates import blend_query, top_genres
+from serving.logic.rows import RowPlan, plan_rows
+from serving.metrics import Metrics
+from serving.model import inputs as mi
+from serving.model.bundle import LoadedModel
+from serving.sink.base import ImpressionSink
+
+log = logging.getLogger("hybridrec.serving")
+T = TypeVar("T")
+
+
+class ModelSource(Protocol):
+    @property
+    def current(self) -> LoadedModel | None: ...
+
+
+@dataclass
+class Trend:
+    """Trending items, most first, refreshed in the background from ``item_fresh``."""
+
+    items: list[str] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Cands:
+    plan: RowPlan
+    items: list[str]
+    base: list[float]          # retrieval score, used when the model cannot score
+    scores: list[float] | None = None
+
+
+class Budget:
+    def __init__(self, deadline_s: float, reserve_s: float) -> None:
+        self.start = time.perf_counter()
+        self.end = self.start + deadline_s - reserve_s
+
+    def left(self, cap_s: float) -> float:
+        return min(cap_s, self.end - time.perf_counter())
+
+
+class Engine:
+    def __init__(self, cfg: ServingConfig, models: ModelSource, features: FeatureReader, sink: ImpressionSink,
+                 metrics: Metrics, catalog: Catalog | None = None, trend: Trend | None = None) -> None:
+        self.cfg = cfg
+        self.models = models
+        self.features = features
+        self.sink = sink
+        self.metrics = metrics
+        self.catalog = catalog or Catalog()
+        self.trend = trend or Trend()
+        # One thread for CPU stages: torch runs single-threaded (2 shared cores), and a late stage's
+        # leftover work queues here instead of multiplying.
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rank")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # --- stages --------------------------------------------------------------------------------------
+
+    async def _stage(self, name: str, budget: Budget, cap_ms: float, work: Callable[[], Awaitable[T]],
+                     degraded: list[str], stage_ms: dict[str, float]) -> tuple[T | None, bool]:
+        timeout = budget.left(cap_ms / 1000.0)
+        if timeout <= 0:
+            degraded.append(f"{name}:no_time")
+            self.metrics.degraded.labels(reason=f"{name}:no_time").inc()
+            return None, False
+        t0 = time.perf_counter()
+        try:
+            return await asyncio.wait_for(work(), timeout), True
+        except TimeoutError:
+            reason = f"{name}:timeout"
+        except Exception as exc:
+            log.debug("stage %s failed: %r", name, exc)
+            reason = f"{name}:unavailable"
+        finally:
+            took = time.perf_counter() - t0
+            stage_ms[name] = round(took * 1000, 3)
+            self.metrics.stage.labels(stage=name).observe(took)
+        degraded.append(reason)
+        self.metrics.degraded.labels(reason=reason).inc()
+        return None, False
+
+    def _cpu(self, fn: Callable[[], T]) -> Callable[[], Awaitable[T]]:
+        return lambda: asyncio.get_running_loop().run_in_executor(self._pool, fn)
+
+    # --- homepage ------------------------------------------------------------------------------------
+
+    async def homepage(self, q: HomepageQuery) -> Page:
+        cfg = self.cfg
+        budget = Budget(q.deadline_s, cfg.budgets.reserve_ms / 1000.0)
+        variant = ab.assign(q.user_id or q.request_id, cfg.variants, cfg.ab_salt)
+        self.metrics.variant.labels(variant=variant.name).inc()
+        model = self.models.current
+        degraded: list[str] = []
+        stage_ms: dict[str, float] = {}
+        if model is None:
+            degraded.append("model:unavailable")
+            self.metrics.degraded.labels(reason="model:unavailable").inc()
+        elif not model.item_features_loaded:
+            degraded.append("item_features:missing")
+
+        user: UserFeatures | None = None
+        if q.personalized and q.user_id:
+            user, _ = await self._stage("features", budget, cfg.budgets.features_ms,
+                                        lambda: self.features.read_user(q.user_id), degraded, stage_ms)
+        user_vec = model.user_vec(q.user_id) if model is not None and q.personalized else None
+        now_ms = q.context.time_ms
+
+        def candidates() -> tuple[list[Cands], dict[str, np.ndarray] | None]:
+            return self._candidates(q, model, user, user_vec, now_ms)
+
+        got, ok = await self._stage("candidates", budget, cfg.budgets.candidates_ms, self._cpu(candidates),
+                                    degraded, stage_ms)
+        if ok and got is not None:
+            cands, user_inputs = got
+        else:  # no time or broken: popularity / trending lists only, no retrieval
+            cands, user_inputs = self._fallback_cands(q, model), None
+        for c in cands:
+            self.metrics.candidates.labels(row=c.plan.kind.value).observe(len(c.items))
+
+        if model is not None and user_inputs is not None:
+            def scoring() -> None:
+                self._score(model, user_inputs, cands, q.context.device)
+
+            await self._stage("scoring", budget, cfg.budgets.scoring_ms, self._cpu(scoring), degraded, stage_ms)
+
+        t0 = time.perf_counter()
+        seen = set(user.recent_items) | set(user.hidden_items) if user is not None else set()
+        rows = self._assemble(cands, seen, q.n_rows, q.items_per_row, variant.exploration_rate, variant.diversity,
+                              model, random.Random(q.request_id))
+        stage_ms["assemble"] = round((time.perf_counter() - t0) * 1000, 3)
+        self.metrics.stage.labels(stage="assemble").observe(stage_ms["assemble"] / 1000)
+        if q.personalized and user is None and user_vec is None and "features" in stage_ms and not any(
+                d.startswith("features:") for d in degraded):
+            degraded.append("user:cold_start")  # not a failure: tells the client these are cold-start rows
+        page = Page(q.request_id, rows, model.version if model is not None else "", variant.name, degraded,
+                    q.personalized, user_id=q.user_id, stage_ms=stage_ms)
+        if self.cfg.log_impressions:
+            self.sink.publish(page, q.context)
+        return page
+
+    def _retrieval(self, model: LoadedModel, queries: list[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            return model.search(np.stack(queries), k)
+        except Exception:  # a broken index: exact search over the same vectors
+            log.exception("faiss search failed; exact search")
+            s = np.stack(queries) @ model.item_vecs.T
+            top = np.argsort(-s, axis=1, kind="stable")[:, :k]
+            return np.take_along_axis(s, top, 1), top
+
+    def _candidates(self, q: HomepageQuery, model: LoadedModel | None, user: UserFeatures | None,
+                    user_vec: np.ndarray | None, now_ms: int) -> tuple[list[Cands], dict[str, np.ndarray] | None]:
+        cfg = self.cfg
+        if model is None:
+            return self._fallback_cands(q, None), None
+        recent = list(user.recent_items) if user is not None else []
+        user_inputs = mi.user_side(user, user_vec if user_vec is not None else np.zeros(model.rank, np.float32),
+                                   model.item_vecs_of, now_ms, cfg.session_gap_ms, cfg.recent_n)
+        session_vec = user_inputs["recent_vec"][0] if recent else None
+        mine = top_genres(user_inputs["user_genres"][0], user_inputs["session_genres"][0],
+                          None if user is None or user.taste_genres is None else np.asarray(user.taste_genres),
+                          n=3) if q.personalized else []
+        plans = plan_rows(personalized=q.personalized, has_profile=user_vec is not None, recent_items=recent,
+                          user_genres=mine, popular_genres=model.popular_genres, genre_names=GENRES,
+                          title_of=self.catalog.title, n_rows=q.n_rows, only=q.only)
+        k = cfg.candidates_per_row + len(recent)
+        queries: list[tuple[int, np.ndarray]] = []
+        out: list[Cands] = []
+        for r, plan in enumerate(plans):
+            c = Cands(plan, [], [])
+            out.append(c)
+            if plan.kind is RowKind.FOR_YOU:
+                qv = blend_query(user_vec, session_vec, cfg.session_weight)
+                if qv is not None:
+                    queries.append((r, qv))
+            elif plan.kind is RowKind.BECAUSE_YOU_WATCHED and plan.seed_item in model.item_pos:
+                queries.append((r, model.item_vecs[model.item_pos[plan.seed_item]]))
+            elif plan.kind is RowKind.TOP_GENRE and plan.genre is not None:
+                pos = model.genre_items[plan.genre][: cfg.candidates_per_row] if model.genre_items else []
+                c.items = [model.item_ids[p] for p in pos]
+                c.base = [1.0 / (1 + n) for n in range(len(pos))]
+            else:
+                self._list_cands(c, model)
+        if queries:
+            scores, pos = self._retrieval(model, [v for _, v in queries], k)
+            for (r, _), srow, prow in zip(queries, scores, pos, strict=True):
+                keep = prow >= 0
+                out[r].items = [model.item_ids[p] for p in prow[keep]]
+                out[r].base = [float(s) for s in srow[keep]]
+        personal = q.personalized and (user is not None or user_vec is not None)
+        return out, user_inputs if personal else None
+
+    def _list_cands(self, c: Cands, model: LoadedModel | None) -> None:
+        n = self.cfg.candidates_per_row
+        if c.plan.kind is RowKind.TRENDING and self.trend.items:
+            c.items, c.base = self.trend.items[:n], [float(x) for x in self.trend.counts[:n]]
+        elif model is not None and model.popular:
+            c.items = model.popular[:n]
+            c.base = [1.0 / (1 + k) for k in range(len(c.items))]
+        elif self.trend.items:  # no model at all: trending is the only popularity signal left
+            c.items, c.base = self.trend.items[:n], [float(x) for x in self.trend.counts[:n]]
+
+    def _fallback_cands(self, q: HomepageQuery, model: LoadedModel | None) -> list[Cands]:
+        """Rows that need no retrieval: trending, then popularity per genre and overall."""
+        genres = model.popular_genres if model is not None else []
+        plans = plan_rows(personalized=False, has_profile=False, recent_items=[], user_genres=[],
+                          popular_genres=genres, genre_names=GENRES, title_of=self.catalog.title,
+                          n_rows=q.n_rows, only=q.only if q.only and not q.only.profiling else None)
+        out = []
+        for plan in plans:
+            c = Cands(plan, [], [])
+            if plan.kind is RowKind.TOP_GENRE and model is not None and model.genre_items and plan.genre is not None:
+                pos = model.genre_items[plan.genre][: self.cfg.candidates_per_row]
+                c.items, c.base = [model.item_ids[p] for p in pos], [1.0 / (1 + n) for n in range(len(pos))]
+            else:
+                self._list_cands(c, model)
+            out.append(c)
+        return out
+
+    def _surface(self, model: LoadedModel, kind: str) -> int:
+        return model.surfaces.get(self.cfg.row_surfaces.get(kind, ""), 0)
+
+    def _score(self, model: LoadedModel, user_inputs: dict[str, np.ndarray], cands: list[Cands],
+               device: str) -> None:
+        """Every (row, candidate) pair of the page in one batch; rows keep their retrieval order otherwise."""
+        positions: list[int] = []
+        surfaces: list[int] = []
+        spans: list[tuple[Cands, list[int]]] = []
+        for c in cands:
+            idx = [k for k, i in enumerate(c.items) if i in model.item_pos]
+            positions.extend(model.item_pos[c.items[k]] for k in idx)
+            surfaces.extend([self._surface(model, c.plan.kind.value)] * len(idx))
+            spans.append((c, idx))
+        if not positions:
+            return
+        out = model.score(user_inputs, np.asarray(positions), np.asarray(surfaces), device)
+        at = 0
+        for c, idx in spans:
+            scores = [-1.0] * len(c.items)   # items the model does not know go last
+            for k in idx:
+                scores[k] = float(out[at])
+                at += 1
+            c.scores = scores
+
+    def _assemble(self, cands: list[Cands], seen: set[str], n_rows: int, per_row: int, explore_rate: float | None,
+                  diversity_weight: float | None, model: LoadedModel | None, rng: random.Random) -> list[Row]:
+        rate = self.cfg.exploration_rate if explore_rate is None else explore_rate
+        div = self.cfg.diversity if diversity_weight is None else diversity_weight
+        used: set[str] = set()
+        rows: list[Row] = []
+        for c in cands:
+            if len(rows) >= n_rows:
+                break
+            kept = filters.keep(c.items, seen, used)
+            if not kept:
+                continue
+            items = [c.items[k] for k in kept]
+            raw = c.scores if c.scores is not None else c.base
+            scores = np.asarray([raw[k] for k in kept], dtype=np.float64)
+            genres = self._genres(model, items)
+            order = diversity.rerank(scores, genres, per_row, div)
+            placed = exploration.explore(order, range(len(items)), rate, rng)
+            reason = c.plan.reason
+            slots = [Slot(items[p.index], float(scores[p.index]), "exploring something new" if p.explored else reason,
+                          p.explored, p.propensity) for p in placed]
+            used.update(s.item_id for s in slots)
+            rows.append(Row(c.plan.row_id, c.plan.kind, c.plan.title, c.plan.reason, slots))
+        return rows
+
+    def _genres(self, model: LoadedModel | None, items: list[str]) -> np.ndarray:
+        g = np.zeros((len(items), len(GENRES)), dtype=np.float32)
+        for k, i in enumerate(items):
+            if model is not None and i in model.item_pos and len(model.item_genres):
+                g[k] = model.item_genres[model.item_pos[i]]
+            elif i in self.catalog.genres:
+                g[k] = mi.genre_vector(self.catalog.genres[i])
+        return g
+
+    # --- similar items -------------------------------------------------------------------------------
+
+    async def similar(self, q: SimilarQuery) -> tuple[str, list[Slot], list[str]]:
+        budget = Budget(q.deadline_s, self.cfg.budgets.reserve_ms / 1000.0)
+        model = self.models.current
+        degraded: list[str] = []
+        stage_ms: dict[str, float] = {}
+        items: list[tuple[str, float]] = []
+        if model is None:
+            degraded.append("model:unavailable")
+        elif q.item_id not in model.item_pos:
+            degraded.append("item:not_in_model")
+        else:
+            vec = model.item_vecs[model.item_pos[q.item_id]]
+
+            def work() -> list[tuple[str, float]]:
+                s, p = self._retrieval(model, [vec], q.n_items + 1)
+                return [(model.item_ids[j], float(v)) for v, j in zip(s[0], p[0], strict=True)
+                        if j >= 0 and model.item_ids[j] != q.item_id]
+
+            got, _ = await self._stage("candidates", budget, self.cfg.budgets.candidates_ms, self._cpu(work),
+                                       degraded, stage_ms)
+            items = got or []
+        if not items:  # fall back to popularity
+            c = Cands(RowPlan(RowKind.POPULAR, "popular", "", ""), [], [])
+            self._list_cands(c, model)
+            items = [(i, s) for i, s in zip(c.items, c.base, strict=True) if i != q.item_id]
+        name = self.catalog.title(q.item_id)
+        reason = f"similar to {name}" if not degraded else "popular right now"
+        version = model.version if model is not None else ""
+        return version, [Slot(i, s, reason) for i, s in items[: q.n_items]], degraded
+
+    # --- background ----------------------------------------------------------------------------------
+
+    async def refresh_trending(self) -> bool:
+        """Re-read trending_1h of the model's items (one pipelined read); keep the old list on failure."""
+        model = self.models.current
+        if model is None:
+            return False
+        try:
+            got = await self.features.read_trending(model.item_ids)
+        except Exception as exc:
+            log.warning("trending refresh failed: %s", exc)
+            return False
+        now = int(time.time() * 1000)
+        fresh = [(i, t.count) for i, t in got.items() if now - t.window_end_ms <= self.cfg.trending_max_age_ms]
+        fresh.sort(key=lambda x: (-x[1], x[0]))
+        self.trend = Trend([i for i, _ in fresh], [c for _, c in fresh])
+        return True

@@ -1,0 +1,65 @@
+"""What the ranker reads about users and items, as plain data, and the interface every backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class UserFeatures:
+    """A user's fresh (speed layer) and batch features; ``None`` where the store has nothing."""
+
+    recent_items: tuple[str, ...] = ()
+    session_genres: tuple[float, ...] | None = None
+    taste_genres: tuple[float, ...] | None = None
+    last_event_ms: int | None = None
+    genre_profile: tuple[float, ...] | None = None
+    n_events: float = 0.0
+    n_ratings: float = 0.0
+    mean_rating: float = 0.0
+    first_event_ms: int | None = None
+    hidden_items: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def has_fresh(self) -> bool:
+        return self.last_event_ms is not None
+
+    @property
+    def has_batch(self) -> bool:
+        return self.first_event_ms is not None or self.genre_profile is not None
+
+
+@dataclass(frozen=True)
+class ItemFeatures:
+    """``item_batch`` of one item: changes nightly, so the ranker holds all of them in memory with the model."""
+
+    popularity: float = 0.0
+    n_ratings: float = 0.0
+    mean_rating: float = 0.0
+    genres: tuple[str, ...] = ()
+    year: float = 0.0
+    age_days: float = 0.0
+
+
+@dataclass(frozen=True)
+class Trending:
+    count: int
+    window_end_ms: int
+
+
+class FeatureReader(Protocol):
+    async def read_user(self, user_id: str) -> UserFeatures | None:
+        """Both user views in one round trip; None when the store knows nothing of the user."""
+        ...
+
+    async def read_items(self, item_ids: Sequence[str]) -> dict[str, ItemFeatures]:
+        """``item_batch`` of many items (model load, background); missing items are left out."""
+        ...
+
+    async def read_trending(self, item_ids: Sequence[str]) -> dict[str, Trending]:
+        """``item_fresh`` trending counts of many items (background refresh)."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,115 @@
+"""Direct pipelined reads of Feast's Redis layout: the per-request read path of the ranker.
+
+Feast's Redis store keeps every view of an entity in one hash, keyed by the serialized entity key plus the
+project name, with one field per ``murmur3("<view>:<feature>")`` and ``_ts:<view>``. Both user views
+(``user_fresh``, ``user_batch``) therefore live in the same hash, so one HMGET returns everything a request
+needs in one round trip. The key and field encodings are Feast's own functions, so the layout cannot drift
+from what the speed and batch layers write through Feast. Feast's ``get_online_features`` reads the same
+keys; ``benchmarks/serving_feature_read.py`` measures both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from feast.infra.key_encoding_utils import serialize_entity_key
+from feast.infra.online_stores.helpers import _mmh3
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+from feast.protos.feast.types.Value_pb2 import Value
+
+from hybridrec.config import RedisConfig
+from hybridrec.contract import ITEM_BATCH_VIEW, ITEM_FRESH_VIEW, USER_BATCH_VIEW, USER_FRESH_VIEW
+from serving.features.base import ItemFeatures, Trending, UserFeatures
+
+USER_FRESH_FIELDS = ("recent_items", "session_genres", "taste_genres", "last_event_ms")
+USER_BATCH_FIELDS = ("genre_profile", "n_events", "n_ratings", "mean_rating", "first_event_ms")
+ITEM_BATCH_FIELDS = ("popularity", "n_ratings", "mean_rating", "genres", "year", "age_days")
+ITEM_FRESH_FIELDS = ("trending_1h", "trending_window_end_ms")
+_CHUNK = 1000
+
+
+def entity_key(join_key: str, value: str, project: str) -> bytes:
+    ek = EntityKey(join_keys=[join_key], entity_values=[Value(string_val=value)])
+    return serialize_entity_key(ek, entity_key_serialization_version=3) + project.encode()
+
+
+def hash_fields(view: str, names: Sequence[str]) -> list[bytes]:
+    return [_mmh3(f"{view}:{n}") for n in names]
+
+
+def decode(raw: bytes | None) -> Any:
+    """A stored ``feast.types.Value`` as a Python value (lists as tuples); None when absent or unset."""
+    if raw is None:
+        return None
+    v = Value.FromString(raw)
+    kind = v.WhichOneof("val")
+    if kind is None or kind == "null_val":
+        return None
+    x = getattr(v, kind)
+    return tuple(x.val) if kind.endswith("_list_val") else x
+
+
+def _num(x: Any) -> float:
+    return float(x) if x is not None else 0.0
+
+
+def user_from_values(fresh: Sequence[Any], batch: Sequence[Any]) -> UserFeatures | None:
+    if all(x is None for x in (*fresh, *batch)):
+        return None
+    recent, session, taste, last = fresh
+    profile, n_events, n_ratings, mean_rating, first = batch
+    return UserFeatures(recent_items=tuple(recent or ()), session_genres=session, taste_genres=taste,
+                        last_event_ms=None if last is None else int(last), genre_profile=profile,
+                        n_events=_num(n_events), n_ratings=_num(n_ratings), mean_rating=_num(mean_rating),
+                        first_event_ms=None if first is None else int(first))
+
+
+class RedisFeatureReader:
+    """:class:`FeatureReader` on Feast's Redis hashes with ``redis.asyncio``; socket timeouts bound every call
+    even when the caller does not."""
+
+    def __init__(self, redis: RedisConfig, project: str, *, timeout_s: float = 1.0) -> None:
+        self._client = aioredis.Redis(host=redis.host, port=redis.port, db=redis.db, socket_timeout=timeout_s,
+                                      socket_connect_timeout=timeout_s, retry_on_timeout=False)
+        self._project = project
+        self._user_fields = (hash_fields(USER_FRESH_VIEW, USER_FRESH_FIELDS)
+                             + hash_fields(USER_BATCH_VIEW, USER_BATCH_FIELDS))
+        self._item_fields = hash_fields(ITEM_BATCH_VIEW, ITEM_BATCH_FIELDS)
+        self._trend_fields = hash_fields(ITEM_FRESH_VIEW, ITEM_FRESH_FIELDS)
+
+    async def read_user(self, user_id: str) -> UserFeatures | None:
+        raw = await self._client.hmget(entity_key("user_id", user_id, self._project), self._user_fields)
+        values = [decode(r) for r in raw]
+        n = len(USER_FRESH_FIELDS)
+        return user_from_values(values[:n], values[n:])
+
+    async def _hmget_many(self, ids: Sequence[str], fields: list[bytes]) -> list[list[Any]]:
+        out: list[list[Any]] = []
+        for start in range(0, len(ids), _CHUNK):
+            async with self._client.pipeline(transaction=False) as pipe:
+                for i in ids[start:start + _CHUNK]:
+                    pipe.hmget(entity_key("item_id", i, self._project), fields)
+                replies = await pipe.execute()
+            out.extend([decode(r) for r in reply] for reply in replies)
+        return out
+
+    async def read_items(self, item_ids: Sequence[str]) -> dict[str, ItemFeatures]:
+        out: dict[str, ItemFeatures] = {}
+        for item, vals in zip(item_ids, await self._hmget_many(item_ids, self._item_fields), strict=True):
+            if all(v is None for v in vals):
+                continue
+            pop, n_r, mean, genres, year, age = vals
+            out[item] = ItemFeatures(_num(pop), _num(n_r), _num(mean), tuple(genres or ()), _num(year), _num(age))
+        return out
+
+    async def read_trending(self, item_ids: Sequence[str]) -> dict[str, Trending]:
+        out: dict[str, Trending] = {}
+        for item, (count, end) in zip(item_ids, await self._hmget_many(item_ids, self._trend_fields), strict=True):
+            if count:
+                out[item] = Trending(int(count), int(end or 0))
+        return out
+
+    async def close(self) -> None:
+        await self._client.aclose()

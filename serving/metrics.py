@@ -1,0 +1,41 @@
+"""Prometheus metrics of the ranker, on a registry of their own so several servers (tests) can coexist."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+_LATENCY = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.request = Histogram("hybridrec_serving_request_seconds", "Latency per gRPC method", ["method"],
+                                 buckets=_LATENCY, registry=r)
+        self.stage = Histogram("hybridrec_serving_stage_seconds", "Latency per ranking stage", ["stage"],
+                               buckets=_LATENCY, registry=r)
+        self.degraded = Counter("hybridrec_serving_degraded_total", "Responses that fell back, by reason",
+                                ["reason"], registry=r)
+        self.candidates = Histogram("hybridrec_serving_candidates", "Candidates per row before filtering",
+                                    ["row"], buckets=(0, 10, 25, 50, 100, 200, 400, 800), registry=r)
+        self.errors = Counter("hybridrec_serving_errors_total", "Calls answered with an error status",
+                              ["method", "code"], registry=r)
+        self.model_info = Gauge("hybridrec_serving_model_info", "1 for the model version being served",
+                                ["version"], registry=r)
+        self.model_loads = Counter("hybridrec_serving_model_loads_total", "Model load attempts by outcome",
+                                   ["outcome"], registry=r)
+        self.impressions = Counter("hybridrec_serving_impressions_total", "Impression logs by outcome",
+                                   ["outcome"], registry=r)
+        self.variant = Counter("hybridrec_serving_variant_total", "Requests per A/B variant", ["variant"],
+                               registry=r)
+
+    def set_model(self, version: str, previous: str | None) -> None:
+        if previous is not None:
+            self.model_info.labels(version=previous).set(0)
+        self.model_info.labels(version=version).set(1)
+
+    def serve(self, port: int, addr: str) -> int:
+        """Expose /metrics; returns the bound port (``port`` 0 picks a free one)."""
+        server, _thread = start_http_server(port, addr=addr, registry=self.registry)
+        return int(server.server_port)

@@ -1,0 +1,148 @@
+"""One registry version loaded for serving: TorchScript ranker, embeddings, FAISS index, popularity, and the
+nightly item features held in memory beside them (they change only when the model does).
+
+Every artifact is read through :meth:`ModelVersion.artifact` with checksum verification, so a corrupted or
+truncated file raises :class:`hybridrec.registry.CorruptArtifact` and the version is never served. The file
+names and formats are the registry contract written by the batch layer (see batch/bundle.py); serving reads
+the plain files and never imports batch code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import faiss
+import numpy as np
+import torch
+
+from hybridrec.contract import GENRES
+from hybridrec.registry import ModelVersion
+from serving.features.base import ItemFeatures
+from serving.model import inputs as mi
+
+RANKER = "ranker.pt"
+SCHEMA = "feature_schema.json"
+USER_VECS, USER_IDS = "user_embeddings.npy", "user_ids.json"
+ITEM_VECS, ITEM_IDS = "item_embeddings.npy", "item_ids.json"
+INDEX = "faiss.index"
+POPULAR = "popularity.json"
+
+
+@dataclass
+class LoadedModel:
+    version: str
+    ranker: torch.jit.ScriptModule
+    surfaces: dict[str, int]
+    devices: dict[str, int]
+    user_pos: dict[str, int]
+    user_vecs: np.ndarray
+    item_ids: list[str]
+    item_pos: dict[str, int]
+    item_vecs: np.ndarray
+    index: faiss.Index | None
+    popular: list[str]
+    item_num: np.ndarray = field(default_factory=lambda: np.zeros((0, len(mi.ITEM_NUM)), np.float32))
+    item_genres: np.ndarray = field(default_factory=lambda: np.zeros((0, mi.N_GENRES), np.float32))
+    item_features_loaded: bool = False
+    genre_items: list[list[int]] = field(default_factory=list)   # per genre: item positions, most popular first
+    popular_genres: list[int] = field(default_factory=list)
+
+    @property
+    def rank(self) -> int:
+        return int(self.item_vecs.shape[1])
+
+    def user_vec(self, user_id: str) -> np.ndarray | None:
+        p = self.user_pos.get(user_id)
+        return None if p is None else self.user_vecs[p]
+
+    def item_vecs_of(self, item_ids: Sequence[str]) -> np.ndarray:
+        """Vectors in order, zeros for unknown items (as training did)."""
+        out = np.zeros((len(item_ids), self.rank), dtype=np.float32)
+        for k, i in enumerate(item_ids):
+            p = self.item_pos.get(i)
+            if p is not None:
+                out[k] = self.item_vecs[p]
+        return out
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Inner-product neighbours (scores, positions; -1 pads). Exact numpy when the index is missing."""
+        q = np.ascontiguousarray(queries, dtype=np.float32)
+        k = min(k, len(self.item_ids))
+        if self.index is not None:
+            return self.index.search(q, k)
+        s = q @ self.item_vecs.T
+        top = np.argsort(-s, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(s, top, 1), top
+
+    def attach_item_features(self, feats: dict[str, ItemFeatures], catalog_genres: dict[str, Sequence[str]]) -> None:
+        """Hold ``item_batch`` in memory; build the per-genre popularity lists the genre rows use."""
+        self.item_num, self.item_genres = mi.item_matrices(self.item_ids, feats, catalog_genres)
+        self.item_features_loaded = bool(feats)
+        rank_of = {i: r for r, i in enumerate(self.popular)}
+        by_pop = sorted(range(len(self.item_ids)),
+                        key=lambda p: (rank_of.get(self.item_ids[p], len(rank_of)), -float(self.item_num[p, 0])))
+        self.genre_items = [[p for p in by_pop if self.item_genres[p, g] > 0] for g in range(len(GENRES))]
+        mass = self.item_genres[[self.item_pos[i] for i in self.popular if i in self.item_pos][:200]].sum(0) \
+            if self.popular else self.item_genres.sum(0)
+        self.popular_genres = [int(g) for g in np.argsort(-mass, kind="stable") if mass[g] > 0]
+
+    def score(self, user: dict[str, np.ndarray], item_positions: np.ndarray, surfaces: np.ndarray,
+              device: str) -> np.ndarray:
+        """Engagement probability of each (item, surface) pair for one user, in one torch batch."""
+        n = len(item_positions)
+        dev = self.devices.get(device, 0)
+        t = {
+            **{k: torch.from_numpy(np.repeat(v, n, axis=0)) for k, v in user.items()},
+            "item_num": torch.from_numpy(self.item_num[item_positions]),
+            "item_genres": torch.from_numpy(self.item_genres[item_positions]),
+            "item_vec": torch.from_numpy(np.ascontiguousarray(self.item_vecs[item_positions], dtype=np.float32)),
+            "surface": torch.from_numpy(surfaces.astype(np.int64)),
+            "device": torch.full((n,), dev, dtype=torch.long),
+        }
+        with torch.inference_mode():
+            engagement, _satisfaction = self.ranker(*[t[k] for k in mi.INPUT_ORDER])
+        return engagement.numpy()
+
+
+def load_version(version: ModelVersion) -> LoadedModel:
+    """Every artifact of ``version``, checksum-verified; raises on any mismatch, missing file or bad schema."""
+    schema = json.loads(version.artifact(SCHEMA).read_text())
+    mi.check_schema(schema)
+    vocab = {i["name"]: i.get("vocabulary") or [] for i in schema["inputs"]}
+    ranker = torch.jit.load(str(version.artifact(RANKER)), map_location="cpu")
+    ranker.eval()
+    user_ids = json.loads(version.artifact(USER_IDS).read_text())
+    item_ids = json.loads(version.artifact(ITEM_IDS).read_text())
+    user_vecs = np.load(version.artifact(USER_VECS)).astype(np.float32)
+    item_vecs = np.load(version.artifact(ITEM_VECS)).astype(np.float32)
+    if len(user_ids) != len(user_vecs) or len(item_ids) != len(item_vecs) or user_vecs.shape[1] != item_vecs.shape[1]:
+        raise ValueError(f"{version.version}: embedding ids and matrices disagree in shape")
+    index = faiss.read_index(str(version.artifact(INDEX)))
+    if index.ntotal != len(item_ids) or index.d != item_vecs.shape[1]:
+        raise ValueError(f"{version.version}: faiss index has {index.ntotal}×{index.d}, "
+                         f"embeddings {len(item_ids)}×{item_vecs.shape[1]}")
+    popular = [r["item_id"] for r in json.loads(version.artifact(POPULAR).read_text())]
+    model = LoadedModel(
+        version=version.version, ranker=ranker,
+        surfaces={s: k for k, s in enumerate(vocab["surface"])}, devices={d: k for k, d in enumerate(vocab["device"])},
+        user_pos={u: k for k, u in enumerate(user_ids)}, user_vecs=user_vecs,
+        item_ids=item_ids, item_pos={i: k for k, i in enumerate(item_ids)}, item_vecs=item_vecs,
+        index=index, popular=popular)
+    model.attach_item_features({}, {})
+    warm_up(model)
+    return model
+
+
+def warm_up(model: LoadedModel, batch: int = 512, runs: int = 3) -> None:
+    """Score a page-sized batch a few times: refuses a model that loads but cannot run, and lets TorchScript's
+    profiling executor specialise before the first request (its first runs are many times slower)."""
+    if not model.item_ids:
+        return
+    user = mi.user_side(None, np.zeros(model.rank, np.float32), model.item_vecs_of, 0, 1, 10)
+    positions = np.arange(batch) % len(model.item_ids)
+    for _ in range(runs):
+        out = model.score(user, positions, np.zeros(batch, dtype=np.int64), "")
+        if out.shape != (batch,) or not np.isfinite(out).all():
+            raise ValueError(f"{model.version}: ranker smoke test returned {out[:4]!r}…")

@@ -1,0 +1,87 @@
+"""The gRPC servicer: proto → validated domain query → engine → proto. Errors of the
+:class:`serving.errors.ServingError` hierarchy map to their status here, in one place; anything unexpected
+becomes INTERNAL with a logged trace, so no request can take the server down."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import grpc
+
+from hybridrec_pb import ranker_pb2 as pb
+from hybridrec_pb import ranker_pb2_grpc
+from serving import requests
+from serving.domain import Page, Row, Slot
+from serving.engine import Engine
+from serving.errors import ServingError
+
+log = logging.getLogger("hybridrec.serving")
+R = TypeVar("R")
+
+
+def _item(s: Slot) -> pb.Item:
+    return pb.Item(item_id=s.item_id, score=s.score, reason=s.reason, explored=s.explored, propensity=s.propensity)
+
+
+def _row(r: Row) -> pb.Row:
+    return pb.Row(row_id=r.row_id, type=requests.ROW_TYPE[r.kind], title=r.title, reason=r.reason,
+                  items=[_item(s) for s in r.items])
+
+
+def homepage_response(page: Page) -> pb.HomepageResponse:
+    return pb.HomepageResponse(request_id=page.request_id, rows=[_row(r) for r in page.rows],
+                               model_version=page.model_version, variant=page.variant, degraded=page.degraded,
+                               personalized=page.personalized)
+
+
+class RankerServicer(ranker_pb2_grpc.RankerServicer):
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._cfg = engine.cfg
+        self._metrics = engine.metrics
+
+    async def _guarded(self, method: str, context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[R]]) -> R:
+        t0 = time.perf_counter()
+        try:
+            return await call()
+        except ServingError as exc:
+            self._metrics.errors.labels(method=method, code=exc.status.name).inc()
+            await context.abort(exc.status, str(exc))
+        except Exception:
+            log.exception("%s failed", method)
+            self._metrics.errors.labels(method=method, code="INTERNAL").inc()
+            await context.abort(grpc.StatusCode.INTERNAL, f"{method} failed unexpectedly; see the server log")
+        finally:
+            self._metrics.request.labels(method=method).observe(time.perf_counter() - t0)
+        raise AssertionError("unreachable: abort raises")
+
+    async def GetHomepage(self, request: pb.HomepageRequest, context: grpc.aio.ServicerContext
+                          ) -> pb.HomepageResponse:
+        async def call() -> pb.HomepageResponse:
+            q = requests.homepage(request, context.time_remaining(), self._cfg)
+            return homepage_response(await self._engine.homepage(q))
+
+        return await self._guarded("GetHomepage", context, call)
+
+    async def GetRow(self, request: pb.RowRequest, context: grpc.aio.ServicerContext) -> pb.RowResponse:
+        async def call() -> pb.RowResponse:
+            q = requests.row(request, context.time_remaining(), self._cfg)
+            page = await self._engine.homepage(q)
+            return pb.RowResponse(request_id=page.request_id, row=_row(page.rows[0]) if page.rows else None,
+                                  model_version=page.model_version, variant=page.variant, degraded=page.degraded,
+                                  personalized=page.personalized)
+
+        return await self._guarded("GetRow", context, call)
+
+    async def GetSimilarItems(self, request: pb.SimilarItemsRequest, context: grpc.aio.ServicerContext
+                              ) -> pb.SimilarItemsResponse:
+        async def call() -> pb.SimilarItemsResponse:
+            q = requests.similar(request, context.time_remaining(), self._cfg)
+            version, items, degraded = await self._engine.similar(q)
+            return pb.SimilarItemsResponse(request_id=q.request_id, item_id=q.item_id, items=[_item(s) for s in items],
+                                           model_version=version, degraded=degraded)
+
+        return await self._guarded("GetSimilarItems", context, call)

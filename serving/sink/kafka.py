@@ -1,0 +1,59 @@
+"""Impression logs to the ``impressions`` topic as ``hybridrec.v1.ImpressionLog``, keyed by user_id.
+
+``produce`` only appends to librdkafka's local queue, so a request never waits for the broker; when the
+queue is full the log is dropped and counted (serving must not slow down because Kafka is), and delivery
+failures are counted from the delivery callbacks served by ``poll(0)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from hybridrec.config import KafkaConfig
+from hybridrec.kafka.producer import producer_config
+from hybridrec_pb.events_pb2 import Device, ImpressionLog, ImpressionSlot
+from serving.domain import Context, Page
+from serving.metrics import Metrics
+
+log = logging.getLogger("hybridrec.serving.impressions")
+
+
+def to_log(page: Page, context: Context) -> ImpressionLog:
+    slots = [ImpressionSlot(row_id=row.row_id, item_id=s.item_id, row_position=r, position=p, score=s.score,
+                            propensity=s.propensity, explored=s.explored)
+             for r, row in enumerate(page.rows) for p, s in enumerate(row.items)]
+    return ImpressionLog(request_id=page.request_id, user_id=page.user_id, served_time_ms=int(time.time() * 1000),
+                         model_version=page.model_version, variant=page.variant,
+                         device=Device.Value(context.device) if context.device else 0, country=context.country,
+                         slots=slots, degraded=page.degraded)
+
+
+class KafkaImpressionSink:
+    def __init__(self, kafka: KafkaConfig, metrics: Metrics) -> None:
+        self._topic = kafka.topics.impressions
+        self._metrics = metrics
+        # acks=all + idempotence as every producer of the project; delivery reports only on error.
+        self._producer = Producer({**producer_config(kafka), "on_delivery": self._on_delivery})
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self._metrics.impressions.labels(outcome="failed").inc()
+
+    def publish(self, page: Page, context: Context) -> None:
+        try:
+            self._producer.produce(self._topic, to_log(page, context).SerializeToString(), page.user_id.encode())
+            self._metrics.impressions.labels(outcome="queued").inc()
+        except BufferError:
+            self._metrics.impressions.labels(outcome="dropped").inc()
+        except Exception as exc:  # never fail a request because of logging
+            log.warning("impression log not queued: %s", exc)
+            self._metrics.impressions.labels(outcome="dropped").inc()
+        self._producer.poll(0)
+
+    def close(self, timeout_s: float) -> None:
+        left = self._producer.flush(timeout_s)
+        if left:
+            log.warning("%d impression logs not delivered at shutdown", left)

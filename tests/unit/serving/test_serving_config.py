@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from serving.config import ServingConfig, ServingSettings, Variant
+
+
+def test_env_overrides_and_unknown_keys_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HYBRIDREC_SERVING__PORT", "50099")
+    monkeypatch.setenv("HYBRIDREC_SERVING__BUDGETS__SCORING_MS", "12.5")
+    s = ServingSettings()
+    assert s.serving.port == 50099 and s.serving.budgets.scoring_ms == 12.5
+    assert s.registry_root() == s.paths.data_dir / "registry"
+    with pytest.raises(ValidationError, match="prot"):
+        ServingConfig(prot=1)  # type: ignore[call-arg]
+
+
+def test_inconsistent_values_are_rejected() -> None:
+    with pytest.raises(ValidationError, match="default_rows"):
+        ServingConfig(default_rows=20, max_rows=10)
+    with pytest.raises(ValidationError, match="distinct names"):
+        ServingConfig(variants=(Variant(name="a"), Variant(name="a")))
+    with pytest.raises(ValidationError, match="exploration_rate"):
+        ServingConfig(exploration_rate=0.9)

@@ -1,0 +1,162 @@
+"""The ranking pipeline on plain data: the tiny model, in-memory features and sink, no services."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from hybridrec.registry import ModelRegistry
+from serving.config import ServingConfig, Variant
+from serving.domain import Context, HomepageQuery, RowKind, SimilarQuery
+from serving.engine import Engine, Trend
+from serving.features.memory import MemoryFeatures
+from serving.metrics import Metrics
+from serving.model.bundle import LoadedModel, load_version
+from serving.sink.memory import MemorySink
+from tests.unit.serving import serving_kit as kit
+
+NOW = 1_700_000_000_000
+
+
+@dataclass
+class Holder:
+    current: LoadedModel | None
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[kit.World, LoadedModel]:
+    tmp = tmp_path_factory.mktemp("model")
+    w = kit.world()
+    version = kit.publish(ModelRegistry(tmp / "registry"), w, tmp)
+    model = load_version(version)
+    model.attach_item_features(w.item_features(), {})
+    return w, model
+
+
+def _engine(w: kit.World, model: LoadedModel | None, feats: MemoryFeatures | None = None,
+            cfg: ServingConfig | None = None) -> tuple[Engine, MemorySink, MemoryFeatures]:
+    feats = feats or MemoryFeatures(users={"u1": kit.heavy_user(w, now_ms=NOW)}, items=w.item_features())
+    sink = MemorySink()
+    trend = Trend(w.item_ids[50:70], list(range(20, 0, -1)))
+    return Engine(cfg or ServingConfig(), Holder(model), feats, sink, Metrics(), w.catalog(), trend), sink, feats
+
+
+def _q(user: str = "u1", **kw: object) -> HomepageQuery:
+    base = HomepageQuery(user_id=user, context=Context("TV", "DE", NOW), n_rows=5, items_per_row=10,
+                         personalized=True, request_id="r1", deadline_s=0.25)
+    return replace(base, **kw)
+
+
+def test_personal_page_rows_are_titled_deduped_filtered_and_logged(loaded: tuple[kit.World, LoadedModel]) -> None:
+    w, model = loaded
+    engine, sink, feats = _engine(w, model)
+    page = asyncio.run(engine.homepage(_q()))
+    assert page.degraded == [] and page.model_version == model.version and page.variant == "control"
+    kinds = [r.kind for r in page.rows]
+    assert kinds[:3] == [RowKind.FOR_YOU, RowKind.BECAUSE_YOU_WATCHED, RowKind.TRENDING] and len(kinds) == 5
+    assert page.rows[1].title == f"Because you watched Title {w.item_ids[0]}"
+    served = [s.item_id for r in page.rows for s in r.items]
+    assert len(served) == len(set(served)) == 50, "no item twice on a page, rows full"
+    assert not set(served) & set(feats.users["u1"].recent_items), "already-watched items are filtered"
+    assert all(s.reason and 0 < s.propensity <= 1 for r in page.rows for s in r.items)
+    assert set(page.stage_ms) >= {"features", "candidates", "scoring", "assemble"}
+    assert [p.request_id for p, _ in sink.pages] == ["r1"]
+    # Same request, same page: exploration is seeded by the request id.
+    again = asyncio.run(engine.homepage(_q()))
+    assert [s.item_id for r in again.rows for s in r.items] == served
+
+
+def test_non_personalized_reads_nothing_about_the_user(loaded: tuple[kit.World, LoadedModel]) -> None:
+    w, model = loaded
+    engine, _, feats = _engine(w, model)
+    feats.down = True  # any user read would show up as a degraded stage
+    page = asyncio.run(engine.homepage(_q(personalized=False)))
+    assert page.degraded == [] and not page.personalized
+    assert {r.kind for r in page.rows} <= {RowKind.TRENDING, RowKind.TOP_GENRE, RowKind.POPULAR}
+    assert all(r.title.startswith("Popular") or r.kind is RowKind.TRENDING for r in page.rows)
+
+
+def test_unknown_user_gets_cold_start_rows(loaded: tuple[kit.World, LoadedModel]) -> None:
+    w, model = loaded
+    engine, _, _ = _engine(w, model)
+    page = asyncio.run(engine.homepage(_q(user="nobody")))
+    assert page.degraded == ["user:cold_start"]
+    assert [r.kind for r in page.rows][:2] == [RowKind.TRENDING, RowKind.TOP_GENRE]
+    assert all(r.items for r in page.rows)
+
+
+@pytest.mark.parametrize(("delay", "down", "reason"), [(1.0, False, "features:timeout"),
+                                                       (0.0, True, "features:unavailable")])
+def test_slow_or_down_feature_store_degrades_within_the_deadline(loaded: tuple[kit.World, LoadedModel],
+                                                                 delay: float, down: bool, reason: str) -> None:
+    w, model = loaded
+    engine, _, feats = _engine(w, model)
+    feats.delay_s, feats.down = delay, down
+    t0 = time.perf_counter()
+    page = asyncio.run(engine.homepage(_q()))
+    assert time.perf_counter() - t0 < 0.25 + 0.2  # generous: only checks we did not wait for the store
+    assert page.degraded == [reason]
+    assert page.rows and page.rows[0].kind is RowKind.FOR_YOU, "the ALS vector still personalises"
+
+
+def test_no_model_falls_back_to_trending(loaded: tuple[kit.World, LoadedModel]) -> None:
+    w, _ = loaded
+    engine, _, _ = _engine(w, None)
+    page = asyncio.run(engine.homepage(_q()))
+    assert "model:unavailable" in page.degraded and page.model_version == ""
+    assert page.rows and page.rows[0].kind is RowKind.TRENDING
+    assert {s.item_id for s in page.rows[0].items} <= set(w.item_ids[50:70])
+
+
+def test_late_scoring_keeps_retrieval_order(loaded: tuple[kit.World, LoadedModel]) -> None:
+    w, model = loaded
+    cfg = ServingConfig(budgets={"scoring_ms": 1e-6})  # type: ignore[arg-type]
+    engine, _, _ = _engine(w, model, cfg=cfg)
+    page = asyncio.run(engine.homepage(_q()))
+    assert page.degraded == ["scoring:timeout"] and len(page.rows) == 5
+
+
+def test_get_row_and_variant_overrides(loaded: tuple[kit.World, LoadedModel]) -> None:
+    w, model = loaded
+    cfg = ServingConfig(variants=(Variant(name="explore_more", exploration_rate=0.5),))
+    engine, _, _ = _engine(w, model, cfg=cfg)
+    page = asyncio.run(engine.homepage(_q(only=RowKind.BECAUSE_YOU_WATCHED, n_rows=1, items_per_row=20)))
+    assert [r.kind for r in page.rows] == [RowKind.BECAUSE_YOU_WATCHED] and page.variant == "explore_more"
+    assert sum(s.explored for s in page.rows[0].items) >= 3
+
+
+def test_similar_items(loaded: tuple[kit.World, LoadedModel]) -> None:
+    w, model = loaded
+    engine, _, _ = _engine(w, model)
+    version, items, degraded = asyncio.run(engine.similar(SimilarQuery(w.item_ids[5], 8, "r", 0.25)))
+    assert version == model.version and degraded == [] and len(items) == 8
+    assert w.item_ids[5] not in [s.item_id for s in items]
+    assert items[0].reason == f"similar to Title {w.item_ids[5]}"
+    _, items, degraded = asyncio.run(engine.similar(SimilarQuery("unknown", 4, "r", 0.25)))
+    assert degraded == ["item:not_in_model"] and len(items) == 4
+
+
+def test_trending_refresh_orders_by_count_and_ignores_stale_windows(loaded: tuple[kit.World, LoadedModel]) -> None:
+    from serving.features.base import Trending
+
+    w, model = loaded
+    now = int(time.time() * 1000)
+    feats = MemoryFeatures(trending={"i3": Trending(5, now), "i4": Trending(9, now),
+                                     "i5": Trending(99, now - 10 * 3_600_000)})
+    engine, _, _ = _engine(w, model, feats)
+    assert asyncio.run(engine.refresh_trending())
+    assert engine.trend.items == ["i4", "i3"]
+
+
+def test_checksums_are_verified_on_load(tmp_path: Path) -> None:
+    w = kit.world(n_users=5, n_items=10)
+    version = kit.publish(ModelRegistry(tmp_path / "registry"), w, tmp_path)
+    kit.corrupt(version)
+    from hybridrec.registry import CorruptArtifact
+
+    with pytest.raises(CorruptArtifact):
+        load_version(version)

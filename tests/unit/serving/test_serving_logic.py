@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from hybridrec.contract import GENRES
+from serving.config import Variant
+from serving.domain import RowKind
+from serving.logic import ab, diversity, exploration, filters
+from serving.logic.candidates import blend_query, top_genres
+from serving.logic.rows import plan_rows
+
+
+def test_ab_assignment_is_deterministic_and_follows_weights() -> None:
+    arms = (Variant(name="control", weight=3), Variant(name="treatment", weight=1))
+    first = [ab.assign(f"user{k}", arms, "salt").name for k in range(4000)]
+    assert first == [ab.assign(f"user{k}", arms, "salt").name for k in range(4000)]
+    share = Counter(first)["treatment"] / len(first)
+    assert 0.2 < share < 0.3
+    resalted = [ab.assign(f"user{k}", arms, "other").name for k in range(4000)]
+    assert resalted != first
+
+
+def test_filters_drop_seen_hidden_and_duplicates() -> None:
+    items = ["a", "b", "a", "c", "d", "e"]
+    assert filters.keep(items, {"b"}, {"d"}) == [0, 3, 5]
+
+
+def test_diversity_zero_weight_is_score_order_and_full_weight_spreads_genres() -> None:
+    genres = np.zeros((6, 4))
+    genres[:4, 0] = 1  # the four best items share one genre
+    genres[4, 1] = 1
+    genres[5, 2] = 1
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    assert diversity.rerank(scores, genres, 3, 0.0) == [0, 1, 2]
+    picked = diversity.rerank(scores, genres, 3, 0.8)
+    assert picked[0] == 0 and set(picked) == {0, 4, 5}
+    assert diversity.entropy(genres[picked].sum(0)) > diversity.entropy(genres[[0, 1, 2]].sum(0))
+
+
+def test_exploration_share_and_propensities() -> None:
+    rng = random.Random(1)
+    explored = total = 0
+    for _ in range(2000):
+        placed = exploration.explore(list(range(10)), list(range(40)), 0.07, rng)
+        assert len({p.index for p in placed}) == 10
+        for p in placed:
+            total += 1
+            if p.explored:
+                explored += 1
+                assert 0.07 / 30 <= p.propensity <= 0.07 / 21
+            else:
+                assert p.propensity == pytest.approx(0.93)
+    assert 0.05 < explored / total < 0.09
+    assert all(not p.explored for p in exploration.explore([0, 1], [0, 1], 0.5, rng))
+
+
+def test_blend_query_mixes_unit_vectors() -> None:
+    u, s = np.array([1.0, 0.0]), np.array([0.0, 10.0])
+    q = blend_query(u, s, 0.5)
+    assert q is not None and np.allclose(q, [2 ** -0.5, 2 ** -0.5], atol=1e-6)
+    assert np.allclose(blend_query(u, None, 0.5), [1, 0])
+    assert blend_query(None, np.zeros(2), 0.5) is None
+    assert top_genres(np.array([0, 0.2, 0.8]), None, n=2) == [2, 1]
+
+
+def test_plans_respect_personalisation_and_history() -> None:
+    kw = dict(popular_genres=[3, 4, 5], genre_names=GENRES, title_of=lambda i: f"T-{i}", n_rows=5)
+    personal = plan_rows(personalized=True, has_profile=True, recent_items=["x", "y"], user_genres=[7], **kw)
+    kinds = [p.kind for p in personal]
+    assert kinds[:4] == [RowKind.FOR_YOU, RowKind.BECAUSE_YOU_WATCHED, RowKind.TRENDING, RowKind.TOP_GENRE]
+    assert personal[1].title == "Because you watched T-x" and personal[3].title == f"{GENRES[7]} for you"
+    assert len({p.row_id for p in personal}) == len(personal)
+    for plans in (plan_rows(personalized=False, has_profile=True, recent_items=["x"], user_genres=[7], **kw),
+                  plan_rows(personalized=True, has_profile=False, recent_items=[], user_genres=[], **kw)):
+        assert not any(p.kind.profiling and p.kind is not RowKind.TOP_GENRE for p in plans)
+        assert all(p.title.startswith("Popular in") for p in plans if p.kind is RowKind.TOP_GENRE)
+    only = plan_rows(personalized=True, has_profile=True, recent_items=["x"], user_genres=[], only=RowKind.TRENDING,
+                     **kw)
+    assert [p.kind for p in only] == [RowKind.TRENDING]
