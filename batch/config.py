@@ -1,0 +1,168 @@
+"""Typed configuration of the nightly batch layer, on top of the shared :class:`hybridrec.config.Settings`.
+
+Precedence as for the shared settings: defaults here < the ``[batch]`` table of the TOML file named by
+``HYBRIDREC_BATCH_CONFIG`` < environment variables ``HYBRIDREC_BATCH__<FIELD>`` (nested with ``__``).
+Kept apart from the shared ``Settings`` so the batch deployable can evolve its knobs without touching the
+shared package; the shared settings still hold every host, port and base path.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hybridrec.config import Settings
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SparkConfig(_Section):
+    """Where and how the Spark session runs; a standalone master is ``spark://host:7077``."""
+
+    master: str = "local[2]"
+    app_name: str = "hybridrec-batch"
+    shuffle_partitions: int = Field(8, ge=1)
+    driver_memory: str = "2g"
+    executor_memory: str = "2g"
+    ui_enabled: bool = False
+    cluster_host: str = "127.0.0.1"
+    cluster_port: int = Field(7077, ge=1, le=65535)
+    cluster_webui_port: int = Field(8090, ge=1, le=65535)
+    worker_cores: int = Field(2, ge=1)
+    worker_memory: str = "3g"
+
+
+class WindowConfig(_Section):
+    """Which part of the archive a run reads and how it is split in time.
+
+    The run reads ``window_days`` days ending with the ``as_of`` date (UTC, inclusive) plus ``late_days``
+    of partitions before the window, because a late event may have been filed under its arrival hour.
+    The last ``holdout_fraction`` of the window's time is the temporal test set; of the time before it, the
+    last ``label_fraction`` provides the ranker's labelled examples and the rest the embeddings they use.
+    """
+
+    window_days: int = Field(90, ge=1)
+    late_days: int = Field(1, ge=0)
+    holdout_fraction: float = Field(0.1, gt=0, lt=0.5)
+    label_fraction: float = Field(0.2, gt=0, lt=0.8)
+
+
+class AlsConfig(_Section):
+    """Spark ML ALS with implicit feedback; confidence = 1 + alpha * summed event weight."""
+
+    rank: int = Field(32, ge=2)
+    reg: float = Field(0.05, ge=0)
+    iters: int = Field(10, ge=1)
+    alpha: float = Field(10.0, gt=0)
+    seed: int = 7
+    event_weights: dict[str, float] = {
+        "PLAY": 1.0, "CLICK": 0.5, "RATING": 1.0, "ADD_TO_LIST": 1.0, "THUMBS": 0.5, "IMPRESSION": 0.0,
+    }
+
+
+class RankerConfig(_Section):
+    """The consolidated multi-task ranker: shared MLP backbone, one head per task."""
+
+    hidden: tuple[int, ...] = (64, 32)
+    context_dim: int = Field(4, ge=1)
+    epochs: int = Field(6, ge=1)
+    batch_size: int = Field(512, ge=8)
+    lr: float = Field(3e-3, gt=0)
+    weight_decay: float = Field(1e-5, ge=0)
+    negatives_per_positive: int = Field(4, ge=1)
+    popularity_negative_share: float = Field(0.0, ge=0, lt=1, description="rest of the draws are uniform")
+    impression_negatives: bool = Field(True, description="impressions never followed by engagement")
+    satisfaction_weight: float = Field(0.5, ge=0)
+    session_gap_s: int = Field(1800, ge=1)
+    recent_window_s: int = Field(86_400, ge=1)
+    candidates: int = Field(200, ge=1)
+    max_examples: int = Field(400_000, ge=100)
+    threads: int = Field(2, ge=1)
+    seed: int = 11
+
+
+class EvalConfig(_Section):
+    """Offline evaluation on the temporal holdout."""
+
+    k_values: tuple[int, ...] = (10, 50)
+    max_users: int = Field(5000, ge=1)
+    min_relevance_rating: float = Field(0.0, ge=0, description="ratings below this are not relevant")
+    positive_event_types: tuple[str, ...] = ("PLAY", "CLICK", "RATING", "ADD_TO_LIST", "THUMBS")
+
+
+class GateConfig(_Section):
+    """Promotion rule for one surface: beat popularity by ``min_lift`` and the current model within
+    ``tolerance`` (both on ``metric``; lift relative, tolerance absolute)."""
+
+    metric: str = "ndcg@10"
+    min_lift_over_popularity: float = Field(0.0, ge=-1)
+    tolerance: float = Field(0.01, ge=0)
+
+
+class FaissConfig(_Section):
+    """Exact inner-product search below ``exact_max_items`` items, otherwise IVF (or HNSW)."""
+
+    exact_max_items: int = Field(50_000, ge=1)
+    approximate: Literal["ivf", "hnsw"] = "ivf"
+    nlist: int | None = Field(None, ge=1, description="IVF lists; default 4*sqrt(n)")
+    nprobe: int = Field(32, ge=1)
+    hnsw_m: int = Field(32, ge=4)
+    hnsw_ef_search: int = Field(128, ge=1)
+    recall_k: int = Field(100, ge=1)
+    recall_queries: int = Field(1000, ge=1)
+    min_recall: float = Field(0.9, ge=0, le=1)
+
+
+class BatchConfig(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HYBRIDREC_BATCH__", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    spark: SparkConfig = SparkConfig()
+    window: WindowConfig = WindowConfig()
+    als: AlsConfig = AlsConfig()
+    ranker: RankerConfig = RankerConfig()
+    eval: EvalConfig = EvalConfig()
+    gates: dict[str, GateConfig] = {"*": GateConfig()}
+    eval_surfaces: tuple[str, ...] = Field((), description="surfaces to evaluate/gate; () = most frequent")
+    faiss: FaissConfig = FaissConfig()
+    registry_dir: Path | None = Field(None, description="default: <data_dir>/registry")
+    materialize: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> BatchConfig:
+        for surface, gate in self.gates.items():
+            name, _, k = gate.metric.partition("@")
+            if name not in {"recall", "ndcg", "map"} or not k.isdigit() or int(k) not in self.eval.k_values:
+                raise ValueError(f"gate {surface!r}: metric {gate.metric!r} must be recall|ndcg|map@K with K in "
+                                 f"eval.k_values {self.eval.k_values}")
+        if "*" not in self.gates:
+            raise ValueError("gates needs a '*' entry (the default for surfaces without their own gate)")
+        return self
+
+    def gate_for(self, surface: str) -> GateConfig:
+        return self.gates.get(surface, self.gates["*"])
+
+    def registry_root(self, settings: Settings) -> Path:
+        # TODO(shared): move to Settings.paths.registry_dir once the shared config has it.
+        return self.registry_dir or settings.paths.data_dir / "registry"
+
+
+def load_batch_config(path: Path | None = None, **overrides: object) -> BatchConfig:
+    """Batch config from the ``[batch]`` table of a TOML file (``HYBRIDREC_BATCH_CONFIG``), env, overrides."""
+    path = path or (Path(os.environ["HYBRIDREC_BATCH_CONFIG"]) if os.environ.get("HYBRIDREC_BATCH_CONFIG")
+                    else None)
+    data: dict[str, object] = {}
+    if path is not None:
+        with open(path, "rb") as fh:
+            data = dict(tomllib.load(fh).get("batch", {}))
+    env = BatchConfig()  # env vars only
+    merged = {**data, **{k: v for k, v in env.model_dump(exclude_unset=True).items()}, **overrides}
+    return BatchConfig(**merged)

@@ -1,0 +1,143 @@
+"""Reads and writes of the batch layer: the Spark session, the event archive, the catalog snapshot, the
+clean tables and the Feast offline tables. Everything here touches storage; the logic is in transforms.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from itertools import islice
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from batch.config import SparkConfig
+from hybridrec.catalog import catalog_snapshot_path
+from hybridrec.contract import ARCHIVE_SCHEMA, ARCHIVE_SUBDIR, archive_table
+from hybridrec.datasets.model import Interaction
+
+_CHUNK = 200_000
+
+
+def spark_session(cfg: SparkConfig) -> SparkSession:
+    """The one session of a run (or of a test session); UTC everywhere so dates mean the same on all hosts."""
+    builder = (SparkSession.builder.master(cfg.master).appName(cfg.app_name)
+               .config("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
+               .config("spark.default.parallelism", str(cfg.shuffle_partitions))
+               .config("spark.ui.enabled", str(cfg.ui_enabled).lower())
+               .config("spark.ui.showConsoleProgress", "false")
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+               .config("spark.driver.memory", cfg.driver_memory)
+               .config("spark.executor.memory", cfg.executor_memory)
+               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+               .config("spark.sql.adaptive.enabled", "true"))
+    return builder.getOrCreate()
+
+
+# --- archive -------------------------------------------------------------------------------------------
+
+def archive_dir(lake_dir: Path) -> Path:
+    return lake_dir / ARCHIVE_SUBDIR
+
+
+def _rows(chunk: Iterable[Interaction]) -> list[dict[str, object]]:
+    return [{"event_id": e.event_id, "user_id": e.user_id, "item_id": e.item_id, "event_type": e.event_type,
+             "value": e.value, "event_time_ms": e.event_time_ms, "surface": e.surface, "position": e.position,
+             "device": e.device, "country": e.country} for e in chunk]
+
+
+def _with_partitions(table: pa.Table) -> pa.Table:
+    ts = pc.cast(table["event_time_ms"], pa.timestamp("ms", tz="UTC"))
+    dates = pc.strftime(ts, format="%Y-%m-%d")
+    hours = pc.strftime(ts, format="%H")
+    return table.append_column("event_date", dates).append_column("event_hour", hours)
+
+
+def write_archive_table(table: pa.Table, lake_dir: Path) -> None:
+    """Append an archive-schema table under Hive partitions, as the Flink archiver does (tests, loaders)."""
+    part_schema = pa.schema([("event_date", pa.string()), ("event_hour", pa.string())])
+    pads.write_dataset(
+        _with_partitions(table), archive_dir(lake_dir), format="parquet",
+        partitioning=pads.partitioning(part_schema, flavor="hive"),
+        basename_template=f"part-{uuid.uuid4().hex}-{{i}}.parquet", existing_data_behavior="overwrite_or_ignore",
+    )
+
+
+def write_archive(events: Iterable[Interaction], lake_dir: Path) -> int:
+    """Load a dataset's interactions into the archive (in chunks, so memory stays flat); returns the count."""
+    it: Iterator[Interaction] = iter(events)
+    n = 0
+    while chunk := list(islice(it, _CHUNK)):
+        write_archive_table(archive_table(_rows(chunk)), lake_dir)
+        n += len(chunk)
+    return n
+
+
+def _dates(start: date, end: date) -> list[str]:
+    return [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+
+
+def read_archive(spark: SparkSession, lake_dir: Path, first_day: date, last_day: date) -> DataFrame:
+    """Archive partitions of ``[first_day, last_day]`` with the contract schema (partition columns kept,
+    so dedupe can prefer the copy filed first). Only existing partition folders are listed, so a long
+    window over a sparse archive does not pay for thousands of empty days."""
+    root = archive_dir(lake_dir)
+    wanted = set(_dates(first_day, last_day))
+    paths = sorted(str(p) for p in root.glob("event_date=*") if p.name.split("=", 1)[1] in wanted) \
+        if root.exists() else []
+    schema = ", ".join(f"{f.name} {_spark_type(f.type)}" for f in ARCHIVE_SCHEMA)
+    schema += ", event_date string, event_hour string"
+    if not paths:
+        return spark.createDataFrame([], schema)
+    return (spark.read.schema(schema).option("basePath", str(root)).parquet(*paths))
+
+
+def _spark_type(t: pa.DataType) -> str:
+    return {pa.string(): "string", pa.float64(): "double", pa.int64(): "bigint", pa.int32(): "int"}[t]
+
+
+# --- catalog -------------------------------------------------------------------------------------------
+
+def read_catalog(spark: SparkSession, lake_dir: Path) -> DataFrame:
+    return spark.read.parquet(str(catalog_snapshot_path(lake_dir)))
+
+
+# --- outputs -------------------------------------------------------------------------------------------
+
+def write_parquet_atomic(df: DataFrame, target: Path) -> Path:
+    """Write a Spark frame as a Parquet directory next to ``target`` and swap it in by rename, so readers
+    (Feast materialization, serving) see the old table or the new one, never a partial one."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    df.write.mode("overwrite").parquet(str(tmp))
+    old = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def as_of_end_ms(as_of: date) -> int:
+    """End of the ``as_of`` day (UTC), exclusive: the run sees every event of that day."""
+    return int(datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC).timestamp() * 1000) + 86_400_000
+
+
+def day_of(ms: int) -> date:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).date()
+
+
+def features_dir(lake_dir: Path, view: str) -> Path:
+    return lake_dir / "features" / view
+
+
+def with_column_order(df: DataFrame, columns: list[str]) -> DataFrame:
+    return df.select(*[F.col(c) for c in columns])

@@ -1,0 +1,260 @@
+"""The nightly batch pipeline, wired: archive → clean events → states → ALS → examples → ranker → holdout
+evaluation (popularity, ALS, candidate, current) → FAISS → gates → registry → Feast.
+
+Each stage is a function over the previous stages' outputs, so tests can run one stage on tiny data and
+``run`` is only the order. Time split of the window's events (actual first to last event):
+``[t0, t1)`` embeddings and history only, ``[t1, t2)`` labelled ranker examples, ``[t2, end)`` holdout.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from batch import ann, bundle, feast_sink, io, ranker
+from batch import transforms as tr
+from batch.config import BatchConfig
+from batch.embeddings import Embeddings, fit_als
+from batch.evaluate import Bundle, EvalData, evaluate_all, recommend, recommend_popularity
+from batch.gates import GateDecision, decide
+from hybridrec.config import Settings
+from hybridrec.registry import ModelRegistry, RegistryError
+
+log = logging.getLogger("hybridrec.batch")
+
+
+@dataclass
+class Timer:
+    stages: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stages[name] = round(time.perf_counter() - t0, 3)
+            log.info("stage %s: %.1fs", name, self.stages[name])
+
+
+@dataclass
+class Prepared:
+    """Cleaned events (cached) and everything derived from them that several stages share."""
+
+    events: DataFrame
+    catalog: DataFrame
+    genres: DataFrame
+    ustate: DataFrame
+    istate: DataFrame
+    gstate: DataFrame
+    t0: int
+    t1: int
+    t2: int
+    end: int
+    n_events: int
+
+
+def prepare(spark: SparkSession, settings: Settings, cfg: BatchConfig, as_of: date) -> Prepared:
+    """Read the window (plus late partitions), clean, split in time, build the state tables."""
+    end = io.as_of_end_ms(as_of)
+    first_day = as_of - timedelta(days=cfg.window.window_days - 1)
+    start = io.as_of_end_ms(first_day) - 86_400_000
+    raw = io.read_archive(spark, settings.paths.lake_dir, first_day - timedelta(days=cfg.window.late_days), as_of)
+    events = tr.clean_events(raw, start, end, cfg.eval.positive_event_types).persist()
+    stats = events.agg(F.min("event_time_ms"), F.max("event_time_ms"), F.count(F.lit(1))).first()
+    if stats is None or not stats[2]:
+        raise RuntimeError(f"no events in the archive for {first_day}..{as_of} under {settings.paths.lake_dir}")
+    lo, hi, n = int(stats[0]), int(stats[1]) + 1, int(stats[2])
+    span = hi - lo
+    t2 = lo + int(span * (1 - cfg.window.holdout_fraction))
+    t1 = lo + int(span * (1 - cfg.window.holdout_fraction - cfg.window.label_fraction))
+    catalog = io.read_catalog(spark, settings.paths.lake_dir).cache()
+    genres = tr.genre_vectors(catalog).cache()
+    gap = cfg.ranker.session_gap_s * 1000
+    ustate = tr.user_state(events, genres, gap, 10).persist()
+    istate = tr.item_state(events).persist()
+    gstate = tr.global_state(events).persist()
+    return Prepared(events, catalog, genres, ustate, istate, gstate, lo, t1, t2, end, n)
+
+
+def fit_embeddings(p: Prepared, cfg: BatchConfig, until_ms: int) -> Embeddings:
+    before = p.events.filter(F.col("event_time_ms") < until_ms)
+    return fit_als(tr.implicit_feedback(before, cfg.als.event_weights), cfg.als)
+
+
+def training_examples(p: Prepared, cfg: BatchConfig) -> pd.DataFrame:
+    """Labelled examples of ``[t1, t2)`` with point-in-time features, as pandas (sampled to the budget)."""
+    prior = tr.item_counts(p.events.filter(F.col("event_time_ms") < p.t1))
+    q = tr.labelled_queries(p.events, p.catalog.select("item_id"), prior, p.t1, p.t2,
+                            cfg.ranker.negatives_per_positive, cfg.ranker.seed,
+                            popularity_share=cfg.ranker.popularity_negative_share,
+                            impression_negatives=cfg.ranker.impression_negatives)
+    feats = tr.attach_features(q, p.ustate, p.istate, p.gstate, p.genres, p.catalog)
+    return feats.toPandas()
+
+
+def train_ranker(examples: pd.DataFrame, emb: Embeddings, cfg: BatchConfig
+                 ) -> tuple[ranker.MultiTaskRanker, ranker.Vocab, dict[str, float]]:
+    if len(examples) > cfg.ranker.max_examples:
+        examples = examples.sample(cfg.ranker.max_examples, random_state=cfg.ranker.seed)
+    vocab = ranker.Vocab.fit(examples["surface"], examples["device"])
+    inputs = {**ranker.user_inputs(examples, emb, cfg.ranker.session_gap_s * 1000),
+              **ranker.item_inputs(examples, emb),
+              "surface": vocab.ids(examples["surface"].tolist(), "surface"),
+              "device": vocab.ids(examples["device"].tolist(), "device")}
+    sat = examples["satisfaction"].to_numpy(dtype=np.float64)
+    model, stats = ranker.train(inputs, examples["engage"].to_numpy(), sat, vocab, emb.rank, cfg.ranker)
+    stats["positive_share"] = float(examples["engage"].mean())
+    return model, vocab, stats
+
+
+def eval_data(p: Prepared, cfg: BatchConfig) -> EvalData:
+    """The holdout as plain data: relevant and seen items, as-of-``t2`` user and item frames."""
+    e = cfg.eval
+    before = p.events.filter(F.col("event_time_ms") < p.t2)
+    hold = p.events.filter((F.col("event_time_ms") >= p.t2) & F.col("engaged")
+                           & (~F.col("is_rating") | (F.col("value") >= e.min_relevance_rating)))
+    seen_rows = before.filter("engaged").select("user_id", "item_id").distinct().collect()
+    seen: dict[str, set[str]] = {}
+    for r in seen_rows:
+        seen.setdefault(r["user_id"], set()).add(r["item_id"])
+    relevant: dict[str, set[str]] = {}
+    for r in hold.select("user_id", "item_id").distinct().collect():
+        if r["user_id"] in seen and r["item_id"] not in seen[r["user_id"]]:
+            relevant.setdefault(r["user_id"], set()).add(r["item_id"])
+    users = sorted(relevant, key=lambda u: (zlib.crc32(u.encode()), u))[:e.max_users]  # stable sample
+    users = sorted(users)
+    spark = p.events.sparkSession
+    uq = spark.createDataFrame([(u, p.t2) for u in users], "user_id string, query_ms long")
+    uq = uq.join(tr.last_device(before), "user_id", "left")
+    user_frame = tr.attach_user_features(uq, p.ustate).toPandas().set_index("user_id").loc[users].reset_index()
+    iq = p.catalog.select("item_id").withColumn("query_ms", F.lit(p.t2).cast("long"))
+    item_frame = tr.attach_item_features(iq, p.istate, p.gstate, p.genres, p.catalog).toPandas()
+    item_frame = item_frame.sort_values("item_id").reset_index(drop=True)
+    counts = tr.item_counts(before).toPandas().sort_values(["n", "item_id"], ascending=[False, True])
+    total = float(counts["n"].sum()) or 1.0
+    return EvalData(users, {u: relevant[u] for u in users}, {u: seen.get(u, set()) for u in users}, user_frame,
+                    item_frame, counts["item_id"].tolist(), dict(zip(counts["item_id"], counts["n"] / total,
+                                                                     strict=True)),
+                    cfg.ranker.session_gap_s * 1000)
+
+
+def surfaces_to_evaluate(p: Prepared, cfg: BatchConfig) -> list[str]:
+    if cfg.eval_surfaces:
+        return list(cfg.eval_surfaces)
+    top = (p.events.filter(F.col("event_time_ms") < p.t2).filter("engaged").groupBy("surface").count()
+           .orderBy(F.desc("count"), "surface").first())
+    return [top["surface"] if top else ""]
+
+
+def evaluate_models(data: EvalData, cfg: BatchConfig, candidate: Bundle, current: Bundle | None,
+                    surfaces: list[str]) -> dict[str, Any]:
+    """Metrics of popularity, ALS alone, and the ranker of candidate (and current) for each surface."""
+    k = max(cfg.eval.k_values)
+    recs: dict[str, dict[str, list[str]]] = {
+        "popularity": recommend_popularity(data, k),
+        "als": recommend(candidate, data, k, surface=None, n_candidates=cfg.ranker.candidates),
+    }
+    for s in surfaces:
+        recs[f"candidate/{s}"] = recommend(candidate, data, k, surface=s, n_candidates=cfg.ranker.candidates)
+        if current is not None:
+            recs[f"current/{s}"] = recommend(current, data, k, surface=s, n_candidates=cfg.ranker.candidates)
+    return evaluate_all(data, cfg.eval.k_values, recs)
+
+
+def gate(cfg: BatchConfig, results: dict[str, Any], surfaces: list[str], ann_recall: float | None) -> GateDecision:
+    cand = {s: results[f"candidate/{s}"] for s in surfaces}
+    cur = {s: results[f"current/{s}"] for s in surfaces if f"current/{s}" in results} or None
+    return decide(cfg, cand, results["popularity"], cur, cfg.faiss.min_recall, ann_recall)
+
+
+@dataclass
+class RunReport:
+    version: str | None
+    promoted: bool
+    gate: dict[str, Any]
+    metrics: dict[str, Any]
+    ann: dict[str, Any]
+    stages: dict[str, float]
+    window: dict[str, int]
+    features: dict[str, int]
+    train: dict[str, float]
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession | None = None) -> RunReport:
+    """One nightly run; returns what it did. Keeps the current model when the candidate fails a gate."""
+    timer = Timer()
+    with timer.stage("spark_session"):
+        spark = spark or io.spark_session(cfg.spark)
+    with timer.stage("etl_and_states"):
+        p = prepare(spark, settings, cfg, as_of)
+    with timer.stage("als_for_examples"):
+        emb_hist = fit_embeddings(p, cfg, p.t1)
+    with timer.stage("training_examples"):
+        examples = training_examples(p, cfg)
+    with timer.stage("ranker_training"):
+        model, vocab, train_stats = train_ranker(examples, emb_hist, cfg)
+    with timer.stage("als_final"):
+        emb = fit_embeddings(p, cfg, p.t2)
+    with timer.stage("holdout_frames"):
+        data = eval_data(p, cfg)
+        surfaces = surfaces_to_evaluate(p, cfg)
+    registry = ModelRegistry(cfg.registry_root(settings))
+    current: Bundle | None = None
+    current_version = registry.current()
+    if current_version is not None:
+        try:
+            current = bundle.load_bundle(current_version)
+        except RegistryError as exc:
+            log.warning("current model %s unusable (%s); gating against popularity only",
+                        current_version.version, exc)
+    candidate = Bundle(ranker.export(model), emb, vocab, data.popular)
+    with timer.stage("evaluation"):
+        results = evaluate_models(data, cfg, candidate, current, surfaces)
+    with timer.stage("faiss"):
+        index, kind = ann.build_index(emb.item_vecs, cfg.faiss)
+        queries = emb.user_vecs[: cfg.faiss.recall_queries]
+        ann_report = ann.measure(index, kind, emb.item_vecs, queries, cfg.faiss.recall_k)
+    decision = gate(cfg, results, surfaces, ann_report.recall)
+    window = {"t0": p.t0, "t1": p.t1, "t2": p.t2, "end": p.end, "events": p.n_events}
+    with timer.stage("registry"), tempfile.TemporaryDirectory() as tmp:
+        popular_counts = [(i, round(data.item_share[i] * 1e9)) for i in data.popular[:1000]]
+        files = bundle.write_artifacts(Path(tmp), candidate, ranker.feature_schema(vocab, emb.rank, model), index,
+                                       popular_counts)
+        manifest = {
+            "data_window": {**window, "as_of": as_of.isoformat()},
+            "feature_schema": json.loads(files[bundle.SCHEMA].read_text()),
+            "metrics": {"holdout": results, "ann": ann_report.as_dict(), "train": train_stats},
+            "gate": decision.as_dict(), "surfaces": surfaces,
+            "config": json.loads(cfg.model_dump_json()),
+        }
+        version = registry.publish(files, manifest)
+        if decision.passed:
+            registry.promote(version.version, reason="; ".join(decision.reasons))
+    features: dict[str, int] = {}
+    with timer.stage("batch_features"):
+        gap = cfg.ranker.session_gap_s * 1000
+        users = tr.user_batch_features(p.events, p.genres, p.end, gap)
+        items = tr.item_batch_features(p.events, p.catalog, p.end)
+        features = feast_sink.publish(settings, users, items, p.end, materialize=cfg.materialize)
+    for df in (p.events, p.ustate, p.istate, p.gstate, p.catalog, p.genres):
+        df.unpersist()
+    return RunReport(version.version, decision.passed, decision.as_dict(), results, ann_report.as_dict(),
+                     timer.stages, window, features, train_stats)
