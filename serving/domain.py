@@ -13,6 +13,7 @@ class RowKind(StrEnum):
     TRENDING = "trending"
     TOP_GENRE = "top_genre"
     POPULAR = "popular"
+    SIMILAR = "similar"          # GetSimilarItems: logged like a row, never planned on the homepage
 
     @property
     def profiling(self) -> bool:

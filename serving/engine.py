@@ -23,7 +23,7 @@ import numpy as np
 from hybridrec.contract import GENRES
 from serving.catalog import Catalog
 from serving.config import ServingConfig
-from serving.domain import HomepageQuery, Page, Row, RowKind, SimilarQuery, Slot
+from serving.domain import Context, HomepageQuery, Page, Row, RowKind, SimilarQuery, Slot
 from serving.features.base import FeatureReader, UserFeatures
 from serving.logic import ab, diversity, exploration, filters
 from serving.logic.candidates import blend_query, top_genres
@@ -307,7 +307,7 @@ class Engine:
 
     # --- similar items -------------------------------------------------------------------------------
 
-    async def similar(self, q: SimilarQuery) -> tuple[str, list[Slot], list[str]]:
+    async def similar(self, q: SimilarQuery, context: Context | None = None) -> tuple[str, list[Slot], list[str]]:
         budget = Budget(q.deadline_s, self.cfg.budgets.reserve_ms / 1000.0)
         model = self.models.current
         degraded: list[str] = []
@@ -335,7 +335,12 @@ class Engine:
         name = self.catalog.title(q.item_id)
         reason = f"similar to {name}" if not degraded else "popular right now"
         version = model.version if model is not None else ""
-        return version, [Slot(i, s, reason) for i, s in items[: q.n_items]], degraded
+        slots = [Slot(i, s, reason) for i, s in items[: q.n_items]]
+        if self.cfg.log_impressions:
+            row = Row(f"similar:{q.item_id}", RowKind.SIMILAR, f"More like {name}", reason, slots)
+            self.sink.publish(Page(q.request_id, [row], version, "", degraded, False, stage_ms=stage_ms),
+                              context or Context("", "", int(time.time() * 1000)))
+        return version, slots, degraded
 
     # --- background ----------------------------------------------------------------------------------
 

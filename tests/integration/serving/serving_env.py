@@ -1,0 +1,71 @@
+"""A ranker on the real services for integration tests: an isolated Feast project in the shared Redis (or a
+throw-away Redis), isolated Kafka topics, a tiny model in a registry under tmp_path, the server on a free
+port."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pandas as pd
+
+from hybridrec.config import Settings
+from hybridrec.contract import ITEM_BATCH_VIEW, USER_BATCH_VIEW, USER_FRESH_VIEW
+from hybridrec.feature_store import apply_definitions
+from hybridrec.registry import ModelRegistry
+from hybridrec_pb import ranker_pb2_grpc
+from serving.config import ServingSettings
+from serving.features.base import UserFeatures
+from tests.unit.serving import serving_kit as kit
+
+
+def serving_settings(base: Settings, tmp: Path, **serving: Any) -> ServingSettings:
+    feast = base.feast.model_copy(update={"project": f"t{uuid.uuid4().hex[:10]}",
+                                          "registry_path": tmp / "feast" / "registry.db"})
+    cfg = {"port": 0, "metrics_port": 0, "registry_dir": tmp / "registry", "registry_poll_s": 0.2,
+           "trending_refresh_s": 0.5, "grace_s": 1.0, **serving}
+    return ServingSettings(**{**base.model_dump(exclude={"feast"}), "feast": feast.model_dump(), "serving": cfg})
+
+
+def seed_features(settings: ServingSettings, w: kit.World, users: dict[str, UserFeatures]) -> None:
+    """item_batch for the catalog and user views through Feast's own write path (what batch/streaming use)."""
+    store = apply_definitions(settings)
+    ts = pd.Timestamp(datetime.now(tz=UTC))
+    items = w.item_features()
+    store.write_to_online_store(ITEM_BATCH_VIEW, pd.DataFrame([
+        {"item_id": i, "popularity": f.popularity, "n_ratings": int(f.n_ratings), "mean_rating": f.mean_rating,
+         "genres": list(f.genres), "year": int(f.year), "age_days": int(f.age_days), "event_timestamp": ts}
+        for i, f in items.items()]))
+    write_users(settings, users)
+
+
+def write_users(settings: ServingSettings, users: dict[str, UserFeatures]) -> None:
+    from hybridrec.feature_store import open_store
+
+    if not users:
+        return
+    store = open_store(settings)
+    ts = pd.Timestamp(datetime.now(tz=UTC))
+    store.write_to_online_store(USER_FRESH_VIEW, pd.DataFrame([
+        {"user_id": u, "recent_items": list(f.recent_items), "recent_item_times_ms": [0] * len(f.recent_items),
+         "session_start_ms": f.last_event_ms or 0, "session_items": list(f.recent_items),
+         "session_genres": list(f.session_genres or ()), "taste_genres": list(f.taste_genres or ()),
+         "counts_1h": [0] * 8, "counts_1d": [0] * 8, "last_event_ms": f.last_event_ms or 0, "event_timestamp": ts}
+        for u, f in users.items()]))
+    store.write_to_online_store(USER_BATCH_VIEW, pd.DataFrame([
+        {"user_id": u, "genre_profile": list(f.genre_profile or ()), "n_events": int(f.n_events),
+         "n_ratings": int(f.n_ratings), "mean_rating": f.mean_rating, "active_days": 3,
+         "first_event_ms": f.first_event_ms or 0, "event_timestamp": ts}
+        for u, f in users.items()]))
+
+
+def publish_model(settings: ServingSettings, w: kit.World, tmp: Path, seed: int = 0) -> str:
+    return kit.publish(ModelRegistry(settings.registry_root()), w, tmp, seed=seed).version
+
+
+def stub(port: int) -> tuple[grpc.aio.Channel, ranker_pb2_grpc.RankerStub]:
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    return channel, ranker_pb2_grpc.RankerStub(channel)

@@ -1,0 +1,232 @@
+"""The ranker over gRPC against the real Redis (isolated Feast project) and Kafka (isolated topics)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.request
+from dataclasses import replace
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from hybridrec.config import Settings
+from hybridrec.registry import ModelRegistry
+from hybridrec_pb import ranker_pb2 as pb
+from hybridrec_pb.events_pb2 import ImpressionLog
+from serving.features.feast_sdk import FeastFeatureReader
+from serving.features.redis_direct import RedisFeatureReader
+from serving.server import start
+from tests.helpers import consume
+from tests.integration.serving import serving_env as env
+from tests.unit.serving import serving_kit as kit
+
+pytestmark = pytest.mark.integration
+NOW = int(time.time() * 1000)
+
+
+@pytest.fixture
+def world() -> kit.World:
+    return kit.world(n_users=30, n_items=150)
+
+
+def _ctx() -> pb.RequestContext:
+    return pb.RequestContext(device=1, country="DE")
+
+
+def test_homepage_rows_health_reflection_metrics_and_impressions(isolated: Settings, tmp_path: Path,
+                                                                 world: kit.World) -> None:
+    settings = env.serving_settings(isolated, tmp_path)
+    env.seed_features(settings, world, {"u1": kit.heavy_user(world, now_ms=NOW)})
+    version = env.publish_model(settings, world, tmp_path)
+
+    async def scenario() -> tuple[pb.HomepageResponse, pb.RowResponse, pb.SimilarItemsResponse, str]:
+        running = await start(settings, catalog=world.catalog(), load_catalog=False)
+        channel, ranker = env.stub(running.port)
+        try:
+            page = await ranker.GetHomepage(pb.HomepageRequest(user_id="u1", context=_ctx(), n_rows=4,
+                                                               items_per_row=12, request_id="req-1"), timeout=2)
+            row = await ranker.GetRow(pb.RowRequest(user_id="u1", row_type=pb.TRENDING, n_items=5), timeout=2)
+            similar = await ranker.GetSimilarItems(pb.SimilarItemsRequest(item_id="i7", n_items=6), timeout=2)
+            health = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service="hybridrec.v1.Ranker"))
+            assert health.status == health_pb2.HealthCheckResponse.SERVING
+            refl = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
+                iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+            names = [s.name async for r in refl for s in r.list_services_response.service]
+            assert "hybridrec.v1.Ranker" in names and "grpc.health.v1.Health" in names
+            metrics = await asyncio.to_thread(
+                lambda: urllib.request.urlopen(f"http://127.0.0.1:{running.metrics_port}/metrics").read().decode())
+        finally:
+            await channel.close()
+            await running.stop(1.0)
+        return page, row, similar, metrics
+
+    page, row, similar, metrics = asyncio.run(scenario())
+    assert page.request_id == "req-1" and page.model_version == version and list(page.degraded) == []
+    assert [r.type for r in page.rows][:3] == [pb.FOR_YOU, pb.BECAUSE_YOU_WATCHED, pb.TOP_GENRE] or \
+        [r.type for r in page.rows][:2] == [pb.FOR_YOU, pb.BECAUSE_YOU_WATCHED]
+    assert page.rows[1].title == "Because you watched Title i0"
+    served = [i.item_id for r in page.rows for i in r.items]
+    assert len(served) == len(set(served)) == 4 * 12
+    assert not {"i0", "i1", "i2"} & set(served)
+    assert row.row.type == pb.POPULAR or row.row.type == pb.TRENDING
+    assert len(similar.items) == 6 and "i7" not in [i.item_id for i in similar.items]
+    for name in ('hybridrec_serving_request_seconds_count{method="GetHomepage"} 1.0',
+                 'hybridrec_serving_stage_seconds_count{stage="features"}',
+                 f'hybridrec_serving_model_info{{version="{version}"}} 1.0', "hybridrec_serving_candidates_bucket"):
+        assert name in metrics, name
+
+    logs = [ImpressionLog.FromString(m.value()) for m in
+            consume(isolated.kafka.bootstrap_servers, isolated.kafka.topics.impressions, expected=3, timeout_s=30)]
+    first = next(x for x in logs if x.request_id == "req-1")
+    assert (first.user_id, first.model_version, first.variant) == ("u1", version, "control")
+    assert [s.item_id for s in first.slots] == served
+    assert [(s.row_position, s.position) for s in first.slots][:13] == [(0, p) for p in range(12)] + [(1, 0)]
+    assert all(0 < s.propensity <= 1 for s in first.slots)
+    assert len(logs) == 3
+
+
+def test_fresh_features_change_the_next_response(isolated: Settings, tmp_path: Path, world: kit.World) -> None:
+    settings = env.serving_settings(isolated, tmp_path, log_impressions=False)
+    user = kit.heavy_user(world, now_ms=NOW)
+    env.seed_features(settings, world, {"u2": user})
+    env.publish_model(settings, world, tmp_path)
+
+    async def scenario() -> tuple[pb.HomepageResponse, pb.HomepageResponse]:
+        running = await start(settings, catalog=world.catalog(), load_catalog=False)
+        channel, ranker = env.stub(running.port)
+        try:
+            req = pb.HomepageRequest(user_id="u2", context=_ctx(), n_rows=3, items_per_row=10)
+            before = await ranker.GetHomepage(req, timeout=2)
+            # What the speed layer does after a play of i99: a new recent item, written through Feast.
+            await asyncio.to_thread(env.write_users, settings,
+                                    {"u2": replace(user, recent_items=("i99", *user.recent_items))})
+            after = await ranker.GetHomepage(req, timeout=2)
+        finally:
+            await channel.close()
+            await running.stop(1.0)
+        return before, after
+
+    before, after = asyncio.run(scenario())
+    assert before.rows[1].title == "Because you watched Title i0"
+    assert after.rows[1].title == "Because you watched Title i99"
+    assert "i99" not in [i.item_id for r in after.rows for i in r.items]
+    assert [i.item_id for i in before.rows[0].items] != [i.item_id for i in after.rows[0].items], \
+        "the session vector moved the FOR_YOU row"
+
+
+def test_each_kind_of_invalid_request_gets_invalid_argument(isolated: Settings, tmp_path: Path,
+                                                            world: kit.World) -> None:
+    settings = env.serving_settings(isolated, tmp_path, log_impressions=False)
+    env.seed_features(settings, world, {})
+    env.publish_model(settings, world, tmp_path)
+    bad = [
+        ("GetHomepage", pb.HomepageRequest(user_id=""), 2.0, "user_id is empty"),
+        ("GetHomepage", pb.HomepageRequest(user_id="x" * 500), 2.0, "500 characters"),
+        ("GetHomepage", pb.HomepageRequest(user_id="u", n_rows=1000), 2.0, "n_rows"),
+        ("GetHomepage", pb.HomepageRequest(user_id="u", items_per_row=-3), 2.0, "items_per_row"),
+        ("GetHomepage", pb.HomepageRequest(user_id="u", context=pb.RequestContext(device=77)), 2.0, "device 77"),
+        ("GetHomepage", pb.HomepageRequest(user_id="u"), 3600.0, "deadline"),
+        ("GetRow", pb.RowRequest(user_id="u", row_type=9), 2.0, "row_type 9"),
+        ("GetSimilarItems", pb.SimilarItemsRequest(item_id=""), 2.0, "item_id is empty"),
+    ]
+
+    async def scenario() -> list[tuple[grpc.StatusCode, str]]:
+        running = await start(settings, catalog=world.catalog(), load_catalog=False)
+        channel, ranker = env.stub(running.port)
+        out = []
+        try:
+            for method, req, timeout, _ in bad:
+                try:
+                    await getattr(ranker, method)(req, timeout=timeout)
+                    out.append((grpc.StatusCode.OK, ""))
+                except grpc.aio.AioRpcError as exc:
+                    out.append((exc.code(), exc.details() or ""))
+            ok = await ranker.GetHomepage(pb.HomepageRequest(user_id="u1"), timeout=2)
+            assert ok.rows, "the server still serves after bad requests"
+        finally:
+            await channel.close()
+            await running.stop(1.0)
+        return out
+
+    for (code, details), (_, _, _, message) in zip(asyncio.run(scenario()), bad, strict=True):
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and message in details, (code, details)
+
+
+def test_hot_swap_under_steady_load_fails_no_request(isolated: Settings, tmp_path: Path, world: kit.World) -> None:
+    settings = env.serving_settings(isolated, tmp_path, log_impressions=False)
+    env.seed_features(settings, world, {"u1": kit.heavy_user(world, now_ms=NOW)})
+    v1 = env.publish_model(settings, world, tmp_path, seed=1)
+    registry = ModelRegistry(settings.registry_root())
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        running = await start(settings, catalog=world.catalog(), load_catalog=False)
+        channel, ranker = env.stub(running.port)
+        versions: list[str] = []
+        errors: list[str] = []
+        stop = asyncio.Event()
+
+        async def client(k: int) -> None:
+            while not stop.is_set():
+                try:
+                    r = await ranker.GetHomepage(pb.HomepageRequest(user_id=f"u{k % 5}", context=_ctx()), timeout=2)
+                    versions.append(r.model_version)
+                except grpc.aio.AioRpcError as exc:
+                    errors.append(f"{exc.code()}: {exc.details()}")
+                await asyncio.sleep(0.005)
+
+        clients = [asyncio.create_task(client(k)) for k in range(4)]
+        try:
+            await asyncio.sleep(0.5)
+            bad = await asyncio.to_thread(kit.publish, registry, world, tmp_path, seed=2)
+            await asyncio.to_thread(kit.corrupt, bad)
+            await asyncio.sleep(1.0)   # several polls: the corrupt version is refused, v1 keeps serving
+            assert running.holder.current is not None and running.holder.current.version == v1
+            v3 = await asyncio.to_thread(kit.publish, registry, world, tmp_path, seed=3)
+            for _ in range(100):
+                if versions and versions[-1] == v3.version:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.3)
+        finally:
+            stop.set()
+            await asyncio.gather(*clients)
+            await channel.close()
+            await running.stop(1.0)
+        return versions, errors
+
+    versions, errors = asyncio.run(scenario())
+    assert errors == []
+    assert len(versions) > 20
+    assert set(versions) == {v1, versions[-1]} and versions[-1] != v1
+    first_new = versions.index(versions[-1])
+    assert set(versions[first_new:]) == {versions[-1]}, "the swap is atomic: never back to the old model"
+
+
+def test_direct_redis_read_equals_feast_sdk(isolated: Settings, tmp_path: Path, world: kit.World) -> None:
+    settings = env.serving_settings(isolated, tmp_path)
+    user = kit.heavy_user(world, now_ms=NOW)
+    env.seed_features(settings, world, {"u1": user})
+
+    async def reads() -> tuple:
+        direct = RedisFeatureReader(settings.redis, settings.feast.project)
+        feast = FeastFeatureReader(settings)
+        ids = [*world.item_ids[:20], "missing"]
+        try:
+            return (await direct.read_user("u1"), await feast.read_user("u1"), await direct.read_user("nobody"),
+                    await feast.read_user("nobody"), await direct.read_items(ids), await feast.read_items(ids))
+        finally:
+            await direct.close()
+
+    d_user, f_user, d_none, f_none, d_items, f_items = asyncio.run(reads())
+    assert d_none is None and f_none is None
+    assert d_user is not None and d_user.recent_items == user.recent_items
+    assert d_user.first_event_ms == user.first_event_ms and d_user.n_events == user.n_events
+    assert np.allclose(d_user.genre_profile, user.genre_profile)
+    assert d_user == f_user
+    assert set(d_items) == set(world.item_ids[:20]) and d_items == f_items
