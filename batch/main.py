@@ -193,9 +193,11 @@ class RunReport:
     window: dict[str, int]
     features: dict[str, int]
     train: dict[str, float]
+    candidate: Bundle | None = field(default=None, repr=False)
+    eval_data: EvalData | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+        return {k: v for k, v in self.__dict__.items() if k not in ("candidate", "eval_data")}
 
 
 def run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession | None = None) -> RunReport:
@@ -257,4 +259,4 @@ def run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession |
     for df in (p.events, p.ustate, p.istate, p.gstate, p.catalog, p.genres):
         df.unpersist()
     return RunReport(version.version, decision.passed, decision.as_dict(), results, ann_report.as_dict(),
-                     timer.stages, window, features, train_stats)
+                     timer.stages, window, features, train_stats, candidate, data)

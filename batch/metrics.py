@@ -54,7 +54,7 @@ def genre_entropy(ranked: Sequence[str], item_genres: Mapping[str, Sequence[floa
     for item in ranked[:k]:
         for g, w in enumerate(item_genres.get(item, ())):
             if w > 0:
-                mass[g] += w
+                mass[g] += float(w)
     total = sum(mass.values())
     if total <= 0:
         return 0.0

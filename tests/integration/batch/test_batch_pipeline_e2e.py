@@ -1,0 +1,139 @@
+"""The nightly pipeline end to end on a tiny clustered world, through real Spark, Feast and Redis.
+
+The world: users belong to one of four taste clusters and engage almost only with their cluster's items;
+item popularity is flat and genres are random, so only collaborative signal (ALS + ranker) finds what a
+user wants, popularity cannot, and shuffling the item embeddings destroys it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import numpy as np
+import pytest
+from pyspark.sql import SparkSession
+
+from batch import io, main
+from batch.config import BatchConfig, SparkConfig
+from batch.embeddings import Embeddings
+from batch.evaluate import Bundle
+from hybridrec.catalog import write_snapshot
+from hybridrec.config import Settings
+from hybridrec.contract import archive_table
+from hybridrec.datasets.model import Item
+from hybridrec.registry import ModelRegistry
+
+pytestmark = pytest.mark.integration
+
+AS_OF = date(2023, 11, 20)
+START_MS = 1_699_920_000_000  # 2023-11-14 00:00 UTC
+GENRE_POOL = ("Comedy", "Drama", "Horror", "Sci-Fi", "Romance", "Action")
+
+
+def _world(seed: int = 5, n_users: int = 80, n_items: int = 48, n_clusters: int = 4, days: int = 6
+           ) -> tuple[list[Item], list[dict[str, object]]]:
+    rng = np.random.default_rng(seed)
+    items = [Item(str(i), f"Item {i}", tuple(rng.choice(GENRE_POOL, 2, replace=False)), 2000) for i in range(n_items)]
+    rows: list[dict[str, object]] = []
+    per_cluster = n_items // n_clusters
+    for u in range(n_users):
+        cluster = u % n_clusters
+        own = list(range(cluster * per_cluster, (cluster + 1) * per_cluster))
+        times = np.sort(rng.integers(START_MS, START_MS + days * 86_400_000, 40))
+        for k, t in enumerate(times):
+            item = int(rng.choice(own)) if rng.random() < 0.9 else int(rng.integers(0, n_items))
+            kind = rng.choice(["PLAY", "CLICK", "RATING", "IMPRESSION"], p=[0.4, 0.2, 0.2, 0.2])
+            value = float(rng.integers(3, 6)) if kind == "RATING" else 1.0
+            rows.append({"event_id": f"e{u}-{k}", "user_id": f"u{u}", "item_id": str(item), "event_type": kind,
+                         "value": value, "event_time_ms": int(t), "surface": "homepage/top_picks",
+                         "position": int(rng.integers(0, 10)), "device": "TV" if u % 2 else "WEB"})
+    dupes = [dict(r) for r in rows[::25]]  # redelivered copies of the same events
+    return items, rows + dupes
+
+
+@pytest.fixture(scope="module")
+def run_report(spark: SparkSession, lake_settings: Settings) -> main.RunReport:
+    items, rows = _world()
+    write_snapshot(items, lake_settings.paths.lake_dir)
+    io.write_archive_table(archive_table(rows), lake_settings.paths.lake_dir)
+    cfg = BatchConfig(spark=SparkConfig(shuffle_partitions=2), window={"window_days": 10},
+                      als={"rank": 8, "iters": 8, "reg": 0.1}, ranker={"epochs": 4, "hidden": (32, 16)},
+                      eval={"k_values": (5, 10)}, gates={"*": {"metric": "ndcg@10"}})
+    report = main.run(AS_OF, lake_settings, cfg, spark)
+    report.cfg = cfg  # type: ignore[attr-defined]
+    return report
+
+
+def test_pipeline_trains_evaluates_registers_and_promotes(run_report: main.RunReport, lake_settings: Settings) -> None:
+    r = run_report
+    assert r.window["events"] == 80 * 40  # the redelivered copies are gone
+    pop, als = r.metrics["popularity"], r.metrics["als"]
+    cand = r.metrics["candidate/homepage/top_picks"]
+    assert cand["ndcg@10"] > pop["ndcg@10"] and als["ndcg@10"] > pop["ndcg@10"], json.dumps(r.metrics)
+    assert r.promoted, r.gate
+    reg = ModelRegistry(r.cfg.registry_root(lake_settings))  # type: ignore[attr-defined]
+    assert reg.current_version() == r.version
+    v = reg.current()
+    assert v is not None
+    v.verify()
+    m = v.manifest
+    assert {"ranker.pt", "feature_schema.json", "item_embeddings.npy", "faiss.index", "popularity.json"} <= set(
+        m["artifacts"])
+    assert m["data_window"]["as_of"] == AS_OF.isoformat() and m["metrics"]["ann"]["recall"] == pytest.approx(1.0)
+    assert [i["name"] for i in m["feature_schema"]["inputs"]][:3] == ["user_num", "user_genres", "item_num"]
+
+
+def test_exported_ranker_loads_without_batch_code_and_matches(run_report: main.RunReport,
+                                                              lake_settings: Settings) -> None:
+    import torch
+
+    reg = ModelRegistry(run_report.cfg.registry_root(lake_settings))  # type: ignore[attr-defined]
+    v = reg.current()
+    assert v is not None
+    loaded = torch.jit.load(str(v.artifact("ranker.pt")))
+    rank = json.loads(v.artifact("feature_schema.json").read_text())["embedding_rank"]
+    b = 3
+    args = [torch.rand(b, 4), torch.rand(b, 20), torch.rand(b, 5), torch.rand(b, 20), torch.rand(b, 20),
+            torch.rand(b, rank), torch.rand(b, rank), torch.rand(b, rank), torch.zeros(b, dtype=torch.long),
+            torch.ones(b, dtype=torch.long), torch.full((b,), 20.0)]
+    e1, s1 = loaded(*args)
+    e2, s2 = run_report.candidate.ranker(*args)  # type: ignore[union-attr]
+    assert torch.allclose(e1, e2) and torch.allclose(s1, s2)
+    assert ((e1 >= 0) & (e1 <= 1)).all()
+
+
+def test_shuffled_embeddings_fail_the_gates_and_the_good_candidate_passes(run_report: main.RunReport) -> None:
+    cfg: BatchConfig = run_report.cfg  # type: ignore[attr-defined]
+    good, data = run_report.candidate, run_report.eval_data
+    assert good is not None and data is not None
+    rng = np.random.default_rng(0)
+    e = good.emb
+    broken = Bundle(good.ranker, Embeddings(e.user_ids, e.user_vecs, e.item_ids,
+                                            e.item_vecs[rng.permutation(len(e.item_ids))]), good.vocab, good.popular)
+    surfaces = ["homepage/top_picks"]
+    ok = main.gate(cfg, main.evaluate_models(data, cfg, good, None, surfaces), surfaces, 1.0)
+    assert ok.passed, ok.reasons
+    bad = main.gate(cfg, main.evaluate_models(data, cfg, broken, good, surfaces), surfaces, 1.0)
+    assert not bad.passed
+    assert any("worse than current" in reason for reason in bad.reasons), bad.reasons
+
+
+def test_batch_features_are_materialized_to_redis(run_report: main.RunReport, lake_settings: Settings) -> None:
+    from hybridrec.feature_store import open_store
+
+    assert run_report.features == {"user_batch": 80, "item_batch": 48}
+    store = open_store(lake_settings)
+    online = store.get_online_features(
+        features=["user_batch:n_events", "user_batch:genre_profile", "user_batch:mean_rating"],
+        entity_rows=[{"user_id": "u0"}, {"user_id": "u1"}]).to_dict()
+    offline = io.features_dir(lake_settings.paths.lake_dir, "user_batch")
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(offline).to_pandas().set_index("user_id")
+    for k, user in enumerate(["u0", "u1"]):
+        assert online["n_events"][k] == table.loc[user, "n_events"] > 0
+        assert online["genre_profile"][k] == pytest.approx(list(table.loc[user, "genre_profile"]), abs=1e-6)
+    items = store.get_online_features(features=["item_batch:popularity", "item_batch:genres"],
+                                      entity_rows=[{"item_id": "0"}]).to_dict()
+    assert items["popularity"][0] > 0 and len(items["genres"][0]) == 2
