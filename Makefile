@@ -87,3 +87,25 @@ bench: install up
 
 clean: down
 	rm -rf .run hybridrec_pb
+
+# --- batch layer (Spark; owned by batch/) ---------------------------------------------------------------
+.PHONY: spark-cluster spark-cluster-down batch batch-submit bench-batch
+AS_OF ?= $(shell date -u +%F)
+SPARK_BIN = $(VENV)/lib/python3.11/site-packages/pyspark/bin
+SPARK_MASTER = $(shell $(PY) -c 'from batch.cluster import master_url; from batch.config import load_batch_config; print(master_url(load_batch_config().spark))')
+
+spark-cluster: install
+	$(PY) -m batch.cluster up
+
+spark-cluster-down:
+	$(PY) -m batch.cluster down
+
+batch: install up
+	$(VENV)/bin/hybridrec batch run --as-of $(AS_OF)
+
+batch-submit: spark-cluster up
+	PYSPARK_PYTHON=$(CURDIR)/$(PY) PYSPARK_DRIVER_PYTHON=$(CURDIR)/$(PY) \
+	  $(SPARK_BIN)/spark-submit --master $(SPARK_MASTER) batch/submit.py --as-of $(AS_OF)
+
+bench-batch: install up
+	$(PY) benchmarks/batch_pipeline.py

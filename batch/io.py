@@ -27,8 +27,10 @@ _CHUNK = 200_000
 
 
 def spark_session(cfg: SparkConfig) -> SparkSession:
-    """The one session of a run (or of a test session); UTC everywhere so dates mean the same on all hosts."""
-    builder = (SparkSession.builder.master(cfg.master).appName(cfg.app_name)
+    """The one session of a run (or of a test session); UTC everywhere so dates mean the same on all hosts.
+    ``master = "inherit"`` keeps the master that ``spark-submit`` chose."""
+    builder = SparkSession.builder if cfg.master == "inherit" else SparkSession.builder.master(cfg.master)
+    builder = (builder.appName(cfg.app_name)
                .config("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
                .config("spark.default.parallelism", str(cfg.shuffle_partitions))
                .config("spark.ui.enabled", str(cfg.ui_enabled).lower())
@@ -68,6 +70,7 @@ def write_archive_table(table: pa.Table, lake_dir: Path) -> None:
         _with_partitions(table), archive_dir(lake_dir), format="parquet",
         partitioning=pads.partitioning(part_schema, flavor="hive"),
         basename_template=f"part-{uuid.uuid4().hex}-{{i}}.parquet", existing_data_behavior="overwrite_or_ignore",
+        max_partitions=1 << 20,
     )
 
 
