@@ -71,7 +71,7 @@ def test_redis_stopped_mid_test_gives_fallback_rows_within_the_deadline(own_redi
     assert list(healthy.degraded) == [] and healthy.rows[1].type == pb.BECAUSE_YOU_WATCHED
     for page in down:  # every call answered before its 250 ms deadline, with full rows
         assert any(d.startswith("features:") for d in page.degraded), page.degraded
-        assert len(page.rows) >= 4 and all(r.items for r in page.rows) and len(page.rows[0].items) == 10
+        assert len(page.rows) >= 4 and all(r.items for r in page.rows) and len(page.rows[0].items) >= 10
         assert page.model_version == healthy.model_version
     assert down[0].rows[0].type == pb.FOR_YOU, "the in-memory ALS vector still personalises without Redis"
     assert list(back.degraded) == [] and back.rows[1].title == healthy.rows[1].title
