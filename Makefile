@@ -109,3 +109,22 @@ batch-submit: spark-cluster up
 
 bench-batch: install up
 	$(PY) benchmarks/batch_pipeline.py
+
+# --- speed layer (streaming/, issue 4) -------------------------------------------------------------------
+PYFLINK_LIB = $(VENV)/lib/python3.11/site-packages/pyflink/lib
+STREAM_UDF_JAR := $(DEPS)/streaming/hybridrec-streaming-udf.jar
+STREAM_UDF_SRC := $(wildcard streaming/java/io/hybridrec/streaming/*.java)
+
+.PHONY: stream-udf stream
+
+# The JVM half of event-time extraction (per-partition watermarks in the Kafka source); built, never committed.
+$(STREAM_UDF_JAR): $(STREAM_UDF_SRC) $(VENV_STAMP)
+	@mkdir -p $(DEPS)/streaming/classes
+	javac -nowarn --release 11 -d $(DEPS)/streaming/classes \
+	  -cp "$(PYFLINK_LIB)/flink-table-api-java-uber-2.2.1.jar:$(PYFLINK_LIB)/flink-dist-2.2.1.jar" $(STREAM_UDF_SRC)
+	jar cf $@ -C $(DEPS)/streaming/classes .
+
+stream-udf: $(STREAM_UDF_JAR)
+
+stream: install up stream-udf   ## run the speed-layer job on the local MiniCluster (Ctrl-C stops it)
+	$(PY) -m streaming.main run

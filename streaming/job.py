@@ -1,0 +1,148 @@
+"""The speed-layer job: environment, source, functions and sinks wired in one place.
+
+``build_pipeline`` takes the names of the registered source and sink tables (and the writer function), so
+the same pipeline runs on Kafka in production and on any other table in a test; ``run`` registers the real
+connectors and executes.
+"""
+
+from __future__ import annotations
+
+import os
+import site
+import sys
+from pathlib import Path
+
+from pyflink.common import Configuration, Types
+from pyflink.datastream import MapFunction, StreamExecutionEnvironment
+from pyflink.table import DataTypes, Schema, StreamTableEnvironment
+
+from hybridrec.config import PROJECT_ROOT
+from streaming import sql
+from streaming.config import StreamingSettings
+from streaming.functions import (
+    DLQ_TAG,
+    EVENT_TYPE,
+    ITEM_BATCH_TYPE,
+    SNAPSHOT_TYPE,
+    USER_BATCH_TYPE,
+    DecodeEvents,
+    ItemFeatures,
+    UserFeatures,
+    WindowRow,
+    WriteFeatures,
+)
+
+UDF_JAR = "streaming/hybridrec-streaming-udf.jar"
+
+
+def jars(settings: StreamingSettings) -> list[Path]:
+    """Connector, Parquet and Hadoop jars fetched by `make jars`, and the event-time UDF of `make stream-udf`."""
+    deps = settings.paths.deps_dir
+    found = sorted((deps / "flink").glob("*.jar"))
+    udf = deps / UDF_JAR
+    missing = [] if udf.exists() else [f"{udf} (run `make stream-udf`)"]
+    if not any("kafka" in p.name for p in found) or not any("parquet" in p.name for p in found):
+        missing.append(f"connector/parquet jars in {deps / 'flink'} (run `make jars`)")
+    if missing:
+        raise FileNotFoundError("missing: " + "; ".join(missing))
+    return [*found, udf]
+
+
+def python_path() -> str:
+    """What the embedded (thread-mode) interpreter needs on sys.path: the venv and the project."""
+    return os.pathsep.join([str(PROJECT_ROOT), *site.getsitepackages()])
+
+
+def flink_configuration(settings: StreamingSettings) -> Configuration:
+    cfg = settings.streaming
+    conf = Configuration()
+    conf.set_string("pipeline.name", cfg.job_name)
+    conf.set_string("pipeline.jars", ";".join(p.resolve().as_uri() for p in jars(settings)))
+    conf.set_string("parallelism.default", str(cfg.parallelism))
+    conf.set_string("python.execution-mode", cfg.execution_mode)
+    conf.set_string("python.executable", sys.executable)
+    conf.set_string("python.client.executable", sys.executable)
+    conf.set_string("python.pythonpath", python_path())
+    conf.set_string("execution.checkpointing.interval", f"{cfg.checkpoint_interval_ms} ms")
+    conf.set_string("execution.checkpointing.mode", "EXACTLY_ONCE")
+    conf.set_string("execution.checkpointing.dir", settings.checkpoint_dir.resolve().as_uri())
+    conf.set_string("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
+    conf.set_string("execution.checkpointing.num-retained", "3")
+    conf.set_string("state.backend.type", "hashmap")
+    conf.set_string("table.local-time-zone", "UTC")
+    conf.set_string("table.exec.source.idle-timeout", f"{cfg.source_idle_timeout_ms} ms")
+    if cfg.restore_from is not None:
+        conf.set_string("execution.state-recovery.path", cfg.restore_from.resolve().as_uri())
+    if cfg.metrics_port:
+        conf.set_string("metrics.reporter.prom.factory.class",
+                        "org.apache.flink.metrics.prometheus.PrometheusReporterFactory")
+        conf.set_string("metrics.reporter.prom.port", cfg.metrics_port)
+    return conf
+
+
+def build_pipeline(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, settings: StreamingSettings,
+                   *, source: str, archive: str, dlq: str, writer: MapFunction) -> None:
+    """Wire source table → decode → archive, DLQ, user/item features → ``writer`` (adds a statement set)."""
+    raw = t_env.to_data_stream(t_env.sql_query(f"SELECT k, v, rowtime FROM {source}"))
+    decoded = raw.process(DecodeEvents(settings), output_type=EVENT_TYPE).name("decode-validate")
+    t_env.create_temporary_view("hr_events", t_env.from_data_stream(decoded, Schema.new_builder()
+        .column_by_metadata("rowtime", DataTypes.TIMESTAMP_LTZ(3))
+        .watermark("rowtime", "SOURCE_WATERMARK()").build()))
+    t_env.create_temporary_view("hr_dead_letters", t_env.from_data_stream(decoded.get_side_output(DLQ_TAG)))
+
+    statements = t_env.create_statement_set()
+    statements.add_insert_sql(sql.archive_insert(archive, "hr_events"))
+    statements.add_insert_sql(f"INSERT INTO {dlq} SELECT k, v, headers FROM hr_dead_letters")
+
+    users = t_env.to_data_stream(t_env.sql_query(sql.user_batches("hr_events", settings))) \
+        .map(WindowRow(), output_type=USER_BATCH_TYPE).name("user-batches") \
+        .key_by(lambda r: r[0], key_type=Types.STRING()) \
+        .process(UserFeatures(settings), output_type=SNAPSHOT_TYPE).name("user-features")
+    t_env.create_temporary_view("hr_engaged", t_env.sql_query(sql.engaged_events("hr_events", settings)))
+    items = t_env.to_data_stream(t_env.sql_query(sql.item_batches("hr_engaged", settings))) \
+        .map(WindowRow(), output_type=ITEM_BATCH_TYPE).name("item-batches") \
+        .key_by(lambda r: r[0], key_type=Types.STRING()) \
+        .process(ItemFeatures(settings), output_type=SNAPSHOT_TYPE).name("item-features")
+    # Snapshot time = its version - 1 ms: inside the window that produced it, so the write batch closes at the
+    # very watermark that emitted the snapshot (no added latency) and at end of input (bounded runs).
+    t_env.create_temporary_view("hr_snapshots", t_env.from_data_stream(
+        users.union(items), Schema.new_builder()
+        .column_by_expression("rt", "TO_TIMESTAMP_LTZ(version_ms - 1, 3)")
+        .watermark("rt", "SOURCE_WATERMARK()").build()))
+    batches = t_env.to_data_stream(t_env.sql_query(sql.write_batches("hr_snapshots", settings)))
+    batches.map(writer, output_type=Types.INT()).name("write-online-features").sink_to(discarding_sink())
+    statements.attach_as_datastream()
+
+
+def discarding_sink():
+    """End of the writer branch: the writes happen in the map, nothing is left to emit."""
+    from pyflink.datastream.connectors import Sink
+    from pyflink.java_gateway import get_gateway
+
+    return Sink(get_gateway().jvm.org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink())
+
+
+def create_environment(settings: StreamingSettings) -> tuple[StreamExecutionEnvironment, StreamTableEnvironment]:
+    os.environ["PYTHONPATH"] = python_path()  # the embedded interpreter of thread mode reads it at start
+    env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(settings))
+    t_env = StreamTableEnvironment.create(env)
+    t_env.execute_sql(f"CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS proto_event_time AS '{sql.UDF_CLASS}' "
+                      "LANGUAGE JAVA")
+    return env, t_env
+
+
+def run(settings: StreamingSettings, *, wait: bool = True) -> object:
+    """Register the Kafka, Parquet and DLQ tables, build the pipeline and execute it (blocking by default)."""
+    from hybridrec.feature_store import apply_definitions
+
+    apply_definitions(settings)
+    settings.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    env, t_env = create_environment(settings)
+    t_env.execute_sql(sql.kafka_source_ddl("hr_source", settings))
+    t_env.execute_sql(sql.archive_sink_ddl("hr_archive", settings))
+    t_env.execute_sql(sql.dlq_sink_ddl("hr_dlq", settings))
+    build_pipeline(env, t_env, settings, source="hr_source", archive="hr_archive", dlq="hr_dlq",
+                   writer=WriteFeatures(settings))
+    if wait:
+        return env.execute(settings.streaming.job_name)
+    return env.execute_async(settings.streaming.job_name)

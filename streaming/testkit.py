@@ -1,0 +1,198 @@
+"""Helpers shared by the speed layer's integration tests and benchmarks: a deterministic event world, running
+the job as a separate process (so it can be killed), and reading back what it produced.
+
+Nothing here is used by the job itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+
+from hybridrec.config import PROJECT_ROOT, FeastConfig, KafkaConfig, Settings, TopicsConfig
+from hybridrec.contract import ARCHIVE_SCHEMA, ITEM_FRESH_VIEW, USER_FRESH_VIEW, genre_vector
+from hybridrec.events import make_event
+from hybridrec_pb.events_pb2 import CatalogItem, EventType, InteractionEvent
+from streaming.config import StreamingSettings, streaming_settings
+from streaming.logic import Event
+
+TYPES = ("IMPRESSION", "PLAY", "CLICK", "RATING", "ADD_TO_LIST", "THUMBS", "HIDE")
+GENRE_SETS = (("Action", "Sci-Fi"), ("Comedy",), ("Drama", "Romance"), ("Horror",), ())
+
+
+@dataclass(frozen=True)
+class World:
+    events: list[InteractionEvent]          # in produce order (with bounded disorder)
+    genres: dict[str, tuple[str, ...]]
+
+    def genre_lookup(self, item: str) -> list[float]:
+        return genre_vector(self.genres.get(item, ()))
+
+    def pairs(self) -> list[tuple[str, Event]]:
+        return [(e.user_id, Event(e.event_time_ms, e.event_id, e.item_id, e.event_type)) for e in self.events]
+
+
+def make_world(n_events: int, *, n_users: int = 50, n_items: int = 40, seed: int = 5, start_ms: int | None = None,
+               disorder_ms: int = 1_000, step_ms: int = 20_000) -> World:
+    """Events over a few hours ending before now; each is produced up to ``disorder_ms`` out of order."""
+    rng = random.Random(seed)
+    start = start_ms if start_ms is not None else int(time.time() * 1000) - n_events * step_ms - 600_000
+    events = []
+    t = start
+    for k in range(n_events):
+        t += rng.randrange(step_ms)
+        etype = rng.choice(TYPES)
+        value = {"RATING": rng.choice([0.5, 3.0, 5.0]), "THUMBS": rng.choice([1.0, -1.0])}.get(etype, 0.0)
+        events.append(make_event(event_id=f"ev{seed}-{k}", user_id=f"u{rng.randrange(n_users)}",
+                                 item_id=f"i{rng.randrange(n_items)}", event_type=etype, value=value,
+                                 event_time_ms=t, surface="home/row", position=k % 10, device="TV",
+                                 country="NL"))
+    # Bounded disorder: sort by a jittered time, so an event is at most disorder_ms behind a later-sent one.
+    jitter = {e.event_id: e.event_time_ms + rng.randrange(disorder_ms + 1) for e in events}
+    events.sort(key=lambda e: jitter[e.event_id])
+    genres = {f"i{k}": GENRE_SETS[k % len(GENRE_SETS)] for k in range(n_items)}
+    return World(events, genres)
+
+
+def publish_catalog(settings: StreamingSettings, genres: dict[str, tuple[str, ...]]) -> None:
+    from confluent_kafka import Producer
+
+    from hybridrec.kafka.producer import producer_config
+
+    producer = Producer(producer_config(settings.kafka))
+    for item, gs in genres.items():
+        msg = CatalogItem(item_id=item, title=item, genres=list(gs), year=2000)
+        producer.produce(settings.kafka.topics.catalog, msg.SerializeToString(), item.encode())
+    assert producer.flush(30) == 0
+
+
+def build_udf() -> None:
+    """`make stream-udf`: the event-time UDF jar the job needs (a no-op when it is up to date)."""
+    proc = subprocess.run(["make", "--no-print-directory", "stream-udf"], cwd=PROJECT_ROOT, capture_output=True,
+                          text=True)
+    if proc.returncode:
+        raise RuntimeError(f"`make stream-udf` failed:\n{proc.stdout}\n{proc.stderr}")
+
+
+def settings_file(settings: StreamingSettings, path: Path) -> Path:
+    path.write_text(settings.model_dump_json())
+    return path
+
+
+class JobProcess:
+    """The job in its own process group (its JVM included), killable with SIGKILL like a crashed host."""
+
+    def __init__(self, settings: StreamingSettings, workdir: Path, *extra: str) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        cfg = settings_file(settings, workdir / f"settings-{time.monotonic_ns()}.json")
+        self.log = workdir / f"job-{time.monotonic_ns()}.log"
+        self._log = self.log.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streaming.main", "run", "--settings-json", str(cfg), *extra],
+            cwd=PROJECT_ROOT, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def wait(self, timeout_s: float) -> int:
+        try:
+            return self.proc.wait(timeout_s)
+        finally:
+            self._log.flush()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: the Python client and the JVM MiniCluster with it."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+        self._log.close()
+
+    def tail(self, n: int = 60) -> str:
+        lines = self.log.read_text(errors="replace").splitlines()
+        return "\n".join(line for line in lines if not line.lstrip().startswith("at "))[-8000:] if lines else ""
+
+
+def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
+    """Newest completed checkpoint (a chk-N directory holding _metadata) under any job id."""
+    done = [p.parent for p in checkpoint_dir.glob("*/chk-*/_metadata")]
+    return max(done, key=lambda p: (p.stat().st_mtime, int(p.name.split("-")[1]))) if done else None
+
+
+def read_archive(settings: StreamingSettings) -> pa.Table:
+    root = settings.archive_dir
+    if not root.exists():
+        return ARCHIVE_SCHEMA.empty_table()
+    part = pads.partitioning(pa.schema([("event_date", pa.string()), ("event_hour", pa.string())]),
+                             flavor="hive")
+    return pads.dataset(root, format="parquet", partitioning=part).to_table()
+
+
+def read_features(settings: StreamingSettings, users: list[str], items: list[str]
+                  ) -> tuple[dict[str, dict[str, object]], dict[str, dict[str, object]]]:
+    """user_fresh and item_fresh as Feast's get_online_features returns them."""
+    from feature_repo.definitions import item_fresh, user_fresh
+    from hybridrec.feature_store import open_store
+
+    store = open_store(settings)
+
+    def read(view: str, fields: list[str], key: str, ids: list[str]) -> dict[str, dict[str, object]]:
+        refs = [f"{view}:{f}" for f in fields]
+        got = store.get_online_features(features=refs, entity_rows=[{key: i} for i in ids]).to_dict()
+        return {i: {f: got[f][n] for f in fields} for n, i in enumerate(ids)}
+
+    return (read(USER_FRESH_VIEW, [f.name for f in user_fresh.features], "user_id", users),
+            read(ITEM_FRESH_VIEW, [f.name for f in item_fresh.features], "item_id", items))
+
+
+def event_type_name(v: int) -> str:
+    return EventType.Name(v)
+
+
+def dump(obj: object) -> str:
+    return json.dumps(obj, indent=1, default=str)[:4000]
+
+
+def isolated_streaming_settings(base: Settings, workdir: Path, **streaming: object) -> StreamingSettings:
+    """Settings of one test run: unique topics, Feast project, registry, lake and checkpoints under workdir."""
+    tag = uuid.uuid4().hex[:10]
+    topics = TopicsConfig(interactions=f"t{tag}.interactions", dlq=f"t{tag}.interactions.dlq",
+                          impressions=f"t{tag}.impressions", catalog=f"t{tag}.catalog", partitions=4)
+    kafka = KafkaConfig(**{**base.kafka.model_dump(exclude={"topics"}), "topics": topics})
+    paths = base.paths.model_copy(update={"data_dir": workdir / "data"})
+    feast = FeastConfig(project=f"t{tag}", registry_path=workdir / "registry.db")
+    # Bounded runs need no idleness (a finished partition stops holding the watermark by itself), and with it
+    # a backpressured partition could be marked idle and its backlog turn late on a loaded machine.
+    defaults: dict[str, object] = {"bounded": True, "checkpoint_interval_ms": 2_000, "group_id": f"g{tag}",
+                                   "source_idle_timeout_ms": 0}
+    return streaming_settings(base.model_copy(update={"kafka": kafka, "paths": paths, "feast": feast}),
+                              **{**defaults, **streaming})
+
+
+def produce(settings: StreamingSettings, events: list[InteractionEvent], raw: list[tuple[bytes, bytes]] = (),
+            raw_every: int = 50) -> None:
+    """Valid events through the validating producer; raw (key, bytes) records interleaved with a plain one."""
+    from confluent_kafka import Producer
+
+    from hybridrec.kafka.producer import EventProducer
+
+    producer = EventProducer(settings.kafka, settings.validation)
+    plain = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    pending = list(raw)
+    for n, e in enumerate(events):
+        assert producer.send(e), e
+        if pending and n % raw_every == 0:
+            key, value = pending.pop()
+            plain.produce(settings.kafka.topics.interactions, value, key)
+    for key, value in pending:
+        plain.produce(settings.kafka.topics.interactions, value, key)
+    producer.flush()
+    assert plain.flush(30) == 0
