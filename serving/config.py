@@ -43,7 +43,9 @@ class ServingConfig(_Section):
     metrics_port: int | None = Field(9464, ge=0, le=65535, description="Prometheus port; None = off")
     registry_dir: Path | None = Field(None, description="model registry root; default <data_dir>/registry")
     default_deadline_ms: float = Field(250.0, gt=0, description="budget when the client sends no deadline")
-    min_deadline_ms: float = Field(5.0, gt=0, description="shorter deadlines are rejected as INVALID_ARGUMENT")
+    min_deadline_ms: float = Field(
+        1.0, gt=0, description="shorter deadlines are rejected as INVALID_ARGUMENT (requests that queued until "
+        "less is left still get an answer: every stage is skipped, popularity rows)")
     max_deadline_ms: float = Field(60_000.0, gt=0, description="longer deadlines are rejected")
     budgets: StageBudgets = StageBudgets()
     default_rows: int = Field(5, ge=1)
@@ -52,10 +54,11 @@ class ServingConfig(_Section):
     max_items_per_row: int = Field(50, ge=1)
     max_id_length: int = Field(128, ge=1)
     max_clock_skew_ms: int = Field(86_400_000, ge=0, description="context.time_ms further off is rejected")
-    candidates_per_row: int = Field(100, ge=1, description="retrieved per row before filtering and ranking")
+    candidates_per_row: int = Field(60, ge=1, description="retrieved per row before filtering and ranking")
     session_weight: float = Field(0.5, ge=0.0, le=1.0, description="session vector share of the FOR_YOU query")
     session_gap_ms: int = Field(30 * 60_000, ge=1, description="a session is open when the last event is newer")
     exploration_rate: float = Field(0.07, ge=0.0, le=0.5, description="share of slots given to exploration")
+    rerank_pool: int = Field(3, ge=1, description="diversity re-ranks the top rerank_pool × items_per_row by score")
     diversity: float = Field(0.3, ge=0.0, le=1.0, description="weight of the genre-entropy gain when re-ranking")
     variants: tuple[Variant, ...] = (Variant(name="control"),)
     ab_salt: str = Field("hybridrec-ab-1", min_length=1, description="change to re-randomise assignment")

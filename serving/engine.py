@@ -286,8 +286,10 @@ class Engine:
             items = [c.items[k] for k in kept]
             raw = c.scores if c.scores is not None else c.base
             scores = np.asarray([raw[k] for k in kept], dtype=np.float64)
-            genres = self._genres(model, items)
-            order = diversity.rerank(scores, genres, per_row, div)
+            # Diversity trades score for genre spread among the best few times per_row, not the whole tail.
+            top = np.argsort(-scores, kind="stable")[: self.cfg.rerank_pool * per_row]
+            picked = diversity.rerank(scores[top], self._genres(model, [items[t] for t in top]), per_row, div)
+            order = [int(top[p]) for p in picked]
             placed = exploration.explore(order, range(len(items)), rate, rng)
             reason = c.plan.reason
             slots = [Slot(items[p.index], float(scores[p.index]), "exploring something new" if p.explored else reason,

@@ -9,6 +9,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
+import faiss
 import grpc
 import torch
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -81,7 +82,9 @@ async def start(settings: ServingSettings, *, features: FeatureReader | None = N
                 catalog: Catalog | None = None, load_catalog: bool = True) -> Running:
     """Start everything; returns once the port is bound and the first model poll has run."""
     cfg = settings.serving
+    # One thread everywhere: on 2 shared cores OpenMP spin-waiting (faiss, torch) costs far more than it gains.
     torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
     with contextlib.suppress(RuntimeError):  # only settable before the first parallel op
         torch.set_num_interop_threads(1)
     metrics = Metrics()

@@ -22,7 +22,8 @@ def explore(ranked: Sequence[int], pool: Sequence[int], rate: float, rng: random
 
     Propensity of an exploited slot is ``1 - rate``; of an explored one ``rate / len(pool left)``.
     """
-    remaining = [p for p in pool if p not in set(ranked)]
+    chosen = set(ranked)
+    remaining = [p for p in pool if p not in chosen]
     queue = list(ranked)
     out: list[Placed] = []
     for _ in range(len(ranked)):

@@ -46,12 +46,13 @@ def world(n_users: int = 40, n_items: int = 120) -> World:
     return World([f"u{k}" for k in range(n_users)], items, genres, list(items))
 
 
-def write_version_files(out: Path, w: World, rank: int = 8, seed: int = 0) -> dict[str, Path]:
+def write_version_files(out: Path, w: World, rank: int = 8, seed: int = 0,
+                        hidden: tuple[int, ...] = (16,)) -> dict[str, Path]:
     from batch import ranker  # the real model class and schema writer (tests may import batch)
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = ranker.MultiTaskRanker(rank, len(SURFACES), len(DEVICES), [16], 4)
+    model = ranker.MultiTaskRanker(rank, len(SURFACES), len(DEVICES), list(hidden), 4)
     model.eval()
     out.mkdir(parents=True, exist_ok=True)
     ranker.export(model).save(str(out / names.RANKER))

@@ -81,3 +81,17 @@ def test_plans_respect_personalisation_and_history() -> None:
     only = plan_rows(personalized=True, has_profile=True, recent_items=["x"], user_genres=[], only=RowKind.TRENDING,
                      **kw)
     assert [p.kind for p in only] == [RowKind.TRENDING]
+
+
+
+def test_rerank_gain_is_the_exact_entropy_gain() -> None:
+    """The incremental entropy in rerank equals :func:`diversity.entropy` of the picked set (weight 1 = pure
+    greedy entropy maximisation, ties to the lower index)."""
+    rng = np.random.default_rng(0)
+    g = rng.random((30, 6)) * (rng.random((30, 6)) > 0.5)
+    picks = diversity.rerank(np.zeros(30), g, 8, 1.0)
+    mass = np.zeros(6)
+    for p in picks:
+        gains = [diversity.entropy(mass + g[i]) if i not in picks[: picks.index(p)] else -1 for i in range(30)]
+        assert np.isclose(diversity.entropy(mass + g[p]), max(gains))
+        mass += g[p]

@@ -33,7 +33,7 @@ def test_defaults_and_personalized_presence() -> None:
     (pb.HomepageRequest(user_id="u", context=pb.RequestContext(device=99)), None, "device 99 is not a known"),
     (pb.HomepageRequest(user_id="u", context=pb.RequestContext(country="germany")), None, "ISO 3166"),
     (pb.HomepageRequest(user_id="u", context=pb.RequestContext(time_ms=1)), None, "from server time"),
-    (pb.HomepageRequest(user_id="u"), 0.001, "below the minimum"),
+    (pb.HomepageRequest(user_id="u"), 0.0005, "below the minimum"),
     (pb.HomepageRequest(user_id="u"), 3600.0, "exceeds the maximum"),
 ])
 def test_invalid_homepage_requests_say_what_is_wrong(request_: pb.HomepageRequest, remaining: float | None,

@@ -1,0 +1,203 @@
+"""Load test of the ranker: an open-loop asyncio gRPC client (this process) against `hybridrec serve` in its
+own process, at fixed request rates for a bounded time each, on loopback only.
+
+Sets up an isolated world first: a Feast project of its own in the shared Redis (user and item features for
+every user/item), a registry under a temporary directory with a ranker of the batch layer's architecture
+(default hidden layers 64×32, rank 32, untrained weights: latency does not depend on the weights), and its
+own impressions topic. Prints p50/p95/p99 per rate and the per-stage breakdown scraped from the server's
+Prometheus histograms (mean, and the p95 bucket bound).
+
+    .venv/bin/python benchmarks/serving_load.py [--rates 50,100,200,400] [--duration 60] [--users 5000]
+        [--items 5000] [--rows 5] [--items-per-row 20] [--deadline-ms 250]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import grpc
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hybridrec.kafka.topics import delete_topics, ensure_topics  # noqa: E402
+from hybridrec.registry import ModelRegistry  # noqa: E402
+from hybridrec_pb import ranker_pb2 as pb  # noqa: E402
+from hybridrec_pb import ranker_pb2_grpc  # noqa: E402
+from serving.config import ServingSettings  # noqa: E402
+from tests.integration.serving import serving_env as env  # noqa: E402
+from tests.unit.serving import serving_kit as kit  # noqa: E402
+
+STAGES = ("features", "candidates", "scoring", "assemble")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def scrape(port: int) -> dict[str, dict[str, float]]:
+    """Per stage: cumulative bucket counts, sum and count of hybridrec_serving_stage_seconds."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    out: dict[str, dict[str, float]] = {}
+    for m in re.finditer(r'^hybridrec_serving_stage_seconds_(bucket|sum|count)\{(?:le="([^"]+)",)?stage="(\w+)"'
+                         r'(?:,le="([^"]+)")?\} (\S+)$', text, re.M):
+        kind, le1, stage, le2, value = m.groups()
+        key = f"le:{le1 or le2}" if kind == "bucket" else kind
+        out.setdefault(stage, {})[key] = float(value)
+    return out
+
+
+def stage_summary(before: dict, after: dict) -> dict[str, dict[str, float]]:
+    res = {}
+    for stage in STAGES:
+        a, b = after.get(stage, {}), before.get(stage, {})
+        n = a.get("count", 0) - b.get("count", 0)
+        if n <= 0:
+            continue
+        mean = (a.get("sum", 0) - b.get("sum", 0)) / n
+        bounds = sorted((float(k[3:]), a[k] - b.get(k, 0)) for k in a if k.startswith("le:") and k != "le:+Inf")
+        p95 = next((le for le, c in bounds if c >= 0.95 * n), float("inf"))
+        res[stage] = {"n": n, "mean_ms": round(mean * 1000, 2), "p95_le_ms": round(p95 * 1000, 1)}
+    return res
+
+
+async def run_rate(stub: ranker_pb2_grpc.RankerStub, rate: int, duration: float, users: list[str], args) -> dict:
+    rng = random.Random(rate)
+    lat: list[float] = []
+    codes: Counter[str] = Counter()
+    degraded: Counter[str] = Counter()
+    late = 0
+
+    async def one(user: str) -> None:
+        t0 = time.perf_counter()
+        try:
+            r = await stub.GetHomepage(pb.HomepageRequest(user_id=user, n_rows=args.rows,
+                                                          items_per_row=args.items_per_row,
+                                                          context=pb.RequestContext(device=1, country="DE")),
+                                       timeout=args.deadline_ms / 1000)
+            codes["OK"] += 1
+            degraded.update(r.degraded)
+        except grpc.aio.AioRpcError as exc:
+            codes[exc.code().name] += 1
+        lat.append(time.perf_counter() - t0)
+
+    tasks = []
+    n = int(rate * duration)
+    start = time.perf_counter()
+    for i in range(n):
+        due = start + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        elif delay < -0.01:
+            late += 1
+        tasks.append(asyncio.create_task(one(rng.choice(users))))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - start
+    ms = np.array(lat) * 1000
+    return {"rate": rate, "sent": n, "achieved_rps": round(n / elapsed, 1), "client_late_sends": late,
+            "p50_ms": round(float(np.percentile(ms, 50)), 2), "p95_ms": round(float(np.percentile(ms, 95)), 2),
+            "p99_ms": round(float(np.percentile(ms, 99)), 2), "max_ms": round(float(ms.max()), 2),
+            "codes": dict(codes), "degraded": dict(degraded)}
+
+
+def setup(tmp: Path, args) -> tuple[ServingSettings, list[str]]:
+    base = ServingSettings()
+    settings = env.serving_settings(base, tmp)
+    topics = base.kafka.topics.model_copy(update={"impressions": f"bench-{uuid.uuid4().hex[:8]}.impressions"})
+    settings = settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"topics": topics})})
+    ensure_topics(settings.kafka)
+    w = kit.world(n_users=args.users, n_items=args.items)
+    now = int(time.time() * 1000)
+    users = {u: kit.heavy_user(w, now_ms=now) for u in w.user_ids}
+    rng = random.Random(0)
+    users = {u: type(f)(**{**f.__dict__, "recent_items": tuple(rng.sample(w.item_ids, 10))}) for u, f in users.items()}
+    t0 = time.perf_counter()
+    env.seed_features(settings, w, users)
+    print(f"seeded {len(users)} users, {len(w.item_ids)} items into Feast project {settings.feast.project} "
+          f"in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    files = kit.write_version_files(tmp / "build", w, rank=args.rank, hidden=tuple(args.hidden))
+    reg = ModelRegistry(settings.registry_root())
+    reg.promote(reg.publish(files, {}).version, reason="benchmark")
+    return settings, w.user_ids
+
+
+async def drive(port: int, metrics_port: int, users: list[str], args) -> list[dict]:
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    stub = ranker_pb2_grpc.RankerStub(channel)
+    for _ in range(600):  # wait for the server and its first model
+        try:
+            r = await stub.GetHomepage(pb.HomepageRequest(user_id=users[0]), timeout=1)
+            if r.model_version:
+                break
+        except grpc.aio.AioRpcError:
+            pass
+        await asyncio.sleep(0.2)
+    await run_rate(stub, 50, 3, users, args)  # warm-up, not reported
+    results = []
+    for rate in args.rates:
+        before = scrape(metrics_port)
+        res = await run_rate(stub, rate, args.duration, users, args)
+        res["stages"] = stage_summary(before, scrape(metrics_port))
+        results.append(res)
+        print(json.dumps(res), flush=True)
+    await channel.close()
+    return results
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--rates", default="50,100,200,400", type=lambda s: [int(x) for x in s.split(",")])
+    p.add_argument("--duration", type=float, default=60.0)
+    p.add_argument("--users", type=int, default=5000)
+    p.add_argument("--items", type=int, default=5000)
+    p.add_argument("--rank", type=int, default=32)
+    p.add_argument("--hidden", type=lambda s: [int(x) for x in s.split(",")], default=[64, 32])
+    p.add_argument("--rows", type=int, default=5)
+    p.add_argument("--items-per-row", type=int, default=20)
+    p.add_argument("--deadline-ms", type=float, default=250.0)
+    args = p.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="serving-bench-"))
+    settings, users = setup(tmp, args)
+    port, metrics_port = _free_port(), _free_port()
+    environ = {**os.environ, "HYBRIDREC_FEAST__PROJECT": settings.feast.project,
+               "HYBRIDREC_FEAST__REGISTRY_PATH": str(settings.feast.registry_path),
+               "HYBRIDREC_SERVING__REGISTRY_DIR": str(settings.registry_root()),
+               "HYBRIDREC_SERVING__PORT": str(port), "HYBRIDREC_SERVING__METRICS_PORT": str(metrics_port),
+               "HYBRIDREC_KAFKA__TOPICS__IMPRESSIONS": settings.kafka.topics.impressions}
+    server = subprocess.Popen([sys.executable, "-m", "serving.main", "--log-level", "WARNING"], cwd=ROOT, env=environ)
+    try:
+        results = asyncio.run(drive(port, metrics_port, users, args))
+    finally:
+        server.terminate()
+        server.wait(30)
+        delete_topics(settings.kafka, [settings.kafka.topics.impressions])
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("\nrate  achieved  p50     p95     p99     ok/sent  degraded   stage means (ms)")
+    for r in results:
+        stages = " ".join(f"{k}={v['mean_ms']}" for k, v in r["stages"].items())
+        print(f"{r['rate']:>4}  {r['achieved_rps']:>8}  {r['p50_ms']:>6}  {r['p95_ms']:>6}  {r['p99_ms']:>6}  "
+              f"{r['codes'].get('OK', 0)}/{r['sent']}  {sum(r['degraded'].values()):>8}   {stages}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
