@@ -196,3 +196,34 @@ def produce(settings: StreamingSettings, events: list[InteractionEvent], raw: li
         plain.produce(settings.kafka.topics.interactions, value, key)
     producer.flush()
     assert plain.flush(30) == 0
+
+
+SENTINEL_USER = "zz-sentinel"
+SENTINEL_ITEM = "zz-sentinel-item"
+
+
+def produce_sentinels(settings: StreamingSettings, after_ms: int) -> list[InteractionEvent]:
+    """One valid event per partition far past ``after_ms``: pushes every partition's watermark beyond all real
+    windows, so an unbounded job fires them (tests compare everything but the sentinels)."""
+    from confluent_kafka import Producer
+
+    topic = settings.kafka.topics.interactions
+    plain = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    out = []
+    for p in range(settings.kafka.topics.partitions):
+        user = f"{SENTINEL_USER}-{p}"
+        e = make_event(event_id=f"sentinel-{p}", user_id=user, item_id=SENTINEL_ITEM, event_type="CLICK",
+                       value=0.0, event_time_ms=after_ms)
+        plain.produce(topic, e.SerializeToString(), user.encode(), partition=p)
+        out.append(e)
+    assert plain.flush(30) == 0
+    return out
+
+
+def wait_for(predicate: object, timeout_s: float, every_s: float = 2.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(every_s)
+    return False
