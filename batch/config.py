@@ -37,13 +37,15 @@ class SparkConfig(_Section):
     cluster_webui_port: int = Field(8090, ge=1, le=65535)
     worker_cores: int = Field(2, ge=1)
     worker_memory: str = "3g"
+    extra: dict[str, str] = Field(default_factory=dict, description="any other spark.* settings")
 
 
 class WindowConfig(_Section):
     """Which part of the archive a run reads and how it is split in time.
 
-    The run reads ``window_days`` days ending with the ``as_of`` date (UTC, inclusive) plus ``late_days``
-    of partitions before the window, because a late event may have been filed under its arrival hour.
+    The run keeps events of the ``window_days`` days ending with the ``as_of`` date (UTC, inclusive) and also
+    reads ``late_days`` of partitions after it, because a late event may have been filed under its arrival
+    hour; events filed under their own (old) hour are picked up because each run re-reads the whole window.
     The last ``holdout_fraction`` of the window's time is the temporal test set; of the time before it, the
     last ``label_fraction`` provides the ranker's labelled examples and the rest the embeddings they use.
     """
@@ -61,6 +63,7 @@ class AlsConfig(_Section):
     reg: float = Field(0.05, ge=0)
     iters: int = Field(10, ge=1)
     alpha: float = Field(10.0, gt=0)
+    blocks: int = Field(4, ge=1, description="user and item blocks; few on a small cluster, or tasks dominate")
     seed: int = 7
     event_weights: dict[str, float] = {
         "PLAY": 1.0, "CLICK": 0.5, "RATING": 1.0, "ADD_TO_LIST": 1.0, "THUMBS": 0.5, "IMPRESSION": 0.0,

@@ -68,7 +68,7 @@ def fit_als(feedback: DataFrame, cfg: AlsConfig) -> Embeddings:
     data = feedback.join(users, "user_id").join(items, "item_id").select("user_id_idx", "item_id_idx", "strength")
     als = ALS(rank=cfg.rank, regParam=cfg.reg, maxIter=cfg.iters, alpha=cfg.alpha, implicitPrefs=True,
               userCol="user_id_idx", itemCol="item_id_idx", ratingCol="strength", seed=cfg.seed,
-              coldStartStrategy="drop", nonnegative=False)
+              coldStartStrategy="drop", nonnegative=False, numUserBlocks=cfg.blocks, numItemBlocks=cfg.blocks)
     model = als.fit(data)
 
     def collect(factors: DataFrame, index: DataFrame, col: str) -> tuple[list[str], np.ndarray]:

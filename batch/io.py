@@ -40,7 +40,11 @@ def spark_session(cfg: SparkConfig) -> SparkSession:
                .config("spark.driver.memory", cfg.driver_memory)
                .config("spark.executor.memory", cfg.executor_memory)
                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-               .config("spark.sql.adaptive.enabled", "true"))
+               .config("spark.sql.adaptive.enabled", "true")
+               # list many partition folders in a few tasks, not one task per folder
+               .config("spark.sql.sources.parallelPartitionDiscovery.parallelism", str(cfg.shuffle_partitions)))
+    for key, value in cfg.extra.items():
+        builder = builder.config(key, value)
     return builder.getOrCreate()
 
 
@@ -94,13 +98,16 @@ def read_archive(spark: SparkSession, lake_dir: Path, first_day: date, last_day:
     window over a sparse archive does not pay for thousands of empty days."""
     root = archive_dir(lake_dir)
     wanted = set(_dates(first_day, last_day))
-    paths = sorted(str(p) for p in root.glob("event_date=*") if p.name.split("=", 1)[1] in wanted) \
-        if root.exists() else []
+    present = list(root.glob("event_date=*")) if root.exists() else []
+    paths = sorted(str(p) for p in present if p.name.split("=", 1)[1] in wanted)
     schema = ", ".join(f"{f.name} {_spark_type(f.type)}" for f in ARCHIVE_SCHEMA)
     schema += ", event_date string, event_hour string"
     if not paths:
         return spark.createDataFrame([], schema)
-    return (spark.read.schema(schema).option("basePath", str(root)).parquet(*paths))
+    reader = spark.read.schema(schema).option("basePath", str(root))
+    if len(paths) == len(present):  # the window covers the archive: one root, listed once on the driver
+        return reader.parquet(str(root))
+    return reader.parquet(*paths)
 
 
 def _spark_type(t: pa.DataType) -> str:

@@ -73,7 +73,9 @@ def prepare(spark: SparkSession, settings: Settings, cfg: BatchConfig, as_of: da
     end = io.as_of_end_ms(as_of)
     first_day = as_of - timedelta(days=cfg.window.window_days - 1)
     start = io.as_of_end_ms(first_day) - 86_400_000
-    raw = io.read_archive(spark, settings.paths.lake_dir, first_day - timedelta(days=cfg.window.late_days), as_of)
+    # Late events: filed by event time they land in old partitions, which every run re-reads in full; filed
+    # by arrival time they land after the window, hence the extra ``late_days`` read (and filtered by time).
+    raw = io.read_archive(spark, settings.paths.lake_dir, first_day, as_of + timedelta(days=cfg.window.late_days))
     events = tr.clean_events(raw, start, end, cfg.eval.positive_event_types).persist()
     stats = events.agg(F.min("event_time_ms"), F.max("event_time_ms"), F.count(F.lit(1))).first()
     if stats is None or not stats[2]:

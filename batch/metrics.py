@@ -12,11 +12,11 @@ from collections.abc import Mapping, Sequence
 
 
 def recall_at_k(ranked: Sequence[str], relevant: set[str], k: int) -> float:
-    """Share of the relevant items found in the top k (denominator min(k, |relevant|), so 1.0 is reachable)."""
+    """Share of the relevant items found in the top k (monotone in k; below 1 when |relevant| > k)."""
     if not relevant:
         return 0.0
     hits = sum(1 for item in ranked[:k] if item in relevant)
-    return hits / min(k, len(relevant))
+    return hits / len(relevant)
 
 
 def ndcg_at_k(ranked: Sequence[str], relevant: set[str], k: int) -> float:

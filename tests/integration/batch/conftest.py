@@ -17,10 +17,15 @@ from batch import io
 from batch.config import SparkConfig
 from hybridrec.config import FeastConfig, PathsConfig, Settings, get_settings
 
+# Tiny frames: planning and code generation cost more than the data; interpret instead and skip AQE.
+TINY_DATA = {"spark.sql.adaptive.enabled": "false", "spark.sql.codegen.wholeStage": "false",
+             "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
+
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
-    session = io.spark_session(SparkConfig(master="local[2]", shuffle_partitions=2, driver_memory="1g"))
+    session = io.spark_session(SparkConfig(master="local[2]", shuffle_partitions=2, driver_memory="1g",
+                                              extra=TINY_DATA))
     session.sparkContext.setLogLevel("ERROR")
     yield session
 

@@ -8,7 +8,7 @@ from batch import metrics
 def test_recall_ndcg_map_on_hand_computed_lists() -> None:
     ranked = ["a", "b", "c", "d"]
     relevant = {"b", "d", "z"}
-    assert metrics.recall_at_k(ranked, relevant, 2) == pytest.approx(1 / 2)
+    assert metrics.recall_at_k(ranked, relevant, 2) == pytest.approx(1 / 3)
     assert metrics.recall_at_k(ranked, relevant, 4) == pytest.approx(2 / 3)
     dcg = 1 / math.log2(3) + 1 / math.log2(5)
     ideal = 1 + 1 / math.log2(3) + 1 / math.log2(4)

@@ -88,8 +88,14 @@ def _label_row(spark: SparkSession, with_future: bool) -> tuple[dict, list]:
     return label, rows
 
 
-def test_training_examples_are_point_in_time_correct(spark: SparkSession) -> None:
-    label, rows = _label_row(spark, with_future=True)
+@pytest.fixture(scope="module")
+def labelled(spark: SparkSession) -> dict[bool, tuple[dict, list]]:
+    """The labelled example with and without events after it (computed once for the module)."""
+    return {future: _label_row(spark, with_future=future) for future in (True, False)}
+
+
+def test_training_examples_are_point_in_time_correct(labelled: dict[bool, tuple[dict, list]]) -> None:
+    label, rows = labelled[True]
     # user: only p1, p2 (and the impressions at 9 000 / 9 500) happened before 10 000
     assert label["u_n_events"] == 4
     assert label["u_n_ratings"] == 1 and label["u_rating_sum"] == pytest.approx(2.0)
@@ -105,9 +111,9 @@ def test_training_examples_are_point_in_time_correct(spark: SparkSession) -> Non
     assert impressions == {"n": 0.0}
 
 
-def test_future_events_do_not_change_features(spark: SparkSession) -> None:
-    with_future, _ = _label_row(spark, with_future=True)
-    without, _ = _label_row(spark, with_future=False)
+def test_future_events_do_not_change_features(labelled: dict[bool, tuple[dict, list]]) -> None:
+    with_future, _ = labelled[True]
+    without, _ = labelled[False]
     keys = [k for k in with_future if k.startswith(("u_", "i_", "g_"))]
     assert {k: with_future[k] for k in keys} == {k: without[k] for k in keys}
 
