@@ -115,7 +115,7 @@ PYFLINK_LIB = $(VENV)/lib/python3.11/site-packages/pyflink/lib
 STREAM_UDF_JAR := $(DEPS)/streaming/hybridrec-streaming-udf.jar
 STREAM_UDF_SRC := $(wildcard streaming/java/io/hybridrec/streaming/*.java)
 
-.PHONY: stream-udf stream
+.PHONY: stream-udf stream flink-cluster flink-cluster-down stream-submit bench-stream
 
 # The JVM half of event-time extraction (per-partition watermarks in the Kafka source); built, never committed.
 $(STREAM_UDF_JAR): $(STREAM_UDF_SRC) $(VENV_STAMP)
@@ -128,3 +128,26 @@ stream-udf: $(STREAM_UDF_JAR)
 
 stream: install up stream-udf   ## run the speed-layer job on the local MiniCluster (Ctrl-C stops it)
 	$(PY) -m streaming.main run
+
+# --- serving
+.PHONY: serve bench-serving
+
+serve: install up  ## the gRPC ranker (settings: HYBRIDREC_SERVING__*, HYBRIDREC_CONFIG)
+	$(VENV)/bin/hybridrec serve
+
+bench-serving: install up  ## load test of the ranker and its feature read paths (figures: docs/serving.md)
+	$(PY) benchmarks/serving_feature_read.py
+	$(PY) benchmarks/serving_load.py --duration 60
+
+flink-cluster: install stream-udf   ## standalone session cluster from the pyflink distribution (ports: StreamingConfig)
+	$(PY) -m streaming.cluster up
+
+flink-cluster-down:
+	$(PY) -m streaming.cluster down
+
+stream-submit: flink-cluster up   ## submit the job to the session cluster with `flink run -py`
+	$(PY) -m streaming.cluster submit
+
+bench-stream: install up stream-udf
+	$(PY) benchmarks/streaming_throughput.py --parallelism 1
+	$(PY) benchmarks/streaming_throughput.py --parallelism 2

@@ -14,7 +14,6 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -77,12 +76,9 @@ class Engine:
         self.metrics = metrics
         self.catalog = catalog or Catalog()
         self.trend = trend or Trend()
-        # One thread for CPU stages: torch runs single-threaded (2 shared cores), and a late stage's
-        # leftover work queues here instead of multiplying.
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rank")
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        return None
 
     # --- stages --------------------------------------------------------------------------------------
 
@@ -109,8 +105,36 @@ class Engine:
         self.metrics.degraded.labels(reason=reason).inc()
         return None, False
 
-    def _cpu(self, fn: Callable[[], T]) -> Callable[[], Awaitable[T]]:
-        return lambda: asyncio.get_running_loop().run_in_executor(self._pool, fn)
+    def _cpu_stage(self, name: str, budget: Budget, cap_ms: float, fn: Callable[[], T], degraded: list[str],
+                   stage_ms: dict[str, float]) -> tuple[T | None, bool]:
+        """A CPU stage (a few ms of numpy/faiss/torch) runs inline on the event loop, time-boxed *between*
+        stages: skipped when no budget is left, flagged ``late`` when it overran so later stages shrink.
+
+        Why not ``wait_for`` on a worker thread: a timed-out thread keeps burning the CPU the next requests
+        need (under overload that snowballs), and GIL hand-offs between the loop and the worker cost up to
+        the 5 ms switch interval each, which measured worse than the work itself on 2 shared cores.
+        """
+        cap_s = cap_ms / 1000.0
+        if budget.left(cap_s) <= 0:
+            degraded.append(f"{name}:no_time")
+            self.metrics.degraded.labels(reason=f"{name}:no_time").inc()
+            return None, False
+        t0 = time.perf_counter()
+        try:
+            result = fn()
+        except Exception:
+            log.exception("stage %s failed", name)
+            degraded.append(f"{name}:unavailable")
+            self.metrics.degraded.labels(reason=f"{name}:unavailable").inc()
+            return None, False
+        finally:
+            took = time.perf_counter() - t0
+            stage_ms[name] = round(took * 1000, 3)
+            self.metrics.stage.labels(stage=name).observe(took)
+        if took > cap_s:
+            degraded.append(f"{name}:late")
+            self.metrics.degraded.labels(reason=f"{name}:late").inc()
+        return result, True
 
     # --- homepage ------------------------------------------------------------------------------------
 
@@ -138,8 +162,7 @@ class Engine:
         def candidates() -> tuple[list[Cands], dict[str, np.ndarray] | None]:
             return self._candidates(q, model, user, user_vec, now_ms)
 
-        got, ok = await self._stage("candidates", budget, cfg.budgets.candidates_ms, self._cpu(candidates),
-                                    degraded, stage_ms)
+        got, ok = self._cpu_stage("candidates", budget, cfg.budgets.candidates_ms, candidates, degraded, stage_ms)
         if ok and got is not None:
             cands, user_inputs = got
         else:  # no time or broken: popularity / trending lists only, no retrieval
@@ -151,7 +174,7 @@ class Engine:
             def scoring() -> None:
                 self._score(model, user_inputs, cands, q.context.device)
 
-            await self._stage("scoring", budget, cfg.budgets.scoring_ms, self._cpu(scoring), degraded, stage_ms)
+            self._cpu_stage("scoring", budget, cfg.budgets.scoring_ms, scoring, degraded, stage_ms)
 
         t0 = time.perf_counter()
         seen = set(user.recent_items) | set(user.hidden_items) if user is not None else set()
@@ -327,8 +350,7 @@ class Engine:
                 return [(model.item_ids[j], float(v)) for v, j in zip(s[0], p[0], strict=True)
                         if j >= 0 and model.item_ids[j] != q.item_id]
 
-            got, _ = await self._stage("candidates", budget, self.cfg.budgets.candidates_ms, self._cpu(work),
-                                       degraded, stage_ms)
+            got, _ = self._cpu_stage("candidates", budget, self.cfg.budgets.candidates_ms, work, degraded, stage_ms)
             items = got or []
         if not items:  # fall back to popularity
             c = Cands(RowPlan(RowKind.POPULAR, "popular", "", ""), [], [])

@@ -20,6 +20,8 @@ from serving.sink.memory import MemorySink
 from tests.unit.serving import serving_kit as kit
 
 NOW = 1_700_000_000_000
+# CPU stage budgets that a loaded CI machine cannot overrun, so only the tests about budgets see degradation.
+RELAXED = ServingConfig(budgets={"candidates_ms": 5000, "scoring_ms": 5000})  # type: ignore[arg-type]
 
 
 @dataclass
@@ -42,12 +44,12 @@ def _engine(w: kit.World, model: LoadedModel | None, feats: MemoryFeatures | Non
     feats = feats or MemoryFeatures(users={"u1": kit.heavy_user(w, now_ms=NOW)}, items=w.item_features())
     sink = MemorySink()
     trend = Trend(w.item_ids[50:70], list(range(20, 0, -1)))
-    return Engine(cfg or ServingConfig(), Holder(model), feats, sink, Metrics(), w.catalog(), trend), sink, feats
+    return Engine(cfg or RELAXED, Holder(model), feats, sink, Metrics(), w.catalog(), trend), sink, feats
 
 
 def _q(user: str = "u1", **kw: object) -> HomepageQuery:
     base = HomepageQuery(user_id=user, context=Context("TV", "DE", NOW), n_rows=5, items_per_row=10,
-                         personalized=True, request_id="r1", deadline_s=0.25)
+                         personalized=True, request_id="r1", deadline_s=10.0)
     return replace(base, **kw)
 
 
@@ -98,7 +100,7 @@ def test_slow_or_down_feature_store_degrades_within_the_deadline(loaded: tuple[k
     feats.delay_s, feats.down = delay, down
     t0 = time.perf_counter()
     page = asyncio.run(engine.homepage(_q()))
-    assert time.perf_counter() - t0 < 0.25 + 0.2  # generous: only checks we did not wait for the store
+    assert time.perf_counter() - t0 < delay or delay == 0  # did not wait for the store
     assert page.degraded == [reason]
     assert page.rows and page.rows[0].kind is RowKind.FOR_YOU, "the ALS vector still personalises"
 
@@ -112,17 +114,22 @@ def test_no_model_falls_back_to_trending(loaded: tuple[kit.World, LoadedModel]) 
     assert {s.item_id for s in page.rows[0].items} <= set(w.item_ids[50:70])
 
 
-def test_late_scoring_keeps_retrieval_order(loaded: tuple[kit.World, LoadedModel]) -> None:
+def test_overrun_is_flagged_and_no_time_left_gives_popularity_rows(loaded: tuple[kit.World, LoadedModel]) -> None:
     w, model = loaded
-    cfg = ServingConfig(budgets={"scoring_ms": 1e-6})  # type: ignore[arg-type]
+    cfg = ServingConfig(budgets={"candidates_ms": 5000, "scoring_ms": 1e-6})  # type: ignore[arg-type]
     engine, _, _ = _engine(w, model, cfg=cfg)
     page = asyncio.run(engine.homepage(_q()))
-    assert page.degraded == ["scoring:timeout"] and len(page.rows) == 5
+    assert page.degraded == ["scoring:late"] and len(page.rows) == 5 and page.rows[0].kind is RowKind.FOR_YOU
+    # A request that arrives with no budget beyond the reserve: every stage skipped, still a full page.
+    engine, _, _ = _engine(w, model)
+    page = asyncio.run(engine.homepage(_q(deadline_s=RELAXED.budgets.reserve_ms / 1000)))
+    assert page.degraded == ["features:no_time", "candidates:no_time"]
+    assert [r.kind for r in page.rows][:2] == [RowKind.TRENDING, RowKind.TOP_GENRE] and len(page.rows) == 5
 
 
 def test_get_row_and_variant_overrides(loaded: tuple[kit.World, LoadedModel]) -> None:
     w, model = loaded
-    cfg = ServingConfig(variants=(Variant(name="explore_more", exploration_rate=0.5),))
+    cfg = RELAXED.model_copy(update={"variants": (Variant(name="explore_more", exploration_rate=0.5),)})
     engine, _, _ = _engine(w, model, cfg=cfg)
     page = asyncio.run(engine.homepage(_q(only=RowKind.BECAUSE_YOU_WATCHED, n_rows=1, items_per_row=20)))
     assert [r.kind for r in page.rows] == [RowKind.BECAUSE_YOU_WATCHED] and page.variant == "explore_more"
@@ -132,11 +139,11 @@ def test_get_row_and_variant_overrides(loaded: tuple[kit.World, LoadedModel]) ->
 def test_similar_items(loaded: tuple[kit.World, LoadedModel]) -> None:
     w, model = loaded
     engine, _, _ = _engine(w, model)
-    version, items, degraded = asyncio.run(engine.similar(SimilarQuery(w.item_ids[5], 8, "r", 0.25)))
+    version, items, degraded = asyncio.run(engine.similar(SimilarQuery(w.item_ids[5], 8, "r", 10.0)))
     assert version == model.version and degraded == [] and len(items) == 8
     assert w.item_ids[5] not in [s.item_id for s in items]
     assert items[0].reason == f"similar to Title {w.item_ids[5]}"
-    _, items, degraded = asyncio.run(engine.similar(SimilarQuery("unknown", 4, "r", 0.25)))
+    _, items, degraded = asyncio.run(engine.similar(SimilarQuery("unknown", 4, "r", 10.0)))
     assert degraded == ["item:not_in_model"] and len(items) == 4
 
 
