@@ -1,9 +1,5 @@
-"""The nightly pipeline end to end on a tiny clustered world, through real Spark, Feast and Redis.
-
-The world: users belong to one of four taste clusters and engage almost only with their cluster's items;
-item popularity is flat and genres are random, so only collaborative signal (ALS + ranker) finds what a
-user wants, popularity cannot, and shuffling the item embeddings destroys it.
-"""
+"""The nightly pipeline end to end on a tiny clustered world (see conftest ``world``), through real
+Spark, Feast and Redis."""
 
 from __future__ import annotations
 
@@ -21,40 +17,14 @@ from batch.evaluate import Bundle
 from hybridrec.catalog import write_snapshot
 from hybridrec.config import Settings
 from hybridrec.contract import archive_table
-from hybridrec.datasets.model import Item
 from hybridrec.registry import ModelRegistry
 
 pytestmark = pytest.mark.integration
 
 AS_OF = date(2023, 11, 20)
-START_MS = 1_699_920_000_000  # 2023-11-14 00:00 UTC
-GENRE_POOL = ("Comedy", "Drama", "Horror", "Sci-Fi", "Romance", "Action")
-
-
-def _world(seed: int = 5, n_users: int = 80, n_items: int = 48, n_clusters: int = 4, days: int = 6
-           ) -> tuple[list[Item], list[dict[str, object]]]:
-    rng = np.random.default_rng(seed)
-    items = [Item(str(i), f"Item {i}", tuple(rng.choice(GENRE_POOL, 2, replace=False)), 2000) for i in range(n_items)]
-    rows: list[dict[str, object]] = []
-    per_cluster = n_items // n_clusters
-    for u in range(n_users):
-        cluster = u % n_clusters
-        own = list(range(cluster * per_cluster, (cluster + 1) * per_cluster))
-        times = np.sort(rng.integers(START_MS, START_MS + days * 86_400_000, 40))
-        for k, t in enumerate(times):
-            item = int(rng.choice(own)) if rng.random() < 0.9 else int(rng.integers(0, n_items))
-            kind = rng.choice(["PLAY", "CLICK", "RATING", "IMPRESSION"], p=[0.4, 0.2, 0.2, 0.2])
-            value = float(rng.integers(3, 6)) if kind == "RATING" else 1.0
-            rows.append({"event_id": f"e{u}-{k}", "user_id": f"u{u}", "item_id": str(item), "event_type": kind,
-                         "value": value, "event_time_ms": int(t), "surface": "homepage/top_picks",
-                         "position": int(rng.integers(0, 10)), "device": "TV" if u % 2 else "WEB"})
-    dupes = [dict(r) for r in rows[::25]]  # redelivered copies of the same events
-    return items, rows + dupes
-
-
 @pytest.fixture(scope="module")
-def run_report(spark: SparkSession, lake_settings: Settings) -> main.RunReport:
-    items, rows = _world()
+def run_report(spark: SparkSession, lake_settings: Settings, world: tuple) -> main.RunReport:
+    items, rows = world
     write_snapshot(items, lake_settings.paths.lake_dir)
     io.write_archive_table(archive_table(rows), lake_settings.paths.lake_dir)
     cfg = BatchConfig(spark=SparkConfig(shuffle_partitions=2), window={"window_days": 10},
