@@ -8,7 +8,7 @@ own impressions topic. Prints p50/p95/p99 per rate and the per-stage breakdown s
 Prometheus histograms (mean, and the p95 bucket bound).
 
     .venv/bin/python benchmarks/serving_load.py [--rates 50,100,200,400] [--duration 60] [--users 5000]
-        [--items 5000] [--rows 5] [--items-per-row 20] [--deadline-ms 250]
+        [--items 5000] [--rows 5] [--items-per-row 20] [--deadline-ms 250] [--workers 1] [--channels 4]
 """
 
 from __future__ import annotations
@@ -53,8 +53,38 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def scrape(port: int) -> dict[str, dict[str, float]]:
-    """Per stage: cumulative bucket counts, sum and count of hybridrec_serving_stage_seconds."""
+def _free_port_block(n: int) -> int:
+    """A port p with p .. p+n-1 free (the workers' metrics ports)."""
+    for _ in range(100):
+        p = _free_port()
+        try:
+            socks = []
+            for i in range(n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p + i))
+            return p
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no block of free ports")
+
+
+def scrape(ports: list[int]) -> dict[str, dict[str, float]]:
+    """Per stage, summed over the worker processes: cumulative bucket counts, sum and count of
+    hybridrec_serving_stage_seconds."""
+    out: dict[str, dict[str, float]] = {}
+    for port in ports:
+        for stage, values in _scrape_one(port).items():
+            acc = out.setdefault(stage, {})
+            for k, v in values.items():
+                acc[k] = acc.get(k, 0.0) + v
+    return out
+
+
+def _scrape_one(port: int) -> dict[str, dict[str, float]]:
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     out: dict[str, dict[str, float]] = {}
     for m in re.finditer(r'^hybridrec_serving_stage_seconds_(bucket|sum|count)\{(?:le="([^"]+)",)?stage="(\w+)"'
@@ -79,14 +109,14 @@ def stage_summary(before: dict, after: dict) -> dict[str, dict[str, float]]:
     return res
 
 
-async def run_rate(stub: ranker_pb2_grpc.RankerStub, rate: int, duration: float, users: list[str], args) -> dict:
+async def run_rate(stubs: list[ranker_pb2_grpc.RankerStub], rate: int, duration: float, users: list[str], args) -> dict:
     rng = random.Random(rate)
     lat: list[float] = []
     codes: Counter[str] = Counter()
     degraded: Counter[str] = Counter()
     late = 0
 
-    async def one(user: str) -> None:
+    async def one(user: str, stub: ranker_pb2_grpc.RankerStub) -> None:
         t0 = time.perf_counter()
         try:
             r = await stub.GetHomepage(pb.HomepageRequest(user_id=user, n_rows=args.rows,
@@ -109,7 +139,7 @@ async def run_rate(stub: ranker_pb2_grpc.RankerStub, rate: int, duration: float,
             await asyncio.sleep(delay)
         elif delay < -0.01:
             late += 1
-        tasks.append(asyncio.create_task(one(rng.choice(users))))
+        tasks.append(asyncio.create_task(one(rng.choice(users), stubs[i % len(stubs)])))
     await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - start
     ms = np.array(lat) * 1000
@@ -140,26 +170,31 @@ def setup(tmp: Path, args) -> tuple[ServingSettings, list[str]]:
     return settings, w.user_ids
 
 
-async def drive(port: int, metrics_port: int, users: list[str], args) -> list[dict]:
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    stub = ranker_pb2_grpc.RankerStub(channel)
-    for _ in range(600):  # wait for the server and its first model
-        try:
-            r = await stub.GetHomepage(pb.HomepageRequest(user_id=users[0]), timeout=1)
-            if r.model_version:
-                break
-        except grpc.aio.AioRpcError:
-            pass
-        await asyncio.sleep(0.2)
-    await run_rate(stub, 50, 3, users, args)  # warm-up, not reported
+async def drive(port: int, metrics_ports: list[int], users: list[str], args) -> list[dict]:
+    # Separate connections (distinct channel args defeat subchannel sharing) so the kernel can spread them
+    # over the worker processes.
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=[("bench.channel", i)])
+                for i in range(args.channels)]
+    stubs = [ranker_pb2_grpc.RankerStub(c) for c in channels]
+    for st in stubs:  # wait for every worker (connection) and its first model
+        for _ in range(600):
+            try:
+                r = await st.GetHomepage(pb.HomepageRequest(user_id=users[0]), timeout=1)
+                if r.model_version:
+                    break
+            except grpc.aio.AioRpcError:
+                pass
+            await asyncio.sleep(0.2)
+    await run_rate(stubs, 50, 3, users, args)  # warm-up, not reported
     results = []
     for rate in args.rates:
-        before = scrape(metrics_port)
-        res = await run_rate(stub, rate, args.duration, users, args)
-        res["stages"] = stage_summary(before, scrape(metrics_port))
+        before = scrape(metrics_ports)
+        res = await run_rate(stubs, rate, args.duration, users, args)
+        res["stages"] = stage_summary(before, scrape(metrics_ports))
         results.append(res)
         print(json.dumps(res), flush=True)
-    await channel.close()
+    for c in channels:
+        await c.close()
     return results
 
 
@@ -174,18 +209,22 @@ def main() -> int:
     p.add_argument("--rows", type=int, default=5)
     p.add_argument("--items-per-row", type=int, default=20)
     p.add_argument("--deadline-ms", type=float, default=250.0)
+    p.add_argument("--workers", type=int, default=1, help="server processes on the port (SO_REUSEPORT)")
+    p.add_argument("--channels", type=int, default=4, help="client connections (spread over the workers)")
     args = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="serving-bench-"))
     settings, users = setup(tmp, args)
-    port, metrics_port = _free_port(), _free_port()
+    port = _free_port()
+    metrics_port = _free_port_block(args.workers)
     environ = {**os.environ, "HYBRIDREC_FEAST__PROJECT": settings.feast.project,
                "HYBRIDREC_FEAST__REGISTRY_PATH": str(settings.feast.registry_path),
                "HYBRIDREC_SERVING__REGISTRY_DIR": str(settings.registry_root()),
                "HYBRIDREC_SERVING__PORT": str(port), "HYBRIDREC_SERVING__METRICS_PORT": str(metrics_port),
+               "HYBRIDREC_SERVING__WORKERS": str(args.workers),
                "HYBRIDREC_KAFKA__TOPICS__IMPRESSIONS": settings.kafka.topics.impressions}
     server = subprocess.Popen([sys.executable, "-m", "serving.main", "--log-level", "WARNING"], cwd=ROOT, env=environ)
     try:
-        results = asyncio.run(drive(port, metrics_port, users, args))
+        results = asyncio.run(drive(port, [metrics_port + i for i in range(args.workers)], users, args))
     finally:
         server.terminate()
         server.wait(30)

@@ -8,6 +8,7 @@ import argparse
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser("serve", help="run the gRPC ranker (settings: HYBRIDREC_SERVING__*, HYBRIDREC_CONFIG)")
     p.add_argument("--port", type=int, help="override serving.port")
+    p.add_argument("--workers", type=int, help="override serving.workers (server processes on one port)")
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(func=_run)
 
@@ -15,4 +16,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def _run(args: argparse.Namespace, *_: object) -> int:
     from serving.main import run
 
-    return run(args.port, args.log_level)
+    return run(args.port, args.log_level, args.workers)

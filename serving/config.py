@@ -41,6 +41,7 @@ class ServingConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 = any free port (tests)")
     metrics_port: int | None = Field(9464, ge=0, le=65535, description="Prometheus port; None = off")
+    workers: int = Field(1, ge=1, le=64, description="server processes sharing the port (SO_REUSEPORT); 1 per core")
     registry_dir: Path | None = Field(None, description="model registry root; default <data_dir>/registry")
     default_deadline_ms: float = Field(250.0, gt=0, description="budget when the client sends no deadline")
     min_deadline_ms: float = Field(
@@ -81,6 +82,8 @@ class ServingConfig(_Section):
             raise ValueError("default_rows/default_items_per_row must not exceed max_rows/max_items_per_row")
         if not self.min_deadline_ms <= self.default_deadline_ms <= self.max_deadline_ms:
             raise ValueError("default_deadline_ms must lie within [min_deadline_ms, max_deadline_ms]")
+        if self.workers > 1 and self.port == 0:
+            raise ValueError("workers > 1 needs a fixed port (they share it with SO_REUSEPORT)")
         names = [v.name for v in self.variants]
         if not names or len(set(names)) != len(names):
             raise ValueError(f"variants need distinct names, got {names}")

@@ -1,10 +1,18 @@
-"""Entry point of the ranker deployable: load and validate the settings, serve until a signal."""
+"""Entry point of the ranker deployable: load and validate the settings, serve until a signal.
+
+With ``serving.workers > 1`` the parent starts that many server processes on the same port (SO_REUSEPORT; the
+kernel spreads connections), each with its own model copy and metrics port ``metrics_port + i``: one Python
+event loop uses one core, and the pipeline is CPU-bound.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import multiprocessing
+import signal
+from typing import Any
 
 from serving.config import ServingSettings
 
@@ -12,20 +20,53 @@ from serving.config import ServingSettings
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hybridrec-serve", description="gRPC ranker (settings: env/TOML)")
     parser.add_argument("--port", type=int, help="override serving.port")
+    parser.add_argument("--workers", type=int, help="override serving.workers")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
-    return run(args.port, args.log_level)
+    return run(args.port, args.log_level, args.workers)
 
 
-def run(port: int | None, log_level: str) -> int:
+def _settings(overrides: dict[str, Any]) -> ServingSettings:
+    settings = ServingSettings()
+    if overrides:
+        serving = settings.serving.model_validate({**settings.serving.model_dump(), **overrides})
+        settings = settings.model_copy(update={"serving": serving})
+    return settings
+
+
+def _worker(overrides: dict[str, Any], index: int, log_level: str) -> None:
     from serving.server import serve
 
-    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = ServingSettings()
-    if port is not None:
-        settings = settings.model_copy(update={"serving": settings.serving.model_copy(update={"port": port})})
+    logging.basicConfig(level=log_level, format=f"%(asctime)s %(levelname)s w{index} %(name)s: %(message)s")
+    settings = _settings(overrides)
+    metrics = settings.serving.metrics_port
+    if metrics:
+        settings = _settings({**overrides, "metrics_port": metrics + index})
     asyncio.run(serve(settings))
-    return 0
+
+
+def run(port: int | None, log_level: str, workers: int | None = None) -> int:
+    overrides: dict[str, Any] = {k: v for k, v in (("port", port), ("workers", workers)) if v is not None}
+    settings = _settings(overrides)  # validated once here, so a bad setting fails before any process starts
+    n = settings.serving.workers
+    if n == 1:
+        _worker(overrides, 0, log_level)
+        return 0
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_worker, args=(overrides, i, log_level), name=f"ranker-{i}") for i in range(n)]
+    for p in procs:
+        p.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        for p in procs:
+            if p.pid is not None and p.is_alive():
+                p.terminate()  # SIGTERM: each worker stops gracefully
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    for p in procs:
+        p.join()
+    return max((p.exitcode or 0) for p in procs)
 
 
 if __name__ == "__main__":

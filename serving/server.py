@@ -95,7 +95,9 @@ async def start(settings: ServingSettings, *, features: FeatureReader | None = N
                          catalog_genres=lambda: catalog.genres)
     engine = Engine(cfg, holder, features, sink, metrics, catalog)
 
-    server = grpc.aio.server()
+    # SO_REUSEPORT only when several worker processes share the port on purpose; otherwise a second server on
+    # the same port must fail loudly instead of silently taking half the traffic.
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 1 if cfg.workers > 1 else 0)])
     ranker_pb2_grpc.add_RankerServicer_to_server(RankerServicer(engine), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
