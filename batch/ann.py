@@ -71,6 +71,22 @@ def measure(index: faiss.Index, kind: str, vectors: np.ndarray, queries: np.ndar
                      len(q) / max(t_exact, 1e-9))
 
 
+def build_tuned(vectors: np.ndarray, queries: np.ndarray, cfg: FaissConfig) -> tuple[faiss.Index, AnnReport]:
+    """Build the index, then raise IVF ``nprobe`` (HNSW ``efSearch``) by doubling until recall@k against exact
+    search on ``queries`` reaches ``cfg.min_recall`` (or the search is exhaustive); report the final figures."""
+    index, kind = build_index(vectors, cfg)
+    report = measure(index, kind, vectors, queries, cfg.recall_k)
+    while report.recall < cfg.min_recall:
+        if kind == "ivf" and index.nprobe < index.nlist:
+            index.nprobe = min(index.nlist, index.nprobe * 2)
+        elif kind == "hnsw" and index.hnsw.efSearch < 4096:
+            index.hnsw.efSearch *= 2
+        else:
+            break
+        report = measure(index, kind, vectors, queries, cfg.recall_k)
+    return index, report
+
+
 def save(index: faiss.Index, path: str) -> None:
     faiss.write_index(index, path)
 

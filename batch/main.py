@@ -233,9 +233,8 @@ def run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession |
     with timer.stage("evaluation"):
         results = evaluate_models(data, cfg, candidate, current, surfaces)
     with timer.stage("faiss"):
-        index, kind = ann.build_index(emb.item_vecs, cfg.faiss)
         queries = emb.user_vecs[: cfg.faiss.recall_queries]
-        ann_report = ann.measure(index, kind, emb.item_vecs, queries, cfg.faiss.recall_k)
+        index, ann_report = ann.build_tuned(emb.item_vecs, queries, cfg.faiss)
     decision = gate(cfg, results, surfaces, ann_report.recall)
     window = {"t0": p.t0, "t1": p.t1, "t2": p.t2, "end": p.end, "events": p.n_events}
     with timer.stage("registry"), tempfile.TemporaryDirectory() as tmp:

@@ -1,0 +1,23 @@
+import numpy as np
+
+from batch import ann
+from batch.config import FaissConfig
+
+
+def test_flat_is_exact_and_ivf_recall_is_measured() -> None:
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(50, 16))
+    items = (centers[rng.integers(0, 50, 8_000)] + 0.3 * rng.normal(size=(8_000, 16))).astype(np.float32)
+    queries = rng.normal(size=(200, 16)).astype(np.float32)
+    flat, kind = ann.build_index(items[:500], FaissConfig())
+    assert kind == "flat"
+    assert ann.measure(flat, kind, items[:500], queries, 50).recall == 1.0
+    cfg = FaissConfig(exact_max_items=1000, nprobe=1, recall_k=100, min_recall=0.95)
+    ivf, kind = ann.build_index(items, cfg)
+    assert kind == "ivf"
+    first = ann.measure(ivf, kind, items, queries, 100)
+    assert first.recall < 0.95  # nprobe=1 misses neighbours: the measurement compares with exact search
+    tuned, report = ann.build_tuned(items, queries, cfg)
+    assert report.recall >= 0.95 and tuned.nprobe > 1
+    hnsw, kind = ann.build_index(items[:5000], FaissConfig(exact_max_items=1000, approximate="hnsw"))
+    assert kind == "hnsw" and ann.measure(hnsw, kind, items[:5000], queries, 10).recall >= 0.9
