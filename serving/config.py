@@ -65,6 +65,7 @@ class ServingConfig(_Section):
     ab_salt: str = Field("hybridrec-ab-1", min_length=1, description="change to re-randomise assignment")
     registry_poll_s: float = Field(2.0, gt=0, description="how often the registry pointer is checked")
     trending_refresh_s: float = Field(5.0, gt=0, description="how often trending_1h of the catalog is re-read")
+    catalog_refresh_s: float = Field(300.0, gt=0, description="how often the compacted catalog topic is re-read")
     trending_max_age_ms: int = Field(2 * 3_600_000, ge=0, description="older trending windows are ignored")
     grace_s: float = Field(5.0, ge=0, description="graceful-stop grace for in-flight calls")
     recent_n: int = Field(10, ge=1, description="recent items averaged into recent_vec (training used 10)")

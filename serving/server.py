@@ -108,13 +108,18 @@ async def start(settings: ServingSettings, *, features: FeatureReader | None = N
     metrics_port = metrics.serve(cfg.metrics_port, cfg.host) if cfg.metrics_port is not None else None
 
     stop_event = asyncio.Event()
-    if load_catalog:
+
+    async def refresh_catalog() -> None:
         try:
             loaded = await asyncio.to_thread(read_catalog_topic, settings.kafka)
-            catalog.titles.update(loaded.titles)
-            catalog.genres.update(loaded.genres)
         except Exception as exc:
             log.warning("catalog not read (%s); titles fall back to item ids", exc)
+            return
+        catalog.titles.update(loaded.titles)
+        catalog.genres.update(loaded.genres)
+
+    if load_catalog:
+        await refresh_catalog()
     await holder.refresh()
     await engine.refresh_trending()
 
@@ -124,7 +129,16 @@ async def start(settings: ServingSettings, *, features: FeatureReader | None = N
                 await asyncio.wait_for(stop_event.wait(), timeout=cfg.trending_refresh_s)
             await engine.refresh_trending()
 
+    async def catalog_loop() -> None:
+        while not stop_event.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop_event.wait(), timeout=cfg.catalog_refresh_s)
+            if not stop_event.is_set():
+                await refresh_catalog()
+
     tasks = [asyncio.create_task(holder.run(cfg.registry_poll_s, stop_event)), asyncio.create_task(trending_loop())]
+    if load_catalog:
+        tasks.append(asyncio.create_task(catalog_loop()))
     await server.start()
     await _set_health(health_servicer, health_pb2.HealthCheckResponse.SERVING)
     log.info("ranker on %s:%d (metrics %s), model %s", cfg.host, port, metrics_port,
