@@ -23,3 +23,23 @@ def test_inconsistent_values_are_rejected() -> None:
         ServingConfig(variants=(Variant(name="a"), Variant(name="a")))
     with pytest.raises(ValidationError, match="exploration_rate"):
         ServingConfig(exploration_rate=0.9)
+
+
+def test_sample_file_documents_exactly_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    import serving
+
+    sample = Path(serving.__file__).parent / "serving.sample.toml"
+    monkeypatch.setenv("HYBRIDREC_CONFIG", str(sample))
+    assert ServingSettings().serving == ServingConfig()
+    import tomllib
+
+    documented = set(tomllib.loads(sample.read_text())["serving"]) | {"registry_dir"}
+    assert documented == set(ServingConfig.model_fields), "every key is in the sample"
+
+
+def test_workers_need_a_fixed_port() -> None:
+    with pytest.raises(ValidationError, match="fixed port"):
+        ServingConfig(workers=2, port=0)
+    assert ServingConfig(workers=2, port=50051).workers == 2
