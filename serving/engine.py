@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
 
 import numpy as np
@@ -180,6 +180,11 @@ class Engine:
         seen = set(user.recent_items) | set(user.hidden_items) if user is not None else set()
         rows = self._assemble(cands, seen, q.n_rows, q.items_per_row, variant.exploration_rate, variant.diversity,
                               model, random.Random(q.request_id))
+        if not rows and q.only is not None:  # GetRow of a type this user cannot have (e.g. no history yet)
+            degraded.append(f"row:{q.only.value}_unavailable")
+            popular = replace(q, only=RowKind.POPULAR)
+            rows = self._assemble(self._fallback_cands(popular, model), seen, 1, q.items_per_row,
+                                  variant.exploration_rate, variant.diversity, model, random.Random(q.request_id))
         stage_ms["assemble"] = round((time.perf_counter() - t0) * 1000, 3)
         self.metrics.stage.labels(stage="assemble").observe(stage_ms["assemble"] / 1000)
         if q.personalized and user is None and user_vec is None and "features" in stage_ms and not any(

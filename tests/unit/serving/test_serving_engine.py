@@ -136,6 +136,14 @@ def test_get_row_and_variant_overrides(loaded: tuple[kit.World, LoadedModel]) ->
     assert sum(s.explored for s in page.rows[0].items) >= 3
 
 
+def test_get_row_of_a_type_the_user_cannot_have_falls_back_to_popular(loaded: tuple[kit.World, LoadedModel]) -> None:
+    w, model = loaded
+    engine, _, _ = _engine(w, model)
+    page = asyncio.run(engine.homepage(_q(user="nobody", only=RowKind.BECAUSE_YOU_WATCHED, n_rows=1)))
+    assert [r.kind for r in page.rows] == [RowKind.POPULAR] and page.rows[0].items
+    assert "row:because_you_watched_unavailable" in page.degraded
+
+
 def test_similar_items(loaded: tuple[kit.World, LoadedModel]) -> None:
     w, model = loaded
     engine, _, _ = _engine(w, model)
