@@ -60,6 +60,11 @@ class ServingConfig(_Section):
     session_gap_ms: int = Field(30 * 60_000, ge=1, description="a session is open when the last event is newer")
     exploration_rate: float = Field(0.07, ge=0.0, le=0.5, description="share of slots given to exploration")
     rerank_pool: int = Field(3, ge=1, description="diversity re-ranks the top rerank_pool × items_per_row by score")
+    diversity_rows: tuple[str, ...] = Field(
+        ("for_you", "because_you_watched"),
+        description="row kinds re-ranked for genre entropy: the personalised ones, where filter bubbles form "
+                    "(a genre row is one genre by design; trending/popular are not personal). It is the "
+                    "costliest CPU step, so it runs only where it matters")
     diversity: float = Field(0.3, ge=0.0, le=1.0, description="weight of the genre-entropy gain when re-ranking")
     variants: tuple[Variant, ...] = (Variant(name="control"),)
     ab_salt: str = Field("hybridrec-ab-1", min_length=1, description="change to re-randomise assignment")

@@ -316,8 +316,11 @@ class Engine:
             scores = np.asarray([raw[k] for k in kept], dtype=np.float64)
             # Diversity trades score for genre spread among the best few times per_row, not the whole tail.
             top = np.argsort(-scores, kind="stable")[: self.cfg.rerank_pool * per_row]
-            picked = diversity.rerank(scores[top], self._genres(model, [items[t] for t in top]), per_row, div)
-            order = [int(top[p]) for p in picked]
+            if div > 0 and c.plan.kind.value in self.cfg.diversity_rows:
+                picked = diversity.rerank(scores[top], self._genres(model, [items[t] for t in top]), per_row, div)
+                order = [int(top[p]) for p in picked]
+            else:
+                order = [int(t) for t in top[:per_row]]
             placed = exploration.explore(order, range(len(items)), rate, rng)
             reason = c.plan.reason
             slots = [Slot(items[p.index], float(scores[p.index]), "exploring something new" if p.explored else reason,

@@ -175,3 +175,19 @@ def test_checksums_are_verified_on_load(tmp_path: Path) -> None:
 
     with pytest.raises(CorruptArtifact):
         load_version(version)
+
+
+def test_diversity_spreads_genres_of_personal_rows_only(loaded: tuple[kit.World, LoadedModel]) -> None:
+    from serving.logic.diversity import entropy
+
+    w, model = loaded
+
+    def page(div: float) -> dict[RowKind, float]:
+        cfg = RELAXED.model_copy(update={"diversity": div, "exploration_rate": 0.0})
+        engine, _, _ = _engine(w, model, cfg=cfg)
+        p = asyncio.run(engine.homepage(_q()))
+        return {r.kind: float(entropy(engine._genres(model, [s.item_id for s in r.items]).sum(0))) for r in p.rows}
+
+    plain, diverse = page(0.0), page(1.0)
+    assert diverse[RowKind.FOR_YOU] > plain[RowKind.FOR_YOU]
+    assert diverse[RowKind.TRENDING] == plain[RowKind.TRENDING], "non-personal rows keep their order"
