@@ -72,6 +72,8 @@ class ServingConfig(_Section):
     trending_refresh_s: float = Field(5.0, gt=0, description="how often trending_1h of the catalog is re-read")
     catalog_refresh_s: float = Field(300.0, gt=0, description="how often the compacted catalog topic is re-read")
     trending_max_age_ms: int = Field(2 * 3_600_000, ge=0, description="older trending windows are ignored")
+    breaker_failures: int = Field(5, ge=1, description="consecutive feature-read failures that open the breaker")
+    breaker_open_s: float = Field(1.0, gt=0, description="how long reads are skipped before one probe")
     grace_s: float = Field(5.0, ge=0, description="graceful-stop grace for in-flight calls")
     recent_n: int = Field(10, ge=1, description="recent items averaged into recent_vec (training used 10)")
     row_surfaces: dict[str, str] = Field(

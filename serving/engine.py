@@ -20,6 +20,7 @@ from typing import Protocol, TypeVar
 import numpy as np
 
 from hybridrec.contract import GENRES
+from serving.breaker import Breaker
 from serving.catalog import Catalog
 from serving.config import ServingConfig
 from serving.domain import Context, HomepageQuery, Page, Row, RowKind, SimilarQuery, Slot
@@ -76,6 +77,7 @@ class Engine:
         self.metrics = metrics
         self.catalog = catalog or Catalog()
         self.trend = trend or Trend()
+        self._breaker = Breaker(cfg.breaker_failures, cfg.breaker_open_s)
 
     def close(self) -> None:
         return None
@@ -154,8 +156,17 @@ class Engine:
 
         user: UserFeatures | None = None
         if q.personalized and q.user_id:
-            user, _ = await self._stage("features", budget, cfg.budgets.features_ms,
-                                        lambda: self.features.read_user(q.user_id), degraded, stage_ms)
+            if self._breaker.allow():
+                before = len(degraded)
+                user, ok = await self._stage("features", budget, cfg.budgets.features_ms,
+                                             lambda: self.features.read_user(q.user_id), degraded, stage_ms)
+                if ok:
+                    self._breaker.success()
+                elif degraded[before:] != ["features:no_time"]:  # the store failed, not our budget
+                    self._breaker.failure()
+            else:
+                degraded.append("features:circuit_open")
+                self.metrics.degraded.labels(reason="features:circuit_open").inc()
         user_vec = model.user_vec(q.user_id) if model is not None and q.personalized else None
         now_ms = q.context.time_ms
 

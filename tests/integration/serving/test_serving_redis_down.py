@@ -46,7 +46,8 @@ def own_redis(isolated: Settings, tmp_path: Path) -> Iterator[Settings]:
 
 def test_redis_stopped_mid_test_gives_fallback_rows_within_the_deadline(own_redis: Settings, tmp_path: Path) -> None:
     world = kit.world(n_users=20, n_items=100)
-    settings = env.serving_settings(own_redis, tmp_path, log_impressions=False)
+    settings = env.serving_settings(own_redis, tmp_path, log_impressions=False, breaker_failures=3,
+                                    breaker_open_s=0.2)
     env.seed_features(settings, world, {"u1": kit.heavy_user(world, now_ms=int(time.time() * 1000))})
     env.publish_model(settings, world, tmp_path)
     redis = local_services.services(own_redis)["redis"]
@@ -61,7 +62,11 @@ def test_redis_stopped_mid_test_gives_fallback_rows_within_the_deadline(own_redi
             down = [await ranker.GetHomepage(req, timeout=0.25) for _ in range(5)]
             down.append(await ranker.GetHomepage(pb.HomepageRequest(user_id="u5", personalized=True), timeout=0.25))
             await asyncio.to_thread(local_services.up, redis)
-            back = await ranker.GetHomepage(req, timeout=0.25)
+            for _ in range(20):  # the breaker lets one probe through every 0.2 s
+                back = await ranker.GetHomepage(req, timeout=0.25)
+                if not back.degraded:
+                    break
+                await asyncio.sleep(0.1)
         finally:
             await channel.close()
             await running.stop(1.0)
@@ -73,5 +78,6 @@ def test_redis_stopped_mid_test_gives_fallback_rows_within_the_deadline(own_redi
         assert any(d.startswith("features:") for d in page.degraded), page.degraded
         assert len(page.rows) >= 4 and all(r.items for r in page.rows) and len(page.rows[0].items) >= 10
         assert page.model_version == healthy.model_version
+    assert any("features:circuit_open" in p.degraded for p in down), "after 3 failures reads are skipped"
     assert down[0].rows[0].type == pb.FOR_YOU, "the in-memory ALS vector still personalises without Redis"
     assert list(back.degraded) == [] and back.rows[1].title == healthy.rows[1].title

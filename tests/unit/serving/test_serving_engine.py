@@ -191,3 +191,14 @@ def test_diversity_spreads_genres_of_personal_rows_only(loaded: tuple[kit.World,
     plain, diverse = page(0.0), page(1.0)
     assert diverse[RowKind.FOR_YOU] > plain[RowKind.FOR_YOU]
     assert diverse[RowKind.TRENDING] == plain[RowKind.TRENDING], "non-personal rows keep their order"
+
+
+def test_breaker_stops_reading_a_dead_store_and_budget_skips_do_not_count(
+        loaded: tuple[kit.World, LoadedModel]) -> None:
+    w, model = loaded
+    engine, _, feats = _engine(w, model, cfg=RELAXED.model_copy(update={"breaker_failures": 2}))
+    for _ in range(3):  # no budget left: skipped, not the store's fault, the breaker stays closed
+        asyncio.run(engine.homepage(_q(deadline_s=RELAXED.budgets.reserve_ms / 1000)))
+    feats.down = True
+    flags = [asyncio.run(engine.homepage(_q())).degraded for _ in range(3)]
+    assert flags == [["features:unavailable"], ["features:unavailable"], ["features:circuit_open"]]
