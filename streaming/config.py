@@ -57,6 +57,13 @@ class StreamingConfig(BaseModel):
     catalog_refresh_ms: int = Field(60_000, ge=0, description="minimum time between catalog re-reads")
     metrics_port: str | None = Field(None, description="Prometheus reporter port or range, e.g. 9249-9259")
     job_name: str = "hybridrec-speed-layer"
+    # --- standalone session cluster from the pyflink distribution (`make flink-cluster`)
+    cluster_host: str = "127.0.0.1"
+    cluster_rest_port: int = Field(18081, ge=1, le=65535, description="JobManager REST (not 8081: Spark, others)")
+    cluster_rpc_port: int = Field(16123, ge=1, le=65535)
+    cluster_task_slots: int = Field(2, ge=1, le=64)
+    cluster_taskmanager_memory: str = "2048m"
+    cluster_jobmanager_memory: str = "1024m"
 
     @model_validator(mode="after")
     def _check(self) -> StreamingConfig:

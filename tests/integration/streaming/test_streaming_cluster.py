@@ -1,0 +1,40 @@
+"""The same job submitted with `flink run -py` to a standalone session cluster started from the pyflink
+distribution (`make flink-cluster`) produces the reference features and the full archive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hybridrec.config import Settings, get_settings
+from hybridrec.kafka.topics import delete_topics, ensure_topics, topic_specs
+from streaming import cluster, testkit
+from streaming.reference import mismatches, reference_features
+
+pytestmark = pytest.mark.integration
+
+
+def test_session_cluster_computes_reference_features(services: Settings, tmp_path: Path) -> None:
+    testkit.build_udf()
+    settings = testkit.isolated_streaming_settings(get_settings(), tmp_path)
+    started_here = not cluster.is_up(settings)
+    cluster.up(settings)
+    ensure_topics(settings.kafka)
+    try:
+        world = testkit.make_world(300, disorder_ms=1_500, seed=23)
+        testkit.publish_catalog(settings, world.genres)
+        testkit.produce(settings, world.events)
+        assert cluster.submit(settings, testkit.settings_file(settings, tmp_path / "settings.json")) == 0
+
+        exp_users, exp_items = reference_features(world.pairs(), settings.streaming, world.genre_lookup)
+        users, items = testkit.read_features(settings, sorted(exp_users), sorted(exp_items))
+        bad = {u: m for u in exp_users if (m := mismatches(users[u], exp_users[u], 1e-5))}
+        bad.update({i: m for i in exp_items if (m := mismatches(items[i], exp_items[i], 1e-9))})
+        assert not bad, testkit.dump(bad)
+        ids = testkit.read_archive(settings).column("event_id").to_pylist()
+        assert sorted(ids) == sorted(e.event_id for e in world.events)
+    finally:
+        delete_topics(settings.kafka, [s.name for s in topic_specs(settings.kafka)])
+        if started_here:
+            cluster.down(settings)
