@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import (
@@ -100,6 +100,13 @@ class PathsConfig(_Section):
     datasets_url: str = Field("https://files.grouplens.org/datasets/movielens",
                               description="where `hybridrec download` fetches <name>.zip (a mirror may stand in)")
 
+    registry_dir: Path | None = Field(None, description="model registry root; default <data_dir>/registry")
+
+    @property
+    def registry_root(self) -> Path:
+        """Where batch publishes model versions and serving watches for promotions."""
+        return self.registry_dir or self.data_dir / "registry"
+
     @property
     def downloads_dir(self) -> Path:
         return self.data_dir / "downloads"
@@ -141,6 +148,11 @@ class Settings(BaseSettings):
     paths: PathsConfig = PathsConfig()
     synthetic: SyntheticConfig = SyntheticConfig()
     feast: FeastConfig = FeastConfig()
+    # Sections owned by one deployable each, validated by that deployable's settings class (streaming,
+    # batch, serving config modules). Accepted here untyped so one config file can serve every deployable.
+    streaming: dict[str, Any] = Field(default_factory=dict)
+    batch: dict[str, Any] = Field(default_factory=dict)
+    serving: dict[str, Any] = Field(default_factory=dict)
     environment: Literal["local", "cluster"] = "local"
 
     @classmethod

@@ -8,7 +8,6 @@ port or path literal.
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -42,7 +41,6 @@ class ServingConfig(_Section):
     port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 = any free port (tests)")
     metrics_port: int | None = Field(9464, ge=0, le=65535, description="Prometheus port; None = off")
     workers: int = Field(1, ge=1, le=64, description="server processes sharing the port (SO_REUSEPORT); 1 per core")
-    registry_dir: Path | None = Field(None, description="model registry root; default <data_dir>/registry")
     default_deadline_ms: float = Field(250.0, gt=0, description="budget when the client sends no deadline")
     min_deadline_ms: float = Field(
         1.0, gt=0, description="shorter deadlines are rejected as INVALID_ARGUMENT (requests that queued until "
@@ -100,11 +98,6 @@ class ServingConfig(_Section):
 
 class ServingSettings(Settings):
     serving: ServingConfig = ServingConfig()
-
-    def registry_root(self) -> Path:
-        # TODO(shared): Settings.paths.registry_dir once the shared config has it (batch uses the same default).
-        return self.serving.registry_dir or self.paths.data_dir / "registry"
-
 
 @lru_cache(maxsize=1)
 def get_serving_settings() -> ServingSettings:

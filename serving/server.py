@@ -91,7 +91,7 @@ async def start(settings: ServingSettings, *, features: FeatureReader | None = N
     features = features or feature_reader(settings)
     sink = sink or impression_sink(settings, metrics)
     catalog = catalog or Catalog()
-    holder = ModelHolder(registry or ModelRegistry(settings.registry_root()), features, metrics,
+    holder = ModelHolder(registry or ModelRegistry(settings.paths.registry_root), features, metrics,
                          catalog_genres=lambda: catalog.genres)
     engine = Engine(cfg, holder, features, sink, metrics, catalog)
 

@@ -25,11 +25,13 @@ from tests.unit.serving import serving_kit as kit
 def serving_settings(base: Settings, tmp: Path, **serving: Any) -> ServingSettings:
     feast = base.feast.model_copy(update={"project": f"t{uuid.uuid4().hex[:10]}",
                                           "registry_path": tmp / "feast" / "registry.db"})
-    cfg = {"port": 0, "metrics_port": 0, "registry_dir": tmp / "registry", "registry_poll_s": 0.2,
+    cfg = {"port": 0, "metrics_port": 0, "registry_poll_s": 0.2,
            "trending_refresh_s": 0.5, "grace_s": 1.0,
            # CPU stages may not overrun on a loaded CI machine; the client deadline still bounds everything.
            "budgets": {"features_ms": 200, "candidates_ms": 1000, "scoring_ms": 1000}, **serving}
-    return ServingSettings(**{**base.model_dump(exclude={"feast"}), "feast": feast.model_dump(), "serving": cfg})
+    paths = base.paths.model_copy(update={"registry_dir": tmp / "registry"})
+    return ServingSettings(**{**base.model_dump(exclude={"feast", "paths", "serving"}), "feast": feast.model_dump(),
+                              "paths": paths.model_dump(), "serving": cfg})
 
 
 def seed_features(settings: ServingSettings, w: kit.World, users: dict[str, UserFeatures]) -> None:
@@ -65,7 +67,7 @@ def write_users(settings: ServingSettings, users: dict[str, UserFeatures]) -> No
 
 
 def publish_model(settings: ServingSettings, w: kit.World, tmp: Path, seed: int = 0) -> str:
-    return kit.publish(ModelRegistry(settings.registry_root()), w, tmp, seed=seed).version
+    return kit.publish(ModelRegistry(settings.paths.registry_root), w, tmp, seed=seed).version
 
 
 def stub(port: int) -> tuple[grpc.aio.Channel, ranker_pb2_grpc.RankerStub]:

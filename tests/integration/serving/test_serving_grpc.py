@@ -162,7 +162,7 @@ def test_hot_swap_under_steady_load_fails_no_request(isolated: Settings, tmp_pat
     settings = env.serving_settings(isolated, tmp_path, log_impressions=False)
     env.seed_features(settings, world, {"u1": kit.heavy_user(world, now_ms=NOW)})
     v1 = env.publish_model(settings, world, tmp_path, seed=1)
-    registry = ModelRegistry(settings.registry_root())
+    registry = ModelRegistry(settings.paths.registry_root)
 
     async def scenario() -> tuple[list[str], list[str]]:
         running = await start(settings, catalog=world.catalog(), load_catalog=False)

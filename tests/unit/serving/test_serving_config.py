@@ -11,7 +11,7 @@ def test_env_overrides_and_unknown_keys_rejected(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("HYBRIDREC_SERVING__BUDGETS__SCORING_MS", "12.5")
     s = ServingSettings()
     assert s.serving.port == 50099 and s.serving.budgets.scoring_ms == 12.5
-    assert s.registry_root() == s.paths.data_dir / "registry"
+    assert s.paths.registry_root == s.paths.data_dir / "registry"
     with pytest.raises(ValidationError, match="prot"):
         ServingConfig(prot=1)  # type: ignore[call-arg]
 
@@ -35,7 +35,7 @@ def test_sample_file_documents_exactly_the_defaults(monkeypatch: pytest.MonkeyPa
     assert ServingSettings().serving == ServingConfig()
     import tomllib
 
-    documented = set(tomllib.loads(sample.read_text())["serving"]) | {"registry_dir"}
+    documented = set(tomllib.loads(sample.read_text())["serving"])
     assert documented == set(ServingConfig.model_fields), "every key is in the sample"
 
 
