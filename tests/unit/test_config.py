@@ -50,3 +50,17 @@ def test_documented_sample_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> N
     defaults = Settings()
     monkeypatch.setenv("HYBRIDREC_CONFIG", str(ROOT_SAMPLE_CONFIG))
     assert Settings() == defaults
+
+
+def test_one_file_serves_every_deployable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sections owned by a deployable pass through the base settings, and that deployable validates them."""
+    from serving.config import ServingSettings
+
+    cfg = tmp_path / "all.toml"
+    cfg.write_text("[redis]\nport = 16400\n[serving]\nport = 50123\n[batch]\nwhatever = 1\n")
+    monkeypatch.setenv("HYBRIDREC_CONFIG", str(cfg))
+    assert Settings().redis.port == 16400
+    assert ServingSettings().serving.port == 50123
+    cfg.write_text("[serving]\nprot = 50123\n")
+    with pytest.raises(ValidationError, match="prot"):
+        ServingSettings()
