@@ -105,6 +105,8 @@ def streaming_settings(base: Settings | None = None, **streaming: object) -> Str
         return settings.model_copy(update={"streaming": settings.streaming.model_copy(update=streaming)}) \
             if streaming else settings
     fields = {name: getattr(base, name) for name in type(base).model_fields}
-    current = getattr(base, "streaming", StreamingConfig())
-    fields["streaming"] = StreamingConfig(**{**current.model_dump(), **streaming})
+    # The shared Settings carry the streaming section untyped (a dict from the config file); validate it here.
+    current = getattr(base, "streaming", None)
+    known = current.model_dump() if isinstance(current, StreamingConfig) else dict(current or {})
+    fields["streaming"] = StreamingConfig(**{**known, **streaming})
     return StreamingSettings(**fields)

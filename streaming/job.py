@@ -14,6 +14,8 @@ from pathlib import Path
 
 from pyflink.common import Configuration, Types
 from pyflink.datastream import MapFunction, StreamExecutionEnvironment
+from pyflink.datastream.connectors import Sink
+from pyflink.java_gateway import get_gateway
 from pyflink.table import DataTypes, Schema, StreamTableEnvironment
 
 from hybridrec.config import PROJECT_ROOT
@@ -114,11 +116,8 @@ def build_pipeline(env: StreamExecutionEnvironment, t_env: StreamTableEnvironmen
     statements.attach_as_datastream()
 
 
-def discarding_sink():
+def discarding_sink() -> Sink:
     """End of the writer branch: the writes happen in the map, nothing is left to emit."""
-    from pyflink.datastream.connectors import Sink
-    from pyflink.java_gateway import get_gateway
-
     return Sink(get_gateway().jvm.org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink())
 
 

@@ -106,3 +106,16 @@ def test_mismatches_notices_differences() -> None:
     assert mismatches({"a": [1.0, 2.0], "b": "x"}, {"a": [1.0, 2.0 + 1e-12], "b": "x"}) == []
     assert len(mismatches({"a": [1.0, 2.1], "b": "x"}, {"a": [1.0, 2.0], "b": "y"})) == 2
     assert mismatches({"a": [1]}, {"a": [1, 2]}) != []
+
+
+def test_streaming_settings_build_on_shared_settings() -> None:
+    from hybridrec.config import Settings
+    from streaming.config import StreamingSettings, streaming_settings
+
+    base = Settings(streaming={"recent_n": 7})
+    s = streaming_settings(base, parallelism=2)
+    assert isinstance(s, StreamingSettings)
+    assert (s.streaming.recent_n, s.streaming.parallelism) == (7, 2)
+    assert streaming_settings(s, bounded=True).streaming.recent_n == 7
+    with pytest.raises(ValueError):
+        streaming_settings(base, trending_window_ms=3_600_000, trending_slide_ms=7_000_000)
