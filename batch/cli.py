@@ -27,7 +27,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     overrides: dict[str, object] = {}
-    cfg = load_batch_config(args.config)
+    cfg = load_batch_config(args.config, settings)
     if args.master:
         overrides["spark"] = cfg.spark.model_copy(update={"master": args.master})
     if args.no_materialize:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -136,7 +136,7 @@ class BatchConfig(BaseSettings):
     gates: dict[str, GateConfig] = {"*": GateConfig()}
     eval_surfaces: tuple[str, ...] = Field((), description="surfaces to evaluate/gate; () = most frequent")
     faiss: FaissConfig = FaissConfig()
-    registry_dir: Path | None = Field(None, description="default: <data_dir>/registry")
+    registry_dir: Path | None = Field(None, description="default: the shared paths.registry_root")
     materialize: bool = True
 
     @model_validator(mode="after")
@@ -154,18 +154,26 @@ class BatchConfig(BaseSettings):
         return self.gates.get(surface, self.gates["*"])
 
     def registry_root(self, settings: Settings) -> Path:
-        # TODO(shared): move to Settings.paths.registry_dir once the shared config has it.
-        return self.registry_dir or settings.paths.data_dir / "registry"
+        return self.registry_dir or settings.paths.registry_root
 
 
-def load_batch_config(path: Path | None = None, **overrides: object) -> BatchConfig:
-    """Batch config from the ``[batch]`` table of a TOML file (``HYBRIDREC_BATCH_CONFIG``), env, overrides."""
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_batch_config(path: Path | None = None, settings: Settings | None = None, **overrides: object) -> BatchConfig:
+    """Batch config, lowest first: defaults < the ``[batch]`` section of the shared settings (the one config
+    file of ``HYBRIDREC_CONFIG``) < the ``[batch]`` table of ``path`` / ``HYBRIDREC_BATCH_CONFIG`` < env
+    ``HYBRIDREC_BATCH__*`` < ``overrides``."""
     path = path or (Path(os.environ["HYBRIDREC_BATCH_CONFIG"]) if os.environ.get("HYBRIDREC_BATCH_CONFIG")
                     else None)
-    data: dict[str, object] = {}
+    data: dict[str, Any] = dict(settings.batch) if settings is not None else {}
     if path is not None:
         with open(path, "rb") as fh:
-            data = dict(tomllib.load(fh).get("batch", {}))
+            data = _deep_merge(data, dict(tomllib.load(fh).get("batch", {})))
     env = BatchConfig()  # env vars only
-    merged = {**data, **{k: v for k, v in env.model_dump(exclude_unset=True).items()}, **overrides}
-    return BatchConfig(**merged)
+    data = _deep_merge(data, env.model_dump(exclude_unset=True))
+    return BatchConfig(**{**data, **overrides})

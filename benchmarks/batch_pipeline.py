@@ -52,7 +52,7 @@ def main() -> int:
     load_s = time.perf_counter() - t0
     last_ms = max(int(f.name.split("=")[1].replace("-", "")) for f in io.archive_dir(settings.paths.lake_dir).iterdir())
     as_of = args.as_of or date(last_ms // 10000, last_ms // 100 % 100, last_ms % 100)
-    cfg = load_batch_config()
+    cfg = load_batch_config(settings=settings)
     cfg = cfg.model_copy(update={"window": cfg.window.model_copy(update={"window_days": args.window_days}),
                                  "materialize": not args.no_materialize})
     t0 = time.perf_counter()

@@ -15,8 +15,7 @@ from hybridrec.registry import ModelRegistry, RegistryError
 
 
 def default_root(settings: Settings) -> Path:
-    # TODO(shared): Settings.paths.registry_dir; until then the batch layer uses the same default.
-    return settings.paths.data_dir / "registry"
+    return settings.paths.registry_root
 
 
 def _registry(args: argparse.Namespace, settings: Settings) -> ModelRegistry:
@@ -74,6 +73,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("model", help="list, show, promote or roll back registered models")
     p.add_argument("action", choices=["list", "show", "promote", "rollback"])
     p.add_argument("version", nargs="?", help="version id (show: default current; promote: required)")
-    p.add_argument("--root", type=Path, help="registry root (default <data_dir>/registry)")
+    p.add_argument("--root", type=Path, help="registry root (default paths.registry_root)")
     p.add_argument("--reason", help="recorded in the pointer file")
     p.set_defaults(func=cmd_model)
