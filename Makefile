@@ -24,7 +24,7 @@ help:
 	@echo "make up|down|status   start / stop / inspect the local Kafka broker (KRaft) and Redis"
 	@echo "make bench    benchmarks; figures go to docs/benchmarks.md"
 
-install: $(VENV_STAMP) $(PB_STAMP) $(JARS_STAMP) redis-server
+install: $(VENV_STAMP) $(PB_STAMP) $(JARS_STAMP) redis-server stream-udf
 
 $(VENV_STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11" >&2; exit 1; }
