@@ -105,8 +105,15 @@ def training_examples(p: Prepared, cfg: BatchConfig) -> pd.DataFrame:
                             cfg.ranker.negatives_per_positive, cfg.ranker.seed,
                             popularity_share=cfg.ranker.popularity_negative_share,
                             impression_negatives=cfg.ranker.impression_negatives)
+    # Sample in Spark, before features are attached and rows collected: the driver holds only the budget.
+    q = q.persist()
+    n = q.count()
+    if n > cfg.ranker.max_examples:
+        q = q.sample(fraction=cfg.ranker.max_examples / n, seed=cfg.ranker.seed)
     feats = tr.attach_features(q, p.ustate, p.istate, p.gstate, p.genres, p.catalog)
-    return feats.toPandas()
+    out = feats.toPandas()
+    q.unpersist()
+    return out
 
 
 def train_ranker(examples: pd.DataFrame, emb: Embeddings, cfg: BatchConfig
