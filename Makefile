@@ -15,7 +15,7 @@ VENV_STAMP := $(VENV)/.stamp
 JARS_STAMP := $(DEPS)/.jars-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install venv proto jars redis-server up down status topics test unit lint demo bench clean
+.PHONY: help install venv proto jars redis-server up down status topics test unit lint demo bench bench-replay clean
 
 help:
 	@echo "make demo     install, start Kafka + Redis, replay ml-latest-small (synthetic if absent), show the result"
@@ -82,7 +82,9 @@ test: install lint up
 demo: install up
 	$(VENV)/bin/hybridrec replay --dataset ml-latest-small --fallback-synthetic --rate max
 
-bench: install up
+bench: bench-replay bench-stream bench-batch bench-serving  ## every benchmark; figures go to docs/benchmarks.md
+
+bench-replay: install up
 	$(PY) benchmarks/replay_throughput.py
 
 clean: down
