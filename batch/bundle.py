@@ -18,14 +18,8 @@ from batch import ann
 from batch.embeddings import Embeddings
 from batch.evaluate import Bundle
 from batch.ranker import Vocab
+from hybridrec.model_artifacts import INDEX, ITEM_IDS, ITEM_VECS, POPULAR, RANKER, SCHEMA, USER_IDS, USER_VECS
 from hybridrec.registry import ModelVersion
-
-RANKER = "ranker.pt"
-SCHEMA = "feature_schema.json"
-USER_VECS, USER_IDS = "user_embeddings.npy", "user_ids.json"
-ITEM_VECS, ITEM_IDS = "item_embeddings.npy", "item_ids.json"
-INDEX = "faiss.index"
-POPULAR = "popularity.json"
 
 
 def write_artifacts(out: Path, bundle: Bundle, schema: dict[str, Any], index: faiss.Index,

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+import socket
+import sys
 import time
 import uuid
+from types import ModuleType
 
 from confluent_kafka import Consumer, Message
 
@@ -31,3 +35,23 @@ def consume(bootstrap: str, topic: str, expected: int, timeout_s: float = 60.0) 
     finally:
         consumer.close()
     return out
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def load_local_services() -> ModuleType:
+    """deploy/local_services.py as a module (it is a script, not part of a package)."""
+    from hybridrec.config import PROJECT_ROOT
+
+    if "local_services" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("local_services", PROJECT_ROOT / "deploy" / "local_services.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["local_services"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["local_services"]

@@ -18,16 +18,10 @@ import numpy as np
 import torch
 
 from hybridrec.contract import GENRES
+from hybridrec.model_artifacts import INDEX, ITEM_IDS, ITEM_VECS, POPULAR, RANKER, SCHEMA, USER_IDS, USER_VECS
 from hybridrec.registry import ModelVersion
 from serving.features.base import ItemFeatures
 from serving.model import inputs as mi
-
-RANKER = "ranker.pt"
-SCHEMA = "feature_schema.json"
-USER_VECS, USER_IDS = "user_embeddings.npy", "user_ids.json"
-ITEM_VECS, ITEM_IDS = "item_embeddings.npy", "item_ids.json"
-INDEX = "faiss.index"
-POPULAR = "popularity.json"
 
 
 @dataclass

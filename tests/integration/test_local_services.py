@@ -6,36 +6,25 @@ the services the rest of the suite uses. Kafka's own start is exercised by every
 
 from __future__ import annotations
 
-import importlib.util
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from hybridrec.config import PROJECT_ROOT, RedisConfig, Settings
+from tests.helpers import free_port, load_local_services
 
 pytestmark = pytest.mark.integration
 
-_spec = importlib.util.spec_from_file_location("local_services", PROJECT_ROOT / "deploy" / "local_services.py")
-assert _spec and _spec.loader
-local_services = importlib.util.module_from_spec(_spec)
-sys.modules["local_services"] = local_services
-_spec.loader.exec_module(local_services)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+local_services = load_local_services()
 
 
 @pytest.fixture
 def scratch(services: Settings, tmp_path: Path) -> Iterator[Settings]:
     paths = services.paths.model_copy(update={"run_dir": tmp_path / "run"})
-    settings = services.model_copy(update={"paths": paths, "redis": RedisConfig(port=_free_port())})
+    settings = services.model_copy(update={"paths": paths, "redis": RedisConfig(port=free_port())})
     yield settings
     local_services.down(local_services.services(settings)["redis"])
 

@@ -4,40 +4,28 @@ flags, and recovers when Redis is back. Uses its own throw-away redis-server, ne
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import socket
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from hybridrec.config import PROJECT_ROOT, RedisConfig, Settings
+from hybridrec.config import RedisConfig, Settings
 from hybridrec_pb import ranker_pb2 as pb
 from serving.server import start
+from tests.helpers import free_port, load_local_services
 from tests.integration.serving import serving_env as env
 from tests.unit.serving import serving_kit as kit
 
 pytestmark = pytest.mark.integration
 
-_spec = importlib.util.spec_from_file_location("serving_local_services", PROJECT_ROOT / "deploy" / "local_services.py")
-assert _spec and _spec.loader
-local_services = importlib.util.module_from_spec(_spec)
-sys.modules["serving_local_services"] = local_services
-_spec.loader.exec_module(local_services)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+local_services = load_local_services()
 
 
 @pytest.fixture
 def own_redis(isolated: Settings, tmp_path: Path) -> Iterator[Settings]:
     paths = isolated.paths.model_copy(update={"run_dir": tmp_path / "run"})
-    settings = isolated.model_copy(update={"paths": paths, "redis": RedisConfig(port=_free_port())})
+    settings = isolated.model_copy(update={"paths": paths, "redis": RedisConfig(port=free_port())})
     redis = local_services.services(settings)["redis"]
     local_services.up(redis)
     yield settings
