@@ -6,6 +6,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,3 +37,18 @@ def isolated(services: Settings) -> Iterator[Settings]:
     ensure_topics(kafka)
     yield settings
     delete_topics(kafka, [s.name for s in topic_specs(kafka)])
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One local SparkSession for every batch test. Tiny frames: planning and code generation cost more than
+    the data, so interpret instead and skip adaptive execution."""
+    from batch import io
+    from batch.config import SparkConfig
+
+    tiny_data = {"spark.sql.adaptive.enabled": "false", "spark.sql.codegen.wholeStage": "false",
+                 "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
+    session = io.spark_session(SparkConfig(master="local[2]", shuffle_partitions=2, driver_memory="1g",
+                                           extra=tiny_data))
+    session.sparkContext.setLogLevel("ERROR")
+    yield session

@@ -1,5 +1,5 @@
-"""Fixtures of the batch integration tests: one local SparkSession, and settings whose lake, registry and
-Feast project are private to the test (the Feast repo reads its offline paths from the process settings,
+"""Fixtures of the batch integration tests (the SparkSession is in tests/conftest.py): settings whose lake,
+registry and Feast project are private to the test (the Feast repo reads its offline paths from the process settings,
 so the data dir is switched through the environment for the duration)."""
 
 from __future__ import annotations
@@ -12,24 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pyspark.sql import SparkSession
 
-from batch import io
-from batch.config import SparkConfig
 from hybridrec.config import FeastConfig, PathsConfig, Settings, get_settings
 from hybridrec.datasets.model import Item
-
-# Tiny frames: planning and code generation cost more than the data; interpret instead and skip AQE.
-TINY_DATA = {"spark.sql.adaptive.enabled": "false", "spark.sql.codegen.wholeStage": "false",
-             "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
-
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[SparkSession]:
-    session = io.spark_session(SparkConfig(master="local[2]", shuffle_partitions=2, driver_memory="1g",
-                                              extra=TINY_DATA))
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
 
 
 def _reload_feature_repo() -> None:
