@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -36,6 +37,8 @@ def spark_session(cfg: SparkConfig) -> SparkSession:
                .config("spark.ui.enabled", str(cfg.ui_enabled).lower())
                .config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.session.timeZone", "UTC")
+               # Python workers run the project's interpreter (its venv), not whatever `python3` is on PATH.
+               .config("spark.pyspark.python", os.environ.get("PYSPARK_PYTHON", sys.executable))
                .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
                .config("spark.driver.memory", cfg.driver_memory)
                .config("spark.executor.memory", cfg.executor_memory)
