@@ -136,7 +136,6 @@ class BatchConfig(BaseSettings):
     gates: dict[str, GateConfig] = {"*": GateConfig()}
     eval_surfaces: tuple[str, ...] = Field((), description="surfaces to evaluate/gate; () = most frequent")
     faiss: FaissConfig = FaissConfig()
-    registry_dir: Path | None = Field(None, description="default: the shared paths.registry_root")
     materialize: bool = True
 
     @model_validator(mode="after")
@@ -152,9 +151,6 @@ class BatchConfig(BaseSettings):
 
     def gate_for(self, surface: str) -> GateConfig:
         return self.gates.get(surface, self.gates["*"])
-
-    def registry_root(self, settings: Settings) -> Path:
-        return self.registry_dir or settings.paths.registry_root
 
 
 def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:

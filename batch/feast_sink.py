@@ -22,17 +22,15 @@ def _source_path(store: FeatureStore, view: str) -> Path:
 
 def publish(settings: Settings, user_features: DataFrame, item_features: DataFrame, as_of_ms: int,
             materialize: bool = True) -> dict[str, int]:
-    """Write both offline tables (atomic directory swap), register the definitions, materialize the rows
-    stamped ``as_of_ms``. Refuses to write when the Feast source of a view points elsewhere than the lake
-    of ``settings`` (the definitions read their path from the process settings)."""
+    """Register the definitions built for ``settings``, write both offline tables where their Feast
+    sources point (atomic directory swap), materialize the rows stamped ``as_of_ms``."""
     store = apply_definitions(settings)
     counts: dict[str, int] = {}
     for view, df in ((USER_BATCH_VIEW, user_features), (ITEM_BATCH_VIEW, item_features)):
         target = io.features_dir(settings.paths.lake_dir, view)
         declared = _source_path(store, view)
-        if declared.resolve() != target.resolve():
-            raise RuntimeError(f"Feast source of {view} is {declared}, but this run writes {target}; "
-                               "set HYBRIDREC_PATHS__DATA_DIR consistently for both")
+        if declared.resolve() != target.resolve():  # the definitions and batch.io disagree on the layout
+            raise RuntimeError(f"Feast source of {view} is {declared}, but this run writes {target}")
         io.write_parquet_atomic(df, target)
         counts[view] = df.count()
     if materialize:

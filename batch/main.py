@@ -227,7 +227,7 @@ def run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession |
     with timer.stage("holdout_frames"):
         data = eval_data(p, cfg)
         surfaces = surfaces_to_evaluate(p, cfg)
-    registry = ModelRegistry(cfg.registry_root(settings))
+    registry = ModelRegistry(settings.paths.registry_root)
     current: Bundle | None = None
     current_version = registry.current()
     if current_version is not None:

@@ -1,101 +1,143 @@
 """The feature contract: entities, sources and feature views that the speed and batch layers fill and
 serving reads. A plain Feast repo: `feast -c feature_repo apply` works on it (see feature_store.yaml).
 
+Code builds the objects for *its* settings with :func:`build` (the offline Parquet paths live under
+``settings.paths.lake_dir``); the module-level objects are the same definitions built from the process
+settings, for the Feast CLI and for code that only needs names and schemas.
+
 Genre vectors are ``Array(Float32)`` on the fixed axis ``hybridrec.contract.GENRES``; per-event-type counts
 are ``Array(Int64)`` indexed by the ``EventType`` enum number of ``protos/hybridrec_pb/events.proto``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from feast import Entity, FeatureView, Field, FileSource, PushSource, ValueType
 from feast.types import Array, Float32, Float64, Int32, Int64, String
 
-from hybridrec.config import get_settings
+from hybridrec.config import Settings, get_settings
 from hybridrec.contract import ITEM_BATCH_VIEW, ITEM_FRESH_VIEW, USER_BATCH_VIEW, USER_FRESH_VIEW
-
-_features_dir = get_settings().paths.lake_dir / "features"
 
 user = Entity(name="user", join_keys=["user_id"], value_type=ValueType.STRING, description="a member profile")
 item = Entity(name="item", join_keys=["item_id"], value_type=ValueType.STRING, description="a title")
 
 
-def _offline(name: str) -> FileSource:
-    """Parquet directory of a view's history: the batch layer writes it, Feast's offline store reads it."""
-    return FileSource(name=f"{name}_offline", path=str(_features_dir / name), timestamp_field="event_timestamp")
+@dataclass(frozen=True)
+class Definitions:
+    """Every Feast object of the repo, bound to one lake."""
+
+    user_fresh_push: PushSource
+    item_fresh_push: PushSource
+    user_fresh: FeatureView
+    item_fresh: FeatureView
+    user_batch: FeatureView
+    item_batch: FeatureView
+
+    @property
+    def all(self) -> list[object]:
+        return [user, item, self.user_fresh_push, self.item_fresh_push, self.user_fresh, self.item_fresh,
+                self.user_batch, self.item_batch]
 
 
-# --- speed layer (PyFlink job pushes these to the online store within a second) -----------------------
+def offline_dir(settings: Settings) -> Path:
+    """Where the offline Parquet tables of the views live (one directory per view)."""
+    return settings.paths.lake_dir / "features"
 
-user_fresh_push = PushSource(name="user_fresh_push", batch_source=_offline(USER_FRESH_VIEW))
-item_fresh_push = PushSource(name="item_fresh_push", batch_source=_offline(ITEM_FRESH_VIEW))
 
-user_fresh = FeatureView(
-    name=USER_FRESH_VIEW,
-    entities=[user],
-    ttl=timedelta(days=7),
-    online=True,
-    source=user_fresh_push,
-    schema=[
-        Field(name="recent_items", dtype=Array(String), description="last N item ids, newest first"),
-        Field(name="recent_item_times_ms", dtype=Array(Int64), description="event times of recent_items"),
-        Field(name="session_start_ms", dtype=Int64, description="start of the current session"),
-        Field(name="session_items", dtype=Array(String), description="items of the current session, in order"),
-        Field(name="session_genres", dtype=Array(Float32), description="genre mix of the current session"),
-        Field(name="taste_genres", dtype=Array(Float32), description="exponentially decayed genre taste"),
-        Field(name="counts_1h", dtype=Array(Int64), description="events per type over the last hour"),
-        Field(name="counts_1d", dtype=Array(Int64), description="events per type over the last day"),
-        Field(name="last_event_ms", dtype=Int64, description="event time of the newest event seen"),
-    ],
-)
+def build(settings: Settings) -> Definitions:
+    """The definitions whose offline sources are under ``settings``' lake."""
+    features_dir = offline_dir(settings)
 
-item_fresh = FeatureView(
-    name=ITEM_FRESH_VIEW,
-    entities=[item],
-    ttl=timedelta(days=2),
-    online=True,
-    source=item_fresh_push,
-    schema=[
-        Field(name="trending_1h", dtype=Int64, description="events in the last 1 h sliding window"),
-        Field(name="trending_window_end_ms", dtype=Int64, description="end of that window"),
-        Field(name="decayed_popularity", dtype=Float64, description="exponentially decayed event count"),
-        Field(name="last_event_ms", dtype=Int64),
-    ],
-)
+    def offline(name: str) -> FileSource:
+        """Parquet directory of a view's history: the batch layer writes it, Feast's offline store reads it."""
+        return FileSource(name=f"{name}_offline", path=str(features_dir / name), timestamp_field="event_timestamp")
 
-# --- batch layer (nightly Spark pipeline writes the offline tables and materializes them) --------------
+    # --- speed layer (PyFlink job pushes these to the online store within a second) -------------------
 
-user_batch = FeatureView(
-    name=USER_BATCH_VIEW,
-    entities=[user],
-    ttl=timedelta(days=400),
-    online=True,
-    source=_offline(USER_BATCH_VIEW),
-    schema=[
-        Field(name="genre_profile", dtype=Array(Float32), description="long-term genre mix"),
-        Field(name="n_events", dtype=Int64),
-        Field(name="n_ratings", dtype=Int64),
-        Field(name="mean_rating", dtype=Float64),
-        Field(name="active_days", dtype=Int64),
-        Field(name="first_event_ms", dtype=Int64),
-    ],
-)
+    user_fresh_push = PushSource(name="user_fresh_push", batch_source=offline(USER_FRESH_VIEW))
+    item_fresh_push = PushSource(name="item_fresh_push", batch_source=offline(ITEM_FRESH_VIEW))
 
-item_batch = FeatureView(
-    name=ITEM_BATCH_VIEW,
-    entities=[item],
-    ttl=timedelta(days=400),
-    online=True,
-    source=_offline(ITEM_BATCH_VIEW),
-    schema=[
-        Field(name="popularity", dtype=Float64, description="events in the training window, normalized"),
-        Field(name="n_ratings", dtype=Int64),
-        Field(name="mean_rating", dtype=Float64),
-        Field(name="genres", dtype=Array(String)),
-        Field(name="year", dtype=Int32),
-        Field(name="age_days", dtype=Int64, description="days since first seen in the archive"),
-    ],
-)
+    user_fresh = FeatureView(
+        name=USER_FRESH_VIEW,
+        entities=[user],
+        ttl=timedelta(days=7),
+        online=True,
+        source=user_fresh_push,
+        schema=[
+            Field(name="recent_items", dtype=Array(String), description="last N item ids, newest first"),
+            Field(name="recent_item_times_ms", dtype=Array(Int64), description="event times of recent_items"),
+            Field(name="session_start_ms", dtype=Int64, description="start of the current session"),
+            Field(name="session_items", dtype=Array(String), description="items of the current session, in order"),
+            Field(name="session_genres", dtype=Array(Float32), description="genre mix of the current session"),
+            Field(name="taste_genres", dtype=Array(Float32), description="exponentially decayed genre taste"),
+            Field(name="counts_1h", dtype=Array(Int64), description="events per type over the last hour"),
+            Field(name="counts_1d", dtype=Array(Int64), description="events per type over the last day"),
+            Field(name="last_event_ms", dtype=Int64, description="event time of the newest event seen"),
+        ],
+    )
 
-ALL = [user, item, user_fresh_push, item_fresh_push, user_fresh, item_fresh, user_batch, item_batch]
+    item_fresh = FeatureView(
+        name=ITEM_FRESH_VIEW,
+        entities=[item],
+        ttl=timedelta(days=2),
+        online=True,
+        source=item_fresh_push,
+        schema=[
+            Field(name="trending_1h", dtype=Int64, description="events in the last 1 h sliding window"),
+            Field(name="trending_window_end_ms", dtype=Int64, description="end of that window"),
+            Field(name="decayed_popularity", dtype=Float64, description="exponentially decayed event count"),
+            Field(name="last_event_ms", dtype=Int64),
+        ],
+    )
+
+    # --- batch layer (nightly Spark pipeline writes the offline tables and materializes them) ----------
+
+    user_batch = FeatureView(
+        name=USER_BATCH_VIEW,
+        entities=[user],
+        ttl=timedelta(days=400),
+        online=True,
+        source=offline(USER_BATCH_VIEW),
+        schema=[
+            Field(name="genre_profile", dtype=Array(Float32), description="long-term genre mix"),
+            Field(name="n_events", dtype=Int64),
+            Field(name="n_ratings", dtype=Int64),
+            Field(name="mean_rating", dtype=Float64),
+            Field(name="active_days", dtype=Int64),
+            Field(name="first_event_ms", dtype=Int64),
+        ],
+    )
+
+    item_batch = FeatureView(
+        name=ITEM_BATCH_VIEW,
+        entities=[item],
+        ttl=timedelta(days=400),
+        online=True,
+        source=offline(ITEM_BATCH_VIEW),
+        schema=[
+            Field(name="popularity", dtype=Float64, description="events in the training window, normalized"),
+            Field(name="n_ratings", dtype=Int64),
+            Field(name="mean_rating", dtype=Float64),
+            Field(name="genres", dtype=Array(String)),
+            Field(name="year", dtype=Int32),
+            Field(name="age_days", dtype=Int64, description="days since first seen in the archive"),
+        ],
+    )
+
+    return Definitions(user_fresh_push, item_fresh_push, user_fresh, item_fresh, user_batch, item_batch)
+
+
+# --- module level, from the process settings: what `feast apply` discovers ------------------------------
+
+_default = build(get_settings())
+user_fresh_push = _default.user_fresh_push
+item_fresh_push = _default.item_fresh_push
+user_fresh = _default.user_fresh
+item_fresh = _default.item_fresh
+user_batch = _default.user_batch
+item_batch = _default.item_batch
+
+ALL = _default.all

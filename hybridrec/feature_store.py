@@ -1,7 +1,8 @@
 """Opening the Feast store from hybridrec's settings, so every deployable reads and writes the same views.
 
 The feature definitions live in ``feature_repo/definitions.py``; this module only builds the
-``RepoConfig`` (Redis online store, file offline store, a local registry) and applies the definitions.
+``RepoConfig`` (Redis online store, file offline store, a local registry) and applies the definitions
+built for the given settings (their offline sources under that settings' lake).
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ def open_store(settings: Settings) -> FeatureStore:
 
 
 def apply_definitions(settings: Settings) -> FeatureStore:
-    """Register the entities, sources and views of feature_repo/ (idempotent, like `feast apply`)."""
-    from feature_repo import definitions
+    """Register the entities, sources and views of feature_repo/ built for ``settings`` (idempotent, like
+    `feast apply`)."""
+    from feature_repo.definitions import build
 
     store = open_store(settings)
-    store.apply(definitions.ALL)
+    store.apply(build(settings).all)
     return store

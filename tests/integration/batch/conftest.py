@@ -1,42 +1,26 @@
 """Fixtures of the batch integration tests (the SparkSession is in tests/conftest.py): settings whose lake,
-registry and Feast project are private to the test (the Feast repo reads its offline paths from the process settings,
-so the data dir is switched through the environment for the duration)."""
+registry and Feast project are private to the test (the Feast definitions are built for these settings)."""
 
 from __future__ import annotations
 
-import importlib
-import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from hybridrec.config import FeastConfig, PathsConfig, Settings, get_settings
+from hybridrec.config import FeastConfig, PathsConfig, Settings
 from hybridrec.datasets.model import Item
 
 
-def _reload_feature_repo() -> None:
-    get_settings.cache_clear()
-    if "feature_repo.definitions" in sys.modules:
-        importlib.reload(sys.modules["feature_repo.definitions"])
-
-
 @pytest.fixture(scope="module")
-def lake_settings(services: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+def lake_settings(services: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data_dir: Path = tmp_path_factory.mktemp("batch-data")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("HYBRIDREC_PATHS__DATA_DIR", str(data_dir))
-    _reload_feature_repo()
     project = f"t{uuid.uuid4().hex[:10]}"
-    settings = services.model_copy(update={
+    return services.model_copy(update={
         "paths": PathsConfig(**{**services.paths.model_dump(), "data_dir": data_dir}),
         "feast": FeastConfig(project=project, registry_path=data_dir / "feast" / "registry.db"),
     })
-    yield settings
-    mp.undo()
-    _reload_feature_repo()
 
 
 START_MS = 1_699_920_000_000  # 2023-11-14 00:00 UTC

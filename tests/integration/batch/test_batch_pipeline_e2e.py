@@ -42,7 +42,7 @@ def test_pipeline_trains_evaluates_registers_and_promotes(run_report: main.RunRe
     cand = r.metrics["candidate/homepage/top_picks"]
     assert cand["ndcg@10"] > pop["ndcg@10"] and als["ndcg@10"] > pop["ndcg@10"], json.dumps(r.metrics)
     assert r.promoted, r.gate
-    reg = ModelRegistry(r.cfg.registry_root(lake_settings))  # type: ignore[attr-defined]
+    reg = ModelRegistry(lake_settings.paths.registry_root)
     assert reg.current_version() == r.version
     v = reg.current()
     assert v is not None
@@ -58,7 +58,7 @@ def test_exported_ranker_loads_without_batch_code_and_matches(run_report: main.R
                                                               lake_settings: Settings) -> None:
     import torch
 
-    reg = ModelRegistry(run_report.cfg.registry_root(lake_settings))  # type: ignore[attr-defined]
+    reg = ModelRegistry(lake_settings.paths.registry_root)
     v = reg.current()
     assert v is not None
     loaded = torch.jit.load(str(v.artifact("ranker.pt")))
@@ -107,3 +107,4 @@ def test_batch_features_are_materialized_to_redis(run_report: main.RunReport, la
     items = store.get_online_features(features=["item_batch:popularity", "item_batch:genres"],
                                       entity_rows=[{"item_id": "0"}]).to_dict()
     assert items["popularity"][0] > 0 and len(items["genres"][0]) == 2
+

@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from batch.config import BatchConfig, load_batch_config
-from hybridrec.config import PathsConfig, Settings
+from hybridrec.config import Settings
 
 
 def test_precedence_shared_section_file_env_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -18,8 +18,8 @@ def test_precedence_shared_section_file_env_overrides(tmp_path: Path, monkeypatc
     assert cfg.spark.master == "local[1]" and cfg.window.window_days == 30 and not cfg.materialize
 
 
-def test_unknown_keys_are_rejected_and_registry_defaults_to_shared_path(tmp_path: Path) -> None:
+def test_unknown_keys_are_rejected_and_the_registry_is_the_shared_one() -> None:
     with pytest.raises(ValidationError):
         BatchConfig(als={"rnak": 3})
-    settings = Settings(paths=PathsConfig(data_dir=tmp_path))
-    assert BatchConfig().registry_root(settings) == settings.paths.registry_root
+    with pytest.raises(ValidationError, match="registry_dir"):
+        BatchConfig(registry_dir="/elsewhere")  # one registry root: the shared paths.registry_root
