@@ -18,7 +18,7 @@ PYTEST_ARGS ?=
 .PHONY: help install venv proto jars redis-server up down status topics test unit lint demo bench bench-replay clean
 
 help:
-	@echo "make demo     install, start Kafka + Redis, replay ml-latest-small (synthetic if absent), show the result"
+	@echo "make demo     install, start everything, run the whole lambda loop on ml-latest-small, write a report"
 	@echo "make test     install what is needed, start the services, run lint and the whole test suite"
 	@echo "make install  venv + generated protobuf code + Kafka/Flink jars (Maven Central) + redis-server (Debian)"
 	@echo "make up|down|status   start / stop / inspect the local Kafka broker (KRaft) and Redis"
@@ -79,8 +79,9 @@ unit: install
 test: install lint up
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
-demo: install up
-	$(VENV)/bin/hybridrec replay --dataset ml-latest-small --fallback-synthetic --rate max
+DEMO_DATASET ?= ml-latest-small
+demo: install up  ## the whole loop: history → Flink → archive → batch → ranker → live stream; .run/demo/report.html
+	$(PY) -m demo --dataset $(DEMO_DATASET) $(DEMO_ARGS)
 
 bench: bench-replay bench-stream bench-batch bench-serving  ## every benchmark; figures go to docs/benchmarks.md
 

@@ -1,0 +1,111 @@
+"""A plain gRPC client of the ranker, as a homepage backend would call it, timing every call."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from hybridrec_pb import ranker_pb2 as pb
+from hybridrec_pb import ranker_pb2_grpc
+
+
+@dataclass
+class Call:
+    """One call's outcome: the items (row order, then slot order), its latency and what was degraded."""
+
+    items: list[str]
+    latency_ms: float
+    degraded: list[str] = field(default_factory=list)
+    model_version: str = ""
+    error: str = ""
+
+
+class RankerClient:
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+        self.channel = grpc.insecure_channel(f"{host}:{port}")
+        self.stub = ranker_pb2_grpc.RankerStub(self.channel)
+        self.health = health_pb2_grpc.HealthStub(self.channel)
+        self.latencies_ms: list[float] = []
+
+    def serving(self) -> bool:
+        try:
+            got = self.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+        except grpc.RpcError:
+            return False
+        return got.status == health_pb2.HealthCheckResponse.SERVING
+
+    def homepage(
+        self, user_id: str, *, time_ms: int = 0, deadline_ms: float = 250.0, personalized: bool = True
+    ) -> tuple[pb.HomepageResponse | None, Call]:
+        req = pb.HomepageRequest(
+            user_id=user_id,
+            context=pb.RequestContext(time_ms=time_ms),
+            personalized=personalized,
+            request_id=uuid.uuid4().hex,
+        )
+        t0 = time.perf_counter()
+        try:
+            resp = self.stub.GetHomepage(req, timeout=deadline_ms / 1000)
+        except grpc.RpcError as exc:
+            return None, self._failed(t0, exc)
+        call = Call(
+            [i.item_id for r in resp.rows for i in r.items], self._took(t0), list(resp.degraded), resp.model_version
+        )
+        return resp, call
+
+    def row(
+        self,
+        user_id: str,
+        row_type: int,
+        n_items: int,
+        *,
+        time_ms: int = 0,
+        deadline_ms: float = 250.0,
+        personalized: bool = True,
+    ) -> Call:
+        req = pb.RowRequest(
+            user_id=user_id,
+            context=pb.RequestContext(time_ms=time_ms),
+            row_type=row_type,
+            n_items=n_items,
+            personalized=personalized,
+            request_id=uuid.uuid4().hex,
+        )
+        t0 = time.perf_counter()
+        try:
+            resp = self.stub.GetRow(req, timeout=deadline_ms / 1000)
+        except grpc.RpcError as exc:
+            return self._failed(t0, exc)
+        return Call([i.item_id for i in resp.row.items], self._took(t0), list(resp.degraded), resp.model_version)
+
+    def _took(self, t0: float) -> float:
+        ms = (time.perf_counter() - t0) * 1000
+        self.latencies_ms.append(ms)
+        return ms
+
+    def _failed(self, t0: float, exc: grpc.RpcError) -> Call:
+        return Call([], self._took(t0), error=f"{exc.code().name}: {exc.details()}")  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+def render_homepage(resp: pb.HomepageResponse, titles: Mapping[str, str], per_row: int = 5) -> list[str]:
+    """The page as text: one line per row, its title then its first items' titles."""
+    lines = []
+    for row in resp.rows:
+        names = ", ".join(titles.get(i.item_id, i.item_id) + ("*" if i.explored else "") for i in row.items[:per_row])
+        lines.append(f"  {row.title}: {names}")
+    if resp.degraded:
+        lines.append(f"  (degraded: {', '.join(resp.degraded)})")
+    return lines
+
+
+def page_rows(resp: pb.HomepageResponse, titles: Mapping[str, str]) -> list[tuple[str, list[str]]]:
+    """(row title, item titles) of every row, for the report."""
+    return [(r.title, [titles.get(i.item_id, i.item_id) for i in r.items]) for r in resp.rows]

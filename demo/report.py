@@ -1,0 +1,175 @@
+"""The demo's report: one self-contained HTML file (inline SVG charts, no external assets)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from demo import svg
+
+CSS = """body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f3f3f3}td.l,th.l{text-align:left}.note{color:#666;font-size:90%}
+.pages{display:flex;gap:2em}.pages>div{flex:1}ol{margin:0;padding-left:1.4em}"""
+METRICS = ("ndcg@10", "recall@10", "recall@20", "map@10", "coverage@10", "genre_entropy@10", "novelty@10")
+
+
+def _table(header: list[str], rows: list[list[Any]], left: int = 1) -> str:
+    def cell(tag: str, i: int, v: Any) -> str:
+        text = f"{v:.4f}" if isinstance(v, float) else escape(str(v))
+        return f"<{tag}{' class=l' if i < left else ''}>{text}</{tag}>"
+
+    head = "".join(cell("th", i, h) for i, h in enumerate(header))
+    body = "".join("<tr>" + "".join(cell("td", i, v) for i, v in enumerate(r)) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def metric_rows(tree: Any, path: tuple[str, ...] = ()) -> list[tuple[str, Mapping[str, float]]]:
+    """Every leaf of a nested metrics dict that holds known metrics, labelled by its path."""
+    if not isinstance(tree, Mapping):
+        return []
+    if any(k in tree for k in METRICS):
+        return [(" / ".join(path), tree)]
+    return [row for k, v in tree.items() for row in metric_rows(v, (*path, str(k)))]
+
+
+def _gain(result: Mapping[str, Any]) -> str:
+    gain = result.get("gain") or {}
+    rows = [
+        [seg, mode, m["ndcg@10"], m["recall@20"], m["genre_entropy"], m["users"], m["degraded"]]
+        for seg, modes in gain.items()
+        for mode, m in modes.items()
+    ]
+    header = ["users", "mode", "NDCG@10", "Recall@20", "genre entropy (bits)", "n", "degraded answers"]
+    return _table(header, rows, left=2)
+
+
+def _page(rows: list[tuple[str, list[str]]]) -> str:
+    return "".join(
+        f"<p><b>{escape(title)}</b></p><ol>" + "".join(f"<li>{escape(t)}</li>" for t in items[:8]) + "</ol>"
+        for title, items in rows
+    )
+
+
+def render(result: Mapping[str, Any]) -> str:
+    batch = result.get("batch") or {}
+    lat = result.get("latency_ms") or {}
+    fr = result.get("freshness_ms") or {}
+    ingest = result.get("timeline", {}).get("ingest") or []
+    fresh = result.get("timeline", {}).get("freshness") or []
+    parts = [
+        f"<!doctype html><meta charset=utf-8><title>hybridrec demo</title><style>{CSS}</style>",
+        "<h1>hybridrec: the lambda loop end to end</h1>",
+        f"<p>{escape(str(result.get('description', '')))}"
+        + (" — <b>SYNTHETIC data</b>" if result.get("synthetic") else "")
+        + "</p>",
+        f"<p class=note>run started {escape(str(result.get('started')))}; {result.get('events', 0):,} events: "
+        f"history {result.get('history', 0):,} (through the {escape(str(result.get('as_of')))} batch), "
+        f"live {result.get('live', 0):,}, {result.get('targets', 0)} held-out next items.</p>",
+    ]
+
+    parts.append("<h2>Ingest: Kafka → Flink → archive</h2>")
+    if ingest:
+        t = [s[0] for s in ingest]
+        parts.append(
+            svg.line_chart(
+                {
+                    "produced to Kafka": (t, [s[1] for s in ingest]),
+                    "consumed by Flink (checkpointed)": (t, [s[2] for s in ingest]),
+                    "archived (committed Parquet)": (t, [s[3] for s in ingest]),
+                },
+                title="events over time",
+                xlabel="seconds since start",
+                ylabel="events",
+            )
+        )
+    parts.append(
+        f"<p>history replayed in {result.get('replay_s')} s; consumed and archived by the job in "
+        f"{result.get('history_stream_s')} s ({result.get('history_rate', 0):,} events/s end to end).</p>"
+    )
+
+    parts.append("<h2>Freshness: produce → readable through Feast</h2>")
+    if fresh:
+        parts.append(
+            svg.line_chart(
+                {"probe": ([f[0] for f in fresh], [f[1] for f in fresh])},
+                points=True,
+                title="freshness of probe events during the live period",
+                xlabel="seconds since start",
+                ylabel="ms",
+            )
+        )
+    parts.append(
+        f"<p>{len(fresh)} probes: p50 {fr.get('p50', float('nan')):.0f} ms, "
+        f"p99 {fr.get('p99', float('nan')):.0f} ms.</p>"
+    )
+
+    parts.append("<h2>Ranker latency</h2>")
+    parts.append(
+        svg.histogram(
+            result.get("latencies") or [],
+            marker=(250.0, "250 ms budget"),
+            title="client-side latency of every demo call",
+            xlabel="ms",
+        )
+    )
+    parts.append(
+        f"<p>{len(result.get('latencies') or [])} calls: p50 {lat.get('p50', float('nan')):.1f} ms, "
+        f"p95 {lat.get('p95', float('nan')):.1f} ms, p99 {lat.get('p99', float('nan')):.1f} ms "
+        "(evaluation calls used a 1 s deadline, the live homepages the 250 ms budget).</p>"
+    )
+
+    parts.append("<h2>The lambda gain (next item, computed by the running services)</h2>")
+    parts.append(_gain(result))
+    parts.append(
+        "<p class=note>Each evaluation user's last live engagement is held out; popularity = the "
+        "ranker's POPULAR row; batch-only = its FOR_YOU row before any live event was streamed (model "
+        "and features as of the split); hybrid = the same model's FOR_YOU row after the live period "
+        f"went through Flink (fresh features caught up for {result.get('fresh_coverage', 0):.0%} of "
+        "these users). Both rows are asked as of the target's time. <i>returning</i> users have history the "
+        "batch layer trained on; <i>new</i> users first appear after the split (cold for the batch layer). "
+        "Samples are small (the live period of these datasets has few users): read differences with care.</p>"
+    )
+    gain = result.get("gain") or {}
+    if gain:
+        parts.append(
+            svg.bar_chart(
+                {m: v["genre_entropy"] for m, v in gain["all"].items()},
+                title="genre entropy of the served lists (bits, higher = more diverse)",
+                ylabel="bits",
+            )
+        )
+
+    parts.append("<h2>Offline quality of the nightly batch (temporal holdout)</h2>")
+    parts.append(
+        f"<p>model {escape(str(batch.get('version')))}: "
+        f"{'promoted' if batch.get('promoted') else 'NOT promoted'} in {result.get('batch_s')} s; "
+        + escape("; ".join((batch.get("gate") or {}).get("reasons", [])))
+        + "</p>"
+    )
+    rows = [[label, *(m.get(k, "") for k in METRICS)] for label, m in metric_rows(batch.get("metrics"))]
+    if rows:
+        parts.append(_table(["surface / model", *METRICS], rows))
+    stages = batch.get("stages") or {}
+    if stages:
+        parts.append(_table(["stage", "seconds"], [[k, float(v)] for k, v in stages.items()]))
+
+    burst = result.get("burst") or {}
+    if burst:
+        parts.append("<h2>A burst of fresh events</h2>")
+        parts.append(
+            f"<p>user {escape(str(burst['user']))} played {len(burst['played'])} "
+            f"{escape(str(burst['genre']))} titles: {escape(', '.join(burst['played']))}.</p>"
+        )
+        parts.append(
+            f"<div class=pages><div><h3>before</h3>{_page(burst['before'])}</div>"
+            f"<div><h3>after</h3>{_page(burst['after'])}</div></div>"
+        )
+    return "".join(parts)
+
+
+def write_report(result: Mapping[str, Any], path: Path) -> Path:
+    path.write_text(render(result))
+    return path
