@@ -21,7 +21,7 @@ from hybridrec.config import PROJECT_ROOT, Settings
 from hybridrec.contract import ARCHIVE_SUBDIR
 
 PY = sys.executable
-HYBRIDREC = str(Path(PY).parent / "hybridrec")
+HYBRIDREC = [PY, "-m", "hybridrec"]
 
 
 class ServiceFailed(RuntimeError):
@@ -87,7 +87,7 @@ def run_batch(
 ) -> int:
     """`hybridrec batch run`, its log streamed line by line to ``on_line`` (and kept in the log file)."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    argv = [HYBRIDREC, "batch", "run", "--as-of", as_of, "--window-days", str(window_days), "--report", str(report)]
+    argv = [*HYBRIDREC, "batch", "run", "--as-of", as_of, "--window-days", str(window_days), "--report", str(report)]
     with (
         (log_dir / "batch.log").open("a") as log,
         subprocess.Popen(
