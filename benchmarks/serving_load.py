@@ -9,6 +9,11 @@ Prometheus histograms (mean, and the p95 bucket bound).
 
     .venv/bin/python benchmarks/serving_load.py [--rates 50,100,200,400] [--duration 60] [--users 5000]
         [--items 5000] [--rows 5] [--items-per-row 20] [--deadline-ms 250] [--workers 1] [--channels 4]
+
+``--cpu N`` instead measures the CPU cost of one request without the network or Redis: N sequential
+``Engine.homepage`` calls in this process on the same world (in-memory features), process CPU time per
+request and the stage means; ``--profile`` adds the cProfile top functions. CPU time, not wall time, so the
+figure depends little on what else the shared machine runs.
 """
 
 from __future__ import annotations
@@ -165,7 +170,7 @@ def setup(tmp: Path, args) -> tuple[ServingSettings, list[str]]:
     print(f"seeded {len(users)} users, {len(w.item_ids)} items into Feast project {settings.feast.project} "
           f"in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
     files = kit.write_version_files(tmp / "build", w, rank=args.rank, hidden=tuple(args.hidden))
-    reg = ModelRegistry(settings.registry_root())
+    reg = ModelRegistry(settings.paths.registry_root)
     reg.promote(reg.publish(files, {}).version, reason="benchmark")
     return settings, w.user_ids
 
@@ -198,6 +203,71 @@ async def drive(port: int, metrics_ports: list[int], users: list[str], args) -> 
     return results
 
 
+def cpu_per_request(args) -> int:
+    """Sequential in-process requests: CPU ms per request and per stage (no gRPC, no Redis)."""
+    import cProfile
+    import pstats
+    from dataclasses import dataclass
+
+    from serving.config import ServingConfig
+    from serving.domain import Context, HomepageQuery
+    from serving.engine import Engine, Trend
+    from serving.features.memory import MemoryFeatures
+    from serving.metrics import Metrics
+    from serving.model.bundle import LoadedModel, load_version
+    from serving.sink.memory import MemorySink
+
+    @dataclass
+    class Holder:
+        current: LoadedModel | None
+
+    import faiss
+    import torch
+
+    torch.set_num_threads(1)  # as serve() does
+    faiss.omp_set_num_threads(1)
+    tmp = Path(tempfile.mkdtemp(prefix="serving-cpu-"))
+    try:
+        w = kit.world(n_users=args.users, n_items=args.items)
+        now = int(time.time() * 1000)
+        rng = random.Random(0)
+        base = kit.heavy_user(w, now_ms=now)
+        users = {u: type(base)(**{**base.__dict__, "recent_items": tuple(rng.sample(w.item_ids, 10))})
+                 for u in w.user_ids}
+        files = kit.write_version_files(tmp / "build", w, rank=args.rank, hidden=tuple(args.hidden))
+        reg = ModelRegistry(tmp / "registry")
+        model = load_version(reg.publish(files, {}))
+        model.attach_item_features(w.item_features(), {})
+        trend = Trend(w.item_ids[100:400], list(range(300, 0, -1)))
+        cfg = ServingConfig(log_impressions=False,
+                            budgets={"candidates_ms": 5000, "scoring_ms": 5000})  # type: ignore[arg-type]
+        engine = Engine(cfg, Holder(model), MemoryFeatures(users=users), MemorySink(), Metrics(), w.catalog(), trend)
+        queries = [HomepageQuery(rng.choice(w.user_ids), Context("TV", "DE", now), args.rows, args.items_per_row,
+                                 True, f"r{k}", 10.0) for k in range(args.cpu)]
+
+        async def run(qs: list[HomepageQuery]) -> list[dict[str, float]]:
+            return [(await engine.homepage(q)).stage_ms for q in qs]
+
+        asyncio.run(run(queries[:50]))  # warm-up
+        prof = cProfile.Profile() if args.profile else None
+        c0, t0 = time.process_time(), time.perf_counter()
+        if prof is not None:
+            prof.enable()
+        stages = asyncio.run(run(queries))
+        if prof is not None:
+            prof.disable()
+        cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+        means = {k: round(float(np.mean([s.get(k, 0.0) for s in stages])), 3) for k in STAGES}
+        print(json.dumps({"requests": args.cpu, "cpu_ms_per_request": round(cpu / args.cpu * 1000, 3),
+                          "wall_ms_per_request": round(wall / args.cpu * 1000, 3), "stage_mean_ms": means,
+                          "profiled": bool(prof)}))
+        if prof is not None:
+            pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--rates", default="50,100,200,400", type=lambda s: [int(x) for x in s.split(",")])
@@ -211,14 +281,18 @@ def main() -> int:
     p.add_argument("--deadline-ms", type=float, default=250.0)
     p.add_argument("--workers", type=int, default=1, help="server processes on the port (SO_REUSEPORT)")
     p.add_argument("--channels", type=int, default=4, help="client connections (spread over the workers)")
+    p.add_argument("--cpu", type=int, default=0, help="N sequential in-process requests: CPU per request")
+    p.add_argument("--profile", action="store_true", help="with --cpu: cProfile top functions")
     args = p.parse_args()
+    if args.cpu:
+        return cpu_per_request(args)
     tmp = Path(tempfile.mkdtemp(prefix="serving-bench-"))
     settings, users = setup(tmp, args)
     port = _free_port()
     metrics_port = _free_port_block(args.workers)
     environ = {**os.environ, "HYBRIDREC_FEAST__PROJECT": settings.feast.project,
                "HYBRIDREC_FEAST__REGISTRY_PATH": str(settings.feast.registry_path),
-               "HYBRIDREC_SERVING__REGISTRY_DIR": str(settings.registry_root()),
+               "HYBRIDREC_PATHS__REGISTRY_DIR": str(settings.paths.registry_root),
                "HYBRIDREC_SERVING__PORT": str(port), "HYBRIDREC_SERVING__METRICS_PORT": str(metrics_port),
                "HYBRIDREC_SERVING__WORKERS": str(args.workers),
                "HYBRIDREC_KAFKA__TOPICS__IMPRESSIONS": settings.kafka.topics.impressions}

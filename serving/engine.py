@@ -54,8 +54,20 @@ class Trend:
 class Cands:
     plan: RowPlan
     items: list[str]
-    base: list[float]          # retrieval score, used when the model cannot score
-    scores: list[float] | None = None
+    base: np.ndarray | list[float]     # retrieval score, used when the model cannot score
+    scores: np.ndarray | None = None
+    pos: np.ndarray | None = None      # model positions of ``items`` (-1: not in the model), when known
+
+
+@dataclass
+class _Kept:
+    """One row after the filters: its candidates left, their scores and the best ``pool`` of them."""
+
+    cand: Cands
+    items: list[str]
+    scores: np.ndarray
+    pos: np.ndarray | None
+    top: np.ndarray
 
 
 class Budget:
@@ -244,17 +256,17 @@ class Engine:
             elif plan.kind is RowKind.BECAUSE_YOU_WATCHED and plan.seed_item in model.item_pos:
                 queries.append((r, model.item_vecs[model.item_pos[plan.seed_item]]))
             elif plan.kind is RowKind.TOP_GENRE and plan.genre is not None:
-                pos = model.genre_items[plan.genre][: cfg.candidates_per_row] if model.genre_items else []
-                c.items = [model.item_ids[p] for p in pos]
-                c.base = [1.0 / (1 + n) for n in range(len(pos))]
+                self._genre_cands(c, model, plan.genre)
             else:
                 self._list_cands(c, model)
         if queries:
             scores, pos = self._retrieval(model, [v for _, v in queries], k)
+            ids = model.item_ids
             for (r, _), srow, prow in zip(queries, scores, pos, strict=True):
                 keep = prow >= 0
-                out[r].items = [model.item_ids[p] for p in prow[keep]]
-                out[r].base = [float(s) for s in srow[keep]]
+                out[r].pos = prow[keep].astype(np.int64)
+                out[r].items = [ids[p] for p in out[r].pos.tolist()]
+                out[r].base = srow[keep].astype(np.float64)
         personal = q.personalized and (user is not None or user_vec is not None)
         return out, user_inputs if personal else None
 
@@ -268,6 +280,13 @@ class Engine:
         elif self.trend.items:  # no model at all: trending is the only popularity signal left
             c.items, c.base = self.trend.items[:n], [float(x) for x in self.trend.counts[:n]]
 
+    def _genre_cands(self, c: Cands, model: LoadedModel, genre: int) -> None:
+        if not model.genre_items:
+            return
+        pos = np.asarray(model.genre_items[genre][: self.cfg.candidates_per_row], dtype=np.int64)
+        c.pos, c.items = pos, [model.item_ids[p] for p in pos.tolist()]
+        c.base = 1.0 / (1.0 + np.arange(len(pos), dtype=np.float64))
+
     def _fallback_cands(self, q: HomepageQuery, model: LoadedModel | None) -> list[Cands]:
         """Rows that need no retrieval: trending, then popularity per genre and overall."""
         genres = model.popular_genres if model is not None else []
@@ -277,9 +296,8 @@ class Engine:
         out = []
         for plan in plans:
             c = Cands(plan, [], [])
-            if plan.kind is RowKind.TOP_GENRE and model is not None and model.genre_items and plan.genre is not None:
-                pos = model.genre_items[plan.genre][: self.cfg.candidates_per_row]
-                c.items, c.base = [model.item_ids[p] for p in pos], [1.0 / (1 + n) for n in range(len(pos))]
+            if plan.kind is RowKind.TOP_GENRE and model is not None and plan.genre is not None:
+                self._genre_cands(c, model, plan.genre)
             else:
                 self._list_cands(c, model)
             out.append(c)
@@ -291,62 +309,96 @@ class Engine:
     def _score(self, model: LoadedModel, user_inputs: dict[str, np.ndarray], cands: list[Cands],
                device: str) -> None:
         """Every (row, candidate) pair of the page in one batch; rows keep their retrieval order otherwise."""
-        positions: list[int] = []
-        surfaces: list[int] = []
-        spans: list[tuple[Cands, list[int]]] = []
         for c in cands:
-            idx = [k for k, i in enumerate(c.items) if i in model.item_pos]
-            positions.extend(model.item_pos[c.items[k]] for k in idx)
-            surfaces.extend([self._surface(model, c.plan.kind.value)] * len(idx))
-            spans.append((c, idx))
-        if not positions:
+            if c.pos is None:
+                c.pos = np.fromiter((model.item_pos.get(i, -1) for i in c.items), np.int64, len(c.items))
+        sizes = [len(c.items) for c in cands]
+        if not sum(sizes):
             return
-        out = model.score(user_inputs, np.asarray(positions), np.asarray(surfaces), device)
+        pos = np.concatenate([c.pos for c in cands if c.pos is not None])
+        surfaces = np.repeat([self._surface(model, c.plan.kind.value) for c in cands], sizes)
+        known = pos >= 0
+        if not known.any():
+            return
+        full = np.full(len(pos), -1.0)           # items the model does not know go last
+        full[known] = model.score(user_inputs, pos[known], surfaces[known], device)
         at = 0
-        for c, idx in spans:
-            scores = [-1.0] * len(c.items)   # items the model does not know go last
-            for k in idx:
-                scores[k] = float(out[at])
-                at += 1
-            c.scores = scores
+        for c, n in zip(cands, sizes, strict=True):
+            c.scores = full[at:at + n]
+            at += n
 
     def _assemble(self, cands: list[Cands], seen: set[str], n_rows: int, per_row: int, explore_rate: float | None,
                   diversity_weight: float | None, model: LoadedModel | None, rng: random.Random) -> list[Row]:
+        """Rows in plan order: filters (seen, hidden, already on the page), ranking, exploration.
+
+        Consecutive rows that get the genre-entropy re-rank are re-ranked together (one greedy loop for all of
+        them, an earlier row winning a contested item), the others in score order, one after another.
+        """
         rate = self.cfg.exploration_rate if explore_rate is None else explore_rate
         div = self.cfg.diversity if diversity_weight is None else diversity_weight
+        pool = self.cfg.rerank_pool * per_row
         used: set[str] = set()
         rows: list[Row] = []
-        for c in cands:
-            if len(rows) >= n_rows:
-                break
-            kept = filters.keep(c.items, seen, used)
-            if not kept:
-                continue
-            items = [c.items[k] for k in kept]
-            raw = c.scores if c.scores is not None else c.base
-            scores = np.asarray([raw[k] for k in kept], dtype=np.float64)
-            # Diversity trades score for genre spread among the best few times per_row, not the whole tail.
-            top = np.argsort(-scores, kind="stable")[: self.cfg.rerank_pool * per_row]
-            if div > 0 and c.plan.kind.value in self.cfg.diversity_rows:
-                picked = diversity.rerank(scores[top], self._genres(model, [items[t] for t in top]), per_row, div)
-                order = [int(top[p]) for p in picked]
+        i = 0
+        while i < len(cands) and len(rows) < n_rows:
+            j = i + 1
+            if div > 0 and cands[i].plan.kind.value in self.cfg.diversity_rows:
+                while j < len(cands) and j - i < n_rows - len(rows) and \
+                        cands[j].plan.kind.value in self.cfg.diversity_rows:
+                    j += 1
+                run = [self._filtered(c, seen, used, pool) for c in cands[i:j]]
+                picks = diversity.rerank_rows([r.scores[r.top] for r in run],
+                                              [self._genres(model, r.items, r.pos, r.top) for r in run],
+                                              per_row, div, [[r.items[t] for t in r.top.tolist()] for r in run])
+                orders = [[int(r.top[p]) for p in pk] for r, pk in zip(run, picks, strict=True)]
+                taken = {r.items[k] for r, order in zip(run, orders, strict=True) for k in order}
             else:
-                order = [int(t) for t in top[:per_row]]
-            placed = exploration.explore(order, range(len(items)), rate, rng)
-            reason = c.plan.reason
-            slots = [Slot(items[p.index], float(scores[p.index]), "exploring something new" if p.explored else reason,
-                          p.explored, p.propensity) for p in placed]
-            used.update(s.item_id for s in slots)
-            rows.append(Row(c.plan.row_id, c.plan.kind, c.plan.title, c.plan.reason, slots))
+                run = [self._filtered(cands[i], seen, used, pool)]
+                orders = [run[0].top[:per_row].tolist()]
+                taken = set()
+            for r, order in zip(run, orders, strict=True):
+                if not r.items or len(rows) >= n_rows:
+                    continue
+                mine = {r.items[k] for k in order}
+                others = taken - mine
+                explorable = range(len(r.items)) if not others else \
+                    [k for k, item in enumerate(r.items) if item not in others]
+                placed = exploration.explore(order, explorable, rate, rng)
+                plan = r.cand.plan
+                slots = [Slot(r.items[p.index], float(r.scores[p.index]),
+                              "exploring something new" if p.explored else plan.reason, p.explored, p.propensity)
+                         for p in placed]
+                used.update(s.item_id for s in slots)
+                rows.append(Row(plan.row_id, plan.kind, plan.title, plan.reason, slots))
+            i = j
         return rows
 
-    def _genres(self, model: LoadedModel | None, items: list[str]) -> np.ndarray:
-        g = np.zeros((len(items), len(GENRES)), dtype=np.float32)
-        for k, i in enumerate(items):
-            if model is not None and i in model.item_pos and len(model.item_genres):
-                g[k] = model.item_genres[model.item_pos[i]]
-            elif i in self.catalog.genres:
-                g[k] = mi.genre_vector(self.catalog.genres[i])
+    @staticmethod
+    def _filtered(c: Cands, seen: set[str], used: set[str], pool: int) -> _Kept:
+        kept = filters.keep(c.items, seen, used)
+        raw = c.scores if c.scores is not None else np.asarray(c.base, dtype=np.float64)
+        idx = np.asarray(kept, dtype=np.int64)
+        scores = raw[idx] if len(idx) else np.zeros(0)
+        # Diversity trades score for genre spread among the best few times per_row, not the whole tail.
+        top = np.argsort(-scores, kind="stable")[:pool]
+        return _Kept(c, [c.items[k] for k in kept], scores, None if c.pos is None else c.pos[idx], top)
+
+    def _genres(self, model: LoadedModel | None, items: list[str], pos: np.ndarray | None = None,
+                sel: np.ndarray | None = None) -> np.ndarray:
+        """Genre vectors of ``items`` (or of ``items[sel]``): the model's matrix, the catalog for the rest."""
+        if sel is not None:
+            items = [items[k] for k in sel.tolist()]
+            pos = None if pos is None else pos[sel]
+        if model is not None and len(model.item_genres):
+            if pos is None:
+                pos = np.fromiter((model.item_pos.get(i, -1) for i in items), np.int64, len(items))
+            g = model.item_genres[np.maximum(pos, 0)].copy() if len(pos) else np.zeros((0, len(GENRES)), np.float32)
+            missing = np.flatnonzero(pos < 0).tolist()
+        else:
+            g = np.zeros((len(items), len(GENRES)), dtype=np.float32)
+            missing = list(range(len(items)))
+        for k in missing:
+            g[k] = mi.genre_vector(self.catalog.genres[items[k]]) if items[k] in self.catalog.genres else 0.0
         return g
 
     # --- similar items -------------------------------------------------------------------------------

@@ -1,9 +1,15 @@
 """Genre-entropy-aware re-ranking: greedy selection trading the model's score against the genre entropy the
-item adds to the row, so a row does not collapse onto one genre (ADR-001's diversity guardrail)."""
+item adds to the row, so a row does not collapse onto one genre (ADR-001's diversity guardrail).
+
+The greedy loop is sequential per slot, so its cost is the number of numpy calls per step times the slots.
+:func:`rerank_rows` therefore runs every row of a page in one loop over (rows × candidates × genres) arrays:
+one set of calls per slot for all rows instead of one per row and slot.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -25,36 +31,101 @@ def rerank(scores: np.ndarray, genres: np.ndarray, k: int, weight: float) -> lis
     Scores are min-max normalised over the candidates and the entropy gain by ``log(n_genres)``, so the
     weight means the same for any model and any genre axis.
     """
-    n = len(scores)
-    k = min(k, n)
-    if n == 0 or k == 0:
-        return []
-    s = np.asarray(scores, dtype=np.float64)
-    spread = float(s.max() - s.min())
-    norm = (s - s.min()) / spread if spread > 0 else np.zeros(n)
+    return rerank_rows([scores], [genres], k, weight)[0]
+
+
+def rerank_rows(scores: Sequence[np.ndarray], genres: Sequence[np.ndarray], k: int, weight: float,
+                keys: Sequence[Sequence[object]] | None = None) -> list[list[int]]:
+    """:func:`rerank` of several rows at once. With ``keys`` (one id per candidate), an id is picked by at
+    most one row: at each slot the rows pick in order, so an earlier row wins a contested item and the later
+    row takes its next best (dedupe across rows without re-ranking the rows one after another)."""
+    n_rows = len(scores)
+    sizes = [len(s) for s in scores]
+    n = max(sizes, default=0)
+    if n == 0 or k <= 0:
+        return [[] for _ in range(n_rows)]
+    width = genres[0].shape[1] if len(genres[0].shape) == 2 else 0
+    pad = np.full((n_rows, n), -np.inf)
+    norm = np.zeros((n_rows, n))
+    g = np.zeros((n_rows, n, width))
+    for r, (s, gen) in enumerate(zip(scores, genres, strict=True)):
+        m = sizes[r]
+        if m == 0:
+            continue
+        s = np.asarray(s, dtype=np.float64)
+        lo, spread = float(s.min()), float(s.max() - s.min())
+        norm[r, :m] = (s - lo) / spread if spread > 0 else 0.0
+        pad[r, :m] = 0.0
+        g[r, :m] = gen
+    blocked = np.isinf(pad)                      # padding, own picks, and items another row took
+    picks: list[list[int]] = [[] for _ in range(n_rows)]
+    want = [min(k, m) for m in sizes]
+    taken: set[object] = set()
     if weight <= 0:
-        return [int(i) for i in np.argsort(-norm, kind="stable")[:k]]
-    g = np.asarray(genres, dtype=np.float64)
-    scale = math.log(max(g.shape[1], 2))
-    g = g[:, g.any(0)]  # genres no candidate has cannot change any entropy
-    gsum = g.sum(1)
-    mass = np.zeros(g.shape[1])
-    total, current = 0.0, 0.0
+        for _ in range(k):
+            if _pick_step(norm, blocked, picks, want, keys, taken)[1] == 0:
+                break
+        return picks
+    scale = math.log(max(width, 2))
+    g = g[:, :, g.any((0, 1))]                   # genres no candidate has cannot change any entropy
+    gsum = g.sum(2)
     relevance = (1.0 - weight) * norm
-    picks: list[int] = []
-    # Entropy of mass m with total T is log T − Σ m·log m / T: one log per cell and step, few numpy calls
-    # (this loop runs once per slot of every row, so its constant cost is the latency).
+    gain = weight / scale
+    # Genre vectors take few distinct values (1/k for an item with k genres): Σ_j (m_j+g_ij)·log(m_j+g_ij)
+    # is then Σ_v B_v·f(m+v), one matrix product per slot over a tiny (values × genres) table instead of
+    # a log over every (row, candidate, genre) cell.
+    values = np.unique(g[g > 0])
+    n_genres = g.shape[2]
+    onehot = np.concatenate([(g == v) for v in values], axis=2).astype(np.float64) if len(values) else \
+        np.zeros((n_rows, n, 0))
+    mass = np.zeros((n_rows, n_genres))
+    total = np.zeros((n_rows, 1))
+    current = np.zeros((n_rows, 1))
+    zero_rows = np.all(g == 0, axis=2)           # Σ over the other genres, f(m_j) unchanged by the item
     for _ in range(k):
-        m = mass + g
+        fm = mass * np.log(mass + _TINY)
+        shifted = mass[:, None, :] + values[None, :, None]
+        table = (shifted * np.log(shifted) - fm[:, None, :]).reshape(n_rows, -1, 1)
+        s = fm.sum(1, keepdims=True) + np.matmul(onehot, table)[:, :, 0]
         t = total + gsum
-        s = (m * np.log(np.maximum(m, _TINY))).sum(1)
         tt = np.maximum(t, _TINY)
         h = np.where(t > 0, np.log(tt) - s / tt, 0.0)
-        value = relevance + (weight / scale) * (h - current)
-        value[picks] = -np.inf
-        best = int(np.argmax(value))
-        picks.append(best)
-        mass += g[best]
-        total += gsum[best]
-        current = float(h[best])
+        if zero_rows.any():
+            h = np.where(zero_rows & (total > 0), np.log(tt) - fm.sum(1, keepdims=True) / tt, h)
+        best, live = _pick_step(relevance + gain * (h - current), blocked, picks, want, keys, taken)
+        if live == 0:
+            break
+        for r, b in enumerate(best):
+            if b >= 0:
+                mass[r] += g[r, b]
+                total[r, 0] += gsum[r, b]
+                current[r, 0] = h[r, b]
     return picks
+
+
+def _pick_step(value: np.ndarray, blocked: np.ndarray, picks: list[list[int]], want: list[int],
+               keys: Sequence[Sequence[object]] | None, taken: set[object]) -> tuple[list[int], int]:
+    """One slot for every row, in row order (-1 for a row that is full or has nothing left)."""
+    value = np.where(blocked, -np.inf, value)
+    best = value.argmax(1).tolist()
+    live = 0
+    for r, b in enumerate(best):
+        if len(picks[r]) >= want[r]:
+            best[r] = -1
+            continue
+        while value[r, b] != -np.inf:
+            blocked[r, b] = True
+            if keys is not None:
+                key = keys[r][b]
+                if key in taken:               # another row has it: this row's next best
+                    value[r, b] = -np.inf
+                    b = int(value[r].argmax())
+                    continue
+                taken.add(key)
+            picks[r].append(b)
+            live += 1
+            break
+        else:
+            b = -1
+        best[r] = b
+    return best, live

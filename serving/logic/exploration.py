@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Placed:
+class Placed(NamedTuple):
     index: int          # into the caller's candidate list
     explored: bool
     propensity: float
@@ -20,16 +19,23 @@ def explore(ranked: Sequence[int], pool: Sequence[int], rate: float, rng: random
     """Fill ``len(ranked)`` slots: each slot independently explores with probability ``rate`` (drawing
     uniformly from the unused ``pool``), else takes the next ranked item.
 
-    Propensity of an exploited slot is ``1 - rate``; of an explored one ``rate / len(pool left)``.
+    Propensity of an exploited slot is ``1 - rate`` (1 once nothing is left to explore); of an explored one
+    ``rate / len(pool left)``. The draws come first, so the common page without an explored slot costs one
+    pass over the pool and no per-slot bookkeeping.
     """
     chosen = set(ranked)
     remaining = [p for p in pool if p not in chosen]
-    queue = list(ranked)
+    if rate <= 0 or not remaining:
+        return [Placed(i, False, 1.0) for i in ranked]
+    draws = [rng.random() < rate for _ in ranked]
+    if not any(draws):
+        return [Placed(i, False, 1.0 - rate) for i in ranked]
+    queue = iter(ranked)
     out: list[Placed] = []
-    for _ in range(len(ranked)):
-        if remaining and rate > 0 and rng.random() < rate:
+    for explore_slot in draws:
+        if explore_slot and remaining:
             j = rng.randrange(len(remaining))
             out.append(Placed(remaining.pop(j), True, rate / (len(remaining) + 1)))
         else:
-            out.append(Placed(queue.pop(0), False, 1.0 - rate if remaining else 1.0))
+            out.append(Placed(next(queue), False, 1.0 - rate if remaining else 1.0))
     return out
