@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,8 +33,6 @@ from hybridrec.config import Settings
 from hybridrec.contract import USER_FRESH_VIEW, archive_table
 from hybridrec_pb import ranker_pb2 as pb
 
-FEAST_PROJECT = "hybridrec_demo"
-TOPIC_PREFIX = "demo-"
 YEARS_MS = 40 * 365 * 86_400_000  # historical replays: the client clock is the replay clock
 
 
@@ -50,6 +48,7 @@ class Options:
     eval_deadline_ms: float = 1000.0  # evaluation queries: quality is measured, not the budget
     timeout_s: float = 3600.0  # for each wait on the stream
     sample_users: int = 3
+    namespace: str = "demo"  # topics <namespace>-*, Feast project hybridrec_<namespace>; runs never share them
 
 
 @dataclass
@@ -75,10 +74,10 @@ def step(n: int, msg: str) -> None:
 # --- namespace -----------------------------------------------------------------------------------------
 
 
-def namespace_env(workdir: Path, tag: str, ranker_port: int, metrics_port: int) -> dict[str, str]:
+def namespace_env(workdir: Path, namespace: str, tag: str, ranker_port: int, metrics_port: int) -> dict[str, str]:
     """HYBRIDREC_* variables that give the demo its own topics, lake, registry and Feast project."""
     data = workdir.resolve() / "data"
-    prefix = f"{TOPIC_PREFIX}{tag}"
+    prefix = f"{namespace}-{tag}"
     return {
         "HYBRIDREC_KAFKA__TOPICS__INTERACTIONS": f"{prefix}.interactions",
         "HYBRIDREC_KAFKA__TOPICS__DLQ": f"{prefix}.interactions.dlq",
@@ -86,7 +85,7 @@ def namespace_env(workdir: Path, tag: str, ranker_port: int, metrics_port: int) 
         "HYBRIDREC_KAFKA__TOPICS__CATALOG": f"{prefix}.catalog",
         "HYBRIDREC_PATHS__DATA_DIR": str(data),
         "HYBRIDREC_PATHS__REGISTRY_DIR": str(data / "registry"),
-        "HYBRIDREC_FEAST__PROJECT": FEAST_PROJECT,
+        "HYBRIDREC_FEAST__PROJECT": f"hybridrec_{namespace}",
         "HYBRIDREC_FEAST__REGISTRY_PATH": str(data / "feast" / "registry.db"),
         "HYBRIDREC_STREAMING__GROUP_ID": f"{prefix}-streaming",
         "HYBRIDREC_STREAMING__CHECKPOINT_INTERVAL_MS": "5000",
@@ -97,17 +96,17 @@ def namespace_env(workdir: Path, tag: str, ranker_port: int, metrics_port: int) 
     }
 
 
-def reset(settings: Settings, workdir: Path) -> None:
-    """Forget earlier demo runs: their topics, their Feast keys in Redis, their lake and registry."""
+def reset(settings: Settings, workdir: Path, namespace: str) -> None:
+    """Forget earlier runs of this namespace: their topics, their Feast keys in Redis, their lake and registry."""
     import redis
 
     from hybridrec.kafka.topics import admin_client, delete_topics
 
-    old = [t for t in admin_client(settings.kafka).list_topics(timeout=30).topics if t.startswith(TOPIC_PREFIX)]
+    old = [t for t in admin_client(settings.kafka).list_topics(timeout=30).topics if t.startswith(f"{namespace}-")]
     if old:
         delete_topics(settings.kafka, old)
     r = redis.Redis(host=settings.redis.host, port=settings.redis.port, db=settings.redis.db)
-    for keys in _chunks(list(r.scan_iter(match=f"*{FEAST_PROJECT}", count=10_000)), 5_000):
+    for keys in _chunks(list(r.scan_iter(match=f"*{settings.feast.project}", count=10_000)), 5_000):
         r.delete(*keys)
     shutil.rmtree(workdir / "data", ignore_errors=True)
 
@@ -178,15 +177,22 @@ class Sampler(threading.Thread):
 def drain(
     settings: Settings, sampler: Sampler, job: services.Child, produced: int, archived: int, timeout_s: float
 ) -> None:
-    """Wait until the job has consumed everything and archived ``archived`` events; print progress."""
-    last_print = [0.0]
+    """Wait until the job has consumed everything and archived ``archived`` events; print progress when it
+    moves (the counters advance on checkpoints)."""
+    shown: list[tuple[int, int, int]] = [(-1, -1, -1)]
 
     def done() -> bool:
         end, consumed, arch = sampler.last
-        if time.monotonic() - last_print[0] > 5:
-            rate = _rate(sampler.timeline.ingest)
-            say(f"  flink: consumed {consumed:,}/{produced:,}, archived {arch:,}/{archived:,} ({rate:,.0f} events/s)")
-            last_print[0] = time.monotonic()
+        if (consumed, arch) != shown[0][1:]:
+            if consumed == 0 and arch == 0:
+                say("  waiting for the job's first checkpoint (JVM, planner and Python workers start up)")
+            else:
+                rate = _rate(sampler.timeline.ingest)
+                say(
+                    f"  flink: consumed {consumed:,}/{produced:,}, archived {arch:,}/{archived:,} "
+                    f"({rate:,.0f} events/s)"
+                )
+            shown[0] = (end, consumed, arch)
         return end >= produced and consumed >= end and arch >= archived
 
     services.wait_until("the Flink job to consume and archive the stream", done, timeout_s, [job])
@@ -270,7 +276,7 @@ def run(opts: Options) -> dict[str, Any]:
     logs = workdir / "logs"
     shutil.rmtree(logs, ignore_errors=True)
     tag = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    env_ns = namespace_env(workdir, tag, services.free_port(), services.free_port())
+    env_ns = namespace_env(workdir, opts.namespace, tag, services.free_port(), services.free_port())
     os.environ.update(env_ns)
     get_settings.cache_clear()
     settings = Settings()
@@ -310,7 +316,7 @@ def run(opts: Options) -> dict[str, Any]:
     )
 
     step(2, "services: Kafka, Redis (make up), the demo's topics and the Flink job")
-    reset(settings, workdir)
+    reset(settings, workdir, opts.namespace)
     ensure_topics(settings.kafka)
     catalog.publish(items, settings.kafka, settings.paths.lake_dir)
     job = services.start_stream_job(env, logs)
@@ -406,17 +412,13 @@ def run(opts: Options) -> dict[str, Any]:
 
         step(8, "hybrid answers for the same users (same model, fresh features from the stream)")
         after = rank_lists(client, split.targets, opts.eval_deadline_ms, popularity=False)
-        gain = {
-            "popularity": score(split.targets, before["popularity"], genres_of),
-            "batch-only": score(split.targets, before["model"], genres_of),
-            "hybrid": score(split.targets, after["model"], genres_of),
-        }
-        result["gain"] = gain
-        for mode, m in gain.items():
-            say(
-                f"  {mode:<11} NDCG@10 {m['ndcg@10']:.4f}  Recall@20 {m['recall@20']:.4f}  "
-                f"genre entropy {m['genre_entropy']:.2f}  ({m['users']} users, {m['degraded']} degraded)"
-            )
+        result["gain"] = gain = lambda_gain(split.targets, before, after, genres_of)
+        for seg, modes in gain.items():
+            for mode, m in modes.items():
+                say(
+                    f"  {seg:<9} {mode:<11} NDCG@10 {m['ndcg@10']:.4f}  Recall@20 {m['recall@20']:.4f}  "
+                    f"genre entropy {m['genre_entropy']:.2f}  ({m['users']} users, {m['degraded']} degraded)"
+                )
 
         step(9, "a burst of fresh events for one user: the homepage before and after")
         result["burst"] = _burst(
@@ -437,6 +439,12 @@ def run(opts: Options) -> dict[str, Any]:
     path = write_report(result, workdir / "report.html")
     say(f"\nreport: {path}")
     return result
+
+
+def _batch_line(line: str) -> None:
+    """The batch run's own progress lines (Spark's chatter stays in the log file)."""
+    if "hybridrec" in line or "Error" in line or "PROMOTED" in line or line.startswith(("version", "  ")):
+        say(f"  batch | {line[:160]}")
 
 
 def _store(settings: Settings) -> Any:
@@ -465,6 +473,43 @@ def _print_page(
     return resp
 
 
+class Prober(threading.Thread):
+    """Freshness probes: each probe is one produced event; every 100 ms one Feast read of all pending users
+    resolves those whose ``last_event_ms`` reached the event (a probe gives up after ``timeout_s``)."""
+
+    def __init__(self, settings: Settings, timeline: Timeline, timeout_s: float = 120.0) -> None:
+        super().__init__(daemon=True)
+        self.settings, self.timeline, self.timeout_s = settings, timeline, timeout_s
+        self.pending: list[tuple[str, int, float]] = []
+        self.lock = threading.Lock()
+        self.finishing = threading.Event()
+        self.lost = 0
+
+    def add(self, user: str, event_ms: int, sent: float) -> None:
+        with self.lock:
+            self.pending.append((user, event_ms, sent))
+
+    def run(self) -> None:
+        store = _store(self.settings)
+        while True:
+            with self.lock:
+                pending = list(self.pending)
+            if not pending and self.finishing.is_set():
+                return
+            if pending:
+                got = fresh_last_event(store, sorted({u for u, _, _ in pending}))
+                now = time.monotonic()
+                done = [p for p in pending if (got.get(p[0]) or 0) >= p[1] or now - p[2] > self.timeout_s]
+                for user, event_ms, sent in done:
+                    if (got.get(user) or 0) >= event_ms:
+                        self.timeline.freshness.append((sent - self.timeline.t0, (now - sent) * 1000))
+                    else:
+                        self.lost += 1
+                with self.lock:
+                    self.pending = [p for p in self.pending if p not in done]
+            time.sleep(0.1)
+
+
 def _stream_live(
     settings: Settings,
     producer: Any,
@@ -479,19 +524,8 @@ def _stream_live(
     """Produce the live period at ``live_rate``; each second one event is a freshness probe (produce →
     visible through Feast), and every 15 s a sample user's page is printed."""
     chunk = max(1, int(opts.live_rate))
-    pool = ThreadPoolExecutor(4)
-    local = threading.local()
-
-    def probe(user: str, event_ms: int, sent: float) -> None:
-        if not hasattr(local, "store"):
-            local.store = _store(settings)
-        deadline = sent + 30
-        while time.monotonic() < deadline:
-            if (fresh_last_event(local.store, [user]).get(user) or 0) >= event_ms:
-                timeline.freshness.append((sent - timeline.t0, (time.monotonic() - sent) * 1000))
-                return
-            time.sleep(0.02)
-
+    prober = Prober(settings, timeline)
+    prober.start()
     start = time.monotonic()
     last_page = start
     for n, batch in enumerate(split.live.to_batches(max_chunksize=chunk)):
@@ -499,19 +533,21 @@ def _stream_live(
         sent = time.monotonic()
         producer.send_batch(batch)
         producer.flush()
-        user, event_ms = batch.column("user_id")[-1].as_py(), batch.column("event_time_ms")[-1].as_py()
-        pool.submit(probe, user, event_ms, sent)
+        prober.add(batch.column("user_id")[-1].as_py(), batch.column("event_time_ms")[-1].as_py(), sent)
         if time.monotonic() - last_page > 15 and samples:
+            event_ms = batch.column("event_time_ms")[-1].as_py()
             _print_page(client, samples[n % len(samples)], event_ms, titles, opts.deadline_ms, "live")
             last_page = time.monotonic()
         ahead = (n + 1) * chunk / opts.live_rate - (time.monotonic() - start)
         if ahead > 0:
             time.sleep(ahead)
-    pool.shutdown(wait=True)
+    say(f"  produced in {time.monotonic() - start:.0f} s; waiting for the last freshness probes")
+    prober.finishing.set()
+    prober.join()
     fr = percentiles([f for _, f in timeline.freshness])
     say(
-        f"  streamed in {time.monotonic() - start:.0f} s; freshness (produce → readable through Feast) "
-        f"p50 {fr['p50']:.0f} ms, p99 {fr['p99']:.0f} ms over {len(timeline.freshness)} probes"
+        f"  freshness (produce → readable through Feast) p50 {fr['p50']:.0f} ms, p99 {fr['p99']:.0f} ms over "
+        f"{len(timeline.freshness)} probes ({prober.lost} not visible within {prober.timeout_s:.0f} s)"
     )
 
 
@@ -564,6 +600,12 @@ def _burst(
     }
 
 
+def _namespace(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_]{1,40}", text):
+        raise argparse.ArgumentTypeError(f"namespace must be 1-40 letters, digits or _, got {text!r}")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -574,6 +616,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-users", type=int, default=Options.eval_users)
     p.add_argument("--live-rate", type=float, default=Options.live_rate, help="events/s of the live period")
     p.add_argument("--workdir", type=Path, default=Options.workdir)
+    p.add_argument(
+        "--namespace",
+        default=Options.namespace,
+        type=_namespace,
+        help="prefix of this run's topics and Feast project (letters, digits, _)",
+    )
     args = p.parse_args(argv)
     opts = Options(
         dataset=args.dataset,
@@ -582,6 +630,7 @@ def main(argv: list[str] | None = None) -> int:
         eval_users=args.eval_users,
         live_rate=args.live_rate,
         workdir=args.workdir,
+        namespace=args.namespace,
     )
     try:
         run(opts)
