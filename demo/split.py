@@ -1,11 +1,10 @@
 """The temporal split and the next-item protocol of the lambda-gain measurement (pure, no I/O).
 
-Protocol: the first ~90 % of events by time (cut at the end of the UTC day holding the 90 % quantile, so the
-batch layer's ``--as-of`` day and the split agree) are history: they go through Kafka → Flink → archive and
-the batch layer trains on them. The rest is the live period. The last live engagement of an evaluation user
-is the user's *target* (the next item to predict) and is withheld from the stream; everything else of the
-live period is streamed. Each mode ranks items for the user as of the target's time and is scored on where
-the target lands.
+Protocol: the first 90 % of events by time are history: they go through Kafka → Flink → archive and the
+batch layer trains on them (as of the day of the last one; the archive holds nothing later when it runs).
+The rest is the live period. The last live engagement of an evaluation user is the user's *target* (the next
+item to predict) and is withheld from the stream; everything else of the live period is streamed. Each mode
+ranks items for the user as of the target's time and is scored on where the target lands.
 
 An *evaluation user* has at least ``min_context + 1`` engagement events in the live period. Users the batch
 layer has seen (*returning*) and users who first appear after the split (*new*, cold for the batch layer:
@@ -15,7 +14,7 @@ the case fresh features exist for) are both kept, and ``Target.returning`` tells
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pyarrow as pa
@@ -36,7 +35,7 @@ class Target:
 
 @dataclass(frozen=True)
 class Split:
-    as_of: date  # last day of history (the batch run's --as-of)
+    as_of: date  # day of the last history event (the batch run's --as-of)
     split_ms: int  # first millisecond of the live period
     history: pa.Table  # time-ordered
     live: pa.Table  # time-ordered, targets removed
@@ -61,15 +60,13 @@ def split_events(
         raise ValueError(f"need at least 10 events to split, got {events.num_rows}")
     events = events.sort_by([("event_time_ms", "ascending"), ("event_id", "ascending")])
     times = events.column("event_time_ms").to_numpy()
-    cut_day = _day(int(np.quantile(times, history_fraction)))
-    split_ms = int(datetime(cut_day.year, cut_day.month, cut_day.day, tzinfo=UTC).timestamp() * 1000) + DAY_MS
-    if split_ms > times[-1]:  # the quantile's day is the last day: cut one day earlier
-        cut_day -= timedelta(days=1)
-        split_ms -= DAY_MS
-    n_history = int(np.searchsorted(times, split_ms, side="left"))
+    n_history = int(len(times) * history_fraction)
+    while 0 < n_history < len(times) and times[n_history - 1] == times[n_history]:
+        n_history += 1  # events of the same millisecond stay on one side
     history, live = events.slice(0, n_history), events.slice(n_history)
     if history.num_rows == 0 or live.num_rows == 0:
-        raise ValueError("the split leaves no history or no live period (all events on one day?)")
+        raise ValueError("the split leaves no history or no live period")
+    split_ms = int(times[n_history])
 
     known = set(history.column("user_id").to_pylist())
     engaged = pc.is_in(live.column("event_type"), value_set=pa.array(ENGAGEMENT))
@@ -100,7 +97,7 @@ def split_events(
     keep = np.ones(live.num_rows, dtype=bool)
     keep[drop] = False
     return Split(
-        as_of=cut_day,
+        as_of=_day(int(times[n_history - 1])),
         split_ms=split_ms,
         history=history,
         live=live.filter(pa.array(keep)),

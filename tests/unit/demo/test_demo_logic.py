@@ -24,8 +24,8 @@ def _events(rows: list[tuple[str, str, int, str]]) -> object:
     )
 
 
-def test_split_cuts_at_a_day_boundary_and_holds_out_each_users_last_engagement() -> None:
-    rows = [(f"u{n % 5}", f"i{n}", T0 + n * DAY_MS // 4, "RATING") for n in range(40)]  # 10 days
+def test_split_cuts_at_the_quantile_and_holds_out_each_users_last_engagement() -> None:
+    rows = [(f"u{n % 5}", f"i{n}", T0 + n * DAY_MS // 4, "RATING") for n in range(36)]  # 9 days
     rows += [
         ("u1", "late-a", T0 + 9 * DAY_MS + 1000, "PLAY"),
         ("u1", "late-b", T0 + 9 * DAY_MS + 2000, "CLICK"),
@@ -34,9 +34,10 @@ def test_split_cuts_at_a_day_boundary_and_holds_out_each_users_last_engagement()
         ("new", "n2", T0 + 9 * DAY_MS + 20, "PLAY"),
         ("once", "o1", T0 + 9 * DAY_MS + 30, "PLAY"),
     ]
-    split = split_events(_events(rows), max_users=100)
+    split = split_events(_events(rows), history_fraction=0.86, max_users=100)  # 36 of 42 rows
 
-    assert split.split_ms % DAY_MS == 0 and split.as_of == date(2023, 11, 23)
+    assert split.split_ms == T0 + 9 * DAY_MS + 10 and split.as_of == date(2023, 11, 23)
+    assert split.history.num_rows == 36
     assert max(split.history.column("event_time_ms").to_pylist()) < split.split_ms
     assert min(split.live.column("event_time_ms").to_pylist()) >= split.split_ms
     assert split.window_days == 9
@@ -51,9 +52,9 @@ def test_split_cuts_at_a_day_boundary_and_holds_out_each_users_last_engagement()
     assert split.history.num_rows + split.live.num_rows + len(split.targets) + 1 == len(rows)
 
 
-def test_split_refuses_data_on_a_single_day() -> None:
+def test_split_keeps_events_of_one_millisecond_together() -> None:
     with pytest.raises(ValueError, match="no history or no live"):
-        split_events(_events([("u", f"i{n}", T0 + n, "PLAY") for n in range(20)]))
+        split_events(_events([("u", f"i{n}", T0, "PLAY") for n in range(20)]))
 
 
 def test_next_item_metrics() -> None:
