@@ -64,6 +64,15 @@ def cmd_load_archive(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_compact(args: argparse.Namespace, settings: Settings) -> int:
+    """Move the hourly archive files of days up to --until into monthly files (also the run's first stage)."""
+    from batch import compact
+
+    report = compact.compact(settings.paths.lake_dir, args.until)
+    print(json.dumps(report.as_dict()))
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("batch", help="the nightly batch layer (Spark)")
     sub = p.add_subparsers(dest="batch_command", required=True)
@@ -76,6 +85,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--report", help="write the run report as JSON to this file")
     r.add_argument("--json", action="store_true", help="print the full report as JSON")
     r.set_defaults(func=cmd_run)
+    c = sub.add_parser("compact", help="compact the hourly archive files of closed days into monthly files")
+    c.add_argument("--until", type=_date, required=True, help="last day (UTC) to compact, YYYY-MM-DD")
+    c.set_defaults(func=cmd_compact)
     la = sub.add_parser("load-archive", help="write a dataset into the lake archive (instead of Flink)")
     la.add_argument("--dataset", required=True,
                     choices=["ml-100k", "ml-latest-small", "ml-1m", "ml-20m", "ml-25m", "synthetic"])

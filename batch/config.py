@@ -123,6 +123,14 @@ class FaissConfig(_Section):
     min_recall: float = Field(0.9, ge=0, le=1)
 
 
+class TopKConfig(_Section):
+    """Precomputed candidates in the ``user_batch`` view (``top_k_items``/``top_k_scores``): the user's
+    best ``k`` unseen items by ALS score, scored ``users_per_chunk`` users at a time."""
+
+    k: int = Field(100, ge=1)
+    users_per_chunk: int = Field(256, ge=1)
+
+
 class BatchConfig(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="HYBRIDREC_BATCH__", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -136,6 +144,9 @@ class BatchConfig(BaseSettings):
     gates: dict[str, GateConfig] = {"*": GateConfig()}
     eval_surfaces: tuple[str, ...] = Field((), description="surfaces to evaluate/gate; () = most frequent")
     faiss: FaissConfig = FaissConfig()
+    top_k: TopKConfig = TopKConfig()
+    compact_archive: bool = Field(True, description="first move the hourly archive files of days up to "
+                                  "as_of - window.late_days into monthly files (batch.compact)")
     materialize: bool = True
 
     @model_validator(mode="after")

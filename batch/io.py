@@ -19,6 +19,7 @@ import pyarrow.dataset as pads
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from batch.compact import compacted_dir
 from batch.config import SparkConfig
 from hybridrec.catalog import catalog_snapshot_path
 from hybridrec.contract import ARCHIVE_SCHEMA, ARCHIVE_SUBDIR, archive_table
@@ -30,6 +31,9 @@ _CHUNK = 200_000
 def spark_session(cfg: SparkConfig) -> SparkSession:
     """The one session of a run (or of a test session); UTC everywhere so dates mean the same on all hosts.
     ``master = "inherit"`` keeps the master that ``spark-submit`` chose."""
+    # PySpark's SparkContext takes its workers' interpreter from PYSPARK_PYTHON only (default `python3` from
+    # PATH, which lacks numpy/pyarrow); the spark.pyspark.python setting below covers spark-submit.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder if cfg.master == "inherit" else SparkSession.builder.master(cfg.master)
     builder = (builder.appName(cfg.app_name)
                .config("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
@@ -96,21 +100,44 @@ def _dates(start: date, end: date) -> list[str]:
 
 
 def read_archive(spark: SparkSession, lake_dir: Path, first_day: date, last_day: date) -> DataFrame:
-    """Archive partitions of ``[first_day, last_day]`` with the contract schema (partition columns kept,
-    so dedupe can prefer the copy filed first). Only existing partition folders are listed, so a long
-    window over a sparse archive does not pay for thousands of empty days."""
+    """Archive events of ``[first_day, last_day]`` with the contract schema (partition columns kept, so dedupe
+    can prefer the copy filed first), from both trees: the hourly files the speed layer writes and the
+    monthly files of :mod:`batch.compact`. Only existing partition folders are listed, so a long window over
+    a sparse archive does not pay for thousands of empty days."""
+    schema = ", ".join(f"{f.name} {_spark_type(f.type)}" for f in ARCHIVE_SCHEMA)
+    schema += ", event_date string, event_hour string"
+    parts = [df for df in (_read_hourly(spark, lake_dir, first_day, last_day, schema),
+                           _read_compacted(spark, lake_dir, first_day, last_day, schema)) if df is not None]
+    if not parts:
+        return spark.createDataFrame([], schema)
+    return parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
+
+
+def _read_hourly(spark: SparkSession, lake_dir: Path, first_day: date, last_day: date, schema: str
+                 ) -> DataFrame | None:
     root = archive_dir(lake_dir)
     wanted = set(_dates(first_day, last_day))
     present = list(root.glob("event_date=*")) if root.exists() else []
-    paths = sorted(str(p) for p in present if p.name.split("=", 1)[1] in wanted)
-    schema = ", ".join(f"{f.name} {_spark_type(f.type)}" for f in ARCHIVE_SCHEMA)
-    schema += ", event_date string, event_hour string"
+    paths = sorted(str(p) for p in present if p.name.split("=", 1)[1] in wanted and any(p.glob("event_hour=*/*")))
     if not paths:
-        return spark.createDataFrame([], schema)
+        return None
     reader = spark.read.schema(schema).option("basePath", str(root))
     if len(paths) == len(present):  # the window covers the archive: one root, listed once on the driver
         return reader.parquet(str(root))
     return reader.parquet(*paths)
+
+
+def _read_compacted(spark: SparkSession, lake_dir: Path, first_day: date, last_day: date, schema: str
+                    ) -> DataFrame | None:
+    root = compacted_dir(lake_dir)
+    lo, hi = first_day.isoformat()[:7], last_day.isoformat()[:7]
+    paths = sorted(str(p) for p in root.glob("event_month=*") if lo <= p.name.split("=", 1)[1] <= hi
+                   and any(f.is_file() and not f.name.startswith((".", "_")) for f in p.iterdir()))
+    if not paths:
+        return None
+    df = spark.read.schema(schema + ", event_month string").option("basePath", str(root)).parquet(*paths)
+    return (df.filter(F.col("event_date").between(first_day.isoformat(), last_day.isoformat()))
+            .drop("event_month"))
 
 
 def _spark_type(t: pa.DataType) -> str:

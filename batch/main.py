@@ -25,7 +25,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from batch import ann, bundle, feast_sink, io, ranker
+from batch import ann, bundle, compact, feast_sink, io, ranker, topk
 from batch import transforms as tr
 from batch.config import BatchConfig
 from batch.embeddings import Embeddings, fit_als
@@ -202,6 +202,7 @@ class RunReport:
     window: dict[str, int]
     features: dict[str, int]
     train: dict[str, float]
+    compaction: dict[str, int] = field(default_factory=dict)
     candidate: Bundle | None = field(default=None, repr=False)
     eval_data: EvalData | None = field(default=None, repr=False)
 
@@ -214,6 +215,12 @@ def run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession |
     timer = Timer()
     with timer.stage("spark_session"):
         spark = spark or io.spark_session(cfg.spark)
+    compaction: dict[str, int] = {}
+    if cfg.compact_archive:
+        with timer.stage("archive_compaction"):
+            # days up to as_of − late_days: the newest days stay hourly (Flink may still file late events there)
+            until = as_of - timedelta(days=cfg.window.late_days)
+            compaction = compact.compact(settings.paths.lake_dir, until).as_dict()
     with timer.stage("etl_and_states"):
         p = prepare(spark, settings, cfg, as_of)
     with timer.stage("als_for_examples"):
@@ -262,9 +269,12 @@ def run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession |
     with timer.stage("batch_features"):
         gap = cfg.ranker.session_gap_s * 1000
         users = tr.user_batch_features(p.events, p.genres, p.end, gap)
+        cands = topk.top_k_frame(p.events, emb, data.popular, data.item_share, p.end, cfg.top_k.k,
+                                 cfg.top_k.users_per_chunk)
+        users = topk.attach(users, cands)
         items = tr.item_batch_features(p.events, p.catalog, p.end)
         features = feast_sink.publish(settings, users, items, p.end, materialize=cfg.materialize)
     for df in (p.events, p.ustate, p.istate, p.gstate, p.catalog, p.genres):
         df.unpersist()
     return RunReport(version.version, decision.passed, decision.as_dict(), results, ann_report.as_dict(),
-                     timer.stages, window, features, train_stats, candidate, data)
+                     timer.stages, window, features, train_stats, compaction, candidate, data)

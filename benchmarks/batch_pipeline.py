@@ -21,6 +21,19 @@ import time
 from datetime import date
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+def last_day(lake_dir: Path) -> date:
+    """Day of the newest archived event, from the hourly tree or the compacted monthly tree."""
+    from batch import compact, io
+
+    days = [f.name.split("=")[1] for f in io.archive_dir(lake_dir).glob("event_date=*")]
+    for month in compact.compacted_dir(lake_dir).glob("event_month=*"):
+        days += pq.read_table(month, columns=["event_date"]).column(0).to_pylist()
+    return date.fromisoformat(max(days))
+
 
 def main() -> int:
     p = argparse.ArgumentParser()
@@ -31,6 +44,8 @@ def main() -> int:
     p.add_argument("--window-days", type=int, default=10_000)
     p.add_argument("--data-dir", type=Path, help="default: a new temporary directory")
     p.add_argument("--no-materialize", action="store_true")
+    p.add_argument("--reuse", action="store_true", help="keep the archive already in --data-dir (re-runs)")
+    p.add_argument("--driver-memory", help="spark.driver.memory (default: the batch config's)")
     args = p.parse_args()
 
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="hybridrec-bench-batch-"))
@@ -47,23 +62,36 @@ def main() -> int:
     settings = get_settings()
     ds = open_dataset(args.dataset, settings, path=args.path, events=args.events)
     t0 = time.perf_counter()
-    catalog.write_snapshot(list(ds.items()), settings.paths.lake_dir)
-    n = io.write_archive(ds.interactions(), settings.paths.lake_dir)
-    load_s = time.perf_counter() - t0
-    last_ms = max(int(f.name.split("=")[1].replace("-", "")) for f in io.archive_dir(settings.paths.lake_dir).iterdir())
-    as_of = args.as_of or date(last_ms // 10000, last_ms // 100 % 100, last_ms % 100)
+    if args.reuse and io.archive_dir(settings.paths.lake_dir).exists():
+        n, load_s = json.loads((data_dir / "bench-load.json").read_text()).values()
+    else:
+        catalog.write_snapshot(list(ds.items()), settings.paths.lake_dir)
+        if hasattr(ds, "batches"):  # synthetic: arrow batches straight from the generator
+            n = 0
+            for batch in ds.batches(500_000):
+                io.write_archive_table(pa.Table.from_batches([batch]), settings.paths.lake_dir)
+                n += batch.num_rows
+        else:
+            n = io.write_archive(ds.interactions(), settings.paths.lake_dir)
+        load_s = time.perf_counter() - t0
+        (data_dir / "bench-load.json").write_text(json.dumps({"events": n, "load_s": load_s}))
+    as_of = args.as_of or last_day(settings.paths.lake_dir)
     cfg = load_batch_config(settings=settings)
+    spark_cfg = cfg.spark.model_copy(update={"driver_memory": args.driver_memory or cfg.spark.driver_memory})
     cfg = cfg.model_copy(update={"window": cfg.window.model_copy(update={"window_days": args.window_days}),
-                                 "materialize": not args.no_materialize})
+                                 "materialize": not args.no_materialize, "spark": spark_cfg})
+    load_before = os.getloadavg()
     t0 = time.perf_counter()
     report = run(as_of, settings, cfg)
     wall = time.perf_counter() - t0
     out = {"dataset": args.dataset, "events": n, "as_of": as_of.isoformat(), "archive_load_s": round(load_s, 1),
-           "pipeline_wall_s": round(wall, 1), **report.as_dict()}
+           "pipeline_wall_s": round(wall, 1), "load_before": load_before, "load_after": os.getloadavg(),
+           **report.as_dict()}
     (data_dir / "bench-report.json").write_text(json.dumps(out, indent=2, default=str))
 
     print(f"## batch pipeline on {args.dataset} ({n} events, as of {as_of}, {os.cpu_count()} cores)\n")
-    print(f"archive load {load_s:.1f} s (not part of the nightly run); pipeline wall {wall:.1f} s\n")
+    print(f"archive load {load_s:.1f} s (not part of the nightly run); pipeline wall {wall:.1f} s; "
+          f"compaction {report.compaction}; load average before {load_before}, after {os.getloadavg()}\n")
     print("| stage | s |\n|---|---|")
     for k, v in report.stages.items():
         print(f"| {k} | {v:.1f} |")

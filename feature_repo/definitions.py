@@ -76,6 +76,8 @@ def build(settings: Settings) -> Definitions:
             Field(name="counts_1h", dtype=Array(Int64), description="events per type over the last hour"),
             Field(name="counts_1d", dtype=Array(Int64), description="events per type over the last day"),
             Field(name="last_event_ms", dtype=Int64, description="event time of the newest event seen"),
+            Field(name="hidden_items", dtype=Array(String),
+                  description="distinct items the user hid (HIDE events), newest first, at most hidden_n"),
         ],
     )
 
@@ -108,6 +110,9 @@ def build(settings: Settings) -> Definitions:
             Field(name="mean_rating", dtype=Float64),
             Field(name="active_days", dtype=Int64),
             Field(name="first_event_ms", dtype=Int64),
+            Field(name="top_k_items", dtype=Array(String),
+                  description="precomputed candidates: the user's top K unseen items by ALS score, best first"),
+            Field(name="top_k_scores", dtype=Array(Float32), description="scores of top_k_items, same order"),
         ],
     )
 

@@ -5,7 +5,9 @@ Airflow is not a dependency of the project (nor needed by the tests); drop this 
 against the standalone cluster), so what Airflow runs is exactly what a developer runs by hand; the
 pipeline itself is idempotent per ``--as-of`` date (it rewrites the features and adds a model version).
 
-Order: wait for the day's archive → (optional) standalone cluster up → batch run (ETL, features, ALS,
+Order: wait for the day's archive → compact the hourly files of the days before it into monthly files
+(``hybridrec batch compact``; the run would do it as its first stage, a task of its own makes it visible and
+retryable) → (optional) standalone cluster up → batch run (ETL, features, ALS,
 ranker, evaluation, FAISS, gates, registry, Feast materialization) → print the registry for the log.
 """
 
@@ -40,6 +42,10 @@ with DAG(
         timeout=6 * 3600,
         mode="reschedule",
     )
+    compaction = BashOperator(
+        task_id="archive_compaction",
+        bash_command=f"cd {HYBRIDREC_HOME} && {VENV}/hybridrec batch compact --until {{{{ macros.ds_add(ds, -1) }}}}",
+    )
     cluster_up = BashOperator(
         task_id="spark_cluster_up",
         bash_command=f"cd {HYBRIDREC_HOME} && {VENV}/python -m batch.cluster up",
@@ -57,4 +63,4 @@ with DAG(
         task_id="registry_report",
         bash_command=f"cd {HYBRIDREC_HOME} && {VENV}/hybridrec model list && {VENV}/hybridrec model show",
     )
-    archive_ready >> cluster_up >> batch_run >> registry_report
+    archive_ready >> compaction >> cluster_up >> batch_run >> registry_report

@@ -29,7 +29,7 @@ def run_report(spark: SparkSession, lake_settings: Settings, world: tuple) -> ma
     io.write_archive_table(archive_table(rows), lake_settings.paths.lake_dir)
     cfg = BatchConfig(spark=SparkConfig(shuffle_partitions=2), window={"window_days": 10},
                       als={"rank": 8, "iters": 8, "reg": 0.1}, ranker={"epochs": 4, "hidden": (32, 16)},
-                      eval={"k_values": (5, 10)}, gates={"*": {"metric": "ndcg@10"}})
+                      eval={"k_values": (5, 10)}, gates={"*": {"metric": "ndcg@10"}}, top_k={"k": 10})
     report = main.run(AS_OF, lake_settings, cfg, spark)
     report.cfg = cfg  # type: ignore[attr-defined]
     return report
@@ -38,6 +38,7 @@ def run_report(spark: SparkSession, lake_settings: Settings, world: tuple) -> ma
 def test_pipeline_trains_evaluates_registers_and_promotes(run_report: main.RunReport, lake_settings: Settings) -> None:
     r = run_report
     assert r.window["events"] == 80 * 40  # the redelivered copies are gone
+    assert r.compaction["months"] == 1 and r.compaction["files_in"] > 0  # read from monthly + hourly files
     pop, als = r.metrics["popularity"], r.metrics["als"]
     cand = r.metrics["candidate/homepage/top_picks"]
     assert cand["ndcg@10"] > pop["ndcg@10"] and als["ndcg@10"] > pop["ndcg@10"], json.dumps(r.metrics)
@@ -108,3 +109,25 @@ def test_batch_features_are_materialized_to_redis(run_report: main.RunReport, la
                                       entity_rows=[{"item_id": "0"}]).to_dict()
     assert items["popularity"][0] > 0 and len(items["genres"][0]) == 2
 
+
+def test_top_k_candidates_are_materialized_and_match_the_embeddings(run_report: main.RunReport,
+                                                                    lake_settings: Settings, world: tuple) -> None:
+    """top_k_items/top_k_scores read through Feast: the user's best 10 unseen items by ALS score."""
+    from hybridrec.feature_store import open_store
+
+    _, rows = world
+    users = ["u0", "u3"]
+    store = open_store(lake_settings)
+    got = store.get_online_features(features=["user_batch:top_k_items", "user_batch:top_k_scores"],
+                                    entity_rows=[{"user_id": u} for u in users]).to_dict()
+    emb = run_report.candidate.emb  # type: ignore[union-attr]
+    for n, user in enumerate(users):
+        seen = {r["item_id"] for r in rows if r["user_id"] == user and r["event_type"] != "IMPRESSION"}
+        scores = emb.item_vecs @ emb.user_vecs[emb.user_pos(user)]
+        want = sorted((i for i in emb.item_ids if i not in seen), key=lambda i: -scores[emb.item_pos(i)])[:10]
+        items, item_scores = got["top_k_items"][n], got["top_k_scores"][n]
+        assert len(items) == min(10, len(emb.item_ids) - len(seen)) > 0
+        assert not set(items) & seen
+        assert items == want
+        assert item_scores == pytest.approx([float(scores[emb.item_pos(i)]) for i in want], abs=1e-4)
+        assert item_scores == sorted(item_scores, reverse=True)
