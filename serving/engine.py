@@ -26,7 +26,7 @@ from serving.config import ServingConfig
 from serving.domain import Context, HomepageQuery, Page, Row, RowKind, SimilarQuery, Slot
 from serving.features.base import FeatureReader, UserFeatures
 from serving.logic import ab, diversity, exploration, filters
-from serving.logic.candidates import blend_query, top_genres
+from serving.logic.candidates import blend_query, fuse, top_genres
 from serving.logic.rows import RowPlan, plan_rows
 from serving.metrics import Metrics
 from serving.model import inputs as mi
@@ -233,23 +233,28 @@ class Engine:
         cfg = self.cfg
         if model is None:
             return self._fallback_cands(q, None), None
-        recent = list(user.recent_items) if user is not None else []
+        hidden = user.hidden_items if user is not None else frozenset()
+        recent = [i for i in user.recent_items if i not in hidden] if user is not None else []
+        top_k = [i for i in user.top_k_items[: cfg.candidates_per_row] if i not in hidden] if user is not None else []
         user_inputs = mi.user_side(user, user_vec if user_vec is not None else np.zeros(model.rank, np.float32),
                                    model.item_vecs_of, now_ms, cfg.session_gap_ms, cfg.recent_n)
         session_vec = user_inputs["recent_vec"][0] if recent else None
         mine = top_genres(user_inputs["user_genres"][0], user_inputs["session_genres"][0],
                           None if user is None or user.taste_genres is None else np.asarray(user.taste_genres),
                           n=3) if q.personalized else []
-        plans = plan_rows(personalized=q.personalized, has_profile=user_vec is not None, recent_items=recent,
+        plans = plan_rows(personalized=q.personalized, has_profile=user_vec is not None or bool(top_k),
+                          recent_items=recent,
                           user_genres=mine, popular_genres=model.popular_genres, genre_names=GENRES,
                           title_of=self.catalog.title, n_rows=q.n_rows, only=q.only)
         k = cfg.candidates_per_row + len(recent)
         queries: list[tuple[int, np.ndarray]] = []
         out: list[Cands] = []
+        for_you = -1
         for r, plan in enumerate(plans):
             c = Cands(plan, [], [])
             out.append(c)
             if plan.kind is RowKind.FOR_YOU:
+                for_you = r
                 qv = blend_query(user_vec, session_vec, cfg.session_weight)
                 if qv is not None:
                     queries.append((r, qv))
@@ -267,6 +272,10 @@ class Engine:
                 out[r].pos = prow[keep].astype(np.int64)
                 out[r].items = [ids[p] for p in out[r].pos.tolist()]
                 out[r].base = srow[keep].astype(np.float64)
+        if for_you >= 0 and top_k:  # the batch layer's precomputed candidates join the FAISS neighbours
+            c = out[for_you]
+            c.items, c.base = fuse(c.items, top_k)
+            c.pos = np.fromiter((model.item_pos.get(i, -1) for i in c.items), np.int64, len(c.items))
         personal = q.personalized and (user is not None or user_vec is not None)
         return out, user_inputs if personal else None
 

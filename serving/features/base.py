@@ -20,7 +20,9 @@ class UserFeatures:
     n_ratings: float = 0.0
     mean_rating: float = 0.0
     first_event_ms: int | None = None
-    hidden_items: frozenset[str] = field(default_factory=frozenset)
+    hidden_items: frozenset[str] = field(default_factory=frozenset)   # HIDE events (speed layer)
+    top_k_items: tuple[str, ...] = ()       # the batch layer's precomputed candidates, best first
+    top_k_scores: tuple[float, ...] = ()    # their scores, same order (empty when absent or mismatched)
 
     @property
     def has_fresh(self) -> bool:

@@ -5,6 +5,7 @@ docs/serving.md), which is why ``redis_direct`` is the default; results must be 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,10 +32,22 @@ def _tuple(x: Any) -> Any:
 class FeastFeatureReader:
     """:class:`FeatureReader` through the Feast SDK (synchronous, so it runs in a worker thread)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, schema_ttl_s: float = 30.0) -> None:
         from hybridrec.feature_store import open_store
 
         self._store = open_store(settings)
+        self._schema_ttl_s = schema_ttl_s
+        self._schema: dict[str, tuple[float, frozenset[str]]] = {}
+
+    def _present(self, view: str, names: Sequence[str]) -> list[str]:
+        """The ``names`` the registered view defines: Feast rejects a reference to a feature the view lacks,
+        so fields added later (hidden_items, top_k_*) are only asked for once the registry has them."""
+        now = time.monotonic()
+        cached = self._schema.get(view)
+        if cached is None or now - cached[0] > self._schema_ttl_s:
+            have = frozenset(f.name for f in self._store.get_feature_view(view).features)
+            cached = self._schema[view] = (now, have)
+        return [n for n in names if n in cached[1]]
 
     def _read(self, join_key: str, ids: Sequence[str], refs: list[str]) -> list[list[Any]]:
         result = self._store.get_online_features(features=refs, entity_rows=[{join_key: i} for i in ids]).to_dict()
@@ -42,9 +55,15 @@ class FeastFeatureReader:
         return [[_tuple(result[n][k]) for n in names] for k in range(len(ids))]
 
     async def read_user(self, user_id: str) -> UserFeatures | None:
-        refs = _refs(USER_FRESH_VIEW, USER_FRESH_FIELDS) + _refs(USER_BATCH_VIEW, USER_BATCH_FIELDS)
-        (vals,) = await asyncio.to_thread(self._read, "user_id", [user_id], refs)
-        return user_from_values(vals[: len(USER_FRESH_FIELDS)], vals[len(USER_FRESH_FIELDS):])
+        return await asyncio.to_thread(self._read_user, user_id)
+
+    def _read_user(self, user_id: str) -> UserFeatures | None:
+        fresh = self._present(USER_FRESH_VIEW, USER_FRESH_FIELDS)
+        batch = self._present(USER_BATCH_VIEW, USER_BATCH_FIELDS)
+        (vals,) = self._read("user_id", [user_id], _refs(USER_FRESH_VIEW, fresh) + _refs(USER_BATCH_VIEW, batch))
+        got = dict(zip([f"f:{n}" for n in fresh] + [f"b:{n}" for n in batch], vals, strict=True))
+        return user_from_values([got.get(f"f:{n}") for n in USER_FRESH_FIELDS],
+                                [got.get(f"b:{n}") for n in USER_BATCH_FIELDS])
 
     async def read_items(self, item_ids: Sequence[str]) -> dict[str, ItemFeatures]:
         rows = await asyncio.to_thread(self._read, "item_id", item_ids, _refs(ITEM_BATCH_VIEW, ITEM_BATCH_FIELDS))

@@ -3,6 +3,8 @@ vector (mean embedding of the recent items), so a new session moves the row with
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 
@@ -39,3 +41,15 @@ def top_genres(*profiles: np.ndarray | None, n: int) -> list[int]:
         return []
     order = np.argsort(-acc, kind="stable")
     return [int(g) for g in order[:n] if acc[g] > 0]
+
+
+def fuse(*ranked: Sequence[str], k: int = 60) -> tuple[list[str], list[float]]:
+    """Reciprocal-rank fusion of candidate lists (e.g. FAISS neighbours and the batch top-K): each item scores
+    ``Σ 1/(k + rank)`` over the lists it is in, best first (ties keep first-seen order). Rank-based, so lists
+    whose scores are on different scales merge without calibration; the model re-scores them anyway."""
+    score: dict[str, float] = {}
+    for items in ranked:
+        for r, item in enumerate(items):
+            score[item] = score.get(item, 0.0) + 1.0 / (k + r + 1)
+    order = sorted(score, key=lambda i: -score[i])
+    return order, [score[i] for i in order]

@@ -37,8 +37,9 @@ def rerank(scores: np.ndarray, genres: np.ndarray, k: int, weight: float) -> lis
 def rerank_rows(scores: Sequence[np.ndarray], genres: Sequence[np.ndarray], k: int, weight: float,
                 keys: Sequence[Sequence[object]] | None = None) -> list[list[int]]:
     """:func:`rerank` of several rows at once. With ``keys`` (one id per candidate), an id is picked by at
-    most one row: at each slot the rows pick in order, so an earlier row wins a contested item and the later
-    row takes its next best (dedupe across rows without re-ranking the rows one after another)."""
+    most one row: slot by slot the rows pick in row order, an item taken is gone for the other rows, and a
+    row whose best is gone takes its next best (dedupe across rows without re-ranking them one after another;
+    an earlier row wins an item two rows want at the same slot)."""
     n_rows = len(scores)
     sizes = [len(s) for s in scores]
     n = max(sizes, default=0)
@@ -63,43 +64,45 @@ def rerank_rows(scores: Sequence[np.ndarray], genres: Sequence[np.ndarray], k: i
     taken: set[object] = set()
     if weight <= 0:
         for _ in range(k):
-            if _pick_step(norm, blocked, picks, want, keys, taken)[1] == 0:
+            if _pick_step(norm + pad, blocked, picks, want, keys, taken)[1] == 0:
                 break
         return picks
     scale = math.log(max(width, 2))
     g = g[:, :, g.any((0, 1))]                   # genres no candidate has cannot change any entropy
     gsum = g.sum(2)
-    relevance = (1.0 - weight) * norm
+    # value = (1-w)·score + w/log(G)·(H(row + item) − H(row)); H(row) is the same for every candidate of a
+    # row, so it drops out of the argmax. H(m) with total T is log T − Σ_j m_j·log m_j / T.
+    base = (1.0 - weight) * norm + pad
     gain = weight / scale
-    # Genre vectors take few distinct values (1/k for an item with k genres): Σ_j (m_j+g_ij)·log(m_j+g_ij)
-    # is then Σ_v B_v·f(m+v), one matrix product per slot over a tiny (values × genres) table instead of
-    # a log over every (row, candidate, genre) cell.
+    # Genre vectors take few distinct values (1/k for an item with k genres), so Σ_j f(m_j + g_ij) − f(m_j),
+    # f(x) = x·log x, is one product of a one-hot (candidate × genre·value) matrix with a tiny table of
+    # f(m_j + v) − f(m_j) per slot, not a log over every (row, candidate, genre) cell.
     values = np.unique(g[g > 0])
     n_genres = g.shape[2]
-    onehot = np.concatenate([(g == v) for v in values], axis=2).astype(np.float64) if len(values) else \
-        np.zeros((n_rows, n, 0))
+    onehot = (g[..., None] == values).reshape(n_rows, n, n_genres * len(values)).astype(np.float64)
+    real = ~np.isinf(pad)
+    uniform = bool(real.any()) and bool(np.all(gsum[real] == gsum[real][0])) and float(gsum[real][0]) > 0
     mass = np.zeros((n_rows, n_genres))
     total = np.zeros((n_rows, 1))
-    current = np.zeros((n_rows, 1))
-    zero_rows = np.all(g == 0, axis=2)           # Σ over the other genres, f(m_j) unchanged by the item
     for _ in range(k):
         fm = mass * np.log(mass + _TINY)
-        shifted = mass[:, None, :] + values[None, :, None]
-        table = (shifted * np.log(shifted) - fm[:, None, :]).reshape(n_rows, -1, 1)
-        s = fm.sum(1, keepdims=True) + np.matmul(onehot, table)[:, :, 0]
-        t = total + gsum
-        tt = np.maximum(t, _TINY)
-        h = np.where(t > 0, np.log(tt) - s / tt, 0.0)
-        if zero_rows.any():
-            h = np.where(zero_rows & (total > 0), np.log(tt) - fm.sum(1, keepdims=True) / tt, h)
-        best, live = _pick_step(relevance + gain * (h - current), blocked, picks, want, keys, taken)
+        shifted = mass[:, :, None] + values
+        table = (shifted * np.log(shifted) - fm[:, :, None]).reshape(n_rows, -1, 1)
+        delta = np.matmul(onehot, table)[:, :, 0]
+        if uniform:  # every item adds the same total: log T' and S/T' are per-row constants
+            value = base - (gain / (total + gsum[real][0])) * delta
+        else:
+            t = total + gsum
+            tt = np.maximum(t, _TINY)
+            value = base + gain * np.where(t > 0, np.log(tt) - (fm.sum(1, keepdims=True) + delta) / tt, 0.0)
+        best, live = _pick_step(value, blocked, picks, want, keys, taken)
         if live == 0:
             break
         for r, b in enumerate(best):
             if b >= 0:
+                base[r, b] = -np.inf
                 mass[r] += g[r, b]
                 total[r, 0] += gsum[r, b]
-                current[r, 0] = h[r, b]
     return picks
 
 

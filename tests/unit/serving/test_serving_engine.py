@@ -202,3 +202,41 @@ def test_breaker_stops_reading_a_dead_store_and_budget_skips_do_not_count(
     feats.down = True
     flags = [asyncio.run(engine.homepage(_q())).degraded for _ in range(3)]
     assert flags == [["features:unavailable"], ["features:unavailable"], ["features:circuit_open"]]
+
+
+def test_hidden_items_are_never_served_nor_seed_a_row(loaded: tuple[kit.World, LoadedModel]) -> None:
+    w, model = loaded
+    base = kit.heavy_user(w, now_ms=NOW)
+    first = asyncio.run(_engine(w, model)[0].homepage(_q()))
+    shown = [s.item_id for r in first.rows for s in r.items][:6]
+    hidden = frozenset([*shown, w.item_ids[0]])  # w.item_ids[0] is the newest recent item: the first seed
+    feats = MemoryFeatures(users={"u1": replace(base, hidden_items=hidden)}, items=w.item_features())
+    engine, _, _ = _engine(w, model, feats, cfg=RELAXED.model_copy(update={"exploration_rate": 0.5}))
+    page = asyncio.run(engine.homepage(_q()))
+    served = {s.item_id for r in page.rows for s in r.items}
+    assert served and not served & hidden
+    assert all(r.title != f"Because you watched Title {w.item_ids[0]}" for r in page.rows)
+    assert any(r.kind is RowKind.BECAUSE_YOU_WATCHED for r in page.rows), "the other recent items still seed rows"
+
+
+def test_batch_top_k_is_a_candidate_source_of_for_you(loaded: tuple[kit.World, LoadedModel]) -> None:
+    w, model = loaded
+    top_k = tuple(w.item_ids[100:115])
+    # A user the model has no ALS vector for and no session: the precomputed top-K alone makes FOR_YOU.
+    user = replace(kit.heavy_user(w, now_ms=NOW), recent_items=(), last_event_ms=None, top_k_items=top_k,
+                   top_k_scores=tuple(float(x) for x in range(15, 0, -1)))
+    feats = MemoryFeatures(users={"new": user}, items=w.item_features())
+    engine, _, _ = _engine(w, model, feats, cfg=RELAXED.model_copy(update={"exploration_rate": 0.0}))
+    page = asyncio.run(engine.homepage(_q(user="new")))
+    assert page.rows[0].kind is RowKind.FOR_YOU and {s.item_id for s in page.rows[0].items} <= set(top_k)
+    # Without it the same user has no FOR_YOU row.
+    feats.users["new"] = replace(user, top_k_items=(), top_k_scores=())
+    page = asyncio.run(engine.homepage(_q(user="new")))
+    assert RowKind.FOR_YOU not in [r.kind for r in page.rows]
+    # With an ALS vector the two sources are fused: top-K items the neighbours lack still make the row.
+    feats.users["u1"] = replace(kit.heavy_user(w, now_ms=NOW), top_k_items=top_k)
+    with_top_k = asyncio.run(engine.homepage(_q(items_per_row=50)))
+    feats.users["u1"] = kit.heavy_user(w, now_ms=NOW)
+    without = asyncio.run(engine.homepage(_q(items_per_row=50)))
+    mine, before = ({s.item_id for s in p.rows[0].items} for p in (with_top_k, without))
+    assert (mine - before) & set(top_k)

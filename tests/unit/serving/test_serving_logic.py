@@ -95,3 +95,28 @@ def test_rerank_gain_is_the_exact_entropy_gain() -> None:
         gains = [diversity.entropy(mass + g[i]) if i not in picks[: picks.index(p)] else -1 for i in range(30)]
         assert np.isclose(diversity.entropy(mass + g[p]), max(gains))
         mass += g[p]
+
+
+def test_fuse_ranks_by_reciprocal_rank_across_lists() -> None:
+    from serving.logic.candidates import fuse
+
+    items, scores = fuse(["a", "b", "c"], ["c", "d"])
+    assert items[0] == "c" and set(items) == {"a", "b", "c", "d"}  # in both lists
+    assert items.index("a") < items.index("d") and scores == sorted(scores, reverse=True)
+    assert fuse([], ["x"]) == (["x"], [1 / 61])
+
+
+def test_joint_rerank_equals_per_row_and_dedupes_across_rows() -> None:
+    rng = np.random.default_rng(3)
+    genres = np.eye(6)[rng.integers(0, 6, size=(2, 30))]
+    scores = [rng.normal(size=30), rng.normal(size=30)]
+    joint = diversity.rerank_rows(scores, list(genres), 10, 0.5)
+    assert joint == [diversity.rerank(scores[r], genres[r], 10, 0.5) for r in range(2)]
+    keys = [[f"i{k}" for k in range(30)], [f"i{k}" for k in range(15, 45)]]  # rows share i15..i29
+    same = [scores[0], np.concatenate([scores[0][15:], rng.normal(size=15)])]
+    both = diversity.rerank_rows(same, [genres[0], np.concatenate([genres[0][15:], genres[1][:15]])], 10, 0.5, keys)
+    picked = [[keys[r][k] for k in both[r]] for r in range(2)]
+    assert len(both[0]) == len(both[1]) == 10 and not set(picked[0]) & set(picked[1])
+    solo = diversity.rerank(same[0], genres[0], 10, 0.5)
+    assert both[0][0] == solo[0], "at the first slot the first row picks as if alone"
+    assert set(picked[0]) | set(picked[1]) >= {keys[0][k] for k in solo[:3]}, "its best stay on the page"
