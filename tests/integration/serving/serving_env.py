@@ -46,24 +46,43 @@ def seed_features(settings: ServingSettings, w: kit.World, users: dict[str, User
     write_users(settings, users)
 
 
-def write_users(settings: ServingSettings, users: dict[str, UserFeatures]) -> None:
+def write_users(settings: ServingSettings, users: dict[str, UserFeatures], *, newer_fields: bool = True) -> None:
+    """Both user views through Feast's write path; ``newer_fields=False`` writes a hash as a job from before
+    hidden_items / top_k_* did (the fields are absent, not empty)."""
     from hybridrec.feature_store import open_store
 
     if not users:
         return
     store = open_store(settings)
     ts = pd.Timestamp(datetime.now(tz=UTC))
-    store.write_to_online_store(USER_FRESH_VIEW, pd.DataFrame([
-        {"user_id": u, "recent_items": list(f.recent_items), "recent_item_times_ms": [0] * len(f.recent_items),
-         "session_start_ms": f.last_event_ms or 0, "session_items": list(f.recent_items),
-         "session_genres": list(f.session_genres or ()), "taste_genres": list(f.taste_genres or ()),
-         "counts_1h": [0] * 8, "counts_1d": [0] * 8, "last_event_ms": f.last_event_ms or 0, "event_timestamp": ts}
-        for u, f in users.items()]))
-    store.write_to_online_store(USER_BATCH_VIEW, pd.DataFrame([
-        {"user_id": u, "genre_profile": list(f.genre_profile or ()), "n_events": int(f.n_events),
-         "n_ratings": int(f.n_ratings), "mean_rating": f.mean_rating, "active_days": 3,
-         "first_event_ms": f.first_event_ms or 0, "event_timestamp": ts}
-        for u, f in users.items()]))
+
+    def defined(view: str, row: dict[str, Any]) -> dict[str, Any]:
+        """Fields the registered view has (hidden_items and top_k_* only exist in newer definitions)."""
+        have = {f.name for f in store.get_feature_view(view).features} | {"user_id", "event_timestamp"}
+        return {k: v for k, v in row.items() if k in have}
+
+    store.write_to_online_store(USER_FRESH_VIEW, pd.DataFrame([defined(USER_FRESH_VIEW, {
+        "user_id": u, "recent_items": list(f.recent_items), "recent_item_times_ms": [0] * len(f.recent_items),
+        "session_start_ms": f.last_event_ms or 0, "session_items": list(f.recent_items),
+        "session_genres": list(f.session_genres or ()), "taste_genres": list(f.taste_genres or ()),
+        "counts_1h": [0] * 8, "counts_1d": [0] * 8, "last_event_ms": f.last_event_ms or 0,
+        "hidden_items": sorted(f.hidden_items), "event_timestamp": ts}) for u, f in users.items()]))
+    store.write_to_online_store(USER_BATCH_VIEW, pd.DataFrame([defined(USER_BATCH_VIEW, {
+        "user_id": u, "genre_profile": list(f.genre_profile or ()), "n_events": int(f.n_events),
+        "n_ratings": int(f.n_ratings), "mean_rating": f.mean_rating, "active_days": 3,
+        "first_event_ms": f.first_event_ms or 0, "top_k_items": list(f.top_k_items),
+        "top_k_scores": list(f.top_k_scores), "event_timestamp": ts}) for u, f in users.items()]))
+    if not newer_fields:  # Feast writes every field of the view; drop the newer ones from the hash afterwards
+        import redis
+
+        from serving.features.redis_direct import entity_key, hash_fields
+
+        client = redis.Redis(host=settings.redis.host, port=settings.redis.port, db=settings.redis.db)
+        fields = hash_fields(USER_FRESH_VIEW, ["hidden_items"]) + hash_fields(USER_BATCH_VIEW, ["top_k_items",
+                                                                                                 "top_k_scores"])
+        for u in users:
+            client.hdel(entity_key("user_id", u, settings.feast.project), *fields)
+        client.close()
 
 
 def publish_model(settings: ServingSettings, w: kit.World, tmp: Path, seed: int = 0) -> str:

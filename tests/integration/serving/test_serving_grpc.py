@@ -210,8 +210,10 @@ def test_hot_swap_under_steady_load_fails_no_request(isolated: Settings, tmp_pat
 
 def test_direct_redis_read_equals_feast_sdk(isolated: Settings, tmp_path: Path, world: kit.World) -> None:
     settings = env.serving_settings(isolated, tmp_path)
-    user = kit.heavy_user(world, now_ms=NOW)
+    user = replace(kit.heavy_user(world, now_ms=NOW), hidden_items=frozenset({"i40", "i41"}),
+                   top_k_items=("i50", "i51", "i52"), top_k_scores=(0.75, 0.5, 0.25))
     env.seed_features(settings, world, {"u1": user})
+    env.write_users(settings, {"old": kit.heavy_user(world, now_ms=NOW)}, newer_fields=False)
 
     async def reads() -> tuple:
         direct = RedisFeatureReader(settings.redis, settings.feast.project)
@@ -219,14 +221,56 @@ def test_direct_redis_read_equals_feast_sdk(isolated: Settings, tmp_path: Path, 
         ids = [*world.item_ids[:20], "missing"]
         try:
             return (await direct.read_user("u1"), await feast.read_user("u1"), await direct.read_user("nobody"),
-                    await feast.read_user("nobody"), await direct.read_items(ids), await feast.read_items(ids))
+                    await feast.read_user("nobody"), await direct.read_items(ids), await feast.read_items(ids),
+                    await direct.read_user("old"), await feast.read_user("old"))
         finally:
             await direct.close()
 
-    d_user, f_user, d_none, f_none, d_items, f_items = asyncio.run(reads())
+    d_user, f_user, d_none, f_none, d_items, f_items, d_old, f_old = asyncio.run(reads())
     assert d_none is None and f_none is None
     assert d_user is not None and d_user.recent_items == user.recent_items
     assert d_user.first_event_ms == user.first_event_ms and d_user.n_events == user.n_events
     assert np.allclose(d_user.genre_profile, user.genre_profile)
+    assert d_user.hidden_items == user.hidden_items and d_user.top_k_items == user.top_k_items
+    assert d_user.top_k_scores == user.top_k_scores  # Float32 values exactly representable
     assert d_user == f_user
     assert set(d_items) == set(world.item_ids[:20]) and d_items == f_items
+    assert d_old is not None and d_old.recent_items and d_old == f_old
+    assert d_old.hidden_items == frozenset() and d_old.top_k_items == () and d_old.top_k_scores == ()
+
+
+def test_hidden_items_and_batch_top_k_through_redis(isolated: Settings, tmp_path: Path, world: kit.World) -> None:
+    """Written through Feast's online write API like the speed and batch layers do; served over gRPC."""
+    settings = env.serving_settings(isolated, tmp_path, log_impressions=False, exploration_rate=0.0)
+    top_k = tuple(world.item_ids[100:112])
+    heavy = kit.heavy_user(world, now_ms=NOW)
+    # "newcomer" is not in the model (no ALS vector) and has no session: FOR_YOU can only come from the top-K.
+    newcomer = replace(heavy, recent_items=(), last_event_ms=None, top_k_items=top_k,
+                       top_k_scores=tuple(1.0 / (1 + k) for k in range(len(top_k))))
+    env.seed_features(settings, world, {"u1": heavy, "newcomer": newcomer})
+    env.publish_model(settings, world, tmp_path)
+
+    async def pages() -> list[pb.HomepageResponse]:
+        running = await start(settings, catalog=world.catalog(), load_catalog=False)
+        channel, ranker = env.stub(running.port)
+        try:
+            out = []
+            for user in ("u1", "u1", "newcomer"):
+                out.append(await ranker.GetHomepage(pb.HomepageRequest(user_id=user, context=_ctx(), n_rows=5,
+                                                                       items_per_row=10, request_id="same"),
+                                                    timeout=5))
+                if len(out) == 1:  # the user hides what the first page showed
+                    shown = [i.item_id for r in out[0].rows for i in r.items][:8]
+                    await asyncio.to_thread(env.write_users, settings,
+                                            {"u1": replace(heavy, hidden_items=frozenset(shown))})
+            return out
+        finally:
+            await channel.close()
+            await running.stop(1.0)
+
+    before, after, newcomer_page = asyncio.run(pages())
+    hidden = set([i.item_id for r in before.rows for i in r.items][:8])
+    served_after = {i.item_id for r in after.rows for i in r.items}
+    assert len(hidden) == 8 and not hidden & served_after and len(served_after) == 50
+    assert list(newcomer_page.degraded) == [] and newcomer_page.rows[0].type == pb.FOR_YOU
+    assert {i.item_id for i in newcomer_page.rows[0].items} <= set(top_k)
