@@ -118,7 +118,7 @@ def _chunks(xs: list[Any], n: int) -> list[list[Any]]:
 # --- streaming helpers ---------------------------------------------------------------------------------
 
 
-def send_clock(settings: Settings, at_ms: int, item_id: str) -> int:
+def send_clock(settings: Settings, at_ms: int) -> int:
     """One IMPRESSION per partition at ``at_ms``: moves every partition's watermark there, so the job fires
     every window before it (a live stream does this by itself; a finished replay needs a nudge)."""
     from confluent_kafka import Producer
@@ -132,7 +132,7 @@ def send_clock(settings: Settings, at_ms: int, item_id: str) -> int:
         e = InteractionEvent(
             event_id=f"clock-{at_ms}-{part}",
             user_id=user,
-            item_id=item_id,
+            item_id="__clock",
             event_type=EventType.IMPRESSION,
             event_time_ms=at_ms,
             position=-1,
@@ -332,7 +332,7 @@ def run(opts: Options) -> dict[str, Any]:
         for batch in split.history.to_batches(max_chunksize=16_384):
             producer.send_batch(batch)
         producer.flush()
-        send_clock(settings, split.split_ms - 1, items[0].item_id)
+        send_clock(settings, split.split_ms - 1)
         produced = producer.stats.accepted + settings.kafka.topics.partitions
         result["replay_s"] = round(time.perf_counter() - t, 2)
         say(
@@ -393,7 +393,6 @@ def run(opts: Options) -> dict[str, Any]:
         step(7, f"live: stream {split.live.num_rows:,} events at {opts.live_rate:,.0f}/s, probing freshness")
         _stream_live(settings, producer, split, opts, timeline, client, samples, titles, job)
         last_ms = int(split.live.column("event_time_ms")[-1].as_py()) if split.live.num_rows else split.split_ms
-        send_clock(settings, last_ms + 60_000, items[0].item_id)
         store = _store(settings)
         want = {t.user_id: t.last_context_ms for t in split.targets}
 
@@ -528,12 +527,14 @@ def _stream_live(
     prober.start()
     start = time.monotonic()
     last_page = start
-    for n, batch in enumerate(split.live.to_batches(max_chunksize=chunk)):
+    batches = split.live.to_batches(max_chunksize=chunk)
+    for n, batch in enumerate(batches):
         job.check()
         sent = time.monotonic()
         producer.send_batch(batch)
         producer.flush()
-        prober.add(batch.column("user_id")[-1].as_py(), batch.column("event_time_ms")[-1].as_py(), sent)
+        if n + 1 < len(batches):  # the last one waits for the clock below, not for the job
+            prober.add(batch.column("user_id")[-1].as_py(), batch.column("event_time_ms")[-1].as_py(), sent)
         if time.monotonic() - last_page > 15 and samples:
             event_ms = batch.column("event_time_ms")[-1].as_py()
             _print_page(client, samples[n % len(samples)], event_ms, titles, opts.deadline_ms, "live")
@@ -541,6 +542,8 @@ def _stream_live(
         ahead = (n + 1) * chunk / opts.live_rate - (time.monotonic() - start)
         if ahead > 0:
             time.sleep(ahead)
+    last_ms = int(split.live.column("event_time_ms")[-1].as_py()) if split.live.num_rows else split.split_ms
+    send_clock(settings, last_ms + 60_000)
     say(f"  produced in {time.monotonic() - start:.0f} s; waiting for the last freshness probes")
     prober.finishing.set()
     prober.join()
@@ -585,7 +588,7 @@ def _burst(
     producer.send_batch(archive_table(rows))
     producer.flush()
     last = rows[-1]["event_time_ms"]
-    send_clock(settings, last + 60_000, items[0].item_id)
+    send_clock(settings, last + 60_000)
     services.wait_until(
         "the burst to reach the fresh features", lambda: (fresh_last_event(store, [user]).get(user) or 0) >= last, 120
     )
