@@ -120,7 +120,8 @@ STREAM_UDF_SRC := $(wildcard streaming/java/io/hybridrec/streaming/*.java)
 
 .PHONY: stream-udf stream flink-cluster flink-cluster-down stream-submit bench-stream
 
-# The JVM half of event-time extraction (per-partition watermarks in the Kafka source); built, never committed.
+# The JVM half of the job's decoding: event time for per-partition watermarks in the Kafka source, and decoding +
+# validation of every record (ProtoDecode); built, never committed.
 $(STREAM_UDF_JAR): $(STREAM_UDF_SRC) $(VENV_STAMP)
 	@mkdir -p $(DEPS)/streaming/classes
 	javac -nowarn --release 11 -d $(DEPS)/streaming/classes \
@@ -129,7 +130,7 @@ $(STREAM_UDF_JAR): $(STREAM_UDF_SRC) $(VENV_STAMP)
 
 stream-udf: $(STREAM_UDF_JAR)
 
-stream: install up stream-udf   ## run the speed-layer job on the local MiniCluster (Ctrl-C stops it)
+stream: install up stream-udf   ## the speed-layer job on the local MiniCluster (Ctrl-C: stop with a savepoint)
 	$(PY) -m streaming.main run
 
 # --- serving
@@ -151,6 +152,12 @@ flink-cluster-down:
 stream-submit: flink-cluster up   ## submit the job to the session cluster with `flink run -py`
 	$(PY) -m streaming.cluster submit
 
-bench-stream: install up stream-udf
-	$(PY) benchmarks/streaming_throughput.py --parallelism 1
-	$(PY) benchmarks/streaming_throughput.py --parallelism 2
+ML_LATEST_SMALL ?= ../shared/datasets/ml-latest-small
+STREAM_BENCH_EVENTS ?= 200000
+
+bench-stream: install up stream-udf   ## speed-layer throughput (p=1, 2; synthetic + ml-latest-small) and freshness
+	$(PY) benchmarks/streaming_throughput.py --parallelism 1 --events $(STREAM_BENCH_EVENTS)
+	$(PY) benchmarks/streaming_throughput.py --parallelism 2 --events $(STREAM_BENCH_EVENTS)
+	$(PY) benchmarks/streaming_throughput.py --parallelism 1 --dataset ml-latest-small --path $(ML_LATEST_SMALL)
+	$(PY) benchmarks/streaming_throughput.py --parallelism 2 --dataset ml-latest-small --path $(ML_LATEST_SMALL)
+	$(PY) benchmarks/streaming_freshness.py --rate 5000 --duration 60

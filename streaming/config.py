@@ -25,6 +25,7 @@ class StreamingConfig(BaseModel):
 
     # --- feature definitions
     recent_n: int = Field(20, ge=1, le=1000, description="length of recent_items")
+    hidden_n: int = Field(50, ge=1, le=10_000, description="length of hidden_items (distinct HIDE items)")
     session_gap_ms: int = Field(30 * 60_000, ge=1, description="inactivity that closes a session")
     taste_half_life_ms: int = Field(3 * 86_400_000, ge=1, description="half-life of the decayed genre taste")
     popularity_half_life_ms: int = Field(6 * 3_600_000, ge=1, description="half-life of item popularity")
@@ -56,6 +57,8 @@ class StreamingConfig(BaseModel):
     bounded: bool = Field(False, description="stop at the end offsets seen at start (tests, backfills)")
     catalog_refresh_ms: int = Field(60_000, ge=0, description="minimum time between catalog re-reads")
     metrics_port: str | None = Field(None, description="Prometheus reporter port or range, e.g. 9249-9259")
+    rest_port: int | None = Field(None, ge=0, le=65535, description="REST/web port of the local MiniCluster "
+                                                                     "(benchmarks sample busy time from it)")
     job_name: str = "hybridrec-speed-layer"
     # --- standalone session cluster from the pyflink distribution (`make flink-cluster`)
     cluster_host: str = "127.0.0.1"

@@ -1,29 +1,28 @@
-"""Writing feature snapshots to the Feast online store (Redis) through Feast's own write path.
+"""Writing feature snapshots to the Feast online store (Redis) in the layout Feast's Redis store reads.
 
 Snapshots are whole feature rows per entity, stamped with a per-entity version that only grows (the event
-time of the window that produced them, bumped by 1 ms when needed). Feast's Redis store keeps a row only when
-its timestamp is newer than the stored one, so replaying snapshots after a restart is a no-op and a write can
-never move a feature backwards: idempotent, last-write-wins.
+time of the window that produced them, bumped by 1 ms when needed). The feature functions encode each row
+once into Feast's Redis hash (:class:`FeastHashEncoder`, built on Feast's own key and field-hash helpers); the
+writer keeps the newest row per entity of a micro-batch and writes it only when it is newer than the stored
+``_ts`` (:class:`RedisHashWriter`, the same check as Feast's ``online_write_batch``), so replaying snapshots
+after a restart is a no-op and a write can never move a feature backwards: idempotent, last-write-wins.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+import marshal
+import struct
+from collections.abc import Sequence
 from typing import Any
 
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import DoubleList, FloatList, Int64List, StringList, Value
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from hybridrec.config import Settings
 from hybridrec.contract import ITEM_FRESH_VIEW, USER_FRESH_VIEW
 
 JOIN_KEYS = {USER_FRESH_VIEW: "user_id", ITEM_FRESH_VIEW: "item_id"}
-
-
-def encode_snapshot(features: dict[str, object]) -> bytes:
-    return json.dumps(features, separators=(",", ":")).encode()
 
 
 def _value(v: object) -> Value:
@@ -61,6 +60,43 @@ def to_value(name: str, v: object, dtypes: dict[str, str]) -> Value:
     return _value(v)
 
 
+def _varint(n: int) -> bytes:
+    if n < 0:
+        n += 1 << 64
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _len_field(tag: bytes, body: bytes) -> bytes:
+    return tag + _varint(len(body)) + body
+
+
+# Value oneof tags (feast/types/Value.proto): int64_val=4, double_val=5, string_list_val=12,
+# int64_list_val=14, double_list_val=15, float_list_val=16; the lists hold ``repeated val = 1`` (packed).
+_ENCODERS: dict[str, Any] = {
+    "Int64": lambda v: b"\x20" + _varint(v),
+    "Float64": lambda v: b"\x29" + struct.pack("<d", v),
+    "Array(String)": lambda v: _len_field(b"\x62", b"".join(_len_field(b"\x0a", x.encode()) for x in v)),
+    "Array(Int64)": lambda v: _len_field(b"\x72", _len_field(b"\x0a", b"".join(_varint(x) for x in v))
+                                         if v else b""),
+    "Array(Float64)": lambda v: _len_field(b"\x7a", _len_field(b"\x0a", struct.pack(f"<{len(v)}d", *v))
+                                           if v else b""),
+    "Array(Float32)": lambda v: _len_field(b"\x82\x01", _len_field(b"\x0a", struct.pack(f"<{len(v)}f", *v))
+                                           if v else b""),
+}
+
+
+def value_bytes(dtype: str, v: object) -> bytes:
+    """``to_value(...).SerializeToString()`` written directly (the fresh views' types), ~5x faster; the unit
+    tests hold the two byte-identical."""
+    encode = _ENCODERS.get(dtype)
+    return encode(v) if encode is not None else _value(v).SerializeToString()
+
+
 def latest_per_entity(entities: Sequence[str], versions: Sequence[int], payloads: Sequence[bytes]
                       ) -> dict[str, tuple[int, bytes]]:
     """The newest snapshot of each entity in a micro-batch."""
@@ -72,36 +108,100 @@ def latest_per_entity(entities: Sequence[str], versions: Sequence[int], payloads
     return out
 
 
-class FeastOnlineWriter:
-    """Writes snapshots of the fresh views with the provider's ``online_write_batch`` (Feast's Redis layout)."""
+def _timestamp_nanos(raw: bytes | None) -> int:
+    if not raw:
+        return 0
+    ts = Timestamp()
+    ts.ParseFromString(raw)
+    return ts.seconds * 1_000_000_000 + ts.nanos
+
+
+class FeastHashEncoder:
+    """Builds, in the feature function, the exact Redis hash Feast's Redis store writes for one row (key =
+    serialized entity key + project, fields = murmur3 of ``view:feature`` → ``Value`` bytes, ``_ts:view`` →
+    ``Timestamp`` bytes), so the writer only pipelines bytes. Uses Feast's own key and hash helpers."""
+
+    def __init__(self, settings: Settings, view: str) -> None:
+        from feast.infra.online_stores.helpers import _mmh3
+        from feast.infra.online_stores.redis import _versioned_fv_name
+
+        from hybridrec.feature_store import open_store
+
+        self.store = store = open_store(settings)
+        fv = store.get_feature_view(view)
+        name = _versioned_fv_name(fv, store.config)
+        self._project = store.config.project
+        self._key_version = store.config.entity_key_serialization_version
+        self._join_key = JOIN_KEYS[view]
+        self._dtypes = {f.name: str(f.dtype) for f in fv.features}
+        self._fields = {f.name: _mmh3(f"{name}:{f.name}") for f in fv.features}
+        self.ts_field = self.ts_field_of(store, view)
+        self._keys: dict[str, bytes] = {}
+
+    @staticmethod
+    def ts_field_of(store: Any, view: str) -> bytes:
+        from feast.infra.online_stores.redis import _versioned_fv_name
+
+        return f"_ts:{_versioned_fv_name(store.get_feature_view(view), store.config)}".encode()
+
+    def redis_key(self, entity: str) -> bytes:
+        key = self._keys.get(entity)
+        if key is None:
+            from feast.infra.online_stores.helpers import _redis_key
+
+            if len(self._keys) > 200_000:
+                self._keys.clear()
+            key = _redis_key(self._project, EntityKey(join_keys=[self._join_key],
+                                                      entity_values=[Value(string_val=entity)]),
+                             entity_key_serialization_version=self._key_version)
+            self._keys[entity] = key
+        return key
+
+    def encode(self, entity: str, version_ms: int, features: dict[str, object]) -> bytes:
+        """The row as ``marshal((redis_key, {field: bytes}))``: the writer decodes it in one C call."""
+        ts = Timestamp(seconds=version_ms // 1000, nanos=(version_ms % 1000) * 1_000_000)
+        mapping = {self.ts_field: ts.SerializeToString()}
+        for name, v in features.items():
+            mapping[self._fields[name]] = value_bytes(self._dtypes[name], v)
+        return marshal.dumps((self.redis_key(entity), mapping))
+
+
+class RedisHashWriter:
+    """Writes encoded rows with two pipelined round trips per batch, as Feast's ``online_write_batch`` does:
+    read the stored ``_ts`` of every key, then HSET only rows strictly newer (replays are no-ops)."""
 
     def __init__(self, settings: Settings, batch_size: int) -> None:
         from hybridrec.feature_store import open_store
 
-        self._store = open_store(settings)
-        self._provider = self._store._get_provider()
-        self._views = {name: self._store.get_feature_view(name) for name in JOIN_KEYS}
-        self._dtypes = {name: {f.name: str(f.dtype) for f in fv.features} for name, fv in self._views.items()}
+        store = open_store(settings)
+        online = store._get_provider().online_store
+        self._client = online._get_client(store.config.online_store)
+        self._ttl = store.config.online_store.key_ttl_seconds
+        self._ts_fields = {view: FeastHashEncoder.ts_field_of(store, view) for view in JOIN_KEYS}
         self._batch_size = batch_size
 
     def write(self, view: str, snapshots: dict[str, tuple[int, bytes]]) -> int:
-        """Write ``entity → (version_ms, payload)``; returns the number of rows sent."""
-        join_key, dtypes, fv = JOIN_KEYS[view], self._dtypes[view], self._views[view]
-        rows: list[tuple[EntityKey, dict[str, Value], datetime, Any]] = []
-        now = datetime.now(tz=UTC)
-        for entity, (version, payload) in snapshots.items():
-            features = json.loads(payload)
-            values = {k: to_value(k, v, dtypes) for k, v in features.items()}
-            key = EntityKey(join_keys=[join_key], entity_values=[Value(string_val=entity)])
-            rows.append((key, values, datetime.fromtimestamp(version / 1000, tz=UTC), now))
-        for chunk in _chunks(rows, self._batch_size):
-            self._provider.online_write_batch(self._store.config, fv, chunk, None)
-        return len(rows)
+        """Write ``entity → (version_ms, encoded row)``; returns the number of rows actually written."""
+        ts_field = self._ts_fields[view]
+        rows = [marshal.loads(payload) for _, payload in snapshots.values()]
+        versions = [version for version, _ in snapshots.values()]
+        written = 0
+        for start in range(0, len(rows), self._batch_size):
+            chunk = rows[start: start + self._batch_size]
+            with self._client.pipeline(transaction=False) as pipe:
+                for key, _ in chunk:
+                    pipe.hget(key, ts_field)
+                stored = pipe.execute()
+            with self._client.pipeline(transaction=False) as pipe:
+                for (key, mapping), prev, version in zip(chunk, stored, versions[start:], strict=False):
+                    if version * 1_000_000 <= _timestamp_nanos(prev):
+                        continue
+                    pipe.hset(key, mapping=mapping)
+                    if self._ttl:
+                        pipe.expire(key, self._ttl)
+                    written += 1
+                pipe.execute()
+        return written
 
     def close(self) -> None:
-        self._store = None  # type: ignore[assignment]
-
-
-def _chunks(rows: list[Any], size: int) -> Iterable[list[Any]]:
-    for i in range(0, len(rows), size):
-        yield rows[i: i + size]
+        self._client = None

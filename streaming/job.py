@@ -8,11 +8,13 @@ connectors and executes.
 from __future__ import annotations
 
 import os
+import signal
 import site
 import sys
+import threading
 from pathlib import Path
 
-from pyflink.common import Configuration, Types
+from pyflink.common import Configuration, JobClient, Types
 from pyflink.datastream import MapFunction, StreamExecutionEnvironment
 from pyflink.datastream.connectors import Sink
 from pyflink.java_gateway import get_gateway
@@ -22,12 +24,9 @@ from hybridrec.config import PROJECT_ROOT
 from streaming import sql
 from streaming.config import StreamingSettings
 from streaming.functions import (
-    DLQ_TAG,
-    EVENT_TYPE,
     ITEM_BATCH_TYPE,
     SNAPSHOT_TYPE,
     USER_BATCH_TYPE,
-    DecodeEvents,
     ItemFeatures,
     UserFeatures,
     WindowRow,
@@ -50,6 +49,14 @@ def jars(settings: StreamingSettings) -> list[Path]:
     return [*found, udf]
 
 
+def reporter_jars() -> list[Path]:
+    """The Prometheus reporter of the pyflink distribution. A session cluster loads it from its plugins/ dir;
+    the local MiniCluster does not load plugins, so the job puts the jar on its classpath instead."""
+    import pyflink
+
+    return sorted((Path(pyflink.__file__).parent / "plugins" / "metrics-prometheus").glob("*.jar"))
+
+
 def python_path() -> str:
     """What the embedded (thread-mode) interpreter needs on sys.path: the venv and the project."""
     return os.pathsep.join([str(PROJECT_ROOT), *site.getsitepackages()])
@@ -59,7 +66,8 @@ def flink_configuration(settings: StreamingSettings) -> Configuration:
     cfg = settings.streaming
     conf = Configuration()
     conf.set_string("pipeline.name", cfg.job_name)
-    conf.set_string("pipeline.jars", ";".join(p.resolve().as_uri() for p in jars(settings)))
+    extra = reporter_jars() if cfg.metrics_port else []
+    conf.set_string("pipeline.jars", ";".join(p.resolve().as_uri() for p in [*jars(settings), *extra]))
     conf.set_string("parallelism.default", str(cfg.parallelism))
     conf.set_string("python.execution-mode", cfg.execution_mode)
     conf.set_string("python.executable", sys.executable)
@@ -73,6 +81,8 @@ def flink_configuration(settings: StreamingSettings) -> Configuration:
     conf.set_string("state.backend.type", "hashmap")
     conf.set_string("table.local-time-zone", "UTC")
     conf.set_string("table.exec.source.idle-timeout", f"{cfg.source_idle_timeout_ms} ms")
+    if cfg.rest_port is not None:
+        conf.set_string("rest.port", str(cfg.rest_port))
     if cfg.restore_from is not None:
         conf.set_string("execution.state-recovery.path", cfg.restore_from.resolve().as_uri())
     if cfg.metrics_port:
@@ -85,16 +95,17 @@ def flink_configuration(settings: StreamingSettings) -> Configuration:
 def build_pipeline(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, settings: StreamingSettings,
                    *, source: str, archive: str, dlq: str, writer: MapFunction) -> None:
     """Wire source table → decode → archive, DLQ, user/item features → ``writer`` (adds a statement set)."""
-    raw = t_env.to_data_stream(t_env.sql_query(f"SELECT k, v, rowtime FROM {source}"))
-    decoded = raw.process(DecodeEvents(settings), output_type=EVENT_TYPE).name("decode-validate")
-    t_env.create_temporary_view("hr_events", t_env.from_data_stream(decoded, Schema.new_builder()
+    # One DataStream for every branch: each separately planned query on the source table would otherwise get its
+    # own Kafka source (reading and decoding everything again). Still all JVM: no Python function touches it.
+    decoded = t_env.to_data_stream(t_env.sql_query(sql.decoded(source, settings)))
+    t_env.create_temporary_view("hr_decoded", t_env.from_data_stream(decoded, Schema.new_builder()
         .column_by_metadata("rowtime", DataTypes.TIMESTAMP_LTZ(3))
         .watermark("rowtime", "SOURCE_WATERMARK()").build()))
-    t_env.create_temporary_view("hr_dead_letters", t_env.from_data_stream(decoded.get_side_output(DLQ_TAG)))
+    t_env.create_temporary_view("hr_events", t_env.sql_query(sql.valid_events("hr_decoded")))
 
     statements = t_env.create_statement_set()
     statements.add_insert_sql(sql.archive_insert(archive, "hr_events"))
-    statements.add_insert_sql(f"INSERT INTO {dlq} SELECT k, v, headers FROM hr_dead_letters")
+    statements.add_insert_sql(sql.dlq_insert(dlq, "hr_decoded", settings))
 
     users = t_env.to_data_stream(t_env.sql_query(sql.user_batches("hr_events", settings))) \
         .map(WindowRow(), output_type=USER_BATCH_TYPE).name("user-batches") \
@@ -125,8 +136,8 @@ def create_environment(settings: StreamingSettings) -> tuple[StreamExecutionEnvi
     os.environ["PYTHONPATH"] = python_path()  # the embedded interpreter of thread mode reads it at start
     env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(settings))
     t_env = StreamTableEnvironment.create(env)
-    t_env.execute_sql(f"CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS proto_event_time AS '{sql.UDF_CLASS}' "
-                      "LANGUAGE JAVA")
+    for name, cls in (("proto_event_time", sql.UDF_CLASS), ("proto_decode", sql.DECODE_CLASS)):
+        t_env.execute_sql(f"CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS {name} AS '{cls}' LANGUAGE JAVA")
     return env, t_env
 
 
@@ -142,6 +153,24 @@ def run(settings: StreamingSettings, *, wait: bool = True) -> object:
     t_env.execute_sql(sql.dlq_sink_ddl("hr_dlq", settings))
     build_pipeline(env, t_env, settings, source="hr_source", archive="hr_archive", dlq="hr_dlq",
                    writer=WriteFeatures(settings))
-    if wait:
-        return env.execute(settings.streaming.job_name)
-    return env.execute_async(settings.streaming.job_name)
+    client = env.execute_async(settings.streaming.job_name)
+    return wait_or_stop_with_savepoint(client, settings) if wait else client
+
+
+def savepoint_dir(settings: StreamingSettings) -> Path:
+    return settings.checkpoint_dir.parent / "savepoints"
+
+
+def wait_or_stop_with_savepoint(client: JobClient, settings: StreamingSettings) -> object:
+    """Block until the job ends. SIGTERM or SIGINT (Ctrl-C) stops it with a savepoint instead of killing it, and
+    prints ``savepoint: <path>`` (restart with ``--restore-from <path>``): planned restarts lose no state."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    result = client.get_job_execution_result()
+    while not result.done():
+        if stop.wait(0.5):
+            path = client.stop_with_savepoint(False, savepoint_dir(settings).resolve().as_uri()).result()
+            print(f"savepoint: {path}", file=sys.stderr, flush=True)
+            return path
+    return result.result()

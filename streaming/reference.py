@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from streaming.config import StreamingConfig
-from streaming.logic import N_EVENT_TYPES, N_GENRES, Event, GenreLookup
+from streaming.logic import HIDE, N_EVENT_TYPES, N_GENRES, Event, GenreLookup
 
 
 def _decayed(times: list[int], at_ms: int, half_life_ms: int) -> list[float]:
@@ -37,6 +37,10 @@ def reference_user_features(events: Iterable[Event], cfg: StreamingConfig,
             session = []
         session.append(e)
     recent = list(reversed(engaged))[: cfg.recent_n]
+    hidden: list[str] = []
+    for e in reversed([e for e in ordered if e.event_type == HIDE]):
+        if e.item_id not in hidden:
+            hidden.append(e.item_id)
     if engaged:
         t_end = engaged[-1].event_time_ms
         weights = _decayed([e.event_time_ms for e in engaged], t_end, cfg.taste_half_life_ms)
@@ -57,6 +61,7 @@ def reference_user_features(events: Iterable[Event], cfg: StreamingConfig,
         "taste_genres": taste,
         **counts,
         "last_event_ms": last,
+        "hidden_items": hidden[: cfg.hidden_n],
     }
 
 

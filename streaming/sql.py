@@ -11,6 +11,9 @@ from hybridrec.contract import ARCHIVE_SCHEMA
 from streaming.config import StreamingSettings
 
 UDF_CLASS = "io.hybridrec.streaming.ProtoEventTime"
+DECODE_CLASS = "io.hybridrec.streaming.ProtoDecode"
+EVENT_COLUMNS = ("event_id", "user_id", "item_id", "event_type", "event_type_num", "value", "event_time_ms",
+                 "surface", "position", "request_id", "variant", "device", "country")
 _SQL_TYPES = {"string": "STRING", "double": "DOUBLE", "int64": "BIGINT", "int32": "INT"}
 
 
@@ -80,6 +83,34 @@ def dlq_sink_ddl(name: str, s: StreamingSettings) -> str:
 ) WITH (
   {_with(options)}
 )"""
+
+
+def decoded(source: str, s: StreamingSettings) -> str:
+    """Every raw record with its decoded columns and ``reason`` (NULL when valid), decoded in the JVM by
+    ``ProtoDecode`` with the rules of ``hybridrec.events`` (the source's rowtime and watermark are kept)."""
+    v = s.validation
+    return f"""SELECT k, v, rowtime AS source_time, d.*
+FROM {source}, LATERAL TABLE(proto_decode(k, v, {v.max_payload_bytes}, {v.max_id_length},
+    CAST({v.min_event_time_ms} AS BIGINT), CAST({v.max_future_skew_s * 1000} AS BIGINT))) AS d"""
+
+
+def valid_events(decoded_view: str) -> str:
+    columns = ", ".join(f"`{c}`" for c in EVENT_COLUMNS)
+    return f"SELECT {columns}, rowtime FROM {decoded_view} WHERE reason IS NULL"
+
+
+def dlq_insert(sink: str, decoded_view: str, s: StreamingSettings) -> str:
+    """Rejected records with the headers of ``hybridrec.kafka.producer.dlq_headers`` (component ``flink``)."""
+    def b(expr: str) -> str:
+        return f"ENCODE({expr}, 'UTF-8')"
+
+    headers = {"reason": "reason", "detail": "SUBSTRING(detail FROM 1 FOR 1000)",
+               "source_topic": _quote(s.kafka.topics.interactions), "component": "'flink'",
+               "rejected_at_ms": "CAST(checked_at_ms AS STRING)", "original_size": "CAST(payload_size AS STRING)",
+               "sha256": "sha256"}
+    entries = ", ".join(f"{_quote(name)}, {b(expr)}" for name, expr in headers.items())
+    return f"""INSERT INTO {sink}
+SELECT k, v, MAP[{entries}] FROM {decoded_view} WHERE reason IS NOT NULL"""
 
 
 def archive_insert(sink: str, events: str) -> str:

@@ -4,6 +4,8 @@ records reach the dead-letter topic with their reasons while the job carries on.
 
 from __future__ import annotations
 
+import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from hybridrec_pb.events_pb2 import InteractionEvent
 from streaming import testkit
 from streaming.config import StreamingSettings
 from streaming.reference import mismatches, reference_features
-from tests.helpers import consume
+from tests.helpers import consume, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -50,6 +52,21 @@ class Run:
     world: testkit.World
     malformed: dict[str, tuple[bytes, bytes]]
     job: testkit.JobProcess
+    scrapes: list[str]
+
+
+def _scrape(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+            return resp.read().decode()
+    except OSError:
+        return ""
+
+
+def _metric(text: str, name: str) -> list[float]:
+    """Values of every series whose metric name ends with ``name`` (Flink prefixes scope and group names)."""
+    return [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            if line and not line.startswith("#") and line.split("{", 1)[0].split(" ", 1)[0].endswith(name)]
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +74,9 @@ def run(services: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     """One bounded job over 800 events (out of order up to 1.5 s, within the 2 s bound) and 6 bad records."""
     workdir: Path = tmp_path_factory.mktemp("stream")
     testkit.build_udf()
-    settings = testkit.isolated_streaming_settings(get_settings(), workdir, max_out_of_orderness_ms=2_000)
+    port = free_port()
+    settings = testkit.isolated_streaming_settings(get_settings(), workdir, max_out_of_orderness_ms=2_000,
+                                                   metrics_port=str(port))
     ensure_topics(settings.kafka)
     try:
         world = testkit.make_world(800, disorder_ms=1_500)
@@ -65,12 +84,17 @@ def run(services: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         testkit.publish_catalog(settings, world.genres)
         testkit.produce(settings, world.events, list(malformed.values()), raw_every=100)
         job = testkit.JobProcess(settings, workdir)
+        scrapes: list[str] = []
         try:
-            rc = job.wait(240)
+            deadline = time.monotonic() + 400
+            while job.proc.poll() is None and time.monotonic() < deadline:
+                scrapes.append(_scrape(port))  # Prometheus reporter, while the job runs
+                time.sleep(0.5)
+            rc = job.wait(10)
         finally:
             job.kill()
         assert rc == 0, job.tail()
-        yield Run(settings, world, malformed, job)
+        yield Run(settings, world, malformed, job, [s for s in scrapes if s])
     finally:
         delete_topics(settings.kafka, [s.name for s in topic_specs(settings.kafka)])
 
@@ -113,3 +137,14 @@ def test_malformed_records_reach_dlq_with_reasons(run: Run) -> None:
         got[headers["reason"].decode()] = (msg.key(), msg.value())
     assert got == run.malformed
     assert len(dead) == len(run.malformed)
+
+
+def test_prometheus_reporter_exports_flink_and_job_metrics(run: Run) -> None:
+    assert run.scrapes, "the Prometheus reporter never answered while the job ran"
+    every = "\n".join(run.scrapes)
+    assert _metric(every, "_numRecordsIn"), "no Flink task metrics"
+    assert _metric(every, "jobmanager_numRunningJobs") or _metric(every, "_uptime"), "no Flink job metrics"
+    for name in ("events_valid", "events_dead_lettered", "snapshots_emitted", "feature_rows_written",
+                 "event_to_write_lag_ms"):
+        assert _metric(every, name), f"{name} was never exported"
+    assert max(_metric(every, "events_valid")) > 0

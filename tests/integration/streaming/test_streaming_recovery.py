@@ -1,12 +1,16 @@
-"""Kill -9 of the whole job (client and MiniCluster JVM) mid-stream, restart from the last checkpoint: the
-features read through Feast and the Parquet archive equal the reference, with nothing lost or doubled."""
+"""Kill -9 of the whole job (client and MiniCluster JVM) mid-stream, restart from the last checkpoint, then a
+planned stop with a savepoint (SIGTERM) and a restart from that savepoint: the features read through Feast and
+the Parquet archive equal the reference, with nothing lost or doubled."""
 
 from __future__ import annotations
 
+import re
+import signal
 import threading
 import time
 from collections import Counter
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -19,13 +23,13 @@ from streaming.reference import mismatches, reference_features
 pytestmark = pytest.mark.integration
 
 
-def test_kill_and_restore_from_checkpoint(services: Settings, tmp_path: Path) -> None:
+def test_kill_restore_from_checkpoint_then_savepoint(services: Settings, tmp_path: Path) -> None:
     testkit.build_udf()
     settings = testkit.isolated_streaming_settings(get_settings(), tmp_path, bounded=False,
                                                    checkpoint_interval_ms=1_000)
     ensure_topics(settings.kafka)
     world = testkit.make_world(1_200, disorder_ms=1_500, seed=11)
-    first, rest = world.events[:500], world.events[500:]
+    first, rest, tail = world.events[:500], world.events[500:1_000], world.events[1_000:]
     testkit.publish_catalog(settings, world.genres)
     testkit.produce(settings, first)
 
@@ -50,13 +54,26 @@ def test_kill_and_restore_from_checkpoint(services: Settings, tmp_path: Path) ->
         job.kill()  # SIGKILL while events are still arriving and being processed
         killed_with = testkit.read_archive(settings).num_rows
         feeder.join()
-        sentinels = testkit.produce_sentinels(settings, max(e.event_time_ms for e in world.events) + 7_200_000)
-
         checkpoint = testkit.latest_checkpoint(settings.checkpoint_dir)
         assert checkpoint is not None
         restored = settings.model_copy(update={"streaming": settings.streaming.model_copy(
             update={"restore_from": checkpoint})})
         job = testkit.JobProcess(restored, tmp_path / "run2")
+        jobs.append(job)
+        before = {e.event_id for e in first + rest}
+        assert testkit.wait_for(lambda: testkit.read_archive(settings).num_rows >= len(before), 240), job.tail()
+
+        # Planned restart: SIGTERM stops the job with a savepoint; the tail arrives while it is down.
+        job.proc.send_signal(signal.SIGTERM)
+        assert job.wait(120) == 0, job.tail()
+        found = re.search(r"^savepoint: (\S+)$", job.log.read_text(), re.M)
+        assert found, job.tail()
+        savepoint = Path(urlparse(found.group(1)).path)
+        assert (savepoint / "_metadata").exists()
+        testkit.produce(settings, tail)
+        sentinels = testkit.produce_sentinels(settings, max(e.event_time_ms for e in world.events) + 7_200_000)
+        job = testkit.JobProcess(settings.model_copy(update={"streaming": settings.streaming.model_copy(
+            update={"restore_from": savepoint})}), tmp_path / "run3")
         jobs.append(job)
 
         expected_ids = {e.event_id for e in world.events} | {e.event_id for e in sentinels}

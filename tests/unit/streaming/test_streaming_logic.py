@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import marshal
 import random
 
 import pytest
@@ -21,10 +22,10 @@ from streaming.logic import (
 )
 from streaming.reference import mismatches, reference_features
 
-CFG = StreamingConfig(recent_n=5, session_gap_ms=600_000, trending_window_ms=3_600_000,
+CFG = StreamingConfig(recent_n=5, hidden_n=3, session_gap_ms=600_000, trending_window_ms=3_600_000,
                       trending_slide_ms=300_000)
 PARAMS = UserParams(CFG.recent_n, CFG.session_gap_ms, CFG.taste_half_life_ms, CFG.counts_short_ms,
-                    CFG.counts_long_ms, frozenset(CFG.engagement_type_values))
+                    CFG.counts_long_ms, frozenset(CFG.engagement_type_values), CFG.hidden_n)
 GENRES = {f"i{k}": genre_vector([["Action", "Drama"], ["Comedy"], []][k % 3]) for k in range(30)}
 
 
@@ -70,6 +71,7 @@ def test_incremental_equals_reference(seed: int) -> None:
         state = UserState()
         for batch in windows_of([e for u, e in events if u == user], 60_000):
             apply_user_events(state, sorted(batch), PARAMS, genres)
+            state = UserState.from_tuple(marshal.loads(marshal.dumps(state.to_tuple())))  # as stored by the job
         got = user_features(state, PARAMS)
         assert got.keys() == expected.keys()
         assert mismatches(got, expected, rel=1e-9) == [], user
@@ -81,6 +83,7 @@ def test_incremental_equals_reference(seed: int) -> None:
         state = ItemState()
         for batch in windows_of([e for e in engaged if e.item_id == item], 60_000):
             add_item_events(state, [e.event_time_ms for e in batch], CFG.popularity_half_life_ms)
+            state = ItemState.from_tuple(marshal.loads(marshal.dumps(state.to_tuple())))
         for end, count in hop_counts(times):
             set_item_trending(state, end, count)
         assert mismatches(item_features(state), expected, rel=1e-9) == [], item
@@ -100,6 +103,16 @@ def test_session_splits_on_gap_and_counts_window() -> None:
     assert got["counts_1d"][2] == 2 and got["counts_1d"][3] == 1
     assert got["last_event_ms"] == base + 7_300_000
     assert sum(got["taste_genres"]) == pytest.approx(1.0)
+
+
+def test_hidden_items_distinct_newest_first_bounded() -> None:
+    base = 1_700_000_000_000
+    hides = [Event(base + k * 1000, f"h{k}", item, 7) for k, item in enumerate(["a", "b", "a", "c", "d"])]
+    state = apply_user_events(UserState(), hides[:2], PARAMS, genres)
+    apply_user_events(state, [*hides[2:], Event(base + 9000, "p", "e", 2)], PARAMS, genres)
+    assert user_features(state, PARAMS)["hidden_items"] == ["d", "c", "a"]
+    expected, _ = reference_features([("u", e) for e in hides], CFG, genres)
+    assert expected["u"]["hidden_items"] == ["d", "c", "a"]
 
 
 def test_mismatches_notices_differences() -> None:
