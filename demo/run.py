@@ -89,6 +89,10 @@ def namespace_env(workdir: Path, namespace: str, tag: str, ranker_port: int, met
         "HYBRIDREC_FEAST__REGISTRY_PATH": str(data / "feast" / "registry.db"),
         "HYBRIDREC_STREAMING__GROUP_ID": f"{prefix}-streaming",
         "HYBRIDREC_STREAMING__CHECKPOINT_INTERVAL_MS": "5000",
+        # Replays pause (the batch run) and end; the demo's clock events reach every partition, so no partition
+        # needs idleness to stop holding the watermark. With idleness on, partitions idle through the batch run
+        # did not advance the watermark on the first nudge after it.
+        "HYBRIDREC_STREAMING__SOURCE_IDLE_TIMEOUT_MS": "0",
         "HYBRIDREC_SERVING__PORT": str(ranker_port),
         "HYBRIDREC_SERVING__METRICS_PORT": str(metrics_port),
         "HYBRIDREC_SERVING__MAX_CLOCK_SKEW_MS": str(YEARS_MS),
