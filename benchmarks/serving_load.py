@@ -100,6 +100,22 @@ def _scrape_one(port: int) -> dict[str, dict[str, float]]:
     return out
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its descendants (the worker processes), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
 def stage_summary(before: dict, after: dict) -> dict[str, dict[str, float]]:
     res = {}
     for stage in STAGES:
@@ -175,7 +191,7 @@ def setup(tmp: Path, args) -> tuple[ServingSettings, list[str]]:
     return settings, w.user_ids
 
 
-async def drive(port: int, metrics_ports: list[int], users: list[str], args) -> list[dict]:
+async def drive(port: int, metrics_ports: list[int], users: list[str], args, server_pid: int) -> list[dict]:
     # Separate connections (distinct channel args defeat subchannel sharing) so the kernel can spread them
     # over the worker processes.
     channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=[("bench.channel", i)])
@@ -193,9 +209,12 @@ async def drive(port: int, metrics_ports: list[int], users: list[str], args) -> 
     await run_rate(stubs, 50, 3, users, args)  # warm-up, not reported
     results = []
     for rate in args.rates:
-        before = scrape(metrics_ports)
+        before, cpu0, load0 = scrape(metrics_ports), process_cpu_s(server_pid), os.getloadavg()[0]
         res = await run_rate(stubs, rate, args.duration, users, args)
         res["stages"] = stage_summary(before, scrape(metrics_ports))
+        # Server CPU per request: what the requests cost whatever else the machine runs.
+        res["server_cpu_ms_per_request"] = round((process_cpu_s(server_pid) - cpu0) / res["sent"] * 1000, 2)
+        res["load_avg_1m"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
         results.append(res)
         print(json.dumps(res), flush=True)
     for c in channels:
@@ -298,17 +317,18 @@ def main() -> int:
                "HYBRIDREC_KAFKA__TOPICS__IMPRESSIONS": settings.kafka.topics.impressions}
     server = subprocess.Popen([sys.executable, "-m", "serving.main", "--log-level", "WARNING"], cwd=ROOT, env=environ)
     try:
-        results = asyncio.run(drive(port, [metrics_port + i for i in range(args.workers)], users, args))
+        results = asyncio.run(drive(port, [metrics_port + i for i in range(args.workers)], users, args, server.pid))
     finally:
         server.terminate()
         server.wait(30)
         delete_topics(settings.kafka, [settings.kafka.topics.impressions])
         shutil.rmtree(tmp, ignore_errors=True)
-    print("\nrate  achieved  p50     p95     p99     ok/sent  degraded   stage means (ms)")
+    print("\nrate  achieved  p50     p95     p99     ok/sent  degraded  cpu/req  load    stage means (ms)")
     for r in results:
         stages = " ".join(f"{k}={v['mean_ms']}" for k, v in r["stages"].items())
         print(f"{r['rate']:>4}  {r['achieved_rps']:>8}  {r['p50_ms']:>6}  {r['p95_ms']:>6}  {r['p99_ms']:>6}  "
-              f"{r['codes'].get('OK', 0)}/{r['sent']}  {sum(r['degraded'].values()):>8}   {stages}")
+              f"{r['codes'].get('OK', 0)}/{r['sent']}  {sum(r['degraded'].values()):>8}  "
+              f"{r['server_cpu_ms_per_request']:>6}  {r['load_avg_1m'][1]:>5}   {stages}")
     return 0
 
 
