@@ -46,7 +46,7 @@ def test_demo_runs_the_whole_lambda_loop(services: Settings, tmp_path: Path) -> 
         "--eval-users",
         "40",
         "--live-rate",
-        "1000",
+        "100",
         "--workdir",
         str(tmp_path),
         "--namespace",
