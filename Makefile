@@ -110,8 +110,11 @@ batch-submit: spark-cluster up
 	PYSPARK_PYTHON=$(CURDIR)/$(PY) PYSPARK_DRIVER_PYTHON=$(CURDIR)/$(PY) \
 	  $(SPARK_BIN)/spark-submit --master $(SPARK_MASTER) batch/submit.py --as-of $(AS_OF)
 
-bench-batch: install up
-	$(PY) benchmarks/batch_pipeline.py
+bench-batch: install up  ## ml-latest-small pipeline per stage, synthetic scaling curve, FAISS at 1M items
+	$(PY) benchmarks/batch_pipeline.py --dataset ml-latest-small
+	$(PY) benchmarks/batch_pipeline.py --dataset synthetic --events 1000000 --driver-memory 4g
+	$(PY) benchmarks/batch_pipeline.py --dataset synthetic --events 5000000 --driver-memory 6g
+	$(PY) benchmarks/faiss_ann.py --items 1000000
 
 # --- speed layer (streaming/, issue 4) -------------------------------------------------------------------
 PYFLINK_LIB = $(VENV)/lib/python3.11/site-packages/pyflink/lib

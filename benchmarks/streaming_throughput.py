@@ -38,6 +38,23 @@ def committed(settings: StreamingSettings, consumer: Consumer) -> int:
     return sum(max(tp.offset, 0) for tp in consumer.committed(parts, timeout=10))
 
 
+def group_cpu_s(pgid: int) -> float:
+    """CPU seconds (user + system) of every process in the job's process group: the client and its JVM. Events
+    per CPU second hardly depend on how many other jobs share the machine, unlike events per wall second."""
+    import os
+
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the name: state ppid pgrp ... utime(11) stime(12)
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 def _get(url: str) -> object:
     with urllib.request.urlopen(url, timeout=5) as resp:
         return json.loads(resp.read())
@@ -129,9 +146,11 @@ def main() -> None:
         sampler.start()
         started = time.monotonic()
         samples: list[tuple[float, int]] = []
+        cpu: dict[int, float] = {}  # committed offset → job CPU seconds when first seen
         try:
             while job.proc.poll() is None and time.monotonic() - started < 3600:
                 samples.append((time.monotonic(), committed(settings, consumer)))
+                cpu.setdefault(samples[-1][1], group_cpu_s(job.proc.pid))
                 time.sleep(0.5)
             rc = job.wait(60)
         finally:
@@ -143,6 +162,7 @@ def main() -> None:
         first_t, first_n = moving[0]
         last_t, last_n = next((t, n) for t, n in moving if n == moving[-1][1])
         rate = (last_n - first_n) / (last_t - first_t) if last_t > first_t else float("nan")
+        cpu_s = cpu.get(last_n, float("nan")) - cpu.get(first_n, float("nan"))
         archived = testkit.read_archive(settings).num_rows
         print(json.dumps({
             "dataset": args.dataset, "events": n_events, "parallelism": args.parallelism,
@@ -150,7 +170,9 @@ def main() -> None:
             "write_interval_ms": settings.streaming.write_interval_ms, "exit_code": rc, "archived": archived,
             "produce_events_per_s": round(n_events / produce_s), "job_wall_s": round(samples[-1][0] - started, 1),
             "first_commit_after_s": round(first_t - started, 1), "events_per_s": round(rate),
-            "measured_events": last_n - first_n, "busy_ms_per_s": sampler.profile(),
+            "measured_events": last_n - first_n, "job_cpu_s": round(cpu_s, 1),
+            "events_per_cpu_s": round((last_n - first_n) / cpu_s) if cpu_s > 0 else None,
+            "busy_ms_per_s": sampler.profile(),
         }))
     finally:
         delete_topics(settings.kafka, [s.name for s in topic_specs(settings.kafka)])

@@ -30,6 +30,10 @@ USER_BATCH_TYPE = Types.ROW_NAMED(["user_id", "end_ms", "times", "ids", "items",
 ITEM_BATCH_TYPE = Types.ROW_NAMED(["item_id", "end_ms", "times", "cnt"], [
     Types.STRING(), Types.LONG(), Types.BASIC_ARRAY(Types.LONG()), Types.LONG()])
 
+ENTITY_BATCH_TYPE = Types.ROW_NAMED(["kind", "entity", "end_ms", "times", "ids", "items", "types", "cnt"], [
+    Types.STRING(), Types.STRING(), Types.LONG(), Types.BASIC_ARRAY(Types.LONG()), Types.BASIC_ARRAY(Types.STRING()),
+    Types.BASIC_ARRAY(Types.STRING()), Types.BASIC_ARRAY(Types.INT()), Types.LONG()])
+
 _TYPE_NAMES = {v: EventType.Name(v) for v in EventType.values()}
 _DEVICE_NAMES = {v: Device.Name(v) for v in Device.values()}
 
@@ -132,16 +136,44 @@ class WriteFeatures(MapFunction):
         self._writer = RedisHashWriter(self._settings, self._settings.streaming.write_batch_size)
         group = runtime_context.get_metrics_group()
         self._written = group.counter("feature_rows_written")
+        # A Java counter holding the current value, not a Python gauge: the reporter reads gauges from its own
+        # thread, and calling into the embedded interpreter from there crashed the JVM (SIGSEGV in pemja).
+        # Flink's Prometheus reporter exports counters as gauges anyway.
+        self._lag = group.counter("event_to_write_lag_ms")
         self._lag_ms = 0
-        group.gauge("event_to_write_lag_ms", lambda: self._lag_ms)
 
     def map(self, value: Row) -> int:
         view, entities, versions, payloads = value
         latest = latest_per_entity(entities, versions, payloads)
         n = self._writer.write(view, latest)
         self._written.inc(n)
-        self._lag_ms = int(time.time() * 1000) - max(versions)
+        lag = int(time.time() * 1000) - max(versions)
+        if lag >= self._lag_ms:
+            self._lag.inc(lag - self._lag_ms)
+        else:
+            self._lag.dec(self._lag_ms - lag)
+        self._lag_ms = lag
         return n
 
     def close(self) -> None:
         self._writer.close()
+
+
+class EntityFeatures(KeyedProcessFunction):
+    """User and item features in one keyed operator (key = kind + entity): rows of kind 'u' go to
+    :class:`UserFeatures`, 'i' to :class:`ItemFeatures`, which share this operator's state handle."""
+
+    def __init__(self, settings: StreamingSettings) -> None:
+        self._user = UserFeatures(settings)
+        self._item = ItemFeatures(settings)
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self._user.open(runtime_context)
+        self._item.open(runtime_context)
+        self._item._updates = self._user._updates  # one snapshots_emitted counter per operator
+
+    def process_element(self, value: Row, ctx: KeyedProcessFunction.Context) -> Any:
+        kind, entity, end_ms, times, ids, items, types, cnt = value
+        if kind == "u":
+            return self._user.process_element(Row(entity, end_ms, times, ids, items, types), ctx)
+        return self._item.process_element(Row(entity, end_ms, times, cnt), ctx)

@@ -24,11 +24,9 @@ from hybridrec.config import PROJECT_ROOT
 from streaming import sql
 from streaming.config import StreamingSettings
 from streaming.functions import (
-    ITEM_BATCH_TYPE,
+    ENTITY_BATCH_TYPE,
     SNAPSHOT_TYPE,
-    USER_BATCH_TYPE,
-    ItemFeatures,
-    UserFeatures,
+    EntityFeatures,
     WindowRow,
     WriteFeatures,
 )
@@ -107,19 +105,17 @@ def build_pipeline(env: StreamExecutionEnvironment, t_env: StreamTableEnvironmen
     statements.add_insert_sql(sql.archive_insert(archive, "hr_events"))
     statements.add_insert_sql(sql.dlq_insert(dlq, "hr_decoded", settings))
 
-    users = t_env.to_data_stream(t_env.sql_query(sql.user_batches("hr_events", settings))) \
-        .map(WindowRow(), output_type=USER_BATCH_TYPE).name("user-batches") \
-        .key_by(lambda r: r[0], key_type=Types.STRING()) \
-        .process(UserFeatures(settings), output_type=SNAPSHOT_TYPE).name("user-features")
     t_env.create_temporary_view("hr_engaged", t_env.sql_query(sql.engaged_events("hr_events", settings)))
-    items = t_env.to_data_stream(t_env.sql_query(sql.item_batches("hr_engaged", settings))) \
-        .map(WindowRow(), output_type=ITEM_BATCH_TYPE).name("item-batches") \
-        .key_by(lambda r: r[0], key_type=Types.STRING()) \
-        .process(ItemFeatures(settings), output_type=SNAPSHOT_TYPE).name("item-features")
+    entity_sql = sql.entity_batches(sql.user_batches("hr_events", settings),
+                                    sql.item_batches("hr_engaged", settings))
+    snapshots = t_env.to_data_stream(t_env.sql_query(entity_sql)) \
+        .map(WindowRow(), output_type=ENTITY_BATCH_TYPE).name("entity-batches") \
+        .key_by(lambda r: r[0] + r[1], key_type=Types.STRING()) \
+        .process(EntityFeatures(settings), output_type=SNAPSHOT_TYPE).name("user-item-features")
     # Snapshot time = its version - 1 ms: inside the window that produced it, so the write batch closes at the
     # very watermark that emitted the snapshot (no added latency) and at end of input (bounded runs).
     t_env.create_temporary_view("hr_snapshots", t_env.from_data_stream(
-        users.union(items), Schema.new_builder()
+        snapshots, Schema.new_builder()
         .column_by_expression("rt", "TO_TIMESTAMP_LTZ(version_ms - 1, 3)")
         .watermark("rt", "SOURCE_WATERMARK()").build()))
     batches = t_env.to_data_stream(t_env.sql_query(sql.write_batches("hr_snapshots", settings)))
@@ -170,7 +166,10 @@ def wait_or_stop_with_savepoint(client: JobClient, settings: StreamingSettings) 
     result = client.get_job_execution_result()
     while not result.done():
         if stop.wait(0.5):
-            path = client.stop_with_savepoint(False, savepoint_dir(settings).resolve().as_uri()).result()
+            # pyflink 2.2's JobClient.stop_with_savepoint calls a Java signature that no longer exists.
+            fmt = get_gateway().jvm.org.apache.flink.core.execution.SavepointFormatType.CANONICAL
+            path = client._j_job_client.stopWithSavepoint(
+                False, savepoint_dir(settings).resolve().as_uri(), fmt).get()
             print(f"savepoint: {path}", file=sys.stderr, flush=True)
             return path
     return result.result()

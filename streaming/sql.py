@@ -148,6 +148,17 @@ FROM TABLE(HOP(TABLE {engaged}, DESCRIPTOR(rowtime), {interval(cfg.trending_slid
 GROUP BY item_id, window_start, window_end"""
 
 
+def entity_batches(user_batches_sql: str, item_batches_sql: str) -> str:
+    """User and item rows in one stream (``kind`` 'u' or 'i'), so one keyed Python operator serves both: in
+    thread mode every Python operator shares one interpreter and GIL, and fewer operators contend less."""
+    return f"""SELECT 'u' AS kind, user_id AS entity, end_ms, times, ids, items, types, CAST(-1 AS BIGINT) AS cnt
+FROM ({user_batches_sql})
+UNION ALL
+SELECT 'i' AS kind, item_id AS entity, end_ms, times, CAST(ARRAY[''] AS ARRAY<STRING>),
+       CAST(ARRAY[''] AS ARRAY<STRING>), CAST(ARRAY[0] AS ARRAY<INT>), cnt
+FROM ({item_batches_sql})"""
+
+
 def write_batches(snapshots: str, s: StreamingSettings) -> str:
     """Micro-batches of feature snapshots per view and shard, on event time (the ``rt`` column).
 
