@@ -349,7 +349,7 @@ def run(opts: Options) -> dict[str, Any]:
         result["history_rate"] = round(produced / result["history_stream_s"])
         say(
             f"  the job consumed and archived all {produced:,} events in {result['history_stream_s']} s "
-            f"({result['history_rate']:,} events/s end to end)"
+            f"({result['history_rate']:,} events/s end to end, the job's start-up included)"
         )
 
         step(4, f"nightly batch on the archive, as of {split.as_of} (Spark, ALS, ranker, FAISS, gates)")
@@ -361,7 +361,7 @@ def run(opts: Options) -> dict[str, Any]:
             as_of=split.as_of.isoformat(),
             window_days=split.window_days,
             report=report_path,
-            on_line=lambda line: say(f"  batch | {line[:160]}"),
+            on_line=_batch_line,
         )
         if code != 0 or not report_path.exists():
             raise services.ServiceFailed(f"the batch run failed (exit {code}); log {logs / 'batch.log'}")
@@ -446,7 +446,7 @@ def run(opts: Options) -> dict[str, Any]:
 
 def _batch_line(line: str) -> None:
     """The batch run's own progress lines (Spark's chatter stays in the log file)."""
-    if "hybridrec" in line or "Error" in line or "PROMOTED" in line or line.startswith(("version", "  ")):
+    if "hybridrec" in line or "Error" in line or "PROMOTED" in line or line.startswith(("version", "stages", "  ")):
         say(f"  batch | {line[:160]}")
 
 
