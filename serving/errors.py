@@ -18,6 +18,12 @@ class InvalidRequest(ServingError):
     status = grpc.StatusCode.INVALID_ARGUMENT
 
 
+class DeadlinePassed(ServingError):
+    """The call queued until its deadline passed: not the client's mistake, so not INVALID_ARGUMENT."""
+
+    status = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
 class NotFound(ServingError):
     status = grpc.StatusCode.NOT_FOUND
 

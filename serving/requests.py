@@ -10,7 +10,7 @@ from hybridrec_pb import ranker_pb2 as pb
 from hybridrec_pb.events_pb2 import Device
 from serving.config import ServingConfig
 from serving.domain import Context, HomepageQuery, RowKind, SimilarQuery
-from serving.errors import InvalidRequest
+from serving.errors import DeadlinePassed, InvalidRequest
 
 ROW_KIND = {pb.FOR_YOU: RowKind.FOR_YOU, pb.BECAUSE_YOU_WATCHED: RowKind.BECAUSE_YOU_WATCHED,
             pb.TRENDING: RowKind.TRENDING, pb.TOP_GENRE: RowKind.TOP_GENRE, pb.POPULAR: RowKind.POPULAR}
@@ -42,6 +42,8 @@ def deadline_s(time_remaining: float | None, cfg: ServingConfig) -> float:
     if time_remaining is None:
         return cfg.default_deadline_ms / 1000.0
     ms = time_remaining * 1000.0
+    if ms <= 0:
+        raise DeadlinePassed("the deadline passed before the call was served (server overloaded)")
     if ms < cfg.min_deadline_ms:
         raise InvalidRequest(f"deadline of {ms:.1f} ms is below the minimum of {cfg.min_deadline_ms:g} ms")
     if ms > cfg.max_deadline_ms:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import grpc
 import pytest
 
 from hybridrec_pb import ranker_pb2 as pb
@@ -54,3 +55,11 @@ def test_invalid_row_and_similar_requests() -> None:
         requests.similar(pb.SimilarItemsRequest(), None, CFG)
     with pytest.raises(InvalidRequest, match="n_items must be between"):
         requests.similar(pb.SimilarItemsRequest(item_id="i", n_items=1000), None, CFG)
+
+
+def test_a_deadline_that_passed_in_the_queue_is_deadline_exceeded_not_invalid() -> None:
+    from serving.errors import DeadlinePassed
+
+    with pytest.raises(DeadlinePassed) as info:
+        requests.homepage(pb.HomepageRequest(user_id="u"), 0.0, ServingConfig())
+    assert info.value.status == grpc.StatusCode.DEADLINE_EXCEEDED
