@@ -130,10 +130,9 @@ def archive_event_ids(settings: Settings) -> pa.ChunkedArray:
     """event_id of every committed archive row: the Flink job's hourly tree and whatever the batch layer has
     compacted out of it (``<lake>/events*``; in-progress files are hidden and not read)."""
     trees = sorted(p for p in settings.paths.lake_dir.glob(f"{ARCHIVE_SUBDIR}*") if p.is_dir())
-    if not trees:
-        return pa.chunked_array([], pa.string())
-    columns = [pads.dataset(t, format="parquet").to_table(columns=["event_id"]).column(0) for t in trees]
-    return pa.chunked_array([c for col in columns for c in col.chunks], pa.string())
+    datasets = [d for d in (pads.dataset(t, format="parquet") for t in trees) if d.files]  # none committed yet
+    chunks = [c for d in datasets for c in d.to_table(columns=["event_id"]).column(0).chunks]
+    return pa.chunked_array(chunks, pa.string())
 
 
 def archived(settings: Settings) -> int:
