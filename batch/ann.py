@@ -40,13 +40,15 @@ def build_index(vectors: np.ndarray, cfg: FaissConfig) -> tuple[faiss.Index, str
         return index, "flat"
     if cfg.approximate == "hnsw":
         index = faiss.IndexHNSWFlat(d, cfg.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = cfg.hnsw_ef_construction
         index.hnsw.efSearch = cfg.hnsw_ef_search
         index.add(x)
         return index, "hnsw"
     nlist = cfg.nlist or max(1, int(4 * math.sqrt(n)))
     quantizer = faiss.IndexFlatIP(d)
     index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
-    train = x if n <= 256 * nlist else x[np.random.default_rng(0).choice(n, 256 * nlist, replace=False)]
+    per_list = cfg.ivf_train_per_list
+    train = x if n <= per_list * nlist else x[np.random.default_rng(0).choice(n, per_list * nlist, replace=False)]
     index.train(train)
     index.add(x)
     index.nprobe = min(cfg.nprobe, nlist)

@@ -268,7 +268,7 @@ def run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession |
     features: dict[str, int] = {}
     with timer.stage("batch_features"):
         gap = cfg.ranker.session_gap_s * 1000
-        users = tr.user_batch_features(p.events, p.genres, p.end, gap)
+        users = tr.user_batch_features(p.events, p.genres, p.end, gap, state=p.ustate)
         cands = topk.top_k_frame(p.events, emb, data.popular, data.item_share, p.end, cfg.top_k.k,
                                  cfg.top_k.users_per_chunk)
         users = topk.attach(users, cands)

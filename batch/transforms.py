@@ -153,10 +153,13 @@ def asof_join(queries: DataFrame, state: DataFrame, keys: Sequence[str], query_t
 
 # --- batch features (Feast views user_batch / item_batch) ---------------------------------------------
 
-def user_batch_features(events: DataFrame, genres: DataFrame, as_of_ms: int, session_gap_ms: int) -> DataFrame:
+def user_batch_features(events: DataFrame, genres: DataFrame, as_of_ms: int, session_gap_ms: int,
+                        state: DataFrame | None = None) -> DataFrame:
     """The ``user_batch`` view as of ``as_of_ms``: the user state strictly before it, so it agrees with the
-    features the ranker was trained on, plus ``active_days``."""
-    state = user_state(events.filter(F.col("event_time_ms") < as_of_ms), genres, session_gap_ms, 1)
+    features the ranker was trained on, plus ``active_days``. ``state``: the run's :func:`user_state` of the
+    same events, reused instead of recomputed (the as-of join ignores its states at or after ``as_of_ms``)."""
+    if state is None:
+        state = user_state(events.filter(F.col("event_time_ms") < as_of_ms), genres, session_gap_ms, 1)
     users = events.filter(F.col("event_time_ms") < as_of_ms).groupBy("user_id").agg(
         F.countDistinct(F.floor(F.col("event_time_ms") / DAY_MS)).alias("active_days"))
     q = users.withColumn("query_ms", F.lit(as_of_ms).cast("long"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import sys
@@ -23,6 +24,18 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+
+def reference_s() -> float:
+    """Seconds of a fixed CPU workload (numpy matmuls), timed before and after the run: the machine is shared,
+    so a wall time means something only next to what this took in the same run."""
+    import numpy as np
+
+    a = np.random.default_rng(0).normal(size=(512, 512)).astype(np.float32)
+    t0 = time.perf_counter()
+    for _ in range(300):
+        a = np.tanh(a @ a.T / 512)
+    return time.perf_counter() - t0
 
 
 def last_day(lake_dir: Path) -> date:
@@ -45,6 +58,7 @@ def main() -> int:
     p.add_argument("--data-dir", type=Path, help="default: a new temporary directory")
     p.add_argument("--no-materialize", action="store_true")
     p.add_argument("--reuse", action="store_true", help="keep the archive already in --data-dir (re-runs)")
+    p.add_argument("--load-only", action="store_true", help="only write the archive into --data-dir")
     p.add_argument("--driver-memory", help="spark.driver.memory (default: the batch config's)")
     args = p.parse_args()
 
@@ -75,23 +89,30 @@ def main() -> int:
             n = io.write_archive(ds.interactions(), settings.paths.lake_dir)
         load_s = time.perf_counter() - t0
         (data_dir / "bench-load.json").write_text(json.dumps({"events": n, "load_s": load_s}))
+    if args.load_only:
+        print(f"{n} events loaded into {data_dir} in {load_s:.1f} s")
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     as_of = args.as_of or last_day(settings.paths.lake_dir)
     cfg = load_batch_config(settings=settings)
     spark_cfg = cfg.spark.model_copy(update={"driver_memory": args.driver_memory or cfg.spark.driver_memory})
     cfg = cfg.model_copy(update={"window": cfg.window.model_copy(update={"window_days": args.window_days}),
                                  "materialize": not args.no_materialize, "spark": spark_cfg})
-    load_before = os.getloadavg()
+    load_before, ref_before = os.getloadavg(), reference_s()
     t0 = time.perf_counter()
     report = run(as_of, settings, cfg)
     wall = time.perf_counter() - t0
+    ref_after = reference_s()
     out = {"dataset": args.dataset, "events": n, "as_of": as_of.isoformat(), "archive_load_s": round(load_s, 1),
            "pipeline_wall_s": round(wall, 1), "load_before": load_before, "load_after": os.getloadavg(),
+           "reference_s": [round(ref_before, 2), round(ref_after, 2)],
            **report.as_dict()}
     (data_dir / "bench-report.json").write_text(json.dumps(out, indent=2, default=str))
 
     print(f"## batch pipeline on {args.dataset} ({n} events, as of {as_of}, {os.cpu_count()} cores)\n")
     print(f"archive load {load_s:.1f} s (not part of the nightly run); pipeline wall {wall:.1f} s; "
-          f"compaction {report.compaction}; load average before {load_before}, after {os.getloadavg()}\n")
+          f"compaction {report.compaction}; load average before {load_before}, after {os.getloadavg()}; "
+          f"CPU reference workload {ref_before:.2f} s before, {ref_after:.2f} s after\n")
     print("| stage | s |\n|---|---|")
     for k, v in report.stages.items():
         print(f"| {k} | {v:.1f} |")

@@ -12,7 +12,7 @@ def test_flat_is_exact_and_ivf_recall_is_measured() -> None:
     flat, kind = ann.build_index(items[:500], FaissConfig())
     assert kind == "flat"
     assert ann.measure(flat, kind, items[:500], queries, 50).recall == 1.0
-    cfg = FaissConfig(exact_max_items=1000, nprobe=1, recall_k=100, min_recall=0.95)
+    cfg = FaissConfig(exact_max_items=1000, approximate="ivf", nprobe=1, recall_k=100, min_recall=0.95)
     ivf, kind = ann.build_index(items, cfg)
     assert kind == "ivf"
     first = ann.measure(ivf, kind, items, queries, 100)

@@ -125,6 +125,11 @@ def test_batch_features_views(spark: SparkSession) -> None:
     assert u["n_events"] == 4 and u["n_ratings"] == 1 and u["mean_rating"] == pytest.approx(2.0)
     assert u["genre_profile"][GENRES.index("Comedy")] == pytest.approx(1.0)
     assert u["first_event_ms"] == 1_000 and u["active_days"] == 1
+    # the run's own state table (all events, also those after as_of) gives the same view
+    shared = tr.user_state(events, genres, 1_000_000, 10)
+    reused = tr.user_batch_features(events, genres, 10_000, 1_000_000, state=shared).collect()
+    reused = {r["user_id"]: r for r in reused}
+    assert reused == users
     items = {r["item_id"]: r for r in tr.item_batch_features(events, catalog, 10_000).collect()}
     assert items["old"]["popularity"] == pytest.approx(2 / 3)
     assert items["future"]["popularity"] == 0.0 and items["future"]["age_days"] == 0
