@@ -144,6 +144,7 @@ serve: install up  ## the gRPC ranker (settings: HYBRIDREC_SERVING__*, HYBRIDREC
 
 bench-serving: install up  ## load test of the ranker and its feature read paths (figures: docs/serving.md)
 	$(PY) benchmarks/serving_feature_read.py
+	$(PY) benchmarks/serving_load.py --cpu 400
 	$(PY) benchmarks/serving_load.py --duration 60
 
 flink-cluster: install stream-udf   ## standalone session cluster from the pyflink distribution (ports: StreamingConfig)
