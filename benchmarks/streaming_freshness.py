@@ -146,8 +146,9 @@ def main() -> None:
             "parallelism": args.parallelism, "max_out_of_orderness_ms": args.max_out_of_orderness_ms,
             "micro_window_ms": args.micro_window_ms, "write_interval_ms": args.write_interval_ms,
             "probes": len(measured), "probes_seen": len(latencies),
-            "p50_ms": round(q[49] * 1000), "p99_ms": round(q[98] * 1000),
-            "max_ms": round(max(latencies, default=float("nan")) * 1000),
+            # None: no probe of the measured window became readable before the run ended (the job fell behind).
+            "p50_ms": round(q[49] * 1000) if latencies else None, "p99_ms": round(q[98] * 1000) if latencies else None,
+            "max_ms": round(max(latencies) * 1000) if latencies else None,
         }))
     finally:
         if job is not None:

@@ -20,7 +20,9 @@ from hybridrec.kafka.topics import delete_topics, ensure_topics, topic_specs
 from streaming import testkit
 from streaming.reference import mismatches, reference_features
 
-pytestmark = pytest.mark.integration
+# Three job starts (run, restore from checkpoint, restore from savepoint): more than the default per-test limit
+# when the shared machine is loaded.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
 
 
 def test_kill_restore_from_checkpoint_then_savepoint(services: Settings, tmp_path: Path) -> None:
@@ -47,7 +49,7 @@ def test_kill_restore_from_checkpoint_then_savepoint(services: Settings, tmp_pat
         job = testkit.JobProcess(settings, tmp_path / "run1")
         jobs.append(job)
         # Wait until the first events are archived, i.e. at least one checkpoint committed work.
-        assert testkit.wait_for(lambda: testkit.read_archive(settings).num_rows > 0, 240), job.tail()
+        assert testkit.wait_for(lambda: testkit.read_archive(settings).num_rows > 0, 420), job.tail()
         feeder = threading.Thread(target=produce_slowly)
         feeder.start()
         time.sleep(3)
@@ -61,7 +63,7 @@ def test_kill_restore_from_checkpoint_then_savepoint(services: Settings, tmp_pat
         job = testkit.JobProcess(restored, tmp_path / "run2")
         jobs.append(job)
         before = {e.event_id for e in first + rest}
-        assert testkit.wait_for(lambda: testkit.read_archive(settings).num_rows >= len(before), 240), job.tail()
+        assert testkit.wait_for(lambda: testkit.read_archive(settings).num_rows >= len(before), 420), job.tail()
 
         # Planned restart: SIGTERM stops the job with a savepoint; the tail arrives while it is down.
         job.proc.send_signal(signal.SIGTERM)
@@ -77,7 +79,7 @@ def test_kill_restore_from_checkpoint_then_savepoint(services: Settings, tmp_pat
         jobs.append(job)
 
         expected_ids = {e.event_id for e in world.events} | {e.event_id for e in sentinels}
-        assert testkit.wait_for(lambda: testkit.read_archive(settings).num_rows >= len(expected_ids), 240), \
+        assert testkit.wait_for(lambda: testkit.read_archive(settings).num_rows >= len(expected_ids), 420), \
             job.tail()
         exp_users, exp_items = reference_features(world.pairs(), settings.streaming, world.genre_lookup)
 
