@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -48,14 +49,9 @@ class RankerClient:
             personalized=personalized,
             request_id=uuid.uuid4().hex,
         )
-        t0 = time.perf_counter()
-        try:
-            resp = self.stub.GetHomepage(req, timeout=deadline_ms / 1000)
-        except grpc.RpcError as exc:
-            return None, self._failed(t0, exc)
-        call = Call(
-            [i.item_id for r in resp.rows for i in r.items], self._took(t0), list(resp.degraded), resp.model_version
-        )
+        resp, call = self._invoke(self.stub.GetHomepage, req, deadline_ms)
+        if resp is not None:
+            call.items = [i.item_id for r in resp.rows for i in r.items]
         return resp, call
 
     def row(
@@ -76,20 +72,23 @@ class RankerClient:
             personalized=personalized,
             request_id=uuid.uuid4().hex,
         )
+        resp, call = self._invoke(self.stub.GetRow, req, deadline_ms)
+        if resp is not None:
+            call.items = [i.item_id for i in resp.row.items]
+        return call
+
+    def _invoke(self, rpc: Any, req: Any, deadline_ms: float) -> tuple[Any, Call]:
+        """One timed call; a failed call is a :class:`Call` with its status, never an exception."""
         t0 = time.perf_counter()
         try:
-            resp = self.stub.GetRow(req, timeout=deadline_ms / 1000)
+            resp = rpc(req, timeout=deadline_ms / 1000)
         except grpc.RpcError as exc:
-            return self._failed(t0, exc)
-        return Call([i.item_id for i in resp.row.items], self._took(t0), list(resp.degraded), resp.model_version)
-
-    def _took(self, t0: float) -> float:
-        ms = (time.perf_counter() - t0) * 1000
-        self.latencies_ms.append(ms)
-        return ms
-
-    def _failed(self, t0: float, exc: grpc.RpcError) -> Call:
-        return Call([], self._took(t0), error=f"{exc.code().name}: {exc.details()}")  # type: ignore[attr-defined]
+            resp, call = None, Call([], 0.0, error=f"{exc.code().name}: {exc.details()}")  # type: ignore[attr-defined]
+        else:
+            call = Call([], 0.0, list(resp.degraded), resp.model_version)
+        call.latency_ms = (time.perf_counter() - t0) * 1000
+        self.latencies_ms.append(call.latency_ms)
+        return resp, call
 
     def close(self) -> None:
         self.channel.close()
