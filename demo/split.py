@@ -20,7 +20,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-DAY_MS = 86_400_000
 ENGAGEMENT = ("PLAY", "CLICK", "RATING", "ADD_TO_LIST", "THUMBS")
 
 

@@ -9,10 +9,11 @@ import pytest
 
 from demo import report, svg
 from demo.metrics import genre_entropy, ndcg_at, percentiles, recall_at
-from demo.split import DAY_MS, split_events
+from demo.split import split_events
 from hybridrec.contract import archive_table
 
 T0 = 1_700_006_400_000  # 2023-11-15 00:00 UTC
+DAY_MS = 86_400_000
 
 
 def _events(rows: list[tuple[str, str, int, str]]) -> object:
