@@ -405,7 +405,7 @@ def run(opts: Options) -> dict[str, Any]:
             return all((got.get(u) or 0) >= ms for u, ms in want.items())
 
         try:
-            services.wait_until("fresh features of every evaluation user", caught_up, 300, [job], every_s=2)
+            services.wait_until("fresh features of every evaluation user", caught_up, 90, [job], every_s=2)
             coverage = 1.0
         except services.ServiceFailed:
             got = fresh_last_event(store, list(want))
@@ -480,7 +480,7 @@ class Prober(threading.Thread):
     """Freshness probes: each probe is one produced event; every 100 ms one Feast read of all pending users
     resolves those whose ``last_event_ms`` reached the event (a probe gives up after ``timeout_s``)."""
 
-    def __init__(self, settings: Settings, timeline: Timeline, timeout_s: float = 120.0) -> None:
+    def __init__(self, settings: Settings, timeline: Timeline, timeout_s: float = 60.0) -> None:
         super().__init__(daemon=True)
         self.settings, self.timeline, self.timeout_s = settings, timeline, timeout_s
         self.pending: list[tuple[str, int, float]] = []

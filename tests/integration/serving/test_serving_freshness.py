@@ -95,6 +95,7 @@ async def _until(ranker: object, user: str, done: object, since: float, timeout_
 
 
 @pytest.mark.xfail(
+    run=False,  # it fails after minutes of job start-up; run it with `pytest --runxfail` once #4's defect is fixed
     strict=False,
     reason="known gap (issue #6/#4, 2026-11-23): on the shared machine the live job wrote some users' windows "
     "late or not at all (u1's PLAY not in Redis after 30 s while the consumer lag was < 1 s; the demo saw 2 of 36 "
