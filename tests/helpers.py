@@ -8,6 +8,7 @@ import sys
 import time
 import uuid
 from types import ModuleType
+from typing import Any
 
 from confluent_kafka import Consumer, Message
 
@@ -55,3 +56,12 @@ def load_local_services() -> ModuleType:
         sys.modules["local_services"] = module
         spec.loader.exec_module(module)
     return sys.modules["local_services"]
+
+
+def mutated(event: Any, **changes: object) -> bytes:
+    """The wire bytes of a copy of a protobuf ``event`` with some fields set (malformed-record corpora)."""
+    copy = type(event)()
+    copy.CopyFrom(event)
+    for name, value in changes.items():
+        setattr(copy, name, value)
+    return copy.SerializeToString()

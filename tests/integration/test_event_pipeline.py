@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 
 import pytest
@@ -10,7 +11,7 @@ from hybridrec.config import Settings
 from hybridrec.events import make_event
 from hybridrec.kafka.producer import EventProducer
 from hybridrec_pb.events_pb2 import InteractionEvent
-from tests.helpers import consume
+from tests.helpers import consume, mutated
 
 pytestmark = pytest.mark.integration
 
@@ -65,12 +66,7 @@ def test_bad_records_are_dead_lettered_with_reasons(isolated: Settings) -> None:
     good = _events(500)
     proto = good[0]
 
-    def variant(**changes: object) -> bytes:
-        event = InteractionEvent()
-        event.CopyFrom(proto)
-        for k, v in changes.items():
-            setattr(event, k, v)
-        return event.SerializeToString()
+    variant = functools.partial(mutated, proto)
 
     bad = {
         "undecodable": proto.SerializeToString()[:-7],

@@ -4,6 +4,7 @@ records reach the dead-letter topic with their reasons while the job carries on.
 
 from __future__ import annotations
 
+import functools
 import time
 import urllib.request
 from collections import Counter
@@ -16,11 +17,10 @@ import pytest
 from hybridrec.config import Settings, get_settings
 from hybridrec.contract import ARCHIVE_SCHEMA, partition_of
 from hybridrec.kafka.topics import delete_topics, ensure_topics, topic_specs
-from hybridrec_pb.events_pb2 import InteractionEvent
 from streaming import testkit
 from streaming.config import StreamingSettings
 from streaming.reference import mismatches, reference_features
-from tests.helpers import consume, free_port
+from tests.helpers import consume, free_port, mutated
 
 pytestmark = pytest.mark.integration
 
@@ -28,12 +28,7 @@ pytestmark = pytest.mark.integration
 def _malformed(world: testkit.World) -> dict[str, tuple[bytes, bytes]]:
     good = world.events[0]
 
-    def variant(**changes: object) -> bytes:
-        e = InteractionEvent()
-        e.CopyFrom(good)
-        for k, v in changes.items():
-            setattr(e, k, v)
-        return e.SerializeToString()
+    variant = functools.partial(mutated, good)
 
     key = good.user_id.encode()
     return {

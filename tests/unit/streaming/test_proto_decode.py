@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import subprocess
 import time
@@ -11,8 +12,8 @@ import pytest
 
 from hybridrec.config import PROJECT_ROOT, ValidationConfig
 from hybridrec.events import InvalidEvent, decode, make_event
-from hybridrec_pb.events_pb2 import InteractionEvent
 from streaming import testkit
+from tests.helpers import mutated
 
 PYFLINK_LIB = next((PROJECT_ROOT / ".venv" / "lib").glob("python3*/site-packages/pyflink/lib"), None)
 
@@ -44,12 +45,7 @@ def corpus(now_ms: int) -> list[tuple[bytes | None, bytes]]:
     good = make_event(event_id="e1", user_id="u1", item_id="i1", event_type="RATING", value=4.0,
                       event_time_ms=now_ms - 1000, surface="home", position=3, device="TV", country="NL")
 
-    def variant(**changes: object) -> bytes:
-        e = InteractionEvent()
-        e.CopyFrom(good)
-        for k, v in changes.items():
-            setattr(e, k, v)
-        return e.SerializeToString()
+    variant = functools.partial(mutated, good)
 
     raw = good.SerializeToString()
     key = b"u1"
