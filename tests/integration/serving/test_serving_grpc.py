@@ -38,16 +38,26 @@ def _ctx() -> pb.RequestContext:
     return pb.RequestContext(device=1, country="DE")
 
 
+def _sample(exposition: str, name: str) -> float:
+    """The value of one sample (``name`` with its labels) in a Prometheus text exposition; 0 when absent."""
+    for line in exposition.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
 def test_homepage_rows_health_reflection_metrics_and_impressions(isolated: Settings, tmp_path: Path,
                                                                  world: kit.World) -> None:
     settings = env.serving_settings(isolated, tmp_path)
     env.seed_features(settings, world, {"u1": kit.heavy_user(world, now_ms=NOW)})
     version = env.publish_model(settings, world, tmp_path)
 
-    async def scenario() -> tuple[pb.HomepageResponse, pb.RowResponse, pb.SimilarItemsResponse, str]:
+    async def scenario() -> tuple[pb.HomepageResponse, pb.RowResponse, pb.SimilarItemsResponse, str, str]:
         running = await start(settings, catalog=world.catalog(), load_catalog=False)
         channel, ranker = env.stub(running.port)
+        scrape = f"http://127.0.0.1:{running.metrics_port}/metrics"
         try:
+            before = await asyncio.to_thread(lambda: urllib.request.urlopen(scrape).read().decode())
             page = await ranker.GetHomepage(pb.HomepageRequest(user_id="u1", context=_ctx(), n_rows=4,
                                                                items_per_row=12, request_id="req-1"), timeout=2)
             row = await ranker.GetRow(pb.RowRequest(user_id="u1", row_type=pb.TRENDING, n_items=5), timeout=2)
@@ -59,14 +69,13 @@ def test_homepage_rows_health_reflection_metrics_and_impressions(isolated: Setti
                 iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
             names = [s.name async for r in refl for s in r.list_services_response.service]
             assert "hybridrec.v1.Ranker" in names and "grpc.health.v1.Health" in names
-            metrics = await asyncio.to_thread(
-                lambda: urllib.request.urlopen(f"http://127.0.0.1:{running.metrics_port}/metrics").read().decode())
+            metrics = await asyncio.to_thread(lambda: urllib.request.urlopen(scrape).read().decode())
         finally:
             await channel.close()
             await running.stop(1.0)
-        return page, row, similar, metrics
+        return page, row, similar, before, metrics
 
-    page, row, similar, metrics = asyncio.run(scenario())
+    page, row, similar, before, metrics = asyncio.run(scenario())
     assert page.request_id == "req-1" and page.model_version == version and list(page.degraded) == []
     assert [r.type for r in page.rows][:3] == [pb.FOR_YOU, pb.BECAUSE_YOU_WATCHED, pb.TOP_GENRE] or \
         [r.type for r in page.rows][:2] == [pb.FOR_YOU, pb.BECAUSE_YOU_WATCHED]
@@ -76,8 +85,13 @@ def test_homepage_rows_health_reflection_metrics_and_impressions(isolated: Setti
     assert not {"i0", "i1", "i2"} & set(served)
     assert row.row.type == pb.POPULAR or row.row.type == pb.TRENDING
     assert len(similar.items) == 6 and "i7" not in [i.item_id for i in similar.items]
-    for name in ('hybridrec_serving_request_seconds_count{method="GetHomepage"} 1.0',
-                 'hybridrec_serving_stage_seconds_count{stage="features"}',
+    # Deltas, not absolute values: counters of the same name may start above zero when something else in this
+    # process served first (e.g. prometheus_client's multiprocess mode keeps values per process, not per registry).
+    homepage = 'hybridrec_serving_request_seconds_count{method="GetHomepage"}'
+    row_calls = 'hybridrec_serving_request_seconds_count{method="GetRow"}'
+    assert _sample(metrics, homepage) - _sample(before, homepage) == 1.0
+    assert _sample(metrics, row_calls) - _sample(before, row_calls) == 1.0
+    for name in ('hybridrec_serving_stage_seconds_count{stage="features"}',
                  f'hybridrec_serving_model_info{{version="{version}"}} 1.0', "hybridrec_serving_candidates_bucket"):
         assert name in metrics, name
 
