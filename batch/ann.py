@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import faiss
 import numpy as np
@@ -25,10 +25,11 @@ class AnnReport:
     recall: float
     qps_index: float
     qps_exact: float
+    params: dict[str, float] = field(default_factory=dict)  # the search knobs the recall was measured with
 
-    def as_dict(self) -> dict[str, float | str]:
+    def as_dict(self) -> dict[str, float | str | dict[str, float]]:
         return {"kind": self.kind, "n_items": self.n_items, "k": self.k, "recall": self.recall,
-                "qps_index": self.qps_index, "qps_exact": self.qps_exact}
+                "qps_index": self.qps_index, "qps_exact": self.qps_exact, "params": self.params}
 
 
 def build_index(vectors: np.ndarray, cfg: FaissConfig) -> tuple[faiss.Index, str]:
@@ -44,6 +45,8 @@ def build_index(vectors: np.ndarray, cfg: FaissConfig) -> tuple[faiss.Index, str
         index.hnsw.efSearch = cfg.hnsw_ef_search
         index.add(x)
         return index, "hnsw"
+    if cfg.approximate == "ivfpq":
+        return _ivfpq_refined(x, cfg), "ivfpq"
     nlist = cfg.nlist or max(1, int(4 * math.sqrt(n)))
     quantizer = faiss.IndexFlatIP(d)
     index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
@@ -53,6 +56,23 @@ def build_index(vectors: np.ndarray, cfg: FaissConfig) -> tuple[faiss.Index, str
     index.add(x)
     index.nprobe = min(cfg.nprobe, nlist)
     return index, "ivf"
+
+
+def _ivfpq_refined(x: np.ndarray, cfg: FaissConfig) -> faiss.Index:
+    """IVF over 4-bit fast-scan PQ codes of the residuals (one sub-quantizer per dimension), then exact
+    inner-product re-ranking of the best ``k_factor × k`` candidates (``IndexRefineFlat``). The cheap SIMD code
+    scan is what lets the search visit many lists (top-k by inner product spreads over directions because of
+    the norm spread), and the exact re-ranking returns true scores, so callers see plain inner products."""
+    n, d = x.shape
+    nlist = cfg.ivfpq_nlist or max(1, int(math.sqrt(n) / 4))
+    index = faiss.index_factory(d, f"IVF{nlist},PQ{d}x4fsr,RFlat", faiss.METRIC_INNER_PRODUCT)
+    per_list = max(cfg.ivf_train_per_list, 256)
+    train = x if n <= per_list * nlist else x[np.random.default_rng(0).choice(n, per_list * nlist, replace=False)]
+    index.train(train)
+    index.add(x)
+    faiss.extract_index_ivf(index).nprobe = min(cfg.nprobe, nlist)
+    faiss.downcast_index(index).k_factor = float(cfg.refine_k_factor)
+    return index
 
 
 def measure(index: faiss.Index, kind: str, vectors: np.ndarray, queries: np.ndarray, k: int) -> AnnReport:
@@ -70,12 +90,26 @@ def measure(index: faiss.Index, kind: str, vectors: np.ndarray, queries: np.ndar
     t_index = time.perf_counter() - t0
     hits = sum(len(set(g[g >= 0]) & set(t)) for g, t in zip(got, truth, strict=True))
     return AnnReport(kind, x.shape[0], k, hits / (k * len(q)), len(q) / max(t_index, 1e-9),
-                     len(q) / max(t_exact, 1e-9))
+                     len(q) / max(t_exact, 1e-9), search_params(index, kind))
+
+
+def search_params(index: faiss.Index, kind: str) -> dict[str, float]:
+    """The index's search-time knobs (what a reader needs to reproduce the stored recall)."""
+    if kind == "hnsw":
+        return {"M": index.hnsw.nb_neighbors(1), "efSearch": index.hnsw.efSearch,
+                "efConstruction": index.hnsw.efConstruction}
+    if kind == "ivf":
+        return {"nlist": index.nlist, "nprobe": index.nprobe}
+    if kind == "ivfpq":
+        ivf = faiss.extract_index_ivf(index)
+        return {"nlist": ivf.nlist, "nprobe": ivf.nprobe, "k_factor": faiss.downcast_index(index).k_factor}
+    return {}
 
 
 def build_tuned(vectors: np.ndarray, queries: np.ndarray, cfg: FaissConfig) -> tuple[faiss.Index, AnnReport]:
-    """Build the index, then raise IVF ``nprobe`` (HNSW ``efSearch``) by doubling until recall@k against exact
-    search on ``queries`` reaches ``cfg.min_recall`` (or the search is exhaustive); report the final figures."""
+    """Build the index, then raise IVF ``nprobe`` (HNSW ``efSearch``; IVF-PQ ``nprobe`` or ``k_factor``) by
+    doubling until recall@k against exact search on ``queries`` reaches ``cfg.min_recall`` (or the search is
+    exhaustive); report the final figures."""
     index, kind = build_index(vectors, cfg)
     report = measure(index, kind, vectors, queries, cfg.recall_k)
     while report.recall < cfg.min_recall:
@@ -83,10 +117,28 @@ def build_tuned(vectors: np.ndarray, queries: np.ndarray, cfg: FaissConfig) -> t
             index.nprobe = min(index.nlist, index.nprobe * 2)
         elif kind == "hnsw" and index.hnsw.efSearch < 4096:
             index.hnsw.efSearch *= 2
-        else:
+        elif kind != "ivfpq" or not _widen_ivfpq(index):
             break
         report = measure(index, kind, vectors, queries, cfg.recall_k)
     return index, report
+
+
+MAX_K_FACTOR = 64.0
+
+
+def _widen_ivfpq(index: faiss.Index) -> bool:
+    """One step wider: double whichever of the lists visited (``nprobe``, as a share of ``nlist``) and the
+    exactly re-ranked candidates (``k_factor``, as a share of its limit) is relatively smaller; False when
+    both are at their limit."""
+    refine, ivf = faiss.downcast_index(index), faiss.extract_index_ivf(index)
+    can_probe, can_refine = ivf.nprobe < ivf.nlist, refine.k_factor < MAX_K_FACTOR
+    if can_probe and (not can_refine or ivf.nprobe / ivf.nlist <= refine.k_factor / MAX_K_FACTOR):
+        ivf.nprobe = min(ivf.nlist, ivf.nprobe * 2)
+    elif can_refine:
+        refine.k_factor = min(MAX_K_FACTOR, refine.k_factor * 2)
+    else:
+        return False
+    return True
 
 
 def save(index: faiss.Index, path: str) -> None:

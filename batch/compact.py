@@ -21,6 +21,7 @@ import logging
 import os
 import uuid
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -34,6 +35,7 @@ from hybridrec.contract import ARCHIVE_SCHEMA, ARCHIVE_SUBDIR
 log = logging.getLogger("hybridrec.batch.compact")
 
 COMPACTED_SUBDIR = "events_compacted"
+READ_THREADS = 4  # file opens overlap; more threads than cores because much of the time is waiting on the fs
 COMPACTED_SCHEMA = ARCHIVE_SCHEMA.append(pa.field("event_date", pa.string())).append(
     pa.field("event_hour", pa.string())
 )
@@ -75,24 +77,29 @@ def hourly_files(lake_dir: Path, until: date | None = None) -> dict[str, list[tu
     return out
 
 
-def _hourly_table(files: list[tuple[str, str, Path]]) -> pa.Table:
-    parts = []
-    for day, hour, path in files:
-        t = pq.read_table(path, schema=ARCHIVE_SCHEMA)
-        parts.append(
-            t.append_column("event_date", pa.array([day] * t.num_rows, pa.string())).append_column(
-                "event_hour", pa.array([hour] * t.num_rows, pa.string())
-            )
-        )
+def _hourly_file(entry: tuple[str, str, Path]) -> pa.Table:
+    day, hour, path = entry
+    t = pq.read_table(path, schema=ARCHIVE_SCHEMA)
+    return t.append_column("event_date", pa.array([day] * t.num_rows, pa.string())).append_column(
+        "event_hour", pa.array([hour] * t.num_rows, pa.string())
+    )
+
+
+def _hourly_table(files: list[tuple[str, str, Path]], pool: ThreadPoolExecutor | None = None) -> pa.Table:
+    """The files' rows with their partition values; read by ``pool`` when given (a long archive is thousands
+    of tiny files, so opening them, not decoding rows, is the cost, and Arrow releases the GIL meanwhile)."""
+    parts = list(pool.map(_hourly_file, files) if pool is not None else map(_hourly_file, files))
     return pa.concat_tables(parts) if parts else COMPACTED_SCHEMA.empty_table()
 
 
-def compact_month(lake_dir: Path, month: str, files: list[tuple[str, str, Path]]) -> int:
+def compact_month(
+    lake_dir: Path, month: str, files: list[tuple[str, str, Path]], pool: ThreadPoolExecutor | None = None
+) -> int:
     """Merge ``files`` (and the month's existing compacted files) into one compacted file; returns its rows."""
     target = compacted_dir(lake_dir) / f"event_month={month}"
     target.mkdir(parents=True, exist_ok=True)
     old = [f for f in target.iterdir() if f.is_file() and _visible(f)]
-    tables = [_hourly_table(files)]
+    tables = [_hourly_table(files, pool)]
     if old:
         tables.append(pads.dataset([str(f) for f in old], schema=COMPACTED_SCHEMA, format="parquet").to_table())
     table = pa.concat_tables(tables).sort_by([("event_time_ms", "ascending"), ("event_id", "ascending")])
@@ -115,8 +122,9 @@ def compact(lake_dir: Path, until: date | None = None) -> CompactionReport:
     """Compact every month that has hourly files of days up to ``until``."""
     by_month = hourly_files(lake_dir, until)
     rows = 0
-    for month, files in sorted(by_month.items()):
-        rows += compact_month(lake_dir, month, files)
+    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+        for month, files in sorted(by_month.items()):
+            rows += compact_month(lake_dir, month, files, pool)
     n_files = sum(len(f) for f in by_month.values())
     log.info("compacted %d hourly files into %d months (%d rows)", n_files, len(by_month), rows)
     return CompactionReport(len(by_month), n_files, rows)

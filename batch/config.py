@@ -116,10 +116,12 @@ class FaissConfig(_Section):
     ``efSearch`` (``nprobe``) starts here and is doubled until the measured recall reaches ``min_recall``."""
 
     exact_max_items: int = Field(50_000, ge=1)
-    approximate: Literal["ivf", "hnsw"] = "hnsw"
+    approximate: Literal["ivf", "hnsw", "ivfpq"] = "hnsw"
     nlist: int | None = Field(None, ge=1, description="IVF lists; default 4*sqrt(n)")
     nprobe: int = Field(32, ge=1)
     ivf_train_per_list: int = Field(64, ge=30, description="k-means sample: this many vectors per list")
+    ivfpq_nlist: int | None = Field(None, ge=1, description="IVF-PQ lists; default sqrt(n)/4")
+    refine_k_factor: float = Field(16.0, ge=1, description="IVF-PQ: exactly re-ranked candidates per k")
     hnsw_m: int = Field(16, ge=4)
     hnsw_ef_search: int = Field(512, ge=1)
     hnsw_ef_construction: int = Field(64, ge=8)

@@ -2,12 +2,17 @@
 
     .venv/bin/python benchmarks/faiss_ann.py [--items 1000000] [--dim 32] [--queries 1000]
         [--data clustered|gaussian|both] [--kinds hnsw,ivf] [--ef 128,256,512,1024] [--nlist default]
-        [--nprobe 32,64,128,256]
+        [--nprobe 32,64,128,256] [--hnsw-m 32] [--ef-construction 200]
+        [--factory "IVF1024,PQ16x4fs,RFlat" --kfactor 2,4,8]
 
 The indexes are the ones ``batch.ann.build_index`` builds above ``faiss.exact_max_items`` with the batch
 config (HNSW: ``hnsw_m``, ``hnsw_ef_construction``; IVF-Flat: ``nlist`` default 4·sqrt(n)); the sweep varies
 only the search-time knob. Every index answers the same queries as one batch with all of FAISS's threads;
 the exact baseline is ``IndexFlatIP`` over the same vectors, its rate re-measured right before each row.
+``--factory`` adds any ``faiss.index_factory`` description (inner product), swept over ``nprobe`` and, for a
+refined index (``…,RFlat``: compressed codes, then exact re-ranking of ``k_factor × k`` candidates),
+``--kfactor`` (a ``:spherical`` suffix trains the IVF k-means on directions; for inner product FAISS already
+does); ``--kinds refine`` sweeps the pipeline's own refined IVF-PQ (``approximate = "ivfpq"``).
 
 Data (the dimension is the ALS rank the pipeline uses):
 - ``clustered``: vectors shaped like trained ALS factors: a mixture of 256 taste clusters (Gaussian centres,
@@ -63,7 +68,7 @@ def exact_qps(exact: faiss.Index, q: np.ndarray, k: int) -> float:
 
 
 def run(kind: str, x: np.ndarray, q: np.ndarray, k: int, cfg: FaissConfig, nlists: list[int | None],
-        nprobes: list[int], kinds: list[str], efs: list[int]) -> None:
+        nprobes: list[int], kinds: list[str], efs: list[int], factories: list[str], kfactors: list[float]) -> None:
     n, d = x.shape
     exact = faiss.IndexFlatIP(d)
     exact.add(x)
@@ -93,6 +98,38 @@ def run(kind: str, x: np.ndarray, q: np.ndarray, k: int, cfg: FaissConfig, nlist
         for ef in efs:
             h.hnsw.efSearch = ef
             row("hnsw", f"efSearch={ef}", h)
+    built: list[tuple[str, faiss.Index]] = []
+    for spec in factories:
+        t0 = time.perf_counter()
+        desc, _, opt = spec.partition(":")
+        index = faiss.index_factory(d, desc, faiss.METRIC_INNER_PRODUCT)
+        if opt == "spherical":  # k-means on directions: lists partition directions, not norm shells
+            faiss.extract_index_ivf(index).cp.spherical = True
+        index.train(x[np.random.default_rng(0).choice(n, min(n, 256 * 1024), replace=False)])
+        index.add(x)
+        print(f"| {spec} | built in {time.perf_counter() - t0:.0f} s | | | | |")
+        built.append((spec, index))
+    if "refine" in kinds:
+        t0 = time.perf_counter()
+        index, _ = build_index(x, cfg.model_copy(update={"exact_max_items": 1, "approximate": "ivfpq"}))
+        print(f"| pipeline ivfpq | nlist={faiss.extract_index_ivf(index).nlist}, built in "
+              f"{time.perf_counter() - t0:.0f} s | | | | |")
+        built.append(("pipeline ivfpq", index))
+    for spec, index in built:
+        refine = faiss.downcast_index(index)
+        refine = refine if isinstance(refine, faiss.IndexRefine) else None
+        try:
+            ivf = faiss.extract_index_ivf(index)
+        except RuntimeError:  # not an IVF: exhaustive scan (e.g. fast-scan PQ codes)
+            ivf = None
+        for p in nprobes if ivf is not None else [0]:
+            if ivf is not None:
+                ivf.nprobe = p
+            for kf in kfactors if refine is not None else [1.0]:
+                if refine is not None:
+                    refine.k_factor = kf
+                knob = f"nlist={ivf.nlist} nprobe={p}" if ivf is not None else "exhaustive"
+                row(spec, knob + (f" k_factor={kf:g}" if refine is not None else ""), index)
 
 
 def main() -> int:
@@ -106,10 +143,17 @@ def main() -> int:
     p.add_argument("--nprobe", default="32,64,128,256")
     p.add_argument("--kinds", default="hnsw,ivf", help="index types to sweep")
     p.add_argument("--ef", default="128,256,512,1024")
+    p.add_argument("--hnsw-m", type=int, help="default: the batch config's hnsw_m")
+    p.add_argument("--ef-construction", type=int, help="default: the batch config's hnsw_ef_construction")
+    p.add_argument("--factory", action="append", default=[], help="faiss.index_factory string (repeatable)")
+    p.add_argument("--kfactor", default="1,2,4,8", help="k_factor sweep of refined (RFlat) indexes")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     cfg = load_batch_config()
     d = args.dim or cfg.als.rank
+    fcfg = cfg.faiss.model_copy(update={"hnsw_m": args.hnsw_m or cfg.faiss.hnsw_m,
+                                        "hnsw_ef_construction": args.ef_construction
+                                        or cfg.faiss.hnsw_ef_construction})
     print(f"## FAISS {faiss.__version__}, {faiss.omp_get_max_threads()} threads, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()}; pipeline defaults: {cfg.faiss.model_dump()}")
     kinds = ["clustered", "gaussian"] if args.data == "both" else [args.data]
@@ -118,8 +162,8 @@ def main() -> int:
         make = clustered if kind == "clustered" else gaussian
         x, q = make(args.items, d, rng), make(args.queries, d, rng)
         nlists = [None if v == "default" else int(v) for v in args.nlist.split(",")]
-        run(kind, x, q, args.k, cfg.faiss, nlists, [int(v) for v in args.nprobe.split(",")], args.kinds.split(","),
-            [int(v) for v in args.ef.split(",")])
+        run(kind, x, q, args.k, fcfg, nlists, [int(v) for v in args.nprobe.split(",")], args.kinds.split(","),
+            [int(v) for v in args.ef.split(",")], args.factory, [float(v) for v in args.kfactor.split(",")])
     print(f"\nload average at the end {os.getloadavg()}")
     return 0
 

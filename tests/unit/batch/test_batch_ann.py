@@ -21,3 +21,23 @@ def test_flat_is_exact_and_ivf_recall_is_measured() -> None:
     assert report.recall >= 0.95 and tuned.nprobe > 1
     hnsw, kind = ann.build_index(items[:5000], FaissConfig(exact_max_items=1000, approximate="hnsw"))
     assert kind == "hnsw" and ann.measure(hnsw, kind, items[:5000], queries, 10).recall >= 0.9
+
+
+def test_refined_ivfpq_returns_exact_scores_and_widens_until_the_recall_is_reached() -> None:
+    rng = np.random.default_rng(1)
+    centers = rng.normal(size=(40, 16))
+    items = centers[rng.integers(0, 40, 20_000)] + 0.35 * rng.normal(size=(20_000, 16))
+    items = (items * rng.lognormal(0.0, 0.5, size=(20_000, 1))).astype(np.float32)  # ALS-like norm spread
+    queries = (centers[rng.integers(0, 40, 300)] + 0.35 * rng.normal(size=(300, 16))).astype(np.float32)
+    cfg = FaissConfig(exact_max_items=1000, approximate="ivfpq", ivfpq_nlist=64, nprobe=1, refine_k_factor=1,
+                      min_recall=0.95)
+    index, kind = ann.build_index(items, cfg)
+    assert kind == "ivfpq" and index.d == 16 and index.ntotal == len(items)
+    first = ann.measure(index, kind, items, queries, 100)
+    assert first.recall < 0.95  # one list, no re-ranking depth: the measurement sees the misses
+    scores, ids = index.search(queries[:5], 10)
+    assert np.allclose(scores, np.take_along_axis(queries[:5] @ items.T, ids, 1), rtol=1e-4, atol=1e-4)  # exact IP
+    tuned, report = ann.build_tuned(items, queries, cfg)
+    assert report.recall >= 0.95 and report.kind == "ivfpq"
+    path = ann.faiss.downcast_index(tuned)
+    assert path.k_factor > 1 or ann.faiss.extract_index_ivf(tuned).nprobe > 1
