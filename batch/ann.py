@@ -1,8 +1,9 @@
 """FAISS index over the item vectors for candidate retrieval, with its recall against exact search measured.
 
 Inner product (the ALS score). Exact ``IndexFlatIP`` while the catalog is small enough to scan; above
-``exact_max_items`` an IVF (or HNSW) index whose recall@k against the exact top k is measured on real user
-vectors and stored with the model, so a silently bad index cannot be promoted unnoticed.
+``exact_max_items`` a refined IVF-PQ (or HNSW, or IVF-Flat) index whose recall@k against the exact top k
+is measured on real user vectors and stored with the model (with the search knobs it was measured at), so a
+silently bad index cannot be promoted unnoticed.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def _ivfpq_refined(x: np.ndarray, cfg: FaissConfig) -> faiss.Index:
     train = x if n <= per_list * nlist else x[np.random.default_rng(0).choice(n, per_list * nlist, replace=False)]
     index.train(train)
     index.add(x)
-    faiss.extract_index_ivf(index).nprobe = min(cfg.nprobe, nlist)
+    faiss.extract_index_ivf(index).nprobe = min(cfg.ivfpq_nprobe, nlist)
     faiss.downcast_index(index).k_factor = float(cfg.refine_k_factor)
     return index
 
