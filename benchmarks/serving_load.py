@@ -281,7 +281,7 @@ def cpu_per_request(args) -> int:
                           "wall_ms_per_request": round(wall / args.cpu * 1000, 3), "stage_mean_ms": means,
                           "profiled": bool(prof)}))
         if prof is not None:
-            pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+            pstats.Stats(prof).sort_stats(args.sort).print_stats(40)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
@@ -302,6 +302,7 @@ def main() -> int:
     p.add_argument("--channels", type=int, default=4, help="client connections (spread over the workers)")
     p.add_argument("--cpu", type=int, default=0, help="N sequential in-process requests: CPU per request")
     p.add_argument("--profile", action="store_true", help="with --cpu: cProfile top functions")
+    p.add_argument("--sort", default="tottime", help="with --profile: pstats sort key (tottime, cumulative)")
     args = p.parse_args()
     if args.cpu:
         return cpu_per_request(args)

@@ -58,6 +58,9 @@ class ServingConfig(_Section):
     session_gap_ms: int = Field(30 * 60_000, ge=1, description="a session is open when the last event is newer")
     exploration_rate: float = Field(0.07, ge=0.0, le=0.5, description="share of slots given to exploration")
     rerank_pool: int = Field(3, ge=1, description="diversity re-ranks the top rerank_pool × items_per_row by score")
+    diversity_slots: int = Field(
+        8, ge=0, description="slots per row picked greedily for genre entropy (the first screen: a TV row shows "
+        "5–7 tiles); later slots follow in score order. The greedy loop costs per slot, so this bounds its CPU")
     diversity_rows: tuple[str, ...] = Field(
         ("for_you", "because_you_watched"),
         description="row kinds re-ranked for genre entropy: the personalised ones, where filter bubbles form "

@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -48,6 +48,8 @@ class Trend:
 
     items: list[str] = field(default_factory=list)
     counts: list[int] = field(default_factory=list)
+    pos: np.ndarray | None = None      # model positions of ``items``, computed at refresh for ``version``
+    version: str = ""
 
 
 @dataclass
@@ -90,6 +92,29 @@ class Engine:
         self.catalog = catalog or Catalog()
         self.trend = trend or Trend()
         self._breaker = Breaker(cfg.breaker_failures, cfg.breaker_open_s)
+        # Bound metric children: ``labels()`` costs a lock and a dict lookup per call, a dozen times a page.
+        self._stage_h: dict[str, Any] = {}
+        self._degraded_c: dict[str, Any] = {}
+        self._cand_h: dict[str, Any] = {}
+
+    def _observe_stage(self, name: str, seconds: float) -> None:
+        h = self._stage_h.get(name)
+        if h is None:
+            h = self._stage_h[name] = self.metrics.stage.labels(stage=name)
+        h.observe(seconds)
+
+    def _degrade(self, degraded: list[str], reason: str) -> None:
+        degraded.append(reason)
+        c = self._degraded_c.get(reason)
+        if c is None:
+            c = self._degraded_c[reason] = self.metrics.degraded.labels(reason=reason)
+        c.inc()
+
+    def _observe_candidates(self, kind: str, n: int) -> None:
+        h = self._cand_h.get(kind)
+        if h is None:
+            h = self._cand_h[kind] = self.metrics.candidates.labels(row=kind)
+        h.observe(n)
 
     def close(self) -> None:
         return None
@@ -100,8 +125,7 @@ class Engine:
                      degraded: list[str], stage_ms: dict[str, float]) -> tuple[T | None, bool]:
         timeout = budget.left(cap_ms / 1000.0)
         if timeout <= 0:
-            degraded.append(f"{name}:no_time")
-            self.metrics.degraded.labels(reason=f"{name}:no_time").inc()
+            self._degrade(degraded, f"{name}:no_time")
             return None, False
         t0 = time.perf_counter()
         try:
@@ -114,9 +138,8 @@ class Engine:
         finally:
             took = time.perf_counter() - t0
             stage_ms[name] = round(took * 1000, 3)
-            self.metrics.stage.labels(stage=name).observe(took)
-        degraded.append(reason)
-        self.metrics.degraded.labels(reason=reason).inc()
+            self._observe_stage(name, took)
+        self._degrade(degraded, reason)
         return None, False
 
     def _cpu_stage(self, name: str, budget: Budget, cap_ms: float, fn: Callable[[], T], degraded: list[str],
@@ -130,24 +153,21 @@ class Engine:
         """
         cap_s = cap_ms / 1000.0
         if budget.left(cap_s) <= 0:
-            degraded.append(f"{name}:no_time")
-            self.metrics.degraded.labels(reason=f"{name}:no_time").inc()
+            self._degrade(degraded, f"{name}:no_time")
             return None, False
         t0 = time.perf_counter()
         try:
             result = fn()
         except Exception:
             log.exception("stage %s failed", name)
-            degraded.append(f"{name}:unavailable")
-            self.metrics.degraded.labels(reason=f"{name}:unavailable").inc()
+            self._degrade(degraded, f"{name}:unavailable")
             return None, False
         finally:
             took = time.perf_counter() - t0
             stage_ms[name] = round(took * 1000, 3)
-            self.metrics.stage.labels(stage=name).observe(took)
+            self._observe_stage(name, took)
         if took > cap_s:
-            degraded.append(f"{name}:late")
-            self.metrics.degraded.labels(reason=f"{name}:late").inc()
+            self._degrade(degraded, f"{name}:late")
         return result, True
 
     # --- homepage ------------------------------------------------------------------------------------
@@ -161,8 +181,7 @@ class Engine:
         degraded: list[str] = []
         stage_ms: dict[str, float] = {}
         if model is None:
-            degraded.append("model:unavailable")
-            self.metrics.degraded.labels(reason="model:unavailable").inc()
+            self._degrade(degraded, "model:unavailable")
         elif not model.item_features_loaded:
             degraded.append("item_features:missing")
 
@@ -177,8 +196,7 @@ class Engine:
                 elif degraded[before:] != ["features:no_time"]:  # the store failed, not our budget
                     self._breaker.failure()
             else:
-                degraded.append("features:circuit_open")
-                self.metrics.degraded.labels(reason="features:circuit_open").inc()
+                self._degrade(degraded, "features:circuit_open")
         user_vec = model.user_vec(q.user_id) if model is not None and q.personalized else None
         now_ms = q.context.time_ms
 
@@ -191,25 +209,33 @@ class Engine:
         else:  # no time or broken: popularity / trending lists only, no retrieval
             cands, user_inputs = self._fallback_cands(q, model), None
         for c in cands:
-            self.metrics.candidates.labels(row=c.plan.kind.value).observe(len(c.items))
+            self._observe_candidates(c.plan.kind.value, len(c.items))
 
+        # Spare rows (planned beyond n_rows in case a row ends up empty) are scored only if assembly uses one.
+        rescore: Callable[[Cands], None] | None = None
         if model is not None and user_inputs is not None:
-            def scoring() -> None:
-                self._score(model, user_inputs, cands, q.context.device)
+            shown = self._likely_shown(cands, q.n_rows)
 
-            self._cpu_stage("scoring", budget, cfg.budgets.scoring_ms, scoring, degraded, stage_ms)
+            def scoring() -> None:
+                self._score(model, user_inputs, shown, q.context.device)
+
+            _, scored = self._cpu_stage("scoring", budget, cfg.budgets.scoring_ms, scoring, degraded, stage_ms)
+            if scored:
+                def rescore(c: Cands) -> None:
+                    self._score(model, user_inputs, [c], q.context.device)
 
         t0 = time.perf_counter()
         seen = set(user.recent_items) | set(user.hidden_items) if user is not None else set()
         rows = self._assemble(cands, seen, q.n_rows, q.items_per_row, variant.exploration_rate, variant.diversity,
-                              model, random.Random(q.request_id))
+                              model, random.Random(q.request_id), rescore)
         if not rows and q.only is not None:  # GetRow of a type this user cannot have (e.g. no history yet)
             degraded.append(f"row:{q.only.value}_unavailable")
             popular = replace(q, only=RowKind.POPULAR)
             rows = self._assemble(self._fallback_cands(popular, model), seen, 1, q.items_per_row,
                                   variant.exploration_rate, variant.diversity, model, random.Random(q.request_id))
-        stage_ms["assemble"] = round((time.perf_counter() - t0) * 1000, 3)
-        self.metrics.stage.labels(stage="assemble").observe(stage_ms["assemble"] / 1000)
+        took = time.perf_counter() - t0
+        stage_ms["assemble"] = round(took * 1000, 3)
+        self._observe_stage("assemble", took)
         if q.personalized and user is None and user_vec is None and "features" in stage_ms and not any(
                 d.startswith("features:") for d in degraded):
             degraded.append("user:cold_start")  # not a failure: tells the client these are cold-start rows
@@ -281,13 +307,17 @@ class Engine:
 
     def _list_cands(self, c: Cands, model: LoadedModel | None) -> None:
         n = self.cfg.candidates_per_row
-        if c.plan.kind is RowKind.TRENDING and self.trend.items:
-            c.items, c.base = self.trend.items[:n], [float(x) for x in self.trend.counts[:n]]
+        trend = self.trend
+        if c.plan.kind is RowKind.TRENDING and trend.items:
+            c.items, c.base = trend.items[:n], [float(x) for x in trend.counts[:n]]
+            if model is not None and trend.pos is not None and trend.version == model.version:
+                c.pos = trend.pos[:n]
         elif model is not None and model.popular:
             c.items = model.popular[:n]
             c.base = [1.0 / (1 + k) for k in range(len(c.items))]
-        elif self.trend.items:  # no model at all: trending is the only popularity signal left
-            c.items, c.base = self.trend.items[:n], [float(x) for x in self.trend.counts[:n]]
+            c.pos = model.popular_pos[: len(c.items)]
+        elif trend.items:  # no model at all: trending is the only popularity signal left
+            c.items, c.base = trend.items[:n], [float(x) for x in trend.counts[:n]]
 
     def _genre_cands(self, c: Cands, model: LoadedModel, genre: int) -> None:
         if not model.genre_items:
@@ -310,6 +340,17 @@ class Engine:
             else:
                 self._list_cands(c, model)
             out.append(c)
+        return out
+
+    @staticmethod
+    def _likely_shown(cands: list[Cands], n_rows: int) -> list[Cands]:
+        """The first ``n_rows`` rows that have candidates: the ones assembly will use unless filtering empties one."""
+        out = []
+        for c in cands:
+            if c.items:
+                out.append(c)
+                if len(out) == n_rows:
+                    break
         return out
 
     def _surface(self, model: LoadedModel, kind: str) -> int:
@@ -337,11 +378,13 @@ class Engine:
             at += n
 
     def _assemble(self, cands: list[Cands], seen: set[str], n_rows: int, per_row: int, explore_rate: float | None,
-                  diversity_weight: float | None, model: LoadedModel | None, rng: random.Random) -> list[Row]:
+                  diversity_weight: float | None, model: LoadedModel | None, rng: random.Random,
+                  rescore: Callable[[Cands], None] | None = None) -> list[Row]:
         """Rows in plan order: filters (seen, hidden, already on the page), ranking, exploration.
 
         Consecutive rows that get the genre-entropy re-rank are re-ranked together (one greedy loop for all of
-        them, an earlier row winning a contested item), the others in score order, one after another.
+        them, an earlier row winning a contested item), the others in score order, one after another. A row
+        the scoring stage skipped (a spare) is scored here with ``rescore`` when assembly reaches it.
         """
         rate = self.cfg.exploration_rate if explore_rate is None else explore_rate
         div = self.cfg.diversity if diversity_weight is None else diversity_weight
@@ -350,15 +393,20 @@ class Engine:
         rows: list[Row] = []
         i = 0
         while i < len(cands) and len(rows) < n_rows:
+            if rescore is not None and cands[i].scores is None and cands[i].items:
+                rescore(cands[i])
             j = i + 1
             if div > 0 and cands[i].plan.kind.value in self.cfg.diversity_rows:
                 while j < len(cands) and j - i < n_rows - len(rows) and \
                         cands[j].plan.kind.value in self.cfg.diversity_rows:
+                    if rescore is not None and cands[j].scores is None and cands[j].items:
+                        rescore(cands[j])
                     j += 1
                 run = [self._filtered(c, seen, used, pool) for c in cands[i:j]]
                 picks = diversity.rerank_rows([r.scores[r.top] for r in run],
                                               [self._genres(model, r.items, r.pos, r.top) for r in run],
-                                              per_row, div, [[r.items[t] for t in r.top.tolist()] for r in run])
+                                              per_row, div, [[r.items[t] for t in r.top.tolist()] for r in run],
+                                              slots=self.cfg.diversity_slots)
                 orders = [[int(r.top[p]) for p in pk] for r, pk in zip(run, picks, strict=True)]
                 taken = {r.items[k] for r, order in zip(run, orders, strict=True) for k in order}
             else:
@@ -461,5 +509,7 @@ class Engine:
         now = int(time.time() * 1000)
         fresh = [(i, t.count) for i, t in got.items() if now - t.window_end_ms <= self.cfg.trending_max_age_ms]
         fresh.sort(key=lambda x: (-x[1], x[0]))
-        self.trend = Trend([i for i, _ in fresh], [c for _, c in fresh])
+        items = [i for i, _ in fresh]
+        pos = np.fromiter((model.item_pos.get(i, -1) for i in items), np.int64, len(items))
+        self.trend = Trend(items, [c for _, c in fresh], pos, model.version)
         return True

@@ -35,11 +35,15 @@ def rerank(scores: np.ndarray, genres: np.ndarray, k: int, weight: float) -> lis
 
 
 def rerank_rows(scores: Sequence[np.ndarray], genres: Sequence[np.ndarray], k: int, weight: float,
-                keys: Sequence[Sequence[object]] | None = None) -> list[list[int]]:
+                keys: Sequence[Sequence[object]] | None = None, slots: int | None = None) -> list[list[int]]:
     """:func:`rerank` of several rows at once. With ``keys`` (one id per candidate), an id is picked by at
     most one row: slot by slot the rows pick in row order, an item taken is gone for the other rows, and a
     row whose best is gone takes its next best (dedupe across rows without re-ranking them one after another;
-    an earlier row wins an item two rows want at the same slot)."""
+    an earlier row wins an item two rows want at the same slot).
+
+    ``slots``: only the first ``slots`` positions of each row are chosen greedily for genre entropy (what
+    the first screen shows); the rest follow in score order, with the same cross-row rule. The greedy step
+    is the costly part (a dozen array operations per slot), so this bounds the cost by what is visible."""
     n_rows = len(scores)
     sizes = [len(s) for s in scores]
     n = max(sizes, default=0)
@@ -62,10 +66,9 @@ def rerank_rows(scores: Sequence[np.ndarray], genres: Sequence[np.ndarray], k: i
     picks: list[list[int]] = [[] for _ in range(n_rows)]
     want = [min(k, m) for m in sizes]
     taken: set[object] = set()
-    if weight <= 0:
-        for _ in range(k):
-            if _pick_step(norm + pad, blocked, picks, want, keys, taken)[1] == 0:
-                break
+    greedy = k if slots is None else max(0, min(k, slots))
+    if weight <= 0 or greedy == 0:
+        _fill_in_order(norm + pad, blocked, picks, want, keys, taken)
         return picks
     scale = math.log(max(width, 2))
     g = g[:, :, g.any((0, 1))]                   # genres no candidate has cannot change any entropy
@@ -84,7 +87,7 @@ def rerank_rows(scores: Sequence[np.ndarray], genres: Sequence[np.ndarray], k: i
     uniform = bool(real.any()) and bool(np.all(gsum[real] == gsum[real][0])) and float(gsum[real][0]) > 0
     mass = np.zeros((n_rows, n_genres))
     total = np.zeros((n_rows, 1))
-    for _ in range(k):
+    for _ in range(greedy):
         fm = mass * np.log(mass + _TINY)
         shifted = mass[:, :, None] + values
         table = (shifted * np.log(shifted) - fm[:, :, None]).reshape(n_rows, -1, 1)
@@ -103,7 +106,40 @@ def rerank_rows(scores: Sequence[np.ndarray], genres: Sequence[np.ndarray], k: i
                 base[r, b] = -np.inf
                 mass[r] += g[r, b]
                 total[r, 0] += gsum[r, b]
+    if greedy < k:
+        _fill_in_order((1.0 - weight) * norm + pad, blocked, picks, want, keys, taken)
     return picks
+
+
+def _fill_in_order(value: np.ndarray, blocked: np.ndarray, picks: list[list[int]], want: list[int],
+                   keys: Sequence[Sequence[object]] | None, taken: set[object]) -> None:
+    """Fill every row up to ``want`` by ``value`` order, slot by slot in row order (the cross-row rule of
+    :func:`_pick_step`), with one sort for all rows instead of array operations per slot."""
+    order = np.argsort(-np.where(blocked, -np.inf, value), axis=1, kind="stable").tolist()
+    blocked_rows = blocked.tolist()
+    cursor = [0] * len(picks)
+    while True:
+        live = 0
+        for r, row in enumerate(order):
+            if len(picks[r]) >= want[r]:
+                continue
+            c = cursor[r]
+            while c < len(row):
+                b = row[c]
+                c += 1
+                if blocked_rows[r][b]:
+                    continue  # padding, or picked by the greedy part: the order puts these last or skips them
+                if keys is not None:
+                    if keys[r][b] in taken:
+                        continue
+                    taken.add(keys[r][b])
+                picks[r].append(b)
+                blocked[r, b] = True
+                live += 1
+                break
+            cursor[r] = c
+        if live == 0:
+            return
 
 
 def _pick_step(value: np.ndarray, blocked: np.ndarray, picks: list[list[int]], want: list[int],

@@ -7,13 +7,8 @@ from collections.abc import Iterable, Sequence
 
 def keep(candidates: Sequence[str], *excluded: Iterable[str]) -> list[int]:
     """Positions of ``candidates`` to keep: first occurrence only, and none of ``excluded``."""
-    banned: set[str] = set()
-    for ex in excluded:
-        banned.update(ex)
-    out: list[int] = []
-    for i, item in enumerate(candidates):
-        if item in banned:
-            continue
-        banned.add(item)
-        out.append(i)
-    return out
+    banned: set[str] = set().union(*excluded)
+    add = banned.add
+    # One comprehension, no per-item method dispatch: ``add`` returns None, so an item is kept the first time
+    # and banned from then on (this runs for every candidate row of every page).
+    return [i for i, item in enumerate(candidates) if not (item in banned or add(item))]

@@ -45,6 +45,10 @@ class LoadedModel:
     item_features_loaded: bool = False
     genre_items: list[list[int]] = field(default_factory=list)   # per genre: item positions, most popular first
     popular_genres: list[int] = field(default_factory=list)
+    popular_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))   # positions of ``popular``
+
+    def __post_init__(self) -> None:
+        self.popular_pos = np.fromiter((self.item_pos.get(i, -1) for i in self.popular), np.int64, len(self.popular))
 
     @property
     def rank(self) -> int:

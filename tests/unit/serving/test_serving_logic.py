@@ -120,3 +120,28 @@ def test_joint_rerank_equals_per_row_and_dedupes_across_rows() -> None:
     solo = diversity.rerank(same[0], genres[0], 10, 0.5)
     assert both[0][0] == solo[0], "at the first slot the first row picks as if alone"
     assert set(picked[0]) | set(picked[1]) >= {keys[0][k] for k in solo[:3]}, "its best stay on the page"
+
+
+def test_rerank_of_the_first_slots_only_then_score_order() -> None:
+    """``slots``: the greedy entropy picks of the first screen are the full re-rank's; the rest is score order,
+    still deduplicated across rows (an earlier row wins)."""
+    rng = np.random.default_rng(5)
+    genres = np.eye(6)[rng.integers(0, 6, size=(3, 40))]
+    scores = [rng.normal(size=40) for _ in range(3)]
+    full = diversity.rerank_rows(scores, list(genres), 20, 0.6)
+    part = diversity.rerank_rows(scores, list(genres), 20, 0.6, slots=6)
+    assert diversity.rerank_rows(scores, list(genres), 20, 0.6, slots=20) == full
+    for r in range(3):
+        assert part[r][:6] == full[r][:6] and len(part[r]) == 20 == len(set(part[r]))
+        rest = [k for k in np.argsort(-scores[r], kind="stable").tolist() if k not in part[r][:6]]
+        assert part[r][6:] == rest[:14], "after the greedy slots: best score first"
+    assert part != full, "the later slots did change (else the test shows nothing)"
+    # Shared ids: score-order slots keep the cross-row rule of the greedy ones.
+    keys = [[f"i{k}" for k in range(40)]] * 3
+    shared = diversity.rerank_rows([scores[0]] * 3, [genres[0]] * 3, 10, 0.6, keys, slots=4)
+    ids = [keys[0][k] for row in shared for k in row]
+    assert len(ids) == len(set(ids)) == 30
+    assert shared[0][0] == diversity.rerank(scores[0], genres[0], 1, 0.6)[0], "the first row's first pick is its own"
+    # Weight 0 with a shared pool: slot by slot in row order, each row takes the best item left.
+    plain = diversity.rerank_rows([np.arange(6.0), np.arange(6.0)], [np.eye(6)] * 2, 3, 0.0, [list("abcdef")] * 2)
+    assert plain == [[5, 3, 1], [4, 2, 0]]
