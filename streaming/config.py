@@ -60,6 +60,9 @@ class StreamingConfig(BaseModel):
     rest_port: int | None = Field(None, ge=0, le=65535, description="REST/web port of the local MiniCluster "
                                                                      "(benchmarks sample busy time from it)")
     job_name: str = "hybridrec-speed-layer"
+    flink_options: dict[str, str] = Field(
+        default_factory=dict, description="extra Flink configuration, applied last (e.g. "
+                                          "{\"pipeline.auto-watermark-interval\": \"100 ms\"})")
     # --- standalone session cluster from the pyflink distribution (`make flink-cluster`)
     cluster_host: str = "127.0.0.1"
     cluster_rest_port: int = Field(18081, ge=1, le=65535, description="JobManager REST (not 8081: Spark, others)")

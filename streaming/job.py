@@ -87,6 +87,8 @@ def flink_configuration(settings: StreamingSettings) -> Configuration:
         conf.set_string("metrics.reporter.prom.factory.class",
                         "org.apache.flink.metrics.prometheus.PrometheusReporterFactory")
         conf.set_string("metrics.reporter.prom.port", cfg.metrics_port)
+    for key, value in cfg.flink_options.items():
+        conf.set_string(key, value)
     return conf
 
 

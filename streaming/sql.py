@@ -25,9 +25,16 @@ def interval(ms: int) -> str:
     return f"INTERVAL '{days} {hours:02d}:{minutes:02d}:{rest / 1000:06.3f}' DAY TO SECOND(3)"
 
 
-# Epoch ms of a window bound: whole minutes (no INT overflow) plus the ms within the minute.
-END_MS = ("(CAST(TIMESTAMPDIFF(MINUTE, TIMESTAMP '1970-01-01 00:00:00', window_end) AS BIGINT) * 60000 "
-          "+ EXTRACT(MILLISECOND FROM window_end))")
+def epoch_ms(column: str) -> str:
+    """Epoch ms of a TIMESTAMP(3) column: whole minutes (TIMESTAMPDIFF returns INT, so seconds would overflow in
+    2038) plus the seconds and the milliseconds. EXTRACT(MILLISECOND) is only the fraction of the second (345
+    for 12.345 s): without the seconds term every window end fell back to its minute, live snapshots were
+    stamped up to 59 s in the past and the write window dropped them as late."""
+    return (f"(CAST(TIMESTAMPDIFF(MINUTE, TIMESTAMP '1970-01-01 00:00:00', {column}) AS BIGINT) * 60000 "
+            f"+ EXTRACT(SECOND FROM {column}) * 1000 + EXTRACT(MILLISECOND FROM {column}))")
+
+
+END_MS = epoch_ms("window_end")
 
 
 def _quote(text: str) -> str:
