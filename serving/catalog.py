@@ -20,6 +20,12 @@ log = logging.getLogger("hybridrec.serving.catalog")
 class Catalog:
     titles: dict[str, str] = field(default_factory=dict)
     genres: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    generation: int = 0      # bumped by every refresh, so derived lists (the catalog's ids) are rebuilt only then
+
+    def update(self, other: Catalog) -> None:
+        self.titles.update(other.titles)
+        self.genres.update(other.genres)
+        self.generation += 1
 
     def title(self, item_id: str) -> str:
         return self.titles.get(item_id) or item_id

@@ -44,12 +44,20 @@ class ModelSource(Protocol):
 
 @dataclass
 class Trend:
-    """Trending items, most first, refreshed in the background from ``item_fresh``."""
+    """Trending items, most first, refreshed in the background from ``item_fresh`` (speed layer).
+
+    Without a model (fresh install, no batch run yet) it is read for the catalog's items and also carries the
+    speed layer's decayed popularity, overall and per genre: the only honest popularity signal left.
+    """
 
     items: list[str] = field(default_factory=list)
     counts: list[int] = field(default_factory=list)
     pos: np.ndarray | None = None      # model positions of ``items``, computed at refresh for ``version``
     version: str = ""
+    popular: list[str] = field(default_factory=list)         # by decayed popularity now, most first
+    popular_scores: list[float] = field(default_factory=list)
+    genre_popular: dict[int, list[str]] = field(default_factory=dict)   # genre axis position → ``popular`` order
+    popular_genres: list[int] = field(default_factory=list)  # genres by the popularity of their items
 
 
 @dataclass
@@ -96,6 +104,7 @@ class Engine:
         self._stage_h: dict[str, Any] = {}
         self._degraded_c: dict[str, Any] = {}
         self._cand_h: dict[str, Any] = {}
+        self._catalog_cache: tuple[int, list[str]] | None = None
 
     def _observe_stage(self, name: str, seconds: float) -> None:
         h = self._stage_h.get(name)
@@ -316,7 +325,9 @@ class Engine:
             c.items = model.popular[:n]
             c.base = [1.0 / (1 + k) for k in range(len(c.items))]
             c.pos = model.popular_pos[: len(c.items)]
-        elif trend.items:  # no model at all: trending is the only popularity signal left
+        elif model is None and trend.popular:  # no model: the speed layer's decayed popularity
+            c.items, c.base = trend.popular[:n], trend.popular_scores[:n]
+        elif trend.items:  # no popularity at all: trending is the only signal left
             c.items, c.base = trend.items[:n], [float(x) for x in trend.counts[:n]]
 
     def _genre_cands(self, c: Cands, model: LoadedModel, genre: int) -> None:
@@ -328,7 +339,7 @@ class Engine:
 
     def _fallback_cands(self, q: HomepageQuery, model: LoadedModel | None) -> list[Cands]:
         """Rows that need no retrieval: trending, then popularity per genre and overall."""
-        genres = model.popular_genres if model is not None else []
+        genres = model.popular_genres if model is not None else self.trend.popular_genres
         plans = plan_rows(personalized=False, has_profile=False, recent_items=[], user_genres=[],
                           popular_genres=genres, genre_names=GENRES, title_of=self.catalog.title,
                           n_rows=q.n_rows, only=q.only if q.only and not q.only.profiling else None)
@@ -337,6 +348,9 @@ class Engine:
             c = Cands(plan, [], [])
             if plan.kind is RowKind.TOP_GENRE and model is not None and plan.genre is not None:
                 self._genre_cands(c, model, plan.genre)
+            elif plan.kind is RowKind.TOP_GENRE and plan.genre is not None:
+                items = self.trend.genre_popular.get(plan.genre, [])[: self.cfg.candidates_per_row]
+                c.items, c.base = items, [1.0 / (1 + k) for k in range(len(items))]
             else:
                 self._list_cands(c, model)
             out.append(c)
@@ -496,20 +510,49 @@ class Engine:
 
     # --- background ----------------------------------------------------------------------------------
 
+    def _catalog_ids(self) -> list[str]:
+        cached = self._catalog_cache
+        if cached is None or cached[0] != self.catalog.generation:
+            cached = self._catalog_cache = (self.catalog.generation, sorted(self.catalog.titles))
+        return cached[1]
+
     async def refresh_trending(self) -> bool:
-        """Re-read trending_1h of the model's items (one pipelined read); keep the old list on failure."""
+        """Re-read ``item_fresh`` of the model's items, or of the catalog's items while no model was ever loaded
+        (then decayed popularity too, for popularity rows); keep the old lists on failure."""
         model = self.models.current
-        if model is None:
+        ids = model.item_ids if model is not None else self._catalog_ids()
+        if not ids:
             return False
         try:
-            got = await self.features.read_trending(model.item_ids)
+            got = await self.features.read_trending(ids)
         except Exception as exc:
             log.warning("trending refresh failed: %s", exc)
             return False
         now = int(time.time() * 1000)
-        fresh = [(i, t.count) for i, t in got.items() if now - t.window_end_ms <= self.cfg.trending_max_age_ms]
+        fresh = [(i, t.count) for i, t in got.items()
+                 if t.count > 0 and now - t.window_end_ms <= self.cfg.trending_max_age_ms]
         fresh.sort(key=lambda x: (-x[1], x[0]))
         items = [i for i, _ in fresh]
-        pos = np.fromiter((model.item_pos.get(i, -1) for i in items), np.int64, len(items))
-        self.trend = Trend(items, [c for _, c in fresh], pos, model.version)
+        if model is not None:
+            pos = np.fromiter((model.item_pos.get(i, -1) for i in items), np.int64, len(items))
+            self.trend = Trend(items, [c for _, c in fresh], pos, model.version)
+            return True
+        trend = Trend(items, [c for _, c in fresh])
+        # Decayed to now with the speed layer's half-life, so items last seen at different times compare.
+        half_life = self.cfg.popularity_half_life_ms
+        pop = [(i, t.decayed_popularity * 2.0 ** (-max(0, now - t.last_event_ms) / half_life))
+               for i, t in got.items() if t.decayed_popularity > 0]
+        pop.sort(key=lambda x: (-x[1], x[0]))
+        trend.popular, trend.popular_scores = [i for i, _ in pop], [s for _, s in pop]
+        mass = np.zeros(len(GENRES))
+        for i, s in pop:
+            genres = self.catalog.genres.get(i)
+            if not genres:
+                continue
+            vec = mi.genre_vector(genres)
+            mass += s * vec
+            for g in np.flatnonzero(vec).tolist():
+                trend.genre_popular.setdefault(g, []).append(i)
+        trend.popular_genres = [int(g) for g in np.argsort(-mass, kind="stable") if mass[g] > 0]
+        self.trend = trend
         return True

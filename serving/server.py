@@ -115,8 +115,7 @@ async def start(settings: ServingSettings, *, features: FeatureReader | None = N
         except Exception as exc:
             log.warning("catalog not read (%s); titles fall back to item ids", exc)
             return
-        catalog.titles.update(loaded.titles)
-        catalog.genres.update(loaded.genres)
+        catalog.update(loaded)
 
     if load_catalog:
         await refresh_catalog()

@@ -47,8 +47,12 @@ class ItemFeatures:
 
 @dataclass(frozen=True)
 class Trending:
+    """``item_fresh`` of one item (speed layer): the newest 1 h window count and the decayed popularity."""
+
     count: int
     window_end_ms: int
+    decayed_popularity: float = 0.0   # Σ 2^-(T - t)/half_life over engagement events, at T = last_event_ms
+    last_event_ms: int = 0
 
 
 class FeatureReader(Protocol):
@@ -61,7 +65,8 @@ class FeatureReader(Protocol):
         ...
 
     async def read_trending(self, item_ids: Sequence[str]) -> dict[str, Trending]:
-        """``item_fresh`` trending counts of many items (background refresh)."""
+        """``item_fresh`` of many items (background refresh); items with neither a count nor a popularity are
+        left out."""
         ...
 
     async def close(self) -> None: ...

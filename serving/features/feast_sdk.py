@@ -78,7 +78,8 @@ class FeastFeatureReader:
 
     async def read_trending(self, item_ids: Sequence[str]) -> dict[str, Trending]:
         rows = await asyncio.to_thread(self._read, "item_id", item_ids, _refs(ITEM_FRESH_VIEW, ITEM_FRESH_FIELDS))
-        return {i: Trending(int(c), int(e or 0)) for i, (c, e) in zip(item_ids, rows, strict=True) if c}
+        return {i: Trending(int(c or 0), int(e or 0), float(p or 0.0), int(t or 0))
+                for i, (c, e, p, t) in zip(item_ids, rows, strict=True) if c or p}
 
     async def close(self) -> None:
         return None

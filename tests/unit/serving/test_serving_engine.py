@@ -240,3 +240,41 @@ def test_batch_top_k_is_a_candidate_source_of_for_you(loaded: tuple[kit.World, L
     without = asyncio.run(engine.homepage(_q(items_per_row=50)))
     mine, before = ({s.item_id for s in p.rows[0].items} for p in (with_top_k, without))
     assert (mine - before) & set(top_k)
+
+
+def test_no_model_ever_serves_speed_layer_trending_and_popularity_of_the_catalog(
+        loaded: tuple[kit.World, LoadedModel]) -> None:
+    """Fresh install (batch never ran): trending, popular and popular-in-genre rows from the speed layer's
+    item_fresh of the catalog's items, flagged model:unavailable, instead of an empty page."""
+    from serving.features.base import Trending
+
+    w, _ = loaded
+    now = int(time.time() * 1000)
+    hour = 3_600_000
+    fresh = {"i3": Trending(5, now, 2.0, now), "i4": Trending(9, now, 1.0, now),
+             # popular long ago: its 40 events decayed over 5 half-lives weigh 1.25 now, less than i3's 2
+             "i5": Trending(0, 0, 40.0, now - 30 * hour),
+             **{f"i{k}": Trending(0, 0, 100.0 - k, now) for k in range(10, 40)}}
+    feats = MemoryFeatures(trending=fresh)
+    engine, sink, _ = _engine(w, None, feats)
+    engine.trend = Trend()
+    assert asyncio.run(engine.refresh_trending())
+    assert engine.trend.items == ["i4", "i3"]
+    popular = engine.trend.popular
+    assert popular[:3] == ["i10", "i11", "i12"] and popular.index("i3") < popular.index("i5") < popular.index("i4")
+    page = asyncio.run(engine.homepage(_q(n_rows=4)))
+    assert "model:unavailable" in page.degraded and page.model_version == ""
+    kinds = [r.kind for r in page.rows]
+    assert kinds[0] is RowKind.TRENDING and RowKind.POPULAR in kinds and RowKind.TOP_GENRE in kinds
+    assert [s.item_id for s in page.rows[0].items] == ["i4", "i3"]
+    served = [s.item_id for r in page.rows for s in r.items]
+    assert len(served) == len(set(served)) and set(served) <= set(fresh)
+    genre_row = next(r for r in page.rows if r.kind is RowKind.TOP_GENRE)
+    genre = genre_row.title.removeprefix("Popular in ")
+    assert all(genre in w.item_genres[s.item_id] for s in genre_row.items)
+    assert sink.pages, "the degraded page is logged like any other"
+    # The same engine once no catalog was read either: nothing is known, an empty page, still flagged.
+    bare = Engine(RELAXED, Holder(None), feats, MemorySink(), Metrics())
+    assert not asyncio.run(bare.refresh_trending())
+    empty = asyncio.run(bare.homepage(_q()))
+    assert empty.rows == [] and "model:unavailable" in empty.degraded
