@@ -123,12 +123,13 @@ STREAM_UDF_SRC := $(wildcard streaming/java/io/hybridrec/streaming/*.java)
 
 .PHONY: stream-udf stream flink-cluster flink-cluster-down stream-submit bench-stream
 
-# The JVM half of the job's decoding: event time for per-partition watermarks in the Kafka source, and decoding +
-# validation of every record (ProtoDecode); built, never committed.
-$(STREAM_UDF_JAR): $(STREAM_UDF_SRC) $(VENV_STAMP)
+# The JVM half of the job: event time for per-partition watermarks in the Kafka source, decoding + validation of
+# every record (ProtoDecode), the keyed user/item feature operator (EntityFeatures, which reads the catalog with
+# the Kafka client shaded in the connector jar); built, never committed.
+$(STREAM_UDF_JAR): $(STREAM_UDF_SRC) $(VENV_STAMP) $(JARS_STAMP)
 	@mkdir -p $(DEPS)/streaming/classes
 	javac -nowarn --release 11 -d $(DEPS)/streaming/classes \
-	  -cp "$(PYFLINK_LIB)/flink-table-api-java-uber-2.2.1.jar:$(PYFLINK_LIB)/flink-dist-2.2.1.jar" $(STREAM_UDF_SRC)
+	  -cp "$(PYFLINK_LIB)/flink-table-api-java-uber-2.2.1.jar:$(PYFLINK_LIB)/flink-dist-2.2.1.jar:$(wildcard $(DEPS)/flink/flink-sql-connector-kafka-*.jar)" $(STREAM_UDF_SRC)
 	jar cf $@ -C $(DEPS)/streaming/classes .
 
 stream-udf: $(STREAM_UDF_JAR)

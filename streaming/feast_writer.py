@@ -13,6 +13,7 @@ from __future__ import annotations
 import marshal
 import struct
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
@@ -164,6 +165,43 @@ class FeastHashEncoder:
         for name, v in features.items():
             mapping[self._fields[name]] = value_bytes(self._dtypes[name], v)
         return marshal.dumps((self.redis_key(entity), mapping))
+
+
+@dataclass(frozen=True)
+class HashLayout:
+    """Feast's Redis layout of one view, for an encoder outside Python (the JVM feature operator): the Redis key
+    of entity ``e`` is ``key_prefix + le32(len(e.utf8)) + e.utf8 + key_suffix``; each feature is a hash field."""
+
+    view: str
+    key_prefix: bytes
+    key_suffix: bytes
+    ts_field: bytes
+    fields: tuple[tuple[str, str, bytes], ...]  # (feature name, Feast dtype, field hash)
+
+
+def hash_layout(fv: Any, config: Any) -> HashLayout:
+    """The layout of feature view ``fv`` under repo config ``config``, from Feast's own key and hash helpers.
+    The key split is checked against ``_redis_key`` on sample entities, so a change of Feast's key format fails
+    here, at job start, instead of writing keys Feast never reads."""
+    from feast.infra.online_stores.helpers import _mmh3, _redis_key
+    from feast.infra.online_stores.redis import _versioned_fv_name
+
+    name = _versioned_fv_name(fv, config)
+    join_key = JOIN_KEYS[fv.name]
+
+    def key(entity: str) -> bytes:
+        return _redis_key(config.project, EntityKey(join_keys=[join_key], entity_values=[Value(string_val=entity)]),
+                          entity_key_serialization_version=config.entity_key_serialization_version)
+
+    suffix = config.project.encode()
+    empty = key("")
+    prefix = empty[: len(empty) - len(suffix) - 4]
+    for sample in ("", "u1", "é-item-\U0001f600"):
+        raw = sample.encode()
+        if key(sample) != prefix + struct.pack("<I", len(raw)) + raw + suffix:
+            raise ValueError(f"Feast's Redis key of {sample!r} is not prefix + length + entity + project")
+    fields = tuple((f.name, str(f.dtype), _mmh3(f"{name}:{f.name}")) for f in fv.features)
+    return HashLayout(fv.name, prefix, suffix, f"_ts:{name}".encode(), fields)
 
 
 class RedisHashWriter:

@@ -1,0 +1,178 @@
+package io.hybridrec.streaming;
+
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+
+import org.apache.flink.kafka.shaded.org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.flink.kafka.shaded.org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.flink.kafka.shaded.org.apache.kafka.common.PartitionInfo;
+import org.apache.flink.kafka.shaded.org.apache.kafka.common.TopicPartition;
+import org.apache.flink.kafka.shaded.org.apache.kafka.common.serialization.ByteArrayDeserializer;
+
+/**
+ * Item genres for the genre vectors, the Java twin of {@code streaming/catalog_cache.py}: the compacted
+ * {@code catalog} topic ({@code CatalogItem} by item_id) read to its end at start, re-read (at most every
+ * {@code catalog_refresh_ms}) when an unknown item shows up; an item still unknown counts as genre Other.
+ *
+ * <p>The Kafka client is the one shaded inside the Flink Kafka connector jar the job already ships.
+ * {@code CatalogItem} is parsed by hand like {@link ProtoDecode} does; a record that does not parse is skipped
+ * (the catalog is not the job's input contract, and a bad entry must not stop the features).
+ */
+final class CatalogGenres implements FeatureLogic.Genres {
+    private static final long READ_TIMEOUT_MS = 30_000;
+
+    private final FeatureSpec spec;
+    private Map<String, List<String>> genres;
+    private long readAtMs;
+    private final Map<String, double[]> vectors = new HashMap<>();
+
+    /** Backed by Kafka when the spec names bootstrap servers; else by {@code fixed} alone (tests). */
+    CatalogGenres(FeatureSpec spec, Map<String, List<String>> fixed) {
+        this.spec = spec;
+        this.genres = fixed != null ? fixed : read();
+        this.readAtMs = System.currentTimeMillis();
+    }
+
+    int size() {
+        return genres.size();
+    }
+
+    @Override
+    public double[] vector(String itemId) {
+        double[] vec = vectors.get(itemId);
+        if (vec != null) {
+            return vec;
+        }
+        if (!genres.containsKey(itemId) && !spec.bootstrapServers.isEmpty()
+                && System.currentTimeMillis() - readAtMs >= spec.catalogRefreshMs) {
+            genres = read();
+            readAtMs = System.currentTimeMillis();
+        }
+        List<String> gs = genres.get(itemId);
+        vec = genreVector(gs == null ? new ArrayList<>() : gs);
+        if (gs != null) {
+            vectors.put(itemId, vec);
+        }
+        return vec;
+    }
+
+    /** hybridrec.contract.genre_vector: mass 1 spread over the item's genres (Other when none). */
+    double[] genreVector(List<String> names) {
+        double[] vec = new double[spec.genres.length];
+        List<Integer> idx = new ArrayList<>();
+        for (String g : names) {
+            String name = spec.genreAliases.getOrDefault(g, g);
+            int i = -1;
+            for (int k = 0; k < spec.genres.length; k++) {
+                if (spec.genres[k].equals(name)) {
+                    i = k;
+                    break;
+                }
+            }
+            idx.add(i < 0 ? spec.otherGenre : i);
+        }
+        if (idx.isEmpty()) {
+            idx.add(spec.otherGenre);
+        }
+        for (int i : idx) {
+            vec[i] += 1.0 / idx.size();
+        }
+        return vec;
+    }
+
+    private Map<String, List<String>> read() {
+        Map<String, List<String>> out = new HashMap<>();
+        Properties props = new Properties();
+        props.put("bootstrap.servers", spec.bootstrapServers);
+        props.put("enable.auto.commit", "false");
+        props.put("auto.offset.reset", "earliest");
+        long deadline = System.currentTimeMillis() + READ_TIMEOUT_MS;
+        try (KafkaConsumer<byte[], byte[]> consumer =
+                 new KafkaConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+            List<PartitionInfo> infos = consumer.partitionsFor(spec.catalogTopic, Duration.ofMillis(READ_TIMEOUT_MS));
+            List<TopicPartition> parts = new ArrayList<>();
+            for (PartitionInfo p : infos == null ? new ArrayList<PartitionInfo>() : infos) {
+                parts.add(new TopicPartition(p.topic(), p.partition()));
+            }
+            consumer.assign(parts);
+            consumer.seekToBeginning(parts);
+            Map<TopicPartition, Long> ends = consumer.endOffsets(parts, Duration.ofMillis(READ_TIMEOUT_MS));
+            Set<TopicPartition> pending = new HashSet<>();
+            for (TopicPartition tp : parts) {
+                if (consumer.position(tp, Duration.ofMillis(READ_TIMEOUT_MS)) < ends.get(tp)) {
+                    pending.add(tp);
+                }
+            }
+            while (!pending.isEmpty() && System.currentTimeMillis() < deadline) {
+                for (ConsumerRecord<byte[], byte[]> rec : consumer.poll(Duration.ofMillis(500))) {
+                    if (rec.value() != null) {
+                        parseInto(rec.value(), out);
+                    }
+                }
+                pending.removeIf(tp -> consumer.position(tp) >= ends.get(tp));
+            }
+        }
+        return out;
+    }
+
+    /** CatalogItem: item_id = 1, genres = 3 (repeated); other fields skipped; the latest entry per item wins. */
+    static void parseInto(byte[] b, Map<String, List<String>> out) {
+        String itemId = "";
+        List<String> genres = new ArrayList<>();
+        int pos = 0;
+        try {
+            while (pos < b.length) {
+                long[] r = varint(b, pos);
+                pos = (int) r[1];
+                int field = (int) (r[0] >>> 3);
+                int wire = (int) (r[0] & 7);
+                if (wire == 0) {
+                    pos = (int) varint(b, pos)[1];
+                } else if (wire == 1) {
+                    pos += 8;
+                } else if (wire == 5) {
+                    pos += 4;
+                } else if (wire == 2) {
+                    long[] len = varint(b, pos);
+                    int start = (int) len[1];
+                    pos = start + (int) len[0];
+                    if (len[0] < 0 || pos > b.length) {
+                        return;
+                    }
+                    String s = new String(b, start, (int) len[0], StandardCharsets.UTF_8);
+                    if (field == 1) {
+                        itemId = s;
+                    } else if (field == 3) {
+                        genres.add(s);
+                    }
+                } else {
+                    return;
+                }
+            }
+        } catch (ArrayIndexOutOfBoundsException e) {
+            return;
+        }
+        if (pos == b.length) {
+            out.put(itemId, genres);
+        }
+    }
+
+    private static long[] varint(byte[] b, int pos) {
+        long result = 0;
+        for (int shift = 0; shift < 70; shift += 7) {
+            byte x = b[pos++];
+            result |= (long) (x & 0x7F) << shift;
+            if ((x & 0x80) == 0) {
+                return new long[] {result, pos};
+            }
+        }
+        throw new ArrayIndexOutOfBoundsException("varint too long");
+    }
+}
