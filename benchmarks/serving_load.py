@@ -102,18 +102,44 @@ def _scrape_one(port: int) -> dict[str, dict[str, float]]:
 
 def process_cpu_s(pid: int) -> float:
     """User + system CPU seconds of ``pid`` and its descendants (the worker processes), from /proc."""
+    return sum(thread_cpu_s(pid).values())
+
+
+def thread_cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds per thread name (summed over ``pid`` and its descendants): where the server's CPU goes
+    beyond the Python event loop (gRPC core, librdkafka, the metrics HTTP thread)."""
     tick = os.sysconf("SC_CLK_TCK")
-    total, todo = 0.0, [pid]
+    out: dict[str, float] = {}
+    todo = [pid]
     while todo:
         p = todo.pop()
         try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-            for task in Path(f"/proc/{p}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
+            tasks = list(Path(f"/proc/{p}/task").iterdir())
         except (FileNotFoundError, ProcessLookupError):
             continue
-    return total
+        for task in tasks:
+            try:
+                stat = (task / "stat").read_text()
+                name = stat[stat.index("(") + 1:stat.rindex(")")]
+                fields = stat.rsplit(")", 1)[1].split()
+                # Thread names like "rdk:broker1" or "grpc_global_tim": group numbered ones.
+                key = re.sub(r"\d+$", "", name) if not name.startswith("python") else "python threads (event loop, metrics)"
+                out[key] = out.get(key, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except (FileNotFoundError, ProcessLookupError, ValueError):
+                continue
+    return out
+
+
+def requests_served(ports: list[int]) -> list[float]:
+    """GetHomepage calls answered per worker process (its request histogram count): how evenly the kernel's
+    SO_REUSEPORT hashing spread the client's connections."""
+    out = []
+    for port in ports:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        m = re.search(r'^hybridrec_serving_request_seconds_count\{method="GetHomepage"\} (\S+)$', text, re.M)
+        out.append(float(m.group(1)) if m else 0.0)
+    return out
 
 
 def stage_summary(before: dict, after: dict) -> dict[str, dict[str, float]]:
@@ -209,11 +235,19 @@ async def drive(port: int, metrics_ports: list[int], users: list[str], args, ser
     await run_rate(stubs, 50, 3, users, args)  # warm-up, not reported
     results = []
     for rate in args.rates:
-        before, cpu0, load0 = scrape(metrics_ports), process_cpu_s(server_pid), os.getloadavg()[0]
+        before, load0 = scrape(metrics_ports), os.getloadavg()[0]
+        threads0, served0, client0 = thread_cpu_s(server_pid), requests_served(metrics_ports), time.process_time()
         res = await run_rate(stubs, rate, args.duration, users, args)
         res["stages"] = stage_summary(before, scrape(metrics_ports))
         # Server CPU per request: what the requests cost whatever else the machine runs.
-        res["server_cpu_ms_per_request"] = round((process_cpu_s(server_pid) - cpu0) / res["sent"] * 1000, 2)
+        threads = {k: v - threads0.get(k, 0.0) for k, v in thread_cpu_s(server_pid).items()}
+        res["server_cpu_ms_per_request"] = round(sum(threads.values()) / res["sent"] * 1000, 2)
+        res["server_cpu_ms_per_request_by_thread"] = {k: round(v / res["sent"] * 1000, 2) for k, v in
+                                                      sorted(threads.items(), key=lambda kv: -kv[1]) if v > 0}
+        # The load generator shares the machine's cores with the server: its CPU is part of the picture.
+        res["client_cpu_ms_per_request"] = round((time.process_time() - client0) / res["sent"] * 1000, 2)
+        res["served_per_worker"] = [round(b - a) for a, b in zip(served0, requests_served(metrics_ports),
+                                                                    strict=True)]
         res["load_avg_1m"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
         results.append(res)
         print(json.dumps(res), flush=True)
@@ -299,11 +333,14 @@ def main() -> int:
     p.add_argument("--items-per-row", type=int, default=20)
     p.add_argument("--deadline-ms", type=float, default=250.0)
     p.add_argument("--workers", type=int, default=1, help="server processes on the port (SO_REUSEPORT)")
-    p.add_argument("--channels", type=int, default=4, help="client connections (spread over the workers)")
+    p.add_argument("--channels", type=int, default=0,
+                   help="client connections (the kernel hashes each to one worker); default 4, 16 with workers")
     p.add_argument("--cpu", type=int, default=0, help="N sequential in-process requests: CPU per request")
     p.add_argument("--profile", action="store_true", help="with --cpu: cProfile top functions")
     p.add_argument("--sort", default="tottime", help="with --profile: pstats sort key (tottime, cumulative)")
     args = p.parse_args()
+    # With few connections SO_REUSEPORT's hashing often puts 3 of 4 on one worker; 16 spread within a few %.
+    args.channels = args.channels or (16 if args.workers > 1 else 4)
     if args.cpu:
         return cpu_per_request(args)
     tmp = Path(tempfile.mkdtemp(prefix="serving-bench-"))
@@ -324,12 +361,13 @@ def main() -> int:
         server.wait(30)
         delete_topics(settings.kafka, [settings.kafka.topics.impressions])
         shutil.rmtree(tmp, ignore_errors=True)
-    print("\nrate  achieved  p50     p95     p99     ok/sent  degraded  cpu/req  load    stage means (ms)")
+    print("\nrate  achieved  p50     p95     p99     ok/sent  degraded  cpu/req  client  load    stage means (ms)")
     for r in results:
         stages = " ".join(f"{k}={v['mean_ms']}" for k, v in r["stages"].items())
         print(f"{r['rate']:>4}  {r['achieved_rps']:>8}  {r['p50_ms']:>6}  {r['p95_ms']:>6}  {r['p99_ms']:>6}  "
               f"{r['codes'].get('OK', 0)}/{r['sent']}  {sum(r['degraded'].values()):>8}  "
-              f"{r['server_cpu_ms_per_request']:>6}  {r['load_avg_1m'][1]:>5}   {stages}")
+              f"{r['server_cpu_ms_per_request']:>6}  {r['client_cpu_ms_per_request']:>6}  {r['load_avg_1m'][1]:>5}   "
+              f"{stages}  per worker {r['served_per_worker']}")
     return 0
 
 
