@@ -138,7 +138,8 @@ class Engine:
             return None, False
         t0 = time.perf_counter()
         try:
-            return await asyncio.wait_for(work(), timeout), True
+            async with asyncio.timeout(timeout):  # no extra task per call, unlike wait_for
+                return await work(), True
         except TimeoutError:
             reason = f"{name}:timeout"
         except Exception as exc:
