@@ -87,7 +87,7 @@ class RankerConfig(_Section):
     recent_window_s: int = Field(86_400, ge=1)
     candidates: int = Field(200, ge=1)
     max_examples: int = Field(400_000, ge=100)
-    threads: int = Field(2, ge=1)
+    threads: int = Field(1, ge=1, description="torch threads; 2 were 8-15x slower on 2 shared cores (OpenMP spin-wait)")
     seed: int = 11
 
 
@@ -125,6 +125,7 @@ class FaissConfig(_Section):
     ivf_train_per_list: int = Field(64, ge=30, description="k-means sample: this many vectors per list")
     ivfpq_nlist: int | None = Field(None, ge=1, description="IVF-PQ lists; default sqrt(n)/4")
     ivfpq_nprobe: int = Field(64, ge=1, description="IVF-PQ lists visited (start)")
+    ivfpq_train_per_list: int = Field(1024, ge=30, description="IVF-PQ k-means and codebook sample per list")
     refine_k_factor: float = Field(16.0, ge=1, description="IVF-PQ: exactly re-ranked candidates per k (start)")
     hnsw_m: int = Field(16, ge=4)
     hnsw_ef_search: int = Field(512, ge=1)

@@ -137,12 +137,16 @@ def eval_data(p: Prepared, cfg: BatchConfig) -> EvalData:
     before = p.events.filter(F.col("event_time_ms") < p.t2)
     hold = p.events.filter((F.col("event_time_ms") >= p.t2) & F.col("engaged")
                            & (~F.col("is_rating") | (F.col("value") >= e.min_relevance_rating)))
-    seen_rows = before.filter("engaged").select("user_id", "item_id").distinct().collect()
+    held = hold.select("user_id", "item_id").distinct().collect()
+    # Only the holdout's users need their seen items on the driver (the whole history can be millions of pairs).
+    held_users = before.sparkSession.createDataFrame([(u,) for u in {r["user_id"] for r in held}], "user_id string")
+    seen_rows = (before.filter("engaged").join(F.broadcast(held_users), "user_id")
+                 .select("user_id", "item_id").distinct().collect())
     seen: dict[str, set[str]] = {}
     for r in seen_rows:
         seen.setdefault(r["user_id"], set()).add(r["item_id"])
     relevant: dict[str, set[str]] = {}
-    for r in hold.select("user_id", "item_id").distinct().collect():
+    for r in held:
         if r["user_id"] in seen and r["item_id"] not in seen[r["user_id"]]:
             relevant.setdefault(r["user_id"], set()).add(r["item_id"])
     users = sorted(relevant, key=lambda u: (zlib.crc32(u.encode()), u))[:e.max_users]  # stable sample
