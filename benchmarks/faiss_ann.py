@@ -1,7 +1,7 @@
 """FAISS benchmark: recall@100 and queries/s of the pipeline's approximate index against exact search.
 
     .venv/bin/python benchmarks/faiss_ann.py [--items 1000000] [--dim 32] [--queries 1000]
-        [--data clustered|gaussian|both] [--kinds hnsw,ivf] [--ef 128,256,512,1024] [--nlist default]
+        [--data clustered|gaussian|both] [--kinds tuned,refine,hnsw,ivf] [--ef 128,256,512,1024] [--nlist default]
         [--nprobe 32,64,128,256] [--hnsw-m 32] [--ef-construction 200]
         [--factory "IVF1024,PQ16x4fs,RFlat" --kfactor 2,4,8]
 
@@ -149,12 +149,12 @@ def main() -> int:
     p.add_argument("--data", choices=["clustered", "gaussian", "both"], default="both")
     p.add_argument("--nlist", default="default", help="comma list; 'default' = the config's (4·sqrt(n))")
     p.add_argument("--nprobe", default="32,64,128,256")
-    p.add_argument("--kinds", default="hnsw,ivf", help="index types to sweep")
+    p.add_argument("--kinds", default="tuned,refine", help="tuned,refine (the pipeline's IVF-PQ), hnsw, ivf")
     p.add_argument("--ef", default="128,256,512,1024")
     p.add_argument("--hnsw-m", type=int, help="default: the batch config's hnsw_m")
     p.add_argument("--ef-construction", type=int, help="default: the batch config's hnsw_ef_construction")
     p.add_argument("--factory", action="append", default=[], help="faiss.index_factory string (repeatable)")
-    p.add_argument("--kfactor", default="1,2,4,8", help="k_factor sweep of refined (RFlat) indexes")
+    p.add_argument("--kfactor", default="8,16,32", help="k_factor sweep of refined (RFlat) indexes")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     cfg = load_batch_config()
