@@ -85,13 +85,16 @@ def main() -> None:
     parser.add_argument("--write-interval-ms", type=int, default=100)
     parser.add_argument("--idle-timeout-ms", type=int, default=1_000)
     parser.add_argument("--parallelism", type=int, default=1)
+    parser.add_argument("--feature-operator", choices=["python", "java"], default=None,
+                        help="keyed user/item feature operator (default: StreamingConfig)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="stream-fresh-"))
     settings = testkit.isolated_streaming_settings(
         get_settings(), workdir, bounded=False, parallelism=args.parallelism, checkpoint_interval_ms=5_000,
         max_out_of_orderness_ms=args.max_out_of_orderness_ms, micro_window_ms=args.micro_window_ms,
-        write_interval_ms=args.write_interval_ms, source_idle_timeout_ms=args.idle_timeout_ms)
+        write_interval_ms=args.write_interval_ms, source_idle_timeout_ms=args.idle_timeout_ms,
+        **({"feature_operator": args.feature_operator} if args.feature_operator else {}))
     testkit.build_udf()
     ensure_topics(settings.kafka)
     job = None
@@ -142,7 +145,8 @@ def main() -> None:
         assert all(v is not None for v in got["last_event_ms"]), "a probe found in Redis is not readable via Feast"
         q = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else [float("nan")] * 99
         print(json.dumps({
-            "rate": args.rate, "produced_per_s": round(load.sent / (time.time() - (t_measure - args.warmup))),
+            "rate": args.rate, "feature_operator": settings.streaming.feature_operator,
+            "produced_per_s": round(load.sent / (time.time() - (t_measure - args.warmup))),
             "parallelism": args.parallelism, "max_out_of_orderness_ms": args.max_out_of_orderness_ms,
             "micro_window_ms": args.micro_window_ms, "write_interval_ms": args.write_interval_ms,
             "probes": len(measured), "probes_seen": len(latencies),

@@ -51,8 +51,8 @@ class StreamingConfig(BaseModel):
     parallelism: int = Field(1, ge=1, le=64)
     execution_mode: Literal["thread", "process"] = "thread"
     feature_operator: Literal["python", "java"] = Field(
-        "python", description="the keyed user/item feature operator: 'java' (EntityFeatures.java in the UDF jar, "
-                              "no Python on the per-key path) or 'python' (streaming/functions.py)")
+        "java", description="the keyed user/item feature operator: 'java' (EntityFeatures.java in the UDF jar, "
+                            "no Python on the per-key path) or 'python' (streaming/functions.py)")
     checkpoint_interval_ms: int = Field(10_000, ge=100)
     checkpoint_dir: Path | None = Field(None, description="default: <data_dir>/flink/checkpoints")
     restore_from: Path | None = Field(None, description="checkpoint or savepoint directory to start from")
