@@ -173,6 +173,8 @@ class Sampler(threading.Thread):
                 consumed, end = services.consumed(self.settings, self.group)
                 self.last = (end, consumed, services.archived(self.settings))
                 self.timeline.ingest.append((self.timeline.now(), *self.last))
+            except FileNotFoundError:
+                pass  # the nightly batch compacted archive files away mid-read; the next sample reads the new ones
             except Exception as exc:  # a sample lost is fine; the waits check the real condition
                 say(f"  (sampler: {exc})")
             self.stop_event.wait(2.0)
