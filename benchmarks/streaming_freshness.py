@@ -2,7 +2,7 @@
 feature being readable in Feast's Redis online store.
 
 A probe is an event of a user seen only once; its ``user_fresh`` row becomes readable when the Redis hash
-Feast reads (same key and fields, see ``streaming.feast_writer.FeastHashEncoder``) holds it. The reader polls
+Feast reads (same key and fields, see ``streaming.feast_writer.hash_layout``) holds it. The reader polls
 every pending probe with one pipelined HGET per round, and at the end checks a sample of probes through
 ``get_online_features``. Freshness is bounded below by the watermark delay plus the micro window (the windows
 fire on the watermark) plus the write interval, so those are options here (the live profile).
@@ -85,35 +85,32 @@ def main() -> None:
     parser.add_argument("--write-interval-ms", type=int, default=100)
     parser.add_argument("--idle-timeout-ms", type=int, default=1_000)
     parser.add_argument("--parallelism", type=int, default=1)
-    parser.add_argument("--feature-operator", choices=["python", "java"], default=None,
-                        help="keyed user/item feature operator (default: StreamingConfig)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="stream-fresh-"))
     settings = testkit.isolated_streaming_settings(
         get_settings(), workdir, bounded=False, parallelism=args.parallelism, checkpoint_interval_ms=5_000,
         max_out_of_orderness_ms=args.max_out_of_orderness_ms, micro_window_ms=args.micro_window_ms,
-        write_interval_ms=args.write_interval_ms, source_idle_timeout_ms=args.idle_timeout_ms,
-        **({"feature_operator": args.feature_operator} if args.feature_operator else {}))
+        write_interval_ms=args.write_interval_ms, source_idle_timeout_ms=args.idle_timeout_ms)
     testkit.build_udf()
     ensure_topics(settings.kafka)
     job = None
     try:
         testkit.publish_catalog(settings, {f"i{k}": testkit.GENRE_SETS[k % 5] for k in range(args.items)})
         job = testkit.JobProcess(settings, workdir)
-        from hybridrec.feature_store import apply_definitions
-        from streaming.feast_writer import FeastHashEncoder
+        from hybridrec.feature_store import apply_definitions, open_store
+        from streaming.feast_writer import store_layout
 
         apply_definitions(settings)
-        encoder = FeastHashEncoder(settings, USER_FRESH_VIEW)
-        store = encoder.store
+        layout = store_layout(settings, USER_FRESH_VIEW)
+        store = open_store(settings)
         client = store._get_provider().online_store._get_client(store.config.online_store)
 
         # Wait for the job to write anything (start-up is not part of freshness), with a trickle of load.
         load = LoadProducer(settings, args.rate, args.users, args.items, max(1, args.rate // args.probes_per_s))
         load.start()
         deadline = time.monotonic() + 600
-        while time.monotonic() < deadline and not client.exists(encoder.redis_key("probe-0")):
+        while time.monotonic() < deadline and not client.exists(layout.redis_key("probe-0")):
             if job.proc.poll() is not None:
                 raise RuntimeError(job.tail())
             time.sleep(0.5)
@@ -129,7 +126,7 @@ def main() -> None:
             if pending:
                 with client.pipeline(transaction=False) as pipe:
                     for user, _ in pending:
-                        pipe.hget(encoder.redis_key(user), encoder.ts_field)
+                        pipe.hget(layout.redis_key(user), layout.ts_field)
                     found = pipe.execute()
                 now = time.time()
                 for (user, produced), hit in zip(pending, found, strict=True):
@@ -145,8 +142,7 @@ def main() -> None:
         assert all(v is not None for v in got["last_event_ms"]), "a probe found in Redis is not readable via Feast"
         q = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else [float("nan")] * 99
         print(json.dumps({
-            "rate": args.rate, "feature_operator": settings.streaming.feature_operator,
-            "produced_per_s": round(load.sent / (time.time() - (t_measure - args.warmup))),
+            "rate": args.rate, "produced_per_s": round(load.sent / (time.time() - (t_measure - args.warmup))),
             "parallelism": args.parallelism, "max_out_of_orderness_ms": args.max_out_of_orderness_ms,
             "micro_window_ms": args.micro_window_ms, "write_interval_ms": args.write_interval_ms,
             "probes": len(measured), "probes_seen": len(latencies),

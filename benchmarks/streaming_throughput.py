@@ -122,8 +122,6 @@ def main() -> None:
     parser.add_argument("--micro-window-ms", type=int, default=None, help="default: StreamingConfig")
     parser.add_argument("--write-interval-ms", type=int, default=2_000)
     parser.add_argument("--execution-mode", default="thread")
-    parser.add_argument("--feature-operator", choices=["python", "java"], default=None,
-                        help="keyed user/item feature operator (default: StreamingConfig)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="stream-bench-"))
@@ -131,8 +129,6 @@ def main() -> None:
 
     rest_port = free_port()
     extra: dict[str, object] = {} if args.micro_window_ms is None else {"micro_window_ms": args.micro_window_ms}
-    if args.feature_operator:
-        extra["feature_operator"] = args.feature_operator
     settings = testkit.isolated_streaming_settings(
         get_settings(), workdir, parallelism=args.parallelism, checkpoint_interval_ms=1_000,
         write_interval_ms=args.write_interval_ms, execution_mode=args.execution_mode, rest_port=rest_port, **extra)
@@ -170,8 +166,7 @@ def main() -> None:
         archived = testkit.read_archive(settings).num_rows
         print(json.dumps({
             "dataset": args.dataset, "events": n_events, "parallelism": args.parallelism,
-            "execution_mode": args.execution_mode, "feature_operator": settings.streaming.feature_operator,
-            "micro_window_ms": settings.streaming.micro_window_ms,
+            "execution_mode": args.execution_mode, "micro_window_ms": settings.streaming.micro_window_ms,
             "write_interval_ms": settings.streaming.write_interval_ms, "exit_code": rc, "archived": archived,
             "produce_events_per_s": round(n_events / produce_s), "job_wall_s": round(samples[-1][0] - started, 1),
             "first_commit_after_s": round(first_t - started, 1), "events_per_s": round(rate),

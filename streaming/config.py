@@ -1,8 +1,8 @@
 """The speed layer's typed configuration: ``StreamingSettings`` is the shared :class:`Settings` plus a
 ``streaming`` section, overridable like every other field (``HYBRIDREC_STREAMING__PARALLELISM=2``).
 
-Every window, decay and batching knob of the job lives here; ``streaming/logic.py`` and the SQL read them
-from this object, never from constants.
+Every window, decay and batching knob of the job lives here; the SQL and the JVM feature operator (through
+``streaming/java_features.py``) read them from this object, never from constants.
 """
 
 from __future__ import annotations
@@ -50,9 +50,6 @@ class StreamingConfig(BaseModel):
     # --- operation
     parallelism: int = Field(1, ge=1, le=64)
     execution_mode: Literal["thread", "process"] = "thread"
-    feature_operator: Literal["python", "java"] = Field(
-        "java", description="the keyed user/item feature operator: 'java' (EntityFeatures.java in the UDF jar, "
-                            "no Python on the per-key path) or 'python' (streaming/functions.py)")
     checkpoint_interval_ms: int = Field(10_000, ge=100)
     checkpoint_dir: Path | None = Field(None, description="default: <data_dir>/flink/checkpoints")
     restore_from: Path | None = Field(None, description="checkpoint or savepoint directory to start from")

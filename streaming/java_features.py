@@ -1,7 +1,7 @@
 """The keyed user/item feature operator in the JVM (``EntityFeatures.java`` in the UDF jar of `make stream-udf`).
 
-Why: the Python operator cost ~5 ms of CPU per row around the embedded interpreter and capped the job at a few
-hundred events/s; the same fold in Java is microseconds. The Java code gets every knob from here, as text: the
+Why: the Python operator it replaced cost ~5 ms of job CPU per row around the embedded interpreter and capped the
+job at a few hundred events/s. The Java code gets every knob from here, as text: the
 windows and half-lives of ``StreamingConfig``, the genre axis of ``hybridrec.contract`` and Feast's Redis layout
 of both fresh views (key prefix, field hashes, ``_ts`` field, computed with Feast's own helpers), so it holds no
 constant of its own.
@@ -15,7 +15,7 @@ from pyflink.java_gateway import get_gateway
 from hybridrec import contract
 from hybridrec_pb.events_pb2 import EventType
 from streaming.config import StreamingSettings
-from streaming.feast_writer import JOIN_KEYS, HashLayout, hash_layout
+from streaming.feast_writer import JOIN_KEYS, HashLayout, store_layout
 from streaming.logic import N_EVENT_TYPES
 
 JAVA_CLASS = "io.hybridrec.streaming.EntityFeatures"
@@ -56,12 +56,8 @@ def spec_text(settings: StreamingSettings, user: HashLayout, item: HashLayout, *
 
 def store_layouts(settings: StreamingSettings) -> tuple[HashLayout, HashLayout]:
     """(user_fresh, item_fresh) layouts from the Feast registry (the job applies the definitions first)."""
-    from hybridrec.feature_store import open_store
-
-    store = open_store(settings)
     user_view, item_view = JOIN_KEYS
-    return (hash_layout(store.get_feature_view(user_view), store.config),
-            hash_layout(store.get_feature_view(item_view), store.config))
+    return store_layout(settings, user_view), store_layout(settings, item_view)
 
 
 def entity_features(entity_batches: DataStream, settings: StreamingSettings) -> DataStream:

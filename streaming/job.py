@@ -23,13 +23,7 @@ from pyflink.table import DataTypes, Schema, StreamTableEnvironment
 from hybridrec.config import PROJECT_ROOT
 from streaming import java_features, sql
 from streaming.config import StreamingSettings
-from streaming.functions import (
-    ENTITY_BATCH_TYPE,
-    SNAPSHOT_TYPE,
-    EntityFeatures,
-    WindowRow,
-    WriteFeatures,
-)
+from streaming.functions import WriteFeatures
 
 UDF_JAR = "streaming/hybridrec-streaming-udf.jar"
 
@@ -110,13 +104,9 @@ def build_pipeline(env: StreamExecutionEnvironment, t_env: StreamTableEnvironmen
     t_env.create_temporary_view("hr_engaged", t_env.sql_query(sql.engaged_events("hr_events", settings)))
     entity_sql = sql.entity_batches(sql.user_batches("hr_events", settings),
                                     sql.item_batches("hr_engaged", settings))
-    entity_rows = t_env.to_data_stream(t_env.sql_query(entity_sql))
-    if settings.streaming.feature_operator == "java":
-        snapshots = java_features.entity_features(entity_rows, settings).name("user-item-features")
-    else:
-        snapshots = entity_rows.map(WindowRow(), output_type=ENTITY_BATCH_TYPE).name("entity-batches") \
-            .key_by(lambda r: r[0] + r[1], key_type=Types.STRING()) \
-            .process(EntityFeatures(settings), output_type=SNAPSHOT_TYPE).name("user-item-features")
+    # Per-user and per-item state in the JVM (EntityFeatures.java): no Python on the per-key path.
+    snapshots = java_features.entity_features(t_env.to_data_stream(t_env.sql_query(entity_sql)), settings) \
+        .name("user-item-features")
     # Snapshot time = its version - 1 ms: inside the window that produced it, so the write batch closes at the
     # very watermark that emitted the snapshot (no added latency) and at end of input (bounded runs).
     t_env.create_temporary_view("hr_snapshots", t_env.from_data_stream(

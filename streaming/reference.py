@@ -1,9 +1,10 @@
-"""The speed layer's features computed from a whole event list, straight from their definitions.
+"""The speed layer's features computed from a whole event list, straight from their definitions
+(``streaming/logic.py``).
 
-Deliberately written differently from ``streaming/logic.py`` (whole-list passes, no incremental state), so
-that a test comparing the two, or comparing the job with this, checks the definitions and not one
-implementation against itself. Only events the job could see are passed in: valid, and within the allowed
-out-of-orderness.
+Deliberately written differently from the job's incremental state (``FeatureLogic.java``: one key and micro-window
+at a time), with whole-list passes, so that a test comparing the two, or comparing the job with this, checks the
+definitions and not one implementation against itself. Only events the job could see are passed in: valid, and
+within the allowed out-of-orderness.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from feast.infra.online_stores.helpers import _redis_key
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-from feast.protos.feast.types.Value_pb2 import Value
+from feast.protos.feast.types.Value_pb2 import DoubleList, FloatList, Int64List, StringList, Value
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from hybridrec.config import PROJECT_ROOT, get_settings
@@ -21,7 +21,7 @@ from hybridrec.contract import ITEM_FRESH_VIEW, USER_FRESH_VIEW, genre_vector
 from hybridrec.feature_store import repo_config
 from streaming import testkit
 from streaming.config import StreamingSettings, streaming_settings
-from streaming.feast_writer import HashLayout, hash_layout, to_value
+from streaming.feast_writer import HashLayout, hash_layout
 from streaming.java_features import spec_text
 from streaming.logic import Event
 from streaming.reference import mismatches, reference_features
@@ -110,6 +110,16 @@ def run_java(s: StreamingSettings, lines: list[str], tmp_path: Path) -> list[tup
     return out
 
 
+def to_value(dtype: str, v: object) -> Value:
+    """A feature value as Feast's protobuf classes hold it for the view's dtype (the bytes Feast writes)."""
+    lists = {"Array(String)": ("string_list_val", StringList), "Array(Int64)": ("int64_list_val", Int64List),
+             "Array(Float64)": ("double_list_val", DoubleList), "Array(Float32)": ("float_list_val", FloatList)}
+    if dtype in lists:
+        name, cls = lists[dtype]
+        return Value(**{name: cls(val=v)})
+    return Value(int64_val=v) if dtype == "Int64" else Value(double_val=v)
+
+
 def decode_value(raw: bytes) -> object:
     v = Value.FromString(raw)
     kind = v.WhichOneof("val")
@@ -162,8 +172,7 @@ def test_java_operator_equals_reference(udf_jar: None, seed: int, tmp_path: Path
             assert mismatches(got, features, rel=1e-6) == [], (view, entity)
             # The bytes are those Feast's protobuf classes write: of the reference value for exact features, of
             # the decoded value for floats (same wire format, values checked within rel above).
-            dtypes = {name: dtype for name, dtype, _ in layout.fields}
             for name, dtype, h in layout.fields:
                 value = got[name] if "Float" in dtype else features[name]
-                assert mapping[h] == to_value(name, value, dtypes).SerializeToString(), name
+                assert mapping[h] == to_value(dtype, value).SerializeToString(), name
     assert len(exp_users) == len(USERS) and len(exp_items) >= 25
