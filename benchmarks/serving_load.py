@@ -123,7 +123,7 @@ def thread_cpu_s(pid: int) -> dict[str, float]:
                 name = stat[stat.index("(") + 1:stat.rindex(")")]
                 fields = stat.rsplit(")", 1)[1].split()
                 # Thread names like "rdk:broker1" or "grpc_global_tim": group numbered ones.
-                key = re.sub(r"\d+$", "", name) if not name.startswith("python") else "python threads (event loop, metrics)"
+                key = "python threads (event loop, metrics)" if name.startswith("python") else re.sub(r"\d+$", "", name)
                 out[key] = out.get(key, 0.0) + (int(fields[11]) + int(fields[12])) / tick
                 todo += [int(c) for c in (task / "children").read_text().split()]
             except (FileNotFoundError, ProcessLookupError, ValueError):
