@@ -67,7 +67,7 @@ def _ivfpq_refined(x: np.ndarray, cfg: FaissConfig) -> faiss.Index:
     n, d = x.shape
     nlist = cfg.ivfpq_nlist or max(1, int(math.sqrt(n) / 4))
     index = faiss.index_factory(d, f"IVF{nlist},PQ{d}x4fsr,RFlat", faiss.METRIC_INNER_PRODUCT)
-    per_list = max(cfg.ivf_train_per_list, 256)
+    per_list = cfg.ivfpq_train_per_list
     train = x if n <= per_list * nlist else x[np.random.default_rng(0).choice(n, per_list * nlist, replace=False)]
     index.train(train)
     index.add(x)
