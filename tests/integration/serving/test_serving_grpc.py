@@ -57,6 +57,10 @@ def test_homepage_rows_health_reflection_metrics_and_impressions(isolated: Setti
         channel, ranker = env.stub(running.port)
         scrape = f"http://127.0.0.1:{running.metrics_port}/metrics"
         try:
+            # One call of each counted method first, so both samples exist in the "before" scrape (a label's first
+            # sample appears only once used, and may then carry what an earlier server of this process counted).
+            await ranker.GetHomepage(pb.HomepageRequest(user_id="warm-up", context=_ctx()), timeout=2)
+            await ranker.GetRow(pb.RowRequest(user_id="warm-up", row_type=pb.TRENDING, n_items=5), timeout=2)
             before = await asyncio.to_thread(lambda: urllib.request.urlopen(scrape).read().decode())
             page = await ranker.GetHomepage(pb.HomepageRequest(user_id="u1", context=_ctx(), n_rows=4,
                                                                items_per_row=12, request_id="req-1"), timeout=2)
@@ -85,8 +89,8 @@ def test_homepage_rows_health_reflection_metrics_and_impressions(isolated: Setti
     assert not {"i0", "i1", "i2"} & set(served)
     assert row.row.type == pb.POPULAR or row.row.type == pb.TRENDING
     assert len(similar.items) == 6 and "i7" not in [i.item_id for i in similar.items]
-    # Deltas, not absolute values: counters of the same name may start above zero when something else in this
-    # process served first (e.g. prometheus_client's multiprocess mode keeps values per process, not per registry).
+    # Deltas, not absolute values: prometheus_client's multiprocess mode keeps values per process, not per
+    # registry, so a counter may start above zero when another server of this process served first.
     homepage = 'hybridrec_serving_request_seconds_count{method="GetHomepage"}'
     row_calls = 'hybridrec_serving_request_seconds_count{method="GetRow"}'
     assert _sample(metrics, homepage) - _sample(before, homepage) == 1.0
@@ -96,13 +100,13 @@ def test_homepage_rows_health_reflection_metrics_and_impressions(isolated: Setti
         assert name in metrics, name
 
     logs = [ImpressionLog.FromString(m.value()) for m in
-            consume(isolated.kafka.bootstrap_servers, isolated.kafka.topics.impressions, expected=3, timeout_s=30)]
+            consume(isolated.kafka.bootstrap_servers, isolated.kafka.topics.impressions, expected=5, timeout_s=30)]
     first = next(x for x in logs if x.request_id == "req-1")
     assert (first.user_id, first.model_version, first.variant) == ("u1", version, "control")
     assert [s.item_id for s in first.slots] == served
     assert [(s.row_position, s.position) for s in first.slots][:13] == [(0, p) for p in range(12)] + [(1, 0)]
     assert all(0 < s.propensity <= 1 for s in first.slots)
-    assert len(logs) == 3
+    assert len(logs) == 5  # the two warm-up calls, the page, the row and the similar items
 
 
 def test_fresh_features_change_the_next_response(isolated: Settings, tmp_path: Path, world: kit.World) -> None:
