@@ -13,11 +13,10 @@ from collections.abc import Sequence
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from hybridrec.contract import GENRES
+from hybridrec.contract import GENRE_ALIASES, GENRES
 
 N_GENRES = len(GENRES)
 DAY_MS = 86_400_000
-_GENRE_ALIASES = {"Children's": "Children", "unknown": "Other", "(no genres listed)": "Other"}
 _EVENT_ORDER = ("event_time_ms", "event_id")
 
 
@@ -41,7 +40,7 @@ def clean_events(raw: DataFrame, start_ms: int, end_ms: int, positive_types: Seq
 def genre_vectors(catalog: DataFrame) -> DataFrame:
     """``item_id, genre_vec``: each item's genres on the fixed axis ``GENRES``, summing to 1 (as
     :func:`hybridrec.contract.genre_vector`, done in Spark so it scales with the catalog)."""
-    alias = F.create_map(*[F.lit(x) for kv in _GENRE_ALIASES.items() for x in kv])
+    alias = F.create_map(*[F.lit(x) for kv in GENRE_ALIASES.items() for x in kv])
     known = F.array(*[F.lit(g) for g in GENRES])
     norm = F.transform(F.coalesce("genres", F.array().cast("array<string>")),
                        lambda g: F.when(F.array_contains(known, g), g)

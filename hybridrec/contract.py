@@ -56,12 +56,13 @@ GENRES: tuple[str, ...] = (
 )
 """Fixed genre axis of every genre vector (session taste, decayed taste, profiles); unknown genres → Other."""
 
-_ALIASES = {"Children's": "Children", "unknown": "Other", "(no genres listed)": "Other"}
+GENRE_ALIASES = {"Children's": "Children", "unknown": "Other", "(no genres listed)": "Other"}
+"""Dataset spellings of a genre on the axis (ML-100K's "Children's", ml-latest's "(no genres listed)")."""
 _INDEX = {g: i for i, g in enumerate(GENRES)}
 
 
 def genre_index(name: str) -> int:
-    return _INDEX.get(_ALIASES.get(name, name), _INDEX["Other"])
+    return _INDEX.get(GENRE_ALIASES.get(name, name), _INDEX["Other"])
 
 
 def genre_vector(genres: tuple[str, ...] | list[str]) -> list[float]:

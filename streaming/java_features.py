@@ -38,7 +38,7 @@ def spec_text(settings: StreamingSettings, user: HashLayout, item: HashLayout, *
     cfg = settings.streaming
     other = contract.GENRES[contract.genre_index("Other")]
     aliases = ",".join(f"{_hex(a)}:{_hex(contract.GENRES[contract.genre_index(a)])}"
-                       for a in contract._ALIASES)  # the contract's alias table (private there)
+                       for a in contract.GENRE_ALIASES)
     lines = [
         f"recent_n={cfg.recent_n}", f"hidden_n={cfg.hidden_n}", f"session_gap_ms={cfg.session_gap_ms}",
         f"taste_half_life_ms={cfg.taste_half_life_ms}", f"popularity_half_life_ms={cfg.popularity_half_life_ms}",
