@@ -126,27 +126,26 @@ final class CatalogGenres implements FeatureLogic.Genres {
     static void parseInto(byte[] b, Map<String, List<String>> out) {
         String itemId = "";
         List<String> genres = new ArrayList<>();
-        int pos = 0;
+        int[] pos = {0};
         try {
-            while (pos < b.length) {
-                long[] r = varint(b, pos);
-                pos = (int) r[1];
-                int field = (int) (r[0] >>> 3);
-                int wire = (int) (r[0] & 7);
+            while (pos[0] < b.length) {
+                long tag = ProtoDecode.varint(b, pos);
+                int field = (int) (tag >>> 3);
+                int wire = (int) (tag & 7);
                 if (wire == 0) {
-                    pos = (int) varint(b, pos)[1];
+                    ProtoDecode.varint(b, pos);
                 } else if (wire == 1) {
-                    pos += 8;
+                    pos[0] += 8;
                 } else if (wire == 5) {
-                    pos += 4;
+                    pos[0] += 4;
                 } else if (wire == 2) {
-                    long[] len = varint(b, pos);
-                    int start = (int) len[1];
-                    pos = start + (int) len[0];
-                    if (len[0] < 0 || pos > b.length) {
+                    long len = ProtoDecode.varint(b, pos);
+                    int start = pos[0];
+                    if (len < 0 || len > b.length - start) {
                         return;
                     }
-                    String s = new String(b, start, (int) len[0], StandardCharsets.UTF_8);
+                    pos[0] = start + (int) len;
+                    String s = new String(b, start, (int) len, StandardCharsets.UTF_8);
                     if (field == 1) {
                         itemId = s;
                     } else if (field == 3) {
@@ -156,23 +155,11 @@ final class CatalogGenres implements FeatureLogic.Genres {
                     return;
                 }
             }
-        } catch (ArrayIndexOutOfBoundsException e) {
+        } catch (ProtoDecode.Undecodable e) {
             return;
         }
-        if (pos == b.length) {
+        if (pos[0] == b.length) {
             out.put(itemId, genres);
         }
-    }
-
-    private static long[] varint(byte[] b, int pos) {
-        long result = 0;
-        for (int shift = 0; shift < 70; shift += 7) {
-            byte x = b[pos++];
-            result |= (long) (x & 0x7F) << shift;
-            if ((x & 0x80) == 0) {
-                return new long[] {result, pos};
-            }
-        }
-        throw new ArrayIndexOutOfBoundsException("varint too long");
     }
 }

@@ -256,7 +256,8 @@ public class ProtoDecode extends TableFunction<Row> {
         }
     }
 
-    private static long varint(byte[] b, int[] pos) throws Undecodable {
+    /** A base-128 varint at {@code pos[0]}, advancing it (also the catalog reader's, {@link CatalogGenres}). */
+    static long varint(byte[] b, int[] pos) throws Undecodable {
         long result = 0L;
         for (int shift = 0; shift < 70; shift += 7) {
             if (pos[0] >= b.length) {
