@@ -85,6 +85,20 @@ def build_udf() -> None:
         raise RuntimeError(f"`make stream-udf` failed:\n{proc.stdout}\n{proc.stderr}")
 
 
+def udf_classpath(settings: Settings) -> str | None:
+    """Classpath that runs the UDF jar's Java mains outside Flink (the unit tests' drivers): the jar, pyflink's
+    Flink jars and the Kafka connector (``CatalogGenres`` links its shaded client); None without pyflink's jars."""
+    import pyflink
+
+    from streaming.job import UDF_JAR
+
+    flink = sorted((Path(pyflink.__file__).parent / "lib").glob("flink-*.jar"))
+    if not flink:
+        return None
+    kafka = sorted((settings.paths.deps_dir / "flink").glob("flink-sql-connector-kafka-*.jar"))
+    return ":".join(str(p) for p in [settings.paths.deps_dir / UDF_JAR, *flink, *kafka])
+
+
 def settings_file(settings: StreamingSettings, path: Path) -> Path:
     path.write_text(settings.model_dump_json())
     return path

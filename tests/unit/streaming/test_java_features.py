@@ -16,17 +16,15 @@ from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import DoubleList, FloatList, Int64List, StringList, Value
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from hybridrec.config import PROJECT_ROOT, get_settings
+from hybridrec.config import get_settings
 from hybridrec.contract import ITEM_FRESH_VIEW, USER_FRESH_VIEW, genre_vector
 from hybridrec.feature_store import repo_config
-from streaming import testkit
 from streaming.config import StreamingSettings, streaming_settings
 from streaming.feast_writer import HashLayout, hash_layout
 from streaming.java_features import spec_text
 from streaming.logic import Event
 from streaming.reference import mismatches, reference_features
 
-PYFLINK_LIB = next((PROJECT_ROOT / ".venv" / "lib").glob("python3*/site-packages/pyflink/lib"), None)
 WINDOW_MS = 60_000
 USERS = ["u0", "u1", "u2", "ü-😀"]
 CATALOG = {f"i{k}": [["Action", "Drama"], ["Comedy"], [], ["Children's", "Weird"], ["Drama", "Drama", "War"]][k % 5]
@@ -91,14 +89,11 @@ def rows(events: list[tuple[str, Event]], s: StreamingSettings) -> list[tuple[in
     return sorted(out, key=lambda r: r[0])
 
 
-def run_java(s: StreamingSettings, lines: list[str], tmp_path: Path) -> list[tuple[str, int, str, int, bytes]]:
-    assert PYFLINK_LIB is not None
-    jar = s.paths.deps_dir / "streaming" / "hybridrec-streaming-udf.jar"
+def run_java(s: StreamingSettings, lines: list[str], tmp_path: Path, classpath: str
+             ) -> list[tuple[str, int, str, int, bytes]]:
     spec = tmp_path / "spec.txt"
     spec.write_text(spec_text(s, *layouts(s), kafka=False))
     catalog = [f"g {_h(item)} {','.join(_h(g) for g in gs)}" for item, gs in CATALOG.items()]
-    kafka = sorted((s.paths.deps_dir / "flink").glob("flink-sql-connector-kafka-*.jar"))  # CatalogGenres links it
-    classpath = ":".join([str(jar), *(str(p) for p in [*PYFLINK_LIB.glob("flink-*.jar"), *kafka])])
     proc = subprocess.run(["java", "-cp", classpath, "io.hybridrec.streaming.EntityFeatures", str(spec)],
                           input="\n".join([*catalog, *lines]) + "\n", capture_output=True, text=True,
                           timeout=120)
@@ -129,19 +124,12 @@ def decode_value(raw: bytes) -> object:
     return list(got.val) if kind.endswith("_list_val") else got
 
 
-@pytest.fixture(scope="module")
-def udf_jar() -> None:
-    if PYFLINK_LIB is None:
-        pytest.skip("pyflink is not installed in .venv")
-    testkit.build_udf()
-
-
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_java_operator_equals_reference(udf_jar: None, seed: int, tmp_path: Path) -> None:
+def test_java_operator_equals_reference(udf_classpath: str, seed: int, tmp_path: Path) -> None:
     s = settings()
     events = random_events(seed)
     fed = rows(events, s)
-    snapshots = run_java(s, [line for _, line in fed], tmp_path)
+    snapshots = run_java(s, [line for _, line in fed], tmp_path, udf_classpath)
     assert len(snapshots) == len(fed)
 
     # Versions: max(window end, previous + 1) per entity, in row order; shards: crc32 % write_shards.

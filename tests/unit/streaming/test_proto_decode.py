@@ -8,14 +8,9 @@ import random
 import subprocess
 import time
 
-import pytest
-
-from hybridrec.config import PROJECT_ROOT, ValidationConfig
+from hybridrec.config import ValidationConfig
 from hybridrec.events import InvalidEvent, decode, make_event
-from streaming import testkit
 from tests.helpers import mutated
-
-PYFLINK_LIB = next((PROJECT_ROOT / ".venv" / "lib").glob("python3*/site-packages/pyflink/lib"), None)
 
 
 def python_reason(key: bytes | None, payload: bytes, cfg: ValidationConfig, now_ms: int) -> str:
@@ -26,13 +21,8 @@ def python_reason(key: bytes | None, payload: bytes, cfg: ValidationConfig, now_
     return "valid"
 
 
-def java_reasons(records: list[tuple[bytes | None, bytes]], cfg: ValidationConfig, now_ms: int) -> list[str]:
-    from hybridrec.config import get_settings
-    from streaming.job import UDF_JAR
-
-    assert PYFLINK_LIB is not None
-    jar = get_settings().paths.deps_dir / UDF_JAR
-    classpath = ":".join([str(jar), *(str(p) for p in PYFLINK_LIB.glob("flink-*.jar"))])
+def java_reasons(records: list[tuple[bytes | None, bytes]], cfg: ValidationConfig, now_ms: int, classpath: str
+                 ) -> list[str]:
     lines = "".join(f"{'-' if k is None else k.hex()} {v.hex()} {now_ms}\n" for k, v in records)
     proc = subprocess.run(
         ["java", "-cp", classpath, "io.hybridrec.streaming.ProtoDecode", str(cfg.max_payload_bytes),
@@ -81,19 +71,12 @@ def corpus(now_ms: int) -> list[tuple[bytes | None, bytes]]:
     return records
 
 
-@pytest.fixture(scope="module")
-def udf_jar() -> None:
-    if PYFLINK_LIB is None:
-        pytest.skip("pyflink is not installed in .venv")
-    testkit.build_udf()
-
-
-def test_java_decoder_gives_python_reasons(udf_jar: None) -> None:
+def test_java_decoder_gives_python_reasons(udf_classpath: str) -> None:
     cfg = ValidationConfig()
     now = int(time.time() * 1000)
     records = corpus(now)
     expected = [python_reason(k, v, cfg, now) for k, v in records]
-    got = java_reasons(records, cfg, now)
+    got = java_reasons(records, cfg, now, udf_classpath)
     diff = [(k, v.hex(), e, g) for (k, v), e, g in zip(records, expected, got, strict=True) if e != g]
     assert not diff, diff[:10]
     assert len(set(expected)) >= 15, sorted(set(expected))  # the corpus reaches nearly every rule
