@@ -101,29 +101,23 @@ class Engine:
         self.trend = trend or Trend()
         self._breaker = Breaker(cfg.breaker_failures, cfg.breaker_open_s)
         # Bound metric children: ``labels()`` costs a lock and a dict lookup per call, a dozen times a page.
-        self._stage_h: dict[str, Any] = {}
-        self._degraded_c: dict[str, Any] = {}
-        self._cand_h: dict[str, Any] = {}
+        self._children: dict[tuple[int, str], Any] = {}
         self._catalog_cache: tuple[int, list[str]] | None = None
 
+    def _child(self, metric: Any, label: str, value: str) -> Any:
+        """``metric.labels(label=value)``, bound once per metric and value."""
+        key = (id(metric), value)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(**{label: value})
+        return child
+
     def _observe_stage(self, name: str, seconds: float) -> None:
-        h = self._stage_h.get(name)
-        if h is None:
-            h = self._stage_h[name] = self.metrics.stage.labels(stage=name)
-        h.observe(seconds)
+        self._child(self.metrics.stage, "stage", name).observe(seconds)
 
     def _degrade(self, degraded: list[str], reason: str) -> None:
         degraded.append(reason)
-        c = self._degraded_c.get(reason)
-        if c is None:
-            c = self._degraded_c[reason] = self.metrics.degraded.labels(reason=reason)
-        c.inc()
-
-    def _observe_candidates(self, kind: str, n: int) -> None:
-        h = self._cand_h.get(kind)
-        if h is None:
-            h = self._cand_h[kind] = self.metrics.candidates.labels(row=kind)
-        h.observe(n)
+        self._child(self.metrics.degraded, "reason", reason).inc()
 
     def close(self) -> None:
         return None
@@ -219,7 +213,7 @@ class Engine:
         else:  # no time or broken: popularity / trending lists only, no retrieval
             cands, user_inputs = self._fallback_cands(q, model), None
         for c in cands:
-            self._observe_candidates(c.plan.kind.value, len(c.items))
+            self._child(self.metrics.candidates, "row", c.plan.kind.value).observe(len(c.items))
 
         # Spare rows (planned beyond n_rows in case a row ends up empty) are scored only if assembly uses one.
         rescore: Callable[[Cands], None] | None = None
@@ -406,16 +400,19 @@ class Engine:
         pool = self.cfg.rerank_pool * per_row
         used: set[str] = set()
         rows: list[Row] = []
+
+        def ensure_scored(c: Cands) -> None:
+            if rescore is not None and c.scores is None and c.items:
+                rescore(c)
+
         i = 0
         while i < len(cands) and len(rows) < n_rows:
-            if rescore is not None and cands[i].scores is None and cands[i].items:
-                rescore(cands[i])
+            ensure_scored(cands[i])
             j = i + 1
             if div > 0 and cands[i].plan.kind.value in self.cfg.diversity_rows:
                 while j < len(cands) and j - i < n_rows - len(rows) and \
                         cands[j].plan.kind.value in self.cfg.diversity_rows:
-                    if rescore is not None and cands[j].scores is None and cands[j].items:
-                        rescore(cands[j])
+                    ensure_scored(cands[j])
                     j += 1
                 run = [self._filtered(c, seen, used, pool) for c in cands[i:j]]
                 picks = diversity.rerank_rows([r.scores[r.top] for r in run],
