@@ -44,6 +44,7 @@ class Service:
     start: Callable[[], subprocess.Popen[bytes]]
     ready: Callable[[], bool]
     log_file: Path
+    min_free_mb: int
 
     @property
     def pid_file(self) -> Path:
@@ -177,7 +178,7 @@ def _kafka(settings: Settings) -> Service:
 
     return Service("kafka", settings.kafka.broker_host,
                    (settings.kafka.broker_port, settings.kafka.controller_port),
-                   state, start, ready, logs_dir / "server.log")
+                   state, start, ready, logs_dir / "server.log", settings.paths.min_free_disk_mb)
 
 
 # --- Redis ---------------------------------------------------------------------------------------------
@@ -217,7 +218,8 @@ def _redis(settings: Settings) -> Service:
         except Exception:
             return False
 
-    return Service("redis", settings.redis.host, (settings.redis.port,), state, start, ready, log_file)
+    return Service("redis", settings.redis.host, (settings.redis.port,), state, start, ready, log_file,
+                   settings.paths.min_free_disk_mb)
 
 
 # --- commands ------------------------------------------------------------------------------------------
@@ -240,6 +242,7 @@ def up(service: Service) -> str:
                 f"Stop that process, or move hybridrec to free ports (HYBRIDREC_KAFKA__BOOTSTRAP_SERVERS, "
                 f"HYBRIDREC_KAFKA__CONTROLLER_PORT, HYBRIDREC_REDIS__PORT)."
             )
+    _check_free_space(service)
     proc = service.start()
     service.pid_file.write_text(str(proc.pid))
     if not _wait_ready(service, proc.pid, timeout=READY_TIMEOUT_S):
@@ -248,6 +251,16 @@ def up(service: Service) -> str:
         raise ServiceError(f"{service.name}: did not become ready within {READY_TIMEOUT_S:.0f}s. "
                            f"Log {service.log_file}:\n{_tail(service.log_file)}")
     return f"{service.name}: started (pid {proc.pid}, {service.host}:{service.ports[0]}){stale}"
+
+
+def _check_free_space(service: Service) -> None:
+    """A Kafka broker whose log dir fills up shuts itself down; clients then only see "connection refused"."""
+    service.state_dir.mkdir(parents=True, exist_ok=True)
+    free_mb = shutil.disk_usage(service.state_dir).free // 2**20
+    if free_mb < service.min_free_mb:
+        raise ServiceError(f"{service.name}: only {free_mb} MB free under {service.state_dir} (need "
+                           f"{service.min_free_mb} MB). Free some space, or move the service state elsewhere "
+                           f"(HYBRIDREC_PATHS__RUN_DIR; the floor is HYBRIDREC_PATHS__MIN_FREE_DISK_MB).")
 
 
 def _wait_ready(service: Service, pid: int, timeout: float) -> bool:

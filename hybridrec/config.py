@@ -99,6 +99,8 @@ class PathsConfig(_Section):
     datasets_dir: Path = PROJECT_ROOT.parent / "shared" / "datasets"
     datasets_url: str = Field("https://files.grouplens.org/datasets/movielens",
                               description="where `hybridrec download` fetches <name>.zip (a mirror may stand in)")
+    min_free_disk_mb: int = Field(1024, ge=0, description="`make up` refuses to start a service with less free "
+                                  "space under run_dir: a broker whose log dir fills up stops")
 
     registry_dir: Path | None = Field(None, description="model registry root; default <data_dir>/registry")
 

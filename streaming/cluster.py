@@ -49,9 +49,12 @@ def write_conf(settings: StreamingSettings) -> Path:
     for name in ("log4j.properties", "log4j-cli.properties", "log4j-console.properties", "logback.xml"):
         shutil.copy(FLINK_HOME / "conf" / name, conf_dir / name)
     java_opts = (FLINK_HOME / "conf" / "config.yaml").read_text().split("all: ", 1)[1].splitlines()[0].strip()
+    tmp_dir = (conf_dir.parent / "tmp").resolve()  # not /tmp: what a killed process leaves stays with the cluster
+    tmp_dir.mkdir(exist_ok=True)
     (conf_dir / "config.yaml").write_text(f"""# written by streaming/cluster.py from StreamingConfig
 # (edit the config, not this file)
-env.java.opts.all: {java_opts}
+env.java.opts.all: {java_opts} -Djava.io.tmpdir={tmp_dir}
+io.tmp.dirs: {tmp_dir}
 jobmanager.bind-host: {cfg.cluster_host}
 jobmanager.rpc.address: {cfg.cluster_host}
 jobmanager.rpc.port: {cfg.cluster_rpc_port}

@@ -98,6 +98,11 @@ class StreamingSettings(Settings):
         return self.streaming.checkpoint_dir or self.paths.data_dir / "flink" / "checkpoints"
 
     @property
+    def flink_tmp_root(self) -> Path:
+        """Flink's and its JVM's scratch files (``io.tmp.dirs``, ``java.io.tmpdir``), one sub-directory a process."""
+        return self.paths.data_dir / "flink" / "tmp"
+
+    @property
     def archive_dir(self) -> Path:
         from hybridrec.contract import ARCHIVE_SUBDIR
 

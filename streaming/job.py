@@ -8,6 +8,7 @@ connectors and executes.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import site
 import sys
@@ -54,9 +55,39 @@ def python_path() -> str:
     return os.pathsep.join([str(PROJECT_ROOT), *site.getsitepackages()])
 
 
-def flink_configuration(settings: StreamingSettings) -> Configuration:
+def scratch_dir(settings: StreamingSettings) -> Path:
+    """This process's Flink scratch directory, created after sweeping those of processes that are gone.
+
+    A local job extracts ~70 MB of jars, blobs and Python environments into ``io.tmp.dirs`` and
+    ``java.io.tmpdir``; Flink deletes them on a clean exit, but a killed job leaves them, and in ``/tmp`` they
+    piled up until the disk (and with it the Kafka broker) was full. Here they stay under the data dir, and the
+    next start removes what a dead process left.
+    """
+    root = settings.flink_tmp_root
+    root.mkdir(parents=True, exist_ok=True)
+    for stale in root.iterdir():
+        if stale.name.isdigit() and stale.name != str(os.getpid()) and not _alive(int(stale.name)):
+            shutil.rmtree(stale, ignore_errors=True)
+    mine = root / str(os.getpid())
+    mine.mkdir(exist_ok=True)
+    return mine
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        pass
+    return True
+
+
+def flink_configuration(settings: StreamingSettings, tmp_dir: Path | None = None) -> Configuration:
     cfg = settings.streaming
     conf = Configuration()
+    if tmp_dir is not None:
+        conf.set_string("io.tmp.dirs", str(tmp_dir.resolve()))
     conf.set_string("pipeline.name", cfg.job_name)
     extra = reporter_jars() if cfg.metrics_port else []
     conf.set_string("pipeline.jars", ";".join(p.resolve().as_uri() for p in [*jars(settings), *extra]))
@@ -125,7 +156,13 @@ def discarding_sink() -> Sink:
 
 def create_environment(settings: StreamingSettings) -> tuple[StreamExecutionEnvironment, StreamTableEnvironment]:
     os.environ["PYTHONPATH"] = python_path()  # the embedded interpreter of thread mode reads it at start
-    env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(settings))
+    tmp_dir = None
+    if "PYFLINK_GATEWAY_PORT" not in os.environ:  # a local MiniCluster (under `flink run` the cluster's conf rules)
+        tmp_dir = scratch_dir(settings)
+        # Read when pyflink launches the local JVM (the first call below): the planner's and compression codecs'
+        # extracted jars and libraries follow java.io.tmpdir, not io.tmp.dirs.
+        os.environ["JVM_ARGS"] = f"{os.environ.get('JVM_ARGS', '')} -Djava.io.tmpdir={tmp_dir.resolve()}".strip()
+    env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(settings, tmp_dir))
     t_env = StreamTableEnvironment.create(env)
     for name, cls in (("proto_event_time", sql.UDF_CLASS), ("proto_decode", sql.DECODE_CLASS)):
         t_env.execute_sql(f"CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS {name} AS '{cls}' LANGUAGE JAVA")

@@ -62,6 +62,14 @@ def test_taken_port_names_the_holder_and_the_fix(scratch: Settings) -> None:
     assert "python" in message, "the message should name the process holding the port"
 
 
+def test_too_little_free_disk_refuses_to_start_and_says_why(scratch: Settings) -> None:
+    paths = scratch.paths.model_copy(update={"min_free_disk_mb": 2**40})  # more than any disk has
+    redis = local_services.services(scratch.model_copy(update={"paths": paths}))["redis"]
+    with pytest.raises(local_services.ServiceError, match=r"MB free under .*HYBRIDREC_PATHS__MIN_FREE_DISK_MB"):
+        local_services.up(redis)
+    assert not redis.pid_file.exists()
+
+
 def test_missing_java_says_what_to_install(scratch: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     kafka = local_services.services(scratch)["kafka"]
     monkeypatch.setenv("PATH", "/nonexistent")
