@@ -16,14 +16,16 @@ import json
 import logging
 import os
 import re
+import shutil
 import sys
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from hybridrec.config import PROJECT_ROOT
 
 
 def reference_s() -> float:
@@ -55,14 +57,20 @@ def main() -> int:
     p.add_argument("--events", type=int, default=1_000_000, help="synthetic: events")
     p.add_argument("--as-of", type=date.fromisoformat, help="default: the day of the last event")
     p.add_argument("--window-days", type=int, default=10_000)
-    p.add_argument("--data-dir", type=Path, help="default: a new temporary directory")
+    p.add_argument("--data-dir", type=Path, help="default: .run/bench/batch-<dataset>-<events> in the project "
+                                                 "(`make clean` removes it; not /tmp, a 20M archive is GBs)")
     p.add_argument("--no-materialize", action="store_true")
     p.add_argument("--reuse", action="store_true", help="keep the archive already in --data-dir (re-runs)")
     p.add_argument("--load-only", action="store_true", help="only write the archive into --data-dir")
     p.add_argument("--driver-memory", help="spark.driver.memory (default: the batch config's)")
     args = p.parse_args()
 
-    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="hybridrec-bench-batch-"))
+    data_dir = args.data_dir
+    if data_dir is None:
+        data_dir = PROJECT_ROOT / ".run" / "bench" / f"batch-{args.dataset}-{args.events}"
+        if not args.reuse:
+            shutil.rmtree(data_dir, ignore_errors=True)  # the previous run's, with the same name
+        data_dir.mkdir(parents=True, exist_ok=True)
     os.environ["HYBRIDREC_PATHS__DATA_DIR"] = str(data_dir)  # before hybridrec reads its settings
     os.environ.setdefault("HYBRIDREC_FEAST__PROJECT", "bench_" + re.sub(r"\W", "_", args.dataset))
 

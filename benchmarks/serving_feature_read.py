@@ -44,7 +44,11 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--iterations", type=int, default=300)
     args = p.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="feature-read-"))
+    with tempfile.TemporaryDirectory(prefix="feature-read-") as tmp:
+        return measure(args.iterations, Path(tmp))
+
+
+def measure(iterations: int, tmp: Path) -> int:
     settings = env.serving_settings(ServingSettings(), tmp)
     w = kit.world(n_users=200, n_items=1000)
     env.seed_features(settings, w, {u: kit.heavy_user(w, recent=20) for u in w.user_ids})
@@ -58,7 +62,7 @@ def main() -> int:
     def timed(name: str, fn) -> None:
         fn()  # warm
         xs = []
-        for k in range(args.iterations):
+        for k in range(iterations):
             t0 = time.perf_counter()
             fn(k)
             xs.append(time.perf_counter() - t0)
@@ -75,7 +79,7 @@ def main() -> int:
                            ("direct: 100 items, item_batch (1 pipeline)", lambda k: reader.read_items(items))):
             await call(0)
             xs = []
-            for k in range(args.iterations):
+            for k in range(iterations):
                 t0 = time.perf_counter()
                 await call(k)
                 xs.append(time.perf_counter() - t0)
