@@ -43,8 +43,8 @@ class ServingConfig(_Section):
     workers: int = Field(1, ge=1, le=64, description="server processes sharing the port (SO_REUSEPORT); 1 per core")
     default_deadline_ms: float = Field(250.0, gt=0, description="budget when the client sends no deadline")
     min_deadline_ms: float = Field(
-        1.0, gt=0, description="shorter deadlines are rejected as INVALID_ARGUMENT (requests that queued until "
-        "less is left still get an answer: every stage is skipped, popularity rows)")
+        1.0, gt=0, description="a call with less of its deadline left (queued under overload, or sent with a "
+        "shorter deadline) gets DEADLINE_EXCEEDED")
     max_deadline_ms: float = Field(60_000.0, gt=0, description="longer deadlines are rejected")
     budgets: StageBudgets = StageBudgets()
     default_rows: int = Field(5, ge=1)

@@ -38,14 +38,17 @@ def _count(name: str, value: int, default: int, limit: int) -> int:
 
 
 def deadline_s(time_remaining: float | None, cfg: ServingConfig) -> float:
-    """The client's deadline in seconds (the default when it sent none); absurd ones are rejected."""
+    """The client's deadline in seconds (the default when it sent none); absurd ones are rejected.
+
+    What arrives is the time *left*: the server cannot tell a client's too-short deadline from a call that
+    queued under overload, so too little left is DEADLINE_EXCEEDED (the client's own deadline expires anyway),
+    not INVALID_ARGUMENT."""
     if time_remaining is None:
         return cfg.default_deadline_ms / 1000.0
     ms = time_remaining * 1000.0
-    if ms <= 0:
-        raise DeadlinePassed("the deadline passed before the call was served (server overloaded)")
     if ms < cfg.min_deadline_ms:
-        raise InvalidRequest(f"deadline of {ms:.1f} ms is below the minimum of {cfg.min_deadline_ms:g} ms")
+        raise DeadlinePassed(f"{max(ms, 0.0):.1f} ms of the deadline left when the call was served, below the "
+                             f"minimum of {cfg.min_deadline_ms:g} ms (server overloaded, or the deadline too short)")
     if ms > cfg.max_deadline_ms:
         raise InvalidRequest(f"deadline of {ms:.0f} ms exceeds the maximum of {cfg.max_deadline_ms:g} ms")
     return time_remaining

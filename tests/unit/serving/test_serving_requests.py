@@ -34,7 +34,6 @@ def test_defaults_and_personalized_presence() -> None:
     (pb.HomepageRequest(user_id="u", context=pb.RequestContext(device=99)), None, "device 99 is not a known"),
     (pb.HomepageRequest(user_id="u", context=pb.RequestContext(country="germany")), None, "ISO 3166"),
     (pb.HomepageRequest(user_id="u", context=pb.RequestContext(time_ms=1)), None, "from server time"),
-    (pb.HomepageRequest(user_id="u"), 0.0005, "below the minimum"),
     (pb.HomepageRequest(user_id="u"), 3600.0, "exceeds the maximum"),
 ])
 def test_invalid_homepage_requests_say_what_is_wrong(request_: pb.HomepageRequest, remaining: float | None,
@@ -60,6 +59,7 @@ def test_invalid_row_and_similar_requests() -> None:
 def test_a_deadline_that_passed_in_the_queue_is_deadline_exceeded_not_invalid() -> None:
     from serving.errors import DeadlinePassed
 
-    with pytest.raises(DeadlinePassed) as info:
-        requests.homepage(pb.HomepageRequest(user_id="u"), 0.0, ServingConfig())
-    assert info.value.status == grpc.StatusCode.DEADLINE_EXCEEDED
+    for left_s in (0.0, -0.01, 0.0005):  # passed, long passed, less than min_deadline_ms (1 ms) left
+        with pytest.raises(DeadlinePassed, match="below the minimum of 1 ms") as info:
+            requests.homepage(pb.HomepageRequest(user_id="u"), left_s, ServingConfig())
+        assert info.value.status == grpc.StatusCode.DEADLINE_EXCEEDED
