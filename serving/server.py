@@ -70,6 +70,7 @@ class Running:
         self.engine.close()
         await self.engine.features.close()
         self.sink.close(grace_s)
+        self.engine.metrics.close()
 
 
 async def _set_health(servicer: health.aio.HealthServicer, status: int) -> None:

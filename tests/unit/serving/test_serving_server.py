@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 import grpc
@@ -82,3 +83,22 @@ def test_unexpected_failure_is_internal_and_the_server_keeps_serving(tmp_path: P
     code, similar = asyncio.run(scenario())
     assert code == grpc.StatusCode.INTERNAL
     assert len(similar.items) == 3
+
+
+def test_stop_closes_the_metrics_port(tmp_path: Path) -> None:
+    w = kit.world(n_users=5, n_items=20)
+    base = _settings(tmp_path)
+    settings = base.model_copy(update={"serving": base.serving.model_copy(update={"metrics_port": 0})})
+
+    async def scenario() -> int:
+        running = await start(settings, features=MemoryFeatures(users={}, items=w.item_features()),
+                              sink=MemorySink(), catalog=w.catalog(), load_catalog=False)
+        assert running.metrics_port
+        with socket.create_connection(("127.0.0.1", running.metrics_port), timeout=2):
+            pass  # serving /metrics while running
+        await running.stop(grace_s=0.5)
+        return running.metrics_port
+
+    port = asyncio.run(scenario())
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
