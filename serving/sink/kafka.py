@@ -21,8 +21,14 @@ from serving.metrics import Metrics
 log = logging.getLogger("hybridrec.serving.impressions")
 
 
+def logged_user(page: Page) -> str:
+    """The user an impression log names: nobody for a non-profiling page (personalized=false, DSA Art. 38), whose
+    impressions must not become the user's history; they still count for items, rows and variants."""
+    return page.user_id if page.personalized else ""
+
+
 def to_log(page: Page, context: Context) -> ImpressionLog:
-    out = ImpressionLog(request_id=page.request_id, user_id=page.user_id, served_time_ms=int(time.time() * 1000),
+    out = ImpressionLog(request_id=page.request_id, user_id=logged_user(page), served_time_ms=int(time.time() * 1000),
                         model_version=page.model_version, variant=page.variant,
                         device=Device.Value(context.device) if context.device else 0, country=context.country,
                         degraded=page.degraded)
@@ -47,7 +53,8 @@ class KafkaImpressionSink:
 
     def publish(self, page: Page, context: Context) -> None:
         try:
-            self._producer.produce(self._topic, to_log(page, context).SerializeToString(), page.user_id.encode())
+            key = logged_user(page) or page.request_id  # anonymous pages spread over partitions by request
+            self._producer.produce(self._topic, to_log(page, context).SerializeToString(), key.encode())
             self._metrics.impressions.labels(outcome="queued").inc()
         except BufferError:
             self._metrics.impressions.labels(outcome="dropped").inc()

@@ -66,6 +66,8 @@ def test_homepage_rows_health_reflection_metrics_and_impressions(isolated: Setti
                                                                items_per_row=12, request_id="req-1"), timeout=2)
             row = await ranker.GetRow(pb.RowRequest(user_id="u1", row_type=pb.TRENDING, n_items=5), timeout=2)
             similar = await ranker.GetSimilarItems(pb.SimilarItemsRequest(item_id="i7", n_items=6), timeout=2)
+            await ranker.GetHomepage(pb.HomepageRequest(user_id="u1", personalized=False, request_id="req-anon",
+                                                         context=_ctx()), timeout=2)
             health = await health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service="hybridrec.v1.Ranker"))
             assert health.status == health_pb2.HealthCheckResponse.SERVING
@@ -93,20 +95,22 @@ def test_homepage_rows_health_reflection_metrics_and_impressions(isolated: Setti
     # registry, so a counter may start above zero when another server of this process served first.
     homepage = 'hybridrec_serving_request_seconds_count{method="GetHomepage"}'
     row_calls = 'hybridrec_serving_request_seconds_count{method="GetRow"}'
-    assert _sample(metrics, homepage) - _sample(before, homepage) == 1.0
+    assert _sample(metrics, homepage) - _sample(before, homepage) == 2.0
     assert _sample(metrics, row_calls) - _sample(before, row_calls) == 1.0
     for name in ('hybridrec_serving_stage_seconds_count{stage="features"}',
                  f'hybridrec_serving_model_info{{version="{version}"}} 1.0', "hybridrec_serving_candidates_bucket"):
         assert name in metrics, name
 
     logs = [ImpressionLog.FromString(m.value()) for m in
-            consume(isolated.kafka.bootstrap_servers, isolated.kafka.topics.impressions, expected=5, timeout_s=30)]
+            consume(isolated.kafka.bootstrap_servers, isolated.kafka.topics.impressions, expected=6, timeout_s=30)]
     first = next(x for x in logs if x.request_id == "req-1")
     assert (first.user_id, first.model_version, first.variant) == ("u1", version, "control")
     assert [s.item_id for s in first.slots] == served
     assert [(s.row_position, s.position) for s in first.slots][:13] == [(0, p) for p in range(12)] + [(1, 0)]
     assert all(0 < s.propensity <= 1 for s in first.slots)
-    assert len(logs) == 5  # the two warm-up calls, the page, the row and the similar items
+    anonymous = next(x for x in logs if x.request_id == "req-anon")
+    assert anonymous.user_id == "" and anonymous.slots, "a non-profiling page is logged without its user"
+    assert len(logs) == 6  # the two warm-up calls, the page, the row, the similar items, the non-profiling page
 
 
 def test_fresh_features_change_the_next_response(isolated: Settings, tmp_path: Path, world: kit.World) -> None:
