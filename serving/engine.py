@@ -102,7 +102,7 @@ class Engine:
         self._breaker = Breaker(cfg.breaker_failures, cfg.breaker_open_s)
         # Bound metric children: ``labels()`` costs a lock and a dict lookup per call, a dozen times a page.
         self._children: dict[tuple[int, str], Any] = {}
-        self._catalog_cache: tuple[int, list[str]] | None = None
+        self._trending_ids_cache: tuple[tuple[int, str], list[str]] | None = None
 
     def _child(self, metric: Any, label: str, value: str) -> Any:
         """``metric.labels(label=value)``, bound once per metric and value."""
@@ -379,11 +379,13 @@ class Engine:
         known = pos >= 0
         if not known.any():
             return
-        full = np.full(len(pos), -1.0)           # items the model does not know go last
+        full = np.full(len(pos), -1.0)           # items the model does not know go last ...
         full[known] = model.score(user_inputs, pos[known], surfaces[known], device)
         at = 0
         for c, n in zip(cands, sizes, strict=True):
             c.scores = full[at:at + n]
+            if c.plan.kind is RowKind.TRENDING:  # ... except in "Trending now", where the count put them
+                _keep_trending_place(c.scores, known[at:at + n])
             at += n
 
     def _assemble(self, cands: list[Cands], seen: set[str], n_rows: int, per_row: int, explore_rate: float | None,
@@ -508,17 +510,22 @@ class Engine:
 
     # --- background ----------------------------------------------------------------------------------
 
-    def _catalog_ids(self) -> list[str]:
-        cached = self._catalog_cache
-        if cached is None or cached[0] != self.catalog.generation:
-            cached = self._catalog_cache = (self.catalog.generation, sorted(self.catalog.titles))
+    def _trending_ids(self, model: LoadedModel | None) -> list[str]:
+        """The model's items and the catalog's items it does not know yet (released since its training: a new
+        release can trend before the nightly run has seen it); rebuilt only when either changes."""
+        key = (self.catalog.generation, model.version if model is not None else "")
+        cached = self._trending_ids_cache
+        if cached is None or cached[0] != key:
+            catalog = sorted(self.catalog.titles)
+            ids = catalog if model is None else [*model.item_ids, *(i for i in catalog if i not in model.item_pos)]
+            cached = self._trending_ids_cache = (key, ids)
         return cached[1]
 
     async def refresh_trending(self) -> bool:
-        """Re-read ``item_fresh`` of the model's items, or of the catalog's items while no model was ever loaded
-        (then decayed popularity too, for popularity rows); keep the old lists on failure."""
+        """Re-read ``item_fresh`` of the model's and the catalog's items (see :meth:`_trending_ids`); while no
+        model was ever loaded, decayed popularity too, for popularity rows. Keep the old lists on failure."""
         model = self.models.current
-        ids = model.item_ids if model is not None else self._catalog_ids()
+        ids = self._trending_ids(model)
         if not ids:
             return False
         try:
@@ -554,3 +561,17 @@ class Engine:
         trend.popular_genres = [int(g) for g in np.argsort(-mass, kind="stable") if mass[g] > 0]
         self.trend = trend
         return True
+
+
+def _keep_trending_place(scores: np.ndarray, known: np.ndarray) -> None:
+    """Items of a trending row (in trending order) that the model cannot score yet take the score of the known
+    item trending just above them (the row's best for the top), so a new release that trends keeps its place
+    among its neighbours instead of sinking to the end."""
+    if known.all() or not known.any():
+        return
+    above = float(scores[known].max())
+    for k in range(len(scores)):
+        if known[k]:
+            above = float(scores[k])
+        else:
+            scores[k] = above

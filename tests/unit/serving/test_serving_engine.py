@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from hybridrec.registry import ModelRegistry
+from serving.catalog import Catalog
 from serving.config import ServingConfig, Variant
 from serving.domain import Context, HomepageQuery, RowKind, SimilarQuery
 from serving.engine import Engine, Trend
@@ -165,6 +166,27 @@ def test_trending_refresh_orders_by_count_and_ignores_stale_windows(loaded: tupl
     engine, _, _ = _engine(w, model, feats)
     assert asyncio.run(engine.refresh_trending())
     assert engine.trend.items == ["i4", "i3"]
+
+
+def test_a_new_release_the_model_does_not_know_can_trend(loaded: tuple[kit.World, LoadedModel]) -> None:
+    """A catalog item published after the model was trained is read for trending and keeps its place in the
+    row (the model cannot score it: it takes the score of the item trending just above it)."""
+    from serving.features.base import Trending
+
+    w, model = loaded
+    now = int(time.time() * 1000)
+    known = w.item_ids[40:60]
+    counts = {i: Trending(100 - k, now) for k, i in enumerate(known)}
+    feats = MemoryFeatures(users={"u1": kit.heavy_user(w, now_ms=NOW)}, items=w.item_features(),
+                           trending={**counts, "new1": Trending(95, now)})
+    engine, _, _ = _engine(w, model, feats, cfg=RELAXED.model_copy(update={"exploration_rate": 0.0}))
+    engine.catalog.update(Catalog({"new1": "Brand New"}, {"new1": ("Drama",)}))
+    assert "new1" not in model.item_pos
+    assert asyncio.run(engine.refresh_trending())
+    assert engine.trend.items.index("new1") == 6  # after 100..95 (the tie at 95 goes by id)
+    page = asyncio.run(engine.homepage(_q(only=RowKind.TRENDING, n_rows=1, items_per_row=10)))
+    assert page.rows[0].kind is RowKind.TRENDING
+    assert "new1" in [s.item_id for s in page.rows[0].items]
 
 
 def test_checksums_are_verified_on_load(tmp_path: Path) -> None:
