@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 
@@ -22,17 +22,17 @@ log = logging.getLogger("hybridrec.serving")
 R = TypeVar("R")
 
 
-def _item(s: Slot) -> pb.Item:
-    return pb.Item(item_id=s.item_id, score=s.score, reason=s.reason, explored=s.explored, propensity=s.propensity)
+def _add_items(items: Any, slots: list[Slot]) -> None:
+    """Append to a repeated ``Item`` field in place: ``add`` builds each item inside its parent, ~30 % less CPU
+    than building 100 free-standing messages and copying them in (measured with the upb runtime)."""
+    add = items.add
+    for s in slots:
+        add(item_id=s.item_id, score=s.score, reason=s.reason, explored=s.explored, propensity=s.propensity)
 
 
 def _fill_row(out: pb.Row, r: Row) -> pb.Row:
-    """Fill ``out`` in place: ``items.add`` builds each item inside its parent, ~30 % less CPU than building
-    100 free-standing messages and copying them in (measured with the upb runtime)."""
     out.row_id, out.type, out.title, out.reason = r.row_id, requests.ROW_TYPE[r.kind], r.title, r.reason
-    add = out.items.add
-    for s in r.items:
-        add(item_id=s.item_id, score=s.score, reason=s.reason, explored=s.explored, propensity=s.propensity)
+    _add_items(out.items, r.items)
     return out
 
 
@@ -92,7 +92,9 @@ class RankerServicer(ranker_pb2_grpc.RankerServicer):
         async def call() -> pb.SimilarItemsResponse:
             q = requests.similar(request, context.time_remaining(), self._cfg)
             version, items, degraded = await self._engine.similar(q)
-            return pb.SimilarItemsResponse(request_id=q.request_id, item_id=q.item_id, items=[_item(s) for s in items],
-                                           model_version=version, degraded=degraded)
+            resp = pb.SimilarItemsResponse(request_id=q.request_id, item_id=q.item_id, model_version=version,
+                                           degraded=degraded)
+            _add_items(resp.items, items)
+            return resp
 
         return await self._guarded("GetSimilarItems", context, call)
