@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 
 from batch import ann
@@ -23,7 +25,7 @@ def test_flat_is_exact_and_ivf_recall_is_measured() -> None:
     assert kind == "hnsw" and ann.measure(hnsw, kind, items[:5000], queries, 10).recall >= 0.9
 
 
-def test_refined_ivfpq_returns_exact_scores_and_widens_until_the_recall_is_reached() -> None:
+def test_refined_ivfpq_returns_exact_scores_and_widens_until_the_recall_is_reached(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     centers = rng.normal(size=(40, 16))
     items = centers[rng.integers(0, 40, 20_000)] + 0.35 * rng.normal(size=(20_000, 16))
@@ -41,3 +43,8 @@ def test_refined_ivfpq_returns_exact_scores_and_widens_until_the_recall_is_reach
     assert report.recall >= 0.95 and report.kind == "ivfpq"
     path = ann.faiss.downcast_index(tuned)
     assert path.k_factor > 1 or ann.faiss.extract_index_ivf(tuned).nprobe > 1
+    # The tuned knobs travel in the index file: serving reads it with faiss.read_index and searches as measured.
+    ann.save(tuned, str(tmp_path / "items.faiss"))
+    loaded = ann.load(str(tmp_path / "items.faiss"))
+    assert ann.search_params(loaded, kind) == ann.search_params(tuned, kind) == report.params
+    assert ann.measure(loaded, kind, items, queries, 100).recall == report.recall
