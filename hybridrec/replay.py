@@ -57,18 +57,20 @@ class ReplaySummary:
         return "\n".join(lines)
 
 
-def _pace(offered: int, rate: float | None, start: float, clock: Callable[[], float]) -> None:
+def _pace(offered: int, rate: float | None, start: float, clock: Callable[[], float],
+          sleep: Callable[[float], None]) -> None:
     """Sleep until ``offered`` events are due at ``rate`` since ``start``."""
     if rate is not None:
         ahead = offered / rate - (clock() - start)
         if ahead > 0:
-            time.sleep(ahead)
+            sleep(ahead)
 
 
 def replay(
     batches: Iterable[pa.RecordBatch], producer: EventProducer, *, dataset: str,
     rate: float | None = None, limit: int | None = None,
     on_progress: Callable[[int], None] | None = None, clock: Callable[[], float] = time.perf_counter,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> ReplaySummary:
     """Produce the batches' rows in order, at most ``rate`` per second (``None``: as fast as acks=all allows).
 
@@ -85,7 +87,7 @@ def replay(
         offered += batch.num_rows
         if on_progress is not None:
             on_progress(batch.num_rows)
-        _pace(offered, rate, start, clock)
+        _pace(offered, rate, start, clock, sleep)
     producer.flush()
     stats = producer.stats
     return ReplaySummary(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pyarrow as pa
-import pytest
 
 from hybridrec.contract import archive_table
 from hybridrec.kafka.producer import ProducerStats
@@ -50,18 +49,20 @@ def test_replay_sends_in_order_respects_limit_and_flushes() -> None:
     assert producer.flushed and summary.offered == summary.accepted == 3000
 
 
-def test_rate_limit_paces_by_sleeping(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rate_limit_paces_by_sleeping() -> None:
     clock = _FakeClock()
     slept: list[float] = []
 
     def fake_sleep(seconds: float) -> None:
+        # Injected, not patched into the time module: a patched time.sleep also caught other threads' sleeps
+        # (a leftover background thread of an earlier test spun on it in CI and recorded 1.5M one-second naps).
         slept.append(seconds)
         clock.now += seconds
 
-    monkeypatch.setattr("hybridrec.replay.time.sleep", fake_sleep)
     producer = _RecordingProducer()
     batches = _batches(10_000, batch_size_for(1000.0))
-    summary = replay(batches, producer, dataset="t", rate=1000.0, clock=clock)  # type: ignore[arg-type]
+    summary = replay(batches, producer, dataset="t", rate=1000.0, clock=clock,  # type: ignore[arg-type]
+                     sleep=fake_sleep)
     assert abs(sum(slept) - 10.0) < 1e-9, "10,000 events at 1,000/s must take 10 s"
     assert len(slept) == 200, "pacing happens per batch of rate/20 events"
     assert abs(summary.rate - 1000.0) < 1e-6
