@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import statistics
 import tempfile
 import threading
@@ -45,6 +46,7 @@ class LoadProducer(threading.Thread):
         self.probes: dict[str, float] = {}   # probe user → produce wall time (s)
         self.lock = threading.Lock()
         self.sent = 0
+        self.started = time.time()
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -52,6 +54,7 @@ class LoadProducer(threading.Thread):
         topic = self.settings.kafka.topics.interactions
         rng = random.Random(3)
         start = time.monotonic()
+        self.started = time.time()
         while not self.stop.is_set():
             due = int((time.monotonic() - start) * self.rate)
             while self.sent < due:
@@ -142,7 +145,7 @@ def main() -> None:
         assert all(v is not None for v in got["last_event_ms"]), "a probe found in Redis is not readable via Feast"
         q = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else [float("nan")] * 99
         print(json.dumps({
-            "rate": args.rate, "produced_per_s": round(load.sent / (time.time() - (t_measure - args.warmup))),
+            "rate": args.rate, "produced_per_s": round(load.sent / (time.time() - load.started)),
             "parallelism": args.parallelism, "max_out_of_orderness_ms": args.max_out_of_orderness_ms,
             "micro_window_ms": args.micro_window_ms, "write_interval_ms": args.write_interval_ms,
             "probes": len(measured), "probes_seen": len(latencies),
@@ -154,6 +157,7 @@ def main() -> None:
         if job is not None:
             job.kill()
         delete_topics(settings.kafka, [s.name for s in topic_specs(settings.kafka)])
+        shutil.rmtree(workdir, ignore_errors=True)  # the job's checkpoints and archive: 100+ MB a run
 
 
 if __name__ == "__main__":

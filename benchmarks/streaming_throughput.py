@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import tempfile
 import threading
 import time
@@ -176,6 +177,7 @@ def main() -> None:
         }))
     finally:
         delete_topics(settings.kafka, [s.name for s in topic_specs(settings.kafka)])
+        shutil.rmtree(workdir, ignore_errors=True)  # the job's checkpoints and archive: 100+ MB a run
 
 
 if __name__ == "__main__":
