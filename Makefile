@@ -129,7 +129,7 @@ STREAM_UDF_SRC := $(wildcard streaming/java/io/hybridrec/streaming/*.java)
 $(STREAM_UDF_JAR): $(STREAM_UDF_SRC) $(VENV_STAMP) $(JARS_STAMP)
 	@mkdir -p $(DEPS)/streaming/classes
 	javac -nowarn --release 11 -d $(DEPS)/streaming/classes \
-	  -cp "$(PYFLINK_LIB)/flink-table-api-java-uber-2.2.1.jar:$(PYFLINK_LIB)/flink-dist-2.2.1.jar:$(wildcard $(DEPS)/flink/flink-sql-connector-kafka-*.jar)" $(STREAM_UDF_SRC)
+	  -cp "$(PYFLINK_LIB)/flink-table-api-java-uber-2.2.1.jar:$(PYFLINK_LIB)/flink-dist-2.2.1.jar:$(wildcard $(DEPS)/flink/flink-sql-connector-kafka-*.jar):$(wildcard $(DEPS)/flink/jedis-*.jar)" $(STREAM_UDF_SRC)
 	jar cf $@ -C $(DEPS)/streaming/classes .
 
 stream-udf: $(STREAM_UDF_JAR)

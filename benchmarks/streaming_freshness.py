@@ -46,7 +46,7 @@ class LoadProducer(threading.Thread):
         self.probes: dict[str, float] = {}   # probe user → produce wall time (s)
         self.lock = threading.Lock()
         self.sent = 0
-        self.started = time.time()
+        self.started = self.stopped = time.time()
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -72,6 +72,7 @@ class LoadProducer(threading.Thread):
                 self.sent += 1
             producer.poll(0)
             time.sleep(0.002)
+        self.stopped = time.time()
         producer.flush(30)
 
 
@@ -86,7 +87,9 @@ def main() -> None:
     parser.add_argument("--max-out-of-orderness-ms", type=int, default=200)
     parser.add_argument("--micro-window-ms", type=int, default=200)
     parser.add_argument("--write-interval-ms", type=int, default=100)
-    parser.add_argument("--idle-timeout-ms", type=int, default=1_000)
+    parser.add_argument("--idle-timeout-ms", type=int, default=0,
+                        help="source idleness (0: never; the load keeps every partition busy). With a short one, a "
+                             "partition whose backlog waits through start-up is marked idle and its events turn late")
     parser.add_argument("--parallelism", type=int, default=1)
     args = parser.parse_args()
 
@@ -109,13 +112,19 @@ def main() -> None:
         store = open_store(settings)
         client = store._get_provider().online_store._get_client(store.config.online_store)
 
-        # Wait for the job to write anything (start-up is not part of freshness), with a trickle of load.
+        # Wait for the job to write a probe (start-up is not part of freshness) while the load runs.
         load = LoadProducer(settings, args.rate, args.users, args.items, max(1, args.rate // args.probes_per_s))
         load.start()
         deadline = time.monotonic() + 600
-        while time.monotonic() < deadline and not client.exists(layout.redis_key("probe-0")):
+        while True:
+            with load.lock:
+                first = list(load.probes)[:50]
+            if any(client.exists(layout.redis_key(u)) for u in first):
+                break
             if job.proc.poll() is not None:
                 raise RuntimeError(job.tail())
+            if time.monotonic() > deadline:
+                raise RuntimeError("no probe readable after 600 s")
             time.sleep(0.5)
         t_measure = time.time() + args.warmup
         t_end = t_measure + args.duration
@@ -123,9 +132,7 @@ def main() -> None:
         seen: set[str] = set()
         while time.time() < t_end + 10:
             with load.lock:
-                pending = [(u, t) for u, t in load.probes.items() if u not in seen]
-            if time.time() >= t_end:
-                load.stop.set()
+                pending = [(u, t) for u, t in load.probes.items() if u not in seen and t <= t_end]
             if pending:
                 with client.pipeline(transaction=False) as pipe:
                     for user, _ in pending:
@@ -138,6 +145,8 @@ def main() -> None:
                         if t_measure <= produced <= t_end:
                             latencies.append(now - produced)
             time.sleep(0.01)
+        # The load runs on past t_end: with no new events the watermark would stop, and the last windows with it.
+        load.stop.set()
         measured = [t for u, t in load.probes.items() if t_measure <= t <= t_end]
         sample = sorted(seen)[-20:]
         got = store.get_online_features(features=[f"{USER_FRESH_VIEW}:last_event_ms"],
@@ -145,7 +154,7 @@ def main() -> None:
         assert all(v is not None for v in got["last_event_ms"]), "a probe found in Redis is not readable via Feast"
         q = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else [float("nan")] * 99
         print(json.dumps({
-            "rate": args.rate, "produced_per_s": round(load.sent / (time.time() - load.started)),
+            "rate": args.rate, "produced_per_s": round(load.sent / (load.stopped - load.started)),
             "parallelism": args.parallelism, "max_out_of_orderness_ms": args.max_out_of_orderness_ms,
             "micro_window_ms": args.micro_window_ms, "write_interval_ms": args.write_interval_ms,
             "probes": len(measured), "probes_seen": len(latencies),
@@ -157,6 +166,7 @@ def main() -> None:
         if job is not None:
             job.kill()
         delete_topics(settings.kafka, [s.name for s in topic_specs(settings.kafka)])
+        testkit.drop_online_rows(settings)
         shutil.rmtree(workdir, ignore_errors=True)  # the job's checkpoints and archive: 100+ MB a run
 
 

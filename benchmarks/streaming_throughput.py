@@ -122,7 +122,6 @@ def main() -> None:
     parser.add_argument("--step-ms", type=int, default=20, help="world: mean event-time gap between events x 2")
     parser.add_argument("--micro-window-ms", type=int, default=None, help="default: StreamingConfig")
     parser.add_argument("--write-interval-ms", type=int, default=2_000)
-    parser.add_argument("--execution-mode", default="thread")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="stream-bench-"))
@@ -132,7 +131,7 @@ def main() -> None:
     extra: dict[str, object] = {} if args.micro_window_ms is None else {"micro_window_ms": args.micro_window_ms}
     settings = testkit.isolated_streaming_settings(
         get_settings(), workdir, parallelism=args.parallelism, checkpoint_interval_ms=1_000,
-        write_interval_ms=args.write_interval_ms, execution_mode=args.execution_mode, rest_port=rest_port, **extra)
+        write_interval_ms=args.write_interval_ms, rest_port=rest_port, **extra)
     testkit.build_udf()
     ensure_topics(settings.kafka)
     try:
@@ -167,7 +166,7 @@ def main() -> None:
         archived = testkit.read_archive(settings).num_rows
         print(json.dumps({
             "dataset": args.dataset, "events": n_events, "parallelism": args.parallelism,
-            "execution_mode": args.execution_mode, "micro_window_ms": settings.streaming.micro_window_ms,
+            "micro_window_ms": settings.streaming.micro_window_ms,
             "write_interval_ms": settings.streaming.write_interval_ms, "exit_code": rc, "archived": archived,
             "produce_events_per_s": round(n_events / produce_s), "job_wall_s": round(samples[-1][0] - started, 1),
             "first_commit_after_s": round(first_t - started, 1), "events_per_s": round(rate),
@@ -177,6 +176,7 @@ def main() -> None:
         }))
     finally:
         delete_topics(settings.kafka, [s.name for s in topic_specs(settings.kafka)])
+        testkit.drop_online_rows(settings)
         shutil.rmtree(workdir, ignore_errors=True)  # the job's checkpoints and archive: 100+ MB a run
 
 

@@ -1,9 +1,9 @@
 """A standalone Flink session cluster started from the pyflink distribution in the venv, and job submission
 with ``flink run -py``. `make flink-cluster` / `make flink-cluster-down` / `make stream-submit` call this.
 
-The cluster gets its own conf dir (``<run_dir>/flink/conf``) so nothing in the venv is edited; the
-TaskManager runs the Python functions in thread mode, so its environment carries the venv and the project on
-PYTHONPATH.
+The cluster gets its own conf dir (``<run_dir>/flink/conf``) so nothing in the venv is edited. The job runs
+entirely in the JVM; only the client that ``flink run -py`` starts is Python, and it imports the project, so the
+environment carries the venv and the project on PYTHONPATH.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import site
 import subprocess
 import sys
 import time
@@ -19,10 +20,15 @@ from pathlib import Path
 
 import pyflink
 
+from hybridrec.config import PROJECT_ROOT
 from streaming.config import StreamingSettings
-from streaming.job import python_path
 
 FLINK_HOME = Path(pyflink.__file__).resolve().parent
+
+
+def python_path() -> str:
+    """What the ``flink run -py`` client needs on sys.path: the project and the venv."""
+    return os.pathsep.join([str(PROJECT_ROOT), *site.getsitepackages()])
 
 
 def _dirs(settings: StreamingSettings) -> tuple[Path, Path]:
@@ -66,7 +72,6 @@ taskmanager.numberOfTaskSlots: {cfg.cluster_task_slots}
 rest.address: {cfg.cluster_host}
 rest.bind-address: {cfg.cluster_host}
 rest.port: {cfg.cluster_rest_port}
-python.executable: {sys.executable}
 python.client.executable: {sys.executable}
 """)
     return conf_dir

@@ -8,7 +8,6 @@ Every window, decay and batching knob of the job lives here; the SQL and the JVM
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -49,7 +48,6 @@ class StreamingConfig(BaseModel):
     write_shards: int = Field(2, ge=1, le=64, description="parallel micro-batch groups of feature writes")
     # --- operation
     parallelism: int = Field(1, ge=1, le=64)
-    execution_mode: Literal["thread", "process"] = "thread"
     checkpoint_interval_ms: int = Field(10_000, ge=100)
     checkpoint_dir: Path | None = Field(None, description="default: <data_dir>/flink/checkpoints")
     restore_from: Path | None = Field(None, description="checkpoint or savepoint directory to start from")

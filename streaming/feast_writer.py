@@ -1,49 +1,27 @@
-"""Writing feature snapshots to the Feast online store (Redis) in the layout Feast's Redis store reads.
+"""The layout Feast's Redis online store reads, for the JVM code that writes it.
 
 Snapshots are whole feature rows per entity, stamped with a per-entity version that only grows (the event
 time of the window that produced them, bumped by 1 ms when needed). The JVM feature operator encodes each row
 once into Feast's Redis hash, from the layout :func:`hash_layout` computes with Feast's own key and field-hash
-helpers; the writer keeps the newest row per entity of a micro-batch and writes it only when it is newer than
-the stored ``_ts`` (:class:`RedisHashWriter`, the same check as Feast's ``online_write_batch``), so replaying
+helpers; the JVM sink (``RedisFeatureSink.java``) keeps the newest row per entity of a micro-batch and writes it
+only when it is newer than the stored ``_ts`` (the same check as Feast's ``online_write_batch``), so replaying
 snapshots after a restart is a no-op and a write can never move a feature backwards: idempotent,
 last-write-wins.
 """
 
 from __future__ import annotations
 
-import marshal
 import struct
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from hybridrec.config import Settings
 from hybridrec.contract import ITEM_FRESH_VIEW, USER_FRESH_VIEW
 
 JOIN_KEYS = {USER_FRESH_VIEW: "user_id", ITEM_FRESH_VIEW: "item_id"}
-
-
-def latest_per_entity(entities: Sequence[str], versions: Sequence[int], payloads: Sequence[bytes]
-                      ) -> dict[str, tuple[int, bytes]]:
-    """The newest snapshot of each entity in a micro-batch."""
-    out: dict[str, tuple[int, bytes]] = {}
-    for entity, version, payload in zip(entities, versions, payloads, strict=True):
-        prev = out.get(entity)
-        if prev is None or version >= prev[0]:
-            out[entity] = (version, payload)
-    return out
-
-
-def _timestamp_nanos(raw: bytes | None) -> int:
-    if not raw:
-        return 0
-    ts = Timestamp()
-    ts.ParseFromString(raw)
-    return ts.seconds * 1_000_000_000 + ts.nanos
 
 
 @dataclass(frozen=True)
@@ -92,45 +70,3 @@ def store_layout(settings: Settings, view: str) -> HashLayout:
 
     store = open_store(settings)
     return hash_layout(store.get_feature_view(view), store.config)
-
-
-class RedisHashWriter:
-    """Writes encoded rows with two pipelined round trips per batch, as Feast's ``online_write_batch`` does:
-    read the stored ``_ts`` of every key, then HSET only rows strictly newer (replays are no-ops)."""
-
-    def __init__(self, settings: Settings, batch_size: int) -> None:
-        from hybridrec.feature_store import open_store
-
-        store = open_store(settings)
-        online = store._get_provider().online_store
-        self._client = online._get_client(store.config.online_store)
-        self._ttl = store.config.online_store.key_ttl_seconds
-        self._ts_fields = {view: hash_layout(store.get_feature_view(view), store.config).ts_field
-                           for view in JOIN_KEYS}
-        self._batch_size = batch_size
-
-    def write(self, view: str, snapshots: dict[str, tuple[int, bytes]]) -> int:
-        """Write ``entity → (version_ms, encoded row)``; returns the number of rows actually written."""
-        ts_field = self._ts_fields[view]
-        rows = [marshal.loads(payload) for _, payload in snapshots.values()]
-        versions = [version for version, _ in snapshots.values()]
-        written = 0
-        for start in range(0, len(rows), self._batch_size):
-            chunk = rows[start: start + self._batch_size]
-            with self._client.pipeline(transaction=False) as pipe:
-                for key, _ in chunk:
-                    pipe.hget(key, ts_field)
-                stored = pipe.execute()
-            with self._client.pipeline(transaction=False) as pipe:
-                for (key, mapping), prev, version in zip(chunk, stored, versions[start:], strict=False):
-                    if version * 1_000_000 <= _timestamp_nanos(prev):
-                        continue
-                    pipe.hset(key, mapping=mapping)
-                    if self._ttl:
-                        pipe.expire(key, self._ttl)
-                    written += 1
-                pipe.execute()
-        return written
-
-    def close(self) -> None:
-        self._client = None

@@ -1,7 +1,8 @@
-"""The keyed user/item feature operator in the JVM (``EntityFeatures.java`` in the UDF jar of `make stream-udf`).
+"""The keyed user/item feature operator and the online-store sink in the JVM (``EntityFeatures.java`` and
+``RedisFeatureSink.java`` in the UDF jar of `make stream-udf`).
 
-Why: the Python operator it replaced cost ~5 ms of job CPU per row around the embedded interpreter and capped the
-job at a few hundred events/s. The Java code gets every knob from here, as text: the
+Why: the Python operator and writer they replaced cost ~5 ms of job CPU per row around the embedded interpreter
+and capped the job at a few hundred events/s. The Java code gets every knob from here, as text: the
 windows and half-lives of ``StreamingConfig``, the genre axis of ``hybridrec.contract`` and Feast's Redis layout
 of both fresh views (key prefix, field hashes, ``_ts`` field, computed with Feast's own helpers), so it holds no
 constant of its own.
@@ -10,15 +11,14 @@ constant of its own.
 from __future__ import annotations
 
 from pyflink.datastream import DataStream
+from pyflink.datastream.data_stream import DataStreamSink
 from pyflink.java_gateway import get_gateway
 
 from hybridrec import contract
 from hybridrec_pb.events_pb2 import EventType
 from streaming.config import StreamingSettings
-from streaming.feast_writer import JOIN_KEYS, HashLayout, store_layout
+from streaming.feast_writer import JOIN_KEYS, HashLayout, hash_layout
 from streaming.logic import N_EVENT_TYPES
-
-JAVA_CLASS = "io.hybridrec.streaming.EntityFeatures"
 
 
 def _hex(text: str) -> str:
@@ -32,10 +32,12 @@ def _layout_lines(prefix: str, layout: HashLayout) -> list[str]:
             f"{prefix}_fields={fields}"]
 
 
-def spec_text(settings: StreamingSettings, user: HashLayout, item: HashLayout, *, kafka: bool = True) -> str:
-    """The operator's ``FeatureSpec`` (lines ``name=value``, strings hex-encoded). ``kafka=False``: no catalog
-    reads (the unit test hands the catalog to the Java test driver)."""
+def spec_text(settings: StreamingSettings, user: HashLayout, item: HashLayout, *, kafka: bool = True,
+              key_ttl_seconds: int = 0) -> str:
+    """The ``FeatureSpec`` of the operator and the sink (lines ``name=value``, strings hex-encoded).
+    ``kafka=False``: no catalog reads (the unit test hands the catalog to the Java test driver)."""
     cfg = settings.streaming
+    redis = settings.redis
     other = contract.GENRES[contract.genre_index("Other")]
     aliases = ",".join(f"{_hex(a)}:{_hex(contract.GENRES[contract.genre_index(a)])}"
                        for a in contract.GENRE_ALIASES)
@@ -50,21 +52,31 @@ def spec_text(settings: StreamingSettings, user: HashLayout, item: HashLayout, *
         f"bootstrap_servers={_hex(settings.kafka.bootstrap_servers if kafka else '')}",
         f"catalog_topic={_hex(settings.kafka.topics.catalog)}", f"catalog_refresh_ms={cfg.catalog_refresh_ms}",
         *_layout_lines("user", user), *_layout_lines("item", item),
+        f"redis_host={_hex(redis.host)}", f"redis_port={redis.port}", f"redis_db={redis.db}",
+        f"key_ttl_seconds={key_ttl_seconds}", f"write_batch_size={cfg.write_batch_size}",
     ]
     return "\n".join(lines) + "\n"
 
 
-def store_layouts(settings: StreamingSettings) -> tuple[HashLayout, HashLayout]:
-    """(user_fresh, item_fresh) layouts from the Feast registry (the job applies the definitions first)."""
-    user_view, item_view = JOIN_KEYS
-    return store_layout(settings, user_view), store_layout(settings, item_view)
+def job_spec(settings: StreamingSettings) -> str:
+    """The spec of a job, with both fresh views' layouts from the Feast registry (the job applies the definitions
+    first) and the online store's key TTL."""
+    from hybridrec.feature_store import open_store
+
+    store = open_store(settings)
+    user, item = (hash_layout(store.get_feature_view(view), store.config) for view in JOIN_KEYS)
+    return spec_text(settings, user, item, key_ttl_seconds=store.config.online_store.key_ttl_seconds or 0)
 
 
-def entity_features(entity_batches: DataStream, settings: StreamingSettings) -> DataStream:
+def entity_features(entity_batches: DataStream, spec: str) -> DataStream:
     """ENTITY_BATCH rows (a JVM DataStream from ``to_data_stream``) keyed by kind + entity → SNAPSHOT rows,
     entirely in the JVM."""
-    jvm = get_gateway().jvm
-    cls = jvm.io.hybridrec.streaming.EntityFeatures
-    spec = spec_text(settings, *store_layouts(settings))
+    cls = get_gateway().jvm.io.hybridrec.streaming.EntityFeatures
     j_stream = entity_batches._j_data_stream.keyBy(cls.keySelector()).process(cls(spec), cls.outputType())
     return DataStream(j_stream)
+
+
+def write_online_features(write_batches: DataStream, spec: str) -> DataStreamSink:
+    """Write batches (rows of ``sql.write_batches``) → Feast's Redis online store, by ``RedisFeatureSink``."""
+    sink = get_gateway().jvm.io.hybridrec.streaming.RedisFeatureSink(spec)
+    return DataStreamSink(write_batches._j_data_stream.sinkTo(sink)).name("write-online-features")

@@ -1,8 +1,7 @@
 """The speed-layer job: environment, source, functions and sinks wired in one place.
 
-``build_pipeline`` takes the names of the registered source and sink tables (and the writer function), so
-the same pipeline runs on Kafka in production and on any other table in a test; ``run`` registers the real
-connectors and executes.
+``build_pipeline`` takes the names of the registered source and sink tables, so the same pipeline runs on Kafka
+in production and on any other table in a test; ``run`` registers the real connectors and executes.
 """
 
 from __future__ import annotations
@@ -10,21 +9,17 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import site
 import sys
 import threading
 from pathlib import Path
 
-from pyflink.common import Configuration, JobClient, Types
-from pyflink.datastream import MapFunction, StreamExecutionEnvironment
-from pyflink.datastream.connectors import Sink
+from pyflink.common import Configuration, JobClient
+from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.java_gateway import get_gateway
 from pyflink.table import DataTypes, Schema, StreamTableEnvironment
 
-from hybridrec.config import PROJECT_ROOT
 from streaming import java_features, sql
 from streaming.config import StreamingSettings
-from streaming.functions import WriteFeatures
 
 UDF_JAR = "streaming/hybridrec-streaming-udf.jar"
 
@@ -48,11 +43,6 @@ def reporter_jars() -> list[Path]:
     import pyflink
 
     return sorted((Path(pyflink.__file__).parent / "plugins" / "metrics-prometheus").glob("*.jar"))
-
-
-def python_path() -> str:
-    """What the embedded (thread-mode) interpreter needs on sys.path: the venv and the project."""
-    return os.pathsep.join([str(PROJECT_ROOT), *site.getsitepackages()])
 
 
 def scratch_dir(settings: StreamingSettings) -> Path:
@@ -92,10 +82,6 @@ def flink_configuration(settings: StreamingSettings, tmp_dir: Path | None = None
     extra = reporter_jars() if cfg.metrics_port else []
     conf.set_string("pipeline.jars", ";".join(p.resolve().as_uri() for p in [*jars(settings), *extra]))
     conf.set_string("parallelism.default", str(cfg.parallelism))
-    conf.set_string("python.execution-mode", cfg.execution_mode)
-    conf.set_string("python.executable", sys.executable)
-    conf.set_string("python.client.executable", sys.executable)
-    conf.set_string("python.pythonpath", python_path())
     conf.set_string("execution.checkpointing.interval", f"{cfg.checkpoint_interval_ms} ms")
     conf.set_string("execution.checkpointing.mode", "EXACTLY_ONCE")
     conf.set_string("execution.checkpointing.dir", settings.checkpoint_dir.resolve().as_uri())
@@ -117,9 +103,9 @@ def flink_configuration(settings: StreamingSettings, tmp_dir: Path | None = None
     return conf
 
 
-def build_pipeline(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, settings: StreamingSettings,
-                   *, source: str, archive: str, dlq: str, writer: MapFunction) -> None:
-    """Wire source table → decode → archive, DLQ, user/item features → ``writer`` (adds a statement set)."""
+def build_pipeline(t_env: StreamTableEnvironment, settings: StreamingSettings, *, source: str, archive: str,
+                   dlq: str) -> None:
+    """Wire source table → decode → archive, DLQ, user/item features → Redis (adds a statement set)."""
     # One DataStream for every branch: each separately planned query on the source table would otherwise get its
     # own Kafka source (reading and decoding everything again). Still all JVM: no Python function touches it.
     decoded = t_env.to_data_stream(t_env.sql_query(sql.decoded(source, settings)))
@@ -136,7 +122,8 @@ def build_pipeline(env: StreamExecutionEnvironment, t_env: StreamTableEnvironmen
     entity_sql = sql.entity_batches(sql.user_batches("hr_events", settings),
                                     sql.item_batches("hr_engaged", settings))
     # Per-user and per-item state in the JVM (EntityFeatures.java): no Python on the per-key path.
-    snapshots = java_features.entity_features(t_env.to_data_stream(t_env.sql_query(entity_sql)), settings) \
+    spec = java_features.job_spec(settings)
+    snapshots = java_features.entity_features(t_env.to_data_stream(t_env.sql_query(entity_sql)), spec) \
         .name("user-item-features")
     # Snapshot time = its version - 1 ms: inside the window that produced it, so the write batch closes at the
     # very watermark that emitted the snapshot (no added latency) and at end of input (bounded runs).
@@ -145,17 +132,11 @@ def build_pipeline(env: StreamExecutionEnvironment, t_env: StreamTableEnvironmen
         .column_by_expression("rt", "TO_TIMESTAMP_LTZ(version_ms - 1, 3)")
         .watermark("rt", "SOURCE_WATERMARK()").build()))
     batches = t_env.to_data_stream(t_env.sql_query(sql.write_batches("hr_snapshots", settings)))
-    batches.map(writer, output_type=Types.INT()).name("write-online-features").sink_to(discarding_sink())
+    java_features.write_online_features(batches, spec)
     statements.attach_as_datastream()
 
 
-def discarding_sink() -> Sink:
-    """End of the writer branch: the writes happen in the map, nothing is left to emit."""
-    return Sink(get_gateway().jvm.org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink())
-
-
 def create_environment(settings: StreamingSettings) -> tuple[StreamExecutionEnvironment, StreamTableEnvironment]:
-    os.environ["PYTHONPATH"] = python_path()  # the embedded interpreter of thread mode reads it at start
     tmp_dir = None
     if "PYFLINK_GATEWAY_PORT" not in os.environ:  # a local MiniCluster (under `flink run` the cluster's conf rules)
         tmp_dir = scratch_dir(settings)
@@ -179,8 +160,7 @@ def run(settings: StreamingSettings, *, wait: bool = True) -> object:
     t_env.execute_sql(sql.kafka_source_ddl("hr_source", settings))
     t_env.execute_sql(sql.archive_sink_ddl("hr_archive", settings))
     t_env.execute_sql(sql.dlq_sink_ddl("hr_dlq", settings))
-    build_pipeline(env, t_env, settings, source="hr_source", archive="hr_archive", dlq="hr_dlq",
-                   writer=WriteFeatures(settings))
+    build_pipeline(t_env, settings, source="hr_source", archive="hr_archive", dlq="hr_dlq")
     client = env.execute_async(settings.streaming.job_name)
     return wait_or_stop_with_savepoint(client, settings) if wait else client
 

@@ -149,7 +149,7 @@ def engaged_events(events: str, s: StreamingSettings) -> str:
 
 def item_batches(engaged: str, s: StreamingSettings) -> str:
     """Per item: engagement times per micro-window (popularity, cnt = -1) and HOP-window counts (trending), one
-    stream without NULLs (pyflink's thread mode does not convert a NULL array)."""
+    stream without NULLs (the keyed operator reads ``times`` of every row)."""
     cfg = s.streaming
     return f"""SELECT item_id, {END_MS} AS end_ms, ARRAY_AGG(event_time_ms) AS times, CAST(-1 AS BIGINT) AS cnt
 FROM TABLE(TUMBLE(TABLE {engaged}, DESCRIPTOR(rowtime), {interval(cfg.micro_window_ms)}))
@@ -162,8 +162,8 @@ GROUP BY item_id, window_start, window_end"""
 
 
 def entity_batches(user_batches_sql: str, item_batches_sql: str) -> str:
-    """User and item rows in one stream (``kind`` 'u' or 'i'), so one keyed Python operator serves both: in
-    thread mode every Python operator shares one interpreter and GIL, and fewer operators contend less."""
+    """User and item rows in one stream (``kind`` 'u' or 'i'), so one keyed JVM operator (``EntityFeatures``)
+    serves both with one state layout and one checkpointed operator."""
     return f"""SELECT 'u' AS kind, user_id AS entity, end_ms, times, ids, items, types, CAST(-1 AS BIGINT) AS cnt
 FROM ({user_batches_sql})
 UNION ALL

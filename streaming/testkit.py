@@ -25,6 +25,7 @@ from hybridrec.contract import ARCHIVE_SCHEMA, ITEM_FRESH_VIEW, USER_FRESH_VIEW,
 from hybridrec.events import make_event
 from hybridrec_pb.events_pb2 import CatalogItem, EventType, InteractionEvent
 from streaming.config import StreamingSettings, streaming_settings
+from streaming.feast_writer import HashLayout, hash_layout
 from streaming.logic import Event
 
 TYPES = ("IMPRESSION", "PLAY", "CLICK", "RATING", "ADD_TO_LIST", "THUMBS", "HIDE")
@@ -86,8 +87,9 @@ def build_udf() -> None:
 
 
 def udf_classpath(settings: Settings) -> str | None:
-    """Classpath that runs the UDF jar's Java mains outside Flink (the unit tests' drivers): the jar, pyflink's
-    Flink jars and the Kafka connector (``CatalogGenres`` links its shaded client); None without pyflink's jars."""
+    """Classpath that runs the UDF jar's Java mains outside Flink (the tests' drivers): the jar, pyflink's Flink
+    jars and the job's jars (``CatalogGenres`` links the connector's shaded Kafka client, ``RedisFeatureSink``
+    Jedis); None without pyflink's jars."""
     import pyflink
 
     from streaming.job import UDF_JAR
@@ -95,8 +97,8 @@ def udf_classpath(settings: Settings) -> str | None:
     flink = sorted((Path(pyflink.__file__).parent / "lib").glob("flink-*.jar"))
     if not flink:
         return None
-    kafka = sorted((settings.paths.deps_dir / "flink").glob("flink-sql-connector-kafka-*.jar"))
-    return ":".join(str(p) for p in [settings.paths.deps_dir / UDF_JAR, *flink, *kafka])
+    job = sorted((settings.paths.deps_dir / "flink").glob("*.jar"))
+    return ":".join(str(p) for p in [settings.paths.deps_dir / UDF_JAR, *flink, *job])
 
 
 def settings_file(settings: StreamingSettings, path: Path) -> Path:
@@ -173,6 +175,34 @@ def event_type_name(v: int) -> str:
 
 def dump(obj: object) -> str:
     return json.dumps(obj, indent=1, default=str)[:4000]
+
+
+def fresh_layouts(settings: Settings) -> tuple[HashLayout, HashLayout]:
+    """Feast's Redis layouts of user_fresh and item_fresh under ``settings``, from the definitions (no registry)."""
+    from feature_repo.definitions import build
+    from hybridrec.feature_store import repo_config
+
+    definitions, config = build(settings), repo_config(settings)
+    return hash_layout(definitions.user_fresh, config), hash_layout(definitions.item_fresh, config)
+
+
+def drop_online_rows(settings: Settings) -> int:
+    """Delete the Redis hashes of ``settings``' Feast project (Feast's keys end with the project name), so runs
+    with throwaway projects do not pile up in a long-lived Redis (one benchmark run leaves ~25k keys)."""
+    import redis
+
+    client = redis.Redis(host=settings.redis.host, port=settings.redis.port, db=settings.redis.db)
+    deleted = 0
+    keys: list[bytes] = []
+    for key in client.scan_iter(match=b"*" + settings.feast.project.encode(), count=5_000):
+        keys.append(key)
+        if len(keys) >= 5_000:
+            deleted += client.unlink(*keys)
+            keys.clear()
+    if keys:
+        deleted += client.unlink(*keys)
+    client.close()
+    return deleted
 
 
 def isolated_streaming_settings(base: Settings, workdir: Path, **streaming: object) -> StreamingSettings:

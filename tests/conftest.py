@@ -52,3 +52,15 @@ def spark() -> Iterator[Any]:
                                            extra=tiny_data))
     session.sparkContext.setLogLevel("ERROR")
     yield session
+
+
+@pytest.fixture(scope="module")
+def udf_classpath() -> str:
+    """The speed layer's UDF jar, built if stale, and the classpath its Java test drivers run with."""
+    from streaming import testkit
+
+    classpath = testkit.udf_classpath(get_settings())
+    if classpath is None:
+        pytest.skip("pyflink is not installed in .venv")
+    testkit.build_udf()
+    return classpath

@@ -19,8 +19,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hybridrec.config import get_settings
 from hybridrec.contract import ITEM_FRESH_VIEW, USER_FRESH_VIEW, genre_vector
 from hybridrec.feature_store import repo_config
+from streaming import testkit
 from streaming.config import StreamingSettings, streaming_settings
-from streaming.feast_writer import HashLayout, hash_layout
 from streaming.java_features import spec_text
 from streaming.logic import Event
 from streaming.reference import mismatches, reference_features
@@ -48,14 +48,6 @@ def random_events(seed: int, n: int = 700) -> list[tuple[str, Event]]:
 def settings() -> StreamingSettings:
     return streaming_settings(get_settings(), recent_n=5, hidden_n=3, session_gap_ms=600_000,
                               trending_window_ms=3_600_000, trending_slide_ms=300_000, write_shards=3)
-
-
-def layouts(s: StreamingSettings) -> tuple[HashLayout, HashLayout]:
-    from feature_repo.definitions import build
-
-    d = build(s)
-    config = repo_config(s)
-    return hash_layout(d.user_fresh, config), hash_layout(d.item_fresh, config)
 
 
 def _h(text: str) -> str:
@@ -92,7 +84,7 @@ def rows(events: list[tuple[str, Event]], s: StreamingSettings) -> list[tuple[in
 def run_java(s: StreamingSettings, lines: list[str], tmp_path: Path, classpath: str
              ) -> list[tuple[str, int, str, int, bytes]]:
     spec = tmp_path / "spec.txt"
-    spec.write_text(spec_text(s, *layouts(s), kafka=False))
+    spec.write_text(spec_text(s, *testkit.fresh_layouts(s), kafka=False))
     catalog = [f"g {_h(item)} {','.join(_h(g) for g in gs)}" for item, gs in CATALOG.items()]
     proc = subprocess.run(["java", "-cp", classpath, "io.hybridrec.streaming.EntityFeatures", str(spec)],
                           input="\n".join([*catalog, *lines]) + "\n", capture_output=True, text=True,
@@ -144,7 +136,7 @@ def test_java_operator_equals_reference(udf_classpath: str, seed: int, tmp_path:
     newest = {(view, entity): (version, payload) for view, _, entity, version, payload in snapshots}
     exp_users, exp_items = reference_features(events, s.streaming, genres)
     config = repo_config(s)
-    user_layout, item_layout = layouts(s)
+    user_layout, item_layout = testkit.fresh_layouts(s)
     for view, layout, expected in ((USER_FRESH_VIEW, user_layout, exp_users),
                                    (ITEM_FRESH_VIEW, item_layout, exp_items)):
         join_key = "user_id" if view == USER_FRESH_VIEW else "item_id"

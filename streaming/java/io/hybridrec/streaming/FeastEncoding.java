@@ -2,12 +2,15 @@ package io.hybridrec.streaming;
 
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
- * One snapshot as the Redis hash Feast's Redis online store writes, in the payload format the Python writer
- * ({@code RedisHashWriter} in {@code streaming/feast_writer.py}) reads: Python's {@code marshal} encoding of the
- * tuple {@code (redis_key, {field: value bytes})}, so the writer decodes a whole row in one C call.
+ * One snapshot as the Redis hash Feast's Redis online store writes, in the payload format {@link
+ * RedisFeatureSink} reads back: Python's {@code marshal} encoding of the tuple {@code (redis_key, {field: value
+ * bytes})}, a fixed, documented framing that the Python tests load with one {@code marshal.loads} to hold every
+ * byte to Feast's own encoding.
  *
  * <p>Redis key, field hashes and the {@code _ts:<view>} field come from the spec (computed in Python with
  * Feast's own helpers); {@code Value} and {@code Timestamp} bytes are the protobuf wire format, written the way
@@ -198,6 +201,71 @@ final class FeastEncoding {
         b.put(e);
         b.put(view.keySuffix);
         return b.toArray();
+    }
+
+    /** google.protobuf.Timestamp bytes (the stored {@code _ts} field; null or empty: never written) → nanoseconds. */
+    static long timestampNanos(byte[] raw) {
+        long seconds = 0;
+        long nanos = 0;
+        int i = 0;
+        while (raw != null && i < raw.length) {
+            int tag = raw[i++] & 0xFF;
+            long v = 0;
+            for (int shift = 0; ; shift += 7) {
+                byte b = raw[i++];
+                v |= (long) (b & 0x7F) << shift;
+                if (b >= 0) {
+                    break;
+                }
+            }
+            if (tag == 0x08) {
+                seconds = v;
+            } else if (tag == 0x10) {
+                nanos = v;
+            } else {
+                throw new IllegalArgumentException("not a google.protobuf.Timestamp: tag " + tag);
+            }
+        }
+        return seconds * 1_000_000_000L + nanos;
+    }
+
+    /** A snapshot as Redis takes it: the key and its hash fields. */
+    static final class Hash {
+        final byte[] key;
+        final Map<byte[], byte[]> fields;
+
+        Hash(byte[] key, Map<byte[], byte[]> fields) {
+            this.key = key;
+            this.fields = fields;
+        }
+    }
+
+    /** The inverse of {@link #payload}: exactly the subset of marshal it writes. */
+    static Hash readPayload(byte[] p) {
+        int[] at = {0};
+        if (p[at[0]++] != ')' || p[at[0]++] != 2) {
+            throw new IllegalArgumentException("not a snapshot payload");
+        }
+        byte[] key = marshalBytes(p, at);
+        if (p[at[0]++] != '{') {
+            throw new IllegalArgumentException("snapshot payload without its hash");
+        }
+        Map<byte[], byte[]> fields = new LinkedHashMap<>();
+        while (p[at[0]] != '0') {
+            byte[] field = marshalBytes(p, at);
+            fields.put(field, marshalBytes(p, at));
+        }
+        return new Hash(key, fields);
+    }
+
+    private static byte[] marshalBytes(byte[] p, int[] at) {
+        if (p[at[0]] != 's') {
+            throw new IllegalArgumentException("snapshot payload: bytes expected at " + at[0]);
+        }
+        int i = at[0] + 1;
+        int len = (p[i] & 0xFF) | (p[i + 1] & 0xFF) << 8 | (p[i + 2] & 0xFF) << 16 | (p[i + 3] & 0xFF) << 24;
+        at[0] = i + 4 + len;
+        return Arrays.copyOfRange(p, i + 4, i + 4 + len);
     }
 
     // Python marshal (format 2+; every version loads it): small tuple, bytes, dict terminated by NULL.

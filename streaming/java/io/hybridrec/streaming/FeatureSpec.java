@@ -8,7 +8,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Every knob of {@link EntityFeatures}, parsed from the text {@code streaming/java_features.py} builds from
+ * Every knob of {@link EntityFeatures} and {@link RedisFeatureSink}, parsed from the text {@code streaming/java_features.py} builds from
  * {@code StreamingConfig}, {@code hybridrec.contract} and the Feast registry: lines {@code name=value}, lists
  * comma-separated, every string hex-encoded UTF-8 (so no value needs escaping). Nothing here has a default:
  * a missing knob is an error at job start, never a silently different feature.
@@ -67,6 +67,11 @@ public final class FeatureSpec implements Serializable {
     final long catalogRefreshMs;
     final View user;
     final View item;
+    final String redisHost;        // the online store (RedisFeatureSink)
+    final int redisPort;
+    final int redisDb;
+    final long keyTtlSeconds;     // 0: keys never expire
+    final int writeBatchSize;     // entities per pipelined round trip
 
     private FeatureSpec(Map<String, String> kv) {
         recentN = Integer.parseInt(get(kv, "recent_n"));
@@ -102,6 +107,11 @@ public final class FeatureSpec implements Serializable {
         catalogRefreshMs = Long.parseLong(get(kv, "catalog_refresh_ms"));
         user = view(kv, "user");
         item = view(kv, "item");
+        redisHost = unhex(get(kv, "redis_host"));
+        redisPort = Integer.parseInt(get(kv, "redis_port"));
+        redisDb = Integer.parseInt(get(kv, "redis_db"));
+        keyTtlSeconds = Long.parseLong(get(kv, "key_ttl_seconds"));
+        writeBatchSize = Integer.parseInt(get(kv, "write_batch_size"));
     }
 
     public static FeatureSpec parse(String text) {
