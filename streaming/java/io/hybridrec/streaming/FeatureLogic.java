@@ -1,10 +1,7 @@
 package io.hybridrec.streaming;
 
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
-import java.io.IOException;
+import java.nio.BufferUnderflowException;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -269,33 +266,34 @@ final class FeatureLogic {
 
     // --- state bytes -----------------------------------------------------------------------------------------
 
+    // ByteBuffer, not Data{In,Out}putStream over byte-array streams: those read and write a long through
+    // synchronized single-byte calls, and this state is rewritten on every update of the key (same bytes).
     static byte[] write(UserState s) {
-        try {
-            ByteArrayOutputStream buf = new ByteArrayOutputStream(256 + 12 * s.windowSize);
-            DataOutputStream out = new DataOutputStream(buf);
-            out.writeByte(USER_TAG);
-            out.writeLong(s.version);
-            writeStrings(out, s.recentItems);
-            for (Long t : s.recentTimes) {
-                out.writeLong(t);
-            }
-            out.writeLong(s.sessionStartMs);
-            writeStrings(out, s.sessionItems);
-            writeDoubles(out, s.sessionGenreSum);
-            writeDoubles(out, s.taste);
-            out.writeLong(s.lastEngagementMs);
-            out.writeLong(s.lastEventMs);
-            out.writeInt(s.windowSize);
-            for (int i = 0; i < s.windowSize; i++) {
-                out.writeLong(s.windowTimes[i]);
-                out.writeByte(s.windowTypes[i]);
-            }
-            writeStrings(out, s.hidden);
-            out.flush();
-            return buf.toByteArray();
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
+        byte[][] recent = utf8(s.recentItems);
+        byte[][] session = utf8(s.sessionItems);
+        byte[][] hidden = utf8(s.hidden);
+        int size = 1 + 8 + size(recent) + 8 * s.recentTimes.size() + 8 + size(session)
+            + 4 + 8 * s.sessionGenreSum.length + 4 + 8 * s.taste.length + 8 + 8 + 4 + 9 * s.windowSize + size(hidden);
+        ByteBuffer out = ByteBuffer.allocate(size);
+        out.put(USER_TAG);
+        out.putLong(s.version);
+        putStrings(out, recent);
+        for (Long t : s.recentTimes) {
+            out.putLong(t);
         }
+        out.putLong(s.sessionStartMs);
+        putStrings(out, session);
+        putDoubles(out, s.sessionGenreSum);
+        putDoubles(out, s.taste);
+        out.putLong(s.lastEngagementMs);
+        out.putLong(s.lastEventMs);
+        out.putInt(s.windowSize);
+        for (int i = 0; i < s.windowSize; i++) {
+            out.putLong(s.windowTimes[i]);
+            out.put((byte) s.windowTypes[i]);
+        }
+        putStrings(out, hidden);
+        return out.array();
     }
 
     static UserState readUser(byte[] b, int nGenres) {
@@ -304,37 +302,37 @@ final class FeatureLogic {
             return s;
         }
         try {
-            DataInputStream in = new DataInputStream(new ByteArrayInputStream(b));
-            check(in.readByte(), USER_TAG);
-            s.version = in.readLong();
-            readStrings(in, s.recentItems);
+            ByteBuffer in = ByteBuffer.wrap(b);
+            check(in.get(), USER_TAG);
+            s.version = in.getLong();
+            getStrings(in, s.recentItems);
             for (int i = 0; i < s.recentItems.size(); i++) {
-                s.recentTimes.add(in.readLong());
+                s.recentTimes.add(in.getLong());
             }
-            s.sessionStartMs = in.readLong();
-            readStrings(in, s.sessionItems);
-            s.sessionGenreSum = readDoubles(in);
-            s.taste = readDoubles(in);
-            s.lastEngagementMs = in.readLong();
-            s.lastEventMs = in.readLong();
-            int n = in.readInt();
+            s.sessionStartMs = in.getLong();
+            getStrings(in, s.sessionItems);
+            s.sessionGenreSum = getDoubles(in);
+            s.taste = getDoubles(in);
+            s.lastEngagementMs = in.getLong();
+            s.lastEventMs = in.getLong();
+            int n = in.getInt();
             s.windowTimes = new long[Math.max(8, n + 16)];
             s.windowTypes = new int[s.windowTimes.length];
             for (int i = 0; i < n; i++) {
-                s.windowTimes[i] = in.readLong();
-                s.windowTypes[i] = in.readByte();
+                s.windowTimes[i] = in.getLong();
+                s.windowTypes[i] = in.get();
             }
             s.windowSize = n;
-            readStrings(in, s.hidden);
+            getStrings(in, s.hidden);
             return s;
-        } catch (IOException e) {
+        } catch (BufferUnderflowException | IllegalArgumentException e) {
             throw new IllegalStateException("corrupt user state", e);
         }
     }
 
     static byte[] write(ItemState s) {
         byte[] b = new byte[1 + 5 * 8];
-        java.nio.ByteBuffer buf = java.nio.ByteBuffer.wrap(b);
+        ByteBuffer buf = ByteBuffer.wrap(b);
         buf.put(ITEM_TAG).putLong(s.version).putDouble(s.popularity).putLong(s.lastEventMs).putLong(s.trending)
             .putLong(s.trendingWindowEndMs);
         return b;
@@ -345,7 +343,7 @@ final class FeatureLogic {
         if (b == null) {
             return s;
         }
-        java.nio.ByteBuffer buf = java.nio.ByteBuffer.wrap(b);
+        ByteBuffer buf = ByteBuffer.wrap(b);
         check(buf.get(), ITEM_TAG);
         s.version = buf.getLong();
         s.popularity = buf.getDouble();
@@ -361,35 +359,50 @@ final class FeatureLogic {
         }
     }
 
-    private static void writeStrings(DataOutputStream out, List<String> values) throws IOException {
-        out.writeInt(values.size());
-        for (String v : values) {
-            byte[] b = v.getBytes(StandardCharsets.UTF_8);
-            out.writeInt(b.length);
-            out.write(b);
+    private static byte[][] utf8(List<String> values) {
+        byte[][] out = new byte[values.size()][];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = values.get(i).getBytes(StandardCharsets.UTF_8);
+        }
+        return out;
+    }
+
+    private static int size(byte[][] strings) {
+        int n = 4;
+        for (byte[] b : strings) {
+            n += 4 + b.length;
+        }
+        return n;
+    }
+
+    private static void putStrings(ByteBuffer out, byte[][] values) {
+        out.putInt(values.length);
+        for (byte[] b : values) {
+            out.putInt(b.length);
+            out.put(b);
         }
     }
 
-    private static void readStrings(DataInputStream in, List<String> into) throws IOException {
-        int n = in.readInt();
+    private static void getStrings(ByteBuffer in, List<String> into) {
+        int n = in.getInt();
         for (int i = 0; i < n; i++) {
-            byte[] b = new byte[in.readInt()];
-            in.readFully(b);
+            byte[] b = new byte[in.getInt()];
+            in.get(b);
             into.add(new String(b, StandardCharsets.UTF_8));
         }
     }
 
-    private static void writeDoubles(DataOutputStream out, double[] values) throws IOException {
-        out.writeInt(values.length);
+    private static void putDoubles(ByteBuffer out, double[] values) {
+        out.putInt(values.length);
         for (double v : values) {
-            out.writeDouble(v);
+            out.putDouble(v);
         }
     }
 
-    private static double[] readDoubles(DataInputStream in) throws IOException {
-        double[] v = new double[in.readInt()];
+    private static double[] getDoubles(ByteBuffer in) {
+        double[] v = new double[in.getInt()];
         for (int i = 0; i < v.length; i++) {
-            v[i] = in.readDouble();
+            v[i] = in.getDouble();
         }
         return v;
     }
