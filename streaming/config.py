@@ -43,9 +43,10 @@ class StreamingConfig(BaseModel):
                                   "Keep it above the longest backpressure stall: a partition marked idle while "
                                   "its backlog waits makes that backlog late")
     # --- online-store writes
-    write_interval_ms: int = Field(500, ge=10, description="event-time micro-batch of feature writes")
-    write_batch_size: int = Field(2_000, ge=1, description="entities per Redis pipeline round trip")
-    write_shards: int = Field(2, ge=1, le=64, description="parallel micro-batch groups of feature writes")
+    write_interval_ms: int = Field(500, ge=10, description="event time between online-store writes (the newest "
+                                                          "snapshot of each entity is written)")
+    write_batch_size: int = Field(2_000, ge=1, description="entities per Redis pipeline round trip; this many "
+                                                           "waiting are written at once")
     # --- operation
     parallelism: int = Field(1, ge=1, le=64)
     checkpoint_interval_ms: int = Field(10_000, ge=100)

@@ -46,7 +46,7 @@ def spec_text(settings: StreamingSettings, user: HashLayout, item: HashLayout, *
         f"taste_half_life_ms={cfg.taste_half_life_ms}", f"popularity_half_life_ms={cfg.popularity_half_life_ms}",
         f"counts_short_ms={cfg.counts_short_ms}", f"counts_long_ms={cfg.counts_long_ms}",
         f"engagement_types={','.join(str(v) for v in cfg.engagement_type_values)}",
-        f"hide_type={EventType.HIDE}", f"n_event_types={N_EVENT_TYPES}", f"write_shards={cfg.write_shards}",
+        f"hide_type={EventType.HIDE}", f"n_event_types={N_EVENT_TYPES}",
         f"genres={','.join(_hex(g) for g in contract.GENRES)}", f"genre_other={_hex(other)}",
         f"genre_aliases={aliases}",
         f"bootstrap_servers={_hex(settings.kafka.bootstrap_servers if kafka else '')}",
@@ -54,6 +54,7 @@ def spec_text(settings: StreamingSettings, user: HashLayout, item: HashLayout, *
         *_layout_lines("user", user), *_layout_lines("item", item),
         f"redis_host={_hex(redis.host)}", f"redis_port={redis.port}", f"redis_db={redis.db}",
         f"key_ttl_seconds={key_ttl_seconds}", f"write_batch_size={cfg.write_batch_size}",
+        f"write_interval_ms={cfg.write_interval_ms}",
     ]
     return "\n".join(lines) + "\n"
 
@@ -76,7 +77,7 @@ def entity_features(entity_batches: DataStream, spec: str) -> DataStream:
     return DataStream(j_stream)
 
 
-def write_online_features(write_batches: DataStream, spec: str) -> DataStreamSink:
-    """Write batches (rows of ``sql.write_batches``) → Feast's Redis online store, by ``RedisFeatureSink``."""
+def write_online_features(snapshots: DataStream, spec: str) -> DataStreamSink:
+    """SNAPSHOT rows → Feast's Redis online store, by ``RedisFeatureSink`` (chained behind the operator)."""
     sink = get_gateway().jvm.io.hybridrec.streaming.RedisFeatureSink(spec)
-    return DataStreamSink(write_batches._j_data_stream.sinkTo(sink)).name("write-online-features")
+    return DataStreamSink(snapshots._j_data_stream.sinkTo(sink)).name("write-online-features")

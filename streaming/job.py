@@ -129,14 +129,7 @@ def build_pipeline(t_env: StreamTableEnvironment, settings: StreamingSettings, *
     spec = java_features.job_spec(settings)
     snapshots = java_features.entity_features(t_env.to_data_stream(t_env.sql_query(entity_sql)), spec) \
         .name("user-item-features")
-    # Snapshot time = its version - 1 ms: inside the window that produced it, so the write batch closes at the
-    # very watermark that emitted the snapshot (no added latency) and at end of input (bounded runs).
-    t_env.create_temporary_view("hr_snapshots", t_env.from_data_stream(
-        snapshots, Schema.new_builder()
-        .column_by_expression("rt", "TO_TIMESTAMP_LTZ(version_ms - 1, 3)")
-        .watermark("rt", "SOURCE_WATERMARK()").build()))
-    batches = t_env.to_data_stream(t_env.sql_query(sql.write_batches("hr_snapshots", settings)))
-    java_features.write_online_features(batches, spec)
+    java_features.write_online_features(snapshots, spec)
     statements.attach_as_datastream()
 
 

@@ -170,16 +170,3 @@ UNION ALL
 SELECT 'i' AS kind, item_id AS entity, end_ms, times, CAST(ARRAY[''] AS ARRAY<STRING>),
        CAST(ARRAY[''] AS ARRAY<STRING>), CAST(ARRAY[0] AS ARRAY<INT>), cnt
 FROM ({item_batches_sql})"""
-
-
-def write_batches(snapshots: str, s: StreamingSettings) -> str:
-    """Micro-batches of feature snapshots per view and shard, on event time (the ``rt`` column).
-
-    Event time rather than processing time: a processing-time window never fires at the end of a bounded
-    input, and its batches would not line up with what a checkpoint covers. Live, event time tracks the clock,
-    so ``write_interval_ms`` is also roughly a wall-clock interval; for a fast backlog replay raise it to get
-    bigger batches."""
-    return f"""SELECT `view`, ARRAY_AGG(entity_id) AS entities, ARRAY_AGG(version_ms) AS versions,
-       ARRAY_AGG(payload) AS payloads
-FROM TABLE(TUMBLE(TABLE {snapshots}, DESCRIPTOR(rt), {interval(s.streaming.write_interval_ms)}))
-GROUP BY `view`, shard, window_start, window_end"""

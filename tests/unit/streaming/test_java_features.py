@@ -7,7 +7,6 @@ from __future__ import annotations
 import marshal
 import random
 import subprocess
-import zlib
 from pathlib import Path
 
 import pytest
@@ -47,7 +46,7 @@ def random_events(seed: int, n: int = 700) -> list[tuple[str, Event]]:
 
 def settings() -> StreamingSettings:
     return streaming_settings(get_settings(), recent_n=5, hidden_n=3, session_gap_ms=600_000,
-                              trending_window_ms=3_600_000, trending_slide_ms=300_000, write_shards=3)
+                              trending_window_ms=3_600_000, trending_slide_ms=300_000)
 
 
 def _h(text: str) -> str:
@@ -82,7 +81,7 @@ def rows(events: list[tuple[str, Event]], s: StreamingSettings) -> list[tuple[in
 
 
 def run_java(s: StreamingSettings, lines: list[str], tmp_path: Path, classpath: str
-             ) -> list[tuple[str, int, str, int, bytes]]:
+             ) -> list[tuple[str, str, int, bytes]]:
     spec = tmp_path / "spec.txt"
     spec.write_text(spec_text(s, *testkit.fresh_layouts(s), kafka=False))
     catalog = [f"g {_h(item)} {','.join(_h(g) for g in gs)}" for item, gs in CATALOG.items()]
@@ -92,8 +91,8 @@ def run_java(s: StreamingSettings, lines: list[str], tmp_path: Path, classpath: 
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = []
     for line in proc.stdout.splitlines():
-        view, shard, entity, version, payload = line.split(" ")
-        out.append((view, int(shard), bytes.fromhex(entity).decode(), int(version), bytes.fromhex(payload)))
+        view, entity, version, payload = line.split(" ")
+        out.append((view, bytes.fromhex(entity).decode(), int(version), bytes.fromhex(payload)))
     return out
 
 
@@ -124,16 +123,15 @@ def test_java_operator_equals_reference(udf_classpath: str, seed: int, tmp_path:
     snapshots = run_java(s, [line for _, line in fed], tmp_path, udf_classpath)
     assert len(snapshots) == len(fed)
 
-    # Versions: max(window end, previous + 1) per entity, in row order; shards: crc32 % write_shards.
+    # Versions: max(window end, previous + 1) per entity, in row order.
     last: dict[tuple[str, str], int] = {}
-    for (end, line), (view, shard, entity, version, _) in zip(fed, snapshots, strict=True):
+    for (end, line), (view, entity, version, _) in zip(fed, snapshots, strict=True):
         key = (view, entity)
         assert version == max(end, last.get(key, 0) + 1), (line, version)
         assert view == (USER_FRESH_VIEW if line[0] == "u" else ITEM_FRESH_VIEW)
-        assert shard == zlib.crc32(entity.encode()) % s.streaming.write_shards
         last[key] = version
 
-    newest = {(view, entity): (version, payload) for view, _, entity, version, payload in snapshots}
+    newest = {(view, entity): (version, payload) for view, entity, version, payload in snapshots}
     exp_users, exp_items = reference_features(events, s.streaming, genres)
     config = repo_config(s)
     user_layout, item_layout = testkit.fresh_layouts(s)

@@ -11,7 +11,6 @@ import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.zip.CRC32;
 
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.ValueState;
@@ -29,8 +28,8 @@ import org.apache.flink.types.Row;
  * User and item features in one keyed JVM operator (key = kind + entity), replacing the Python operator that
  * was the job's bottleneck (~5 ms of CPU per row around the embedded interpreter). Input: the ENTITY_BATCH
  * rows of {@code sql.entity_batches} (kind 'u': a user's micro-window as parallel arrays; kind 'i': an item's
- * engagement times, cnt = -1, or a fired HOP window's count). Output: SNAPSHOT rows (view, shard, entity_id,
- * version_ms, payload) for the write-batch window and the Python Redis writer, exactly as before.
+ * engagement times, cnt = -1, or a fired HOP window's count). Output: SNAPSHOT rows (view, entity_id, version_ms,
+ * payload) for {@link RedisFeatureSink}.
  *
  * <p>Version rule: version = max(window end, previous version + 1), kept in the key's ValueState with the
  * feature state, so a restore from a checkpoint or savepoint replays into identical versions and the writer's
@@ -64,8 +63,8 @@ public class EntityFeatures extends KeyedProcessFunction<String, Row, Row> {
 
     /** SNAPSHOT rows, field names and types of functions.SNAPSHOT_TYPE. */
     public static TypeInformation<Row> outputType() {
-        return Types.ROW_NAMED(new String[] {"view", "shard", "entity_id", "version_ms", "payload"},
-            Types.STRING, Types.INT, Types.STRING, Types.LONG, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
+        return Types.ROW_NAMED(new String[] {"view", "entity_id", "version_ms", "payload"},
+            Types.STRING, Types.STRING, Types.LONG, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
     }
 
     @Override
@@ -152,22 +151,15 @@ public class EntityFeatures extends KeyedProcessFunction<String, Row, Row> {
 
         private Row snapshot(FeatureSpec.View view, String entity, long version, Object[] values) {
             byte[] payload = FeastEncoding.payload(buf, view, entity, version, values);
-            return Row.of(view.name, shard(entity, spec.writeShards), entity, version, payload);
+            return Row.of(view.name, entity, version, payload);
         }
-    }
-
-    /** functions.shard_of: crc32 of the UTF-8 entity modulo the number of write shards. */
-    static int shard(String entity, int shards) {
-        CRC32 crc = new CRC32();
-        crc.update(entity.getBytes(StandardCharsets.UTF_8));
-        return (int) (crc.getValue() % shards);
     }
 
     /**
      * Test entry point (tests/unit/streaming/test_java_features.py): argument = spec file; stdin lines, strings
      * hex-encoded, lists comma-separated: {@code g <item> <genres>} (the catalog), then ENTITY_BATCH rows
      * {@code u <user> <end_ms> <times> <ids> <items> <types>} / {@code i <item> <end_ms> <times> <cnt>}. State is
-     * stored and reloaded per row as in the job. Prints {@code <view> <shard> <entity> <version> <payload hex>}.
+     * stored and reloaded per row as in the job. Prints {@code <view> <entity> <version> <payload hex>}.
      */
     public static void main(String[] args) throws Exception {
         FeatureSpec spec = FeatureSpec.parse(new String(Files.readAllBytes(Paths.get(args[0])), StandardCharsets.UTF_8));
@@ -203,9 +195,9 @@ public class EntityFeatures extends KeyedProcessFunction<String, Row, Row> {
             String key = p[0] + entity;
             Row snap = folder.fold(row, states.get(key));
             states.put(key, folder.stored);
-            out.append(snap.getField(0)).append(' ').append(snap.getField(1)).append(' ')
-                .append(hex(((String) snap.getField(2)).getBytes(StandardCharsets.UTF_8))).append(' ')
-                .append(snap.getField(3)).append(' ').append(hex((byte[]) snap.getField(4))).append('\n');
+            out.append(snap.getField(0)).append(' ')
+                .append(hex(((String) snap.getField(1)).getBytes(StandardCharsets.UTF_8))).append(' ')
+                .append(snap.getField(2)).append(' ').append(hex((byte[]) snap.getField(3))).append('\n');
         }
         System.out.print(out);
     }

@@ -58,7 +58,6 @@ public final class FeatureSpec implements Serializable {
     final boolean[] engagement;   // by EventType number
     final int hideType;
     final int nEventTypes;
-    final int writeShards;
     final String[] genres;        // the genre axis
     final Map<String, String> genreAliases;
     final int otherGenre;
@@ -72,6 +71,7 @@ public final class FeatureSpec implements Serializable {
     final int redisDb;
     final long keyTtlSeconds;     // 0: keys never expire
     final int writeBatchSize;     // entities per pipelined round trip
+    final long writeIntervalMs;   // event time between online-store writes
 
     private FeatureSpec(Map<String, String> kv) {
         recentN = Integer.parseInt(get(kv, "recent_n"));
@@ -87,7 +87,6 @@ public final class FeatureSpec implements Serializable {
         for (String t : list(get(kv, "engagement_types"))) {
             engagement[Integer.parseInt(t)] = true;
         }
-        writeShards = Integer.parseInt(get(kv, "write_shards"));
         List<String> axis = new ArrayList<>();
         for (String g : list(get(kv, "genres"))) {
             axis.add(unhex(g));
@@ -112,6 +111,7 @@ public final class FeatureSpec implements Serializable {
         redisDb = Integer.parseInt(get(kv, "redis_db"));
         keyTtlSeconds = Long.parseLong(get(kv, "key_ttl_seconds"));
         writeBatchSize = Integer.parseInt(get(kv, "write_batch_size"));
+        writeIntervalMs = Long.parseLong(get(kv, "write_interval_ms"));
     }
 
     public static FeatureSpec parse(String text) {
