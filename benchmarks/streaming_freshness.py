@@ -28,7 +28,7 @@ from confluent_kafka import Producer
 from hybridrec.config import get_settings
 from hybridrec.contract import USER_FRESH_VIEW
 from hybridrec.kafka.producer import producer_config
-from hybridrec.kafka.topics import delete_topics, ensure_topics, topic_specs
+from hybridrec.kafka.topics import ensure_topics
 from hybridrec_pb.events_pb2 import EventType, InteractionEvent
 from streaming import testkit
 from streaming.config import StreamingSettings
@@ -165,8 +165,7 @@ def main() -> None:
     finally:
         if job is not None:
             job.kill()
-        delete_topics(settings.kafka, [s.name for s in topic_specs(settings.kafka)])
-        testkit.drop_online_rows(settings)
+        testkit.discard(settings)
         shutil.rmtree(workdir, ignore_errors=True)  # the job's checkpoints and archive: 100+ MB a run
 
 

@@ -28,7 +28,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from hybridrec.config import get_settings
 from hybridrec.kafka.producer import EventProducer
-from hybridrec.kafka.topics import delete_topics, ensure_topics, topic_specs
+from hybridrec.kafka.topics import ensure_topics
 from streaming import testkit
 from streaming.config import StreamingConfig, StreamingSettings
 
@@ -179,8 +179,7 @@ def main() -> None:
             "busy_ms_per_s": sampler.profile(),
         }))
     finally:
-        delete_topics(settings.kafka, [s.name for s in topic_specs(settings.kafka)])
-        testkit.drop_online_rows(settings)
+        testkit.discard(settings)
         shutil.rmtree(workdir, ignore_errors=True)  # the job's checkpoints and archive: 100+ MB a run
 
 

@@ -73,9 +73,6 @@ class ServingConfig(_Section):
     trending_refresh_s: float = Field(5.0, gt=0, description="how often trending_1h of the catalog is re-read")
     catalog_refresh_s: float = Field(300.0, gt=0, description="how often the compacted catalog topic is re-read")
     trending_max_age_ms: int = Field(2 * 3_600_000, ge=0, description="older trending windows are ignored")
-    popularity_half_life_ms: int = Field(
-        6 * 3_600_000, ge=1, description="half-life of the speed layer's decayed_popularity (keep equal to "
-        "streaming.popularity_half_life_ms): decays it to now for popularity rows while no model exists")
     breaker_failures: int = Field(5, ge=1, description="consecutive feature-read failures that open the breaker")
     breaker_open_s: float = Field(1.0, gt=0, description="how long reads are skipped before one probe")
     grace_s: float = Field(5.0, ge=0, description="graceful-stop grace for in-flight calls")

@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
+from hybridrec.config import FeaturesConfig
 from hybridrec.contract import GENRES
 from serving.breaker import Breaker
 from serving.catalog import Catalog
@@ -91,8 +92,10 @@ class Budget:
 
 class Engine:
     def __init__(self, cfg: ServingConfig, models: ModelSource, features: FeatureReader, sink: ImpressionSink,
-                 metrics: Metrics, catalog: Catalog | None = None, trend: Trend | None = None) -> None:
+                 metrics: Metrics, catalog: Catalog | None = None, trend: Trend | None = None,
+                 definitions: FeaturesConfig | None = None) -> None:
         self.cfg = cfg
+        self.definitions = definitions or FeaturesConfig()
         self.models = models
         self.features = features
         self.sink = sink
@@ -544,7 +547,7 @@ class Engine:
             return True
         trend = Trend(items, [c for _, c in fresh])
         # Decayed to now with the speed layer's half-life, so items last seen at different times compare.
-        half_life = self.cfg.popularity_half_life_ms
+        half_life = self.definitions.popularity_half_life_ms
         pop = [(i, t.decayed_popularity * 2.0 ** (-max(0, now - t.last_event_ms) / half_life))
                for i, t in got.items() if t.decayed_popularity > 0]
         pop.sort(key=lambda x: (-x[1], x[0]))

@@ -27,7 +27,6 @@ class StreamingConfig(BaseModel):
     hidden_n: int = Field(50, ge=1, le=10_000, description="length of hidden_items (distinct HIDE items)")
     session_gap_ms: int = Field(30 * 60_000, ge=1, description="inactivity that closes a session")
     taste_half_life_ms: int = Field(3 * 86_400_000, ge=1, description="half-life of the decayed genre taste")
-    popularity_half_life_ms: int = Field(6 * 3_600_000, ge=1, description="half-life of item popularity")
     counts_short_ms: int = Field(3_600_000, ge=1, description="window of counts_1h")
     counts_long_ms: int = Field(86_400_000, ge=1, description="window of counts_1d")
     trending_window_ms: int = Field(3_600_000, ge=1000, description="HOP window size of trending_1h")

@@ -43,7 +43,8 @@ def spec_text(settings: StreamingSettings, user: HashLayout, item: HashLayout, *
                        for a in contract.GENRE_ALIASES)
     lines = [
         f"recent_n={cfg.recent_n}", f"hidden_n={cfg.hidden_n}", f"session_gap_ms={cfg.session_gap_ms}",
-        f"taste_half_life_ms={cfg.taste_half_life_ms}", f"popularity_half_life_ms={cfg.popularity_half_life_ms}",
+        f"taste_half_life_ms={cfg.taste_half_life_ms}",
+        f"popularity_half_life_ms={settings.features.popularity_half_life_ms}",
         f"counts_short_ms={cfg.counts_short_ms}", f"counts_long_ms={cfg.counts_long_ms}",
         f"engagement_types={','.join(str(v) for v in cfg.engagement_type_values)}",
         f"hide_type={EventType.HIDE}", f"n_event_types={N_EVENT_TYPES}",

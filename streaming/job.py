@@ -127,9 +127,10 @@ def build_pipeline(t_env: StreamTableEnvironment, settings: StreamingSettings, *
                                     sql.item_batches("hr_engaged", settings))
     # Per-user and per-item state in the JVM (EntityFeatures.java): no Python on the per-key path.
     spec = java_features.job_spec(settings)
+    # Explicit uids: the keyed state restores from a savepoint by uid, so it must not change with the plan.
     snapshots = java_features.entity_features(t_env.to_data_stream(t_env.sql_query(entity_sql)), spec) \
-        .name("user-item-features")
-    java_features.write_online_features(snapshots, spec)
+        .name("user-item-features").uid("user-item-features")
+    java_features.write_online_features(snapshots, spec).uid("write-online-features")
     statements.attach_as_datastream()
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from streaming.config import StreamingConfig
+from streaming.config import StreamingConfig, StreamingSettings
 from streaming.logic import HIDE, N_EVENT_TYPES, N_GENRES, Event, GenreLookup
 
 
@@ -66,7 +66,8 @@ def reference_user_features(events: Iterable[Event], cfg: StreamingConfig,
     }
 
 
-def reference_item_features(times_ms: Iterable[int], cfg: StreamingConfig) -> dict[str, object]:
+def reference_item_features(times_ms: Iterable[int], cfg: StreamingConfig, popularity_half_life_ms: int
+                            ) -> dict[str, object]:
     """Features of one item after all its engagement events, once every window has fired."""
     times = sorted(times_ms)
     last = times[-1]
@@ -76,14 +77,15 @@ def reference_item_features(times_ms: Iterable[int], cfg: StreamingConfig) -> di
     return {
         "trending_1h": sum(1 for t in times if start <= t < end),
         "trending_window_end_ms": end,
-        "decayed_popularity": sum(_decayed(times, last, cfg.popularity_half_life_ms)),
+        "decayed_popularity": sum(_decayed(times, last, popularity_half_life_ms)),
         "last_event_ms": last,
     }
 
 
-def reference_features(events: Iterable[tuple[str, Event]], cfg: StreamingConfig, genres: GenreLookup
+def reference_features(events: Iterable[tuple[str, Event]], settings: StreamingSettings, genres: GenreLookup
                        ) -> tuple[dict[str, dict[str, object]], dict[str, dict[str, object]]]:
-    """(user_id → user_fresh, item_id → item_fresh) for ``(user_id, event)`` pairs."""
+    """(user_id → user_fresh, item_id → item_fresh) for ``(user_id, event)`` pairs, under ``settings``."""
+    cfg = settings.streaming
     by_user: dict[str, list[Event]] = {}
     by_item: dict[str, list[int]] = {}
     for user_id, e in events:
@@ -91,7 +93,8 @@ def reference_features(events: Iterable[tuple[str, Event]], cfg: StreamingConfig
         if e.event_type in cfg.engagement_type_values:
             by_item.setdefault(e.item_id, []).append(e.event_time_ms)
     users = {u: reference_user_features(evs, cfg, genres) for u, evs in by_user.items()}
-    items = {i: reference_item_features(ts, cfg) for i, ts in by_item.items()}
+    items = {i: reference_item_features(ts, cfg, settings.features.popularity_half_life_ms)
+             for i, ts in by_item.items()}
     return users, items
 
 

@@ -177,6 +177,14 @@ def dump(obj: object) -> str:
     return json.dumps(obj, indent=1, default=str)[:4000]
 
 
+def discard(settings: Settings) -> None:
+    """Remove what a run with isolated settings left in the shared services: its topics and its Redis rows."""
+    from hybridrec.kafka.topics import delete_topics, topic_specs
+
+    delete_topics(settings.kafka, [s.name for s in topic_specs(settings.kafka)])
+    drop_online_rows(settings)
+
+
 def fresh_layouts(settings: Settings) -> tuple[HashLayout, HashLayout]:
     """Feast's Redis layouts of user_fresh and item_fresh under ``settings``, from the definitions (no registry)."""
     from feature_repo.definitions import build

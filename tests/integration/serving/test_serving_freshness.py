@@ -21,7 +21,7 @@ import pytest
 from hybridrec.config import Settings, get_settings
 from hybridrec.events import make_event
 from hybridrec.kafka.producer import EventProducer
-from hybridrec.kafka.topics import delete_topics, ensure_topics, topic_specs
+from hybridrec.kafka.topics import ensure_topics
 from hybridrec_pb import ranker_pb2 as pb
 from serving.config import ServingSettings
 from serving.server import start
@@ -158,4 +158,4 @@ def test_an_event_in_kafka_changes_the_next_response_within_2s(services: Setting
     finally:
         traffic.stop()
         job.kill()
-        delete_topics(stream.kafka, [s.name for s in topic_specs(stream.kafka)])
+        testkit.discard(stream)

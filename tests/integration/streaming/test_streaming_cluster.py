@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hybridrec.config import Settings, get_settings
-from hybridrec.kafka.topics import delete_topics, ensure_topics, topic_specs
+from hybridrec.kafka.topics import ensure_topics
 from streaming import cluster, testkit
 from streaming.reference import mismatches, reference_features
 
@@ -27,7 +27,7 @@ def test_session_cluster_computes_reference_features(services: Settings, tmp_pat
         testkit.produce(settings, world.events)
         assert cluster.submit(settings, testkit.settings_file(settings, tmp_path / "settings.json")) == 0
 
-        exp_users, exp_items = reference_features(world.pairs(), settings.streaming, world.genre_lookup)
+        exp_users, exp_items = reference_features(world.pairs(), settings, world.genre_lookup)
         users, items = testkit.read_features(settings, sorted(exp_users), sorted(exp_items))
         bad = {u: m for u in exp_users if (m := mismatches(users[u], exp_users[u], 1e-5))}
         bad.update({i: m for i in exp_items if (m := mismatches(items[i], exp_items[i], 1e-9))})
@@ -35,6 +35,6 @@ def test_session_cluster_computes_reference_features(services: Settings, tmp_pat
         ids = testkit.read_archive(settings).column("event_id").to_pylist()
         assert sorted(ids) == sorted(e.event_id for e in world.events)
     finally:
-        delete_topics(settings.kafka, [s.name for s in topic_specs(settings.kafka)])
+        testkit.discard(settings)
         if started_here:
             cluster.down(settings)

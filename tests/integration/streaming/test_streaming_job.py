@@ -16,7 +16,7 @@ import pytest
 
 from hybridrec.config import Settings, get_settings
 from hybridrec.contract import ARCHIVE_SCHEMA, partition_of
-from hybridrec.kafka.topics import delete_topics, ensure_topics, topic_specs
+from hybridrec.kafka.topics import ensure_topics
 from streaming import testkit
 from streaming.config import StreamingSettings
 from streaming.reference import mismatches, reference_features
@@ -91,12 +91,11 @@ def run(services: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         assert rc == 0, job.tail()
         yield Run(settings, world, malformed, job, [s for s in scrapes if s])
     finally:
-        delete_topics(settings.kafka, [s.name for s in topic_specs(settings.kafka)])
+        testkit.discard(settings)
 
 
 def test_features_through_feast_equal_reference(run: Run) -> None:
-    cfg = run.settings.streaming
-    exp_users, exp_items = reference_features(run.world.pairs(), cfg, run.world.genre_lookup)
+    exp_users, exp_items = reference_features(run.world.pairs(), run.settings, run.world.genre_lookup)
     got_users, got_items = testkit.read_features(run.settings, sorted(exp_users), sorted(exp_items))
     bad = {u: m for u in exp_users if (m := mismatches(got_users[u], exp_users[u], rel=1e-5))}
     assert not bad, testkit.dump(bad)

@@ -16,7 +16,7 @@ import pytest
 
 from hybridrec.config import Settings, get_settings
 from hybridrec.kafka.producer import EventProducer
-from hybridrec.kafka.topics import delete_topics, ensure_topics, topic_specs
+from hybridrec.kafka.topics import ensure_topics
 from streaming import testkit
 from streaming.reference import mismatches, reference_features
 
@@ -81,7 +81,7 @@ def test_kill_restore_from_checkpoint_then_savepoint(services: Settings, tmp_pat
         expected_ids = {e.event_id for e in world.events} | {e.event_id for e in sentinels}
         assert testkit.wait_for(lambda: testkit.read_archive(settings).num_rows >= len(expected_ids), 420), \
             job.tail()
-        exp_users, exp_items = reference_features(world.pairs(), settings.streaming, world.genre_lookup)
+        exp_users, exp_items = reference_features(world.pairs(), settings, world.genre_lookup)
 
         def features_done() -> bool:
             users, items = testkit.read_features(settings, sorted(exp_users), sorted(exp_items))
@@ -102,4 +102,4 @@ def test_kill_restore_from_checkpoint_then_savepoint(services: Settings, tmp_pat
     finally:
         for j in jobs:
             j.kill()
-        delete_topics(settings.kafka, [s.name for s in topic_specs(settings.kafka)])
+        testkit.discard(settings)

@@ -132,7 +132,7 @@ def test_java_operator_equals_reference(udf_classpath: str, seed: int, tmp_path:
         last[key] = version
 
     newest = {(view, entity): (version, payload) for view, entity, version, payload in snapshots}
-    exp_users, exp_items = reference_features(events, s.streaming, genres)
+    exp_users, exp_items = reference_features(events, s, genres)
     config = repo_config(s)
     user_layout, item_layout = testkit.fresh_layouts(s)
     for view, layout, expected in ((USER_FRESH_VIEW, user_layout, exp_users),

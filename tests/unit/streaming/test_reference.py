@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from hybridrec.config import FeaturesConfig, Settings
 from hybridrec.contract import genre_vector
-from streaming.config import StreamingConfig
+from streaming.config import streaming_settings
 from streaming.logic import Event
 from streaming.reference import mismatches, reference_features
 
-CFG = StreamingConfig(recent_n=5, hidden_n=3, session_gap_ms=600_000)
+SETTINGS = streaming_settings(Settings(), recent_n=5, hidden_n=3, session_gap_ms=600_000)
+CFG = SETTINGS.streaming
 
 
 def genres(item: str) -> list[float]:
@@ -21,7 +23,7 @@ def test_session_splits_on_gap_and_counts_window() -> None:
     base = 1_700_000_000_000
     evs = [Event(base, "a", "i0", 2), Event(base + 60_000, "b", "i1", 3),
            Event(base + 60_000 + CFG.session_gap_ms + 1, "c", "i2", 2), Event(base + 7_300_000, "d", "i2", 1)]
-    users, items = reference_features([("u", e) for e in evs], CFG, genres)
+    users, items = reference_features([("u", e) for e in evs], SETTINGS, genres)
     got = users["u"]
     assert got["session_items"] == ["i2"]
     assert got["session_start_ms"] == base + 60_000 + CFG.session_gap_ms + 1
@@ -37,8 +39,18 @@ def test_session_splits_on_gap_and_counts_window() -> None:
 def test_hidden_items_distinct_newest_first_bounded() -> None:
     base = 1_700_000_000_000
     hides = [Event(base + k * 1000, f"h{k}", item, 7) for k, item in enumerate(["a", "b", "a", "c", "d"])]
-    expected, _ = reference_features([("u", e) for e in hides], CFG, genres)
+    expected, _ = reference_features([("u", e) for e in hides], SETTINGS, genres)
     assert expected["u"]["hidden_items"] == ["d", "c", "a"]
+
+
+def test_popularity_decays_with_the_shared_half_life() -> None:
+    """decayed_popularity's half-life is the shared ``features`` setting serving decays with too."""
+    base = 1_700_000_000_000
+    plays = [("u", Event(base, "a", "i0", 2)), ("u", Event(base + 3_600_000, "b", "i0", 2))]
+    for half_life, expected in ((3_600_000, 1.5), (1_800_000, 1.25)):
+        s = SETTINGS.model_copy(update={"features": FeaturesConfig(popularity_half_life_ms=half_life)})
+        _, items = reference_features(plays, s, genres)
+        assert items["i0"]["decayed_popularity"] == pytest.approx(expected)
 
 
 def test_mismatches_notices_differences() -> None:
