@@ -160,9 +160,11 @@ stream-submit: flink-cluster up   ## submit the job to the session cluster with 
 ML_LATEST_SMALL ?= ../shared/datasets/ml-latest-small
 STREAM_BENCH_EVENTS ?= 200000
 
-bench-stream: install up stream-udf   ## speed-layer throughput (p=1, 2; synthetic + ml-latest-small) and freshness
+bench-stream: install up stream-udf   ## speed-layer throughput (p=1, 2; world, ml-latest-small, 10M synthetic) and freshness
 	$(PY) benchmarks/streaming_throughput.py --parallelism 1 --events $(STREAM_BENCH_EVENTS)
 	$(PY) benchmarks/streaming_throughput.py --parallelism 2 --events $(STREAM_BENCH_EVENTS)
 	$(PY) benchmarks/streaming_throughput.py --parallelism 1 --dataset ml-latest-small --path $(ML_LATEST_SMALL)
 	$(PY) benchmarks/streaming_throughput.py --parallelism 2 --dataset ml-latest-small --path $(ML_LATEST_SMALL)
-	$(PY) benchmarks/streaming_freshness.py --rate 5000 --duration 60
+	$(PY) benchmarks/streaming_throughput.py --parallelism 1 --dataset synthetic --events 10000000
+	$(PY) benchmarks/streaming_throughput.py --parallelism 2 --dataset synthetic --events 10000000
+	$(PY) benchmarks/streaming_freshness.py --rate 5000 --duration 60 --warmup 30
