@@ -25,13 +25,13 @@ UDF_JAR = "streaming/hybridrec-streaming-udf.jar"
 
 
 def jars(settings: StreamingSettings) -> list[Path]:
-    """Connector, Parquet and Hadoop jars fetched by `make jars`, and the event-time UDF of `make stream-udf`."""
+    """Connector, Parquet, Hadoop and Jedis jars fetched by `make jars`, and the UDF jar of `make stream-udf`."""
     deps = settings.paths.deps_dir
     found = sorted((deps / "flink").glob("*.jar"))
     udf = deps / UDF_JAR
     missing = [] if udf.exists() else [f"{udf} (run `make stream-udf`)"]
-    if not any("kafka" in p.name for p in found) or not any("parquet" in p.name for p in found):
-        missing.append(f"connector/parquet jars in {deps / 'flink'} (run `make jars`)")
+    if not all(any(name in p.name for p in found) for name in ("kafka", "parquet", "jedis")):
+        missing.append(f"connector/parquet/jedis jars in {deps / 'flink'} (run `make jars`)")
     if missing:
         raise FileNotFoundError("missing: " + "; ".join(missing))
     return [*found, udf]
