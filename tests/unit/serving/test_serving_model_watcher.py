@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from pathlib import Path
 
@@ -27,6 +28,9 @@ def test_swap_refuse_corrupt_and_unloadable_then_roll_back(tmp_path: Path) -> No
         assert await holder.refresh() == "loaded"
         assert holder.current is not None and holder.current.version == v1.version
         assert holder.current.item_features_loaded
+        # The loaded model is out of the cyclic GC's reach (full collections no longer walk it).
+        assert gc.get_freeze_count() > 0
+        assert all(o is not holder.current for g in range(3) for o in gc.get_objects(generation=g))
         assert await holder.refresh() == "unchanged"
 
         # Promoted, then its bytes rot on disk: refused, v1 keeps serving, and it is not retried every poll.
