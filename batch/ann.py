@@ -142,6 +142,13 @@ def _widen_ivfpq(index: faiss.Index) -> bool:
     return True
 
 
+def sample_rows(x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """At most ``n`` rows of ``x`` chosen at random (recall queries drawn from the indexed items themselves)."""
+    if len(x) <= n:
+        return x
+    return x[np.sort(np.random.default_rng(seed).choice(len(x), n, replace=False))]
+
+
 def save(index: faiss.Index, path: str) -> None:
     faiss.write_index(index, path)
 

@@ -18,12 +18,22 @@ from batch import ann
 from batch.embeddings import Embeddings
 from batch.evaluate import Bundle
 from batch.ranker import Vocab
-from hybridrec.model_artifacts import INDEX, ITEM_IDS, ITEM_VECS, POPULAR, RANKER, SCHEMA, USER_IDS, USER_VECS
+from hybridrec.model_artifacts import (
+    INDEX,
+    ITEM_IDS,
+    ITEM_VECS,
+    POPULAR,
+    RANKER,
+    SCHEMA,
+    SIMILAR_INDEX,
+    USER_IDS,
+    USER_VECS,
+)
 from hybridrec.registry import ModelVersion
 
 
 def write_artifacts(out: Path, bundle: Bundle, schema: dict[str, Any], index: faiss.Index,
-                    popular_counts: list[tuple[str, int]]) -> dict[str, Path]:
+                    similar_index: faiss.Index, popular_counts: list[tuple[str, int]]) -> dict[str, Path]:
     """Files of one version in ``out``; returns name → path for :meth:`ModelRegistry.publish`."""
     out.mkdir(parents=True, exist_ok=True)
     scripted = bundle.ranker if isinstance(bundle.ranker, torch.jit.ScriptModule) else torch.jit.script(bundle.ranker)
@@ -34,6 +44,7 @@ def write_artifacts(out: Path, bundle: Bundle, schema: dict[str, Any], index: fa
     np.save(out / ITEM_VECS, bundle.emb.item_vecs)
     (out / ITEM_IDS).write_text(json.dumps(bundle.emb.item_ids))
     ann.save(index, str(out / INDEX))
+    ann.save(similar_index, str(out / SIMILAR_INDEX))
     (out / POPULAR).write_text(json.dumps([{"item_id": i, "count": c} for i, c in popular_counts]))
     return {p.name: p for p in out.iterdir()}
 

@@ -32,6 +32,7 @@ from batch.embeddings import Embeddings, fit_als
 from batch.evaluate import Bundle, EvalData, evaluate_all, recommend, recommend_popularity
 from batch.gates import GateDecision, decide
 from hybridrec.config import Settings
+from hybridrec.model_artifacts import unit_rows
 from hybridrec.registry import ModelRegistry, RegistryError
 
 log = logging.getLogger("hybridrec.batch")
@@ -253,16 +254,20 @@ def run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession |
     with timer.stage("faiss"):
         queries = emb.user_vecs[: cfg.faiss.recall_queries]
         index, ann_report = ann.build_tuned(emb.item_vecs, queries, cfg.faiss)
-    decision = gate(cfg, results, surfaces, ann_report.recall)
+        items = unit_rows(emb.item_vecs)   # "Because you watched" / similar items: cosine, seeds are items
+        similar_index, similar_report = ann.build_tuned(items, ann.sample_rows(items, cfg.faiss.recall_queries),
+                                                        cfg.faiss)
+    decision = gate(cfg, results, surfaces, min(ann_report.recall, similar_report.recall))
     window = {"t0": p.t0, "t1": p.t1, "t2": p.t2, "end": p.end, "events": p.n_events}
     with timer.stage("registry"), tempfile.TemporaryDirectory() as tmp:
         popular_counts = [(i, round(data.item_share[i] * 1e9)) for i in data.popular[:1000]]
         files = bundle.write_artifacts(Path(tmp), candidate, ranker.feature_schema(vocab, emb.rank, model), index,
-                                       popular_counts)
+                                       similar_index, popular_counts)
         manifest = {
             "data_window": {**window, "as_of": as_of.isoformat()},
             "feature_schema": json.loads(files[bundle.SCHEMA].read_text()),
-            "metrics": {"holdout": results, "ann": ann_report.as_dict(), "train": train_stats},
+            "metrics": {"holdout": results, "ann": ann_report.as_dict(),
+                        "ann_similar": similar_report.as_dict(), "train": train_stats},
             "gate": decision.as_dict(), "surfaces": surfaces,
             "config": json.loads(cfg.model_dump_json()),
         }

@@ -252,15 +252,6 @@ class Engine:
             self.sink.publish(page, q.context)
         return page
 
-    def _retrieval(self, model: LoadedModel, queries: list[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
-        try:
-            return model.search(np.stack(queries), k)
-        except Exception:  # a broken index: exact search over the same vectors
-            log.exception("faiss search failed; exact search")
-            s = np.stack(queries) @ model.item_vecs.T
-            top = np.argsort(-s, axis=1, kind="stable")[:, :k]
-            return np.take_along_axis(s, top, 1), top
-
     def _candidates(self, q: HomepageQuery, model: LoadedModel | None, user: UserFeatures | None,
                     user_vec: np.ndarray | None, now_ms: int) -> tuple[list[Cands], dict[str, np.ndarray] | None]:
         cfg = self.cfg
@@ -280,7 +271,8 @@ class Engine:
                           user_genres=mine, popular_genres=model.popular_genres, genre_names=GENRES,
                           title_of=self.catalog.title, n_rows=q.n_rows, only=q.only)
         k = cfg.candidates_per_row + len(recent)
-        queries: list[tuple[int, np.ndarray]] = []
+        queries: list[tuple[int, np.ndarray]] = []   # user → item (inner product)
+        seeds: list[tuple[int, int]] = []            # item → item (cosine): row, seed position
         out: list[Cands] = []
         for_you = -1
         for r, plan in enumerate(plans):
@@ -292,15 +284,19 @@ class Engine:
                 if qv is not None:
                     queries.append((r, qv))
             elif plan.kind is RowKind.BECAUSE_YOU_WATCHED and plan.seed_item in model.item_pos:
-                queries.append((r, model.item_vecs[model.item_pos[plan.seed_item]]))
+                seeds.append((r, model.item_pos[plan.seed_item]))
             elif plan.kind is RowKind.TOP_GENRE and plan.genre is not None:
                 self._genre_cands(c, model, plan.genre)
             else:
                 self._list_cands(c, model)
+        found: list[tuple[list[int], np.ndarray, np.ndarray]] = []
         if queries:
-            scores, pos = self._retrieval(model, [v for _, v in queries], k)
-            ids = model.item_ids
-            for (r, _), srow, prow in zip(queries, scores, pos, strict=True):
+            found.append(([r for r, _ in queries], *model.search(np.stack([v for _, v in queries]), k)))
+        if seeds:
+            found.append(([r for r, _ in seeds], *model.similar([p for _, p in seeds], k)))
+        ids = model.item_ids
+        for rows, scores, pos in found:
+            for r, srow, prow in zip(rows, scores, pos, strict=True):
                 keep = prow >= 0
                 out[r].pos = prow[keep].astype(np.int64)
                 out[r].items = [ids[p] for p in out[r].pos.tolist()]
@@ -488,10 +484,10 @@ class Engine:
         elif q.item_id not in model.item_pos:
             degraded.append("item:not_in_model")
         else:
-            vec = model.item_vecs[model.item_pos[q.item_id]]
+            seed = model.item_pos[q.item_id]
 
             def work() -> list[tuple[str, float]]:
-                s, p = self._retrieval(model, [vec], q.n_items + 1)
+                s, p = model.similar([seed], q.n_items + 1)
                 return [(model.item_ids[j], float(v)) for v, j in zip(s[0], p[0], strict=True)
                         if j >= 0 and model.item_ids[j] != q.item_id]
 

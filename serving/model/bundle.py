@@ -1,4 +1,4 @@
-"""One registry version loaded for serving: TorchScript ranker, embeddings, FAISS index, popularity, and the
+"""One registry version loaded for serving: TorchScript ranker, embeddings, FAISS indexes, popularity, and the
 nightly item features held in memory beside them (they change only when the model does).
 
 Every artifact is read through :meth:`ModelVersion.artifact` with checksum verification, so a corrupted or
@@ -9,9 +9,10 @@ the plain files and never imports batch code.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import faiss
@@ -19,7 +20,18 @@ import numpy as np
 import torch
 
 from hybridrec.contract import GENRES
-from hybridrec.model_artifacts import INDEX, ITEM_IDS, ITEM_VECS, POPULAR, RANKER, SCHEMA, USER_IDS, USER_VECS
+from hybridrec.model_artifacts import (
+    INDEX,
+    ITEM_IDS,
+    ITEM_VECS,
+    POPULAR,
+    RANKER,
+    SCHEMA,
+    SIMILAR_INDEX,
+    USER_IDS,
+    USER_VECS,
+    unit_rows,
+)
 from hybridrec.registry import ModelVersion
 from serving.features.base import ItemFeatures
 from serving.model import inputs as mi
@@ -46,6 +58,7 @@ class LoadedModel:
     genre_items: list[list[int]] = field(default_factory=list)   # per genre: item positions, most popular first
     popular_genres: list[int] = field(default_factory=list)
     popular_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))   # positions of ``popular``
+    similar_index: faiss.Index | None = None   # over unit item vectors; None for versions published without it
 
     def __post_init__(self) -> None:
         self.popular_pos = np.fromiter((self.item_pos.get(i, -1) for i in self.popular), np.int64, len(self.popular))
@@ -68,14 +81,21 @@ class LoadedModel:
         return out
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Inner-product neighbours (scores, positions; -1 pads). Exact numpy when the index is missing."""
+        """Inner-product neighbours of user-side query vectors (scores, positions; -1 pads)."""
         q = np.ascontiguousarray(queries, dtype=np.float32)
-        k = min(k, len(self.item_ids))
-        if self.index is not None:
-            return self.index.search(q, k)
-        s = q @ self.item_vecs.T
-        top = np.argsort(-s, axis=1, kind="stable")[:, :k]
-        return np.take_along_axis(s, top, 1), top
+        return _neighbours(self.index, q, lambda: self.item_vecs, min(k, len(self.item_ids)))
+
+    @functools.cached_property
+    def item_unit(self) -> np.ndarray:
+        """Unit item vectors for exact item-to-item search when the version has no similar-items index."""
+        return unit_rows(self.item_vecs)
+
+    def similar(self, positions: Sequence[int], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Cosine neighbours of the items at ``positions`` (scores, positions; -1 pads; each seed is its own
+        first neighbour). Not :meth:`search`: by inner product every seed's neighbours would be the same most
+        popular items."""
+        seeds = unit_rows(self.item_vecs[np.asarray(positions, dtype=np.int64)])
+        return _neighbours(self.similar_index, seeds, lambda: self.item_unit, min(k, len(self.item_ids)))
 
     def attach_item_features(self, feats: dict[str, ItemFeatures], catalog_genres: dict[str, Sequence[str]]) -> None:
         """Hold ``item_batch`` in memory; build the per-genre popularity lists the genre rows use."""
@@ -107,6 +127,20 @@ class LoadedModel:
         return engagement.numpy()
 
 
+def _neighbours(index: faiss.Index | None, queries: np.ndarray, vectors: Callable[[], np.ndarray],
+                k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` by inner product through ``index``; exact numpy over ``vectors()`` when the version has no such
+    index or it fails (a broken index costs speed, not answers)."""
+    if index is not None:
+        try:
+            return index.search(queries, k)
+        except Exception:
+            log.exception("faiss search failed; exact search")
+    s = queries @ vectors().T
+    top = np.argsort(-s, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(s, top, 1), top
+
+
 def load_version(version: ModelVersion) -> LoadedModel:
     """Every artifact of ``version``, checksum-verified; raises on any mismatch, missing file or bad schema."""
     schema = json.loads(version.artifact(SCHEMA).read_text())
@@ -124,13 +158,19 @@ def load_version(version: ModelVersion) -> LoadedModel:
     if index.ntotal != len(item_ids) or index.d != item_vecs.shape[1]:
         raise ValueError(f"{version.version}: faiss index has {index.ntotal}×{index.d}, "
                          f"embeddings {len(item_ids)}×{item_vecs.shape[1]}")
+    similar_index = None
+    if SIMILAR_INDEX in version.manifest["artifacts"]:
+        similar_index = faiss.read_index(str(version.artifact(SIMILAR_INDEX)))
+        if similar_index.ntotal != len(item_ids) or similar_index.d != item_vecs.shape[1]:
+            raise ValueError(f"{version.version}: similar-items index has {similar_index.ntotal}×{similar_index.d}, "
+                             f"embeddings {len(item_ids)}×{item_vecs.shape[1]}")
     popular = [r["item_id"] for r in json.loads(version.artifact(POPULAR).read_text())]
     model = LoadedModel(
         version=version.version, ranker=ranker,
         surfaces={s: k for k, s in enumerate(vocab["surface"])}, devices={d: k for k, d in enumerate(vocab["device"])},
         user_pos={u: k for k, u in enumerate(user_ids)}, user_vecs=user_vecs,
         item_ids=item_ids, item_pos={i: k for k, i in enumerate(item_ids)}, item_vecs=item_vecs,
-        index=index, popular=popular)
+        index=index, popular=popular, similar_index=similar_index)
     model.attach_item_features({}, {})
     warm_up(model)
     model.ranker = optimized(model)

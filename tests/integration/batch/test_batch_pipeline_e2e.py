@@ -49,9 +49,10 @@ def test_pipeline_trains_evaluates_registers_and_promotes(run_report: main.RunRe
     assert v is not None
     v.verify()
     m = v.manifest
-    assert {"ranker.pt", "feature_schema.json", "item_embeddings.npy", "faiss.index", "popularity.json"} <= set(
-        m["artifacts"])
+    assert {"ranker.pt", "feature_schema.json", "item_embeddings.npy", "faiss.index", "faiss_similar.index",
+            "popularity.json"} <= set(m["artifacts"])
     assert m["data_window"]["as_of"] == AS_OF.isoformat() and m["metrics"]["ann"]["recall"] == pytest.approx(1.0)
+    assert m["metrics"]["ann_similar"]["recall"] == pytest.approx(1.0)
     assert [i["name"] for i in m["feature_schema"]["inputs"]][:3] == ["user_num", "user_genres", "item_num"]
 
 

@@ -4,6 +4,7 @@ import numpy as np
 
 from batch import ann
 from batch.config import FaissConfig
+from hybridrec.model_artifacts import unit_rows
 
 
 def test_flat_is_exact_and_ivf_recall_is_measured() -> None:
@@ -48,3 +49,16 @@ def test_refined_ivfpq_returns_exact_scores_and_widens_until_the_recall_is_reach
     loaded = ann.load(str(tmp_path / "items.faiss"))
     assert ann.search_params(loaded, kind) == ann.search_params(tuned, kind) == report.params
     assert ann.measure(loaded, kind, items, queries, 100).recall == report.recall
+
+
+def test_similar_items_index_input_is_unit_length_and_recall_queries_are_its_own_rows() -> None:
+    rng = np.random.default_rng(3)
+    items = (rng.normal(size=(500, 8)) * rng.lognormal(0.0, 1.0, size=(500, 1))).astype(np.float32)
+    items[7] = 0.0  # an item ALS never saw: stays a zero row instead of NaN
+    unit = unit_rows(items)
+    norms = np.linalg.norm(unit, axis=1)
+    assert unit.dtype == np.float32 and norms[7] == 0.0 and np.allclose(np.delete(norms, 7), 1.0, atol=1e-5)
+    assert np.allclose(unit[3] * np.linalg.norm(items[3]), items[3], atol=1e-5)
+    queries = ann.sample_rows(unit, 50)
+    assert len(queries) == 50 and all(any(np.array_equal(q, u) for u in unit) for q in queries)
+    assert ann.sample_rows(unit, 5000) is unit

@@ -67,6 +67,9 @@ def write_version_files(out: Path, w: World, rank: int = 8, seed: int = 0,
     index = faiss.IndexFlatIP(rank)
     index.add(iv)
     faiss.write_index(index, str(out / names.INDEX))
+    similar = faiss.IndexFlatIP(rank)
+    similar.add(names.unit_rows(iv))
+    faiss.write_index(similar, str(out / names.SIMILAR_INDEX))
     (out / names.POPULAR).write_text(json.dumps([{"item_id": i, "count": 1000 - k} for k, i in enumerate(w.popular)]))
     return {p.name: p for p in out.iterdir()}
 

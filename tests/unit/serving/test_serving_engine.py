@@ -7,8 +7,11 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import faiss
+import numpy as np
 import pytest
 
+from hybridrec.model_artifacts import unit_rows
 from hybridrec.registry import ModelRegistry
 from serving.catalog import Catalog
 from serving.config import ServingConfig, Variant
@@ -154,6 +157,45 @@ def test_similar_items(loaded: tuple[kit.World, LoadedModel]) -> None:
     assert items[0].reason == f"similar to Title {w.item_ids[5]}"
     _, items, degraded = asyncio.run(engine.similar(SimilarQuery("unknown", 4, "r", 10.0)))
     assert degraded == ["item:not_in_model"] and len(items) == 4
+
+
+def _popularity_trap(model: LoadedModel) -> LoadedModel:
+    """Item 0 is the seed; item 1 points nearly the same way with a short vector; item 2 is a "blockbuster": a
+    long vector 45° off, so it wins every seed by inner product but is only the second-nearest by angle; the
+    rest are orthogonal to the seed."""
+    rng = np.random.default_rng(7)
+    vecs = rng.normal(scale=0.05, size=model.item_vecs.shape).astype(np.float32)
+    vecs[:, 0] = 0.0
+    vecs[:3, :] = 0.0
+    vecs[0, 0] = 1.0
+    vecs[1, :2] = (0.3, 0.01)
+    vecs[2, :2] = 20.0
+    index, similar = faiss.IndexFlatIP(vecs.shape[1]), faiss.IndexFlatIP(vecs.shape[1])
+    index.add(vecs)
+    similar.add(unit_rows(vecs))
+    return replace(model, item_vecs=vecs, index=index, similar_index=similar)
+
+
+def test_similar_items_are_nearest_by_angle_not_by_inner_product(loaded: tuple[kit.World, LoadedModel]) -> None:
+    w, model = loaded
+    trap = _popularity_trap(model)
+    assert trap.search(trap.item_vecs[:1], 1)[1][0, 0] == 2          # inner product: the blockbuster
+    for m in (trap, replace(trap, similar_index=None), replace(trap, similar_index=faiss.IndexFlatIP(3))):
+        _, top = m.similar([0], 3)                                    # with the index, exact, broken index
+        assert top[0, :3].tolist() == [0, 1, 2]
+    engine, _, _ = _engine(w, trap)
+    _, items, degraded = asyncio.run(engine.similar(SimilarQuery(w.item_ids[0], 2, "r", 10.0)))
+    assert degraded == [] and [s.item_id for s in items] == [w.item_ids[1], w.item_ids[2]]
+
+
+def test_because_you_watched_candidates_are_the_seeds_neighbours(loaded: tuple[kit.World, LoadedModel]) -> None:
+    w, model = loaded
+    trap = _popularity_trap(model)
+    engine, _, _ = _engine(w, trap)
+    user = kit.heavy_user(w, now_ms=NOW)
+    cands, _ = engine._candidates(_q(), trap, user, trap.user_vec("u1"), NOW)
+    because = [c for c in cands if c.plan.kind is RowKind.BECAUSE_YOU_WATCHED and c.plan.seed_item == w.item_ids[0]]
+    assert because and because[0].items[:3] == [w.item_ids[0], w.item_ids[1], w.item_ids[2]]
 
 
 def test_trending_refresh_orders_by_count_and_ignores_stale_windows(loaded: tuple[kit.World, LoadedModel]) -> None:
