@@ -191,7 +191,7 @@ def drain(
         end, consumed, arch = sampler.last
         if (consumed, arch) != shown[0][1:]:
             if consumed == 0 and arch == 0:
-                say("  waiting for the job's first checkpoint (JVM, planner and Python workers start up)")
+                say("  waiting for the job's first checkpoint (JVM and planner start up)")
             else:
                 rate = _rate(sampler.timeline.ingest)
                 say(

@@ -269,7 +269,8 @@ class Engine:
         plans = plan_rows(personalized=q.personalized, has_profile=user_vec is not None or bool(top_k),
                           recent_items=recent,
                           user_genres=mine, popular_genres=model.popular_genres, genre_names=GENRES,
-                          title_of=self.catalog.title, n_rows=q.n_rows, only=q.only)
+                          title_of=self.catalog.title, n_rows=q.n_rows, only=q.only,
+                          can_seed=model.item_pos.__contains__)
         k = cfg.candidates_per_row + len(recent)
         queries: list[tuple[int, np.ndarray]] = []   # user → item (inner product)
         seeds: list[tuple[int, int]] = []            # item → item (cosine): row, seed position

@@ -21,14 +21,17 @@ class RowPlan:
 
 def plan_rows(*, personalized: bool, has_profile: bool, recent_items: Sequence[str], user_genres: Sequence[int],
               popular_genres: Sequence[int], genre_names: Sequence[str], title_of: Callable[[str], str],
-              n_rows: int, only: RowKind | None = None, spare: int = 2) -> list[RowPlan]:
+              n_rows: int, only: RowKind | None = None, spare: int = 2,
+              can_seed: Callable[[str], bool] = lambda _: True) -> list[RowPlan]:
     """Up to ``n_rows + spare`` rows (spares replace rows that end up empty after filtering).
 
     Profiling rows only when ``personalized``; FOR_YOU needs a profile (ALS vector or a session), BECAUSE
-    YOU WATCHED needs recent items; genre rows use the user's genres, else the globally popular ones.
+    YOU WATCHED needs recent items that ``can_seed`` (the model has a vector for: a title released after the
+    last training run has no neighbours, and a row titled after it would be filled with popular items); genre
+    rows use the user's genres, else the globally popular ones.
     """
     profiling = personalized and (has_profile or bool(recent_items))
-    seeds = list(dict.fromkeys(recent_items))[:3] if personalized else []
+    seeds = [i for i in dict.fromkeys(recent_items) if can_seed(i)][:3] if personalized else []
     genres = list(user_genres) if profiling else []
     genres += [g for g in popular_genres if g not in genres]
     per_kind: dict[RowKind, list[RowPlan]] = {k: [] for k in RowKind}

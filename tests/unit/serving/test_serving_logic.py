@@ -81,6 +81,10 @@ def test_plans_respect_personalisation_and_history() -> None:
     only = plan_rows(personalized=True, has_profile=True, recent_items=["x"], user_genres=[], only=RowKind.TRENDING,
                      **kw)
     assert [p.kind for p in only] == [RowKind.TRENDING]
+    # A recent item the model has no vector for (released after training) seeds no row titled after it.
+    known = plan_rows(personalized=True, has_profile=True, recent_items=["new", "x", "y"], user_genres=[], **kw,
+                      can_seed=lambda i: i != "new")
+    assert [p.seed_item for p in known if p.kind is RowKind.BECAUSE_YOU_WATCHED] == ["x", "y"]
 
 
 
