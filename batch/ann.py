@@ -51,9 +51,7 @@ def build_index(vectors: np.ndarray, cfg: FaissConfig) -> tuple[faiss.Index, str
     nlist = cfg.nlist or max(1, int(4 * math.sqrt(n)))
     quantizer = faiss.IndexFlatIP(d)
     index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
-    per_list = cfg.ivf_train_per_list
-    train = x if n <= per_list * nlist else x[np.random.default_rng(0).choice(n, per_list * nlist, replace=False)]
-    index.train(train)
+    index.train(sample_rows(x, cfg.ivf_train_per_list * nlist))
     index.add(x)
     index.nprobe = min(cfg.nprobe, nlist)
     return index, "ivf"
@@ -67,9 +65,7 @@ def _ivfpq_refined(x: np.ndarray, cfg: FaissConfig) -> faiss.Index:
     n, d = x.shape
     nlist = cfg.ivfpq_nlist or max(1, int(math.sqrt(n) / 4))
     index = faiss.index_factory(d, f"IVF{nlist},PQ{d}x4fsr,RFlat", faiss.METRIC_INNER_PRODUCT)
-    per_list = cfg.ivfpq_train_per_list
-    train = x if n <= per_list * nlist else x[np.random.default_rng(0).choice(n, per_list * nlist, replace=False)]
-    index.train(train)
+    index.train(sample_rows(x, cfg.ivfpq_train_per_list * nlist))
     index.add(x)
     faiss.extract_index_ivf(index).nprobe = min(cfg.ivfpq_nprobe, nlist)
     faiss.downcast_index(index).k_factor = float(cfg.refine_k_factor)
@@ -143,10 +139,11 @@ def _widen_ivfpq(index: faiss.Index) -> bool:
 
 
 def sample_rows(x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
-    """At most ``n`` rows of ``x`` chosen at random (recall queries drawn from the indexed items themselves)."""
+    """At most ``n`` rows of ``x`` chosen at random (IVF training sets; recall queries drawn from the indexed
+    items themselves)."""
     if len(x) <= n:
         return x
-    return x[np.sort(np.random.default_rng(seed).choice(len(x), n, replace=False))]
+    return x[np.random.default_rng(seed).choice(len(x), n, replace=False)]
 
 
 def save(index: faiss.Index, path: str) -> None:

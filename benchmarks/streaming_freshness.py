@@ -105,11 +105,11 @@ def main() -> None:
         testkit.publish_catalog(settings, {f"i{k}": testkit.GENRE_SETS[k % 5] for k in range(args.items)})
         job = testkit.JobProcess(settings, workdir)
         from hybridrec.feature_store import apply_definitions, open_store
-        from streaming.feast_writer import store_layout
+        from streaming.feast_writer import hash_layout
 
         apply_definitions(settings)
-        layout = store_layout(settings, USER_FRESH_VIEW)
         store = open_store(settings)
+        layout = hash_layout(store.get_feature_view(USER_FRESH_VIEW), store.config)
         client = store._get_provider().online_store._get_client(store.config.online_store)
 
         # Wait for the job to write a probe (start-up is not part of freshness) while the load runs.

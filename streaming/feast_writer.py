@@ -18,7 +18,6 @@ from typing import Any
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value
 
-from hybridrec.config import Settings
 from hybridrec.contract import ITEM_FRESH_VIEW, USER_FRESH_VIEW
 
 JOIN_KEYS = {USER_FRESH_VIEW: "user_id", ITEM_FRESH_VIEW: "item_id"}
@@ -63,10 +62,3 @@ def hash_layout(fv: Any, config: Any) -> HashLayout:
             raise ValueError(f"Feast's Redis key of {sample!r} is not prefix + length + entity + project")
     return layout
 
-
-def store_layout(settings: Settings, view: str) -> HashLayout:
-    """The layout of ``view`` in the Feast registry of ``settings`` (the definitions must be applied)."""
-    from hybridrec.feature_store import open_store
-
-    store = open_store(settings)
-    return hash_layout(store.get_feature_view(view), store.config)

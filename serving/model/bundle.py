@@ -141,6 +141,15 @@ def _neighbours(index: faiss.Index | None, queries: np.ndarray, vectors: Callabl
     return np.take_along_axis(s, top, 1), top
 
 
+def _read_index(version: ModelVersion, name: str, item_shape: tuple[int, ...]) -> faiss.Index:
+    """A FAISS artifact, refused unless it holds one vector per item of the embeddings' width."""
+    index = faiss.read_index(str(version.artifact(name)))
+    if (index.ntotal, index.d) != item_shape:
+        raise ValueError(f"{version.version}: {name} has {index.ntotal}×{index.d}, "
+                         f"embeddings {item_shape[0]}×{item_shape[1]}")
+    return index
+
+
 def load_version(version: ModelVersion) -> LoadedModel:
     """Every artifact of ``version``, checksum-verified; raises on any mismatch, missing file or bad schema."""
     schema = json.loads(version.artifact(SCHEMA).read_text())
@@ -154,16 +163,9 @@ def load_version(version: ModelVersion) -> LoadedModel:
     item_vecs = np.load(version.artifact(ITEM_VECS)).astype(np.float32)
     if len(user_ids) != len(user_vecs) or len(item_ids) != len(item_vecs) or user_vecs.shape[1] != item_vecs.shape[1]:
         raise ValueError(f"{version.version}: embedding ids and matrices disagree in shape")
-    index = faiss.read_index(str(version.artifact(INDEX)))
-    if index.ntotal != len(item_ids) or index.d != item_vecs.shape[1]:
-        raise ValueError(f"{version.version}: faiss index has {index.ntotal}×{index.d}, "
-                         f"embeddings {len(item_ids)}×{item_vecs.shape[1]}")
-    similar_index = None
-    if SIMILAR_INDEX in version.manifest["artifacts"]:
-        similar_index = faiss.read_index(str(version.artifact(SIMILAR_INDEX)))
-        if similar_index.ntotal != len(item_ids) or similar_index.d != item_vecs.shape[1]:
-            raise ValueError(f"{version.version}: similar-items index has {similar_index.ntotal}×{similar_index.d}, "
-                             f"embeddings {len(item_ids)}×{item_vecs.shape[1]}")
+    index = _read_index(version, INDEX, item_vecs.shape)
+    similar_index = _read_index(version, SIMILAR_INDEX, item_vecs.shape) \
+        if SIMILAR_INDEX in version.manifest["artifacts"] else None
     popular = [r["item_id"] for r in json.loads(version.artifact(POPULAR).read_text())]
     model = LoadedModel(
         version=version.version, ranker=ranker,
