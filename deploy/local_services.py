@@ -137,6 +137,17 @@ def _kafka_properties(settings: Settings, data_dir: Path) -> str:
     ])
 
 
+
+def cluster_id() -> str:
+    """A random KRaft cluster id: base64url of 16 random bytes, like Kafka's ``Uuid.randomUuid``, and like it never
+    starting with "-" (one id in 64 would, and the storage tool then reads it as an option: "argument
+    --cluster-id/-t: expected one argument")."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
+
+
 def _kafka(settings: Settings) -> Service:
     state = settings.paths.run_dir / "kafka"
     libs = settings.paths.deps_dir / "kafka" / "libs"
@@ -155,7 +166,7 @@ def _kafka(settings: Settings) -> Service:
         jvm = [java, "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", f"-Dkafka.logs.dir={logs_dir}",
                f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'kafka' / 'log4j2.properties'}", "-cp", classpath]
         if not (data_dir / "meta.properties").exists():
-            cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cid = cluster_id()
             fmt = subprocess.run(
                 [*jvm, "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(props), "--standalone"],
                 capture_output=True, text=True,
