@@ -24,7 +24,7 @@ help:
 	@echo "make up|down|status   start / stop / inspect the local Kafka broker (KRaft) and Redis"
 	@echo "make bench    benchmarks; figures go to docs/benchmarks.md"
 
-install: $(VENV_STAMP) $(PB_STAMP) $(JARS_STAMP) redis-server stream-udf
+install: $(VENV_STAMP) $(PB_STAMP) $(JARS_STAMP) redis-server stream-jar
 
 $(VENV_STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11" >&2; exit 1; }
@@ -76,7 +76,7 @@ lint: $(VENV_STAMP)
 unit: install
 	$(VENV)/bin/pytest tests/unit -q $(PYTEST_ARGS)
 
-test: install lint up
+test: install lint test-java up
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 DEMO_DATASET ?= ml-latest-small
@@ -89,7 +89,7 @@ bench-replay: install up
 	$(PY) benchmarks/replay_throughput.py
 
 clean: down
-	rm -rf .run hybridrec_pb
+	rm -rf .run hybridrec_pb $(STREAM_JAVA)/target
 
 # --- batch layer (Spark; owned by batch/) ---------------------------------------------------------------
 .PHONY: spark-cluster spark-cluster-down batch batch-submit bench-batch
@@ -117,24 +117,28 @@ bench-batch: install up  ## ml-latest-small pipeline per stage, synthetic scalin
 	$(PY) benchmarks/faiss_ann.py --items 1000000
 
 # --- speed layer (streaming/, issue 4) -------------------------------------------------------------------
-PYFLINK_LIB = $(VENV)/lib/python3.11/site-packages/pyflink/lib
-STREAM_UDF_JAR := $(DEPS)/streaming/hybridrec-streaming-udf.jar
-STREAM_UDF_SRC := $(wildcard streaming/java/io/hybridrec/streaming/*.java)
+STREAM_JAR := $(DEPS)/streaming/hybridrec-streaming.jar
+STREAM_JAVA := streaming/java
+STREAM_JAVA_SRC := $(STREAM_JAVA)/pom.xml $(shell find $(STREAM_JAVA)/src -name '*.java') $(PROTOS)
+MVN := mvn --batch-mode --quiet
 
-.PHONY: stream-udf stream flink-cluster flink-cluster-down stream-submit bench-stream
+.PHONY: stream-jar test-java stream flink-cluster flink-cluster-down stream-submit bench-stream
 
-# The JVM half of the job: event time for per-partition watermarks in the Kafka source, decoding + validation of
-# every record (ProtoDecode), the keyed user/item feature operator (EntityFeatures, which reads the catalog with
-# the Kafka client shaded in the connector jar); built, never committed.
-$(STREAM_UDF_JAR): $(STREAM_UDF_SRC) $(VENV_STAMP) $(JARS_STAMP)
-	@mkdir -p $(DEPS)/streaming/classes
-	javac -nowarn --release 11 -d $(DEPS)/streaming/classes \
-	  -cp "$(PYFLINK_LIB)/flink-table-api-java-uber-2.2.1.jar:$(PYFLINK_LIB)/flink-dist-2.2.1.jar:$(wildcard $(DEPS)/flink/flink-sql-connector-kafka-*.jar):$(wildcard $(DEPS)/flink/jedis-*.jar)" $(STREAM_UDF_SRC)
-	jar cf $@ -C $(DEPS)/streaming/classes .
+# The JVM half of the job, a Maven module (streaming/java): the event-time UDF of the Kafka source, the decoder
+# (ProtoDecode), the generic fresh-feature operator and the Redis sink, with the event contract's classes generated
+# from the .proto; built, never committed. The test jar holds the drivers the Python tests run.
+$(STREAM_JAR): $(STREAM_JAVA_SRC)
+	@command -v mvn >/dev/null || { echo "error: Maven is needed to build the speed layer's jar: apt-get install maven" >&2; exit 1; }
+	cd $(STREAM_JAVA) && $(MVN) package -DskipTests
+	@mkdir -p $(DEPS)/streaming
+	cp $(STREAM_JAVA)/target/hybridrec-streaming.jar $(STREAM_JAVA)/target/hybridrec-streaming-tests.jar $(DEPS)/streaming/
 
-stream-udf: $(STREAM_UDF_JAR)
+stream-jar: $(STREAM_JAR)
 
-stream: install up stream-udf   ## the speed-layer job on the local MiniCluster (Ctrl-C: stop with a savepoint)
+test-java:   ## JUnit tests of the speed layer's JVM module
+	cd $(STREAM_JAVA) && $(MVN) test && cat target/surefire-reports/*.txt | grep -h "Tests run"
+
+stream: install up stream-jar   ## the speed-layer job on the local MiniCluster (Ctrl-C: stop with a savepoint)
 	$(PY) -m streaming.main run
 
 # --- serving
@@ -148,7 +152,7 @@ bench-serving: install up  ## load test of the ranker and its feature read paths
 	$(PY) benchmarks/serving_load.py --cpu 400
 	$(PY) benchmarks/serving_load.py --duration 60
 
-flink-cluster: install stream-udf   ## standalone session cluster from the pyflink distribution (ports: StreamingConfig)
+flink-cluster: install stream-jar   ## standalone session cluster from the pyflink distribution (ports: StreamingConfig)
 	$(PY) -m streaming.cluster up
 
 flink-cluster-down:
@@ -160,7 +164,7 @@ stream-submit: flink-cluster up   ## submit the job to the session cluster with 
 ML_LATEST_SMALL ?= ../shared/datasets/ml-latest-small
 STREAM_BENCH_EVENTS ?= 200000
 
-bench-stream: install up stream-udf   ## speed-layer throughput (p=1, 2; world, ml-latest-small, 10M synthetic) and freshness
+bench-stream: install up stream-jar   ## speed-layer throughput (p=1, 2; world, ml-latest-small, 10M synthetic) and freshness
 	$(PY) benchmarks/streaming_throughput.py --parallelism 1 --events $(STREAM_BENCH_EVENTS)
 	$(PY) benchmarks/streaming_throughput.py --parallelism 2 --events $(STREAM_BENCH_EVENTS)
 	$(PY) benchmarks/streaming_throughput.py --parallelism 1 --dataset ml-latest-small --path $(ML_LATEST_SMALL)

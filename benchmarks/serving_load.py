@@ -47,8 +47,8 @@ from hybridrec.registry import ModelRegistry  # noqa: E402
 from hybridrec_pb import ranker_pb2 as pb  # noqa: E402
 from hybridrec_pb import ranker_pb2_grpc  # noqa: E402
 from serving.config import ServingSettings  # noqa: E402
-from streaming.testkit import drop_online_rows  # noqa: E402
 from tests.integration.serving import serving_env as env  # noqa: E402
+from tests.support.streaming_kit import drop_online_rows  # noqa: E402
 from tests.unit.serving import serving_kit as kit  # noqa: E402
 
 STAGES = ("features", "candidates", "scoring", "assemble")

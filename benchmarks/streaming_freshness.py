@@ -30,8 +30,8 @@ from hybridrec.contract import USER_FRESH_VIEW
 from hybridrec.kafka.producer import producer_config
 from hybridrec.kafka.topics import ensure_topics
 from hybridrec_pb.events_pb2 import EventType, InteractionEvent
-from streaming import testkit
 from streaming.config import StreamingSettings
+from tests.support import streaming_kit as testkit
 
 TYPES = [EventType.PLAY, EventType.CLICK, EventType.IMPRESSION, EventType.ADD_TO_LIST]
 
@@ -98,7 +98,7 @@ def main() -> None:
         get_settings(), workdir, bounded=False, parallelism=args.parallelism, checkpoint_interval_ms=5_000,
         max_out_of_orderness_ms=args.max_out_of_orderness_ms, micro_window_ms=args.micro_window_ms,
         write_interval_ms=args.write_interval_ms, source_idle_timeout_ms=args.idle_timeout_ms)
-    testkit.build_udf()
+    testkit.build_jar()
     ensure_topics(settings.kafka)
     job = None
     try:

@@ -29,8 +29,8 @@ from confluent_kafka import Consumer, TopicPartition
 from hybridrec.config import get_settings
 from hybridrec.kafka.producer import EventProducer
 from hybridrec.kafka.topics import ensure_topics
-from streaming import testkit
 from streaming.config import StreamingConfig, StreamingSettings
+from tests.support import streaming_kit as testkit
 
 
 def committed(settings: StreamingSettings, consumer: Consumer) -> int:
@@ -135,7 +135,7 @@ def main() -> None:
     settings = testkit.isolated_streaming_settings(
         get_settings(), workdir, parallelism=args.parallelism, checkpoint_interval_ms=args.checkpoint_interval_ms,
         write_interval_ms=args.write_interval_ms, rest_port=rest_port, **extra)
-    testkit.build_udf()
+    testkit.build_jar()
     ensure_topics(settings.kafka)
     try:
         t0 = time.monotonic()

@@ -1,5 +1,5 @@
 """The keyed user/item feature operator and the online-store sink in the JVM (``EntityFeatures.java`` and
-``RedisFeatureSink.java`` in the UDF jar of `make stream-udf`).
+``RedisFeatureSink.java`` in the UDF jar of `make stream-jar`).
 
 Why: the Python operator and writer they replaced cost ~5 ms of job CPU per row around the embedded interpreter
 and capped the job at a few hundred events/s. The Java code gets every knob from here, as text: the

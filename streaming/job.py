@@ -21,20 +21,21 @@ from pyflink.table import DataTypes, Schema, StreamTableEnvironment
 from streaming import java_features, sql
 from streaming.config import StreamingSettings
 
-UDF_JAR = "streaming/hybridrec-streaming-udf.jar"
+STREAM_JAR = "streaming/hybridrec-streaming.jar"
+"""The job's own operators (the Maven module ``streaming/java``, built by `make stream-jar`), under ``deps_dir``."""
 
 
 def jars(settings: StreamingSettings) -> list[Path]:
-    """Connector, Parquet, Hadoop and Jedis jars fetched by `make jars`, and the UDF jar of `make stream-udf`."""
+    """Connector, Parquet, Hadoop and Jedis jars fetched by `make jars`, and the job's jar of `make stream-jar`."""
     deps = settings.paths.deps_dir
     found = sorted((deps / "flink").glob("*.jar"))
-    udf = deps / UDF_JAR
-    missing = [] if udf.exists() else [f"{udf} (run `make stream-udf`)"]
+    own = deps / STREAM_JAR
+    missing = [] if own.exists() else [f"{own} (run `make stream-jar`)"]
     if not all(any(name in p.name for p in found) for name in ("kafka", "parquet", "jedis")):
         missing.append(f"connector/parquet/jedis jars in {deps / 'flink'} (run `make jars`)")
     if missing:
         raise FileNotFoundError("missing: " + "; ".join(missing))
-    return [*found, udf]
+    return [*found, own]
 
 
 def reporter_jars() -> list[Path]:

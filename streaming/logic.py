@@ -2,9 +2,9 @@
 
 The job computes the features in the JVM (``streaming/java/…/FeatureLogic.java``, fed one key and event-time
 micro-window at a time, in event-time order: the window fires once the watermark has passed it, so every event
-within the allowed out-of-orderness is in it). ``streaming/reference.py`` computes the same features from a whole
-event list directly from these definitions; ``tests/unit/streaming/test_java_features.py`` holds the Java code to
-it, the integration tests hold the job to it through Feast.
+within the allowed out-of-orderness is in it). ``tests/support/fresh_reference.py`` computes the same features
+from a whole event list directly from these definitions; ``tests/unit/streaming/test_java_features.py`` holds the
+Java code to it, the integration tests hold the job to it through Feast.
 
 Definitions (``StreamingConfig`` holds every window and half-life):
 - recent items, session and taste look only at *engagement* events (``engagement_types``);

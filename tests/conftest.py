@@ -55,12 +55,12 @@ def spark() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def udf_classpath() -> str:
+def java_classpath() -> str:
     """The speed layer's UDF jar, built if stale, and the classpath its Java test drivers run with."""
-    from streaming import testkit
+    from tests.support import streaming_kit as testkit
 
-    classpath = testkit.udf_classpath(get_settings())
+    classpath = testkit.java_classpath(get_settings())
     if classpath is None:
         pytest.skip("pyflink is not installed in .venv")
-    testkit.build_udf()
+    testkit.build_jar()
     return classpath

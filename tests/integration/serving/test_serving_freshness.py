@@ -25,8 +25,8 @@ from hybridrec.kafka.topics import ensure_topics
 from hybridrec_pb import ranker_pb2 as pb
 from serving.config import ServingSettings
 from serving.server import start
-from streaming import testkit
 from tests.integration.serving import serving_env as env
+from tests.support import streaming_kit as testkit
 from tests.unit.serving import serving_kit as kit
 
 pytestmark = pytest.mark.integration
@@ -96,7 +96,7 @@ async def _until(ranker: object, user: str, done: object, since: float, timeout_
 
 @pytest.mark.timeout(1200)  # the job's start-up alone took minutes on the loaded shared machine
 def test_an_event_in_kafka_changes_the_next_response_within_2s(services: Settings, tmp_path: Path) -> None:
-    testkit.build_udf()
+    testkit.build_jar()
     stream = testkit.isolated_streaming_settings(get_settings(), tmp_path / "stream", **LIVE)
     ensure_topics(stream.kafka)
     world = kit.world(n_users=30, n_items=150)

@@ -16,10 +16,10 @@ from feast.protos.feast.types.Value_pb2 import Value
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from hybridrec.config import FeastConfig, Settings
-from streaming import testkit
 from streaming.config import StreamingSettings, streaming_settings
 from streaming.feast_writer import HashLayout
 from streaming.java_features import spec_text
+from tests.support import streaming_kit as testkit
 
 
 def payload(key: bytes, fields: dict[bytes, bytes]) -> bytes:
@@ -46,7 +46,7 @@ def batch_line(layout: HashLayout, snapshots: list[tuple[str, int, bytes]]) -> s
 def run_sink(s: StreamingSettings, lines: list[str], tmp_path: Path, classpath: str, ttl: int = 0) -> list[int]:
     spec = tmp_path / f"spec-{ttl}.txt"
     spec.write_text(spec_text(s, *testkit.fresh_layouts(s), kafka=False, key_ttl_seconds=ttl))
-    proc = subprocess.run(["java", "-cp", classpath, "io.hybridrec.streaming.RedisFeatureSink", str(spec)],
+    proc = subprocess.run(["java", "-cp", classpath, "io.hybridrec.streaming.RedisSinkDriver", str(spec)],
                           input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return [int(n) for n in proc.stdout.split()]
@@ -60,7 +60,7 @@ def settings(services: Settings, tmp_path: Path) -> Iterator[StreamingSettings]:
     testkit.drop_online_rows(s)
 
 
-def test_sink_keeps_the_newest_row_and_skips_replays(settings: StreamingSettings, udf_classpath: str,
+def test_sink_keeps_the_newest_row_and_skips_replays(settings: StreamingSettings, java_classpath: str,
                                                      tmp_path: Path) -> None:
     user, item = testkit.fresh_layouts(settings)
     first = [snapshot(user, "u1", 1_000, 1), snapshot(user, "u1", 2_000, 2), snapshot(user, "u2", 1_000, 3),
@@ -69,7 +69,7 @@ def test_sink_keeps_the_newest_row_and_skips_replays(settings: StreamingSettings
     lines = [batch_line(user, first), batch_line(user, first), batch_line(user, older),
              batch_line(item, [snapshot(item, "i1", 5, 8)])]
     # 4 entities over pipelines of 2; the replay writes nothing; of the older batch only u2 (newer) is written.
-    assert run_sink(settings, lines, tmp_path, udf_classpath) == [4, 0, 1, 1]
+    assert run_sink(settings, lines, tmp_path, java_classpath) == [4, 0, 1, 1]
 
     client = redis.Redis(host=settings.redis.host, port=settings.redis.port, db=settings.redis.db)
     field = user.fields[0][2]
@@ -82,6 +82,6 @@ def test_sink_keeps_the_newest_row_and_skips_replays(settings: StreamingSettings
     assert value(item, "i1") == 8
     assert client.ttl(user.redis_key("u1")) == -1  # key_ttl_seconds 0: no expiry
 
-    assert run_sink(settings, [batch_line(item, [snapshot(item, "i2", 5, 9)])], tmp_path, udf_classpath,
+    assert run_sink(settings, [batch_line(item, [snapshot(item, "i2", 5, 9)])], tmp_path, java_classpath,
                     ttl=600) == [1]
     assert 0 < client.ttl(item.redis_key("i2")) <= 600

@@ -9,14 +9,15 @@ import pytest
 
 from hybridrec.config import Settings, get_settings
 from hybridrec.kafka.topics import ensure_topics
-from streaming import cluster, testkit
-from streaming.reference import mismatches, reference_features
+from streaming import cluster
+from tests.support import streaming_kit as testkit
+from tests.support.fresh_reference import mismatches, reference_features
 
 pytestmark = pytest.mark.integration
 
 
 def test_session_cluster_computes_reference_features(services: Settings, tmp_path: Path) -> None:
-    testkit.build_udf()
+    testkit.build_jar()
     settings = testkit.isolated_streaming_settings(get_settings(), tmp_path)
     started_here = not cluster.is_up(settings)
     cluster.up(settings)

@@ -17,10 +17,10 @@ import pytest
 from hybridrec.config import Settings, get_settings
 from hybridrec.contract import ARCHIVE_SCHEMA, partition_of
 from hybridrec.kafka.topics import ensure_topics
-from streaming import testkit
 from streaming.config import StreamingSettings
-from streaming.reference import mismatches, reference_features
 from tests.helpers import consume, free_port, mutated
+from tests.support import streaming_kit as testkit
+from tests.support.fresh_reference import mismatches, reference_features
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +68,7 @@ def _metric(text: str, name: str) -> list[float]:
 def run(services: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     """One bounded job over 800 events (out of order up to 1.5 s, within the 2 s bound) and 6 bad records."""
     workdir: Path = tmp_path_factory.mktemp("stream")
-    testkit.build_udf()
+    testkit.build_jar()
     port = free_port()
     settings = testkit.isolated_streaming_settings(get_settings(), workdir, max_out_of_orderness_ms=2_000,
                                                    metrics_port=str(port))

@@ -17,8 +17,8 @@ import pytest
 from hybridrec.config import Settings, get_settings
 from hybridrec.kafka.producer import EventProducer
 from hybridrec.kafka.topics import ensure_topics
-from streaming import testkit
-from streaming.reference import mismatches, reference_features
+from tests.support import streaming_kit as testkit
+from tests.support.fresh_reference import mismatches, reference_features
 
 # Three job starts (run, restore from checkpoint, restore from savepoint): more than the default per-test limit
 # when the shared machine is loaded.
@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
 
 
 def test_kill_restore_from_checkpoint_then_savepoint(services: Settings, tmp_path: Path) -> None:
-    testkit.build_udf()
+    testkit.build_jar()
     settings = testkit.isolated_streaming_settings(get_settings(), tmp_path, bounded=False,
                                                    checkpoint_interval_ms=1_000)
     ensure_topics(settings.kafka)

@@ -18,11 +18,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hybridrec.config import get_settings
 from hybridrec.contract import ITEM_FRESH_VIEW, USER_FRESH_VIEW, genre_vector
 from hybridrec.feature_store import repo_config
-from streaming import testkit
 from streaming.config import StreamingSettings, streaming_settings
 from streaming.java_features import spec_text
 from streaming.logic import Event
-from streaming.reference import mismatches, reference_features
+from tests.support import streaming_kit as testkit
+from tests.support.fresh_reference import mismatches, reference_features
 
 WINDOW_MS = 60_000
 USERS = ["u0", "u1", "u2", "ü-😀"]
@@ -85,7 +85,7 @@ def run_java(s: StreamingSettings, lines: list[str], tmp_path: Path, classpath: 
     spec = tmp_path / "spec.txt"
     spec.write_text(spec_text(s, *testkit.fresh_layouts(s), kafka=False))
     catalog = [f"g {_h(item)} {','.join(_h(g) for g in gs)}" for item, gs in CATALOG.items()]
-    proc = subprocess.run(["java", "-cp", classpath, "io.hybridrec.streaming.EntityFeatures", str(spec)],
+    proc = subprocess.run(["java", "-cp", classpath, "io.hybridrec.streaming.EntityFeaturesDriver", str(spec)],
                           input="\n".join([*catalog, *lines]) + "\n", capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -116,11 +116,11 @@ def decode_value(raw: bytes) -> object:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_java_operator_equals_reference(udf_classpath: str, seed: int, tmp_path: Path) -> None:
+def test_java_operator_equals_reference(java_classpath: str, seed: int, tmp_path: Path) -> None:
     s = settings()
     events = random_events(seed)
     fed = rows(events, s)
-    snapshots = run_java(s, [line for _, line in fed], tmp_path, udf_classpath)
+    snapshots = run_java(s, [line for _, line in fed], tmp_path, java_classpath)
     assert len(snapshots) == len(fed)
 
     # Versions: max(window end, previous + 1) per entity, in row order.

@@ -25,7 +25,7 @@ def java_reasons(records: list[tuple[bytes | None, bytes]], cfg: ValidationConfi
                  ) -> list[str]:
     lines = "".join(f"{'-' if k is None else k.hex()} {v.hex()} {now_ms}\n" for k, v in records)
     proc = subprocess.run(
-        ["java", "-cp", classpath, "io.hybridrec.streaming.ProtoDecode", str(cfg.max_payload_bytes),
+        ["java", "-cp", classpath, "io.hybridrec.streaming.ProtoDecodeDriver", str(cfg.max_payload_bytes),
          str(cfg.max_id_length), str(cfg.min_event_time_ms), str(cfg.max_future_skew_s * 1000)],
         input=lines, capture_output=True, text=True, check=True, timeout=120)
     return proc.stdout.split()
@@ -71,12 +71,12 @@ def corpus(now_ms: int) -> list[tuple[bytes | None, bytes]]:
     return records
 
 
-def test_java_decoder_gives_python_reasons(udf_classpath: str) -> None:
+def test_java_decoder_gives_python_reasons(java_classpath: str) -> None:
     cfg = ValidationConfig()
     now = int(time.time() * 1000)
     records = corpus(now)
     expected = [python_reason(k, v, cfg, now) for k, v in records]
-    got = java_reasons(records, cfg, now, udf_classpath)
+    got = java_reasons(records, cfg, now, java_classpath)
     diff = [(k, v.hex(), e, g) for (k, v), e, g in zip(records, expected, got, strict=True) if e != g]
     assert not diff, diff[:10]
     assert len(set(expected)) >= 15, sorted(set(expected))  # the corpus reaches nearly every rule

@@ -9,7 +9,7 @@ from hybridrec.config import FeaturesConfig, Settings
 from hybridrec.contract import genre_vector
 from streaming.config import streaming_settings
 from streaming.logic import Event
-from streaming.reference import mismatches, reference_features
+from tests.support.fresh_reference import mismatches, reference_features
 
 SETTINGS = streaming_settings(Settings(), recent_n=5, hidden_n=3, session_gap_ms=600_000)
 CFG = SETTINGS.streaming

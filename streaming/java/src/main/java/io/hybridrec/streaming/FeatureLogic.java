@@ -8,9 +8,9 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * The per-user and per-item feature state and its math, the Java twin of {@code streaming/logic.py} (same
- * definitions, same order of floating-point operations). {@code tests/unit/streaming/test_java_features.py}
- * holds it to {@code streaming/reference.py}; the integration tests hold the job to it through Feast.
+ * The per-user and per-item feature state and its math, from the definitions in {@code streaming/logic.py}.
+ * {@code tests/unit/streaming/test_java_features.py} holds it to {@code tests/support/fresh_reference.py}; the
+ * integration tests hold the job to it through Feast.
  *
  * <p>State is kept as one byte array per key (the Flink state value): explicit, versioned by the leading tag,
  * and free of Kryo/POJO rules, so a checkpoint or savepoint always restores it.
@@ -74,7 +74,7 @@ final class FeatureLogic {
         return Math.pow(2.0, -(double) dtMs / halfLifeMs);
     }
 
-    /** Everything kept per user (logic.UserState) plus the last emitted version. */
+    /** Everything kept per user plus the last emitted version. */
     static final class UserState {
         final List<String> recentItems = new ArrayList<>();   // newest first
         final List<Long> recentTimes = new ArrayList<>();
@@ -107,7 +107,7 @@ final class FeatureLogic {
         }
     }
 
-    /** logic.apply_user_events: fold events (in event-time order) into the state. */
+    /** Fold events (in event-time order) into the state. */
     static void applyUserEvents(UserState s, List<Event> events, FeatureSpec spec, Genres genres) {
         int nGenres = spec.genres.length;
         for (Event e : events) {
@@ -161,7 +161,7 @@ final class FeatureLogic {
         }
     }
 
-    /** One user_fresh feature by name (logic.user_features), or null when the name is not a user feature. */
+    /** One user_fresh feature by name , or null when the name is not a user feature. */
     static Object userFeature(UserState s, String name, FeatureSpec spec) {
         switch (name) {
             case "recent_items": return s.recentItems;
@@ -217,7 +217,7 @@ final class FeatureLogic {
         return out;
     }
 
-    /** Per item (logic.ItemState) plus the last emitted version. */
+    /** Per item plus the last emitted version. */
     static final class ItemState {
         double popularity;
         long lastEventMs;
@@ -226,7 +226,7 @@ final class FeatureLogic {
         long version;
     }
 
-    /** logic.add_item_events: the decayed sum at the newest time (any order of times). */
+    /** The decayed sum at the newest time (any order of times). */
     static void addItemEvents(ItemState s, Long[] times, long halfLifeMs) {
         if (times.length == 0) {
             return;
@@ -246,7 +246,7 @@ final class FeatureLogic {
         s.lastEventMs = newest;
     }
 
-    /** logic.set_item_trending: keep the newest fired window's count. */
+    /** Keep the newest fired window's count. */
     static void setItemTrending(ItemState s, long windowEndMs, long count) {
         if (windowEndMs >= s.trendingWindowEndMs) {
             s.trending = count;

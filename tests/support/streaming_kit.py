@@ -1,8 +1,5 @@
-"""Helpers shared by the speed layer's integration tests and benchmarks: a deterministic event world, running
-the job as a separate process (so it can be killed), and reading back what it produced.
-
-Nothing here is used by the job itself.
-"""
+"""Helpers shared by the speed layer's tests and benchmarks: a deterministic event world, running the job as a
+separate process (so it can be killed), and reading back what it produced."""
 
 from __future__ import annotations
 
@@ -28,6 +25,8 @@ from streaming.config import StreamingSettings, streaming_settings
 from streaming.feast_writer import HashLayout, hash_layout
 from streaming.logic import Event
 
+TEST_JAR = "streaming/hybridrec-streaming-tests.jar"
+"""The Maven module's test drivers (`make stream-jar` puts them beside the job's jar)."""
 TYPES = ("IMPRESSION", "PLAY", "CLICK", "RATING", "ADD_TO_LIST", "THUMBS", "HIDE")
 GENRE_SETS = (("Action", "Sci-Fi"), ("Comedy",), ("Drama", "Romance"), ("Horror",), ())
 
@@ -78,27 +77,28 @@ def publish_catalog(settings: StreamingSettings, genres: dict[str, tuple[str, ..
     assert producer.flush(30) == 0
 
 
-def build_udf() -> None:
-    """`make stream-udf`: the event-time UDF jar the job needs (a no-op when it is up to date)."""
-    proc = subprocess.run(["make", "--no-print-directory", "stream-udf"], cwd=PROJECT_ROOT, capture_output=True,
+def build_jar() -> None:
+    """`make stream-jar`: the job's jar and its test drivers (a no-op when they are up to date)."""
+    proc = subprocess.run(["make", "--no-print-directory", "stream-jar"], cwd=PROJECT_ROOT, capture_output=True,
                           text=True)
     if proc.returncode:
-        raise RuntimeError(f"`make stream-udf` failed:\n{proc.stdout}\n{proc.stderr}")
+        raise RuntimeError(f"`make stream-jar` failed:\n{proc.stdout}\n{proc.stderr}")
 
 
-def udf_classpath(settings: Settings) -> str | None:
-    """Classpath that runs the UDF jar's Java mains outside Flink (the tests' drivers): the jar, pyflink's Flink
-    jars and the job's jars (``CatalogGenres`` links the connector's shaded Kafka client, ``RedisFeatureSink``
-    Jedis); None without pyflink's jars."""
+def java_classpath(settings: Settings) -> str | None:
+    """Classpath of the Java test drivers (the Maven module's test jar), which run the job's classes outside Flink:
+    the job's jar and its test jar, pyflink's Flink jars and the job's other jars (``CatalogGenres`` links the
+    connector's shaded Kafka client, ``RedisFeatureSink`` Jedis); None without pyflink's jars."""
     import pyflink
 
-    from streaming.job import UDF_JAR
+    from streaming.job import STREAM_JAR
 
     flink = sorted((Path(pyflink.__file__).parent / "lib").glob("flink-*.jar"))
     if not flink:
         return None
-    job = sorted((settings.paths.deps_dir / "flink").glob("*.jar"))
-    return ":".join(str(p) for p in [settings.paths.deps_dir / UDF_JAR, *flink, *job])
+    deps = settings.paths.deps_dir
+    job = sorted((deps / "flink").glob("*.jar"))
+    return ":".join(str(p) for p in [deps / STREAM_JAR, deps / TEST_JAR, *flink, *job])
 
 
 def settings_file(settings: StreamingSettings, path: Path) -> Path:

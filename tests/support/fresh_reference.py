@@ -1,5 +1,5 @@
 """The speed layer's features computed from a whole event list, straight from their definitions
-(``streaming/logic.py``).
+(``streaming/logic.py``), the reference the JVM operator and the job are held to.
 
 Deliberately written differently from the job's incremental state (``FeatureLogic.java``: one key and micro-window
 at a time), with whole-list passes, so that a test comparing the two, or comparing the job with this, checks the

@@ -1,6 +1,5 @@
 package io.hybridrec.streaming;
 
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -16,14 +15,18 @@ import org.apache.flink.kafka.shaded.org.apache.kafka.common.PartitionInfo;
 import org.apache.flink.kafka.shaded.org.apache.kafka.common.TopicPartition;
 import org.apache.flink.kafka.shaded.org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
+import hybridrec.v1.Events.CatalogItem;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+
 /**
- * Item genres for the genre vectors, the Java twin of {@code streaming/catalog_cache.py}: the compacted
+ * Item genres for the genre vectors: the compacted
  * {@code catalog} topic ({@code CatalogItem} by item_id) read to its end at start, re-read (at most every
  * {@code catalog_refresh_ms}) when an unknown item shows up; an item still unknown counts as genre Other.
  *
- * <p>The Kafka client is the one shaded inside the Flink Kafka connector jar the job already ships.
- * {@code CatalogItem} is parsed by hand like {@link ProtoDecode} does; a record that does not parse is skipped
- * (the catalog is not the job's input contract, and a bad entry must not stop the features).
+ * <p>The Kafka client is the one shaded inside the Flink Kafka connector jar the job already ships. A
+ * {@code CatalogItem} that does not parse is skipped (the catalog is not the job's input contract, and a bad entry
+ * must not stop the features).
  */
 final class CatalogGenres implements FeatureLogic.Genres {
     private static final long READ_TIMEOUT_MS = 30_000;
@@ -122,44 +125,13 @@ final class CatalogGenres implements FeatureLogic.Genres {
         return out;
     }
 
-    /** CatalogItem: item_id = 1, genres = 3 (repeated); other fields skipped; the latest entry per item wins. */
+    /** The latest entry per item wins; a record that does not parse is skipped. */
     static void parseInto(byte[] b, Map<String, List<String>> out) {
-        String itemId = "";
-        List<String> genres = new ArrayList<>();
-        int[] pos = {0};
         try {
-            while (pos[0] < b.length) {
-                long tag = ProtoDecode.varint(b, pos);
-                int field = (int) (tag >>> 3);
-                int wire = (int) (tag & 7);
-                if (wire == 0) {
-                    ProtoDecode.varint(b, pos);
-                } else if (wire == 1) {
-                    pos[0] += 8;
-                } else if (wire == 5) {
-                    pos[0] += 4;
-                } else if (wire == 2) {
-                    long len = ProtoDecode.varint(b, pos);
-                    int start = pos[0];
-                    if (len < 0 || len > b.length - start) {
-                        return;
-                    }
-                    pos[0] = start + (int) len;
-                    String s = new String(b, start, (int) len, StandardCharsets.UTF_8);
-                    if (field == 1) {
-                        itemId = s;
-                    } else if (field == 3) {
-                        genres.add(s);
-                    }
-                } else {
-                    return;
-                }
-            }
-        } catch (ProtoDecode.Undecodable e) {
-            return;
-        }
-        if (pos[0] == b.length) {
-            out.put(itemId, genres);
+            CatalogItem item = CatalogItem.parseFrom(b);
+            out.put(item.getItemId(), new ArrayList<>(item.getGenresList()));
+        } catch (InvalidProtocolBufferException e) {
+            // not the job's input contract: a bad catalog entry must not stop the features
         }
     }
 }
