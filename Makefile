@@ -136,7 +136,7 @@ $(STREAM_JAR): $(STREAM_JAVA_SRC)
 stream-jar: $(STREAM_JAR)
 
 test-java:   ## JUnit tests of the speed layer's JVM module
-	cd $(STREAM_JAVA) && $(MVN) test && cat target/surefire-reports/*.txt | grep -h "Tests run"
+	cd $(STREAM_JAVA) && rm -rf target/surefire-reports && $(MVN) test && cat target/surefire-reports/*.txt | grep -h "Tests run"
 
 stream: install up stream-jar   ## the speed-layer job on the local MiniCluster (Ctrl-C: stop with a savepoint)
 	$(PY) -m streaming.main run

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hybridrec.config import Settings
+from hybridrec.fresh_features import ENGAGEMENT
 
 
 class _Section(BaseModel):
@@ -83,7 +84,6 @@ class RankerConfig(_Section):
     popularity_negative_share: float = Field(0.0, ge=0, lt=1, description="rest of the draws are uniform")
     impression_negatives: bool = Field(True, description="impressions never followed by engagement")
     satisfaction_weight: float = Field(0.5, ge=0)
-    session_gap_s: int = Field(1800, ge=1)
     recent_window_s: int = Field(86_400, ge=1)
     candidates: int = Field(200, ge=1)
     max_examples: int = Field(400_000, ge=100)
@@ -97,7 +97,7 @@ class EvalConfig(_Section):
     k_values: tuple[int, ...] = (10, 50)
     max_users: int = Field(5000, ge=1)
     min_relevance_rating: float = Field(0.0, ge=0, description="ratings below this are not relevant")
-    positive_event_types: tuple[str, ...] = ("PLAY", "CLICK", "RATING", "ADD_TO_LIST", "THUMBS")
+    positive_event_types: tuple[str, ...] = ENGAGEMENT
 
 
 class GateConfig(_Section):

@@ -31,6 +31,7 @@ from batch.config import BatchConfig
 from batch.embeddings import Embeddings, fit_als
 from batch.evaluate import Bundle, EvalData, evaluate_all, recommend, recommend_popularity
 from batch.gates import GateDecision, decide
+from hybridrec import fresh_features
 from hybridrec.config import Settings
 from hybridrec.model_artifacts import unit_rows
 from hybridrec.registry import ModelRegistry, RegistryError
@@ -87,8 +88,7 @@ def prepare(spark: SparkSession, settings: Settings, cfg: BatchConfig, as_of: da
     t1 = lo + int(span * (1 - cfg.window.holdout_fraction - cfg.window.label_fraction))
     catalog = io.read_catalog(spark, settings.paths.lake_dir).cache()
     genres = tr.genre_vectors(catalog).cache()
-    gap = cfg.ranker.session_gap_s * 1000
-    ustate = tr.user_state(events, genres, gap, 10).persist()
+    ustate = tr.user_state(events, genres, fresh_features.session_gap_ms(), fresh_features.recent_items_n()).persist()
     istate = tr.item_state(events).persist()
     gstate = tr.global_state(events).persist()
     return Prepared(events, catalog, genres, ustate, istate, gstate, lo, t1, t2, end, n)
@@ -122,7 +122,7 @@ def train_ranker(examples: pd.DataFrame, emb: Embeddings, cfg: BatchConfig
     if len(examples) > cfg.ranker.max_examples:
         examples = examples.sample(cfg.ranker.max_examples, random_state=cfg.ranker.seed)
     vocab = ranker.Vocab.fit(examples["surface"], examples["device"])
-    inputs = {**ranker.user_inputs(examples, emb, cfg.ranker.session_gap_s * 1000),
+    inputs = {**ranker.user_inputs(examples, emb, fresh_features.session_gap_ms()),
               **ranker.item_inputs(examples, emb),
               "surface": vocab.ids(examples["surface"].tolist(), "surface"),
               "device": vocab.ids(examples["device"].tolist(), "device")}
@@ -164,7 +164,7 @@ def eval_data(p: Prepared, cfg: BatchConfig) -> EvalData:
     return EvalData(users, {u: relevant[u] for u in users}, {u: seen.get(u, set()) for u in users}, user_frame,
                     item_frame, counts["item_id"].tolist(), dict(zip(counts["item_id"], counts["n"] / total,
                                                                      strict=True)),
-                    cfg.ranker.session_gap_s * 1000)
+                    fresh_features.session_gap_ms())
 
 
 def surfaces_to_evaluate(p: Prepared, cfg: BatchConfig) -> list[str]:
@@ -276,8 +276,7 @@ def run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession |
             registry.promote(version.version, reason="; ".join(decision.reasons))
     features: dict[str, int] = {}
     with timer.stage("batch_features"):
-        gap = cfg.ranker.session_gap_s * 1000
-        users = tr.user_batch_features(p.events, p.genres, p.end, gap, state=p.ustate)
+        users = tr.user_batch_features(p.events, p.genres, p.end, fresh_features.session_gap_ms(), state=p.ustate)
         cands = topk.top_k_frame(p.events, emb, data.popular, data.item_share, p.end, cfg.top_k.k,
                                  cfg.top_k.users_per_chunk)
         users = topk.attach(users, cands)

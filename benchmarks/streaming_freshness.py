@@ -1,14 +1,19 @@
-"""Speed-layer freshness: a steady live load (event time = now) and the time from producing an event to its
-feature being readable in Feast's Redis online store.
+"""Speed-layer freshness with the shipped settings: the time from producing an event to its user's features being
+readable in Feast's Redis online store, under four kinds of traffic, on one job:
 
-A probe is an event of a user seen only once; its ``user_fresh`` row becomes readable when the Redis hash
-Feast reads (same key and fields, see ``streaming.feast_writer.hash_layout``) holds it. The reader polls
-every pending probe with one pipelined HGET per round, and at the end checks a sample of probes through
-``get_online_features``. Freshness is bounded below by the watermark delay plus the micro window (the windows
-fire on the watermark) plus the write interval, so those are options here (the live profile).
+(b) ``steady``: 1 event/s spread over 200 users, every event a probe;
+(d) ``quiet-partition``: ``--rate`` events/s on every partition but one, probes on the busy ones and, every few
+    seconds, on the silent one;
+(c) ``load``: ``--rate`` events/s (default 5,000) with ``--probes-per-s`` probes, after ``--warmup`` seconds;
+(a) ``lone``: one event after ``--silence`` seconds without any (default 125 s), ``--lone`` times.
 
-    .venv/bin/python benchmarks/streaming_freshness.py --rate 5000 --duration 60 \\
-        --max-out-of-orderness-ms 200 --micro-window-ms 200 --write-interval-ms 100
+A probe is an event of a user seen only once (or, for ``steady``, whose newer event it is); it is readable when the
+Redis hash Feast reads holds its time in ``last_event_ms`` (same key and field as Feast, see
+``streaming.feast_writer.hash_layout``). The reader polls every pending probe with one pipelined HGET per round, and
+at the end reads a sample of probes through ``get_online_features``.
+
+    .venv/bin/python benchmarks/streaming_freshness.py                      # all four, shipped settings
+    .venv/bin/python benchmarks/streaming_freshness.py --only load --rate 5000 --duration 60
 """
 
 from __future__ import annotations
@@ -21,88 +26,159 @@ import statistics
 import tempfile
 import threading
 import time
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 from confluent_kafka import Producer
+from feast.protos.feast.types.Value_pb2 import Value
 
 from hybridrec.config import get_settings
 from hybridrec.contract import USER_FRESH_VIEW
 from hybridrec.kafka.producer import producer_config
 from hybridrec.kafka.topics import ensure_topics
 from hybridrec_pb.events_pb2 import EventType, InteractionEvent
-from streaming.config import StreamingSettings
+from streaming.config import StreamingConfig, StreamingSettings
 from tests.support import streaming_kit as testkit
 
 TYPES = [EventType.PLAY, EventType.CLICK, EventType.IMPRESSION, EventType.ADD_TO_LIST]
+SCENARIOS = ("steady", "quiet-partition", "load", "lone")
 
 
-class LoadProducer(threading.Thread):
-    """``rate`` events/s with event time = now; every ``probe_every``-th event is a probe (a fresh user)."""
+class Probes:
+    """Probe users → (produce wall time, event time); polled until their row carries the event."""
 
-    def __init__(self, settings: StreamingSettings, rate: int, users: int, items: int, probe_every: int) -> None:
-        super().__init__(daemon=True)
-        self.settings, self.rate, self.users, self.items = settings, rate, users, items
-        self.probe_every = probe_every
-        self.probes: dict[str, float] = {}   # probe user → produce wall time (s)
+    def __init__(self, client: object, layout: object) -> None:
+        self.client, self.layout = client, layout
+        self.field = next(h for name, _, h in layout.fields if name == "last_event_ms")  # type: ignore[attr-defined]
+        self.sent: dict[str, tuple[float, int]] = {}
+        self.seen: dict[str, float] = {}
         self.lock = threading.Lock()
-        self.sent = 0
-        self.started = self.stopped = time.time()
+
+    def add(self, user: str, produced: float, event_ms: int) -> None:
+        with self.lock:
+            self.sent[user] = (produced, event_ms)
+            self.seen.pop(user, None)
+
+    def poll(self) -> None:
+        with self.lock:
+            pending = [(u, t, ms) for u, (t, ms) in self.sent.items() if u not in self.seen]
+        if not pending:
+            return
+        with self.client.pipeline(transaction=False) as pipe:  # type: ignore[attr-defined]
+            for user, _, _ in pending:
+                pipe.hget(self.layout.redis_key(user), self.field)  # type: ignore[attr-defined]
+            found = pipe.execute()
+        now = time.time()
+        with self.lock:
+            for (user, produced, event_ms), raw in zip(pending, found, strict=True):
+                if raw is not None and Value.FromString(raw).int64_val >= event_ms and self.sent.get(user) == (
+                        produced, event_ms):
+                    self.seen[user] = now - produced
+
+    def latencies(self, since: float, until: float, prefix: str = "") -> tuple[list[float], int]:
+        """Latencies of the probes produced in [since, until] (users starting with ``prefix``), and their number."""
+        with self.lock:
+            window = {u: t for u, (t, _) in self.sent.items() if since <= t <= until and u.startswith(prefix)}
+            return [self.seen[u] for u in window if u in self.seen], len(window)
+
+
+def event(n: int, user: str, item: str, etype: int) -> tuple[InteractionEvent, float]:
+    now = time.time()
+    return InteractionEvent(event_id=f"f{n}", user_id=user, item_id=item, event_type=etype,
+                            event_time_ms=int(now * 1000), position=-1), now
+
+
+class Load(threading.Thread):
+    """``rate`` events/s of random users (on ``partitions`` only, when given); ``probe()`` decides which are probes."""
+
+    def __init__(self, settings: StreamingSettings, rate: float, probe: Callable[[int], str | None],
+                 probes: Probes, partitions: list[int] | None = None, users: int = 10_000, items: int = 5_000) -> None:
+        super().__init__(daemon=True)
+        self.settings, self.rate, self.probe, self.probes = settings, rate, probe, probes
+        self.users = [f"u{k}" for k in range(users)]
+        self.partitions = partitions
+        self.items = items
         self.stop = threading.Event()
+        self.sent = 0
 
     def run(self) -> None:
         producer = Producer({**producer_config(self.settings.kafka), "linger.ms": 5})
         topic = self.settings.kafka.topics.interactions
         rng = random.Random(3)
         start = time.monotonic()
-        self.started = time.time()
         while not self.stop.is_set():
             due = int((time.monotonic() - start) * self.rate)
             while self.sent < due:
                 n = self.sent
-                probe = n % self.probe_every == 0
-                user = f"probe-{n}" if probe else f"u{rng.randrange(self.users)}"
-                now = time.time()
-                e = InteractionEvent(event_id=f"f{n}", user_id=user, item_id=f"i{rng.randrange(self.items)}",
-                                     event_type=EventType.CLICK if probe else rng.choice(TYPES),
-                                     event_time_ms=int(now * 1000), position=-1)
-                producer.produce(topic, e.SerializeToString(), user.encode())
-                if probe:
-                    with self.lock:
-                        self.probes[user] = now
+                probe_user = self.probe(n)
+                user = probe_user or rng.choice(self.users)
+                e, now = event(n, user, f"i{rng.randrange(self.items)}",
+                               EventType.CLICK if probe_user else rng.choice(TYPES))
+                if self.partitions is None:
+                    producer.produce(topic, e.SerializeToString(), user.encode())
+                else:
+                    producer.produce(topic, e.SerializeToString(), user.encode(),
+                                     partition=pinned(user, self.partitions))
+                if probe_user:
+                    self.probes.add(user, now, e.event_time_ms)
                 self.sent += 1
             producer.poll(0)
             time.sleep(0.002)
-        self.stopped = time.time()
         producer.flush(30)
+
+
+def pinned(user: str, partitions: list[int]) -> int:
+    """A fixed partition per user among ``partitions`` (records name their partition; the job reads any)."""
+    return partitions[zlib.crc32(user.encode()) % len(partitions)]
+
+
+def summary(latencies: list[float], expected: int) -> dict[str, object]:
+    q = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else [latencies[0] if latencies else 0.0] * 99
+    return {"probes": expected, "readable": len(latencies),
+            "p50_ms": round(q[49] * 1000) if latencies else None, "p99_ms": round(q[98] * 1000) if latencies else None,
+            "max_ms": round(max(latencies) * 1000) if latencies else None}
+
+
+def measure(probes: Probes, seconds: float, drain_s: float = 10.0) -> tuple[float, float]:
+    start = time.time()
+    while time.time() < start + seconds:
+        probes.poll()
+        time.sleep(0.01)
+    end = time.time()
+    while time.time() < end + drain_s:
+        probes.poll()
+        time.sleep(0.01)
+    return start, end
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rate", type=int, default=5_000, help="events per second")
-    parser.add_argument("--duration", type=float, default=60.0, help="measured seconds, after --warmup")
-    parser.add_argument("--warmup", type=float, default=20.0)
-    parser.add_argument("--users", type=int, default=10_000)
-    parser.add_argument("--items", type=int, default=5_000)
+    parser.add_argument("--only", choices=SCENARIOS, action="append", help="run only these (default: all)")
+    parser.add_argument("--rate", type=int, default=5_000, help="events per second of load and quiet-partition")
+    parser.add_argument("--duration", type=float, default=60.0, help="measured seconds of each scenario")
+    parser.add_argument("--warmup", type=float, default=30.0, help="seconds of load before it is measured")
     parser.add_argument("--probes-per-s", type=int, default=20)
-    parser.add_argument("--max-out-of-orderness-ms", type=int, default=200)
-    parser.add_argument("--micro-window-ms", type=int, default=200)
-    parser.add_argument("--write-interval-ms", type=int, default=100)
-    parser.add_argument("--idle-timeout-ms", type=int, default=0,
-                        help="source idleness (0: never; the load keeps every partition busy). With a short one, a "
-                             "partition whose backlog waits through start-up is marked idle and its events turn late")
+    parser.add_argument("--silence", type=float, default=125.0, help="seconds without events before a lone one")
+    parser.add_argument("--lone", type=int, default=5, help="lone events")
     parser.add_argument("--parallelism", type=int, default=1)
     args = parser.parse_args()
+    only = args.only or list(SCENARIOS)
 
     workdir = Path(tempfile.mkdtemp(prefix="stream-fresh-"))
+    defaults = StreamingConfig()
+    # The shipped settings of everything that decides freshness (the isolated test settings change some).
     settings = testkit.isolated_streaming_settings(
-        get_settings(), workdir, bounded=False, parallelism=args.parallelism, checkpoint_interval_ms=5_000,
-        max_out_of_orderness_ms=args.max_out_of_orderness_ms, micro_window_ms=args.micro_window_ms,
-        write_interval_ms=args.write_interval_ms, source_idle_timeout_ms=args.idle_timeout_ms)
+        get_settings(), workdir, bounded=False, parallelism=args.parallelism,
+        checkpoint_interval_ms=defaults.checkpoint_interval_ms, source_idle_timeout_ms=defaults.source_idle_timeout_ms)
     testkit.build_jar()
     ensure_topics(settings.kafka)
     job = None
+    results: dict[str, object] = {"settings": {k: getattr(settings.streaming, k) for k in (
+        "flush_interval_ms", "buffer_timeout_ms", "max_out_of_orderness_ms", "source_idle_timeout_ms",
+        "checkpoint_interval_ms", "parallelism")}}
     try:
-        testkit.publish_catalog(settings, {f"i{k}": testkit.GENRE_SETS[k % 5] for k in range(args.items)})
+        testkit.publish_catalog(settings, {f"i{k}": testkit.GENRE_SETS[k % 5] for k in range(5_000)})
         job = testkit.JobProcess(settings, workdir)
         from hybridrec.feature_store import apply_definitions, open_store
         from streaming.feast_writer import hash_layout
@@ -111,57 +187,89 @@ def main() -> None:
         store = open_store(settings)
         layout = hash_layout(store.get_feature_view(USER_FRESH_VIEW), store.config)
         client = store._get_provider().online_store._get_client(store.config.online_store)
+        probes = Probes(client, layout)
+        n = iter(range(10**9))
 
-        # Wait for the job to write a probe (start-up is not part of freshness) while the load runs.
-        load = LoadProducer(settings, args.rate, args.users, args.items, max(1, args.rate // args.probes_per_s))
-        load.start()
-        deadline = time.monotonic() + 600
-        while True:
-            with load.lock:
-                first = list(load.probes)[:50]
-            if any(client.exists(layout.redis_key(u)) for u in first):
-                break
-            if job.proc.poll() is not None:
-                raise RuntimeError(job.tail())
-            if time.monotonic() > deadline:
-                raise RuntimeError("no probe readable after 600 s")
-            time.sleep(0.5)
-        t_measure = time.time() + args.warmup
-        t_end = t_measure + args.duration
-        latencies: list[float] = []
-        seen: set[str] = set()
-        while time.time() < t_end + 10:
-            with load.lock:
-                pending = [(u, t) for u, t in load.probes.items() if u not in seen and t <= t_end]
-            if pending:
-                with client.pipeline(transaction=False) as pipe:
-                    for user, _ in pending:
-                        pipe.hget(layout.redis_key(user), layout.ts_field)
-                    found = pipe.execute()
-                now = time.time()
-                for (user, produced), hit in zip(pending, found, strict=True):
-                    if hit is not None:
-                        seen.add(user)
-                        if t_measure <= produced <= t_end:
-                            latencies.append(now - produced)
-            time.sleep(0.01)
-        # The load runs on past t_end: with no new events the watermark would stop, and the last windows with it.
-        load.stop.set()
-        measured = [t for u, t in load.probes.items() if t_measure <= t <= t_end]
-        sample = sorted(seen)[-20:]
+        # Start-up is not freshness: wait until one event is readable.
+        warm, produced = event(next(n), "warm-up", "i1", EventType.CLICK)
+        plain = Producer(producer_config(settings.kafka))
+        plain.produce(settings.kafka.topics.interactions, warm.SerializeToString(), b"warm-up")
+        plain.flush(30)
+        probes.add("warm-up", produced, warm.event_time_ms)
+        deadline = time.time() + 900
+        while "warm-up" not in probes.seen:
+            if job.proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"the job never wrote the warm-up event\n{job.tail()}")
+            probes.poll()
+            time.sleep(0.2)
+
+        if "steady" in only:  # (b) 1 event/s over 200 users, each one a probe
+            load = Load(settings, 1.0, lambda k: f"steady-{k % 200}", probes)
+            load.start()
+            since, until = measure(probes, args.duration)
+            load.stop.set()
+            load.join()
+            results["steady_1_per_s"] = summary(*probes.latencies(since, until))
+        if "quiet-partition" in only:  # (d) partition 0 silent but for a probe every 5 s
+            silent = 0
+            busy = [p for p in range(settings.kafka.topics.partitions) if p != silent]
+            quiet_users = [f"quiet-{k}" for k in range(2_000)]
+            every = max(1, args.rate // args.probes_per_s)
+            load = Load(settings, args.rate, lambda k: f"busy-{k}" if k % every == 0 else None, probes,
+                        partitions=busy)
+            load.start()
+            time.sleep(args.warmup)
+            stop = threading.Event()
+
+            def quiet_probes() -> None:
+                producer = Producer(producer_config(settings.kafka))
+                for user in quiet_users:
+                    if stop.wait(5.0):
+                        break
+                    e, produced = event(next(n), user, "i2", EventType.CLICK)
+                    producer.produce(settings.kafka.topics.interactions, e.SerializeToString(), user.encode(),
+                                     partition=silent)
+                    producer.flush(10)
+                    probes.add(user, produced, e.event_time_ms)
+
+            quiet = threading.Thread(target=quiet_probes, daemon=True)
+            quiet.start()
+            since, until = measure(probes, args.duration)
+            stop.set()
+            load.stop.set()
+            load.join()
+            results["quiet_partition"] = {"busy_partitions": summary(*probes.latencies(since, until, "busy-")),
+                                          "silent_partition": summary(*probes.latencies(since, until, "quiet-")),
+                                          "produced_per_s": round(load.sent / (until - since + args.warmup))}
+        if "load" in only:  # (c) --rate events/s
+            every = max(1, args.rate // args.probes_per_s)
+            load = Load(settings, args.rate, lambda k: f"probe-{k}" if k % every == 0 else None, probes)
+            load.start()
+            time.sleep(args.warmup)
+            since, until = measure(probes, args.duration)
+            load.stop.set()
+            load.join()
+            results["load"] = {**summary(*probes.latencies(since, until)), "rate": args.rate,
+                               "produced_per_s": round(load.sent / (until - since + args.warmup + 10))}
+        if "lone" in only:  # (a) one event after a silence
+            lone = []
+            producer = Producer(producer_config(settings.kafka))
+            for k in range(args.lone):
+                time.sleep(args.silence)
+                user = f"lone-{k}"
+                e, produced = event(next(n), user, "i3", EventType.CLICK)
+                producer.produce(settings.kafka.topics.interactions, e.SerializeToString(), user.encode())
+                producer.flush(10)
+                probes.add(user, produced, e.event_time_ms)
+                measure(probes, 0.0, drain_s=30.0)
+                lone.append(probes.seen.get(user))
+            results["lone_after_silence"] = {**summary([x for x in lone if x is not None], len(lone)),
+                                             "silence_s": args.silence}
+        sample = sorted(probes.seen)[-20:]
         got = store.get_online_features(features=[f"{USER_FRESH_VIEW}:last_event_ms"],
                                         entity_rows=[{"user_id": u} for u in sample]).to_dict()
         assert all(v is not None for v in got["last_event_ms"]), "a probe found in Redis is not readable via Feast"
-        q = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else [float("nan")] * 99
-        print(json.dumps({
-            "rate": args.rate, "produced_per_s": round(load.sent / (load.stopped - load.started)),
-            "parallelism": args.parallelism, "max_out_of_orderness_ms": args.max_out_of_orderness_ms,
-            "micro_window_ms": args.micro_window_ms, "write_interval_ms": args.write_interval_ms,
-            "probes": len(measured), "probes_seen": len(latencies),
-            # None: no probe of the measured window became readable before the run ended (the job fell behind).
-            "p50_ms": round(q[49] * 1000) if latencies else None, "p99_ms": round(q[98] * 1000) if latencies else None,
-            "max_ms": round(max(latencies) * 1000) if latencies else None,
-        }))
+        print(json.dumps(results))
     finally:
         if job is not None:
             job.kill()

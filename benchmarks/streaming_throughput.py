@@ -120,8 +120,8 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--items", type=int, default=5_000)
     parser.add_argument("--step-ms", type=int, default=20, help="world: mean event-time gap between events x 2")
-    parser.add_argument("--micro-window-ms", type=int, default=None, help="default: StreamingConfig")
-    parser.add_argument("--write-interval-ms", type=int, default=2_000)
+    parser.add_argument("--flush-interval-ms", type=int, default=StreamingConfig().flush_interval_ms,
+                        help="default: the job's")
     parser.add_argument("--checkpoint-interval-ms", type=int, default=StreamingConfig().checkpoint_interval_ms,
                         help="default: the job's (each checkpoint snapshots all window state: at 1 s the "
                              "snapshots took a fifth of the job's CPU)")
@@ -131,10 +131,9 @@ def main() -> None:
     from tests.helpers import free_port
 
     rest_port = free_port()
-    extra: dict[str, object] = {} if args.micro_window_ms is None else {"micro_window_ms": args.micro_window_ms}
     settings = testkit.isolated_streaming_settings(
         get_settings(), workdir, parallelism=args.parallelism, checkpoint_interval_ms=args.checkpoint_interval_ms,
-        write_interval_ms=args.write_interval_ms, rest_port=rest_port, **extra)
+        flush_interval_ms=args.flush_interval_ms, rest_port=rest_port)
     testkit.build_jar()
     ensure_topics(settings.kafka)
     try:
@@ -169,9 +168,8 @@ def main() -> None:
         archived = testkit.read_archive(settings).num_rows
         print(json.dumps({
             "dataset": args.dataset, "events": n_events, "parallelism": args.parallelism,
-            "micro_window_ms": settings.streaming.micro_window_ms,
-            "checkpoint_interval_ms": settings.streaming.checkpoint_interval_ms,
-            "write_interval_ms": settings.streaming.write_interval_ms, "exit_code": rc, "archived": archived,
+            "flush_interval_ms": settings.streaming.flush_interval_ms,
+            "checkpoint_interval_ms": settings.streaming.checkpoint_interval_ms, "exit_code": rc, "archived": archived,
             "produce_events_per_s": round(n_events / produce_s), "job_wall_s": round(samples[-1][0] - started, 1),
             "first_commit_after_s": round(first_t - started, 1), "events_per_s": round(rate),
             "measured_events": last_n - first_n, "job_cpu_s": round(cpu_s, 1),

@@ -20,6 +20,7 @@ from feast.types import Array, Float32, Float64, Int32, Int64, String
 
 from hybridrec.config import Settings, get_settings
 from hybridrec.contract import ITEM_BATCH_VIEW, ITEM_FRESH_VIEW, USER_BATCH_VIEW, USER_FRESH_VIEW
+from hybridrec.fresh_features import ITEM_FRESH, USER_FRESH, FreshView
 
 user = Entity(name="user", join_keys=["user_id"], value_type=ValueType.STRING, description="a member profile")
 item = Entity(name="item", join_keys=["item_id"], value_type=ValueType.STRING, description="a title")
@@ -47,6 +48,17 @@ def offline_dir(settings: Settings) -> Path:
     return settings.paths.lake_dir / "features"
 
 
+_DTYPES = {"Int64": Int64, "Float64": Float64, "Array(String)": Array(String), "Array(Int64)": Array(Int64),
+           "Array(Float32)": Array(Float32)}
+
+
+def fresh_view(view: FreshView, entity: Entity, source: PushSource) -> FeatureView:
+    """A Feast view of fresh features, its schema straight from their declaration in ``hybridrec.fresh_features``."""
+    return FeatureView(name=view.name, entities=[entity], ttl=view.ttl, online=True, source=source,
+                       schema=[Field(name=o.name, dtype=_DTYPES[o.dtype], description=o.description)
+                               for o in view.outputs()])
+
+
 def build(settings: Settings) -> Definitions:
     """The definitions whose offline sources are under ``settings``' lake."""
     features_dir = offline_dir(settings)
@@ -55,45 +67,13 @@ def build(settings: Settings) -> Definitions:
         """Parquet directory of a view's history: the batch layer writes it, Feast's offline store reads it."""
         return FileSource(name=f"{name}_offline", path=str(features_dir / name), timestamp_field="event_timestamp")
 
-    # --- speed layer (PyFlink job pushes these to the online store within a second) -------------------
+    # --- speed layer (the Flink job writes these to the online store on arrival; hybridrec.fresh_features) ----
 
     user_fresh_push = PushSource(name="user_fresh_push", batch_source=offline(USER_FRESH_VIEW))
     item_fresh_push = PushSource(name="item_fresh_push", batch_source=offline(ITEM_FRESH_VIEW))
 
-    user_fresh = FeatureView(
-        name=USER_FRESH_VIEW,
-        entities=[user],
-        ttl=timedelta(days=7),
-        online=True,
-        source=user_fresh_push,
-        schema=[
-            Field(name="recent_items", dtype=Array(String), description="last N item ids, newest first"),
-            Field(name="recent_item_times_ms", dtype=Array(Int64), description="event times of recent_items"),
-            Field(name="session_start_ms", dtype=Int64, description="start of the current session"),
-            Field(name="session_items", dtype=Array(String), description="items of the current session, in order"),
-            Field(name="session_genres", dtype=Array(Float32), description="genre mix of the current session"),
-            Field(name="taste_genres", dtype=Array(Float32), description="exponentially decayed genre taste"),
-            Field(name="counts_1h", dtype=Array(Int64), description="events per type over the last hour"),
-            Field(name="counts_1d", dtype=Array(Int64), description="events per type over the last day"),
-            Field(name="last_event_ms", dtype=Int64, description="event time of the newest event seen"),
-            Field(name="hidden_items", dtype=Array(String),
-                  description="distinct items the user hid (HIDE events), newest first, at most hidden_n"),
-        ],
-    )
-
-    item_fresh = FeatureView(
-        name=ITEM_FRESH_VIEW,
-        entities=[item],
-        ttl=timedelta(days=2),
-        online=True,
-        source=item_fresh_push,
-        schema=[
-            Field(name="trending_1h", dtype=Int64, description="events in the last 1 h sliding window"),
-            Field(name="trending_window_end_ms", dtype=Int64, description="end of that window"),
-            Field(name="decayed_popularity", dtype=Float64, description="exponentially decayed event count"),
-            Field(name="last_event_ms", dtype=Int64),
-        ],
-    )
+    user_fresh = fresh_view(USER_FRESH, user, user_fresh_push)
+    item_fresh = fresh_view(ITEM_FRESH, item, item_fresh_push)
 
     # --- batch layer (nightly Spark pipeline writes the offline tables and materializes them) ----------
 

@@ -90,13 +90,6 @@ class ValidationConfig(_Section):
     max_id_length: int = Field(128, ge=1)
 
 
-class FeaturesConfig(_Section):
-    """Definitions of fresh features that more than one deployable reads: the speed layer computes them, serving
-    decays them to the time of the request. One place, so the two cannot disagree."""
-
-    popularity_half_life_ms: int = Field(6 * 3_600_000, ge=1, description="half-life of decayed_popularity")
-
-
 class PathsConfig(_Section):
     """Where the project keeps downloaded jars, service state and data (all project-local by default)."""
 
@@ -157,7 +150,6 @@ class Settings(BaseSettings):
     paths: PathsConfig = PathsConfig()
     synthetic: SyntheticConfig = SyntheticConfig()
     feast: FeastConfig = FeastConfig()
-    features: FeaturesConfig = FeaturesConfig()
     # Sections owned by one deployable each, validated by that deployable's settings class (streaming,
     # batch, serving config modules). Accepted here untyped so one config file can serve every deployable.
     streaming: dict[str, Any] = Field(default_factory=dict)

@@ -31,6 +31,9 @@ NON_FINITE_VALUE = "non_finite_value"
 RATING_OUT_OF_RANGE = "rating_out_of_range"
 THUMBS_NOT_PLUS_MINUS_ONE = "thumbs_not_plus_minus_one"
 KEY_MISMATCH = "key_not_user_id"
+LATE_EVENT = "late_event"
+"""A valid event (archived) that came too late for its entity's order-sensitive fresh features (the speed layer's
+``allowed_lateness_ms``); producers never use it."""
 
 _EVENT_TYPES = frozenset(EventType.values()) - {EventType.EVENT_TYPE_UNSPECIFIED}
 _DEVICES = frozenset(Device.values())

@@ -55,7 +55,6 @@ class ServingConfig(_Section):
     max_clock_skew_ms: int = Field(86_400_000, ge=0, description="context.time_ms further off is rejected")
     candidates_per_row: int = Field(60, ge=1, description="retrieved per row before filtering and ranking")
     session_weight: float = Field(0.5, ge=0.0, le=1.0, description="session vector share of the FOR_YOU query")
-    session_gap_ms: int = Field(30 * 60_000, ge=1, description="a session is open when the last event is newer")
     exploration_rate: float = Field(0.07, ge=0.0, le=0.5, description="share of slots given to exploration")
     rerank_pool: int = Field(3, ge=1, description="diversity re-ranks the top rerank_pool × items_per_row by score")
     diversity_slots: int = Field(
@@ -76,7 +75,6 @@ class ServingConfig(_Section):
     breaker_failures: int = Field(5, ge=1, description="consecutive feature-read failures that open the breaker")
     breaker_open_s: float = Field(1.0, gt=0, description="how long reads are skipped before one probe")
     grace_s: float = Field(5.0, ge=0, description="graceful-stop grace for in-flight calls")
-    recent_n: int = Field(10, ge=1, description="recent items averaged into recent_vec (training used 10)")
     row_surfaces: dict[str, str] = Field(
         default_factory=lambda: {"for_you": "homepage/top_picks", "because_you_watched": "homepage/because_you_watched",
                                  "trending": "homepage/trending_now", "top_genre": "homepage/top_picks",

@@ -19,7 +19,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from hybridrec.config import FeaturesConfig
+from hybridrec import fresh_features
 from hybridrec.contract import GENRES
 from serving.breaker import Breaker
 from serving.catalog import Catalog
@@ -92,10 +92,8 @@ class Budget:
 
 class Engine:
     def __init__(self, cfg: ServingConfig, models: ModelSource, features: FeatureReader, sink: ImpressionSink,
-                 metrics: Metrics, catalog: Catalog | None = None, trend: Trend | None = None,
-                 definitions: FeaturesConfig | None = None) -> None:
+                 metrics: Metrics, catalog: Catalog | None = None, trend: Trend | None = None) -> None:
         self.cfg = cfg
-        self.definitions = definitions or FeaturesConfig()
         self.models = models
         self.features = features
         self.sink = sink
@@ -261,7 +259,7 @@ class Engine:
         recent = [i for i in user.recent_items if i not in hidden] if user is not None else []
         top_k = [i for i in user.top_k_items[: cfg.candidates_per_row] if i not in hidden] if user is not None else []
         user_inputs = mi.user_side(user, user_vec if user_vec is not None else np.zeros(model.rank, np.float32),
-                                   model.item_vecs_of, now_ms, cfg.session_gap_ms, cfg.recent_n)
+                                   model.item_vecs_of, now_ms, fresh_features.session_gap_ms())
         session_vec = user_inputs["recent_vec"][0] if recent else None
         mine = top_genres(user_inputs["user_genres"][0], user_inputs["session_genres"][0],
                           None if user is None or user.taste_genres is None else np.asarray(user.taste_genres),
@@ -544,7 +542,7 @@ class Engine:
             return True
         trend = Trend(items, [c for _, c in fresh])
         # Decayed to now with the speed layer's half-life, so items last seen at different times compare.
-        half_life = self.definitions.popularity_half_life_ms
+        half_life = fresh_features.popularity_half_life_ms()
         pop = [(i, t.decayed_popularity * 2.0 ** (-max(0, now - t.last_event_ms) / half_life))
                for i, t in got.items() if t.decayed_popularity > 0]
         pop.sort(key=lambda x: (-x[1], x[0]))

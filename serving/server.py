@@ -94,7 +94,7 @@ async def start(settings: ServingSettings, *, features: FeatureReader | None = N
     catalog = catalog or Catalog()
     holder = ModelHolder(registry or ModelRegistry(settings.paths.registry_root), features, metrics,
                          catalog_genres=lambda: catalog.genres)
-    engine = Engine(cfg, holder, features, sink, metrics, catalog, definitions=settings.features)
+    engine = Engine(cfg, holder, features, sink, metrics, catalog)
 
     # SO_REUSEPORT only when several worker processes share the port on purpose; otherwise a second server on
     # the same port must fail loudly instead of silently taking half the traffic.

@@ -1,8 +1,9 @@
 """The speed layer's typed configuration: ``StreamingSettings`` is the shared :class:`Settings` plus a
 ``streaming`` section, overridable like every other field (``HYBRIDREC_STREAMING__PARALLELISM=2``).
 
-Every window, decay and batching knob of the job lives here; the SQL and the JVM feature operator (through
-``streaming/java_features.py``) read them from this object, never from constants.
+Every freshness, ordering, batching and operation knob of the job lives here; the SQL and the JVM operators
+(through ``streaming/java_features.py``) read them from this object, never from constants. The feature
+definitions themselves are ``hybridrec/fresh_features.py``.
 """
 
 from __future__ import annotations
@@ -12,45 +13,42 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hybridrec.config import Settings
-from hybridrec_pb.events_pb2 import EventType
-
-_ENGAGEMENT = ("PLAY", "CLICK", "RATING", "ADD_TO_LIST", "THUMBS")
 
 
 class StreamingConfig(BaseModel):
-    """Knobs of the PyFlink job. Times are milliseconds unless the name says otherwise."""
+    """Knobs of the PyFlink job. Times are milliseconds unless the name says otherwise. What the fresh features are
+    (windows, sizes, half-lives, event types) is declared in ``hybridrec/fresh_features.py``, not here."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    # --- feature definitions
-    recent_n: int = Field(20, ge=1, le=1000, description="length of recent_items")
-    hidden_n: int = Field(50, ge=1, le=10_000, description="length of hidden_items (distinct HIDE items)")
-    session_gap_ms: int = Field(30 * 60_000, ge=1, description="inactivity that closes a session")
-    taste_half_life_ms: int = Field(3 * 86_400_000, ge=1, description="half-life of the decayed genre taste")
-    counts_short_ms: int = Field(3_600_000, ge=1, description="window of counts_1h")
-    counts_long_ms: int = Field(86_400_000, ge=1, description="window of counts_1d")
-    trending_window_ms: int = Field(3_600_000, ge=1000, description="HOP window size of trending_1h")
-    trending_slide_ms: int = Field(300_000, ge=1000, description="HOP window slide of trending_1h")
-    engagement_types: tuple[str, ...] = Field(
-        _ENGAGEMENT, description="event types that feed recent/session/taste and the item features; "
-                                 "counts_1h/1d count every type")
-    # --- event time
-    max_out_of_orderness_ms: int = Field(2_000, ge=0, description="watermark delay; later events are late")
-    micro_window_ms: int = Field(1_000, ge=10, description="event-time pre-aggregation window in the JVM")
+    # --- freshness and order
+    flush_interval_ms: int = Field(100, ge=0, description="processing time from an entity's change to its snapshot "
+                                                          "(changes within it are written once; 0: every event)")
+    allowed_lateness_ms: int = Field(
+        3_600_000, ge=0, description="an event this far behind its user's newest event is still folded in, in "
+                                     "event-time order; older ones are late: archived, counted, dead-lettered "
+                                     "(views with an order-sensitive feature: the session)")
+    max_buffered_events: int = Field(1_000, ge=1, description="raw events kept per entity for re-folding late "
+                                                              "arrivals (beyond it the lateness bound tightens)")
+    max_out_of_orderness_ms: int = Field(2_000, ge=0, description="watermark delay: how long trending windows wait "
+                                                                  "for stragglers before they move on")
     source_idle_timeout_ms: int = Field(
-        60_000, ge=0, description="a partition silent this long stops holding back the watermark (0: never). "
-                                  "Keep it above the longest backpressure stall: a partition marked idle while "
-                                  "its backlog waits makes that backlog late")
+        60_000, ge=0, description="a partition silent this long stops holding back the watermark (0: never); "
+                                  "only trending windows wait on the watermark")
+    buffer_timeout_ms: int = Field(20, ge=0, description="longest wait of a record in a network buffer between "
+                                                         "operators (Flink's execution.buffer-timeout)")
     # --- online-store writes
-    write_interval_ms: int = Field(500, ge=10, description="event time between online-store writes (the newest "
-                                                          "snapshot of each entity is written)")
     write_batch_size: int = Field(2_000, ge=1, description="entities per Redis pipeline round trip; this many "
                                                            "waiting are written at once")
+    write_retry_max_ms: int = Field(5_000, ge=100, description="longest wait between attempts while Redis is away "
+                                                               "(pending rows are kept and checkpointed)")
     # --- operation
     parallelism: int = Field(1, ge=1, le=64)
     checkpoint_interval_ms: int = Field(10_000, ge=100)
     checkpoint_dir: Path | None = Field(None, description="default: <data_dir>/flink/checkpoints")
-    restore_from: Path | None = Field(None, description="checkpoint or savepoint directory to start from")
+    restore_from: Path | None = Field(None, description="checkpoint or savepoint to start from (default: the "
+                                                        "newest of the job's own, unless start_empty)")
+    start_empty: bool = Field(False, description="start with no state even when a checkpoint or savepoint exists")
     group_id: str = "hybridrec-streaming"
     bounded: bool = Field(False, description="stop at the end offsets seen at start (tests, backfills)")
     catalog_refresh_ms: int = Field(60_000, ge=0, description="minimum time between catalog re-reads")
@@ -71,19 +69,9 @@ class StreamingConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> StreamingConfig:
-        unknown = [t for t in self.engagement_types if t not in EventType.DESCRIPTOR.values_by_name
-                   or t == "EVENT_TYPE_UNSPECIFIED"]
-        if unknown:
-            raise ValueError(f"unknown engagement_types {unknown}")
-        if self.trending_window_ms % self.trending_slide_ms:
-            raise ValueError("trending_window_ms must be a multiple of trending_slide_ms")
-        if self.counts_short_ms > self.counts_long_ms:
-            raise ValueError("counts_short_ms must not exceed counts_long_ms")
+        if self.start_empty and self.restore_from is not None:
+            raise ValueError("start_empty and restore_from exclude each other")
         return self
-
-    @property
-    def engagement_type_values(self) -> tuple[int, ...]:
-        return tuple(EventType.Value(t) for t in self.engagement_types)
 
 
 class StreamingSettings(Settings):

@@ -1,9 +1,9 @@
 """The layout Feast's Redis online store reads, for the JVM code that writes it.
 
-Snapshots are whole feature rows per entity, stamped with a per-entity version that only grows (the event
-time of the window that produced them, bumped by 1 ms when needed). The JVM feature operator encodes each row
+Snapshots are whole feature rows per entity, stamped with a per-entity version that only grows (the time of the
+entity's newest event, bumped by 1 ms when needed). The JVM feature operator encodes each row
 once into Feast's Redis hash, from the layout :func:`hash_layout` computes with Feast's own key and field-hash
-helpers; the JVM sink (``RedisFeatureSink.java``) keeps the newest row per entity of a micro-batch and writes it
+helpers; the JVM sink (``RedisFeatureSink.java``) keeps the newest row per entity of a batch and writes it
 only when it is newer than the stored ``_ts`` (the same check as Feast's ``online_write_batch``), so replaying
 snapshots after a restart is a no-op and a write can never move a feature backwards: idempotent,
 last-write-wins.
@@ -18,9 +18,9 @@ from typing import Any
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value
 
-from hybridrec.contract import ITEM_FRESH_VIEW, USER_FRESH_VIEW
+from hybridrec.fresh_features import VIEWS
 
-JOIN_KEYS = {USER_FRESH_VIEW: "user_id", ITEM_FRESH_VIEW: "item_id"}
+JOIN_KEYS = {v.name: v.join_key for v in VIEWS}
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class HashLayout:
     key_prefix: bytes
     key_suffix: bytes
     ts_field: bytes
+    progress_field: bytes                        # the writer's replay check, beside Feast's fields (Feast ignores it)
     fields: tuple[tuple[str, str, bytes], ...]  # (feature name, Feast dtype, field hash)
 
     def redis_key(self, entity: str) -> bytes:
@@ -56,7 +57,8 @@ def hash_layout(fv: Any, config: Any) -> HashLayout:
     suffix = config.project.encode()
     empty = key("")
     fields = tuple((f.name, str(f.dtype), _mmh3(f"{name}:{f.name}")) for f in fv.features)
-    layout = HashLayout(fv.name, empty[: len(empty) - len(suffix) - 4], suffix, f"_ts:{name}".encode(), fields)
+    layout = HashLayout(fv.name, empty[: len(empty) - len(suffix) - 4], suffix, f"_ts:{name}".encode(),
+                        f"_progress:{name}".encode(), fields)
     for sample in ("", "u1", "é-item-\U0001f600"):
         if layout.redis_key(sample) != key(sample):
             raise ValueError(f"Feast's Redis key of {sample!r} is not prefix + length + entity + project")

@@ -7,10 +7,12 @@ in production and on any other table in a test; ``run`` registers the real conne
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 from pyflink.common import Configuration, JobClient
@@ -18,6 +20,7 @@ from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.java_gateway import get_gateway
 from pyflink.table import DataTypes, Schema, StreamTableEnvironment
 
+from hybridrec import fresh_features
 from streaming import java_features, sql
 from streaming.config import StreamingSettings
 
@@ -87,9 +90,10 @@ def flink_configuration(settings: StreamingSettings, tmp_dir: Path | None = None
     # cost). Safe: the SQL operators are written for reuse, and the Java operator and sink read each row at once
     # and keep no reference to it.
     conf.set_string("pipeline.object-reuse", "true")
+    conf.set_string("execution.buffer-timeout", f"{cfg.buffer_timeout_ms} ms")
     conf.set_string("execution.checkpointing.interval", f"{cfg.checkpoint_interval_ms} ms")
     conf.set_string("execution.checkpointing.mode", "EXACTLY_ONCE")
-    conf.set_string("execution.checkpointing.dir", settings.checkpoint_dir.resolve().as_uri())
+    conf.set_string("execution.checkpointing.dir", checkpoints_dir(settings).resolve().as_uri())
     conf.set_string("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
     conf.set_string("execution.checkpointing.num-retained", "3")
     conf.set_string("state.backend.type", "hashmap")
@@ -97,8 +101,12 @@ def flink_configuration(settings: StreamingSettings, tmp_dir: Path | None = None
     conf.set_string("table.exec.source.idle-timeout", f"{cfg.source_idle_timeout_ms} ms")
     if cfg.rest_port is not None:
         conf.set_string("rest.port", str(cfg.rest_port))
-    if cfg.restore_from is not None:
-        conf.set_string("execution.state-recovery.path", cfg.restore_from.resolve().as_uri())
+    restore = restore_point(settings)
+    if restore is not None:
+        conf.set_string("execution.state-recovery.path", restore.resolve().as_uri())
+        # State of operators that left the plan (SQL operators of an older version) is dropped; the keyed feature
+        # state and the sink keep theirs by uid, and Kafka offsets are also committed to the consumer group.
+        conf.set_string("execution.state-recovery.ignore-unclaimed-state", "true")
     if cfg.metrics_port:
         conf.set_string("metrics.reporter.prom.factory.class",
                         "org.apache.flink.metrics.prometheus.PrometheusReporterFactory")
@@ -109,8 +117,8 @@ def flink_configuration(settings: StreamingSettings, tmp_dir: Path | None = None
 
 
 def build_pipeline(t_env: StreamTableEnvironment, settings: StreamingSettings, *, source: str, archive: str,
-                   dlq: str) -> None:
-    """Wire source table → decode → archive, DLQ, user/item features → Redis (adds a statement set)."""
+                   dlq: str, generation: int) -> None:
+    """Wire source table → decode → archive, DLQ, fresh features → Redis (adds a statement set)."""
     # One DataStream for every branch: each separately planned query on the source table would otherwise get its
     # own Kafka source (reading and decoding everything again). Still all JVM: no Python function touches it.
     decoded = t_env.to_data_stream(t_env.sql_query(sql.decoded(source, settings)))
@@ -121,17 +129,18 @@ def build_pipeline(t_env: StreamTableEnvironment, settings: StreamingSettings, *
 
     statements = t_env.create_statement_set()
     statements.add_insert_sql(sql.archive_insert(archive, "hr_events"))
-    statements.add_insert_sql(sql.dlq_insert(dlq, "hr_decoded", settings))
 
-    t_env.create_temporary_view("hr_engaged", t_env.sql_query(sql.engaged_events("hr_events", settings)))
-    entity_sql = sql.entity_batches(sql.user_batches("hr_events", settings),
-                                    sql.item_batches("hr_engaged", settings))
-    # Per-user and per-item state in the JVM (EntityFeatures.java): no Python on the per-key path.
-    spec = java_features.job_spec(settings)
+    # Every fresh view in one keyed JVM operator, fed each event on arrival (FreshFeatures.java).
+    spec = java_features.job_spec(settings, generation)
+    entity_events = t_env.to_data_stream(t_env.sql_query(sql.entity_events("hr_events", fresh_features.VIEWS)))
     # Explicit uids: the keyed state restores from a savepoint by uid, so it must not change with the plan.
-    snapshots = java_features.entity_features(t_env.to_data_stream(t_env.sql_query(entity_sql)), spec) \
-        .name("user-item-features").uid("user-item-features")
+    snapshots = java_features.fresh_features_operator(entity_events, spec) \
+        .name("fresh-features").uid("user-item-features")
     java_features.write_online_features(snapshots, spec).uid("write-online-features")
+
+    t_env.create_temporary_view("hr_late", t_env.from_data_stream(java_features.late_events(snapshots)))
+    t_env.create_temporary_view("hr_rejected", t_env.sql_query(sql.rejected("hr_decoded", "hr_late")))
+    statements.add_insert_sql(sql.dlq_insert(dlq, "hr_rejected", settings))
     statements.attach_as_datastream()
 
 
@@ -154,18 +163,61 @@ def run(settings: StreamingSettings, *, wait: bool = True) -> object:
     from hybridrec.feature_store import apply_definitions
 
     apply_definitions(settings)
-    settings.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    checkpoints_dir(settings).mkdir(parents=True, exist_ok=True)
+    restore = restore_point(settings)
+    generation = state_generation(settings, restore)
+    print(f"restoring from {restore}" if restore else "starting with empty state", file=sys.stderr, flush=True)
     env, t_env = create_environment(settings)
     t_env.execute_sql(sql.kafka_source_ddl("hr_source", settings))
     t_env.execute_sql(sql.archive_sink_ddl("hr_archive", settings))
     t_env.execute_sql(sql.dlq_sink_ddl("hr_dlq", settings))
-    build_pipeline(t_env, settings, source="hr_source", archive="hr_archive", dlq="hr_dlq")
+    build_pipeline(t_env, settings, source="hr_source", archive="hr_archive", dlq="hr_dlq", generation=generation)
     client = env.execute_async(settings.streaming.job_name)
     return wait_or_stop_with_savepoint(client, settings) if wait else client
 
 
+def _state_key(settings: StreamingSettings) -> str:
+    """Checkpoints and savepoints of one job identity (consumer group and topic) live apart from any other's, so a
+    default restore never picks up another deployment's state."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", f"{settings.streaming.group_id}@{settings.kafka.topics.interactions}")
+
+
+def checkpoints_dir(settings: StreamingSettings) -> Path:
+    """Where this job's checkpoints go (Flink adds ``<job id>/chk-<n>``)."""
+    return settings.checkpoint_dir / _state_key(settings)
+
+
 def savepoint_dir(settings: StreamingSettings) -> Path:
-    return settings.checkpoint_dir.parent / "savepoints"
+    return settings.checkpoint_dir.parent / "savepoints" / _state_key(settings)
+
+
+def newest_saved_state(settings: StreamingSettings) -> Path | None:
+    """The newest completed checkpoint (a ``chk-N`` holding ``_metadata``) or savepoint of this job, or None."""
+    done = [p.parent for p in (*checkpoints_dir(settings).glob("*/chk-*/_metadata"),
+                               *savepoint_dir(settings).glob("*/_metadata"))]
+    return max(done, key=lambda p: p.joinpath("_metadata").stat().st_mtime) if done else None
+
+
+def state_generation(settings: StreamingSettings, restore: Path | None) -> int:
+    """The generation of the job's state, kept in its checkpoint directory: a start without state begins a new one
+    (the time, so it is above every earlier one), a restore keeps it. The online-store writer lets a new generation
+    overwrite what an older one wrote, and within one generation only more progress (so a replay is a no-op)."""
+    marker = checkpoints_dir(settings) / "generation"
+    if restore is not None and marker.exists():
+        return int(marker.read_text())
+    generation = 0 if restore is not None else int(time.time() * 1000)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(str(generation))
+    return generation
+
+
+def restore_point(settings: StreamingSettings) -> Path | None:
+    """What the job starts from: ``restore_from`` when given, nothing with ``start_empty``, else the newest state of
+    its own (a plain restart continues: features, hidden items and offsets as they were)."""
+    cfg = settings.streaming
+    if cfg.restore_from is not None:
+        return cfg.restore_from
+    return None if cfg.start_empty else newest_saved_state(settings)
 
 
 def wait_or_stop_with_savepoint(client: JobClient, settings: StreamingSettings) -> object:

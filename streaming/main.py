@@ -14,7 +14,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--settings-json", type=Path, help="full settings as JSON (tests, scripted runs)")
     parser.add_argument("--parallelism", type=int)
     parser.add_argument("--bounded", action="store_true", help="stop at the end offsets seen at start")
-    parser.add_argument("--restore-from", type=Path, help="checkpoint (chk-N) or savepoint directory")
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument("--restore-from", type=Path,
+                       help="checkpoint (chk-N) or savepoint directory (default: the job's newest one, if any)")
+    start.add_argument("--start-empty", action="store_true",
+                       help="start with no state even when the job has a checkpoint or savepoint")
 
 
 def load_settings(args: argparse.Namespace) -> StreamingSettings:
@@ -27,6 +31,8 @@ def load_settings(args: argparse.Namespace) -> StreamingSettings:
         update["bounded"] = True
     if args.restore_from:
         update["restore_from"] = args.restore_from
+    if args.start_empty:
+        update["start_empty"] = True
     if update:
         cfg = settings.streaming.model_validate({**settings.streaming.model_dump(), **update})
         settings = settings.model_copy(update={"streaming": cfg})

@@ -1,13 +1,17 @@
-"""The JVM half of the job: connector DDL and the windowed pre-aggregations, as SQL text built from config.
+"""The SQL half of the job, as text built from config: the connectors (Kafka source, Parquet archive, dead-letter
+topic), decoding, and the routing of every valid event to the fresh views that read it.
 
-Why SQL: per-record Python state costs ~50 µs, a JVM window aggregate ~3 µs. So the windows (micro-windows
-per key, HOP windows for trending, the processing-time micro-batches of feature writes) run here, and
-Python sees one row per key and window.
+Per-key feature state is not SQL: the JVM operator ``FreshFeatures`` folds each event in on arrival
+(``streaming/java_features.py``). SQL windows would fire only on the watermark.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from hybridrec.contract import ARCHIVE_SCHEMA
+from hybridrec.fresh_features import EVERY_EVENT, FreshView
+from hybridrec_pb.events_pb2 import EventType
 from streaming.config import StreamingSettings
 
 UDF_CLASS = "io.hybridrec.streaming.ProtoEventTime"
@@ -23,18 +27,6 @@ def interval(ms: int) -> str:
     hours, rest = divmod(rest, 3_600_000)
     minutes, rest = divmod(rest, 60_000)
     return f"INTERVAL '{days} {hours:02d}:{minutes:02d}:{rest / 1000:06.3f}' DAY TO SECOND(3)"
-
-
-def epoch_ms(column: str) -> str:
-    """Epoch ms of a TIMESTAMP(3) column: whole minutes (TIMESTAMPDIFF returns INT, so seconds would overflow in
-    2038) plus the seconds and the milliseconds. EXTRACT(MILLISECOND) is only the fraction of the second (345
-    for 12.345 s): without the seconds term every window end fell back to its minute, live snapshots were
-    stamped up to 59 s in the past and the write window dropped them as late."""
-    return (f"(CAST(TIMESTAMPDIFF(MINUTE, TIMESTAMP '1970-01-01 00:00:00', {column}) AS BIGINT) * 60000 "
-            f"+ EXTRACT(SECOND FROM {column}) * 1000 + EXTRACT(MILLISECOND FROM {column}))")
-
-
-END_MS = epoch_ms("window_end")
 
 
 def _quote(text: str) -> str:
@@ -112,8 +104,19 @@ def valid_events(decoded_view: str) -> str:
     return f"SELECT {columns}, rowtime FROM {decoded_view} WHERE reason IS NULL"
 
 
-def dlq_insert(sink: str, decoded_view: str, s: StreamingSettings) -> str:
-    """Rejected records with the headers of ``hybridrec.kafka.producer.dlq_headers`` (component ``flink``)."""
+REJECTED_COLUMNS = "k, v, reason, detail, checked_at_ms, payload_size, sha256"
+"""What a dead letter is made of: the raw record and the verdict (decoder rejects and late events alike)."""
+
+
+def rejected(decoded_view: str, late_view: str) -> str:
+    """Records the decoder rejected and events too late for their entity, in one stream for the dead-letter sink."""
+    return f"""SELECT {REJECTED_COLUMNS} FROM {decoded_view} WHERE reason IS NOT NULL
+UNION ALL
+SELECT {REJECTED_COLUMNS} FROM {late_view}"""
+
+
+def dlq_insert(sink: str, rejected_view: str, s: StreamingSettings) -> str:
+    """Dead letters with the headers of ``hybridrec.kafka.producer.dlq_headers`` (component ``flink``)."""
     def b(expr: str) -> str:
         return f"ENCODE({expr}, 'UTF-8')"
 
@@ -123,7 +126,7 @@ def dlq_insert(sink: str, decoded_view: str, s: StreamingSettings) -> str:
                "sha256": "sha256"}
     entries = ", ".join(f"{_quote(name)}, {b(expr)}" for name, expr in headers.items())
     return f"""INSERT INTO {sink}
-SELECT k, v, MAP[{entries}] FROM {decoded_view} WHERE reason IS NOT NULL"""
+SELECT k, v, MAP[{entries}] FROM {rejected_view}"""
 
 
 def archive_insert(sink: str, events: str) -> str:
@@ -134,39 +137,14 @@ SELECT {columns}, {fmt.format('yyyy-MM-dd')}, {fmt.format('HH')}
 FROM {events}"""
 
 
-def user_batches(events: str, s: StreamingSettings) -> str:
-    """One row per user and event-time micro-window: the window's events as parallel arrays."""
-    return f"""SELECT user_id, {END_MS} AS end_ms, ARRAY_AGG(event_time_ms) AS times, ARRAY_AGG(event_id) AS ids,
-       ARRAY_AGG(item_id) AS items, ARRAY_AGG(event_type_num) AS types
-FROM TABLE(TUMBLE(TABLE {events}, DESCRIPTOR(rowtime), {interval(s.streaming.micro_window_ms)}))
-GROUP BY user_id, window_start, window_end"""
-
-
-def engaged_events(events: str, s: StreamingSettings) -> str:
-    types = ", ".join(str(v) for v in s.streaming.engagement_type_values)
-    return f"SELECT * FROM {events} WHERE event_type_num IN ({types})"
-
-
-def item_batches(engaged: str, s: StreamingSettings) -> str:
-    """Per item: engagement times per micro-window (popularity, cnt = -1) and HOP-window counts (trending), one
-    stream without NULLs (the keyed operator reads ``times`` of every row)."""
-    cfg = s.streaming
-    return f"""SELECT item_id, {END_MS} AS end_ms, ARRAY_AGG(event_time_ms) AS times, CAST(-1 AS BIGINT) AS cnt
-FROM TABLE(TUMBLE(TABLE {engaged}, DESCRIPTOR(rowtime), {interval(cfg.micro_window_ms)}))
-GROUP BY item_id, window_start, window_end
-UNION ALL
-SELECT item_id, {END_MS} AS end_ms, ARRAY[CAST(-1 AS BIGINT)] AS times, COUNT(*) AS cnt
-FROM TABLE(HOP(TABLE {engaged}, DESCRIPTOR(rowtime), {interval(cfg.trending_slide_ms)},
-               {interval(cfg.trending_window_ms)}))
-GROUP BY item_id, window_start, window_end"""
-
-
-def entity_batches(user_batches_sql: str, item_batches_sql: str) -> str:
-    """User and item rows in one stream (``kind`` 'u' or 'i'), so one keyed JVM operator (``EntityFeatures``)
-    serves both with one state layout and one checkpointed operator."""
-    return f"""SELECT 'u' AS kind, user_id AS entity, end_ms, times, ids, items, types, CAST(-1 AS BIGINT) AS cnt
-FROM ({user_batches_sql})
-UNION ALL
-SELECT 'i' AS kind, item_id AS entity, end_ms, times, CAST(ARRAY[''] AS ARRAY<STRING>),
-       CAST(ARRAY[''] AS ARRAY<STRING>), CAST(ARRAY[0] AS ARRAY<INT>), cnt
-FROM ({item_batches_sql})"""
+def entity_events(events: str, views: Sequence[FreshView]) -> str:
+    """ENTITY_EVENT rows for ``FreshFeatures``: one per valid event and view that reads its type, keyed by that
+    view's join key (a user's event goes to the user, its engagements to the item too)."""
+    parts = []
+    all_types = {EventType.Value(t) for t in EVERY_EVENT}
+    for index, view in enumerate(views):
+        types = view.event_type_numbers
+        where = "" if set(types) >= all_types else f" WHERE event_type_num IN ({', '.join(map(str, types))})"
+        parts.append(f"SELECT {index} AS view_index, `{view.join_key}` AS entity, user_id, event_id, item_id, "
+                     f"event_type_num, event_time_ms FROM {events}{where}")
+    return "\nUNION ALL\n".join(parts)

@@ -187,7 +187,7 @@ def optimized(model: LoadedModel) -> torch.jit.ScriptModule:
     except Exception as exc:  # an export TorchScript cannot freeze still serves, just slower
         log.warning("%s: ranker not optimisable for inference (%s); serving it as exported", model.version, exc)
         return model.ranker
-    user = mi.user_side(None, np.ones(model.rank, np.float32), model.item_vecs_of, 0, 1, 10)
+    user = mi.user_side(None, np.ones(model.rank, np.float32), model.item_vecs_of, 0, 1)
     positions = np.arange(min(len(model.item_ids), 256))
     surfaces = np.zeros(len(positions), dtype=np.int64)
     reference = model.score(user, positions, surfaces, "")
@@ -208,7 +208,7 @@ def warm_up(model: LoadedModel, batch: int = 512, runs: int = 3) -> None:
     profiling executor specialise before the first request (its first runs are many times slower)."""
     if not model.item_ids:
         return
-    user = mi.user_side(None, np.zeros(model.rank, np.float32), model.item_vecs_of, 0, 1, 10)
+    user = mi.user_side(None, np.zeros(model.rank, np.float32), model.item_vecs_of, 0, 1)
     positions = np.arange(batch) % len(model.item_ids)
     for _ in range(runs):
         out = model.score(user, positions, np.zeros(batch, dtype=np.int64), "")

@@ -46,13 +46,13 @@ def normalised(v: Sequence[float] | None, width: int = N_GENRES) -> np.ndarray:
 
 
 def user_side(f: UserFeatures | None, user_vec: np.ndarray, item_vecs_of: Callable[[Sequence[str]], np.ndarray],
-              now_ms: int, session_gap_ms: int, recent_n: int) -> dict[str, np.ndarray]:
+              now_ms: int, session_gap_ms: int) -> dict[str, np.ndarray]:
     """The user half of one request's inputs (shape ``[1, ...]``): as training built it from the as-of state."""
     rank = user_vec.shape[0]
     f = f or UserFeatures()
     tenure = (now_ms - f.first_event_ms) / DAY_MS if f.first_event_ms is not None else 0.0
     open_session = f.last_event_ms is not None and now_ms - f.last_event_ms < session_gap_ms
-    recent = list(f.recent_items[:recent_n])
+    recent = list(f.recent_items)
     recent_vec = item_vecs_of(recent).mean(0) if recent else np.zeros(rank, dtype=np.float32)
     return {
         "user_num": np.array([[f.n_events, f.n_ratings, f.mean_rating, tenure]], dtype=np.float32),

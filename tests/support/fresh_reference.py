@@ -1,101 +1,161 @@
-"""The speed layer's features computed from a whole event list, straight from their definitions
-(``streaming/logic.py``), the reference the JVM operator and the job are held to.
+"""The fresh features computed from a whole event list, straight from their definitions in
+``hybridrec/fresh_features.py``: the reference the JVM operator and the job are held to.
 
-Deliberately written differently from the job's incremental state (``FeatureLogic.java``: one key and micro-window
-at a time), with whole-list passes, so that a test comparing the two, or comparing the job with this, checks the
-definitions and not one implementation against itself. Only events the job could see are passed in: valid, and
-within the allowed out-of-orderness.
+Deliberately written differently from the JVM's incremental state (``EntityState`` and the aggregation kinds of
+``streaming/java``: one event at a time, in arrival order), with whole-list passes over the events in event-time
+order, so that a test comparing the two checks the definitions and not one implementation against itself. The one
+rule that depends on arrival order, which events are too late for their entity, is :func:`accepted` (a direct
+transcription of the documented rule); only the events it accepts are folded in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
-from streaming.config import StreamingConfig, StreamingSettings
-from streaming.logic import HIDE, N_EVENT_TYPES, N_GENRES, Event, GenreLookup
+from hybridrec.contract import GENRES
+from hybridrec.fresh_features import (
+    N_EVENT_TYPES,
+    VIEWS,
+    Aggregation,
+    CountByType,
+    DecayedCount,
+    DecayedGenreSum,
+    DistinctLastN,
+    FreshView,
+    Last,
+    LastN,
+    Session,
+    Trending,
+)
 
-
-def _decayed(times: list[int], at_ms: int, half_life_ms: int) -> list[float]:
-    return [2.0 ** (-(at_ms - t) / half_life_ms) for t in times]
-
-
-def reference_user_features(events: Iterable[Event], cfg: StreamingConfig,
-                            genres: GenreLookup) -> dict[str, object]:
-    """Features of one user after all of ``events``."""
-    ordered = sorted(events)
-    engaged = [e for e in ordered if e.event_type in cfg.engagement_type_values]
-    last = max(e.event_time_ms for e in ordered)
-    counts = {}
-    for name, window in (("counts_1h", cfg.counts_short_ms), ("counts_1d", cfg.counts_long_ms)):
-        c = [0] * N_EVENT_TYPES
-        for e in ordered:
-            if last - window < e.event_time_ms <= last:
-                c[e.event_type] += 1
-        counts[name] = c
-    session: list[Event] = []
-    for i, e in enumerate(engaged):
-        if i == 0 or e.event_time_ms - engaged[i - 1].event_time_ms > cfg.session_gap_ms:
-            session = []
-        session.append(e)
-    recent = list(reversed(engaged))[: cfg.recent_n]
-    hidden: list[str] = []
-    for e in reversed([e for e in ordered if e.event_type == HIDE]):
-        if e.item_id not in hidden:
-            hidden.append(e.item_id)
-    if engaged:
-        t_end = engaged[-1].event_time_ms
-        weights = _decayed([e.event_time_ms for e in engaged], t_end, cfg.taste_half_life_ms)
-        taste = [sum(w * genres(e.item_id)[g] for w, e in zip(weights, engaged, strict=True))
-                 for g in range(N_GENRES)]
-        total = sum(taste)
-        taste = [v / total for v in taste]
-        session_genres = [sum(genres(e.item_id)[g] for e in session) / len(session) for g in range(N_GENRES)]
-    else:
-        taste = [0.0] * N_GENRES
-        session_genres = [0.0] * N_GENRES
-    return {
-        "recent_items": [e.item_id for e in recent],
-        "recent_item_times_ms": [e.event_time_ms for e in recent],
-        "session_start_ms": session[0].event_time_ms if session else 0,
-        "session_items": [e.item_id for e in session],
-        "session_genres": session_genres,
-        "taste_genres": taste,
-        **counts,
-        "last_event_ms": last,
-        "hidden_items": hidden[: cfg.hidden_n],
-    }
+N_GENRES = len(GENRES)
+GenreLookup = Callable[[str], list[float]]
 
 
-def reference_item_features(times_ms: Iterable[int], cfg: StreamingConfig, popularity_half_life_ms: int
-                            ) -> dict[str, object]:
-    """Features of one item after all its engagement events, once every window has fired."""
-    times = sorted(times_ms)
-    last = times[-1]
-    # The newest HOP window holding any event starts at the slide boundary at or before the newest event.
-    end = last - last % cfg.trending_slide_ms + cfg.trending_window_ms
-    start = end - cfg.trending_window_ms
-    return {
-        "trending_1h": sum(1 for t in times if start <= t < end),
-        "trending_window_end_ms": end,
-        "decayed_popularity": sum(_decayed(times, last, popularity_half_life_ms)),
-        "last_event_ms": last,
-    }
+@dataclass(frozen=True, order=True)
+class Event:
+    """The fields of an interaction the features read; ordering is event-time order, ties by event id."""
+
+    event_time_ms: int
+    event_id: str
+    item_id: str
+    event_type: int
+    user_id: str = ""
 
 
-def reference_features(events: Iterable[tuple[str, Event]], settings: StreamingSettings, genres: GenreLookup
-                       ) -> tuple[dict[str, dict[str, object]], dict[str, dict[str, object]]]:
-    """(user_id → user_fresh, item_id → item_fresh) for ``(user_id, event)`` pairs, under ``settings``."""
-    cfg = settings.streaming
-    by_user: dict[str, list[Event]] = {}
-    by_item: dict[str, list[int]] = {}
-    for user_id, e in events:
-        by_user.setdefault(user_id, []).append(e)
-        if e.event_type in cfg.engagement_type_values:
-            by_item.setdefault(e.item_id, []).append(e.event_time_ms)
-    users = {u: reference_user_features(evs, cfg, genres) for u, evs in by_user.items()}
-    items = {i: reference_item_features(ts, cfg, settings.features.popularity_half_life_ms)
-             for i, ts in by_item.items()}
-    return users, items
+def accepted(arrivals: Sequence[Event], allowed_lateness_ms: int, max_buffered: int) -> list[Event]:
+    """The events of one entity (of an order-sensitive view) that are folded in, given their arrival order: an
+    event is late when it is more than ``allowed_lateness_ms`` behind the newest event accepted before it, or not
+    newer than the newest event that left the kept buffer (events leave it once they are that far behind the newest,
+    or when more than ``max_buffered`` are kept)."""
+    out: list[Event] = []
+    newest: Event | None = None
+    horizon: Event | None = None
+    buffer: list[Event] = []
+    for e in arrivals:
+        if newest is not None and (e.event_time_ms < newest.event_time_ms - allowed_lateness_ms
+                                   or (horizon is not None and e <= horizon)):
+            continue
+        out.append(e)
+        buffer = sorted([*buffer, e])
+        newest = max(newest, e) if newest is not None else e
+        while buffer and (buffer[0].event_time_ms < newest.event_time_ms - allowed_lateness_ms
+                          or len(buffer) > max_buffered):
+            horizon = buffer.pop(0)
+    return out
+
+
+def _decay(t: int, at_ms: int, half_life_ms: int) -> float:
+    return float(2.0 ** (-(at_ms - t) / half_life_ms))
+
+
+def _end(t: int, slide_ms: int) -> int:
+    return t - t % slide_ms + slide_ms
+
+
+def aggregate(agg: Aggregation, events: list[Event], genres: GenreLookup, watermark_ms: int | None
+              ) -> dict[str, object]:
+    """The outputs of one aggregation (facet → value) over one entity's ``events`` (any order)."""
+    mine = sorted(e for e in events if e.event_type in agg.event_type_numbers)
+    newest_first = list(reversed(mine))
+    t_last = mine[-1].event_time_ms if mine else 0
+    if isinstance(agg, LastN):
+        top = newest_first[: agg.n]
+        return {"item_ids": [e.item_id for e in top], "times_ms": [e.event_time_ms for e in top]}
+    if isinstance(agg, DistinctLastN):
+        items: list[str] = []
+        for e in newest_first:
+            if e.item_id not in items:
+                items.append(e.item_id)
+        return {"item_ids": items[: agg.n]}
+    if isinstance(agg, Session):
+        session: list[Event] = []
+        for i, e in enumerate(mine):
+            if i == 0 or e.event_time_ms - mine[i - 1].event_time_ms > agg.gap_ms:
+                session = []
+            session.append(e)
+        mean = [sum(genres(e.item_id)[g] for e in session) / len(session) for g in range(N_GENRES)] \
+            if session else [0.0] * N_GENRES
+        return {"start_ms": session[0].event_time_ms if session else 0, "item_ids": [e.item_id for e in session],
+                "genre_mean": mean}
+    if isinstance(agg, DecayedGenreSum):
+        sums = [sum(_decay(e.event_time_ms, t_last, agg.half_life_ms) * genres(e.item_id)[g] for e in mine)
+                for g in range(N_GENRES)]
+        total = sum(sums)
+        return {"shares": [v / total for v in sums] if total > 0 else [0.0] * N_GENRES}
+    if isinstance(agg, CountByType):
+        counts = [0] * N_EVENT_TYPES
+        for e in mine:
+            if t_last - agg.window_ms < e.event_time_ms <= t_last:
+                counts[e.event_type] += 1
+        return {"counts": counts}
+    if isinstance(agg, Last):
+        return {"time_ms": t_last}
+    if isinstance(agg, DecayedCount):
+        return {"value": sum(_decay(e.event_time_ms, t_last, agg.half_life_ms) for e in mine), "at_ms": t_last}
+    if isinstance(agg, Trending):
+        if not mine:
+            return {"count": 0, "window_end_ms": 0}
+        first = _end(t_last, agg.slide_ms)
+        end = first if watermark_ms is None else min(_end(max(t_last, watermark_ms), agg.slide_ms),
+                                                     first + agg.window_ms)
+        return {"count": sum(1 for e in mine if end - agg.window_ms <= e.event_time_ms < end), "window_end_ms": end}
+    raise TypeError(f"no reference for {type(agg).__name__}")
+
+
+def view_features(view: FreshView, events: list[Event], genres: GenreLookup, watermark_ms: int | None = None
+                  ) -> dict[str, object]:
+    """Every feature of ``view`` for one entity after ``events``; ``watermark_ms`` None: no watermark yet, the
+    largest possible int: the end of a bounded input (every trending window has moved on)."""
+    out: dict[str, object] = {}
+    for agg in view.aggregations:
+        values = aggregate(agg, events, genres, watermark_ms)
+        out.update({o.name: values[o.facet] for o in agg.outputs()})
+    return out
+
+
+END_OF_INPUT = 2**62
+"""The watermark after a bounded input (Flink's is Long.MAX_VALUE; any time past every window will do)."""
+
+
+def reference_features(events: Iterable[tuple[str, Event]], genres: GenreLookup, *, allowed_lateness_ms: int,
+                       max_buffered: int, watermark_ms: int | None = END_OF_INPUT,
+                       views: Sequence[FreshView] = VIEWS) -> dict[str, dict[str, dict[str, object]]]:
+    """view name → entity → features, for ``(user_id, event)`` pairs in arrival order (events too late for an
+    order-sensitive view are left out of it, as the job leaves them)."""
+    arrivals = [(u, e) for u, e in events]
+    out: dict[str, dict[str, dict[str, object]]] = {}
+    for view in views:
+        by_entity: dict[str, list[Event]] = {}
+        types = set(view.event_type_numbers)
+        for user, e in arrivals:
+            if e.event_type in types:
+                by_entity.setdefault(user if view.join_key == "user_id" else e.item_id, []).append(e)
+        if view.order_sensitive:
+            by_entity = {k: accepted(v, allowed_lateness_ms, max_buffered) for k, v in by_entity.items()}
+        out[view.name] = {k: view_features(view, v, genres, watermark_ms) for k, v in by_entity.items()}
+    return out
 
 
 def mismatches(got: dict[str, object], expected: dict[str, object], rel: float = 1e-6) -> list[str]:

@@ -20,10 +20,11 @@ import pyarrow.dataset as pads
 from hybridrec.config import PROJECT_ROOT, FeastConfig, KafkaConfig, Settings, TopicsConfig
 from hybridrec.contract import ARCHIVE_SCHEMA, ITEM_FRESH_VIEW, USER_FRESH_VIEW, genre_vector
 from hybridrec.events import make_event
+from hybridrec.fresh_features import VIEWS
 from hybridrec_pb.events_pb2 import CatalogItem, EventType, InteractionEvent
 from streaming.config import StreamingSettings, streaming_settings
 from streaming.feast_writer import HashLayout, hash_layout
-from streaming.logic import Event
+from tests.support.fresh_reference import END_OF_INPUT, Event, mismatches, reference_features
 
 TEST_JAR = "streaming/hybridrec-streaming-tests.jar"
 """The Maven module's test drivers (`make stream-jar` puts them beside the job's jar)."""
@@ -40,7 +41,8 @@ class World:
         return genre_vector(self.genres.get(item, ()))
 
     def pairs(self) -> list[tuple[str, Event]]:
-        return [(e.user_id, Event(e.event_time_ms, e.event_id, e.item_id, e.event_type)) for e in self.events]
+        return [(e.user_id, Event(e.event_time_ms, e.event_id, e.item_id, e.event_type, e.user_id))
+                for e in self.events]
 
 
 def make_world(n_events: int, *, n_users: int = 50, n_items: int = 40, seed: int = 5, start_ms: int | None = None,
@@ -137,12 +139,6 @@ class JobProcess:
         return "\n".join(line for line in lines if not line.lstrip().startswith("at "))[-8000:] if lines else ""
 
 
-def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
-    """Newest completed checkpoint (a chk-N directory holding _metadata) under any job id."""
-    done = [p.parent for p in checkpoint_dir.glob("*/chk-*/_metadata")]
-    return max(done, key=lambda p: (p.stat().st_mtime, int(p.name.split("-")[1]))) if done else None
-
-
 def read_archive(settings: StreamingSettings) -> pa.Table:
     root = settings.archive_dir
     if not root.exists():
@@ -161,6 +157,8 @@ def read_features(settings: StreamingSettings, users: list[str], items: list[str
     store = open_store(settings)
 
     def read(view: str, fields: list[str], key: str, ids: list[str]) -> dict[str, dict[str, object]]:
+        if not ids:
+            return {}
         refs = [f"{view}:{f}" for f in fields]
         got = store.get_online_features(features=refs, entity_rows=[{key: i} for i in ids]).to_dict()
         return {i: {f: got[f][n] for f in fields} for n, i in enumerate(ids)}
@@ -177,21 +175,25 @@ def dump(obj: object) -> str:
     return json.dumps(obj, indent=1, default=str)[:4000]
 
 
-def discard(settings: Settings) -> None:
-    """Remove what a run with isolated settings left in the shared services: its topics and its Redis rows."""
+def discard(settings: Settings, *, rows: bool = True) -> None:
+    """Remove what a run with isolated settings left in the shared services: its topics and (``rows``) its Redis
+    rows (not needed on a private :class:`RedisServer`)."""
     from hybridrec.kafka.topics import delete_topics, topic_specs
 
     delete_topics(settings.kafka, [s.name for s in topic_specs(settings.kafka)])
-    drop_online_rows(settings)
+    if rows:
+        drop_online_rows(settings)
 
 
-def fresh_layouts(settings: Settings) -> tuple[HashLayout, HashLayout]:
-    """Feast's Redis layouts of user_fresh and item_fresh under ``settings``, from the definitions (no registry)."""
+def fresh_layouts(settings: Settings) -> tuple[HashLayout, ...]:
+    """Feast's Redis layouts of the fresh views (in ``fresh_features.VIEWS`` order) under ``settings``, from the
+    definitions (no registry)."""
     from feature_repo.definitions import build
     from hybridrec.feature_store import repo_config
 
     definitions, config = build(settings), repo_config(settings)
-    return hash_layout(definitions.user_fresh, config), hash_layout(definitions.item_fresh, config)
+    views = {fv.name: fv for fv in (definitions.user_fresh, definitions.item_fresh)}
+    return tuple(hash_layout(views[v.name], config) for v in VIEWS)
 
 
 def drop_online_rows(settings: Settings) -> int:
@@ -254,9 +256,9 @@ SENTINEL_USER = "zz-sentinel"
 SENTINEL_ITEM = "zz-sentinel-item"
 
 
-def produce_sentinels(settings: StreamingSettings, after_ms: int) -> list[InteractionEvent]:
-    """One valid event per partition far past ``after_ms``: pushes every partition's watermark beyond all real
-    windows, so an unbounded job fires them (tests compare everything but the sentinels)."""
+def produce_sentinels(settings: StreamingSettings, at_ms: int) -> list[InteractionEvent]:
+    """One valid event per partition at ``at_ms``: moves every partition's watermark there, so an unbounded job's
+    trending windows are where the reference puts them at that watermark (tests compare all but the sentinels)."""
     from confluent_kafka import Producer
 
     topic = settings.kafka.topics.interactions
@@ -265,7 +267,7 @@ def produce_sentinels(settings: StreamingSettings, after_ms: int) -> list[Intera
     for p in range(settings.kafka.topics.partitions):
         user = f"{SENTINEL_USER}-{p}"
         e = make_event(event_id=f"sentinel-{p}", user_id=user, item_id=SENTINEL_ITEM, event_type="CLICK",
-                       value=0.0, event_time_ms=after_ms)
+                       value=0.0, event_time_ms=at_ms)
         plain.produce(topic, e.SerializeToString(), user.encode(), partition=p)
         out.append(e)
     assert plain.flush(30) == 0
@@ -279,3 +281,65 @@ def wait_for(predicate: object, timeout_s: float, every_s: float = 2.0) -> bool:
             return True
         time.sleep(every_s)
     return False
+
+
+class RedisServer:
+    """A private Debian redis-server on a free loopback port, persisting every write (AOF, fsync always), so a test
+    can kill and restart it without touching the shared one and without Redis itself losing data."""
+
+    def __init__(self, workdir: Path) -> None:
+        import shutil as _shutil
+
+        from tests.helpers import free_port
+
+        self.binary = _shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        import redis
+
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir), "--save", "",
+             "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(host="127.0.0.1", port=self.port)
+        assert wait_for(lambda: _pings(client), 30, every_s=0.1), "private redis-server did not start"
+        client.close()
+
+    def stop(self) -> None:
+        """SIGKILL, like a crash: what it acknowledged is in its append-only file."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
+        self.proc = None
+
+
+def _pings(client: object) -> bool:
+    import redis
+
+    try:
+        return bool(client.ping())  # type: ignore[attr-defined]
+    except redis.exceptions.ConnectionError:
+        return False
+
+
+def feature_mismatches(settings: StreamingSettings, pairs: list[tuple[str, Event]], genres: object, *,
+                       watermark_ms: int | None = END_OF_INPUT, skip: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """What the job wrote (read through Feast) against the reference for ``(user_id, event)`` pairs in produce
+    order: ``view:entity`` → differing features (empty when everything matches). Floats within 1e-5 (users: genre
+    mixes are float32) and 1e-9 (items)."""
+    expected = reference_features(pairs, genres, allowed_lateness_ms=settings.streaming.allowed_lateness_ms,  # type: ignore[arg-type]
+                                  max_buffered=settings.streaming.max_buffered_events, watermark_ms=watermark_ms)
+    users, items = expected[USER_FRESH_VIEW], expected[ITEM_FRESH_VIEW]
+    got_users, got_items = read_features(settings, sorted(users), sorted(items))
+    bad: dict[str, list[str]] = {}
+    for view, exp, got, rel in ((USER_FRESH_VIEW, users, got_users, 1e-5), (ITEM_FRESH_VIEW, items, got_items, 1e-9)):
+        for entity, features in exp.items():
+            wanted = {k: v for k, v in features.items() if k not in skip}
+            if m := mismatches(got[entity], wanted, rel):
+                bad[f"{view}:{entity}"] = m
+    return bad

@@ -2,18 +2,15 @@
 and changes the ranker's next answer within 2 s (issue #6), for an engagement (a "Because you watched" row)
 and for a HIDE (the item leaves the page).
 
-The job runs live on isolated topics with a low-latency profile of its own settings (watermark delay and
-micro window well under a second; the defaults of 2 s + 1 s bound freshness at 3 s by design). Windows fire
-on the watermark, which only moves with traffic, so a background producer plays other users' events on every
-partition, as a live site has. One slow test: the job's start-up dominates it.
+The job runs live on isolated topics with its shipped settings and no other traffic: every event is folded in on
+arrival and written within a flush interval, whatever the rest of the topic does. One slow test: the job's start-up
+dominates it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,49 +28,10 @@ from tests.unit.serving import serving_kit as kit
 
 pytestmark = pytest.mark.integration
 FRESHNESS_S = 2.0  # the issue's bound: produce → changed response
-LIVE = {"bounded": False, "max_out_of_orderness_ms": 200, "micro_window_ms": 100, "write_interval_ms": 100,
-        "source_idle_timeout_ms": 0, "checkpoint_interval_ms": 5_000}
-
-
-class Traffic:
-    """Other users' events on every partition every ``every_s``, stamped now: keeps the watermark moving.
-    Sparse while the job starts (it reads the topic from the beginning, so a dense start-up backlog would
-    have to be caught up first), denser once it is live."""
-
-    def __init__(self, settings: Settings, every_s: float = 1.0) -> None:
-        from confluent_kafka import Producer
-
-        self._producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "linger.ms": 0})
-        self._topic = settings.kafka.topics.interactions
-        self._partitions = settings.kafka.topics.partitions
-        self.every_s = every_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        n = 0
-        while not self._stop.is_set():
-            now = int(time.time() * 1000)
-            for p in range(self._partitions):
-                user = f"traffic-{p}"
-                e = make_event(event_id=f"traffic-{n}-{p}", user_id=user, item_id="i149", event_type="IMPRESSION",
-                               value=0.0, event_time_ms=now)
-                self._producer.produce(self._topic, e.SerializeToString(), user.encode(), partition=p)
-            self._producer.poll(0)
-            n += 1
-            self._stop.wait(self.every_s)
-        self._producer.flush(10)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(15)
-
-
 def _send(producer: EventProducer, user: str, item: str, event_type: str) -> None:
     """One event through a warm validating producer (as a homepage backend keeps one), acknowledged by the
-    broker. Stamped when sent: a producer created per event spends its first round trips getting an idempotence
-    id, and an event that reaches Kafka later than ``max_out_of_orderness_ms`` is late by definition."""
+    broker, stamped when sent (a producer created per event spends its first round trips getting an idempotence
+    id, which would count as freshness)."""
     e = make_event(event_id=f"{user}-{item}-{event_type}-{time.time_ns()}", user_id=user, item_id=item,
                    event_type=event_type, value=0.0, event_time_ms=int(time.time() * 1000), device="TV", country="NL")
     assert producer.send(e)
@@ -97,7 +55,7 @@ async def _until(ranker: object, user: str, done: object, since: float, timeout_
 @pytest.mark.timeout(1200)  # the job's start-up alone took minutes on the loaded shared machine
 def test_an_event_in_kafka_changes_the_next_response_within_2s(services: Settings, tmp_path: Path) -> None:
     testkit.build_jar()
-    stream = testkit.isolated_streaming_settings(get_settings(), tmp_path / "stream", **LIVE)
+    stream = testkit.isolated_streaming_settings(get_settings(), tmp_path / "stream", bounded=False)
     ensure_topics(stream.kafka)
     world = kit.world(n_users=30, n_items=150)
     # The ranker reads the job's Feast project; items and the model are the batch layer's part.
@@ -108,23 +66,15 @@ def test_an_event_in_kafka_changes_the_next_response_within_2s(services: Setting
     env.publish_model(settings, world, tmp_path)
     testkit.publish_catalog(stream, dict(world.item_genres))
     job = testkit.JobProcess(stream, tmp_path / "job")
-    traffic = Traffic(stream)
     producer = EventProducer(stream.kafka, stream.validation)
     _send(producer, "warm-up", "i1", "IMPRESSION")
     try:
-        # Live once the background traffic reaches Redis close to when it happens (start-up: JVM, planner,
-        # Python workers; minutes on a loaded machine), then as fresh as the denser traffic lets it be.
-        def lag_below(ms: int) -> Callable[[], bool]:
-            def check() -> bool:
-                users, _ = testkit.read_features(stream, ["traffic-0"], ["i149"])
-                last = users["traffic-0"]["last_event_ms"]
-                return last is not None and time.time() * 1000 - int(last) < ms  # type: ignore[call-overload]
+        # Live once the warm-up event is in Redis (start-up: JVM and planner, minutes on a loaded machine).
+        def warm() -> bool:
+            users, _ = testkit.read_features(stream, ["warm-up"], [])
+            return users["warm-up"]["last_event_ms"] is not None
 
-            return check
-
-        assert testkit.wait_for(lag_below(5_000), 900, every_s=1.0), job.tail()
-        traffic.every_s = 0.2
-        assert testkit.wait_for(lag_below(1_000), 60, every_s=0.2), "the job does not keep up with live traffic"
+        assert testkit.wait_for(warm, 900, every_s=1.0), job.tail()
 
         async def scenario() -> dict[str, object]:
             running = await start(settings, catalog=world.catalog(), load_catalog=False)
@@ -156,6 +106,5 @@ def test_an_event_in_kafka_changes_the_next_response_within_2s(services: Setting
         assert got["play_s"] <= FRESHNESS_S, f"PLAY took {got['play_s']:.2f} s to the response\n{seen}\n{job.tail()}"
         assert got["hide_s"] <= FRESHNESS_S, f"HIDE of {got['victim']} took {got['hide_s']:.2f} s\n{seen}"
     finally:
-        traffic.stop()
         job.kill()
         testkit.discard(stream)

@@ -1,6 +1,7 @@
 """The JVM online-store writer (``RedisFeatureSink.java``) against the real Redis: the newest snapshot of an entity
 in a batch wins, a replayed or older snapshot never overwrites a newer one (what makes restarts idempotent),
-batches larger than one pipeline round trip are written whole, and keys get the online store's TTL."""
+batches larger than one pipeline round trip are written whole, keys get the online store's TTL, and a Redis that
+goes away and comes back loses no pending row."""
 
 from __future__ import annotations
 
@@ -44,12 +45,38 @@ def batch_line(layout: HashLayout, snapshots: list[tuple[str, int, bytes]]) -> s
 
 
 def run_sink(s: StreamingSettings, lines: list[str], tmp_path: Path, classpath: str, ttl: int = 0) -> list[int]:
-    spec = tmp_path / f"spec-{ttl}.txt"
-    spec.write_text(spec_text(s, *testkit.fresh_layouts(s), kafka=False, key_ttl_seconds=ttl))
-    proc = subprocess.run(["java", "-cp", classpath, "io.hybridrec.streaming.RedisSinkDriver", str(spec)],
-                          input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return [int(n) for n in proc.stdout.split()]
+    """Rows written per batch (-1: Redis unreachable, rows kept)."""
+    return [w for w, _ in SinkDriver(s, tmp_path, classpath, ttl).run(lines)]
+
+
+class SinkDriver:
+    """The writer in a JVM of its own, fed one line at a time: (rows written, rows pending) per line."""
+
+    def __init__(self, s: StreamingSettings, tmp_path: Path, classpath: str, ttl: int = 0) -> None:
+        spec = tmp_path / f"spec-{ttl}-{s.redis.port}.txt"
+        spec.write_text(spec_text(s, testkit.fresh_layouts(s), kafka=False, key_ttl_seconds=ttl))
+        self.proc = subprocess.Popen(["java", "-cp", classpath, "io.hybridrec.streaming.RedisSinkDriver", str(spec)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def send(self, line: str) -> tuple[int, int]:
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        reply = self.proc.stdout.readline()
+        assert reply, self.proc.stderr.read() if self.proc.stderr else ""
+        written, pending = reply.split()
+        return int(written), int(pending)
+
+    def run(self, lines: list[str]) -> list[tuple[int, int]]:
+        try:
+            return [self.send(line) for line in lines]
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        assert self.proc.wait(60) == 0
 
 
 @pytest.fixture
@@ -85,3 +112,28 @@ def test_sink_keeps_the_newest_row_and_skips_replays(settings: StreamingSettings
     assert run_sink(settings, [batch_line(item, [snapshot(item, "i2", 5, 9)])], tmp_path, java_classpath,
                     ttl=600) == [1]
     assert 0 < client.ttl(item.redis_key("i2")) <= 600
+
+
+def test_a_redis_restart_loses_no_pending_row(settings: StreamingSettings, java_classpath: str,
+                                             tmp_path: Path) -> None:
+    """Redis away: the write fails, every row stays pending (and newer snapshots of the same entity replace older
+    ones); Redis back: one write puts them all in."""
+    server = testkit.RedisServer(tmp_path / "redis")
+    s = settings.model_copy(update={"redis": settings.redis.model_copy(update={"port": server.port})})
+    user, _ = testkit.fresh_layouts(s)
+    driver = SinkDriver(s, tmp_path, java_classpath)
+    try:
+        assert driver.send(batch_line(user, [snapshot(user, "u1", 1_000, 1)])) == (1, 0)
+        server.stop()
+        assert driver.send(batch_line(user, [snapshot(user, "u1", 2_000, 2), snapshot(user, "u2", 2_000, 3)])) \
+            == (-1, 2)
+        assert driver.send(batch_line(user, [snapshot(user, "u2", 3_000, 4)])) == (-1, 2)
+        server.start()
+        assert driver.send("write") == (2, 0)
+        client = redis.Redis(host="127.0.0.1", port=server.port)
+        got = {e: Value.FromString(client.hget(user.redis_key(e), user.fields[0][2])).int64_val for e in ("u1", "u2")}
+        assert got == {"u1": 2, "u2": 4}
+        client.close()
+    finally:
+        driver.close()
+        server.stop()

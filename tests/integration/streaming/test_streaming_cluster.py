@@ -11,7 +11,6 @@ from hybridrec.config import Settings, get_settings
 from hybridrec.kafka.topics import ensure_topics
 from streaming import cluster
 from tests.support import streaming_kit as testkit
-from tests.support.fresh_reference import mismatches, reference_features
 
 pytestmark = pytest.mark.integration
 
@@ -28,11 +27,7 @@ def test_session_cluster_computes_reference_features(services: Settings, tmp_pat
         testkit.produce(settings, world.events)
         assert cluster.submit(settings, testkit.settings_file(settings, tmp_path / "settings.json")) == 0
 
-        exp_users, exp_items = reference_features(world.pairs(), settings, world.genre_lookup)
-        users, items = testkit.read_features(settings, sorted(exp_users), sorted(exp_items))
-        bad = {u: m for u in exp_users if (m := mismatches(users[u], exp_users[u], 1e-5))}
-        bad.update({i: m for i in exp_items if (m := mismatches(items[i], exp_items[i], 1e-9))})
-        assert not bad, testkit.dump(bad)
+        assert testkit.feature_mismatches(settings, world.pairs(), world.genre_lookup) == {}
         ids = testkit.read_archive(settings).column("event_id").to_pylist()
         assert sorted(ids) == sorted(e.event_id for e in world.events)
     finally:

@@ -1,6 +1,7 @@
 """The speed-layer job through real Kafka, Flink (local MiniCluster) and Redis: features read back through
-Feast equal the pure-Python reference, the Parquet archive holds every valid event once, and malformed
-records reach the dead-letter topic with their reasons while the job carries on."""
+Feast equal the pure-Python reference (events out of order folded in event-time order), the Parquet archive holds
+every valid event once, and malformed records and events too late for their user reach the dead-letter topic with
+their reasons while the job carries on."""
 
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ import pytest
 
 from hybridrec.config import Settings, get_settings
 from hybridrec.contract import ARCHIVE_SCHEMA, partition_of
+from hybridrec.events import make_event
 from hybridrec.kafka.topics import ensure_topics
+from hybridrec_pb.events_pb2 import InteractionEvent
 from streaming.config import StreamingSettings
 from tests.helpers import consume, free_port, mutated
 from tests.support import streaming_kit as testkit
-from tests.support.fresh_reference import mismatches, reference_features
 
 pytestmark = pytest.mark.integration
 
@@ -41,11 +43,23 @@ def _malformed(world: testkit.World) -> dict[str, tuple[bytes, bytes]]:
     }
 
 
+def _late(world: testkit.World) -> list[InteractionEvent]:
+    """Three valid events, each two hours behind its user's newest: archived, but too late for the user's features
+    (``allowed_lateness_ms`` is one hour), so dead-lettered with reason ``late_event``."""
+    newest: dict[str, int] = {}
+    for e in world.events:
+        newest[e.user_id] = max(newest.get(e.user_id, 0), e.event_time_ms)
+    users = sorted(newest)[:3]
+    return [make_event(event_id=f"late-{u}", user_id=u, item_id="i1", event_type="PLAY", value=0.0,
+                       event_time_ms=newest[u] - 7_200_000, device="TV", country="NL") for u in users]
+
+
 @dataclass
 class Run:
     settings: StreamingSettings
     world: testkit.World
     malformed: dict[str, tuple[bytes, bytes]]
+    late: list[InteractionEvent]
     job: testkit.JobProcess
     scrapes: list[str]
 
@@ -66,18 +80,19 @@ def _metric(text: str, name: str) -> list[float]:
 
 @pytest.fixture(scope="module")
 def run(services: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
-    """One bounded job over 800 events (out of order up to 1.5 s, within the 2 s bound) and 6 bad records."""
+    """One bounded job over 800 events (out of order up to 1.5 s), 3 events too late for their users and 6 bad
+    records."""
     workdir: Path = tmp_path_factory.mktemp("stream")
     testkit.build_jar()
     port = free_port()
-    settings = testkit.isolated_streaming_settings(get_settings(), workdir, max_out_of_orderness_ms=2_000,
-                                                   metrics_port=str(port))
+    settings = testkit.isolated_streaming_settings(get_settings(), workdir, metrics_port=str(port))
     ensure_topics(settings.kafka)
     try:
         world = testkit.make_world(800, disorder_ms=1_500)
         malformed = _malformed(world)
         testkit.publish_catalog(settings, world.genres)
-        testkit.produce(settings, world.events, list(malformed.values()), raw_every=100)
+        late = _late(world)
+        testkit.produce(settings, [*world.events, *late], list(malformed.values()), raw_every=100)
         job = testkit.JobProcess(settings, workdir)
         scrapes: list[str] = []
         try:
@@ -89,27 +104,24 @@ def run(services: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         finally:
             job.kill()
         assert rc == 0, job.tail()
-        yield Run(settings, world, malformed, job, [s for s in scrapes if s])
+        yield Run(settings, world, malformed, late, job, [s for s in scrapes if s])
     finally:
         testkit.discard(settings)
 
 
 def test_features_through_feast_equal_reference(run: Run) -> None:
-    exp_users, exp_items = reference_features(run.world.pairs(), run.settings, run.world.genre_lookup)
-    got_users, got_items = testkit.read_features(run.settings, sorted(exp_users), sorted(exp_items))
-    bad = {u: m for u in exp_users if (m := mismatches(got_users[u], exp_users[u], rel=1e-5))}
-    assert not bad, testkit.dump(bad)
-    bad = {i: m for i in exp_items if (m := mismatches(got_items[i], exp_items[i], rel=1e-9))}
-    assert not bad, testkit.dump(bad)
-    assert len(exp_users) > 20 and len(exp_items) > 20
+    pairs = [*run.world.pairs(), *testkit.World(run.late, run.world.genres).pairs()]
+    assert testkit.feature_mismatches(run.settings, pairs, run.world.genre_lookup) == {}
+    assert len({u for u, _ in pairs}) > 20
 
 
 def test_archive_holds_each_valid_event_once(run: Run) -> None:
     table = testkit.read_archive(run.settings)
-    assert table.num_rows == len(run.world.events)
+    valid = [*run.world.events, *run.late]   # late events are archived like every valid event
+    assert table.num_rows == len(valid)
     ids = table.column("event_id").to_pylist()
     assert Counter(ids).most_common(1)[0][1] == 1
-    assert set(ids) == {e.event_id for e in run.world.events}
+    assert set(ids) == {e.event_id for e in valid}
     assert table.select(ARCHIVE_SCHEMA.names).schema == ARCHIVE_SCHEMA
     by_id = {r["event_id"]: r for r in table.to_pylist()}
     for e in run.world.events[:50]:
@@ -120,17 +132,28 @@ def test_archive_holds_each_valid_event_once(run: Run) -> None:
         assert row["device"] == "TV" and row["value"] == e.value and row["position"] == e.position
 
 
-def test_malformed_records_reach_dlq_with_reasons(run: Run) -> None:
+def test_malformed_and_late_records_reach_dlq_with_reasons(run: Run) -> None:
     topics = run.settings.kafka.topics
-    dead = consume(run.settings.kafka.bootstrap_servers, topics.dlq, len(run.malformed), timeout_s=30)
+    expected = len(run.malformed) + len(run.late)
+    dead = consume(run.settings.kafka.bootstrap_servers, topics.dlq, expected, timeout_s=30)
     got = {}
+    late = {}
     for msg in dead:
         headers = dict(msg.headers())
         assert headers["component"] == b"flink"
         assert headers["source_topic"] == topics.interactions.encode()
-        got[headers["reason"].decode()] = (msg.key(), msg.value())
+        if headers["reason"] == b"late_event":
+            event = InteractionEvent.FromString(msg.value())
+            late[event.event_id] = (msg.key(), event.event_time_ms, headers["detail"].decode())
+        else:
+            got[headers["reason"].decode()] = (msg.key(), msg.value())
     assert got == run.malformed
-    assert len(dead) == len(run.malformed)
+    assert set(late) == {e.event_id for e in run.late}
+    for e in run.late:
+        key, time_ms, detail = late[e.event_id]
+        assert (key, time_ms) == (e.user_id.encode(), e.event_time_ms)
+        assert "7200000 ms behind" in detail, detail
+    assert len(dead) == expected
 
 
 def test_prometheus_reporter_exports_flink_and_job_metrics(run: Run) -> None:
@@ -138,7 +161,7 @@ def test_prometheus_reporter_exports_flink_and_job_metrics(run: Run) -> None:
     every = "\n".join(run.scrapes)
     assert _metric(every, "_numRecordsIn"), "no Flink task metrics"
     assert _metric(every, "jobmanager_numRunningJobs") or _metric(every, "_uptime"), "no Flink job metrics"
-    for name in ("events_valid", "events_dead_lettered", "snapshots_emitted", "feature_rows_written",
-                 "event_to_write_lag_ms"):
+    for name in ("events_valid", "events_dead_lettered", "snapshots_emitted", "late_events", "feature_rows_written",
+                 "event_to_write_lag_ms", "feature_write_failures", "feature_rows_pending"):
         assert _metric(every, name), f"{name} was never exported"
     assert max(_metric(every, "events_valid")) > 0

@@ -15,83 +15,45 @@ import org.apache.flink.kafka.shaded.org.apache.kafka.common.PartitionInfo;
 import org.apache.flink.kafka.shaded.org.apache.kafka.common.TopicPartition;
 import org.apache.flink.kafka.shaded.org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
-import hybridrec.v1.Events.CatalogItem;
-
 import com.google.protobuf.InvalidProtocolBufferException;
 
+import hybridrec.v1.Events.CatalogItem;
+
+import io.hybridrec.features.CatalogVectors;
+import io.hybridrec.features.FreshSpec;
+
 /**
- * Item genres for the genre vectors: the compacted
- * {@code catalog} topic ({@code CatalogItem} by item_id) read to its end at start, re-read (at most every
- * {@code catalog_refresh_ms}) when an unknown item shows up; an item still unknown counts as genre Other.
+ * Item genres for the genre vectors: the compacted {@code catalog} topic ({@code CatalogItem} by item_id) read to
+ * its end at start, re-read (at most every {@code catalog_refresh_ms}) when an unknown item shows up; an item still
+ * unknown counts as genre Other.
  *
  * <p>The Kafka client is the one shaded inside the Flink Kafka connector jar the job already ships. A
  * {@code CatalogItem} that does not parse is skipped (the catalog is not the job's input contract, and a bad entry
  * must not stop the features).
  */
-final class CatalogGenres implements FeatureLogic.Genres {
+final class CatalogGenres extends CatalogVectors {
     private static final long READ_TIMEOUT_MS = 30_000;
 
-    private final FeatureSpec spec;
-    private Map<String, List<String>> genres;
     private long readAtMs;
-    private final Map<String, double[]> vectors = new HashMap<>();
 
-    /** Backed by Kafka when the spec names bootstrap servers; else by {@code fixed} alone (tests). */
-    CatalogGenres(FeatureSpec spec, Map<String, List<String>> fixed) {
-        this.spec = spec;
-        this.genres = fixed != null ? fixed : read();
+    CatalogGenres(FreshSpec spec) {
+        super(spec, read(spec));
         this.readAtMs = System.currentTimeMillis();
     }
 
-    int size() {
-        return genres.size();
-    }
-
     @Override
-    public double[] vector(String itemId) {
-        double[] vec = vectors.get(itemId);
-        if (vec != null) {
-            return vec;
-        }
-        if (!genres.containsKey(itemId) && !spec.bootstrapServers.isEmpty()
-                && System.currentTimeMillis() - readAtMs >= spec.catalogRefreshMs) {
-            genres = read();
+    protected void missed(String itemId) {
+        if (System.currentTimeMillis() - readAtMs >= spec.catalogRefreshMs) {
+            genres = read(spec);
             readAtMs = System.currentTimeMillis();
         }
-        List<String> gs = genres.get(itemId);
-        vec = genreVector(gs == null ? new ArrayList<>() : gs);
-        if (gs != null) {
-            vectors.put(itemId, vec);
-        }
-        return vec;
     }
 
-    /** hybridrec.contract.genre_vector: mass 1 spread over the item's genres (Other when none). */
-    double[] genreVector(List<String> names) {
-        double[] vec = new double[spec.genres.length];
-        List<Integer> idx = new ArrayList<>();
-        for (String g : names) {
-            String name = spec.genreAliases.getOrDefault(g, g);
-            int i = -1;
-            for (int k = 0; k < spec.genres.length; k++) {
-                if (spec.genres[k].equals(name)) {
-                    i = k;
-                    break;
-                }
-            }
-            idx.add(i < 0 ? spec.otherGenre : i);
-        }
-        if (idx.isEmpty()) {
-            idx.add(spec.otherGenre);
-        }
-        for (int i : idx) {
-            vec[i] += 1.0 / idx.size();
-        }
-        return vec;
-    }
-
-    private Map<String, List<String>> read() {
+    private static Map<String, List<String>> read(FreshSpec spec) {
         Map<String, List<String>> out = new HashMap<>();
+        if (spec.bootstrapServers.isEmpty()) {
+            return out;
+        }
         Properties props = new Properties();
         props.put("bootstrap.servers", spec.bootstrapServers);
         props.put("enable.auto.commit", "false");

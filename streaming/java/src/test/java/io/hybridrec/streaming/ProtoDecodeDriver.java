@@ -4,6 +4,8 @@ import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 
+import io.hybridrec.features.FreshSpec;
+
 /**
  * Runs {@link ProtoDecode#check} outside Flink for {@code tests/unit/streaming/test_proto_decode.py}: lines
  * {@code <key hex or -> <payload hex> <nowMs>} on stdin, arguments maxPayloadBytes maxIdLength minEventTimeMs
@@ -22,8 +24,8 @@ public final class ProtoDecodeDriver {
         StringBuilder out = new StringBuilder();
         for (String line; (line = in.readLine()) != null; ) {
             String[] parts = line.split(" ", -1);
-            byte[] key = parts[0].equals("-") ? null : FeatureSpec.bytes(parts[0]);
-            ProtoDecode.Decoded d = ProtoDecode.check(key, FeatureSpec.bytes(parts[1]), maxPayload, maxId, minTime,
+            byte[] key = parts[0].equals("-") ? null : FreshSpec.bytes(parts[0]);
+            ProtoDecode.Decoded d = ProtoDecode.check(key, FreshSpec.bytes(parts[1]), maxPayload, maxId, minTime,
                 skew, Long.parseLong(parts[2]));
             out.append(d.reason == null ? "valid" : d.reason).append('\n');
         }

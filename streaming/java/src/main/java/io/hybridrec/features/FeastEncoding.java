@@ -1,4 +1,4 @@
-package io.hybridrec.streaming;
+package io.hybridrec.features;
 
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
@@ -7,25 +7,25 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * One snapshot as the Redis hash Feast's Redis online store writes, in the payload format {@link
- * RedisFeatureSink} reads back: Python's {@code marshal} encoding of the tuple {@code (redis_key, {field: value
+ * One snapshot as the Redis hash Feast's Redis online store writes, in the payload format the Redis sink
+ * ({@code io.hybridrec.streaming.RedisFeatureSink}) reads back: Python's {@code marshal} encoding of the tuple {@code (redis_key, {field: value
  * bytes})}, a fixed, documented framing that the Python tests load with one {@code marshal.loads} to hold every
  * byte to Feast's own encoding.
  *
  * <p>Redis key, field hashes and the {@code _ts:<view>} field come from the spec (computed in Python with
- * Feast's own helpers); {@code Value} and {@code Timestamp} bytes are the protobuf wire format, written the way
- * {@code feast_writer.value_bytes} writes them. The unit test compares both with Feast's classes.
+ * Feast's own helpers); {@code Value} and {@code Timestamp} bytes are the protobuf wire format of Feast's classes; the Python
+ * tests compare both with them.
  */
-final class FeastEncoding {
+public final class FeastEncoding {
     private FeastEncoding() {
     }
 
     /** A growable byte buffer (reused per operator: one snapshot is encoded at a time). */
-    static final class Buf {
+    public static final class Buf {
         byte[] b = new byte[512];
         int n;
 
-        void reset() {
+        public void reset() {
             n = 0;
         }
 
@@ -70,7 +70,7 @@ final class FeastEncoding {
             b[n++] = (byte) v;
         }
 
-        byte[] toArray() {
+        public byte[] toArray() {
             return Arrays.copyOf(b, n);
         }
     }
@@ -84,7 +84,7 @@ final class FeastEncoding {
         return size;
     }
 
-    static boolean supported(String dtype) {
+    public static boolean supported(String dtype) {
         switch (dtype) {
             case "Int64": case "Float64": case "Array(String)": case "Array(Int64)": case "Array(Float64)":
             case "Array(Float32)":
@@ -96,7 +96,7 @@ final class FeastEncoding {
 
     /** The serialized feast.types.Value of {@code v} as the view's dtype declares it. */
     @SuppressWarnings("unchecked")
-    static void value(Buf out, String dtype, Object v) {
+    public static void value(Buf out, String dtype, Object v) {
         switch (dtype) {
             case "Int64":
                 out.put(0x20);
@@ -177,7 +177,7 @@ final class FeastEncoding {
     }
 
     /** google.protobuf.Timestamp of an epoch-ms version (zero fields omitted, as proto3 does). */
-    static byte[] timestamp(long versionMs) {
+    public static byte[] timestamp(long versionMs) {
         Buf b = new Buf();
         long seconds = Math.floorDiv(versionMs, 1000L);
         long nanos = Math.floorMod(versionMs, 1000L) * 1_000_000L;
@@ -193,7 +193,7 @@ final class FeastEncoding {
     }
 
     /** Feast's Redis key of a string entity: serialized entity key (v3) + project, prefix/suffix from the spec. */
-    static byte[] redisKey(FeatureSpec.View view, String entity) {
+    public static byte[] redisKey(FreshSpec.View view, String entity) {
         byte[] e = entity.getBytes(StandardCharsets.UTF_8);
         Buf b = new Buf();
         b.put(view.keyPrefix);
@@ -204,7 +204,7 @@ final class FeastEncoding {
     }
 
     /** google.protobuf.Timestamp bytes (the stored {@code _ts} field; null or empty: never written) → nanoseconds. */
-    static long timestampNanos(byte[] raw) {
+    public static long timestampNanos(byte[] raw) {
         long seconds = 0;
         long nanos = 0;
         int i = 0;
@@ -229,10 +229,24 @@ final class FeastEncoding {
         return seconds * 1_000_000_000L + nanos;
     }
 
+    public static byte[] progressValue(long generation, long progress) {
+        return (generation + ":" + progress).getBytes(StandardCharsets.US_ASCII);
+    }
+
+    /** {generation, progress} of a stored {@code _progress} value; null when absent (a row of an older writer). */
+    public static long[] parseProgress(byte[] raw) {
+        if (raw == null) {
+            return null;
+        }
+        String s = new String(raw, StandardCharsets.US_ASCII);
+        int colon = s.indexOf(':');
+        return new long[] {Long.parseLong(s.substring(0, colon)), Long.parseLong(s.substring(colon + 1))};
+    }
+
     /** A snapshot as Redis takes it: the key and its hash fields. */
-    static final class Hash {
-        final byte[] key;
-        final Map<byte[], byte[]> fields;
+    public static final class Hash {
+        public final byte[] key;
+        public final Map<byte[], byte[]> fields;
 
         Hash(byte[] key, Map<byte[], byte[]> fields) {
             this.key = key;
@@ -241,7 +255,7 @@ final class FeastEncoding {
     }
 
     /** The inverse of {@link #payload}: exactly the subset of marshal it writes. */
-    static Hash readPayload(byte[] p) {
+    public static Hash readPayload(byte[] p) {
         int[] at = {0};
         if (p[at[0]++] != ')' || p[at[0]++] != 2) {
             throw new IllegalArgumentException("not a snapshot payload");
@@ -274,8 +288,13 @@ final class FeastEncoding {
         out.putLe32(length);
     }
 
-    /** The view's features of one snapshot as {@code marshal((key, {field: bytes, _ts: bytes}))}. */
-    static byte[] payload(Buf out, FeatureSpec.View view, String entity, long versionMs, Object[] values) {
+    /**
+     * The view's features of one snapshot as {@code marshal((key, {_ts: bytes, _progress: bytes, field: bytes}))};
+     * {@code _progress} is {@code <generation>:<progress>} in decimal ({@link EntityState#progress}, the sink's
+     * check that makes replays no-ops).
+     */
+    public static byte[] payload(Buf out, FreshSpec.View view, String entity, long versionMs, long generation,
+                                 long progress, Object[] values) {
         out.reset();
         out.put(')');
         out.put(2);
@@ -288,8 +307,13 @@ final class FeastEncoding {
         out.put(view.tsField);
         marshalBytesHeader(out, ts.length);
         out.put(ts);
+        byte[] p = progressValue(generation, progress);
+        marshalBytesHeader(out, view.progressField.length);
+        out.put(view.progressField);
+        marshalBytesHeader(out, p.length);
+        out.put(p);
         for (int i = 0; i < view.fields.length; i++) {
-            FeatureSpec.Field f = view.fields[i];
+            FreshSpec.Field f = view.fields[i];
             marshalBytesHeader(out, f.hash.length);
             out.put(f.hash);
             int lengthAt = out.n;

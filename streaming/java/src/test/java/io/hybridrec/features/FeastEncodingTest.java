@@ -1,4 +1,4 @@
-package io.hybridrec.streaming;
+package io.hybridrec.features;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
