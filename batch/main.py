@@ -88,7 +88,7 @@ def prepare(spark: SparkSession, settings: Settings, cfg: BatchConfig, as_of: da
     t1 = lo + int(span * (1 - cfg.window.holdout_fraction - cfg.window.label_fraction))
     catalog = io.read_catalog(spark, settings.paths.lake_dir).cache()
     genres = tr.genre_vectors(catalog).cache()
-    ustate = tr.user_state(events, genres, fresh_features.session_gap_ms(), fresh_features.recent_items_n()).persist()
+    ustate = tr.user_state(events, genres).persist()
     istate = tr.item_state(events).persist()
     gstate = tr.global_state(events).persist()
     return Prepared(events, catalog, genres, ustate, istate, gstate, lo, t1, t2, end, n)
@@ -276,7 +276,7 @@ def run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession |
             registry.promote(version.version, reason="; ".join(decision.reasons))
     features: dict[str, int] = {}
     with timer.stage("batch_features"):
-        users = tr.user_batch_features(p.events, p.genres, p.end, fresh_features.session_gap_ms(), state=p.ustate)
+        users = tr.user_batch_features(p.events, p.genres, p.end, state=p.ustate)
         cands = topk.top_k_frame(p.events, emb, data.popular, data.item_share, p.end, cfg.top_k.k,
                                  cfg.top_k.users_per_chunk)
         users = topk.attach(users, cands)

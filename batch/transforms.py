@@ -14,6 +14,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from hybridrec.contract import GENRE_ALIASES, GENRES
+from hybridrec.fresh_features import USER_FRESH, FreshView, LastN, Session
 
 N_GENRES = len(GENRES)
 DAY_MS = 86_400_000
@@ -60,23 +61,37 @@ def _sum_arrays(col: str, n: int, window: Window) -> Column:
 
 # --- point-in-time state tables ------------------------------------------------------------------------
 
-def user_state(events: DataFrame, genres: DataFrame, session_gap_ms: int, recent_n: int) -> DataFrame:
-    """Per user event, the user's features *after* it: counts, rating sum, engaged genre mass, the current
-    session (split at gaps ≥ ``session_gap_ms``, like the speed layer) and the last ``recent_n`` engaged
-    items, newest first."""
+def user_state(events: DataFrame, genres: DataFrame, view: FreshView = USER_FRESH) -> DataFrame:
+    """Per user event, the user's features *after* it: counts, rating sum, engaged genre mass, and the fresh
+    features training reads, by the rules of their declaration in ``view`` (``hybridrec.fresh_features``, the one
+    the speed layer executes): the current session (its event types, split where consecutive ones are more than
+    its ``gap_ms`` apart: start and genre mass) and the last N items of the ``LastN`` aggregation's event types,
+    newest first."""
+    session: Session = view.one(Session)  # type: ignore[assignment]
+    recent: LastN = view.one(LastN)  # type: ignore[assignment]
     zero = F.array(*[F.lit(0.0).cast("float")] * N_GENRES)
+    in_session_types = F.col("event_type").isin(list(session.events))
     ev = (events.join(genres, "item_id", "left")
           .withColumn("g", F.when(F.col("engaged") & F.col("genre_vec").isNotNull(), F.col("genre_vec"))
-                      .otherwise(zero)))
+                      .otherwise(zero))
+          .withColumn("_s", in_session_types)
+          .withColumn("sg", F.when(F.col("_s") & F.col("genre_vec").isNotNull(), F.col("genre_vec"))
+                      .otherwise(zero))
+          .withColumn("_r", F.col("event_type").isin(list(recent.events))))
     by_user = Window.partitionBy("user_id").orderBy(*_EVENT_ORDER)
     upto = by_user.rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    prev = F.lag("event_time_ms").over(by_user)
-    ev = ev.withColumn("_new_session", F.when(prev.isNull() | (F.col("event_time_ms") - prev >= session_gap_ms),
-                                              1).otherwise(0))
-    ev = ev.withColumn("session_no", F.sum("_new_session").over(upto))
+    # The session's previous event (of its types), carried over events of other types.
+    prev = F.last(F.when(F.col("_s"), F.col("event_time_ms")), ignorenulls=True).over(
+        by_user.rowsBetween(Window.unboundedPreceding, -1))
+    ev = ev.withColumn("_new_session", F.when(F.col("_s") & (prev.isNull() | (F.col("event_time_ms") - prev
+                                                                                > session.gap_ms)), 1).otherwise(0))
+    ev = (ev.withColumn("session_no", F.sum("_new_session").over(upto))
+          .withColumn("recent_no", F.sum(F.col("_r").cast("long")).over(upto)))
     in_session = (Window.partitionBy("user_id", "session_no").orderBy(*_EVENT_ORDER)
                   .rowsBetween(Window.unboundedPreceding, Window.currentRow))
-    recent = by_user.rowsBetween(-(recent_n - 1), Window.currentRow)
+    # The last N events of the recent kind: one of them per recent_no, so a range over it holds exactly N (other
+    # rows in it add nulls, which collect_list skips); its order is theirs.
+    last_n = Window.partitionBy("user_id").orderBy("recent_no").rangeBetween(-(recent.n - 1), 0)
     return ev.select(
         "user_id",
         F.col("event_time_ms").alias("state_ms"),
@@ -86,9 +101,9 @@ def user_state(events: DataFrame, genres: DataFrame, session_gap_ms: int, recent
         F.sum(F.when(F.col("is_rating"), F.col("value")).otherwise(0.0)).over(upto).alias("u_rating_sum"),
         _sum_arrays("g", N_GENRES, upto).alias("u_genre_sum"),
         F.min("event_time_ms").over(upto).alias("u_first_ms"),
-        F.min("event_time_ms").over(in_session).alias("u_session_start_ms"),
-        _sum_arrays("g", N_GENRES, in_session).alias("u_session_genre_sum"),
-        F.reverse(F.collect_list(F.when(F.col("engaged"), F.col("item_id"))).over(recent)).alias("u_recent_items"),
+        F.min(F.when(F.col("session_no") > 0, F.col("event_time_ms"))).over(in_session).alias("u_session_start_ms"),
+        _sum_arrays("sg", N_GENRES, in_session).alias("u_session_genre_sum"),
+        F.reverse(F.collect_list(F.when(F.col("_r"), F.col("item_id"))).over(last_n)).alias("u_recent_items"),
     )
 
 
@@ -152,13 +167,13 @@ def asof_join(queries: DataFrame, state: DataFrame, keys: Sequence[str], query_t
 
 # --- batch features (Feast views user_batch / item_batch) ---------------------------------------------
 
-def user_batch_features(events: DataFrame, genres: DataFrame, as_of_ms: int, session_gap_ms: int,
+def user_batch_features(events: DataFrame, genres: DataFrame, as_of_ms: int,
                         state: DataFrame | None = None) -> DataFrame:
     """The ``user_batch`` view as of ``as_of_ms``: the user state strictly before it, so it agrees with the
     features the ranker was trained on, plus ``active_days``. ``state``: the run's :func:`user_state` of the
     same events, reused instead of recomputed (the as-of join ignores its states at or after ``as_of_ms``)."""
     if state is None:
-        state = user_state(events.filter(F.col("event_time_ms") < as_of_ms), genres, session_gap_ms, 1)
+        state = user_state(events.filter(F.col("event_time_ms") < as_of_ms), genres)
     users = events.filter(F.col("event_time_ms") < as_of_ms).groupBy("user_id").agg(
         F.countDistinct(F.floor(F.col("event_time_ms") / DAY_MS)).alias("active_days"))
     q = users.withColumn("query_ms", F.lit(as_of_ms).cast("long"))

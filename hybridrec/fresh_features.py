@@ -294,11 +294,6 @@ def session_gap_ms() -> int:
     return USER_FRESH.one(Session).gap_ms  # type: ignore[attr-defined, no-any-return]
 
 
-def recent_items_n() -> int:
-    """How many recent engagements ``recent_items`` holds (training and serving average all of them)."""
-    return USER_FRESH.one(LastN).n  # type: ignore[attr-defined, no-any-return]
-
-
 def popularity_half_life_ms() -> int:
     """The half-life ``decayed_popularity`` is computed with; serving decays it to the time of the request."""
     return ITEM_FRESH.one(DecayedCount).half_life_ms  # type: ignore[attr-defined, no-any-return]

@@ -81,7 +81,7 @@ def _label_row(spark: SparkSession, with_future: bool) -> tuple[dict, list]:
     events, catalog, genres = _pit_world(spark, with_future)
     prior = tr.item_counts(events.filter("event_time_ms < 5000"))
     q = tr.labelled_queries(events, catalog.select("item_id"), prior, 5_000, 20_000, 1, seed=3)
-    feats = tr.attach_features(q, tr.user_state(events, genres, 1_000_000, 10), tr.item_state(events),
+    feats = tr.attach_features(q, tr.user_state(events, genres), tr.item_state(events),
                                tr.global_state(events), genres, catalog)
     rows = [r.asDict() for r in feats.collect()]
     label = next(r for r in rows if r["source"] == "positive" and r["item_id"] == "target")
@@ -120,14 +120,14 @@ def test_future_events_do_not_change_features(labelled: dict[bool, tuple[dict, l
 
 def test_batch_features_views(spark: SparkSession) -> None:
     events, catalog, genres = _pit_world(spark, with_future=False)
-    users = {r["user_id"]: r for r in tr.user_batch_features(events, genres, 10_000, 1_000_000).collect()}
+    users = {r["user_id"]: r for r in tr.user_batch_features(events, genres, 10_000).collect()}
     u = users["u"]
     assert u["n_events"] == 4 and u["n_ratings"] == 1 and u["mean_rating"] == pytest.approx(2.0)
     assert u["genre_profile"][GENRES.index("Comedy")] == pytest.approx(1.0)
     assert u["first_event_ms"] == 1_000 and u["active_days"] == 1
     # the run's own state table (all events, also those after as_of) gives the same view
-    shared = tr.user_state(events, genres, 1_000_000, 10)
-    reused = tr.user_batch_features(events, genres, 10_000, 1_000_000, state=shared).collect()
+    shared = tr.user_state(events, genres)
+    reused = tr.user_batch_features(events, genres, 10_000, state=shared).collect()
     reused = {r["user_id"]: r for r in reused}
     assert reused == users
     items = {r["item_id"]: r for r in tr.item_batch_features(events, catalog, 10_000).collect()}
