@@ -134,7 +134,10 @@ def pinned(user: str, partitions: list[int]) -> int:
 
 
 def summary(latencies: list[float], expected: int) -> dict[str, object]:
-    q = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else [latencies[0] if latencies else 0.0] * 99
+    if len(latencies) >= 2:
+        q = statistics.quantiles(latencies, n=100, method="inclusive")   # never beyond the max
+    else:
+        q = [latencies[0] if latencies else 0.0] * 99
     return {"probes": expected, "readable": len(latencies),
             "p50_ms": round(q[49] * 1000) if latencies else None, "p99_ms": round(q[98] * 1000) if latencies else None,
             "max_ms": round(max(latencies) * 1000) if latencies else None}

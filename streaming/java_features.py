@@ -26,6 +26,15 @@ def _hex(text: str) -> str:
     return text.encode().hex()
 
 
+LEGACY_STATE_KEYS = {contract.USER_FRESH_VIEW: "u", contract.ITEM_FRESH_VIEW: "i"}
+"""How the operator's keyed state keys start for a view's entities: the micro-window operator before it keyed users
+'u' + id and items 'i' + id, so a restore of its savepoint finds their state; another view gets its index digit."""
+
+
+def state_keys(views: Sequence[FreshView]) -> str:
+    return "".join(LEGACY_STATE_KEYS.get(v.name, str(i)) for i, v in enumerate(views))
+
+
 def view_lines(index: int, view: FreshView, layout: HashLayout, settings: StreamingSettings) -> list[str]:
     """The ``view=``, ``field=`` and ``agg=`` lines of one view (fields in the Feast view's order)."""
     cfg = settings.streaming
@@ -59,7 +68,7 @@ def spec_text(settings: StreamingSettings, layouts: Sequence[HashLayout], *, kaf
         f"redis_host={_hex(redis.host)}", f"redis_port={redis.port}", f"redis_db={redis.db}",
         f"key_ttl_seconds={key_ttl_seconds}", f"write_batch_size={cfg.write_batch_size}",
         f"flush_interval_ms={cfg.flush_interval_ms}", f"write_retry_max_ms={cfg.write_retry_max_ms}",
-        f"generation={generation}",
+        f"generation={generation}", f"state_keys={state_keys(views)}",
     ]
     for index, (view, layout) in enumerate(zip(views, layouts, strict=True)):
         if layout.view != view.name:
@@ -83,7 +92,7 @@ def fresh_features_operator(entity_events: DataStream, spec: str) -> DataStream:
     """ENTITY_EVENT rows (a JVM DataStream from ``to_data_stream``) keyed by view + entity → SNAPSHOT rows, entirely
     in the JVM; late events on the side output of ``late_events``."""
     cls = get_gateway().jvm.io.hybridrec.streaming.FreshFeatures
-    j_stream = entity_events._j_data_stream.keyBy(cls.keySelector()).process(cls(spec), cls.outputType())
+    j_stream = entity_events._j_data_stream.keyBy(cls.keySelector(spec)).process(cls(spec), cls.outputType())
     return DataStream(j_stream)
 
 

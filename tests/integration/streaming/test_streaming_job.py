@@ -165,3 +165,49 @@ def test_prometheus_reporter_exports_flink_and_job_metrics(run: Run) -> None:
                  "event_to_write_lag_ms", "feature_write_failures", "feature_rows_pending"):
         assert _metric(every, name), f"{name} was never exported"
     assert max(_metric(every, "events_valid")) > 0
+
+
+def test_training_state_equals_what_the_job_wrote(run: Run, spark: object) -> None:
+    """Training/serving skew against real Redis rows: the batch layer's as-of user state (Spark over the job's own
+    archive, ``batch.transforms.user_state``) just after each user's newest event equals the user's row the job
+    wrote, for the fresh features training reads. Users with an event past the lateness bound are left out: the
+    speed layer leaves such an event out of their features, training (which sees the whole archive) does not
+    (docs/streaming.md, "Known limits")."""
+    from batch import transforms as tr
+    from hybridrec.fresh_features import ENGAGEMENT
+
+    columns = [*ARCHIVE_SCHEMA.names, "event_date", "event_hour"]
+    archived = testkit.read_archive(run.settings).to_pylist()
+    raw = spark.createDataFrame(  # type: ignore[attr-defined]
+        [tuple(str(r[c]) if c in ("event_date", "event_hour") else r[c] for c in columns) for r in archived],
+        "event_id string, user_id string, item_id string, event_type string, value double, event_time_ms bigint, "
+        "surface string, position int, request_id string, variant string, device string, country string, "
+        "event_date string, event_hour string")
+    catalog = spark.createDataFrame(  # type: ignore[attr-defined]
+        [(i, i, list(g), 2000) for i, g in run.world.genres.items()],
+        "item_id string, title string, genres array<string>, year int")
+    state = tr.user_state(tr.clean_events(raw, 0, 10**15, ENGAGEMENT), tr.genre_vectors(catalog))
+    late_users = {e.user_id for e in run.late}
+    newest: dict[str, int] = {}
+    for e in run.world.events:
+        if e.user_id not in late_users:
+            newest[e.user_id] = max(newest.get(e.user_id, 0), e.event_time_ms)
+    queries = spark.createDataFrame(  # type: ignore[attr-defined]
+        [(u, t + 1) for u, t in newest.items()], "user_id string, query_ms long")
+    training = {r["user_id"]: r for r in tr.asof_join(queries, state, ["user_id"], "query_ms").collect()}
+    redis_rows, _ = testkit.read_features(run.settings, sorted(newest), [])
+
+    wrong = []
+    for user, row in training.items():
+        written = redis_rows[user]
+        genre_sum = list(row["u_session_genre_sum"])
+        total = sum(genre_sum)
+        pairs = {"recent_items": (list(row["u_recent_items"]), list(written["recent_items"] or [])),
+                 "session_start_ms": (row["u_session_start_ms"] or 0, written["session_start_ms"] or 0),
+                 "session_genres": ([g / total if total else 0.0 for g in genre_sum],
+                                    list(written["session_genres"] or []))}
+        for name, (mine, theirs) in pairs.items():
+            if mine != pytest.approx(theirs, abs=1e-5):
+                wrong.append(f"{user} {name}: training {mine}, Redis {theirs}")
+    assert len(training) >= 40
+    assert not wrong, "\n".join(wrong)

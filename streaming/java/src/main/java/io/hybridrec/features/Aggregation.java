@@ -23,29 +23,28 @@ public abstract class Aggregation implements Serializable {
     /** Stable identity across spec versions (kind and output names): saved state is matched by it. */
     public final String id;
     private final boolean[] types;
+    /** The outputs this kind computes, by name (the field names of the Python class), and their Feast dtypes. */
+    private final String[] facetNames;
+    private final String[] facetDtypes;
     final int[] fieldOfFacet;
 
-    protected Aggregation(String kind, String id, boolean[] types) {
+    protected Aggregation(String kind, String id, boolean[] types, String[] facetNames, String[] facetDtypes) {
         this.kind = kind;
         this.id = id;
         this.types = types;
-        this.fieldOfFacet = new int[facetNames().length];
+        this.facetNames = facetNames;
+        this.facetDtypes = facetDtypes;
+        this.fieldOfFacet = new int[facetNames.length];
         Arrays.fill(fieldOfFacet, -1);
     }
 
-    /** The outputs this kind computes, by name (the field names of the Python class). */
-    protected abstract String[] facetNames();
-
-    /** The Feast dtype of each facet. */
-    protected abstract String[] facetDtypes();
-
     void bind(String facet, int field, String dtype) {
-        int f = Arrays.asList(facetNames()).indexOf(facet);
+        int f = Arrays.asList(facetNames).indexOf(facet);
         if (f < 0) {
             throw new IllegalArgumentException(kind + " has no output " + facet);
         }
-        if (!facetDtypes()[f].equals(dtype)) {
-            throw new IllegalArgumentException(kind + "." + facet + " is " + facetDtypes()[f] + ", the view says " + dtype);
+        if (!facetDtypes[f].equals(dtype)) {
+            throw new IllegalArgumentException(kind + "." + facet + " is " + facetDtypes[f] + ", the view says " + dtype);
         }
         fieldOfFacet[f] = field;
     }

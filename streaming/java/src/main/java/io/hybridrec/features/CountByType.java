@@ -20,7 +20,7 @@ final class CountByType extends Aggregation {
     final int nTypes;
 
     CountByType(String id, boolean[] types, long windowMs, int nTypes) {
-        super(KIND, id, types);
+        super(KIND, id, types, FACETS, DTYPES);
         this.windowMs = windowMs;
         this.nTypes = nTypes;
     }
@@ -109,16 +109,6 @@ final class CountByType extends Aggregation {
             s.newestMs = newest;
             return s;
         }
-    }
-
-    @Override
-    protected String[] facetNames() {
-        return FACETS;
-    }
-
-    @Override
-    protected String[] facetDtypes() {
-        return DTYPES;
     }
 
     @Override

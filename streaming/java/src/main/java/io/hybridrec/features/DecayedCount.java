@@ -14,7 +14,7 @@ final class DecayedCount extends Aggregation {
     final long halfLifeMs;
 
     DecayedCount(String id, boolean[] types, long halfLifeMs) {
-        super(KIND, id, types);
+        super(KIND, id, types, FACETS, DTYPES);
         this.halfLifeMs = halfLifeMs;
     }
 
@@ -42,16 +42,6 @@ final class DecayedCount extends Aggregation {
             s.atMs = in.readLong();
             return s;
         }
-    }
-
-    @Override
-    protected String[] facetNames() {
-        return FACETS;
-    }
-
-    @Override
-    protected String[] facetDtypes() {
-        return DTYPES;
     }
 
     @Override

@@ -17,7 +17,7 @@ final class DecayedGenreSum extends Aggregation {
     final long halfLifeMs;
 
     DecayedGenreSum(String id, boolean[] types, long halfLifeMs) {
-        super(KIND, id, types);
+        super(KIND, id, types, FACETS, DTYPES);
         this.halfLifeMs = halfLifeMs;
     }
 
@@ -48,16 +48,6 @@ final class DecayedGenreSum extends Aggregation {
             s.atMs = at;
             return s;
         }
-    }
-
-    @Override
-    protected String[] facetNames() {
-        return FACETS;
-    }
-
-    @Override
-    protected String[] facetDtypes() {
-        return DTYPES;
     }
 
     @Override

@@ -14,18 +14,8 @@ final class DistinctLastN extends Aggregation {
     final int n;
 
     DistinctLastN(String id, boolean[] types, int n) {
-        super(KIND, id, types);
+        super(KIND, id, types, FACETS, DTYPES);
         this.n = n;
-    }
-
-    @Override
-    protected String[] facetNames() {
-        return FACETS;
-    }
-
-    @Override
-    protected String[] facetDtypes() {
-        return DTYPES;
     }
 
     @Override

@@ -96,6 +96,12 @@ public final class FreshSpec implements Serializable {
     public final long writeRetryMaxMs;     // longest wait between two attempts to reach Redis
     /** The job's state generation: new when it starts without state, kept across restores (see the sink). */
     public final long generation;
+    /**
+     * One char per view (in view order) that starts its entities' keys in the operator's keyed state
+     * ({@code state_keys=}; default: the view's index digit). The job gives the tags the operator before this one
+     * used, so a restore finds that state under the same keys.
+     */
+    public final String stateKeys;
 
     private FreshSpec(Map<String, String> kv, Map<String, List<String>> repeated) {
         List<String> axis = new ArrayList<>();
@@ -125,6 +131,7 @@ public final class FreshSpec implements Serializable {
         flushIntervalMs = Long.parseLong(get(kv, "flush_interval_ms"));
         writeRetryMaxMs = Long.parseLong(get(kv, "write_retry_max_ms"));
         generation = Long.parseLong(get(kv, "generation"));
+        stateKeys = stateKeys(kv.get("state_keys"), views.length);
     }
 
     public static FreshSpec parse(String text) {
@@ -256,6 +263,29 @@ public final class FreshSpec implements Serializable {
             vec[i] += 1.0 / idx.size();
         }
         return vec;
+    }
+
+    private static String stateKeys(String given, int nViews) {
+        if (given == null || given.isEmpty()) {
+            StringBuilder digits = new StringBuilder();
+            for (int i = 0; i < nViews; i++) {
+                digits.append((char) ('0' + i));
+            }
+            return digits.toString();
+        }
+        if (given.length() != nViews || given.chars().distinct().count() != nViews) {
+            throw new IllegalArgumentException("state_keys needs one distinct char per view: " + given);
+        }
+        return given;
+    }
+
+    /** The view whose entities' state keys start with {@code tag}. */
+    public View viewOfStateKey(char tag) {
+        int index = stateKeys.indexOf(tag);
+        if (index < 0) {
+            throw new IllegalArgumentException("no view has state key tag " + tag);
+        }
+        return views[index];
     }
 
     public View view(String name) {

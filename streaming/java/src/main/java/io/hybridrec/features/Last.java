@@ -12,7 +12,7 @@ final class Last extends Aggregation {
     private static final String[] DTYPES = {"Int64"};
 
     Last(String id, boolean[] types) {
-        super(KIND, id, types);
+        super(KIND, id, types, FACETS, DTYPES);
     }
 
     static final class TimeState implements State {
@@ -35,16 +35,6 @@ final class Last extends Aggregation {
             s.timeMs = in.readLong();
             return s;
         }
-    }
-
-    @Override
-    protected String[] facetNames() {
-        return FACETS;
-    }
-
-    @Override
-    protected String[] facetDtypes() {
-        return DTYPES;
     }
 
     @Override

@@ -17,7 +17,7 @@ final class LastN extends Aggregation {
     final int n;
 
     LastN(String id, boolean[] types, int n) {
-        super(KIND, id, types);
+        super(KIND, id, types, FACETS, DTYPES);
         this.n = n;
     }
 
@@ -91,16 +91,6 @@ final class LastN extends Aggregation {
             s.size = size;
             return s;
         }
-    }
-
-    @Override
-    protected String[] facetNames() {
-        return FACETS;
-    }
-
-    @Override
-    protected String[] facetDtypes() {
-        return DTYPES;
     }
 
     @Override

@@ -21,7 +21,7 @@ final class Session extends Aggregation {
     final long gapMs;
 
     Session(String id, boolean[] types, long gapMs) {
-        super(KIND, id, types);
+        super(KIND, id, types, FACETS, DTYPES);
         this.gapMs = gapMs;
     }
 
@@ -68,16 +68,6 @@ final class Session extends Aggregation {
             s.lastMs = last;
             return s;
         }
-    }
-
-    @Override
-    protected String[] facetNames() {
-        return FACETS;
-    }
-
-    @Override
-    protected String[] facetDtypes() {
-        return DTYPES;
     }
 
     @Override

@@ -23,7 +23,7 @@ final class Trending extends Aggregation {
     final int buckets;
 
     Trending(String id, boolean[] types, long windowMs, long slideMs) {
-        super(KIND, id, types);
+        super(KIND, id, types, FACETS, DTYPES);
         if (windowMs % slideMs != 0) {
             throw new IllegalArgumentException("trending window must be a multiple of its slide");
         }
@@ -115,16 +115,6 @@ final class Trending extends Aggregation {
             }
         }
         s.endMs = newEnd;
-    }
-
-    @Override
-    protected String[] facetNames() {
-        return FACETS;
-    }
-
-    @Override
-    protected String[] facetDtypes() {
-        return DTYPES;
     }
 
     @Override

@@ -56,18 +56,23 @@ public class FreshFeatures extends KeyedProcessFunction<String, Row, Row> {
         this.specText = specText;
     }
 
-    /** Key of an ENTITY_EVENT row: the view index as one char, then the entity id. */
+    /** Key of an ENTITY_EVENT row: the view's state key tag ({@link FreshSpec#stateKeys}), then the entity id. */
     public static final class ViewEntity implements KeySelector<Row, String> {
         private static final long serialVersionUID = 1L;
+        private final String tags;
+
+        ViewEntity(String tags) {
+            this.tags = tags;
+        }
 
         @Override
         public String getKey(Row row) {
-            return (char) ('0' + (Integer) row.getField(0)) + (String) row.getField(1);
+            return tags.charAt((Integer) row.getField(0)) + (String) row.getField(1);
         }
     }
 
-    public static KeySelector<Row, String> keySelector() {
-        return new ViewEntity();
+    public static KeySelector<Row, String> keySelector(String specText) {
+        return new ViewEntity(FreshSpec.parse(specText).stateKeys);
     }
 
     /** SNAPSHOT rows: view name, entity id, version (ms), Feast hash payload. */
@@ -129,7 +134,7 @@ public class FreshFeatures extends KeyedProcessFunction<String, Row, Row> {
         if (s == null) {
             return;
         }
-        FreshSpec.View view = spec.views[ctx.getCurrentKey().charAt(0) - '0'];
+        FreshSpec.View view = spec.viewOfStateKey(ctx.getCurrentKey().charAt(0));
         s.conform(view, spec.genres.length);
         if (ctx.timeDomain() == TimeDomain.EVENT_TIME && timestamp == s.wakeAtMs) {
             s.wakeAtMs = Long.MAX_VALUE;

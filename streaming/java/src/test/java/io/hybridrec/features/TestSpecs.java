@@ -30,7 +30,7 @@ public final class TestSpecs {
             "genre_aliases=" + h("Funny") + ":" + h("Comedy"), "n_event_types=8", "bootstrap_servers=",
             "catalog_topic=" + h("catalog"), "catalog_refresh_ms=60000", "redis_host=" + h("127.0.0.1"),
             "redis_port=1", "redis_db=0", "key_ttl_seconds=0", "write_batch_size=3", "flush_interval_ms=100",
-            "write_retry_max_ms=1000", "generation=7"));
+            "write_retry_max_ms=1000", "generation=7", "state_keys=ui"));
         lines.add("view=0 " + h("user_fresh") + " " + LATENESS_MS + " " + MAX_BUFFER + " 0102 " + h("p") + " "
             + h("_ts:user_fresh") + " " + h("_progress:user_fresh"));
         String[][] user = {{"recent_items", "Array(String)"}, {"recent_item_times_ms", "Array(Int64)"},

@@ -39,7 +39,7 @@ class FreshFeaturesTest {
     private static KeyedOneInputStreamOperatorTestHarness<String, Row, Row> harness(OperatorSubtaskState restore)
             throws Exception {
         KeyedOneInputStreamOperatorTestHarness<String, Row, Row> h = new KeyedOneInputStreamOperatorTestHarness<>(
-            new KeyedProcessOperator<>(new FreshFeatures(SPEC_TEXT)), FreshFeatures.keySelector(), Types.STRING);
+            new KeyedProcessOperator<>(new FreshFeatures(SPEC_TEXT)), FreshFeatures.keySelector(SPEC_TEXT), Types.STRING);
         if (restore != null) {
             h.initializeState(restore);
         }
@@ -129,8 +129,8 @@ class FreshFeaturesTest {
             }
         }
         KeyedOneInputStreamOperatorTestHarness<String, Row, Row> h = harness(null);
-        // the previous operator's keyed state, under its descriptor (same operator uid in the job)
-        h.getOperator().getKeyedStateBackend().setCurrentKey("0u1");
+        // the previous operator's keyed state, under its descriptor and its key (kind 'u' + user id; same uid)
+        h.getOperator().getKeyedStateBackend().setCurrentKey("uu1");
         h.getOperator().getKeyedStateBackend().getPartitionedState(VoidNamespace.INSTANCE,
             VoidNamespaceSerializer.INSTANCE,
             new ValueStateDescriptor<>("entity-features", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO))
