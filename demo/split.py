@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-ENGAGEMENT = ("PLAY", "CLICK", "RATING", "ADD_TO_LIST", "THUMBS")
+from hybridrec.fresh_features import ENGAGEMENT
 
 
 @dataclass(frozen=True)
