@@ -270,11 +270,12 @@ def cpu_per_request(args) -> int:
 
     from serving.config import ServingConfig
     from serving.domain import Context, HomepageQuery
-    from serving.engine import Engine, Trend
+    from serving.engine import Engine
     from serving.features.memory import MemoryFeatures
     from serving.metrics import Metrics
     from serving.model.bundle import LoadedModel, load_version
     from serving.sink.memory import MemorySink
+    from serving.trending import Trend
 
     @dataclass
     class Holder:
@@ -298,8 +299,7 @@ def cpu_per_request(args) -> int:
         model = load_version(reg.publish(files, {}))
         model.attach_item_features(w.item_features(), {})
         trend = Trend(w.item_ids[100:400], list(range(300, 0, -1)))
-        cfg = ServingConfig(log_impressions=False,
-                            budgets={"candidates_ms": 5000, "scoring_ms": 5000})  # type: ignore[arg-type]
+        cfg = ServingConfig(log_impressions=False)
         engine = Engine(cfg, Holder(model), MemoryFeatures(users=users), MemorySink(), Metrics(), w.catalog(), trend)
         queries = [HomepageQuery(rng.choice(w.user_ids), Context("TV", "DE", now), args.rows, args.items_per_row,
                                  True, f"r{k}", 10.0) for k in range(args.cpu)]

@@ -1,5 +1,5 @@
 """The ranker's typed configuration: the shared :class:`Settings` plus a ``serving`` section, overridable like
-every other field (``HYBRIDREC_SERVING__PORT=50052``, ``HYBRIDREC_SERVING__BUDGETS__SCORING_MS=30``).
+every other field (``HYBRIDREC_SERVING__PORT=50052``, ``HYBRIDREC_SERVING__BUDGETS__RESERVE_MS=5``).
 
 Every port, budget, limit and experiment knob of the ranker lives here; nothing in ``serving/`` holds a host,
 port or path literal.
@@ -19,12 +19,15 @@ class _Section(BaseModel):
 
 
 class StageBudgets(_Section):
-    """Upper bounds per stage in ms; each stage also gets at most what is left of the client's deadline."""
+    """How a call's deadline is shared between its stages (see ``serving/stages.py``): no fixed per-stage
+    numbers; the feature read gets what the deadline leaves after the CPU stages this call still needs (their
+    measured cost times the calls queued on the event loop), the CPU stages run while time is left."""
 
-    features_ms: float = Field(20.0, gt=0, description="one pipelined Redis read of the user's features")
-    candidates_ms: float = Field(20.0, gt=0, description="FAISS retrieval and candidate blending")
-    scoring_ms: float = Field(40.0, gt=0, description="one torch batch over every (row, candidate) pair")
-    reserve_ms: float = Field(10.0, ge=0, description="kept back for re-ranking, encoding and the network")
+    reserve_ms: float = Field(10.0, ge=0, description="kept back for encoding the response and the network")
+    features_max_ms: float = Field(
+        500.0, gt=0, description="a feature read this slow counts as the store failing, whatever the deadline")
+    cpu_headroom: float = Field(1.5, ge=1.0, description="safety factor on the measured CPU cost still ahead")
+    cpu_initial_ms: float = Field(3.0, ge=0, description="expected wall time per CPU stage before any is measured")
 
 
 class Variant(_Section):
@@ -72,7 +75,9 @@ class ServingConfig(_Section):
     registry_poll_s: float = Field(2.0, gt=0, description="how often the registry pointer is checked")
     trending_refresh_s: float = Field(5.0, gt=0, description="how often trending_1h of the catalog is re-read")
     catalog_refresh_s: float = Field(300.0, gt=0, description="how often the compacted catalog topic is re-read")
-    trending_max_age_ms: int = Field(2 * 3_600_000, ge=0, description="older trending windows are ignored")
+    trending_max_age_ms: int = Field(
+        2 * 3_600_000, ge=0, description="trending windows that ended this long before the newest one the speed "
+        "layer wrote (the stream's time, not the wall clock) are ignored")
     breaker_failures: int = Field(5, ge=1, description="consecutive feature-read failures that open the breaker")
     breaker_open_s: float = Field(1.0, gt=0, description="how long reads are skipped before one probe")
     grace_s: float = Field(5.0, ge=0, description="graceful-stop grace for in-flight calls")

@@ -19,6 +19,7 @@ import faiss
 import numpy as np
 import torch
 
+from hybridrec import seen
 from hybridrec.contract import GENRES
 from hybridrec.model_artifacts import (
     INDEX,
@@ -84,6 +85,11 @@ class LoadedModel:
         """Inner-product neighbours of user-side query vectors (scores, positions; -1 pads)."""
         q = np.ascontiguousarray(queries, dtype=np.float32)
         return _neighbours(self.index, q, lambda: self.item_vecs, min(k, len(self.item_ids)))
+
+    @functools.cached_property
+    def item_hash(self) -> np.ndarray:
+        """Seen-set hash of every model item (:mod:`hybridrec.seen`), by position."""
+        return seen.hashes(self.item_ids)
 
     @functools.cached_property
     def item_unit(self) -> np.ndarray:
@@ -176,6 +182,7 @@ def load_version(version: ModelVersion) -> LoadedModel:
     model.attach_item_features({}, {})
     warm_up(model)
     model.ranker = optimized(model)
+    _ = model.item_hash  # at load, not on the first request
     return model
 
 

@@ -14,6 +14,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from hybridrec import seen
 from hybridrec.config import Settings
 from hybridrec.registry import ModelRegistry
 from hybridrec_pb import ranker_pb2 as pb
@@ -233,7 +234,8 @@ def test_hot_swap_under_steady_load_fails_no_request(isolated: Settings, tmp_pat
 def test_direct_redis_read_equals_feast_sdk(isolated: Settings, tmp_path: Path, world: kit.World) -> None:
     settings = env.serving_settings(isolated, tmp_path)
     user = replace(kit.heavy_user(world, now_ms=NOW), hidden_items=frozenset({"i40", "i41"}),
-                   top_k_items=("i50", "i51", "i52"), top_k_scores=(0.75, 0.5, 0.25))
+                   top_k_items=("i50", "i51", "i52"), top_k_scores=(0.75, 0.5, 0.25),
+                   seen_hashes=seen.encode(["i7", "i8", "i60"]))
     env.seed_features(settings, world, {"u1": user})
     env.write_users(settings, {"old": kit.heavy_user(world, now_ms=NOW)}, newer_fields=False)
 
@@ -255,10 +257,13 @@ def test_direct_redis_read_equals_feast_sdk(isolated: Settings, tmp_path: Path, 
     assert np.allclose(d_user.genre_profile, user.genre_profile)
     assert d_user.hidden_items == user.hidden_items and d_user.top_k_items == user.top_k_items
     assert d_user.top_k_scores == user.top_k_scores  # Float32 values exactly representable
+    assert d_user.seen_hashes == user.seen_hashes and seen.decode(d_user.seen_hashes).tolist() == sorted(
+        seen.hashes(["i7", "i8", "i60"]).tolist())
     assert d_user == f_user
     assert set(d_items) == set(world.item_ids[:20]) and d_items == f_items
     assert d_old is not None and d_old.recent_items and d_old == f_old
     assert d_old.hidden_items == frozenset() and d_old.top_k_items == () and d_old.top_k_scores == ()
+    assert d_old.seen_hashes == b""
 
 
 def test_hidden_items_and_batch_top_k_through_redis(isolated: Settings, tmp_path: Path, world: kit.World) -> None:

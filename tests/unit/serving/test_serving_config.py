@@ -8,9 +8,9 @@ from serving.config import ServingConfig, ServingSettings, Variant
 
 def test_env_overrides_and_unknown_keys_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HYBRIDREC_SERVING__PORT", "50099")
-    monkeypatch.setenv("HYBRIDREC_SERVING__BUDGETS__SCORING_MS", "12.5")
+    monkeypatch.setenv("HYBRIDREC_SERVING__BUDGETS__FEATURES_MAX_MS", "12.5")
     s = ServingSettings()
-    assert s.serving.port == 50099 and s.serving.budgets.scoring_ms == 12.5
+    assert s.serving.port == 50099 and s.serving.budgets.features_max_ms == 12.5
     assert s.paths.registry_root == s.paths.data_dir / "registry"
     with pytest.raises(ValidationError, match="prot"):
         ServingConfig(prot=1)  # type: ignore[call-arg]
