@@ -13,12 +13,12 @@ import faiss
 import grpc
 import torch
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from hybridrec.registry import ModelRegistry
 from hybridrec_pb import ranker_pb2, ranker_pb2_grpc
 from serving.catalog import Catalog, read_catalog_topic
 from serving.config import ServingSettings
+from serving import reflection
 from serving.engine import Engine
 from serving.features.base import FeatureReader
 from serving.metrics import Metrics
@@ -102,7 +102,7 @@ async def start(settings: ServingSettings, *, features: FeatureReader | None = N
     ranker_pb2_grpc.add_RankerServicer_to_server(RankerServicer(engine), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection((SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    reflection.enable(server, (SERVICE, health.SERVICE_NAME))
     port = server.add_insecure_port(f"{cfg.host}:{cfg.port}")
     if port == 0:
         raise RuntimeError(f"cannot bind {cfg.host}:{cfg.port}; set HYBRIDREC_SERVING__PORT to a free port")

@@ -76,6 +76,16 @@ def test_homepage_rows_health_reflection_metrics_and_impressions(isolated: Setti
                 iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
             names = [s.name async for r in refl for s in r.list_services_response.service]
             assert "hybridrec.v1.Ranker" in names and "grpc.health.v1.Health" in names
+            # v1 too (what grpcurl and ghz ask first): the same answers under the new package name.
+            v1 = channel.stream_stream("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                                       request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+                                       response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)
+            got = [r async for r in v1(iter([reflection_pb2.ServerReflectionRequest(list_services=""),
+                                             reflection_pb2.ServerReflectionRequest(
+                                                 file_containing_symbol="hybridrec.v1.Ranker")]))]
+            assert {s.name for s in got[0].list_services_response.service} == set(names)
+            assert {"grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"} <= set(names)
+            assert got[1].file_descriptor_response.file_descriptor_proto, "descriptors for stock clients"
             metrics = await asyncio.to_thread(lambda: urllib.request.urlopen(scrape).read().decode())
         finally:
             await channel.close()
