@@ -7,6 +7,7 @@ port or path literal.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -43,7 +44,9 @@ class ServingConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 = any free port (tests)")
     metrics_port: int | None = Field(9464, ge=0, le=65535, description="Prometheus port; None = off")
-    workers: int = Field(1, ge=1, le=64, description="server processes sharing the port (SO_REUSEPORT); 1 per core")
+    workers: int = Field(
+        0, ge=0, le=64, description="server processes sharing the port (SO_REUSEPORT), one event loop each; 0 = "
+        "one per core but one (left for Redis, the broker and the OS), at least 1")
     default_deadline_ms: float = Field(250.0, gt=0, description="budget when the client sends no deadline")
     min_deadline_ms: float = Field(
         1.0, gt=0, description="a call with less of its deadline left (queued under overload, or sent with a "
@@ -96,12 +99,20 @@ class ServingConfig(_Section):
             raise ValueError("default_rows/default_items_per_row must not exceed max_rows/max_items_per_row")
         if not self.min_deadline_ms <= self.default_deadline_ms <= self.max_deadline_ms:
             raise ValueError("default_deadline_ms must lie within [min_deadline_ms, max_deadline_ms]")
-        if self.workers > 1 and self.port == 0:
+        if self.workers > 1 and self.port == 0:  # (automatic workers fall back to 1 on port 0)
             raise ValueError("workers > 1 needs a fixed port (they share it with SO_REUSEPORT)")
         names = [v.name for v in self.variants]
         if not names or len(set(names)) != len(names):
             raise ValueError(f"variants need distinct names, got {names}")
         return self
+
+
+    @property
+    def worker_count(self) -> int:
+        """``workers``, or cores − 1 (at least 1) when it is 0; a single process on an ephemeral port."""
+        if self.workers:
+            return self.workers
+        return 1 if self.port == 0 else max(1, (os.cpu_count() or 1) - 1)
 
 
 class ServingSettings(Settings):

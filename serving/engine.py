@@ -19,7 +19,7 @@ from hybridrec.config import FeaturesConfig
 from serving.catalog import Catalog
 from serving.config import ServingConfig
 from serving.domain import Context, HomepageQuery, Page, Row, RowKind, SimilarQuery, Slot
-from serving.features.base import FeatureReader
+from serving.features.base import FeatureReader, UserFeatures
 from serving.logic import ab
 from serving.logic.assembly import Policy, assemble
 from serving.logic.candidates import Cands, fallback_cands, likely_shown, list_cands, personal_cands
@@ -71,13 +71,11 @@ class Engine:
             self.stages.in_flight -= 1
 
     async def _homepage(self, q: HomepageQuery) -> Page:
-        cfg, st, n = self.cfg, self.stages, self.cfg.candidates_per_row
+        cfg, st = self.cfg, self.stages
         budget = Budget(q.deadline_s, cfg.budgets.reserve_ms / 1000.0)
         variant = ab.assign(q.user_id or q.request_id, cfg.variants, cfg.ab_salt)
         st.child(self.metrics.variant, "variant", variant.name).inc()
-        model = self.models.current
-        degraded: list[str] = []
-        stage_ms: dict[str, float] = {}
+        model, degraded, stage_ms = self.models.current, [], {}
         if model is None:
             st.degrade(degraded, "model:unavailable")
         elif not model.item_features_loaded:
@@ -86,56 +84,24 @@ class Engine:
         if q.personalized and q.user_id:
             user = await st.features(budget, lambda: self.features.read_user(q.user_id), degraded, stage_ms)
         user_vec = model.user_vec(q.user_id) if model is not None and q.personalized else None
-        personal = model is not None and q.personalized and (user is not None or user_vec is not None)
-
-        def candidates() -> tuple[list[Cands], dict[str, np.ndarray]]:
-            assert model is not None
-            inputs = mi.user_side(
-                user,
-                user_vec if user_vec is not None else np.zeros(model.rank, np.float32),
-                model.item_vecs_of,
-                q.context.time_ms,
-                cfg.session_gap_ms,
-                cfg.recent_n,
-            )
-            return personal_cands(
-                model,
-                user,
-                user_vec,
-                inputs,
-                self.trend,
-                self.catalog.title,
-                personalized=q.personalized,
-                n_rows=q.n_rows,
-                only=q.only,
-                n=n,
-                session_weight=cfg.session_weight,
-            ), inputs
-
-        got = st.cpu("candidates", budget, candidates, degraded, stage_ms)[0] if model is not None else None
+        got = None
+        if model is not None:
+            build = lambda: self._candidates(q, model, user, user_vec)  # noqa: E731
+            got = st.cpu("candidates", budget, build, degraded, stage_ms)[0]
         cands, inputs = got if got is not None else (self._fallback(model, q.n_rows, q.only), None)
         for c in cands:
             st.child(self.metrics.candidates, "row", c.plan.kind.value).observe(len(c.items))
+        rescore = None
+        if model is not None and inputs is not None and q.personalized and (user is not None or user_vec is not None):
+            user_t = model.user_tensors(inputs)
 
-        def score(rows: list[Cands]) -> None:
-            assert model is not None and inputs is not None
-            score_rows(model, inputs, rows, q.context.device, lambda kind: self._surface(model, kind))
+            def rescore(rows: list[Cands]) -> None:
+                score_rows(model, user_t, rows, q.context.device, lambda kind: self._surface(model, kind))
 
-        scored = (
-            personal
-            and inputs is not None
-            and st.cpu("scoring", budget, lambda: score(likely_shown(cands, q.n_rows)), degraded, stage_ms)[1]
-        )
+            if not st.cpu("scoring", budget, lambda: rescore(likely_shown(cands, q.n_rows)), degraded, stage_ms)[1]:
+                rescore = None
         t0 = time.perf_counter()
-        seen = seen_set(user)
-        policy = Policy(
-            q.items_per_row,
-            variant.exploration_rate if variant.exploration_rate is not None else cfg.exploration_rate,
-            variant.diversity if variant.diversity is not None else cfg.diversity,
-            cfg.diversity_rows,
-            cfg.diversity_slots,
-            cfg.rerank_pool,
-        )
+        seen, policy, rng = seen_set(user), Policy.of(cfg, variant, q.items_per_row), random.Random(q.request_id)
         rows = assemble(
             cands,
             seen,
@@ -143,8 +109,8 @@ class Engine:
             policy,
             model,
             self.catalog.genres,
-            random.Random(q.request_id),
-            (lambda c: score([c])) if scored else None,
+            rng,
+            (lambda c: rescore([c])) if rescore is not None else None,
         )
         if not rows and q.only is not None:  # GetRow of a type this user cannot have (e.g. no history yet)
             degraded.append(f"row:{q.only.value}_unavailable")
@@ -176,9 +142,32 @@ class Engine:
             user_id=q.user_id,
             stage_ms=stage_ms,
         )
+        st.child(self.metrics.pages, "outcome", "degraded" if set(degraded) - {"user:cold_start"} else "full").inc()
         if cfg.log_impressions:
             self.sink.publish(page, q.context)
         return page
+
+    def _candidates(
+        self, q: HomepageQuery, model: LoadedModel, user: UserFeatures | None, user_vec: np.ndarray | None
+    ) -> tuple[list[Cands], dict[str, np.ndarray]]:
+        """Every planned row's candidates and the user's model inputs (built once, used by scoring too)."""
+        cfg = self.cfg
+        vec = user_vec if user_vec is not None else np.zeros(model.rank, np.float32)
+        inputs = mi.user_side(user, vec, model.item_vecs_of, q.context.time_ms, cfg.session_gap_ms, cfg.recent_n)
+        cands = personal_cands(
+            model,
+            user,
+            user_vec,
+            inputs,
+            self.trend,
+            self.catalog.title,
+            personalized=q.personalized,
+            n_rows=q.n_rows,
+            only=q.only,
+            n=cfg.candidates_per_row,
+            session_weight=cfg.session_weight,
+        )
+        return cands, inputs
 
     def _fallback(self, model: LoadedModel | None, n_rows: int, only: RowKind | None) -> list[Cands]:
         return fallback_cands(model, self.trend, self.catalog.title, n_rows, only, self.cfg.candidates_per_row)

@@ -8,13 +8,13 @@ import numpy as np
 
 from serving.domain import RowKind
 from serving.logic.candidates import Cands
-from serving.model.bundle import LoadedModel
+from serving.model.bundle import LoadedModel, UserTensors
 from serving.trending import keep_trending_place
 
 
 def score_rows(
     model: LoadedModel,
-    user_inputs: dict[str, np.ndarray],
+    user: UserTensors,
     cands: list[Cands],
     device: str,
     surface_of: Callable[[str], int],
@@ -33,7 +33,7 @@ def score_rows(
     if not known.any():
         return
     full = np.full(len(pos), -1.0)
-    full[known] = model.score(user_inputs, pos[known], surfaces[known], device)
+    full[known] = model.score(user, pos[known], surfaces[known], device)
     at = 0
     for c, n in zip(cands, sizes, strict=True):
         c.scores = full[at : at + n]

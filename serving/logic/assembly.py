@@ -17,6 +17,7 @@ import numpy as np
 
 from hybridrec import seen
 from hybridrec.contract import GENRES
+from serving.config import ServingConfig, Variant
 from serving.domain import Row, Slot
 from serving.logic import diversity, exploration, filters
 from serving.logic.candidates import Cands
@@ -36,6 +37,13 @@ class Policy:
     diversity_rows: Collection[str]
     diversity_slots: int
     rerank_pool: int
+
+    @staticmethod
+    def of(cfg: ServingConfig, variant: Variant, items_per_row: int) -> Policy:
+        """The serving defaults with the request's A/B variant's overrides."""
+        rate = cfg.exploration_rate if variant.exploration_rate is None else variant.exploration_rate
+        weight = cfg.diversity if variant.diversity is None else variant.diversity
+        return Policy(items_per_row, rate, weight, cfg.diversity_rows, cfg.diversity_slots, cfg.rerank_pool)
 
 
 @dataclass

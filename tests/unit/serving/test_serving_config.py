@@ -43,3 +43,12 @@ def test_workers_need_a_fixed_port() -> None:
     with pytest.raises(ValidationError, match="fixed port"):
         ServingConfig(workers=2, port=0)
     assert ServingConfig(workers=2, port=50051).workers == 2
+
+
+def test_workers_default_to_one_per_core_but_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert ServingConfig(port=50051).worker_count == 7
+    assert ServingConfig(port=0).worker_count == 1, "an ephemeral port cannot be shared"
+    assert ServingConfig(port=50051, workers=3).worker_count == 3
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert ServingConfig(port=50051).worker_count == 1
