@@ -33,6 +33,9 @@ class Breaker:
     def failure(self) -> None:
         self._failures += 1
         if self._failures >= self._threshold:
-            self._open_until = self._clock() + self._open_s
-            if self._on_open is not None:
-                self._on_open(self._failures, self._open_s)
+            now = self._clock()
+            was_open = now < self._open_until  # reads already in flight when it opened fail too: no new opening
+            if not was_open:
+                self._open_until = now + self._open_s
+                if self._on_open is not None:
+                    self._on_open(self._failures, self._open_s)

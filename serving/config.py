@@ -27,6 +27,9 @@ class StageBudgets(_Section):
     reserve_ms: float = Field(10.0, ge=0, description="kept back for encoding the response and the network")
     features_max_ms: float = Field(
         500.0, gt=0, description="a feature read this slow counts as the store failing, whatever the deadline")
+    features_min_ms: float = Field(
+        5.0, ge=0, description="a call that can afford less than this for its feature read skips it (no_time): a "
+        "timeout that short says nothing about the store and must not open the breaker")
     cpu_headroom: float = Field(1.5, ge=1.0, description="safety factor on the measured CPU cost still ahead")
     cpu_initial_ms: float = Field(3.0, ge=0, description="expected wall time per CPU stage before any is measured")
 

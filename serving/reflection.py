@@ -17,8 +17,24 @@ V1 = "grpc.reflection.v1.ServerReflection"
 V1ALPHA = reflection.SERVICE_NAME
 
 
+class _Servicer(reflection.aio.ReflectionServicer):
+    """Also resolves a method's name (``hybridrec.v1.Ranker.GetHomepage``: what ghz asks for) to its service's
+    file: protobuf's Python descriptor pool finds services and messages by symbol, not methods."""
+
+    def _file_containing_symbol(self, fully_qualified_name: str) -> reflection_pb2.ServerReflectionResponse:
+        found = super()._file_containing_symbol(fully_qualified_name)
+        service, _, method = fully_qualified_name.rpartition(".")
+        if found.HasField("error_response") and service:
+            try:
+                if self._pool.FindServiceByName(service).FindMethodByName(method) is not None:
+                    return super()._file_containing_symbol(service)
+            except KeyError:
+                pass
+        return found
+
+
 def enable(server: grpc.aio.Server, service_names: Iterable[str]) -> None:
-    servicer = reflection.aio.ReflectionServicer((*service_names, V1, V1ALPHA))
+    servicer = _Servicer((*service_names, V1, V1ALPHA))
     reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, server)
     handler = grpc.stream_stream_rpc_method_handler(
         servicer.ServerReflectionInfo,

@@ -113,7 +113,7 @@ class StageRunner:
             self.degrade(degraded, "features:circuit_open")
             return None
         timeout = self.features_budget(budget)
-        if timeout <= 0:
+        if timeout * 1000.0 < self.cfg.budgets.features_min_ms:  # too little to tell anything about the store
             self.degrade(degraded, "features:no_time")
             return None
         t0 = time.perf_counter()

@@ -82,10 +82,14 @@ def test_homepage_rows_health_reflection_metrics_and_impressions(isolated: Setti
                                        response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)
             got = [r async for r in v1(iter([reflection_pb2.ServerReflectionRequest(list_services=""),
                                              reflection_pb2.ServerReflectionRequest(
-                                                 file_containing_symbol="hybridrec.v1.Ranker")]))]
+                                                 file_containing_symbol="hybridrec.v1.Ranker"),
+                                             reflection_pb2.ServerReflectionRequest(  # how ghz asks
+                                                 file_containing_symbol="hybridrec.v1.Ranker.GetHomepage")]))]
             assert {s.name for s in got[0].list_services_response.service} == set(names)
             assert {"grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"} <= set(names)
             assert got[1].file_descriptor_response.file_descriptor_proto, "descriptors for stock clients"
+            assert got[2].file_descriptor_response.file_descriptor_proto == \
+                got[1].file_descriptor_response.file_descriptor_proto
             metrics = await asyncio.to_thread(lambda: urllib.request.urlopen(scrape).read().decode())
         finally:
             await channel.close()
