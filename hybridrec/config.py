@@ -40,10 +40,25 @@ class TopicsConfig(_Section):
     catalog: str = "catalog"
     partitions: int = Field(4, ge=1, le=1024)
     replication_factor: int = Field(1, ge=1)
+    min_insync_replicas: int | None = Field(
+        None, ge=1, description="replicas that must have a record before acks=all succeeds; default "
+                                "min(2, replication_factor). Raised on existing topics, never lowered")
     interactions_retention_ms: int = Field(7 * DAY_MS, ge=-1)
     dlq_retention_ms: int = Field(30 * DAY_MS, ge=-1)
     impressions_retention_ms: int = Field(7 * DAY_MS, ge=-1)
     max_message_bytes: int = Field(1_048_576, ge=1024)
+
+    @model_validator(mode="after")
+    def _check_min_insync(self) -> TopicsConfig:
+        if self.min_insync_replicas is not None and self.min_insync_replicas > self.replication_factor:
+            raise ValueError(f"min_insync_replicas ({self.min_insync_replicas}) exceeds replication_factor "
+                             f"({self.replication_factor}): every acks=all write would fail")
+        return self
+
+    @property
+    def effective_min_insync_replicas(self) -> int:
+        """With one replica down, writes keep succeeding and each still reaches two brokers (when RF ≥ 3)."""
+        return self.min_insync_replicas or min(2, self.replication_factor)
 
 
 class ProducerConfig(_Section):

@@ -30,6 +30,9 @@ class Metrics:
                                    ["outcome"], registry=r)
         self.impressions = Counter("hybridrec_serving_impressions_total", "Impression logs by outcome",
                                    ["outcome"], registry=r)
+        self.catalog_skipped = Gauge("hybridrec_serving_catalog_skipped_records",
+                                     "Records of the catalog topic skipped by its last read, by reason",
+                                     ["reason"], registry=r)
         self.variant = Counter("hybridrec_serving_variant_total", "Requests per A/B variant", ["variant"],
                                registry=r)
 
