@@ -319,10 +319,17 @@ def up_together(group: list[Service]) -> list[str]:
         _check_free_space(service)
         to_start.append((service, stale))
     with ThreadPoolExecutor(max_workers=max(1, len(to_start))) as pool:
-        procs = list(pool.map(lambda entry: entry[0].start(), to_start))
-    launched = [(service, proc.pid, stale) for (service, stale), proc in zip(to_start, procs, strict=True)]
+        futures = [pool.submit(service.start) for service, _ in to_start]
+    launched = [(service, f.result().pid, stale) for (service, stale), f in zip(to_start, futures, strict=True)
+                if f.exception() is None]
     for service, pid, _ in launched:
         service.pid_file.write_text(str(pid))
+    failure = next((f.exception() for f in futures if f.exception() is not None), None)
+    if failure is not None:  # e.g. one node's storage could not be formatted: none of the group stays half up
+        for service, pid, _ in launched:
+            _stop_pid(pid)
+            service.pid_file.unlink(missing_ok=True)
+        raise failure
     messages = []
     for service, pid in running:
         if not _wait_ready(service, pid, timeout=READY_TIMEOUT_S):

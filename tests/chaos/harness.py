@@ -179,17 +179,25 @@ def start_ranker(settings: Settings, name: str, port: int, metrics_port: int, lo
 
 
 def ranker_healthy(port: int) -> bool:
-    """Health SERVING and a page that carries a model version (the model is loaded)."""
-    async def probe() -> bool:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            page = await ranker_pb2_grpc.RankerStub(channel).GetHomepage(pb.HomepageRequest(user_id="probe"),
-                                                                          timeout=2)
-            return bool(page.model_version)
+    """A page that carries a model version (the process serves and its model is loaded). The blocking API: a
+    second grpc.aio event loop in this process (the page load has one) makes grpc's poller raise
+    BlockingIOError."""
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        try:
+            page = ranker_pb2_grpc.RankerStub(channel).GetHomepage(pb.HomepageRequest(user_id="probe"), timeout=2)
+        except grpc.RpcError:
+            return False
+        return bool(page.model_version)
 
-    try:
-        return asyncio.run(probe())
-    except grpc.aio.AioRpcError:
-        return False
+
+def shutdown(*parts: Any) -> None:
+    """Stop loads and processes at the end of a scenario (each ``stop()``), never masking the test's own failure."""
+    import contextlib
+
+    for part in parts:
+        if part is not None:
+            with contextlib.suppress(Exception):
+                part.stop()
 
 
 # --- ranker load ----------------------------------------------------------------------------------------
@@ -360,10 +368,11 @@ def topic_event_ids(settings: Settings, topic: str, timeout_s: float = 60.0) -> 
     return ids
 
 
-def exactly_once(expected: list[str], found: list[str]) -> tuple[int, int]:
-    """(lost, duplicated): expected ids missing from ``found``, and surplus copies in it."""
-    counts = Counter(found)
-    return len(set(expected) - set(counts)), sum(c - 1 for c in counts.values() if c > 1)
+def exactly_once(expected: list[str], found: list[str] | Counter[str]) -> tuple[int, int]:
+    """(lost, duplicated) of the ``expected`` ids in ``found``: those missing, and surplus copies of the others."""
+    counts = found if isinstance(found, Counter) else Counter(found)
+    want = set(expected)
+    return sum(1 for i in want if not counts[i]), sum(counts[i] - 1 for i in want if counts[i] > 1)
 
 
 # --- results ----------------------------------------------------------------------------------------

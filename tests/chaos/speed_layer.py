@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -96,24 +97,47 @@ def job_running(settings: StreamingSettings, job_id: str) -> bool:
 
 
 def submit_detached(settings: StreamingSettings, workdir: Path) -> str:
-    """Submit the job to the session cluster (`make stream-submit`, detached); returns its id once it runs."""
+    """Submit the job to the session cluster (`make stream-submit`, detached); returns its id once it runs.
+
+    ``streaming.rest_port`` is the local MiniCluster's REST port, but streaming/job.py also sets it under
+    `flink run`, where it redirects the client away from the session cluster ("Connection refused" on that
+    port); a job for the session cluster is therefore submitted without it."""
+    settings = settings.model_copy(update={"streaming": settings.streaming.model_copy(update={"rest_port": None})})
     before = set(running_jobs(settings))
     settings_json = testkit.settings_file(settings, workdir / f"job-{time.monotonic_ns()}.json")
-    code = flink_cluster.submit(settings, settings_json, detached=True)
-    assert code == 0, f"flink run exited {code}"
-    deadline = time.monotonic() + 300
+    # The Python client keeps waiting for the job's result even with -d (streaming.job.run blocks in
+    # wait_or_stop_with_savepoint), so it runs beside the test; it ends when its job or cluster goes.
+    exit_codes: list[int] = []
+    threading.Thread(target=lambda: exit_codes.append(flink_cluster.submit(settings, settings_json, detached=True)),
+                     name="flink-run", daemon=True).start()
+    deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         new = set(running_jobs(settings)) - before
         if new:
             return new.pop()
+        assert not exit_codes, f"flink run exited {exit_codes[0]} before its job ran"
         time.sleep(1)
-    raise AssertionError("the submitted job is not running after 300 s")
+    raise AssertionError("the submitted job is not running after 600 s")
 
 
 # --- what the job wrote ------------------------------------------------------------------------------------
 
 def archive_ids(settings: StreamingSettings) -> list[str]:
-    return [str(i) for i in testkit.read_archive(settings).column("event_id").to_pylist()]
+    """Event ids of the whole archive: the job's hourly files and the monthly files batch compaction moved them
+    to (committed files only; hidden in-progress ones are not part of it)."""
+    import pyarrow.dataset as pads
+
+    from batch.compact import compacted_dir
+
+    hourly = testkit.read_archive(settings)
+    # before the first commit the folders hold only hidden in-progress files: a dataset without columns
+    ids = [str(i) for i in hourly.column("event_id").to_pylist()] if "event_id" in hourly.column_names else []
+    root = compacted_dir(settings.paths.lake_dir)
+    files = [str(f) for f in root.glob("event_month=*/*") if f.is_file() and not f.name.startswith((".", "_"))]
+    if files:
+        ids += [str(i) for i in pads.dataset(files, format="parquet").to_table(columns=["event_id"])
+                .column("event_id").to_pylist()]
+    return ids
 
 
 def dlq_records(settings: Settings) -> list[tuple[dict[str, str], bytes]]:

@@ -8,6 +8,7 @@ own, two ranker processes, no Flink. The archive, feature and batch faults are i
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -93,12 +94,13 @@ def test_kafka_redis_ranker_faults(namespace: Settings, tmp_path: Path, table: l
         sent_poisoned = set(event_load.poisoned[: summary.dead_lettered])
         in_topic = harness.topic_event_ids(settings, settings.kafka.topics.interactions)
         in_dlq = harness.topic_event_ids(settings, settings.kafka.topics.dlq)
+        topic_counts, dlq_counts = Counter(in_topic), Counter(in_dlq)
         for row, t0, t1 in windows:
             valid, poisoned = event_load.offered_between(t0, t1)
             valid = [i for i in valid if i in sent_valid]
             poisoned = [i for i in poisoned if i in sent_poisoned]
-            lost, dup = harness.exactly_once(valid, [i for i in in_topic if i in set(valid)])
-            dlq_lost, dlq_dup = harness.exactly_once(poisoned, [i for i in in_dlq if i in set(poisoned)])
+            lost, dup = harness.exactly_once(valid, topic_counts)
+            dlq_lost, dlq_dup = harness.exactly_once(poisoned, dlq_counts)
             row.lost, row.duplicated = lost + dlq_lost, dup + dlq_dup
             row.answered, row.failed, row.degraded, reasons = harness.summarize_answers(pages.between(t0, t1))
             row.notes.insert(0, f"{len(valid):,} events + {len(poisoned)} poison pills in the window")
@@ -116,10 +118,5 @@ def test_kafka_redis_ranker_faults(namespace: Settings, tmp_path: Path, table: l
         for row in rows:
             assert row.recover_s is not None, f"{row.fault} did not recover"
     finally:
-        if pages is not None:
-            pages.stop()
-        if event_load is not None:
-            event_load.stop()
-        for r in rankers:
-            r.stop()
+        harness.shutdown(pages, event_load, *rankers)
         testkit.drop_online_rows(settings)

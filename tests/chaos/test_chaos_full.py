@@ -20,7 +20,9 @@ from urllib.parse import urlparse
 
 import pytest
 
+from hybridrec import catalog
 from hybridrec.config import Settings
+from hybridrec.datasets.model import Item
 from hybridrec.registry import ModelRegistry
 from hybridrec.replay import ReplaySummary
 from hybridrec_pb.events_pb2 import InteractionEvent
@@ -35,7 +37,7 @@ from tests.unit.serving import serving_kit as kit
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(7200)]
 
-EVENT_RATE = 200.0
+EVENT_RATE = 100.0   # an hour of steady load at most (the stream below), enough for every fault
 PAGE_RATE = 20.0
 GARBAGE_PER_FAULT = 5
 
@@ -72,13 +74,17 @@ def test_every_fault_under_load(namespace: Settings, tmp_path: Path, table: list
     now = int(time.time() * 1000)
     env.seed_features(settings, world, {u: kit.heavy_user(world, now_ms=now) for u in world.user_ids[:100]})
     env.publish_model(settings, world, tmp_path)
-    stream = testkit.make_world(60_000, n_users=300, n_items=200, seed=16)
-    testkit.publish_catalog(job_cfg, stream.genres)
+    # ~10 h of event time, replayed ten times faster than it happened
+    stream = testkit.make_world(360_000, n_users=300, n_items=200, seed=16, step_ms=200)
+    # through the real publishing path: the catalog topic for the job and serving, the lake snapshot for batch
+    catalog.publish([Item(i, f"Title {i}", g, 2000) for i, g in stream.genres.items()], settings.kafka,
+                    settings.paths.lake_dir)
     ports = [harness.free_port() for _ in range(4)]
     rankers = [harness.start_ranker(settings, f"ranker-{k}", ports[k], ports[k + 2], run.logs) for k in range(2)]
     job = testkit.JobProcess(job_cfg, run.logs / "job")
     event_load = pages = None
     session_job: str | None = None
+    on_session_cluster = False
     try:
         for r, port in zip(rankers, ports, strict=False):
             assert harness.wait_until(lambda port=port: harness.ranker_healthy(port), 300), r.tail()
@@ -138,6 +144,7 @@ def test_every_fault_under_load(namespace: Settings, tmp_path: Path, table: list
         found = re.search(r"^savepoint: (\S+)$", job.log.read_text(), re.M)
         assert found, job.tail()
         savepoint = Path(urlparse(found.group(1)).path)
+        on_session_cluster = True
         flink_cluster.up(job_cfg, timeout_s=600)
         on_cluster = job_cfg.model_copy(update={"streaming": job_cfg.streaming.model_copy(
             update={"restore_from": savepoint})})
@@ -175,14 +182,9 @@ def test_every_fault_under_load(namespace: Settings, tmp_path: Path, table: list
         assert summary.unacknowledged == 0 and summary.delivery_failures == 0, summary.render()
         _check_and_report(run, job_cfg, event_load, summary, pages, stream, table)
     finally:
-        if pages is not None:
-            pages.stop()
-        if event_load is not None:
-            event_load.stop()
-        for r in rankers:
-            r.stop()
+        harness.shutdown(pages, event_load, *rankers)
         job.kill()
-        if session_job is not None:
+        if on_session_cluster:
             flink_cluster.down(job_cfg)
         testkit.drop_online_rows(settings)
 
@@ -232,6 +234,7 @@ def _check_and_report(run: Run, job_cfg: StreamingSettings, load: harness.EventL
     assert harness.wait_until(lambda: _archive_has(job_cfg, expected), 900, every_s=3), "archive incomplete"
     time.sleep(12)  # two more checkpoints: a duplicate would show now
     archived = sl.archive_ids(job_cfg)
+    archive_counts = Counter(archived)
     dlq = sl.dlq_records(settings)
     dead_ids = Counter(InteractionEvent.FromString(v).event_id for h, v in dlq if h.get("component") == "chaos")
     dead_sums = Counter(h.get("sha256") for h, _ in dlq if h.get("component") == "flink")
@@ -251,7 +254,7 @@ def _check_and_report(run: Run, job_cfg: StreamingSettings, load: harness.EventL
     for row, t0, t1, garbage in run.rows:
         valid, poisoned = load.offered_between(t0, t1)
         valid = [i for i in valid if i in sent_ids]
-        row.lost, row.duplicated = harness.exactly_once(valid, [i for i in archived if i in set(valid)])
+        row.lost, row.duplicated = harness.exactly_once(valid, archive_counts)
         poisoned = [i for i in poisoned if i in sent_poisoned]
         dlq_missing = [i for i in poisoned if not dead_ids[i]] + [s for s in garbage if not dead_sums[s]]
         dlq_copies = sum(dead_ids[i] - 1 for i in poisoned if dead_ids[i] > 1) + \
