@@ -15,7 +15,7 @@ VENV_STAMP := $(VENV)/.stamp
 JARS_STAMP := $(DEPS)/.jars-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install venv proto jars redis-server up down status topics test unit lint demo bench bench-replay clean
+.PHONY: help install venv proto jars redis-server up down status topics test unit lint demo bench bench-replay bench-soak clean
 
 help:
 	@echo "make demo     install, start everything, run the whole lambda loop on ml-latest-small, write a report"
@@ -86,6 +86,9 @@ demo: install up  ## the whole loop: history → Flink → archive → batch →
 	$(PY) -m demo --dataset $(DEMO_DATASET) $(DEMO_ARGS)
 
 bench: bench-replay bench-stream bench-batch bench-serving  ## every benchmark; figures go to docs/benchmarks.md
+
+bench-soak: install up stream-udf  ## 30 min of replay + ranker load at half the calibrated capacity: RSS, p99, lag slopes
+	$(PY) benchmarks/soak.py --duration 1800
 
 bench-replay: install up
 	$(PY) benchmarks/replay_throughput.py
