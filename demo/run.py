@@ -33,7 +33,8 @@ from hybridrec.config import Settings
 from hybridrec.contract import USER_FRESH_VIEW, archive_table
 from hybridrec_pb import ranker_pb2 as pb
 
-YEARS_MS = 40 * 365 * 86_400_000  # historical replays: the client clock is the replay clock
+YEARS_MS = 40 * 365 * 86_400_000  # historical replays: the client clock is the replay clock (trending ages by
+# the stream's own time, so it needs no such setting)
 
 
 @dataclass
@@ -96,7 +97,6 @@ def namespace_env(workdir: Path, namespace: str, tag: str, ranker_port: int, met
         "HYBRIDREC_SERVING__PORT": str(ranker_port),
         "HYBRIDREC_SERVING__METRICS_PORT": str(metrics_port),
         "HYBRIDREC_SERVING__MAX_CLOCK_SKEW_MS": str(YEARS_MS),
-        "HYBRIDREC_SERVING__TRENDING_MAX_AGE_MS": str(YEARS_MS),
     }
 
 
@@ -572,11 +572,16 @@ def _burst(
     genres_of: dict[str, tuple[str, ...]],
     opts: Options,
 ) -> dict[str, Any]:
-    """Five plays of one genre the user's page does not show, then the page again."""
+    """Five plays of one genre the user's page does not show, then the page again.
+
+    The titles are ones the served model knows: only an item with a vector has neighbours to explain ("Because
+    you watched X"); a title the last nightly run never saw seeds no row (docs/serving.md), and in a small
+    world some titles never occur in the history at all."""
     before = _print_page(client, user, at_ms, titles, opts.deadline_ms, "before the burst")
     shown = {i.item_id for r in (before.rows if before else []) for i in r.items}
     shown_genres = {g for i in shown for g in genres_of.get(i, ())}
-    candidates = [i for i in items if i.item_id not in shown and i.genres]
+    known = _model_items(settings)
+    candidates = [i for i in items if i.item_id not in shown and i.genres and (not known or i.item_id in known)]
     genre = next((g for i in candidates for g in i.genres if g not in shown_genres), candidates[0].genres[0])
     picked = [i for i in candidates if genre in i.genres][:5]
     rows = [
@@ -607,6 +612,16 @@ def _burst(
         "before": page_rows(before, titles) if before else [],
         "after": page_rows(after, titles) if after else [],
     }
+
+
+def _model_items(settings: Settings) -> set[str]:
+    """Item ids of the promoted model (empty when none was promoted: then any title will do, no row can be
+    explained anyway)."""
+    from hybridrec.model_artifacts import ITEM_IDS
+    from hybridrec.registry import ModelRegistry
+
+    current = ModelRegistry(settings.paths.registry_root).current()
+    return set(json.loads(current.artifact(ITEM_IDS).read_text())) if current is not None else set()
 
 
 def _namespace(text: str) -> str:

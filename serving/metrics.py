@@ -33,6 +33,11 @@ class Metrics:
         self.catalog_skipped = Gauge("hybridrec_serving_catalog_skipped_records",
                                      "Records of the catalog topic skipped by its last read, by reason",
                                      ["reason"], registry=r)
+        self.pages = Counter("hybridrec_serving_pages_total", "Homepages and rows served, by outcome: degraded = "
+                             "any fallback flag (user:cold_start is not one)", ["outcome"], registry=r)
+        self.breaker_opened = Counter("hybridrec_serving_breaker_opened_total",
+                                      "Times the feature-store breaker opened, by the last failure's kind",
+                                      ["cause"], registry=r)
         self.variant = Counter("hybridrec_serving_variant_total", "Requests per A/B variant", ["variant"],
                                registry=r)
 

@@ -97,12 +97,7 @@ def job_running(settings: StreamingSettings, job_id: str) -> bool:
 
 
 def submit_detached(settings: StreamingSettings, workdir: Path) -> str:
-    """Submit the job to the session cluster (`make stream-submit`, detached); returns its id once it runs.
-
-    ``streaming.rest_port`` is the local MiniCluster's REST port, but streaming/job.py also sets it under
-    `flink run`, where it redirects the client away from the session cluster ("Connection refused" on that
-    port); a job for the session cluster is therefore submitted without it."""
-    settings = settings.model_copy(update={"streaming": settings.streaming.model_copy(update={"rest_port": None})})
+    """Submit the job to the session cluster (`make stream-submit`, detached); returns its id once it runs."""
     before = set(running_jobs(settings))
     settings_json = testkit.settings_file(settings, workdir / f"job-{time.monotonic_ns()}.json")
     # The Python client keeps waiting for the job's result even with -d (streaming.job.run blocks in
