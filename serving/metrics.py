@@ -38,6 +38,10 @@ class Metrics:
         self.breaker_opened = Counter("hybridrec_serving_breaker_opened_total",
                                       "Times the feature-store breaker opened, by the last failure's kind",
                                       ["cause"], registry=r)
+        self.feature_timeouts = Counter("hybridrec_serving_feature_timeouts_total",
+                                        "Feature reads that timed out, by whom: store (counted by the breaker) or "
+                                        "loop_busy (other calls held the event loop for most of the wait)",
+                                        ["cause"], registry=r)
         self.variant = Counter("hybridrec_serving_variant_total", "Requests per A/B variant", ["variant"],
                                registry=r)
 
