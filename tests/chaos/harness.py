@@ -41,7 +41,7 @@ from tests.helpers import free_port, load_local_services
 local_services = load_local_services()
 
 # Sections of the shared settings a child process needs to share the namespace.
-_SECTIONS = ("kafka", "redis", "paths", "feast", "features", "validation")
+_SECTIONS = ("kafka", "redis", "paths", "feast", "validation")
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float, every_s: float = 0.2) -> float | None:
