@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from hybridrec.config import Settings
 
@@ -80,7 +81,8 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         freshness_timeout_s=args.freshness_timeout,
     )
     try:
-        with Loop(opts) as loop:
+        # With --json, stdout carries only the JSON document; progress and the table go to stderr.
+        with Loop(opts, say=_say_to(sys.stderr if args.json else sys.stdout)) as loop:
             loop.say(f"[1/6] data: {args.dataset}")
             loop.load_data()
             loop.say("[2/6] the run's topics and the Flink job")
@@ -108,11 +110,19 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     workdir = loop.workdir
     (workdir / "result.json").write_text(json.dumps(result, default=str))
     write_report(result, workdir / "report.html")
-    print(render_table(result["replay"]))
-    print(f"result: {workdir / 'result.json'}; report: {workdir / 'report.html'}")
+    text = sys.stderr if args.json else sys.stdout
+    print(render_table(result["replay"]), file=text)
+    print(f"result: {workdir / 'result.json'}; report: {workdir / 'report.html'}", file=text)
     if args.json:
         print(json.dumps({k: v for k, v in result.items() if k not in ("latencies", "timeline")}, default=str))
     return 0
+
+
+def _say_to(stream: TextIO) -> Callable[[str], None]:
+    def say(msg: str) -> None:
+        print(msg, file=stream, flush=True)
+
+    return say
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -144,7 +154,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     r.add_argument("--threads", type=_positive, default=1, help="torch threads of the offline baselines")
     r.add_argument("--workdir", type=Path, default=Path(".run/eval"))
     r.add_argument("--namespace", default="eval", type=_namespace)
-    r.add_argument("--json", action="store_true", help="also print the result (without the raw series) as JSON")
+    r.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result (without the raw series) as JSON on stdout; progress goes to stderr",
+    )
     r.set_defaults(func=cmd_replay)
 
 
