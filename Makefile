@@ -145,15 +145,24 @@ stream: install up stream-udf   ## the speed-layer job on the local MiniCluster 
 	$(PY) -m streaming.main run
 
 # --- serving
-.PHONY: serve bench-serving
+.PHONY: serve bench-serving ghz
+
+GHZ_VERSION := v0.120.0
+GHZ := $(DEPS)/bin/ghz
 
 serve: install up  ## the gRPC ranker (settings: HYBRIDREC_SERVING__*, HYBRIDREC_CONFIG)
 	$(VENV)/bin/hybridrec serve
 
-bench-serving: install up  ## load test of the ranker and its feature read paths (figures: docs/serving.md)
+ghz: $(GHZ)  ## the open-loop gRPC load generator of the serving benchmark, built from its Go module
+$(GHZ):
+	@command -v go >/dev/null || { echo "error: Go is needed to build ghz (apt-get install golang-go)" >&2; exit 1; }
+	GOBIN=$(CURDIR)/$(DEPS)/bin go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
+
+bench-serving: install up ghz  ## the ranker with a real batch model under ghz (figures: docs/benchmarks.md)
 	$(PY) benchmarks/serving_feature_read.py
-	$(PY) benchmarks/serving_load.py --cpu 400
-	$(PY) benchmarks/serving_load.py --duration 60
+	$(PY) benchmarks/serving_load.py --dataset ml-100k --cpu 1000
+	$(PY) benchmarks/serving_load.py --dataset ml-100k --rates 100,200,300,400,500,600 --duration 30
+	$(PY) benchmarks/serving_load.py --dataset ml-latest-small --rates 100,200,300,400,500,600 --duration 30
 
 flink-cluster: install stream-udf   ## standalone session cluster from the pyflink distribution (ports: StreamingConfig)
 	$(PY) -m streaming.cluster up

@@ -20,10 +20,10 @@ from torch import Tensor, nn
 
 from batch.config import RankerConfig
 from batch.embeddings import Embeddings
+from hybridrec import ranker_inputs as ri
 from hybridrec.contract import GENRES
+from hybridrec.ranker_inputs import DAY_MS, INPUT_ORDER, N_GENRES
 
-DAY_MS = 86_400_000
-N_GENRES = len(GENRES)
 UNKNOWN = "<unk>"
 
 # name, source (feature view/field or derivation), transform before standardisation: 0 none, 1 log1p, 2 log(x+1e-6)
@@ -103,10 +103,6 @@ class MultiTaskRanker(nn.Module):
         return torch.sigmoid(self.engage_head(h)).squeeze(1), torch.sigmoid(self.satisfaction_head(h)).squeeze(1)
 
 
-INPUT_ORDER = ("user_num", "user_genres", "item_num", "item_genres", "session_genres", "user_vec", "item_vec",
-               "recent_vec", "surface", "device", "hour")
-
-
 # --- raw inputs from feature frames --------------------------------------------------------------------
 
 def _stack(col: pd.Series, width: int) -> np.ndarray:
@@ -117,38 +113,25 @@ def _stack(col: pd.Series, width: int) -> np.ndarray:
     return out
 
 
-def _normalise_rows(m: np.ndarray) -> np.ndarray:
-    s = m.sum(1, keepdims=True)
-    return np.divide(m, s, out=np.zeros_like(m), where=s > 0)
-
-
 def _num(df: pd.DataFrame, col: str) -> np.ndarray:
     return df[col].fillna(0).to_numpy(dtype=np.float64)
 
 
 def user_inputs(df: pd.DataFrame, emb: Embeddings, session_gap_ms: int) -> dict[str, np.ndarray]:
-    """Per row of an as-of user frame (``user_id, query_ms, u_*``): the user-side raw inputs."""
-    q = df["query_ms"].to_numpy(dtype=np.int64)
+    """Per row of an as-of user frame (``user_id, query_ms, u_*``): the user-side raw inputs, built by the
+    function serving calls too (:func:`hybridrec.ranker_inputs.user_inputs`)."""
     n_r = _num(df, "u_n_ratings")
-    first = df["u_first_ms"].fillna(-1).to_numpy(dtype=np.int64)
-    tenure = np.where(first >= 0, (q - first) / DAY_MS, 0.0)
-    mean_rating = np.divide(_num(df, "u_rating_sum"), n_r, out=np.zeros(len(df)), where=n_r > 0)
-    last = df["u_last_ms"].fillna(-1).to_numpy(dtype=np.int64)
-    in_session = (last >= 0) & (q - last < session_gap_ms)
-    session = _normalise_rows(_stack(df["u_session_genre_sum"], N_GENRES)) * in_session[:, None]
     recent = np.zeros((len(df), emb.rank), dtype=np.float32)
     for r, items in enumerate(df["u_recent_items"].to_numpy()):
         if items is not None and len(items):
-            vecs = emb.item_matrix_for(list(items))
-            recent[r] = vecs.mean(0)
-    return {
-        "user_num": np.stack([_num(df, "u_n_events"), n_r, mean_rating, tenure], 1).astype(np.float32),
-        "user_genres": _normalise_rows(_stack(df["u_genre_sum"], N_GENRES)),
-        "session_genres": session.astype(np.float32),
-        "user_vec": emb.user_matrix_for(df["user_id"].tolist()),
-        "recent_vec": recent,
-        "hour": ((q // 3_600_000) % 24).astype(np.float32),
-    }
+            recent[r] = emb.item_matrix_for(list(items)).mean(0)
+    return ri.user_inputs(
+        query_ms=df["query_ms"].to_numpy(dtype=np.int64), n_events=_num(df, "u_n_events"), n_ratings=n_r,
+        mean_rating=np.divide(_num(df, "u_rating_sum"), n_r, out=np.zeros(len(df)), where=n_r > 0),
+        first_ms=df["u_first_ms"].fillna(-1).to_numpy(dtype=np.int64),
+        last_ms=df["u_last_ms"].fillna(-1).to_numpy(dtype=np.int64),
+        genre_mass=_stack(df["u_genre_sum"], N_GENRES), session_genre_mass=_stack(df["u_session_genre_sum"], N_GENRES),
+        user_vecs=emb.user_matrix_for(df["user_id"].tolist()), recent_vecs=recent, session_gap_ms=session_gap_ms)
 
 
 def item_inputs(df: pd.DataFrame, emb: Embeddings) -> dict[str, np.ndarray]:

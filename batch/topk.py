@@ -1,5 +1,7 @@
 """Precomputed candidates for serving: each user's top K unseen items by ALS score (user · item vector),
-written to the ``user_batch`` view as ``top_k_items`` / ``top_k_scores`` and materialized with it.
+written to the ``user_batch`` view as ``top_k_items`` / ``top_k_scores`` and materialized with it, together
+with ``seen_hashes``: the compact set of every item the user engaged with (:mod:`hybridrec.seen`), which
+serving's seen-filter reads in the same round trip.
 
 Computed in Spark (``mapInPandas`` over users, the item matrix shipped to each task), so the driver never
 holds the users' seen sets. Exact: a chunk of users is scored against every item, seen items are masked,
@@ -17,8 +19,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from batch.embeddings import Embeddings
+from hybridrec import seen as seen_codec
 
-SCHEMA = "user_id string, top_k_items array<string>, top_k_scores array<float>"
+SCHEMA = "user_id string, top_k_items array<string>, top_k_scores array<float>, seen_hashes binary"
 
 
 def top_k_unseen(
@@ -68,7 +71,9 @@ def _scorer(emb: Embeddings, popular: list[str], popular_share: dict[str, float]
                     picks = [i for i in popular if i not in seen_set][:k]
                     items_out[r] = picks
                     scores_out[r] = [float(popular_share.get(i, 0.0)) for i in picks]
-                yield pd.DataFrame({"user_id": users, "top_k_items": items_out, "top_k_scores": scores_out})
+                seen_out = [seen_codec.encode(s) for s in seen_lists]
+                yield pd.DataFrame({"user_id": users, "top_k_items": items_out, "top_k_scores": scores_out,
+                                    "seen_hashes": seen_out})
 
     return score
 
@@ -82,8 +87,8 @@ def top_k_frame(
     k: int,
     chunk: int = 256,
 ) -> DataFrame:
-    """``user_id, top_k_items, top_k_scores`` for every user with an event before ``as_of_ms``; seen = the
-    items the user engaged with before ``as_of_ms``."""
+    """``user_id, top_k_items, top_k_scores, seen_hashes`` for every user with an event before ``as_of_ms``;
+    seen = the items the user engaged with before ``as_of_ms``."""
     past = events.filter(F.col("event_time_ms") < as_of_ms)
     users = past.groupBy("user_id").agg(
         F.collect_set(F.when(F.col("engaged"), F.col("item_id"))).alias("seen")
@@ -94,8 +99,10 @@ def top_k_frame(
 
 
 def attach(user_features: DataFrame, top_k: DataFrame) -> DataFrame:
-    """``user_batch`` rows with the two candidate columns (empty arrays for a user without any)."""
+    """``user_batch`` rows with the candidate columns and the seen set (empty for a user without any)."""
     j = user_features.join(top_k, "user_id", "left")
-    return j.withColumn("top_k_items", F.coalesce("top_k_items", F.array().cast("array<string>"))).withColumn(
-        "top_k_scores", F.coalesce("top_k_scores", F.array().cast("array<float>"))
+    return (
+        j.withColumn("top_k_items", F.coalesce("top_k_items", F.array().cast("array<string>")))
+        .withColumn("top_k_scores", F.coalesce("top_k_scores", F.array().cast("array<float>")))
+        .withColumn("seen_hashes", F.coalesce("seen_hashes", F.lit(b"").cast("binary")))
     )

@@ -1,381 +1,439 @@
-"""Load test of the ranker: an open-loop asyncio gRPC client (this process) against `hybridrec serve` in its
-own process, at fixed request rates for a bounded time each, on loopback only.
+"""Load test of the ranker with the model users get: a real nightly batch run's model and batch features
+(ML-100K or ml-latest-small), served by ``python -m serving.main`` in its own process(es), loaded by ghz (a
+stock open-loop gRPC load generator, ``make ghz``) through the server's reflection, on loopback only.
 
-Sets up an isolated world first: a Feast project of its own in the shared Redis (user and item features for
-every user/item), a registry under a temporary directory with a ranker of the batch layer's architecture
-(default hidden layers 64×32, rank 32, untrained weights: latency does not depend on the weights), and its
-own impressions topic. Prints p50/p95/p99 per rate and the per-stage breakdown scraped from the server's
-Prometheus histograms (mean, and the p95 bucket bound).
+    .venv/bin/python benchmarks/serving_load.py --dataset ml-100k [--rates 100,200,400] [--duration 30]
+        [--workers N] [--connections K] [--deadline-ms 250] [--rows 5] [--items-per-row 20]
+    .venv/bin/python benchmarks/serving_load.py --dataset ml-100k --cpu 1000 [--profile]
 
-    .venv/bin/python benchmarks/serving_load.py [--rates 50,100,200,400] [--duration 60] [--users 5000]
-        [--items 5000] [--rows 5] [--items-per-row 20] [--deadline-ms 250] [--workers 1] [--channels 4]
+The model: ``benchmarks/batch_pipeline.py`` writes a data dir with the lake, the registry (the promoted
+version) and the batch features materialized in Redis (Feast project ``bench_<dataset>``); this reuses it
+(``--data-dir``, default the batch benchmark's) or runs it first. Fresh features: every user gets a live
+session, their last 10 engaged items of the dataset as ``recent_items`` (written through Feast's online write
+path like the speed layer does), so pages are as personal as they get.
 
-``--cpu N`` instead measures the CPU cost of one request without the network or Redis: N sequential
-``Engine.homepage`` calls in this process on the same world (in-memory features), process CPU time per
-request and the stage means; ``--profile`` adds the cProfile top functions. CPU time, not wall time, so the
-figure depends little on what else the shared machine runs.
+Per rate it reports ghz's latency percentiles and status codes, the pages the server flagged degraded (its
+``hybridrec_serving_pages_total`` and reasons from ``hybridrec_serving_degraded_total``: a degraded page
+counts against the SLO), the server's CPU per page (its process tree from /proc, so it does not depend on
+waiting for a core) and ghz's own CPU, then the highest rate with p99 <= 25 ms and < 0.1 % degraded.
+
+``--cpu N`` instead runs N sequential ``Engine.homepage`` calls in this process on the same model and the
+users' real features (read once from Redis): CPU per page without gRPC and Redis; ``--profile`` adds cProfile.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import os
 import random
 import re
-import shutil
-import socket
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from collections import Counter
 from pathlib import Path
 
-import grpc
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-from hybridrec.kafka.topics import delete_topics, ensure_topics  # noqa: E402
-from hybridrec.registry import ModelRegistry  # noqa: E402
-from hybridrec_pb import ranker_pb2 as pb  # noqa: E402
-from hybridrec_pb import ranker_pb2_grpc  # noqa: E402
-from serving.config import ServingSettings  # noqa: E402
-from streaming.testkit import drop_online_rows  # noqa: E402
-from tests.integration.serving import serving_env as env  # noqa: E402
-from tests.unit.serving import serving_kit as kit  # noqa: E402
-
-STAGES = ("features", "candidates", "scoring", "assemble")
+SLO_P99_MS = 25.0
+SLO_DEGRADED = 0.001
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def data_dir_of(args: argparse.Namespace) -> Path:
+    """Where the batch benchmark keeps this dataset's run (its own default), unless ``--data-dir`` says."""
+    return Path(args.data_dir) if args.data_dir else ROOT / ".run" / "bench" / f"batch-{args.dataset}-1000000"
 
 
-def _free_port_block(n: int) -> int:
-    """A port p with p .. p+n-1 free (the workers' metrics ports)."""
-    for _ in range(100):
-        p = _free_port()
-        try:
-            socks = []
-            for i in range(n):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", p + i))
-            return p
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no block of free ports")
+def ensure_model(args: argparse.Namespace, data_dir: Path) -> None:
+    """Reuse the promoted model of an earlier batch run in ``data_dir``, or run the nightly batch now."""
+    if (data_dir / "registry" / "CURRENT.json").exists():
+        return
+    cmd = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "batch_pipeline.py"),
+        "--dataset",
+        args.dataset,
+        "--data-dir",
+        str(data_dir),
+    ] + (["--path", args.path] if args.path else [])
+    print(f"no model in {data_dir}: running the nightly batch first ({' '.join(cmd)})", file=sys.stderr)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    subprocess.run(cmd, check=True, cwd=ROOT)
 
 
-def scrape(ports: list[int]) -> dict[str, dict[str, float]]:
-    """Per stage, summed over the worker processes: cumulative bucket counts, sum and count of
-    hybridrec_serving_stage_seconds."""
-    out: dict[str, dict[str, float]] = {}
+def _metrics(port: int) -> str:
+    return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+
+
+def counters(ports: list[int]) -> dict[str, float]:
+    """Pages by outcome, degradation reasons and GetHomepage calls, summed over the worker processes."""
+    out: Counter[str] = Counter()
     for port in ports:
-        for stage, values in _scrape_one(port).items():
-            acc = out.setdefault(stage, {})
-            for k, v in values.items():
-                acc[k] = acc.get(k, 0.0) + v
-    return out
+        text = _metrics(port)
+        for m in re.finditer(r'^hybridrec_serving_pages_total\{outcome="(\w+)"\} (\S+)$', text, re.M):
+            out[f"pages:{m.group(1)}"] += float(m.group(2))
+        for m in re.finditer(r'^hybridrec_serving_degraded_total\{reason="([^"]+)"\} (\S+)$', text, re.M):
+            out[f"reason:{m.group(1)}"] += float(m.group(2))
+        for m in re.finditer(r'^hybridrec_serving_stage_seconds_(sum|count)\{stage="(\w+)"\} (\S+)$', text, re.M):
+            out[f"stage_{m.group(1)}:{m.group(2)}"] += float(m.group(3))
+        m = re.search(r'^hybridrec_serving_request_seconds_count\{method="GetHomepage"\} (\S+)$', text, re.M)
+        out[f"served:{port}"] += float(m.group(1)) if m else 0.0
+    return dict(out)
 
 
-def _scrape_one(port: int) -> dict[str, dict[str, float]]:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    out: dict[str, dict[str, float]] = {}
-    for m in re.finditer(r'^hybridrec_serving_stage_seconds_(bucket|sum|count)\{(?:le="([^"]+)",)?stage="(\w+)"'
-                         r'(?:,le="([^"]+)")?\} (\S+)$', text, re.M):
-        kind, le1, stage, le2, value = m.groups()
-        key = f"le:{le1 or le2}" if kind == "bucket" else kind
-        out.setdefault(stage, {})[key] = float(value)
-    return out
-
-
-def process_cpu_s(pid: int) -> float:
+def tree_cpu_s(pid: int) -> float:
     """User + system CPU seconds of ``pid`` and its descendants (the worker processes), from /proc."""
-    return sum(thread_cpu_s(pid).values())
-
-
-def thread_cpu_s(pid: int) -> dict[str, float]:
-    """CPU seconds per thread name (summed over ``pid`` and its descendants): where the server's CPU goes
-    beyond the Python event loop (gRPC core, librdkafka, the metrics HTTP thread)."""
     tick = os.sysconf("SC_CLK_TCK")
-    out: dict[str, float] = {}
-    todo = [pid]
+    total, todo = 0.0, [pid]
     while todo:
         p = todo.pop()
         try:
-            tasks = list(Path(f"/proc/{p}/task").iterdir())
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        for task in tasks:
-            try:
-                stat = (task / "stat").read_text()
-                name = stat[stat.index("(") + 1:stat.rindex(")")]
-                fields = stat.rsplit(")", 1)[1].split()
-                # Thread names like "rdk:broker1" or "grpc_global_tim": group numbered ones.
-                key = "python threads (event loop, metrics)" if name.startswith("python") else re.sub(r"\d+$", "", name)
-                out[key] = out.get(key, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{p}/task").iterdir():
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / tick
                 todo += [int(c) for c in (task / "children").read_text().split()]
-            except (FileNotFoundError, ProcessLookupError, ValueError):
-                continue
-    return out
-
-
-def requests_served(ports: list[int]) -> list[float]:
-    """GetHomepage calls answered per worker process (its request histogram count): how evenly the kernel's
-    SO_REUSEPORT hashing spread the client's connections."""
-    out = []
-    for port in ports:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-        m = re.search(r'^hybridrec_serving_request_seconds_count\{method="GetHomepage"\} (\S+)$', text, re.M)
-        out.append(float(m.group(1)) if m else 0.0)
-    return out
-
-
-def stage_summary(before: dict, after: dict) -> dict[str, dict[str, float]]:
-    res = {}
-    for stage in STAGES:
-        a, b = after.get(stage, {}), before.get(stage, {})
-        n = a.get("count", 0) - b.get("count", 0)
-        if n <= 0:
+        except (FileNotFoundError, ProcessLookupError, ValueError):
             continue
-        mean = (a.get("sum", 0) - b.get("sum", 0)) / n
-        bounds = sorted((float(k[3:]), a[k] - b.get(k, 0)) for k in a if k.startswith("le:") and k != "le:+Inf")
-        p95 = next((le for le, c in bounds if c >= 0.95 * n), float("inf"))
-        res[stage] = {"n": n, "mean_ms": round(mean * 1000, 2), "p95_le_ms": round(p95 * 1000, 1)}
+    return total
+
+
+def seed_fresh(settings, dataset: str, path: str | None) -> list[str]:
+    """Every user of the dataset with a live session: their last 10 engaged items (newest first), through
+    Feast's online write path. Returns the user ids."""
+    from datetime import UTC, datetime
+
+    import numpy as np
+    import pandas as pd
+
+    from hybridrec.cli import open_dataset
+    from hybridrec.contract import USER_FRESH_VIEW, genre_vector
+    from hybridrec.feature_store import open_store
+
+    ds = open_dataset(dataset, settings, path=path)
+    genres = {i.item_id: list(i.genres) for i in ds.items()}
+    events: dict[str, list[tuple[int, str]]] = {}
+    for e in ds.interactions():
+        events.setdefault(e.user_id, []).append((e.event_time_ms, e.item_id))
+    now = int(time.time() * 1000)
+    ts = pd.Timestamp(datetime.now(tz=UTC))
+    rows = []
+    for user, evs in events.items():
+        recent = [i for _, i in sorted(evs, reverse=True)[:10]]
+        mix = np.sum([genre_vector(genres.get(i, [])) for i in recent], axis=0)
+        rows.append(
+            {
+                "user_id": user,
+                "recent_items": recent,
+                "recent_item_times_ms": [now - 60_000] * len(recent),
+                "session_start_ms": now - 600_000,
+                "session_items": recent[::-1],
+                "session_genres": [float(x) for x in mix],
+                "taste_genres": [float(x) for x in mix],
+                "counts_1h": [0] * 8,
+                "counts_1d": [0] * 8,
+                "last_event_ms": now - 60_000,
+                "hidden_items": [],
+                "event_timestamp": ts,
+            }
+        )
+    store = open_store(settings)
+    have = {f.name for f in store.get_feature_view(USER_FRESH_VIEW).features} | {"user_id", "event_timestamp"}
+    store.write_to_online_store(
+        USER_FRESH_VIEW, pd.DataFrame([{k: v for k, v in r.items() if k in have} for r in rows])
+    )
+    return sorted(events)
+
+
+def request_file(users: list[str], args: argparse.Namespace, out: Path) -> Path:
+    """ghz sends the messages of a JSON array round robin: random users, the benchmark's page shape."""
+    rng = random.Random(0)
+    reqs = [
+        {
+            "user_id": rng.choice(users),
+            "n_rows": args.rows,
+            "items_per_row": args.items_per_row,
+            "context": {"device": "TV", "country": "DE"},
+        }
+        for _ in range(5000)
+    ]
+    out.write_text(json.dumps(reqs))
+    return out
+
+
+def run_ghz(args: argparse.Namespace, port: int, data: Path, rate: int, duration: float) -> dict:
+    """One open-loop ghz run (``--async``: sends on schedule whatever is in flight); its JSON report."""
+    cmd = [
+        str(args.ghz),
+        "--insecure",
+        "--call",
+        "hybridrec.v1.Ranker/GetHomepage",
+        "--data-file",
+        str(data),
+        "--rps",
+        str(rate),
+        "--duration",
+        f"{duration}s",
+        "--async",
+        "--connections",
+        str(args.connections),
+        "--concurrency",
+        str(max(50, rate // 4)),
+        "--timeout",
+        f"{args.deadline_ms / 1000}s",
+        "--format",
+        "json",
+        "--skipFirst",
+        "0",
+        f"127.0.0.1:{port}",
+    ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode not in (0, 1) or not proc.stdout.strip():
+        raise RuntimeError(f"ghz failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    report = json.loads(proc.stdout)
+    report["_cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return report
+
+
+def summarise(rate: int, report: dict, before: dict, after: dict, server_cpu_s: float, load: tuple) -> dict:
+    pct = {f"p{int(p['percentage'])}": p["latency"] / 1e6 for p in report.get("latencyDistribution") or []}
+    codes = report.get("statusCodeDistribution") or {}
+    sent = int(report.get("count", 0))
+    delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+    pages = delta.get("pages:full", 0.0) + delta.get("pages:degraded", 0.0)
+    degraded = delta.get("pages:degraded", 0.0)
+    reasons = {k[7:]: int(v) for k, v in delta.items() if k.startswith("reason:") and v > 0}
+    stages = {
+        k[10:]: round(v / delta[f"stage_count:{k[10:]}"] * 1000, 2)
+        for k, v in delta.items()
+        if k.startswith("stage_sum:") and delta.get(f"stage_count:{k[10:]}")
+    }
+    ok = int(codes.get("OK", 0))
+    errors = sent - ok
+    res = {
+        "rate": rate,
+        "sent": sent,
+        "achieved_rps": round(report.get("rps", 0.0), 1),
+        "p50_ms": round(pct.get("p50", 0), 2),
+        "p95_ms": round(pct.get("p95", 0), 2),
+        "p99_ms": round(pct.get("p99", 0), 2),
+        "max_ms": round(report.get("slowest", 0) / 1e6, 2),
+        "codes": codes,
+        "errors": errors,
+        "pages": int(pages),
+        "degraded_pages": int(degraded),
+        "degraded_share": round(degraded / pages, 5) if pages else None,
+        "degraded_reasons": reasons,
+        "server_cpu_ms_per_page": round(server_cpu_s / pages * 1000, 3) if pages else None,
+        "ghz_cpu_ms_per_request": round(report["_cpu_s"] / sent * 1000, 3) if sent else None,
+        "served_per_worker": [int(v) for k, v in sorted(delta.items()) if k.startswith("served:")],
+        "stage_mean_ms": stages,
+        "load_avg_1m": [round(load[0], 2), round(os.getloadavg()[0], 2)],
+    }
+    res["meets_slo"] = bool(
+        sent and errors == 0 and res["p99_ms"] <= SLO_P99_MS and pages and degraded / pages < SLO_DEGRADED
+    )
     return res
 
 
-async def run_rate(stubs: list[ranker_pb2_grpc.RankerStub], rate: int, duration: float, users: list[str], args) -> dict:
-    rng = random.Random(rate)
-    lat: list[float] = []
-    codes: Counter[str] = Counter()
-    degraded: Counter[str] = Counter()
-    late = 0
-
-    async def one(user: str, stub: ranker_pb2_grpc.RankerStub) -> None:
-        t0 = time.perf_counter()
-        try:
-            r = await stub.GetHomepage(pb.HomepageRequest(user_id=user, n_rows=args.rows,
-                                                          items_per_row=args.items_per_row,
-                                                          context=pb.RequestContext(device=1, country="DE")),
-                                       timeout=args.deadline_ms / 1000)
-            codes["OK"] += 1
-            degraded.update(r.degraded)
-        except grpc.aio.AioRpcError as exc:
-            codes[exc.code().name] += 1
-        lat.append(time.perf_counter() - t0)
-
-    tasks = []
-    n = int(rate * duration)
-    start = time.perf_counter()
-    for i in range(n):
-        due = start + i / rate
-        delay = due - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        elif delay < -0.01:
-            late += 1
-        tasks.append(asyncio.create_task(one(rng.choice(users), stubs[i % len(stubs)])))
-    await asyncio.gather(*tasks)
-    elapsed = time.perf_counter() - start
-    ms = np.array(lat) * 1000
-    return {"rate": rate, "sent": n, "achieved_rps": round(n / elapsed, 1), "client_late_sends": late,
-            "p50_ms": round(float(np.percentile(ms, 50)), 2), "p95_ms": round(float(np.percentile(ms, 95)), 2),
-            "p99_ms": round(float(np.percentile(ms, 99)), 2), "max_ms": round(float(ms.max()), 2),
-            "codes": dict(codes), "degraded": dict(degraded)}
+def serve(args: argparse.Namespace, environ: dict[str, str]) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "serving.main", "--log-level", "WARNING"]
+    if args.workers:
+        cmd += ["--workers", str(args.workers)]
+    return subprocess.Popen(cmd, cwd=ROOT, env=environ)
 
 
-def setup(tmp: Path, args) -> tuple[ServingSettings, list[str]]:
-    base = ServingSettings()
-    settings = env.serving_settings(base, tmp)
-    topics = base.kafka.topics.model_copy(update={"impressions": f"bench-{uuid.uuid4().hex[:8]}.impressions"})
-    settings = settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"topics": topics})})
-    ensure_topics(settings.kafka)
-    w = kit.world(n_users=args.users, n_items=args.items)
-    now = int(time.time() * 1000)
-    users = {u: kit.heavy_user(w, now_ms=now) for u in w.user_ids}
-    rng = random.Random(0)
-    users = {u: type(f)(**{**f.__dict__, "recent_items": tuple(rng.sample(w.item_ids, 10))}) for u, f in users.items()}
-    t0 = time.perf_counter()
-    env.seed_features(settings, w, users)
-    print(f"seeded {len(users)} users, {len(w.item_ids)} items into Feast project {settings.feast.project} "
-          f"in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-    files = kit.write_version_files(tmp / "build", w, rank=args.rank, hidden=tuple(args.hidden))
-    reg = ModelRegistry(settings.paths.registry_root)
-    reg.promote(reg.publish(files, {}).version, reason="benchmark")
-    return settings, w.user_ids
+def wait_ready(port: int, users: list[str], timeout_s: float = 300.0) -> str:
+    import grpc
 
+    from hybridrec_pb import ranker_pb2 as pb
+    from hybridrec_pb import ranker_pb2_grpc
 
-async def drive(port: int, metrics_ports: list[int], users: list[str], args, server_pid: int) -> list[dict]:
-    # Separate connections (distinct channel args defeat subchannel sharing) so the kernel can spread them
-    # over the worker processes.
-    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=[("bench.channel", i)])
-                for i in range(args.channels)]
-    stubs = [ranker_pb2_grpc.RankerStub(c) for c in channels]
-    for st in stubs:  # wait for every worker (connection) and its first model
-        for _ in range(600):
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = ranker_pb2_grpc.RankerStub(channel)
+        while time.monotonic() < deadline:
             try:
-                r = await st.GetHomepage(pb.HomepageRequest(user_id=users[0]), timeout=1)
-                if r.model_version:
-                    break
-            except grpc.aio.AioRpcError:
+                page = stub.GetHomepage(pb.HomepageRequest(user_id=users[0]), timeout=2)
+                if page.model_version:
+                    return page.model_version
+            except grpc.RpcError:
                 pass
-            await asyncio.sleep(0.2)
-    await run_rate(stubs, 50, 3, users, args)  # warm-up, not reported
-    # The client imported torch, Feast and Spark-free world building: a full GC over that heap stalls its send
-    # loop for 100+ ms, then the late sends leave as one burst that the server sees as a load spike.
-    gc.collect()
-    gc.freeze()
+            time.sleep(0.5)
+    raise RuntimeError(f"the ranker on port {port} served no model within {timeout_s:.0f} s")
+
+
+def load_test(args: argparse.Namespace, settings, environ: dict[str, str], users: list[str]) -> int:
+    cfg = settings.serving
+    port, metrics_port = cfg.port, cfg.metrics_port
+    workers = args.workers or cfg.worker_count
+    ports = [metrics_port + i for i in range(workers)]
+    tmp = Path(tempfile.mkdtemp(prefix="serving-bench-"))
+    data = request_file(users, args, tmp / "requests.json")
+    server = serve(args, environ)
     results = []
-    for rate in args.rates:
-        before, load0 = scrape(metrics_ports), os.getloadavg()[0]
-        threads0, served0, client0 = thread_cpu_s(server_pid), requests_served(metrics_ports), time.process_time()
-        res = await run_rate(stubs, rate, args.duration, users, args)
-        res["stages"] = stage_summary(before, scrape(metrics_ports))
-        # Server CPU per request: what the requests cost whatever else the machine runs.
-        threads = {k: v - threads0.get(k, 0.0) for k, v in thread_cpu_s(server_pid).items()}
-        res["server_cpu_ms_per_request"] = round(sum(threads.values()) / res["sent"] * 1000, 2)
-        res["server_cpu_ms_per_request_by_thread"] = {k: round(v / res["sent"] * 1000, 2) for k, v in
-                                                      sorted(threads.items(), key=lambda kv: -kv[1]) if v > 0}
-        # The load generator shares the machine's cores with the server: its CPU is part of the picture.
-        res["client_cpu_ms_per_request"] = round((time.process_time() - client0) / res["sent"] * 1000, 2)
-        res["served_per_worker"] = [round(b - a) for a, b in zip(served0, requests_served(metrics_ports),
-                                                                    strict=True)]
-        res["load_avg_1m"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
-        results.append(res)
-        print(json.dumps(res), flush=True)
-    for c in channels:
-        await c.close()
-    return results
+    try:
+        version = wait_ready(port, users)
+        run_ghz(args, port, data, 50, 5)  # warm-up: connections, the loop's first pages; not reported
+        print(
+            f"model {version}, {workers} worker(s), {len(users)} users, ghz open loop, {args.connections} "
+            f"connections, deadline {args.deadline_ms:g} ms",
+            file=sys.stderr,
+        )
+        for rate in args.rates:
+            load, before, cpu0 = os.getloadavg(), counters(ports), tree_cpu_s(server.pid)
+            report = run_ghz(args, port, data, rate, args.duration)
+            res = summarise(rate, report, before, counters(ports), tree_cpu_s(server.pid) - cpu0, load)
+            res.update(model=version, workers=workers, dataset=args.dataset)
+            results.append(res)
+            print(json.dumps(res), flush=True)
+    finally:
+        server.terminate()
+        server.wait(60)
+        for f in tmp.iterdir():
+            f.unlink()
+        tmp.rmdir()
+    print(
+        f"\n{args.dataset}, {workers} worker(s): rate  achieved  p50  p95  p99 ms  errors  degraded  "
+        "server CPU/page  ghz CPU/req  load"
+    )
+    for r in results:
+        print(
+            f"{r['rate']:>5} {r['achieved_rps']:>8} {r['p50_ms']:>6} {r['p95_ms']:>6} {r['p99_ms']:>7} "
+            f"{r['errors']:>6} {r['degraded_pages']:>5}/{r['pages']} {r['degraded_reasons'] or ''} "
+            f"{r['server_cpu_ms_per_page']} ms  {r['ghz_cpu_ms_per_request']} ms  {r['load_avg_1m']}"
+            f"{'  SLO met' if r['meets_slo'] else ''}"
+        )
+    met = [r["rate"] for r in results if r["meets_slo"]]
+    print(
+        f"highest rate with p99 <= {SLO_P99_MS:g} ms and < {SLO_DEGRADED:.1%} degraded: "
+        f"{max(met) if met else 'none of ' + str(args.rates)} req/s"
+    )
+    return 0
 
 
-def cpu_per_request(args) -> int:
-    """Sequential in-process requests: CPU ms per request and per stage (no gRPC, no Redis)."""
+def cpu_per_page(args: argparse.Namespace, settings, users: list[str]) -> int:
+    """Sequential in-process pages on the real model and features: CPU ms per page and per stage."""
     import cProfile
     import pstats
-    from dataclasses import dataclass
 
-    from serving.config import ServingConfig
+    import numpy as np
+
+    from hybridrec.registry import ModelRegistry
+    from serving.catalog import Catalog
     from serving.domain import Context, HomepageQuery
-    from serving.engine import Engine, Trend
+    from serving.engine import Engine
     from serving.features.memory import MemoryFeatures
+    from serving.features.redis_direct import RedisFeatureReader
     from serving.metrics import Metrics
-    from serving.model.bundle import LoadedModel, load_version
+    from serving.model.bundle import load_version
+    from serving.model.watcher import settle_heap
+    from serving.server import pin_threads
     from serving.sink.memory import MemorySink
 
-    @dataclass
     class Holder:
-        current: LoadedModel | None
+        current = None
 
-    import faiss
-    import torch
+    pin_threads()
+    reader = RedisFeatureReader(settings.redis, settings.feast.project)
 
-    torch.set_num_threads(1)  # as serve() does
-    faiss.omp_set_num_threads(1)
-    tmp = Path(tempfile.mkdtemp(prefix="serving-cpu-"))
-    try:
-        w = kit.world(n_users=args.users, n_items=args.items)
-        now = int(time.time() * 1000)
-        rng = random.Random(0)
-        base = kit.heavy_user(w, now_ms=now)
-        users = {u: type(base)(**{**base.__dict__, "recent_items": tuple(rng.sample(w.item_ids, 10))})
-                 for u in w.user_ids}
-        files = kit.write_version_files(tmp / "build", w, rank=args.rank, hidden=tuple(args.hidden))
-        reg = ModelRegistry(tmp / "registry")
-        model = load_version(reg.publish(files, {}))
-        model.attach_item_features(w.item_features(), {})
-        trend = Trend(w.item_ids[100:400], list(range(300, 0, -1)))
-        cfg = ServingConfig(log_impressions=False,
-                            budgets={"candidates_ms": 5000, "scoring_ms": 5000})  # type: ignore[arg-type]
-        engine = Engine(cfg, Holder(model), MemoryFeatures(users=users), MemorySink(), Metrics(), w.catalog(), trend)
-        queries = [HomepageQuery(rng.choice(w.user_ids), Context("TV", "DE", now), args.rows, args.items_per_row,
-                                 True, f"r{k}", 10.0) for k in range(args.cpu)]
+    async def read() -> tuple[dict, dict]:
+        try:
+            feats = {u: f for u in users if (f := await reader.read_user(u)) is not None}
+            return feats, await reader.read_items(model.item_ids)
+        finally:
+            await reader.close()
 
-        async def run(qs: list[HomepageQuery]) -> list[dict[str, float]]:
-            return [(await engine.homepage(q)).stage_ms for q in qs]
+    registry = ModelRegistry(settings.paths.registry_root)
+    model = load_version(registry.get(registry.current_version()))
+    feats, items = asyncio.run(read())
+    model.attach_item_features(items, {})
+    Holder.current = model
+    cfg = settings.serving.model_copy(update={"log_impressions": False})
+    engine = Engine(cfg, Holder(), MemoryFeatures(users=feats), MemorySink(), Metrics(), Catalog())
+    rng = random.Random(0)
+    now = int(time.time() * 1000)
+    queries = [
+        HomepageQuery(rng.choice(users), Context("TV", "DE", now), args.rows, args.items_per_row, True, f"r{k}", 10.0)
+        for k in range(args.cpu)
+    ]
 
-        asyncio.run(run(queries[:50]))  # warm-up
-        prof = cProfile.Profile() if args.profile else None
-        c0, t0 = time.process_time(), time.perf_counter()
-        if prof is not None:
-            prof.enable()
-        stages = asyncio.run(run(queries))
-        if prof is not None:
-            prof.disable()
-        cpu, wall = time.process_time() - c0, time.perf_counter() - t0
-        means = {k: round(float(np.mean([s.get(k, 0.0) for s in stages])), 3) for k in STAGES}
-        print(json.dumps({"requests": args.cpu, "cpu_ms_per_request": round(cpu / args.cpu * 1000, 3),
-                          "wall_ms_per_request": round(wall / args.cpu * 1000, 3), "stage_mean_ms": means,
-                          "profiled": bool(prof)}))
-        if prof is not None:
-            pstats.Stats(prof).sort_stats(args.sort).print_stats(40)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    async def run(qs: list[HomepageQuery]) -> list[dict[str, float]]:
+        return [(await engine.homepage(q)).stage_ms for q in qs]
+
+    asyncio.run(run(queries[:100]))  # warm-up
+    settle_heap()
+    prof = cProfile.Profile() if args.profile else None
+    c0, t0 = time.process_time(), time.perf_counter()
+    if prof is not None:
+        prof.enable()
+    stages = asyncio.run(run(queries))
+    if prof is not None:
+        prof.disable()
+    cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+    means = {
+        k: round(float(np.mean([s.get(k, 0.0) for s in stages])), 3)
+        for k in ("features", "candidates", "scoring", "assemble")
+    }
+    print(
+        json.dumps(
+            {
+                "dataset": args.dataset,
+                "model": model.version,
+                "pages": args.cpu,
+                "users_with_features": len(feats),
+                "cpu_ms_per_page": round(cpu / args.cpu * 1000, 3),
+                "wall_ms_per_page": round(wall / args.cpu * 1000, 3),
+                "stage_mean_ms": means,
+                "profiled": bool(prof),
+                "load_avg_1m": round(os.getloadavg()[0], 2),
+            }
+        )
+    )
+    if prof is not None:
+        pstats.Stats(prof).sort_stats(args.sort).print_stats(45)
     return 0
 
 
 def main() -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("--rates", default="50,100,200,400", type=lambda s: [int(x) for x in s.split(",")])
-    p.add_argument("--duration", type=float, default=60.0)
-    p.add_argument("--users", type=int, default=5000)
-    p.add_argument("--items", type=int, default=5000)
-    p.add_argument("--rank", type=int, default=32)
-    p.add_argument("--hidden", type=lambda s: [int(x) for x in s.split(",")], default=[64, 32])
+    p.add_argument("--dataset", default="ml-100k", choices=["ml-100k", "ml-latest-small"])
+    p.add_argument("--path", help="dataset directory (default: the datasets dir)")
+    p.add_argument("--data-dir", help="a batch benchmark's data dir (default: its own for --dataset)")
+    p.add_argument("--rates", default="100,200,300,400", type=lambda s: [int(x) for x in s.split(",")])
+    p.add_argument("--duration", type=float, default=30.0)
     p.add_argument("--rows", type=int, default=5)
     p.add_argument("--items-per-row", type=int, default=20)
     p.add_argument("--deadline-ms", type=float, default=250.0)
-    p.add_argument("--workers", type=int, default=1, help="server processes on the port (SO_REUSEPORT)")
-    p.add_argument("--channels", type=int, default=0,
-                   help="client connections (the kernel hashes each to one worker); default 4, 16 with workers")
-    p.add_argument("--cpu", type=int, default=0, help="N sequential in-process requests: CPU per request")
+    p.add_argument("--workers", type=int, default=0, help="server processes (default: serving.workers)")
+    p.add_argument(
+        "--connections", type=int, default=8, help="ghz's gRPC connections (the kernel hashes each to one worker)"
+    )
+    p.add_argument("--ghz", type=Path, default=ROOT / ".deps" / "bin" / "ghz", help="ghz binary (make ghz)")
+    p.add_argument("--cpu", type=int, default=0, help="N sequential in-process pages: CPU per page")
     p.add_argument("--profile", action="store_true", help="with --cpu: cProfile top functions")
     p.add_argument("--sort", default="tottime", help="with --profile: pstats sort key (tottime, cumulative)")
     args = p.parse_args()
-    # With few connections SO_REUSEPORT's hashing often puts 3 of 4 on one worker; 16 spread within a few %.
-    args.channels = args.channels or (16 if args.workers > 1 else 4)
+    data_dir = data_dir_of(args)
+    ensure_model(args, data_dir)
+    project = "bench_" + re.sub(r"\W", "_", args.dataset)  # the batch benchmark's Feast project
+    environ = {**os.environ, "HYBRIDREC_PATHS__DATA_DIR": str(data_dir), "HYBRIDREC_FEAST__PROJECT": project}
+    os.environ.update(environ)  # before the settings are read
+    from serving.config import ServingSettings
+
+    settings = ServingSettings()
+    users = seed_fresh(settings, args.dataset, args.path)
     if args.cpu:
-        return cpu_per_request(args)
-    tmp = Path(tempfile.mkdtemp(prefix="serving-bench-"))
-    settings, users = setup(tmp, args)
-    port = _free_port()
-    metrics_port = _free_port_block(args.workers)
-    environ = {**os.environ, "HYBRIDREC_FEAST__PROJECT": settings.feast.project,
-               "HYBRIDREC_FEAST__REGISTRY_PATH": str(settings.feast.registry_path),
-               "HYBRIDREC_PATHS__REGISTRY_DIR": str(settings.paths.registry_root),
-               "HYBRIDREC_SERVING__PORT": str(port), "HYBRIDREC_SERVING__METRICS_PORT": str(metrics_port),
-               "HYBRIDREC_SERVING__WORKERS": str(args.workers),
-               "HYBRIDREC_KAFKA__TOPICS__IMPRESSIONS": settings.kafka.topics.impressions}
-    server = subprocess.Popen([sys.executable, "-m", "serving.main", "--log-level", "WARNING"], cwd=ROOT, env=environ)
-    try:
-        results = asyncio.run(drive(port, [metrics_port + i for i in range(args.workers)], users, args, server.pid))
-    finally:
-        server.terminate()
-        server.wait(30)
-        delete_topics(settings.kafka, [settings.kafka.topics.impressions])
-        drop_online_rows(settings)
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("\nrate  achieved  p50     p95     p99     ok/sent  degraded  cpu/req  client  load    stage means (ms)")
-    for r in results:
-        stages = " ".join(f"{k}={v['mean_ms']}" for k, v in r["stages"].items())
-        print(f"{r['rate']:>4}  {r['achieved_rps']:>8}  {r['p50_ms']:>6}  {r['p95_ms']:>6}  {r['p99_ms']:>6}  "
-              f"{r['codes'].get('OK', 0)}/{r['sent']}  {sum(r['degraded'].values()):>8}  "
-              f"{r['server_cpu_ms_per_request']:>6}  {r['client_cpu_ms_per_request']:>6}  {r['load_avg_1m'][1]:>5}   "
-              f"{stages}  per worker {r['served_per_worker']}")
-    return 0
+        return cpu_per_page(args, settings, users)
+    if not args.ghz.exists():
+        raise SystemExit(f"{args.ghz} missing: run `make ghz`")
+    return load_test(args, settings, environ, users)
 
 
 if __name__ == "__main__":

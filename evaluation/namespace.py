@@ -12,7 +12,8 @@ from typing import Any
 
 from hybridrec.config import Settings
 
-YEARS_MS = 40 * 365 * 86_400_000  # historical replays: the client clock is the replay clock
+YEARS_MS = 40 * 365 * 86_400_000  # historical replays: the client clock is the replay clock (trending ages by
+# the stream's own time, so it needs no such setting)
 
 
 def namespace_env(workdir: Path, namespace: str, tag: str, ranker_port: int, metrics_port: int) -> dict[str, str]:
@@ -37,7 +38,6 @@ def namespace_env(workdir: Path, namespace: str, tag: str, ranker_port: int, met
         "HYBRIDREC_SERVING__PORT": str(ranker_port),
         "HYBRIDREC_SERVING__METRICS_PORT": str(metrics_port),
         "HYBRIDREC_SERVING__MAX_CLOCK_SKEW_MS": str(YEARS_MS),
-        "HYBRIDREC_SERVING__TRENDING_MAX_AGE_MS": str(YEARS_MS),
     }
 
 

@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from feast import Entity, FeatureView, Field, FileSource, PushSource, ValueType
-from feast.types import Array, Float32, Float64, Int32, Int64, String
+from feast.types import Array, Bytes, Float32, Float64, Int32, Int64, String
 
 from hybridrec.config import Settings, get_settings
 from hybridrec.contract import ITEM_BATCH_VIEW, ITEM_FRESH_VIEW, USER_BATCH_VIEW, USER_FRESH_VIEW
@@ -113,6 +113,9 @@ def build(settings: Settings) -> Definitions:
             Field(name="top_k_items", dtype=Array(String),
                   description="precomputed candidates: the user's top K unseen items by ALS score, best first"),
             Field(name="top_k_scores", dtype=Array(Float32), description="scores of top_k_items, same order"),
+            Field(name="seen_hashes", dtype=Bytes,
+                  description="every item the user engaged with in the window: sorted 64-bit hashes "
+                              "(hybridrec.seen), serving's seen-filter"),
         ],
     )
 

@@ -1,5 +1,5 @@
 """The ranker's typed configuration: the shared :class:`Settings` plus a ``serving`` section, overridable like
-every other field (``HYBRIDREC_SERVING__PORT=50052``, ``HYBRIDREC_SERVING__BUDGETS__SCORING_MS=30``).
+every other field (``HYBRIDREC_SERVING__PORT=50052``, ``HYBRIDREC_SERVING__BUDGETS__RESERVE_MS=5``).
 
 Every port, budget, limit and experiment knob of the ranker lives here; nothing in ``serving/`` holds a host,
 port or path literal.
@@ -7,6 +7,7 @@ port or path literal.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -19,12 +20,18 @@ class _Section(BaseModel):
 
 
 class StageBudgets(_Section):
-    """Upper bounds per stage in ms; each stage also gets at most what is left of the client's deadline."""
+    """How a call's deadline is shared between its stages (see ``serving/stages.py``): no fixed per-stage
+    numbers; the feature read gets what the deadline leaves after the CPU stages this call still needs (their
+    measured cost times the calls queued on the event loop), the CPU stages run while time is left."""
 
-    features_ms: float = Field(20.0, gt=0, description="one pipelined Redis read of the user's features")
-    candidates_ms: float = Field(20.0, gt=0, description="FAISS retrieval and candidate blending")
-    scoring_ms: float = Field(40.0, gt=0, description="one torch batch over every (row, candidate) pair")
-    reserve_ms: float = Field(10.0, ge=0, description="kept back for re-ranking, encoding and the network")
+    reserve_ms: float = Field(10.0, ge=0, description="kept back for encoding the response and the network")
+    features_max_ms: float = Field(
+        500.0, gt=0, description="a feature read this slow counts as the store failing, whatever the deadline")
+    features_min_ms: float = Field(
+        5.0, ge=0, description="a call that can afford less than this for its feature read skips it (no_time): a "
+        "timeout that short says nothing about the store and must not open the breaker")
+    cpu_headroom: float = Field(1.5, ge=1.0, description="safety factor on the measured CPU cost still ahead")
+    cpu_initial_ms: float = Field(3.0, ge=0, description="expected wall time per CPU stage before any is measured")
 
 
 class Variant(_Section):
@@ -40,7 +47,9 @@ class ServingConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 = any free port (tests)")
     metrics_port: int | None = Field(9464, ge=0, le=65535, description="Prometheus port; None = off")
-    workers: int = Field(1, ge=1, le=64, description="server processes sharing the port (SO_REUSEPORT); 1 per core")
+    workers: int = Field(
+        0, ge=0, le=64, description="server processes sharing the port (SO_REUSEPORT), one event loop each; 0 = "
+        "one per core but one (left for Redis, the broker and the OS), at least 1")
     default_deadline_ms: float = Field(250.0, gt=0, description="budget when the client sends no deadline")
     min_deadline_ms: float = Field(
         1.0, gt=0, description="a call with less of its deadline left (queued under overload, or sent with a "
@@ -72,7 +81,9 @@ class ServingConfig(_Section):
     registry_poll_s: float = Field(2.0, gt=0, description="how often the registry pointer is checked")
     trending_refresh_s: float = Field(5.0, gt=0, description="how often trending_1h of the catalog is re-read")
     catalog_refresh_s: float = Field(300.0, gt=0, description="how often the compacted catalog topic is re-read")
-    trending_max_age_ms: int = Field(2 * 3_600_000, ge=0, description="older trending windows are ignored")
+    trending_max_age_ms: int = Field(
+        2 * 3_600_000, ge=0, description="trending windows that ended this long before the newest one the speed "
+        "layer wrote (the stream's time, not the wall clock) are ignored")
     breaker_failures: int = Field(5, ge=1, description="consecutive feature-read failures that open the breaker")
     breaker_open_s: float = Field(1.0, gt=0, description="how long reads are skipped before one probe")
     grace_s: float = Field(5.0, ge=0, description="graceful-stop grace for in-flight calls")
@@ -91,12 +102,20 @@ class ServingConfig(_Section):
             raise ValueError("default_rows/default_items_per_row must not exceed max_rows/max_items_per_row")
         if not self.min_deadline_ms <= self.default_deadline_ms <= self.max_deadline_ms:
             raise ValueError("default_deadline_ms must lie within [min_deadline_ms, max_deadline_ms]")
-        if self.workers > 1 and self.port == 0:
+        if self.workers > 1 and self.port == 0:  # (automatic workers fall back to 1 on port 0)
             raise ValueError("workers > 1 needs a fixed port (they share it with SO_REUSEPORT)")
         names = [v.name for v in self.variants]
         if not names or len(set(names)) != len(names):
             raise ValueError(f"variants need distinct names, got {names}")
         return self
+
+
+    @property
+    def worker_count(self) -> int:
+        """``workers``, or cores − 1 (at least 1) when it is 0; a single process on an ephemeral port."""
+        if self.workers:
+            return self.workers
+        return 1 if self.port == 0 else max(1, (os.cpu_count() or 1) - 1)
 
 
 class ServingSettings(Settings):

@@ -1,8 +1,9 @@
 """Entry point of the ranker deployable: load and validate the settings, serve until a signal.
 
-With ``serving.workers > 1`` the parent starts that many server processes on the same port (SO_REUSEPORT; the
-kernel spreads connections), each with its own model copy and metrics port ``metrics_port + i``: one Python
-event loop uses one core, and the pipeline is CPU-bound.
+With more than one worker (``serving.workers``; 0, the default, is one per core but one) the parent starts
+that many server processes on the same port (SO_REUSEPORT; the kernel spreads connections), each with its own
+model copy and metrics port ``metrics_port + i``: one Python event loop uses one core, and the pipeline is
+CPU-bound.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from serving.config import ServingSettings
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hybridrec-serve", description="gRPC ranker (settings: env/TOML)")
     parser.add_argument("--port", type=int, help="override serving.port")
-    parser.add_argument("--workers", type=int, help="override serving.workers")
+    parser.add_argument("--workers", type=int, help="override serving.workers (0 = cores - 1)")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     return run(args.port, args.log_level, args.workers)
@@ -48,7 +49,7 @@ def _worker(overrides: dict[str, Any], index: int, log_level: str) -> None:
 def run(port: int | None, log_level: str, workers: int | None = None) -> int:
     overrides: dict[str, Any] = {k: v for k, v in (("port", port), ("workers", workers)) if v is not None}
     settings = _settings(overrides)  # validated once here, so a bad setting fails before any process starts
-    n = settings.serving.workers
+    n = settings.serving.worker_count
     if n == 1:
         _worker(overrides, 0, log_level)
         return 0

@@ -30,6 +30,11 @@ class Metrics:
                                    ["outcome"], registry=r)
         self.impressions = Counter("hybridrec_serving_impressions_total", "Impression logs by outcome",
                                    ["outcome"], registry=r)
+        self.pages = Counter("hybridrec_serving_pages_total", "Homepages and rows served, by outcome: degraded = "
+                             "any fallback flag (user:cold_start is not one)", ["outcome"], registry=r)
+        self.breaker_opened = Counter("hybridrec_serving_breaker_opened_total",
+                                      "Times the feature-store breaker opened, by the last failure's kind",
+                                      ["cause"], registry=r)
         self.variant = Counter("hybridrec_serving_variant_total", "Requests per A/B variant", ["variant"],
                                registry=r)
 

@@ -13,10 +13,10 @@ import faiss
 import grpc
 import torch
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from hybridrec.registry import ModelRegistry
 from hybridrec_pb import ranker_pb2, ranker_pb2_grpc
+from serving import reflection
 from serving.catalog import Catalog, read_catalog_topic
 from serving.config import ServingSettings
 from serving.engine import Engine
@@ -78,16 +78,22 @@ async def _set_health(servicer: health.aio.HealthServicer, status: int) -> None:
         await servicer.set(name, status)
 
 
+def pin_threads() -> None:
+    """One compute thread per process: the event loop runs the CPU stages inline, and a worker process per core
+    is how the ranker uses the machine; OpenMP pools (torch, faiss) spin-waiting beside the loop cost far more
+    than they gain on a page-sized batch."""
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+    with contextlib.suppress(RuntimeError):  # only settable before the first parallel op
+        torch.set_num_interop_threads(1)
+
+
 async def start(settings: ServingSettings, *, features: FeatureReader | None = None,
                 sink: ImpressionSink | None = None, registry: ModelRegistry | None = None,
                 catalog: Catalog | None = None, load_catalog: bool = True) -> Running:
     """Start everything; returns once the port is bound and the first model poll has run."""
     cfg = settings.serving
-    # One thread everywhere: on 2 shared cores OpenMP spin-waiting (faiss, torch) costs far more than it gains.
-    torch.set_num_threads(1)
-    faiss.omp_set_num_threads(1)
-    with contextlib.suppress(RuntimeError):  # only settable before the first parallel op
-        torch.set_num_interop_threads(1)
+    pin_threads()
     metrics = Metrics()
     features = features or feature_reader(settings)
     sink = sink or impression_sink(settings, metrics)
@@ -98,11 +104,11 @@ async def start(settings: ServingSettings, *, features: FeatureReader | None = N
 
     # SO_REUSEPORT only when several worker processes share the port on purpose; otherwise a second server on
     # the same port must fail loudly instead of silently taking half the traffic.
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 1 if cfg.workers > 1 else 0)])
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 1 if cfg.worker_count > 1 else 0)])
     ranker_pb2_grpc.add_RankerServicer_to_server(RankerServicer(engine), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection((SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    reflection.enable(server, (SERVICE, health.SERVICE_NAME))
     port = server.add_insecure_port(f"{cfg.host}:{cfg.port}")
     if port == 0:
         raise RuntimeError(f"cannot bind {cfg.host}:{cfg.port}; set HYBRIDREC_SERVING__PORT to a free port")

@@ -126,8 +126,19 @@ def down(settings: StreamingSettings) -> str:
 
 def submit(settings: StreamingSettings, settings_json: Path, detached: bool = False) -> int:
     """`flink run -py streaming/main.py run --settings-json ...` against the session cluster (blocks unless
-    detached); returns the exit code of the client."""
+    detached); returns the exit code of the client.
+
+    ``streaming.rest_port`` is the local MiniCluster's REST port; under `flink run` the job's configuration would
+    redirect the client from the session cluster to it ("Connection refused"), so the submitted settings drop it."""
+    import json
+
     from hybridrec.config import PROJECT_ROOT
+
+    raw = json.loads(settings_json.read_text())
+    if raw.get("streaming", {}).get("rest_port") is not None:
+        raw["streaming"]["rest_port"] = None
+        settings_json = settings_json.with_name(f"{settings_json.stem}.cluster.json")
+        settings_json.write_text(json.dumps(raw))
 
     cmd = ["bash", str(FLINK_HOME / "bin" / "flink"), "run", "-m",
            f"{settings.streaming.cluster_host}:{settings.streaming.cluster_rest_port}",

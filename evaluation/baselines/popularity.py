@@ -1,5 +1,5 @@
-"""Popularity of the training period, without what the user already engaged with (the served POPULAR row
-filters nothing, which is one of the defects the replay shows)."""
+"""Popularity of the training period, without what the user already engaged with (what the served POPULAR row
+does since serving's seen-filter covers the batch history and the fresh events)."""
 
 from __future__ import annotations
 

@@ -23,6 +23,7 @@ class UserFeatures:
     hidden_items: frozenset[str] = field(default_factory=frozenset)   # HIDE events (speed layer)
     top_k_items: tuple[str, ...] = ()       # the batch layer's precomputed candidates, best first
     top_k_scores: tuple[float, ...] = ()    # their scores, same order (empty when absent or mismatched)
+    seen_hashes: bytes = b""                # batch history: every item engaged with (hybridrec.seen format)
 
     @property
     def has_fresh(self) -> bool:

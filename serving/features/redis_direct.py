@@ -23,11 +23,11 @@ from hybridrec.config import RedisConfig
 from hybridrec.contract import ITEM_BATCH_VIEW, ITEM_FRESH_VIEW, USER_BATCH_VIEW, USER_FRESH_VIEW
 from serving.features.base import ItemFeatures, Trending, UserFeatures
 
-# hidden_items (speed layer) and top_k_items/top_k_scores (batch layer) came later than the rest: a hash
+# hidden_items (speed layer) and top_k_items/top_k_scores/seen_hashes (batch layer) came later than the rest: a hash
 # written by an older job simply lacks them, which reads as None (no hidden items, no precomputed candidates).
 USER_FRESH_FIELDS = ("recent_items", "session_genres", "taste_genres", "last_event_ms", "hidden_items")
 USER_BATCH_FIELDS = ("genre_profile", "n_events", "n_ratings", "mean_rating", "first_event_ms", "top_k_items",
-                     "top_k_scores")
+                     "top_k_scores", "seen_hashes")
 ITEM_BATCH_FIELDS = ("popularity", "n_ratings", "mean_rating", "genres", "year", "age_days")
 ITEM_FRESH_FIELDS = ("trending_1h", "trending_window_end_ms", "decayed_popularity", "last_event_ms")
 _CHUNK = 1000
@@ -79,7 +79,7 @@ def user_from_values(fresh: Sequence[Any], batch: Sequence[Any]) -> UserFeatures
     if all(x is None for x in (*fresh, *batch)):
         return None
     recent, session, taste, last, hidden = fresh
-    profile, n_events, n_ratings, mean_rating, first, top_items, top_scores = batch
+    profile, n_events, n_ratings, mean_rating, first, top_items, top_scores, seen_hashes = batch
     top_items = tuple(top_items or ())
     top_scores = tuple(float(x) for x in top_scores or ())
     return UserFeatures(recent_items=tuple(recent or ()), session_genres=session, taste_genres=taste,
@@ -87,7 +87,8 @@ def user_from_values(fresh: Sequence[Any], batch: Sequence[Any]) -> UserFeatures
                         n_events=_num(n_events), n_ratings=_num(n_ratings), mean_rating=_num(mean_rating),
                         first_event_ms=None if first is None else int(first),
                         hidden_items=frozenset(hidden or ()), top_k_items=top_items,
-                        top_k_scores=top_scores if len(top_scores) == len(top_items) else ())
+                        top_k_scores=top_scores if len(top_scores) == len(top_items) else (),
+                        seen_hashes=seen_hashes if isinstance(seen_hashes, bytes) else b"")
 
 
 class RedisFeatureReader:

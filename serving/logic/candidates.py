@@ -1,11 +1,36 @@
-"""Candidate blending: the FOR_YOU query vector mixes the long-term (ALS) user vector with the fresh session
-vector (mean embedding of the recent items), so a new session moves the row within a second."""
+"""Candidates of every planned row: FAISS neighbours (FOR_YOU: the ALS user vector blended with the fresh
+session vector, so a new session moves the row within a second; BECAUSE_YOU_WATCHED: cosine neighbours of a
+recent item), the batch layer's precomputed top-K fused into FOR_YOU, and the trending, genre and popularity
+lists. Works on plain data and the loaded model's in-memory search; no I/O.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from hybridrec.contract import GENRES
+from serving.domain import RowKind
+from serving.logic.rows import RowPlan, plan_rows
+
+if TYPE_CHECKING:
+    from serving.features.base import UserFeatures
+    from serving.model.bundle import LoadedModel
+    from serving.trending import Trend
+
+
+@dataclass
+class Cands:
+    """One planned row's candidates, in retrieval order."""
+
+    plan: RowPlan
+    items: list[str]
+    base: np.ndarray | list[float]  # retrieval score, used when the model cannot score
+    scores: np.ndarray | None = None
+    pos: np.ndarray | None = None  # model positions of ``items`` (-1: not in the model), when known
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -13,11 +38,15 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / n if n > 0 else np.zeros_like(v)
 
 
-def blend_query(user_vec: np.ndarray | None, session_vec: np.ndarray | None, session_weight: float
-                ) -> np.ndarray | None:
+def blend_query(
+    user_vec: np.ndarray | None, session_vec: np.ndarray | None, session_weight: float
+) -> np.ndarray | None:
     """Unit query vector ``(1-w)·û + w·ŝ``; the other one alone when one is missing; None when both are."""
-    parts = [(v, w) for v, w in ((user_vec, 1.0 - session_weight), (session_vec, session_weight))
-             if v is not None and np.linalg.norm(v) > 0]
+    parts = [
+        (v, w)
+        for v, w in ((user_vec, 1.0 - session_weight), (session_vec, session_weight))
+        if v is not None and np.linalg.norm(v) > 0
+    ]
     if not parts:
         return None
     if len(parts) == 1:
@@ -53,3 +82,149 @@ def fuse(*ranked: Sequence[str], k: int = 60) -> tuple[list[str], list[float]]:
             score[item] = score.get(item, 0.0) + 1.0 / (k + r + 1)
     order = sorted(score, key=lambda i: -score[i])
     return order, [score[i] for i in order]
+
+
+def list_cands(c: Cands, model: LoadedModel | None, trend: Trend, n: int) -> None:
+    """Trending, popularity (the model's, else the speed layer's decayed one), else trending again."""
+    if c.plan.kind is RowKind.TRENDING and trend.items:
+        c.items, c.base = trend.items[:n], [float(x) for x in trend.counts[:n]]
+        if model is not None and trend.pos is not None and trend.version == model.version:
+            c.pos = trend.pos[:n]
+    elif model is not None and model.popular:
+        c.items = model.popular[:n]
+        c.base = [1.0 / (1 + k) for k in range(len(c.items))]
+        c.pos = model.popular_pos[: len(c.items)]
+    elif model is None and trend.popular:  # no model: the speed layer's decayed popularity
+        c.items, c.base = trend.popular[:n], trend.popular_scores[:n]
+    elif trend.items:  # no popularity at all: trending is the only signal left
+        c.items, c.base = trend.items[:n], [float(x) for x in trend.counts[:n]]
+
+
+def genre_cands(c: Cands, model: LoadedModel, genre: int, n: int) -> None:
+    if not model.genre_items:
+        return
+    pos = np.asarray(model.genre_items[genre][:n], dtype=np.int64)
+    c.pos, c.items = pos, [model.item_ids[p] for p in pos.tolist()]
+    c.base = 1.0 / (1.0 + np.arange(len(pos), dtype=np.float64))
+
+
+def fallback_cands(
+    model: LoadedModel | None, trend: Trend, title_of: Callable[[str], str], n_rows: int, only: RowKind | None, n: int
+) -> list[Cands]:
+    """Rows that need no retrieval: trending, then popularity per genre and overall."""
+    genres = model.popular_genres if model is not None else trend.popular_genres
+    plans = plan_rows(
+        personalized=False,
+        has_profile=False,
+        recent_items=[],
+        user_genres=[],
+        popular_genres=genres,
+        genre_names=GENRES,
+        title_of=title_of,
+        n_rows=n_rows,
+        only=only if only and not only.profiling else None,
+    )
+    out = []
+    for plan in plans:
+        c = Cands(plan, [], [])
+        if plan.kind is RowKind.TOP_GENRE and model is not None and plan.genre is not None:
+            genre_cands(c, model, plan.genre, n)
+        elif plan.kind is RowKind.TOP_GENRE and plan.genre is not None:
+            items = trend.genre_popular.get(plan.genre, [])[:n]
+            c.items, c.base = items, [1.0 / (1 + k) for k in range(len(items))]
+        else:
+            list_cands(c, model, trend, n)
+        out.append(c)
+    return out
+
+
+def personal_cands(
+    model: LoadedModel,
+    user: UserFeatures | None,
+    user_vec: np.ndarray | None,
+    user_inputs: dict[str, np.ndarray],
+    trend: Trend,
+    title_of: Callable[[str], str],
+    *,
+    personalized: bool,
+    n_rows: int,
+    only: RowKind | None,
+    n: int,
+    session_weight: float,
+) -> list[Cands]:
+    """Every planned row of a page with a model: one batched inner-product search for FOR_YOU, one batched
+    cosine search for the BECAUSE rows, the batch top-K fused into FOR_YOU, list rows from memory. Hidden items
+    never seed a row nor join from the top-K."""
+    hidden = user.hidden_items if user is not None else frozenset()
+    recent = [i for i in user.recent_items if i not in hidden] if user is not None else []
+    top_k = [i for i in user.top_k_items[:n] if i not in hidden] if user is not None else []
+    session_vec = user_inputs["recent_vec"][0] if recent else None
+    mine = (
+        top_genres(
+            user_inputs["user_genres"][0],
+            user_inputs["session_genres"][0],
+            None if user is None or user.taste_genres is None else np.asarray(user.taste_genres),
+            n=3,
+        )
+        if personalized
+        else []
+    )
+    plans = plan_rows(
+        personalized=personalized,
+        has_profile=user_vec is not None or bool(top_k),
+        recent_items=recent,
+        user_genres=mine,
+        popular_genres=model.popular_genres,
+        genre_names=GENRES,
+        title_of=title_of,
+        n_rows=n_rows,
+        only=only,
+        can_seed=model.item_pos.__contains__,
+    )
+    k = n + len(recent)
+    queries: list[tuple[int, np.ndarray]] = []  # user → item (inner product)
+    seeds: list[tuple[int, int]] = []  # item → item (cosine): row, seed position
+    out: list[Cands] = []
+    for_you = -1
+    for r, plan in enumerate(plans):
+        c = Cands(plan, [], [])
+        out.append(c)
+        if plan.kind is RowKind.FOR_YOU:
+            for_you = r
+            qv = blend_query(user_vec, session_vec, session_weight)
+            if qv is not None:
+                queries.append((r, qv))
+        elif plan.kind is RowKind.BECAUSE_YOU_WATCHED and plan.seed_item in model.item_pos:
+            seeds.append((r, model.item_pos[plan.seed_item]))
+        elif plan.kind is RowKind.TOP_GENRE and plan.genre is not None:
+            genre_cands(c, model, plan.genre, n)
+        else:
+            list_cands(c, model, trend, n)
+    found: list[tuple[list[int], np.ndarray, np.ndarray]] = []
+    if queries:
+        found.append(([r for r, _ in queries], *model.search(np.stack([v for _, v in queries]), k)))
+    if seeds:
+        found.append(([r for r, _ in seeds], *model.similar([p for _, p in seeds], k)))
+    ids = model.item_ids
+    for rows, scores, pos in found:
+        for r, srow, prow in zip(rows, scores, pos, strict=True):
+            keep = prow >= 0
+            out[r].pos = prow[keep].astype(np.int64)
+            out[r].items = [ids[p] for p in out[r].pos.tolist()]
+            out[r].base = srow[keep].astype(np.float64)
+    if for_you >= 0 and top_k:  # the batch layer's precomputed candidates join the FAISS neighbours
+        c = out[for_you]
+        c.items, c.base = fuse(c.items, top_k)
+        c.pos = np.fromiter((model.item_pos.get(i, -1) for i in c.items), np.int64, len(c.items))
+    return out
+
+
+def likely_shown(cands: list[Cands], n_rows: int) -> list[Cands]:
+    """The first ``n_rows`` rows that have candidates: the ones assembly will use unless filtering empties one."""
+    out = []
+    for c in cands:
+        if c.items:
+            out.append(c)
+            if len(out) == n_rows:
+                break
+    return out

@@ -1,14 +1,41 @@
-"""Slate filters: never show what the user already engaged with or hid, and never the same item twice on a page."""
+"""Slate filters: never show what the user already engaged with or hid, and never the same item twice on a page.
+
+What the user engaged with is two sets read in the same round trip: the batch history (``user_batch.seen_hashes``,
+every item engaged with in the batch window, as 64-bit hashes: :mod:`hybridrec.seen`) and the fresh events since
+(the speed layer's features). :func:`fresh_engaged` is the one place that says which fresh features count.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 
-def keep(candidates: Sequence[str], *excluded: Iterable[str]) -> list[int]:
-    """Positions of ``candidates`` to keep: first occurrence only, and none of ``excluded``."""
+from hybridrec import seen
+from serving.features.base import UserFeatures
+
+
+def fresh_engaged(user: UserFeatures) -> tuple[str, ...]:
+    """Items the fresh features say the user engaged with or hid. Today the speed layer keeps the last
+    ``recent_items`` and ``hidden_items``; its distinct ``engaged_items`` feature replaces ``recent_items`` here
+    once it is written (the one line to change)."""
+    return (*user.recent_items, *user.hidden_items)
+
+
+def seen_set(user: UserFeatures | None) -> np.ndarray:
+    """Sorted hashes of everything the user engaged with: the batch history plus the fresh events."""
+    if user is None:
+        return seen.EMPTY
+    return seen.union(seen.decode(user.seen_hashes), fresh_engaged(user))
+
+
+def keep(candidates: Sequence[str], *excluded: Iterable[str], drop: np.ndarray | None = None) -> list[int]:
+    """Positions of ``candidates`` to keep: first occurrence only, none of ``excluded``, none where ``drop``."""
     banned: set[str] = set().union(*excluded)
     add = banned.add
     # One comprehension, no per-item method dispatch: ``add`` returns None, so an item is kept the first time
     # and banned from then on (this runs for every candidate row of every page).
-    return [i for i, item in enumerate(candidates) if not (item in banned or add(item))]
+    if drop is None or not drop.any():
+        return [i for i, item in enumerate(candidates) if not (item in banned or add(item))]
+    dropped = drop.tolist()
+    return [i for i, item in enumerate(candidates) if not (dropped[i] or item in banned or add(item))]

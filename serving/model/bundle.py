@@ -19,6 +19,7 @@ import faiss
 import numpy as np
 import torch
 
+from hybridrec import seen
 from hybridrec.contract import GENRES
 from hybridrec.model_artifacts import (
     INDEX,
@@ -59,6 +60,7 @@ class LoadedModel:
     popular_genres: list[int] = field(default_factory=list)
     popular_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))   # positions of ``popular``
     similar_index: faiss.Index | None = None   # over unit item vectors; None for versions published without it
+    _item_t: tuple | None = field(default=None, repr=False)   # (the item arrays, their tensor views)
 
     def __post_init__(self) -> None:
         self.popular_pos = np.fromiter((self.item_pos.get(i, -1) for i in self.popular), np.int64, len(self.popular))
@@ -86,6 +88,11 @@ class LoadedModel:
         return _neighbours(self.index, q, lambda: self.item_vecs, min(k, len(self.item_ids)))
 
     @functools.cached_property
+    def item_hash(self) -> np.ndarray:
+        """Seen-set hash of every model item (:mod:`hybridrec.seen`), by position."""
+        return seen.hashes(self.item_ids)
+
+    @functools.cached_property
     def item_unit(self) -> np.ndarray:
         """Unit item vectors for exact item-to-item search when the version has no similar-items index."""
         return unit_rows(self.item_vecs)
@@ -109,22 +116,45 @@ class LoadedModel:
             if self.popular else self.item_genres.sum(0)
         self.popular_genres = [int(g) for g in np.argsort(-mass, kind="stable") if mass[g] > 0]
 
-    def score(self, user: dict[str, np.ndarray], item_positions: np.ndarray, surfaces: np.ndarray,
+    def score(self, user: dict[str, np.ndarray] | UserTensors, item_positions: np.ndarray, surfaces: np.ndarray,
               device: str) -> np.ndarray:
-        """Engagement probability of each (item, surface) pair for one user, in one torch batch."""
+        """Engagement probability of each (item, surface) pair for one user, in one torch batch.
+
+        The user's inputs are broadcast (``expand``, no copy) and the item inputs gathered from tensors that
+        share the model's arrays (``index_select``), so a page costs one forward pass and a few tensor views."""
         n = len(item_positions)
-        dev = self.devices.get(device, 0)
+        u = user if isinstance(user, UserTensors) else self.user_tensors(user)
+        num, gen, vec = self._item_tensors()
+        idx = torch.from_numpy(np.asarray(item_positions, dtype=np.int64))
         t = {
-            **{k: torch.from_numpy(np.repeat(v, n, axis=0)) for k, v in user.items()},
-            "item_num": torch.from_numpy(self.item_num[item_positions]),
-            "item_genres": torch.from_numpy(self.item_genres[item_positions]),
-            "item_vec": torch.from_numpy(np.ascontiguousarray(self.item_vecs[item_positions], dtype=np.float32)),
-            "surface": torch.from_numpy(surfaces.astype(np.int64)),
-            "device": torch.full((n,), dev, dtype=torch.long),
+            **{k: v.expand(n, *v.shape[1:]) for k, v in u.tensors.items()},
+            "item_num": num.index_select(0, idx),
+            "item_genres": gen.index_select(0, idx),
+            "item_vec": vec.index_select(0, idx),
+            "surface": torch.from_numpy(surfaces.astype(np.int64, copy=False)),
+            "device": torch.tensor([self.devices.get(device, 0)], dtype=torch.long).expand(n),
         }
         with torch.inference_mode():
             engagement, _satisfaction = self.ranker(*[t[k] for k in mi.INPUT_ORDER])
         return engagement.numpy()
+
+    def user_tensors(self, user: dict[str, np.ndarray]) -> UserTensors:
+        """A request's user inputs as tensors once, for every scoring call of its page."""
+        return UserTensors({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in user.items()})
+
+    def _item_tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Tensor views of the item matrices (rebuilt when item features attach)."""
+        arrays = (self.item_num, self.item_genres, self.item_vecs)
+        cached = self._item_t
+        if cached is None or any(a is not b for a, b in zip(cached[0], arrays, strict=True)):
+            cached = self._item_t = (arrays, tuple(torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+                                                   for a in arrays))
+        return cached[1]
+
+
+@dataclass(frozen=True)
+class UserTensors:
+    tensors: dict[str, torch.Tensor]
 
 
 def _neighbours(index: faiss.Index | None, queries: np.ndarray, vectors: Callable[[], np.ndarray],
@@ -176,6 +206,7 @@ def load_version(version: ModelVersion) -> LoadedModel:
     model.attach_item_features({}, {})
     warm_up(model)
     model.ranker = optimized(model)
+    _ = model.item_hash  # at load, not on the first request
     return model
 
 

@@ -1,8 +1,9 @@
-"""The ranker's inputs built exactly as ``feature_schema.json`` describes them (pure numpy).
+"""The ranker's inputs for serving, built exactly as ``feature_schema.json`` describes them (pure numpy).
 
 The model does its own transforms and normalisation from buffers, so serving only has to assemble the raw
-inputs in the schema's order; :data:`INPUT_ORDER` and the column names are checked against every schema at
-load, and a version whose schema differs is refused rather than fed mis-ordered tensors.
+inputs in the schema's order. The user half is built by :func:`hybridrec.ranker_inputs.user_inputs`, the
+function the batch layer trains with; :data:`INPUT_ORDER` and the column names are checked against every
+schema at load, and a version whose schema differs is refused rather than fed mis-ordered tensors.
 """
 
 from __future__ import annotations
@@ -11,15 +12,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from hybridrec.contract import GENRES
+from hybridrec import ranker_inputs as ri
+from hybridrec.ranker_inputs import INPUT_ORDER, ITEM_NUM, N_GENRES, USER_NUM
 from serving.features.base import ItemFeatures, UserFeatures
 
-DAY_MS = 86_400_000
-N_GENRES = len(GENRES)
-INPUT_ORDER = ("user_num", "user_genres", "item_num", "item_genres", "session_genres", "user_vec", "item_vec",
-               "recent_vec", "surface", "device", "hour")
-USER_NUM = ("n_events", "n_ratings", "mean_rating", "tenure_days")
-ITEM_NUM = ("popularity", "n_ratings", "mean_rating", "age_days", "year")
+__all__ = ["INPUT_ORDER", "ITEM_NUM", "N_GENRES", "USER_NUM", "SchemaMismatch", "check_schema", "genre_vector",
+           "item_matrices", "user_side"]
 
 
 class SchemaMismatch(ValueError):
@@ -36,32 +34,27 @@ def check_schema(schema: dict) -> None:
                              f"{USER_NUM}/{ITEM_NUM}")
 
 
-def normalised(v: Sequence[float] | None, width: int = N_GENRES) -> np.ndarray:
-    out = np.zeros(width, dtype=np.float32)
-    if v is not None and len(v) == width:
-        out[:] = np.asarray(v, dtype=np.float32)
-        s = float(out.sum())
-        out = out / s if s > 0 else np.zeros(width, dtype=np.float32)
+def _genres(v: Sequence[float] | None) -> np.ndarray:
+    """A stored genre vector as a (1, G) mass (zeros when absent or of another width)."""
+    out = np.zeros((1, N_GENRES), dtype=np.float32)
+    if v is not None and len(v) == N_GENRES:
+        out[0] = np.asarray(v, dtype=np.float32)
     return out
 
 
 def user_side(f: UserFeatures | None, user_vec: np.ndarray, item_vecs_of: Callable[[Sequence[str]], np.ndarray],
               now_ms: int, session_gap_ms: int, recent_n: int) -> dict[str, np.ndarray]:
     """The user half of one request's inputs (shape ``[1, ...]``): as training built it from the as-of state."""
-    rank = user_vec.shape[0]
     f = f or UserFeatures()
-    tenure = (now_ms - f.first_event_ms) / DAY_MS if f.first_event_ms is not None else 0.0
-    open_session = f.last_event_ms is not None and now_ms - f.last_event_ms < session_gap_ms
     recent = list(f.recent_items[:recent_n])
-    recent_vec = item_vecs_of(recent).mean(0) if recent else np.zeros(rank, dtype=np.float32)
-    return {
-        "user_num": np.array([[f.n_events, f.n_ratings, f.mean_rating, tenure]], dtype=np.float32),
-        "user_genres": normalised(f.genre_profile)[None, :],
-        "session_genres": (normalised(f.session_genres) if open_session else np.zeros(N_GENRES, np.float32))[None],
-        "user_vec": user_vec.astype(np.float32)[None, :],
-        "recent_vec": recent_vec.astype(np.float32)[None, :],
-        "hour": np.array([(now_ms // 3_600_000) % 24], dtype=np.float32),
-    }
+    recent_vec = item_vecs_of(recent).mean(0) if recent else np.zeros(user_vec.shape[0], dtype=np.float32)
+    return ri.user_inputs(
+        query_ms=np.array([now_ms]), n_events=np.array([f.n_events]), n_ratings=np.array([f.n_ratings]),
+        mean_rating=np.array([f.mean_rating]),
+        first_ms=np.array([-1 if f.first_event_ms is None else f.first_event_ms]),
+        last_ms=np.array([-1 if f.last_event_ms is None else f.last_event_ms]),
+        genre_mass=_genres(f.genre_profile), session_genre_mass=_genres(f.session_genres),
+        user_vecs=user_vec[None, :], recent_vecs=recent_vec[None, :], session_gap_ms=session_gap_ms)
 
 
 def genre_vector(genres: Sequence[str]) -> np.ndarray:

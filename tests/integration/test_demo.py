@@ -93,8 +93,6 @@ def test_fresh_events_make_the_served_rows_better(demo: tuple[dict[str, Any], Pa
     assert hybrid > batch_only > 0, (hybrid, batch_only)
 
 
-@pytest.mark.xfail(strict=True, reason="serving defect (#15 item 3): the seen-filter knows only the last 20 recent "
-                                       "items, so FOR_YOU repeats items from the user's batch history")
 def test_for_you_holds_no_item_the_user_engaged_with(demo: tuple[dict[str, Any], Path]) -> None:
     modes = demo[0]["replay"]["modes"]
     assert modes["hybrid"]["all"]["seen@20"] == 0.0 and modes["batch-only"]["all"]["seen@20"] == 0.0

@@ -114,12 +114,14 @@ def test_batch_features_are_materialized_to_redis(run_report: main.RunReport, la
 def test_top_k_candidates_are_materialized_and_match_the_embeddings(run_report: main.RunReport,
                                                                     lake_settings: Settings, world: tuple) -> None:
     """top_k_items/top_k_scores read through Feast: the user's best 10 unseen items by ALS score."""
+    from hybridrec import seen as seen_set
     from hybridrec.feature_store import open_store
 
     _, rows = world
     users = ["u0", "u3"]
     store = open_store(lake_settings)
-    got = store.get_online_features(features=["user_batch:top_k_items", "user_batch:top_k_scores"],
+    got = store.get_online_features(features=["user_batch:top_k_items", "user_batch:top_k_scores",
+                                              "user_batch:seen_hashes"],
                                     entity_rows=[{"user_id": u} for u in users]).to_dict()
     emb = run_report.candidate.emb  # type: ignore[union-attr]
     for n, user in enumerate(users):
@@ -132,3 +134,5 @@ def test_top_k_candidates_are_materialized_and_match_the_embeddings(run_report: 
         assert items == want
         assert item_scores == pytest.approx([float(scores[emb.item_pos(i)]) for i in want], abs=1e-4)
         assert item_scores == sorted(item_scores, reverse=True)
+        # The seen set serving filters with: exactly the items the user engaged with, as hashes.
+        assert seen_set.decode(got["seen_hashes"][n]).tolist() == sorted(seen_set.hashes(seen).tolist())

@@ -14,6 +14,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from hybridrec import seen
 from hybridrec.config import Settings
 from hybridrec.registry import ModelRegistry
 from hybridrec_pb import ranker_pb2 as pb
@@ -75,6 +76,20 @@ def test_homepage_rows_health_reflection_metrics_and_impressions(isolated: Setti
                 iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
             names = [s.name async for r in refl for s in r.list_services_response.service]
             assert "hybridrec.v1.Ranker" in names and "grpc.health.v1.Health" in names
+            # v1 too (what grpcurl and ghz ask first): the same answers under the new package name.
+            v1 = channel.stream_stream("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                                       request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+                                       response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)
+            got = [r async for r in v1(iter([reflection_pb2.ServerReflectionRequest(list_services=""),
+                                             reflection_pb2.ServerReflectionRequest(
+                                                 file_containing_symbol="hybridrec.v1.Ranker"),
+                                             reflection_pb2.ServerReflectionRequest(  # how ghz asks
+                                                 file_containing_symbol="hybridrec.v1.Ranker.GetHomepage")]))]
+            assert {s.name for s in got[0].list_services_response.service} == set(names)
+            assert {"grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"} <= set(names)
+            assert got[1].file_descriptor_response.file_descriptor_proto, "descriptors for stock clients"
+            assert got[2].file_descriptor_response.file_descriptor_proto == \
+                got[1].file_descriptor_response.file_descriptor_proto
             metrics = await asyncio.to_thread(lambda: urllib.request.urlopen(scrape).read().decode())
         finally:
             await channel.close()
@@ -233,7 +248,8 @@ def test_hot_swap_under_steady_load_fails_no_request(isolated: Settings, tmp_pat
 def test_direct_redis_read_equals_feast_sdk(isolated: Settings, tmp_path: Path, world: kit.World) -> None:
     settings = env.serving_settings(isolated, tmp_path)
     user = replace(kit.heavy_user(world, now_ms=NOW), hidden_items=frozenset({"i40", "i41"}),
-                   top_k_items=("i50", "i51", "i52"), top_k_scores=(0.75, 0.5, 0.25))
+                   top_k_items=("i50", "i51", "i52"), top_k_scores=(0.75, 0.5, 0.25),
+                   seen_hashes=seen.encode(["i7", "i8", "i60"]))
     env.seed_features(settings, world, {"u1": user})
     env.write_users(settings, {"old": kit.heavy_user(world, now_ms=NOW)}, newer_fields=False)
 
@@ -255,10 +271,13 @@ def test_direct_redis_read_equals_feast_sdk(isolated: Settings, tmp_path: Path, 
     assert np.allclose(d_user.genre_profile, user.genre_profile)
     assert d_user.hidden_items == user.hidden_items and d_user.top_k_items == user.top_k_items
     assert d_user.top_k_scores == user.top_k_scores  # Float32 values exactly representable
+    assert d_user.seen_hashes == user.seen_hashes and seen.decode(d_user.seen_hashes).tolist() == sorted(
+        seen.hashes(["i7", "i8", "i60"]).tolist())
     assert d_user == f_user
     assert set(d_items) == set(world.item_ids[:20]) and d_items == f_items
     assert d_old is not None and d_old.recent_items and d_old == f_old
     assert d_old.hidden_items == frozenset() and d_old.top_k_items == () and d_old.top_k_scores == ()
+    assert d_old.seen_hashes == b""
 
 
 def test_hidden_items_and_batch_top_k_through_redis(isolated: Settings, tmp_path: Path, world: kit.World) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from hybridrec.config import SyntheticConfig
+from hybridrec.config import Settings, SyntheticConfig
 from hybridrec.contract import ARCHIVE_SCHEMA
 from hybridrec.datasets import Dataset, Interaction, MovieLensDataset, SyntheticDataset
 from hybridrec.datasets import movielens as movielens_module
@@ -110,9 +110,9 @@ def test_movielens_duplicate_numbering_carries_across_blocks(
 
 
 def test_movielens_real_ml100k_if_present() -> None:
-    path = Path("/work/shared/datasets/ml-100k")
+    path = Settings().paths.datasets_dir / "ml-100k"
     if not (path / "u.data").is_file():
-        pytest.skip("no shared ml-100k copy")
+        pytest.skip(f"no ml-100k copy in {path.parent} (paths.datasets_dir)")
     ds = MovieLensDataset(path)
     expected = interactions_table(ds)
     for size in (16_384, 9_999):

@@ -24,3 +24,15 @@ def test_opens_after_consecutive_failures_then_probes_and_closes() -> None:
     assert b.allow()
     b.success()
     assert b.allow()
+
+
+def test_opening_is_reported_once_per_opening() -> None:
+    now = [0.0]
+    opened: list[int] = []
+    b = Breaker(threshold=2, open_s=1.0, clock=lambda: now[0], on_open=lambda n, _s: opened.append(n))
+    for _ in range(5):  # reads in flight when it opened fail too: still one opening
+        b.failure()
+    assert opened == [2]
+    now[0] = 1.5
+    b.failure()  # the half-open probe failed: it opens again
+    assert opened == [2, 6]

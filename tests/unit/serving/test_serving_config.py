@@ -8,9 +8,9 @@ from serving.config import ServingConfig, ServingSettings, Variant
 
 def test_env_overrides_and_unknown_keys_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HYBRIDREC_SERVING__PORT", "50099")
-    monkeypatch.setenv("HYBRIDREC_SERVING__BUDGETS__SCORING_MS", "12.5")
+    monkeypatch.setenv("HYBRIDREC_SERVING__BUDGETS__FEATURES_MAX_MS", "12.5")
     s = ServingSettings()
-    assert s.serving.port == 50099 and s.serving.budgets.scoring_ms == 12.5
+    assert s.serving.port == 50099 and s.serving.budgets.features_max_ms == 12.5
     assert s.paths.registry_root == s.paths.data_dir / "registry"
     with pytest.raises(ValidationError, match="prot"):
         ServingConfig(prot=1)  # type: ignore[call-arg]
@@ -43,3 +43,12 @@ def test_workers_need_a_fixed_port() -> None:
     with pytest.raises(ValidationError, match="fixed port"):
         ServingConfig(workers=2, port=0)
     assert ServingConfig(workers=2, port=50051).workers == 2
+
+
+def test_workers_default_to_one_per_core_but_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert ServingConfig(port=50051).worker_count == 7
+    assert ServingConfig(port=0).worker_count == 1, "an ephemeral port cannot be shared"
+    assert ServingConfig(port=50051, workers=3).worker_count == 3
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert ServingConfig(port=50051).worker_count == 1

@@ -23,7 +23,7 @@ from tests.unit.serving import serving_kit as kit
 def _settings(tmp: Path) -> ServingSettings:
     return ServingSettings(paths={"registry_dir": tmp / "registry"},
                            serving={"port": 0, "metrics_port": None, "default_deadline_ms": 5000,
-                                    "budgets": {"features_ms": 3000}})
+                                    "budgets": {"features_max_ms": 3000}})
 
 
 def test_graceful_stop_finishes_in_flight_calls_and_reports_not_serving(tmp_path: Path) -> None:

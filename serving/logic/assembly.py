@@ -1,0 +1,173 @@
+"""Rows from scored candidates: filters (seen, hidden, already on the page), genre-entropy re-ranking of the
+personal rows, exploration with propensities, titles. Plain data in, rows out; no I/O.
+
+Consecutive rows that get the genre-entropy re-rank are re-ranked together (one greedy loop for all of them,
+an earlier row winning a contested item), the others in score order, one after another. A row the scoring
+stage skipped (a spare) is scored with ``rescore`` when assembly reaches it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hybridrec import seen
+from hybridrec.contract import GENRES
+from serving.config import ServingConfig, Variant
+from serving.domain import Row, Slot
+from serving.logic import diversity, exploration, filters
+from serving.logic.candidates import Cands
+from serving.model import inputs as mi
+
+if TYPE_CHECKING:
+    from serving.model.bundle import LoadedModel
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What shapes a page's rows beyond the scores (per request: the variant may override rate and weight)."""
+
+    items_per_row: int
+    exploration_rate: float
+    diversity: float
+    diversity_rows: Collection[str]
+    diversity_slots: int
+    rerank_pool: int
+
+    @staticmethod
+    def of(cfg: ServingConfig, variant: Variant, items_per_row: int) -> Policy:
+        """The serving defaults with the request's A/B variant's overrides."""
+        rate = cfg.exploration_rate if variant.exploration_rate is None else variant.exploration_rate
+        weight = cfg.diversity if variant.diversity is None else variant.diversity
+        return Policy(items_per_row, rate, weight, cfg.diversity_rows, cfg.diversity_slots, cfg.rerank_pool)
+
+
+@dataclass
+class Kept:
+    """One row after the filters: its candidates left, their scores and the best ``pool`` of them."""
+
+    cand: Cands
+    items: list[str]
+    scores: np.ndarray
+    pos: np.ndarray | None
+    top: np.ndarray
+
+
+def hashes_of(c: Cands, model: LoadedModel | None) -> np.ndarray:
+    """The seen-set hashes of a row's candidates: precomputed per model item, computed for the rest."""
+    if model is None or c.pos is None or len(c.pos) != len(c.items):
+        return seen.hashes(c.items)
+    h = model.item_hash[np.maximum(c.pos, 0)] if len(c.pos) else seen.EMPTY
+    unknown = np.flatnonzero(c.pos < 0)
+    if len(unknown):
+        h = h.copy()
+        h[unknown] = seen.hashes([c.items[k] for k in unknown.tolist()])
+    return h
+
+
+def filtered(c: Cands, seen_hashes: np.ndarray, used: set[str], pool: int, model: LoadedModel | None) -> Kept:
+    drop = seen.contains(seen_hashes, hashes_of(c, model)) if len(seen_hashes) and c.items else None
+    kept = filters.keep(c.items, used, drop=drop)
+    raw = c.scores if c.scores is not None else np.asarray(c.base, dtype=np.float64)
+    idx = np.asarray(kept, dtype=np.int64)
+    scores = raw[idx] if len(idx) else np.zeros(0)
+    # Diversity trades score for genre spread among the best few times per_row, not the whole tail.
+    top = np.argsort(-scores, kind="stable")[:pool]
+    return Kept(c, [c.items[k] for k in kept], scores, None if c.pos is None else c.pos[idx], top)
+
+
+def genres_of(
+    model: LoadedModel | None,
+    catalog_genres: Mapping[str, Sequence[str]],
+    items: list[str],
+    pos: np.ndarray | None = None,
+    sel: np.ndarray | None = None,
+) -> np.ndarray:
+    """Genre vectors of ``items`` (or of ``items[sel]``): the model's matrix, the catalog for the rest."""
+    if sel is not None:
+        items = [items[k] for k in sel.tolist()]
+        pos = None if pos is None else pos[sel]
+    if model is not None and len(model.item_genres):
+        if pos is None:
+            pos = np.fromiter((model.item_pos.get(i, -1) for i in items), np.int64, len(items))
+        g = model.item_genres[np.maximum(pos, 0)].copy() if len(pos) else np.zeros((0, len(GENRES)), np.float32)
+        missing = np.flatnonzero(pos < 0).tolist()
+    else:
+        g = np.zeros((len(items), len(GENRES)), dtype=np.float32)
+        missing = list(range(len(items)))
+    for k in missing:
+        g[k] = mi.genre_vector(catalog_genres[items[k]]) if items[k] in catalog_genres else 0.0
+    return g
+
+
+def assemble(
+    cands: list[Cands],
+    seen_hashes: np.ndarray,
+    n_rows: int,
+    policy: Policy,
+    model: LoadedModel | None,
+    catalog_genres: Mapping[str, Sequence[str]],
+    rng: random.Random,
+    rescore: Callable[[Cands], None] | None = None,
+) -> list[Row]:
+    """Rows in plan order: filters (seen, hidden, already on the page), ranking, exploration."""
+    per_row = policy.items_per_row
+    pool = policy.rerank_pool * per_row
+    used: set[str] = set()
+    rows: list[Row] = []
+
+    def ensure_scored(c: Cands) -> None:
+        if rescore is not None and c.scores is None and c.items:
+            rescore(c)
+
+    def rerun(c: Cands) -> bool:
+        return policy.diversity > 0 and c.plan.kind.value in policy.diversity_rows
+
+    i = 0
+    while i < len(cands) and len(rows) < n_rows:
+        ensure_scored(cands[i])
+        j = i + 1
+        if rerun(cands[i]):
+            while j < len(cands) and j - i < n_rows - len(rows) and rerun(cands[j]):
+                ensure_scored(cands[j])
+                j += 1
+            run = [filtered(c, seen_hashes, used, pool, model) for c in cands[i:j]]
+            genres = [genres_of(model, catalog_genres, r.items, r.pos, r.top) for r in run]
+            keys = [[r.items[t] for t in r.top.tolist()] for r in run]
+            picks = diversity.rerank_rows(
+                [r.scores[r.top] for r in run], genres, per_row, policy.diversity, keys, slots=policy.diversity_slots
+            )
+            orders = [[int(r.top[p]) for p in pk] for r, pk in zip(run, picks, strict=True)]
+            taken = {r.items[k] for r, order in zip(run, orders, strict=True) for k in order}
+        else:
+            run = [filtered(cands[i], seen_hashes, used, pool, model)]
+            orders = [run[0].top[:per_row].tolist()]
+            taken = set()
+        for r, order in zip(run, orders, strict=True):
+            if not r.items or len(rows) >= n_rows:
+                continue
+            mine = {r.items[k] for k in order}
+            others = taken - mine
+            explorable = (
+                range(len(r.items)) if not others else [k for k, item in enumerate(r.items) if item not in others]
+            )
+            placed = exploration.explore(order, explorable, policy.exploration_rate, rng)
+            plan = r.cand.plan
+            slots = [
+                Slot(
+                    r.items[p.index],
+                    float(r.scores[p.index]),
+                    "exploring something new" if p.explored else plan.reason,
+                    p.explored,
+                    p.propensity,
+                )
+                for p in placed
+            ]
+            used.update(s.item_id for s in slots)
+            rows.append(Row(plan.row_id, plan.kind, plan.title, plan.reason, slots))
+        i = j
+    return rows

@@ -1,0 +1,42 @@
+"""Scoring a page: every (row, candidate) pair the page will show in one forward pass of the ranker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from serving.domain import RowKind
+from serving.logic.candidates import Cands
+from serving.model.bundle import LoadedModel, UserTensors
+from serving.trending import keep_trending_place
+
+
+def score_rows(
+    model: LoadedModel,
+    user: UserTensors,
+    cands: list[Cands],
+    device: str,
+    surface_of: Callable[[str], int],
+) -> None:
+    """Scores of every candidate of ``cands`` (rows keep their retrieval order when the model knows none of
+    their items); items the model does not know go last, except in "Trending now", where the count put them."""
+    for c in cands:
+        if c.pos is None:
+            c.pos = np.fromiter((model.item_pos.get(i, -1) for i in c.items), np.int64, len(c.items))
+    sizes = [len(c.items) for c in cands]
+    if not sum(sizes):
+        return
+    pos = np.concatenate([c.pos for c in cands if c.pos is not None])
+    surfaces = np.repeat([surface_of(c.plan.kind.value) for c in cands], sizes)
+    known = pos >= 0
+    if not known.any():
+        return
+    full = np.full(len(pos), -1.0)
+    full[known] = model.score(user, pos[known], surfaces[known], device)
+    at = 0
+    for c, n in zip(cands, sizes, strict=True):
+        c.scores = full[at : at + n]
+        if c.plan.kind is RowKind.TRENDING:
+            keep_trending_place(c.scores, known[at : at + n])
+        at += n

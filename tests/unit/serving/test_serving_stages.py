@@ -1,0 +1,33 @@
+"""Budgets from the deadline and the load, on plain data."""
+
+from __future__ import annotations
+
+import time
+
+from serving.config import ServingConfig
+from serving.metrics import Metrics
+from serving.stages import Budget, StageRunner
+
+
+def test_the_feature_budget_is_what_the_deadline_leaves_after_the_cpu_work_queued_ahead() -> None:
+    runner = StageRunner(ServingConfig(), Metrics())
+    runner.cost.mean = {"candidates": 0.001, "scoring": 0.001, "assemble": 0.001}
+    budget = Budget(0.25, 0.01)
+    alone = runner.features_budget(budget)
+    assert 0.23 < alone < 0.24 - 0.003 * 1.5 + 1e-3  # 240 ms left, 4.5 ms of CPU ahead
+    runner.in_flight = 20  # 20 calls on this loop need it before this one
+    assert runner.features_budget(budget) < alone - 0.08
+    runner.in_flight = 100
+    assert runner.features_budget(budget) < 0  # no time: the read is skipped, not timed out
+    assert runner.features_budget(Budget(60.0, 0.01)) == 0.5  # a long deadline: capped at features_max_ms
+
+
+def test_cpu_stages_are_skipped_without_time_and_flagged_when_they_end_past_the_deadline() -> None:
+    runner = StageRunner(ServingConfig(), Metrics())
+    degraded: list[str] = []
+    stage_ms: dict[str, float] = {}
+    got, ok = runner.cpu("scoring", Budget(0.02, 0.0), lambda: time.sleep(0.03) or 7, degraded, stage_ms)
+    assert (got, ok) == (7, True) and degraded == ["scoring:late"] and stage_ms["scoring"] >= 30
+    got, ok = runner.cpu("scoring", Budget(0.0, 0.0), lambda: 7, degraded, stage_ms)
+    assert (got, ok) == (None, False) and degraded[-1] == "scoring:no_time"
+    assert runner.cost.mean["scoring"] > runner.cfg.budgets.cpu_initial_ms / 1000, "the measured cost is learnt"
