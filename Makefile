@@ -15,13 +15,15 @@ VENV_STAMP := $(VENV)/.stamp
 JARS_STAMP := $(DEPS)/.jars-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install venv proto jars redis-server up down status topics test unit lint demo bench bench-replay clean
+.PHONY: help install venv proto jars redis-server up down status topics test unit lint demo bench bench-replay bench-soak clean
 
 help:
 	@echo "make demo     install, start everything, run the whole lambda loop on ml-latest-small, write a report"
 	@echo "make test     install what is needed, start the services, run lint and the whole test suite"
 	@echo "make install  venv + generated protobuf code + Kafka/Flink jars (Maven Central) + redis-server (Debian)"
 	@echo "make up|down|status   start / stop / inspect the local Kafka broker (KRaft) and Redis"
+	@echo "make kafka-cluster[-down|-status]   a three-broker KRaft cluster on loopback (replication factor 3)"
+	@echo "make chaos    kill -9 each part under load; prints the table of docs/reliability.md"
 	@echo "make bench    benchmarks; figures go to docs/benchmarks.md"
 
 install: $(VENV_STAMP) $(PB_STAMP) $(JARS_STAMP) redis-server stream-udf
@@ -85,6 +87,9 @@ demo: install up  ## the whole loop: history → Flink → archive → batch →
 
 bench: bench-replay bench-stream bench-batch bench-serving bench-quality  ## every benchmark; figures go to docs/benchmarks.md
 
+bench-soak: install up stream-udf  ## 30 min of replay + ranker load at half the calibrated capacity: RSS, p99, lag slopes
+	$(PY) benchmarks/soak.py --duration 1800
+
 bench-replay: install up
 	$(PY) benchmarks/replay_throughput.py
 
@@ -95,8 +100,27 @@ bench-quality: install up  ## replay evaluation through the running services: se
 	$(VENV)/bin/hybridrec eval replay --dataset ml-100k --history-fraction $(QUALITY_FRACTION) --workdir .run/eval/ml-100k
 	$(VENV)/bin/hybridrec eval replay --dataset ml-latest-small --history-fraction $(QUALITY_FRACTION) --workdir .run/eval/ml-latest-small
 
-clean: down
+clean: down kafka-cluster-down
 	rm -rf .run hybridrec_pb
+
+# --- three-broker Kafka (replication, broker failures, the chaos suite) --------------------------------------
+.PHONY: kafka-cluster kafka-cluster-down kafka-cluster-status
+CLUSTER_ENV = $(shell $(PY) deploy/local_services.py cluster-env)
+
+kafka-cluster: install  ## KRaft nodes of kafka.local_cluster (broker + controller each); topics with its RF, min ISR 2
+	$(PY) deploy/local_services.py up kafka-cluster
+	env $(CLUSTER_ENV) $(VENV)/bin/hybridrec topics create
+	@echo "point hybridrec at it: export $(CLUSTER_ENV)"
+
+kafka-cluster-down:
+	@if [ -x $(PY) ]; then $(PY) deploy/local_services.py down kafka-cluster; else echo "nothing to stop (no venv)"; fi
+
+kafka-cluster-status:
+	@$(PY) deploy/local_services.py status kafka-cluster
+
+.PHONY: chaos
+chaos: install up stream-udf  ## every fault of tests/chaos under load (make test runs its CI-sized subset); prints the table
+	$(VENV)/bin/pytest tests/chaos -q --chaos full $(PYTEST_ARGS)
 
 # --- batch layer (Spark; owned by batch/) ---------------------------------------------------------------
 .PHONY: spark-cluster spark-cluster-down batch batch-submit bench-batch

@@ -66,9 +66,10 @@ def cmd_load_archive(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_compact(args: argparse.Namespace, settings: Settings) -> int:
     """Move the hourly archive files of days up to --until into monthly files (also the run's first stage)."""
-    from batch import compact
+    from batch import compact, sweep
 
-    report = compact.compact(settings.paths.lake_dir, args.until)
+    with sweep.lake_lock(settings.paths.lake_dir):  # not while a nightly run writes the same lake
+        report = compact.compact(settings.paths.lake_dir, args.until)
     print(json.dumps(report.as_dict()))
     return 0
 

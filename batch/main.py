@@ -26,7 +26,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from batch import ann, bundle, compact, feast_sink, io, ranker, topk
+from batch import ann, bundle, compact, feast_sink, io, ranker, sweep, topk
 from batch import transforms as tr
 from batch.config import BatchConfig
 from batch.embeddings import Embeddings, fit_als
@@ -221,6 +221,7 @@ class RunReport:
     features: dict[str, int]
     train: dict[str, float]
     compaction: dict[str, int] = field(default_factory=dict)
+    swept: dict[str, int] = field(default_factory=dict)
     candidate: Bundle | None = field(default=None, repr=False)
     eval_data: EvalData | None = field(default=None, repr=False)
 
@@ -229,8 +230,18 @@ class RunReport:
 
 
 def run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession | None = None) -> RunReport:
-    """One nightly run; returns what it did. Keeps the current model when the candidate fails a gate."""
+    """One nightly run; returns what it did. Keeps the current model when the candidate fails a gate. Holds the
+    lake's batch lock throughout (a second run on the same lake is refused, not interleaved)."""
+    with sweep.lake_lock(settings.paths.lake_dir):
+        return _run(as_of, settings, cfg, spark)
+
+
+def _run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession | None) -> RunReport:
     timer = Timer()
+    registry = ModelRegistry(settings.paths.registry_root)
+    with timer.stage("sweep"):
+        swept = sweep.sweep_leftovers(settings.paths.lake_dir, registry, as_of - timedelta(days=cfg.window.late_days),
+                                      settings.kafka.topics.interactions_retention_ms)
     with timer.stage("spark_session"):
         spark = spark or io.spark_session(cfg.spark)
     compaction: dict[str, int] = {}
@@ -252,7 +263,6 @@ def run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession |
     with timer.stage("holdout_frames"):
         data = eval_data(p, cfg)
         surfaces = surfaces_to_evaluate(p, cfg)
-    registry = ModelRegistry(settings.paths.registry_root)
     current: Bundle | None = None
     current_version = registry.current()
     if current_version is not None:
@@ -272,6 +282,18 @@ def run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession |
                                                         cfg.faiss)
     decision = gate(cfg, results, surfaces, min(ann_report.recall, similar_report.recall))
     window = {"t0": p.t0, "t1": p.t1, "t2": p.t2, "end": p.end, "events": p.n_events}
+    # Features first: a version is published, and promoted, only once the batch features it was evaluated with
+    # are in the online store, so serving, which reads item_batch when it loads a version, never pairs a new
+    # model with yesterday's (or missing) features. A failure here leaves the registry untouched.
+    features: dict[str, int] = {}
+    with timer.stage("batch_features"):
+        gap = cfg.ranker.session_gap_s * 1000
+        users = tr.user_batch_features(p.events, p.genres, p.end, gap, state=p.ustate)
+        cands = topk.top_k_frame(p.events, emb, data.popular, data.item_share, p.end, cfg.top_k.k,
+                                 cfg.top_k.users_per_chunk)
+        users = topk.attach(users, cands)
+        items = tr.item_batch_features(p.events, p.catalog, p.end)
+        features = feast_sink.publish(settings, users, items, p.end, materialize=cfg.materialize)
     with timer.stage("registry"), tempfile.TemporaryDirectory() as tmp:
         popular_counts = [(i, round(data.item_share[i] * 1e9)) for i in data.popular[:1000]]
         files = bundle.write_artifacts(Path(tmp), candidate, ranker.feature_schema(vocab, emb.rank, model), index,
@@ -282,21 +304,13 @@ def run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession |
             "metrics": {"holdout": results, "ann": ann_report.as_dict(),
                         "ann_similar": similar_report.as_dict(), "train": train_stats},
             "gate": decision.as_dict(), "surfaces": surfaces,
+            "batch_features": {"as_of_ms": p.end, "rows": features, "materialized": cfg.materialize},
             "config": json.loads(cfg.model_dump_json()),
         }
         version = registry.publish(files, manifest)
         if decision.passed:
             registry.promote(version.version, reason="; ".join(decision.reasons))
-    features: dict[str, int] = {}
-    with timer.stage("batch_features"):
-        gap = cfg.ranker.session_gap_s * 1000
-        users = tr.user_batch_features(p.events, p.genres, p.end, gap, state=p.ustate)
-        cands = topk.top_k_frame(p.events, emb, data.popular, data.item_share, p.end, cfg.top_k.k,
-                                 cfg.top_k.users_per_chunk)
-        users = topk.attach(users, cands)
-        items = tr.item_batch_features(p.events, p.catalog, p.end)
-        features = feast_sink.publish(settings, users, items, p.end, materialize=cfg.materialize)
     for df in (p.events, p.ustate, p.istate, p.gstate, p.catalog, p.genres):
         df.unpersist()
     return RunReport(version.version, decision.passed, decision.as_dict(), results, ann_report.as_dict(),
-                     timer.stages, window, features, train_stats, compaction, candidate, data)
+                     timer.stages, window, features, train_stats, compaction, swept.as_dict(), candidate, data)

@@ -46,7 +46,7 @@ SLO_DEGRADED = 0.001
 
 def data_dir_of(args: argparse.Namespace) -> Path:
     """Where the batch benchmark keeps this dataset's run (its own default), unless ``--data-dir`` says."""
-    return Path(args.data_dir) if args.data_dir else ROOT / ".run" / "bench" / f"batch-{args.dataset}-1000000"
+    return Path(args.data_dir).resolve() if args.data_dir else ROOT / ".run" / "bench" / f"batch-{args.dataset}-1000000"
 
 
 def ensure_model(args: argparse.Namespace, data_dir: Path) -> None:

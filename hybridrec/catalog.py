@@ -4,16 +4,17 @@ Parquet snapshot in the lake (for the batch layer). Both carry the same ``Catalo
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from confluent_kafka import Producer
+from confluent_kafka import KafkaError, Message, Producer
 
 from hybridrec.config import KafkaConfig
 from hybridrec.datasets.model import Item
-from hybridrec.kafka.producer import producer_config
+from hybridrec.kafka.producer import DeliveryError, drain_timeout_s, produce_waiting, producer_config
 from hybridrec_pb.events_pb2 import CatalogItem
 
 CATALOG_SCHEMA = pa.schema([
@@ -44,15 +45,41 @@ def read_snapshot(lake_dir: Path) -> list[Item]:
     return [Item(r["item_id"], r["title"], tuple(r["genres"]), r["year"]) for r in table.to_pylist()]
 
 
-def publish(items: Iterable[Item], kafka: KafkaConfig, lake_dir: Path, timeout_s: float = 60.0) -> int:
-    """Send every item to the catalog topic and write the lake snapshot; return the number of items."""
+class CatalogNotPublished(DeliveryError):
+    """Not every item was acknowledged (or publishing was stopped); the lake snapshot was not written."""
+
+
+def publish(items: Iterable[Item], kafka: KafkaConfig, lake_dir: Path, *,
+            stop: Callable[[], str | None] | None = None) -> int:
+    """Send every item to the catalog topic, wait for the broker's verdict on each, then write the lake snapshot;
+    return the number of items. Raises :class:`CatalogNotPublished` with the counts when an item was rejected,
+    ``stop`` returned a reason, or producing failed: the batch layer's snapshot is written only for a catalog
+    Kafka holds in full."""
     items = list(items)
-    producer = Producer(producer_config(kafka))
-    for item in items:
-        msg = CatalogItem(item_id=item.item_id, title=item.title, genres=list(item.genres), year=item.year)
-        producer.produce(kafka.topics.catalog, msg.SerializeToString(), item.item_id.encode())
-        producer.poll(0)
-    if producer.flush(timeout_s):
-        raise RuntimeError(f"catalog not acknowledged by {kafka.bootstrap_servers} within {timeout_s}s")
+    rejected: Counter[str] = Counter()
+
+    def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+        if err is not None:
+            rejected[err.name()] += 1
+
+    producer = Producer({**producer_config(kafka), "on_delivery": on_delivery})
+    handed, stopped_by, failure = 0, None, None
+    try:
+        for item in items:
+            if stop is not None and (stopped_by := stop()) is not None:
+                break
+            msg = CatalogItem(item_id=item.item_id, title=item.title, genres=list(item.genres), year=item.year)
+            produce_waiting(producer, kafka.topics.catalog, msg.SerializeToString(), item.item_id.encode())
+            handed += 1
+            producer.poll(0)
+    except Exception as exc:
+        failure, stopped_by = exc, f"error: {type(exc).__name__}: {exc}"
+    unacknowledged = producer.flush(drain_timeout_s(kafka))
+    if stopped_by is not None or rejected or unacknowledged:
+        acked = handed - sum(rejected.values()) - unacknowledged
+        raise CatalogNotPublished(
+            f"catalog {'stopped (' + stopped_by + ')' if stopped_by else 'incomplete'}: {acked:,} of {len(items):,} "
+            f"items acknowledged by {kafka.bootstrap_servers}, {sum(rejected.values()):,} rejected {dict(rejected)}, "
+            f"{unacknowledged:,} unacknowledged; the lake snapshot was not written") from failure
     write_snapshot(items, lake_dir)
     return len(items)

@@ -90,28 +90,42 @@ def cmd_download(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 when everything was acknowledged; on SIGINT/SIGTERM stop between batches, wait for the queued records'
+    verdicts, print the summary and exit 128 + signal; 1 when records failed or reading the data failed."""
     from tqdm import tqdm
 
     from hybridrec import catalog
     from hybridrec.kafka.producer import EventProducer
     from hybridrec.kafka.topics import ensure_topics
-    from hybridrec.replay import batch_size_for, replay
+    from hybridrec.replay import ReplayIncomplete, ReplaySummary, batch_size_for, replay
+    from hybridrec.stop import StopSignals
 
     dataset = open_dataset(args.dataset, settings, path=args.path, events=args.events, seed=args.seed,
                            fallback_synthetic=args.fallback_synthetic)
     print(f"dataset: {dataset.description}", file=sys.stderr)
     ensure_topics(settings.kafka)
-    n_items = 0 if args.no_catalog else catalog.publish(dataset.items(), settings.kafka,
-                                                         settings.paths.lake_dir)
-    producer = EventProducer(settings.kafka, settings.validation, component="replay")
-    total = dataset.count_hint if args.limit is None else min(args.limit, dataset.count_hint or args.limit)
-    with tqdm(total=total, unit="ev", unit_scale=True, disable=args.quiet, file=sys.stderr,
-              mininterval=0.5) as bar:
-        summary = replay(dataset.batches(batch_size_for(args.rate)), producer, dataset=dataset.name,
-                         rate=args.rate, limit=args.limit, on_progress=bar.update)
+    with StopSignals() as stop:
+        try:
+            n_items = 0 if args.no_catalog else catalog.publish(dataset.items(), settings.kafka,
+                                                                 settings.paths.lake_dir, stop=stop)
+        except catalog.CatalogNotPublished as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return stop.exit_code or 1
+        producer = EventProducer(settings.kafka, settings.validation, component="replay")
+        total = dataset.count_hint if args.limit is None else min(args.limit, dataset.count_hint or args.limit)
+        summary: ReplaySummary
+        with tqdm(total=total, unit="ev", unit_scale=True, disable=args.quiet, file=sys.stderr,
+                  mininterval=0.5) as bar:
+            try:
+                summary = replay(dataset.batches(batch_size_for(args.rate)), producer, dataset=dataset.name,
+                                 rate=args.rate, limit=args.limit, on_progress=bar.update, stop=stop)
+            except ReplayIncomplete as exc:
+                summary = exc.summary
     summary.catalog_items = n_items
-    print(json.dumps(summary.as_dict()) if args.json else summary.render())
-    return 0
+    print(json.dumps(summary.as_dict()) if args.json else summary.render(), flush=True)
+    if stop.received is not None:
+        return stop.exit_code
+    return 0 if summary.complete else 1
 
 
 # --- wiring --------------------------------------------------------------------------------------------

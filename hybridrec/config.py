@@ -40,10 +40,25 @@ class TopicsConfig(_Section):
     catalog: str = "catalog"
     partitions: int = Field(4, ge=1, le=1024)
     replication_factor: int = Field(1, ge=1)
+    min_insync_replicas: int | None = Field(
+        None, ge=1, description="replicas that must have a record before acks=all succeeds; default "
+                                "min(2, replication_factor). Raised on existing topics, never lowered")
     interactions_retention_ms: int = Field(7 * DAY_MS, ge=-1)
     dlq_retention_ms: int = Field(30 * DAY_MS, ge=-1)
     impressions_retention_ms: int = Field(7 * DAY_MS, ge=-1)
     max_message_bytes: int = Field(1_048_576, ge=1024)
+
+    @model_validator(mode="after")
+    def _check_min_insync(self) -> TopicsConfig:
+        if self.min_insync_replicas is not None and self.min_insync_replicas > self.replication_factor:
+            raise ValueError(f"min_insync_replicas ({self.min_insync_replicas}) exceeds replication_factor "
+                             f"({self.replication_factor}): every acks=all write would fail")
+        return self
+
+    @property
+    def effective_min_insync_replicas(self) -> int:
+        """With one replica down, writes keep succeeding and each still reaches two brokers (when RF ≥ 3)."""
+        return self.min_insync_replicas or min(2, self.replication_factor)
 
 
 class ProducerConfig(_Section):
@@ -56,11 +71,45 @@ class ProducerConfig(_Section):
     delivery_timeout_ms: int = Field(120_000, ge=1000)
 
 
+class LocalClusterConfig(_Section):
+    """`make kafka-cluster`: KRaft nodes on loopback, each a broker and a voter of the controller quorum, from the
+    same Kafka distribution as `make up`. One node per (broker, controller) port pair."""
+
+    host: str = "127.0.0.1"
+    broker_ports: tuple[int, ...] = (19092, 19094, 19096)
+    controller_ports: tuple[int, ...] = (19093, 19095, 19097)
+    replication_factor: int = Field(3, ge=1, description="of the project's topics and Kafka's internal ones")
+    heap: str = Field("512m", pattern=r"^[0-9]+[kmg]$", description="-Xmx of each node")
+
+    @model_validator(mode="after")
+    def _check(self) -> LocalClusterConfig:
+        ports = [*self.broker_ports, *self.controller_ports]
+        if len(self.broker_ports) != len(self.controller_ports) or not self.broker_ports:
+            raise ValueError("local_cluster needs one controller port per broker port")
+        if len(set(ports)) != len(ports) or not all(1 <= p <= 65535 for p in ports):
+            raise ValueError(f"local_cluster ports must be distinct valid ports, got {ports}")
+        if self.replication_factor > len(self.broker_ports):
+            raise ValueError(f"replication_factor {self.replication_factor} > {len(self.broker_ports)} nodes")
+        return self
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(f"{self.host}:{p}" for p in self.broker_ports)
+
+
 class KafkaConfig(_Section):
     bootstrap_servers: str = "127.0.0.1:9092"
     controller_port: int = Field(9093, ge=1, le=65535)
     topics: TopicsConfig = TopicsConfig()
     producer: ProducerConfig = ProducerConfig()
+    local_cluster: LocalClusterConfig = LocalClusterConfig()
+
+    def on_local_cluster(self) -> KafkaConfig:
+        """This configuration pointed at `make kafka-cluster` (its brokers and replication factor)."""
+        c = self.local_cluster
+        topics = self.topics.model_copy(update={"replication_factor": c.replication_factor})
+        TopicsConfig.model_validate(topics.model_dump())  # min_insync_replicas must still fit
+        return self.model_copy(update={"bootstrap_servers": c.bootstrap_servers, "topics": topics})
 
     @property
     def broker_host(self) -> str:

@@ -172,6 +172,24 @@ class ModelRegistry:
             raise
         return ModelVersion(final, full)
 
+    def sweep_staging(self, older_than_s: float = 3600.0) -> int:
+        """Remove staging directories of publishes that died (a killed batch run), i.e. untouched for
+        ``older_than_s``; returns how many. A live publish writes its staging directory for seconds, not hours,
+        and a staging directory is never visible as a version, so this only frees disk."""
+        if not self.versions_dir.is_dir():
+            return 0
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for staging in self.versions_dir.glob(".*.tmp"):
+            try:
+                newest = max((p.stat().st_mtime for p in [staging, *staging.rglob("*")]), default=0.0)
+            except FileNotFoundError:  # finished (renamed) or removed meanwhile
+                continue
+            if newest < cutoff:
+                shutil.rmtree(staging, ignore_errors=True)
+                removed += 1
+        return removed
+
     def _pointer(self) -> dict[str, Any]:
         try:
             with open(self.root / POINTER) as fh:

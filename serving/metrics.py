@@ -30,11 +30,18 @@ class Metrics:
                                    ["outcome"], registry=r)
         self.impressions = Counter("hybridrec_serving_impressions_total", "Impression logs by outcome",
                                    ["outcome"], registry=r)
+        self.catalog_skipped = Gauge("hybridrec_serving_catalog_skipped_records",
+                                     "Records of the catalog topic skipped by its last read, by reason",
+                                     ["reason"], registry=r)
         self.pages = Counter("hybridrec_serving_pages_total", "Homepages and rows served, by outcome: degraded = "
                              "any fallback flag (user:cold_start is not one)", ["outcome"], registry=r)
         self.breaker_opened = Counter("hybridrec_serving_breaker_opened_total",
                                       "Times the feature-store breaker opened, by the last failure's kind",
                                       ["cause"], registry=r)
+        self.feature_timeouts = Counter("hybridrec_serving_feature_timeouts_total",
+                                        "Feature reads that timed out, by whom: store (counted by the breaker) or "
+                                        "loop_busy (other calls held the event loop for most of the wait)",
+                                        ["cause"], registry=r)
         self.variant = Counter("hybridrec_serving_variant_total", "Requests per A/B variant", ["variant"],
                                registry=r)
 

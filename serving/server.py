@@ -17,7 +17,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from hybridrec.registry import ModelRegistry
 from hybridrec_pb import ranker_pb2, ranker_pb2_grpc
 from serving import reflection
-from serving.catalog import Catalog, read_catalog_topic
+from serving.catalog import SKIP_REASONS, Catalog, read_catalog_topic
 from serving.config import ServingSettings
 from serving.engine import Engine
 from serving.features.base import FeatureReader
@@ -123,6 +123,8 @@ async def start(settings: ServingSettings, *, features: FeatureReader | None = N
             log.warning("catalog not read (%s); titles fall back to item ids", exc)
             return
         catalog.update(loaded)
+        for reason in SKIP_REASONS:
+            metrics.catalog_skipped.labels(reason=reason).set(catalog.skipped[reason])
 
     if load_catalog:
         await refresh_catalog()

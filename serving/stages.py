@@ -65,6 +65,7 @@ class StageRunner:
         self.metrics = metrics
         self.cost = CpuCost(cfg.budgets.cpu_initial_ms / 1000.0)
         self.in_flight = 0
+        self.busy_s = 0.0  # CPU-stage seconds this loop has run, all calls together (see ``features``)
         self.breaker = Breaker(cfg.breaker_failures, cfg.breaker_open_s, on_open=self._breaker_opened)
         self._last_failure = ("", "")  # kind (the metric's label), detail (the log line's)
         # Bound metric children: ``labels()`` costs a lock and a dict lookup per call, a dozen times a page.
@@ -108,7 +109,11 @@ class StageRunner:
         self, budget: Budget, read: Callable[[], Awaitable[T]], degraded: list[str], stage_ms: dict[str, float]
     ) -> T | None:
         """The per-request store read under the breaker: a failure of the store (error, or no answer within a
-        budget the deadline afforded) counts towards opening it; a read skipped for lack of time does not."""
+        budget the deadline afforded) counts towards opening it; a read skipped for lack of time does not.
+
+        Nor does a timeout the loop caused: the reply may have been on the socket while other calls' CPU stages
+        held the loop. If those took at least ``loop_busy_share`` of the wait, the timeout is flagged but not
+        counted (under overload a healthy Redis otherwise opened the breaker and degraded every page)."""
         if not self.breaker.allow():
             self.degrade(degraded, "features:circuit_open")
             return None
@@ -116,25 +121,29 @@ class StageRunner:
         if timeout * 1000.0 < self.cfg.budgets.features_min_ms:  # too little to tell anything about the store
             self.degrade(degraded, "features:no_time")
             return None
-        t0 = time.perf_counter()
+        t0, busy0 = time.perf_counter(), self.busy_s
         try:
             async with asyncio.timeout(timeout):  # no extra task per call, unlike wait_for
                 got = await read()
         except TimeoutError:
-            reason = "features:timeout"
-            self._last_failure = ("timeout", f"no answer within {timeout * 1000:.1f} ms")
+            self.observe("features", time.perf_counter() - t0, stage_ms)
+            self.degrade(degraded, "features:timeout")
+            loop_busy = self.busy_s - busy0 >= self.cfg.budgets.loop_busy_share * timeout
+            self.child(self.metrics.feature_timeouts, "cause", "loop_busy" if loop_busy else "store").inc()
+            if not loop_busy:
+                self._last_failure = ("timeout", f"no answer within {timeout * 1000:.1f} ms")
+                self.breaker.failure()
+            return None
         except Exception as exc:
-            reason = "features:unavailable"
+            self.observe("features", time.perf_counter() - t0, stage_ms)
+            self.degrade(degraded, "features:unavailable")
             self._last_failure = ("unavailable", f"{type(exc).__name__}: {exc}")
             log.debug("feature read failed: %r", exc)
-        else:
-            self.observe("features", time.perf_counter() - t0, stage_ms)
-            self.breaker.success()
-            return got
+            self.breaker.failure()
+            return None
         self.observe("features", time.perf_counter() - t0, stage_ms)
-        self.degrade(degraded, reason)
-        self.breaker.failure()
-        return None
+        self.breaker.success()
+        return got
 
     def cpu(
         self, name: str, budget: Budget, fn: Callable[[], T], degraded: list[str], stage_ms: dict[str, float]
@@ -157,7 +166,9 @@ class StageRunner:
             self.degrade(degraded, f"{name}:unavailable")
             return None, False
         finally:
-            self.observe(name, time.perf_counter() - t0, stage_ms)
+            spent = time.perf_counter() - t0
+            self.busy_s += spent
+            self.observe(name, spent, stage_ms)
         if budget.left() < 0:
             self.degrade(degraded, f"{name}:late")
         return result, True

@@ -15,6 +15,11 @@ from hybridrec.config import KafkaConfig, Settings, TopicsConfig, get_settings
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--chaos", choices=["ci", "full"], default="ci",
+                     help="tests/chaos: the CI-sized subset (default) or every fault (`make chaos`)")
+
+
 @pytest.fixture(scope="session")
 def services() -> Settings:
     """Start Kafka and Redis with `make up` (idempotent: a no-op when they already run)."""

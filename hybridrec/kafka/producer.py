@@ -77,6 +77,23 @@ def producer_config(cfg: KafkaConfig) -> dict[str, Any]:
     }
 
 
+def produce_waiting(producer: Producer, topic: str, value: bytes | None, key: bytes | None,
+                    headers: list[tuple[str, bytes]] | None = None) -> None:
+    """Produce one record; when the local queue is full, serve delivery reports until there is room (never drop)."""
+    while True:
+        try:
+            producer.produce(topic, value, key, headers=headers)
+            return
+        except BufferError:
+            producer.poll(0.05)
+
+
+def drain_timeout_s(cfg: KafkaConfig) -> float:
+    """Long enough for every queued record to get its verdict: the client fails a record it could not deliver
+    within ``delivery.timeout.ms``, so after this wait a record is acknowledged or counted as failed."""
+    return cfg.producer.delivery_timeout_ms / 1000 + 5.0
+
+
 class EventProducer:
     """Validating producer for interaction events. Not thread-safe; one per thread."""
 
@@ -99,13 +116,7 @@ class EventProducer:
 
     def _produce(self, topic: str, value: bytes, key: bytes | None,
                  headers: list[tuple[str, bytes]] | None = None) -> None:
-        while True:
-            try:
-                self._producer.produce(topic, value, key, headers=headers)
-                return
-            except BufferError:
-                # Local queue full: serve delivery reports until there is room; never drop.
-                self._producer.poll(0.05)
+        produce_waiting(self._producer, topic, value, key, headers)
 
     def send(self, event: InteractionEvent) -> bool:
         """Validate and produce one event; an invalid one is dead-lettered. Returns whether it was valid."""
@@ -152,14 +163,19 @@ class EventProducer:
             keep = set(range(len(values))) - set(rejected)
             values = [values[i] for i in sorted(keep)]
             keys = [keys[i] for i in sorted(keep)]
-        # The hot loop: one C call per record, the queue-full retry only when it happens.
+        # The hot loop: one C call per record, the queue-full retry only when it happens. Counted as it goes, so
+        # an error part-way leaves ``accepted`` equal to the records actually handed to the client.
         produce, topic = self._producer.produce, self._topic
-        for value, key in zip(values, keys, strict=True):
-            try:
-                produce(topic, value, key)
-            except BufferError:
-                self._produce(topic, value, key)
-        self.stats.accepted += len(values)
+        handed = 0
+        try:
+            for value, key in zip(values, keys, strict=True):
+                try:
+                    produce(topic, value, key)
+                except BufferError:
+                    self._produce(topic, value, key)
+                handed += 1
+        finally:
+            self.stats.accepted += handed
         return len(values)
 
     def dead_letter(self, payload: bytes, key: bytes | None, reason: str, detail: str = "") -> None:
@@ -175,9 +191,14 @@ class EventProducer:
     def poll(self) -> None:
         self._producer.poll(0)
 
+    def drain(self, timeout_s: float | None = None) -> int:
+        """Wait for the verdict on every queued record (default :func:`drain_timeout_s`); return how many are still
+        unacknowledged. Failures are in ``stats``; nothing is raised, so a caller that is stopping can report."""
+        return int(self._producer.flush(drain_timeout_s(self._kafka) if timeout_s is None else timeout_s))
+
     def flush(self, timeout_s: float = 60.0) -> None:
         """Wait for every record to be acknowledged; raise :class:`DeliveryError` if any was not."""
-        remaining = self._producer.flush(timeout_s)
+        remaining = self.drain(timeout_s)
         if remaining:
             raise DeliveryError(f"{remaining} records still unacknowledged after {timeout_s:.0f}s; "
                                 f"is the broker at {self._kafka.bootstrap_servers} up? (`make status`)")

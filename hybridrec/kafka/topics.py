@@ -1,4 +1,9 @@
-"""Idempotent creation of the project's topics, each with explicit retention and cleanup settings."""
+"""Idempotent creation of the project's topics, each with explicit retention and cleanup settings.
+
+Re-running brings an existing topic's retention and cleanup in line with the configuration, but never makes it
+less durable: ``min.insync.replicas`` is raised to the configured value and never lowered (an operator's
+stricter setting stays), and partitions are neither reduced nor silently added.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
 from hybridrec.config import KafkaConfig
+
+MIN_INSYNC = "min.insync.replicas"
 
 
 @dataclass(frozen=True)
@@ -20,7 +27,8 @@ class TopicSpec:
 def topic_specs(cfg: KafkaConfig) -> list[TopicSpec]:
     """The topics hybridrec needs. Interactions and impressions are keyed by user_id (one partition per user)."""
     t = cfg.topics
-    common = {"max.message.bytes": str(t.max_message_bytes), "min.insync.replicas": "1"}
+    common = {"max.message.bytes": str(t.max_message_bytes),
+              MIN_INSYNC: str(t.effective_min_insync_replicas)}
     return [
         TopicSpec(t.interactions, t.partitions,
                   {**common, "cleanup.policy": "delete", "retention.ms": str(t.interactions_retention_ms)}),
@@ -32,12 +40,22 @@ def topic_specs(cfg: KafkaConfig) -> list[TopicSpec]:
     ]
 
 
+def min_insync_to_apply(current: int, configured: int, replicas: int) -> int:
+    """The ``min.insync.replicas`` an existing topic gets: the configured value when it is stricter than the
+    topic's, never below the topic's own (an operator may have raised it on purpose), and not above its replica
+    count unless it already was (then every acks=all write fails, which is the operator's call, not ours)."""
+    if current >= configured:
+        return current
+    return max(current, min(configured, replicas))
+
+
 def admin_client(cfg: KafkaConfig) -> AdminClient:
     return AdminClient({"bootstrap.servers": cfg.bootstrap_servers})
 
 
 def ensure_topics(cfg: KafkaConfig, timeout_s: float = 30.0) -> dict[str, str]:
-    """Create missing topics and bring the retention settings of existing ones in line; return what happened."""
+    """Create missing topics and bring the settings of existing ones in line (see the module docstring for what
+    is never made less durable); return what happened to each."""
     admin = admin_client(cfg)
     existing = admin.list_topics(timeout=timeout_s).topics
     outcome: dict[str, str] = {}
@@ -52,18 +70,39 @@ def ensure_topics(cfg: KafkaConfig, timeout_s: float = 30.0) -> dict[str, str]:
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise
             outcome[name] = "exists"
-    for spec in specs:
-        if spec.name in outcome:
-            continue
-        entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in spec.config.items()]
-        resource = ConfigResource(ConfigResource.Type.TOPIC, spec.name, incremental_configs=entries)
-        for fut in admin.incremental_alter_configs([resource]).values():
-            fut.result()
+    pending = [s for s in specs if s.name not in outcome]
+    current = _topic_configs(admin, [s.name for s in pending]) if pending else {}
+    for spec in pending:
+        replicas = min(len(p.replicas) for p in existing[spec.name].partitions.values())
+        have_isr = int(current[spec.name][MIN_INSYNC])
+        wanted = {**spec.config, MIN_INSYNC: str(min_insync_to_apply(have_isr, int(spec.config[MIN_INSYNC]),
+                                                                     replicas))}
+        entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in wanted.items()
+                   if current[spec.name].get(k) != v]
+        if entries:
+            resource = ConfigResource(ConfigResource.Type.TOPIC, spec.name, incremental_configs=entries)
+            for fut in admin.incremental_alter_configs([resource]).values():
+                fut.result()
+        notes = []
         have = len(existing[spec.name].partitions)
-        outcome[spec.name] = "exists" if have >= spec.partitions else (
-            f"exists with {have} partitions < configured {spec.partitions} (partitions are never reduced "
-            f"or silently added: adding them would move users between partitions)")
+        if have < spec.partitions:
+            notes.append(f"{have} partitions < configured {spec.partitions} (partitions are never reduced or "
+                         f"silently added: adding them would move users between partitions)")
+        if replicas < cfg.topics.replication_factor:
+            notes.append(f"replication factor {replicas} < configured {cfg.topics.replication_factor} "
+                         f"(raise it with a partition reassignment)")
+        if wanted[MIN_INSYNC] != spec.config[MIN_INSYNC]:
+            notes.append(f"min.insync.replicas {wanted[MIN_INSYNC]} (configured {spec.config[MIN_INSYNC]}; "
+                         f"never lowered, never above the replica count)")
+        outcome[spec.name] = "exists" + (f" with {'; '.join(notes)}" if notes else "")
     return outcome
+
+
+def _topic_configs(admin: AdminClient, names: list[str]) -> dict[str, dict[str, str]]:
+    """Current configuration values of topics (broker defaults included)."""
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, n) for n in names]
+    futures = admin.describe_configs(resources)
+    return {r.name: {k: e.value for k, e in fut.result().items()} for r, fut in futures.items()}
 
 
 def delete_topics(cfg: KafkaConfig, names: list[str], timeout_s: float = 30.0) -> None:

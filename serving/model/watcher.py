@@ -1,7 +1,8 @@
 """Model lifecycle: watch the registry pointer, load a newly promoted version in the background, swap it in
 atomically (one reference assignment, read once per request), and never let a version that fails its
 checksums, its schema check or its smoke score replace the one serving. Rollback is just the pointer moving
-back: the previous version is kept loaded, so it takes effect on the next poll without a restart.
+back: the previous version is kept loaded, so it takes effect on the next poll without a restart. Every swap
+(a new load or a kept version) reads the batch item features (``item_batch``) afresh first.
 """
 
 from __future__ import annotations
@@ -67,7 +68,12 @@ class ModelHolder:
         if wanted is None or (self.current is not None and wanted == self.current.version):
             return "unchanged"
         if wanted in self._loaded:
-            self._swap(self._loaded[wanted])
+            # Batch materializes a version's item features before promoting it, and they may have been re-published
+            # since this version was last served (a rollback to it): read them again, as a fresh load would.
+            model = self._loaded[wanted]
+            await self._attach_items(model)
+            self._swap(model)
+            settle_heap()
             return "reused"
         if wanted in self._failed:
             return "refused"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -96,3 +98,54 @@ def test_unfindable_dataset_falls_back_to_synthetic_and_says_so(isolated: Settin
     without = subprocess.run([sys.executable, "-m", "hybridrec.cli", "replay", "--dataset", "ml-latest-small"],
                              env=env, capture_output=True, text=True, timeout=300)
     assert without.returncode == 2 and "download failed" in without.stderr
+
+
+def _high_watermark(settings: Settings, topic: str) -> int:
+    """Records in ``topic`` (0 while its partitions' leaders are still being elected)."""
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "watermarks"})
+    try:
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts)
+    except KafkaException:
+        return 0
+    finally:
+        consumer.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_the_replay_between_batches_with_nothing_lost(isolated: Settings, tmp_path: Path,
+                                                                     sig: signal.Signals) -> None:
+    """Ctrl-C or a supervisor's SIGTERM mid-replay: the replay stops, waits for the broker's verdict on what it
+    queued, prints the summary and exits 128 + signal; the topic holds exactly the first ``accepted`` events of
+    the dataset, each once. (Before: a KeyboardInterrupt traceback or a silent death, the queue dropped.)"""
+    from hybridrec.cli import open_dataset
+
+    args = ["--dataset", "synthetic", "--events", "2000000", "--rate", "20000", "--seed", "7"]
+    proc = subprocess.Popen([sys.executable, "-m", "hybridrec.cli", "replay", "--quiet", "--json", *args],
+                            env=_cli_env(isolated, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 120
+    while _high_watermark(isolated, isolated.kafka.topics.interactions) < 20_000 and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 128 + sig, err
+    assert "Traceback" not in err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["stopped_by"] == sig.name and summary["unacknowledged"] == 0
+    assert summary["delivery_failures"] == 0 and summary["dead_lettered"] == 0
+    n = summary["accepted"]
+    assert 20_000 <= n < 2_000_000 and summary["acknowledged"] == summary["offered"] == n
+
+    records = consume(isolated.kafka.bootstrap_servers, isolated.kafka.topics.interactions, n, 120)
+    got = [InteractionEvent.FromString(m.value()).event_id for m in records]
+    dataset = open_dataset("synthetic", isolated, events=2_000_000, seed=7)
+    first: list[str] = []
+    for batch in dataset.batches(50_000):
+        first.extend(batch.column("event_id").to_pylist()[: n - len(first)])
+        if len(first) >= n:
+            break
+    assert len(got) == len(set(got)) == n and set(got) == set(first), "not exactly the dataset's first events"

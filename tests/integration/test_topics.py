@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-from confluent_kafka.admin import ConfigResource
+import time
 
-from hybridrec.config import Settings
+import pytest
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+from hybridrec.config import KafkaConfig, Settings
 from hybridrec.kafka.topics import admin_client, ensure_topics
 
 pytestmark = pytest.mark.integration
@@ -25,3 +28,34 @@ def test_ensure_topics_is_idempotent_and_sets_retention(isolated: Settings) -> N
     assert by_topic[kafka.topics.interactions]["retention.ms"].value == str(kafka.topics.interactions_retention_ms)
     assert by_topic[kafka.topics.interactions]["cleanup.policy"].value == "delete"
     assert by_topic[kafka.topics.catalog]["cleanup.policy"].value == "compact"
+
+
+def _min_insync(kafka: KafkaConfig, topic: str) -> str:
+    admin = admin_client(kafka)  # held while the future is pending (a collected client cancels it)
+    for _ in range(50):  # a topic created a moment ago may not be known to the config handler yet
+        (future,) = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, topic)]).values()
+        try:
+            return str(future.result()["min.insync.replicas"].value)
+        except KafkaException:
+            time.sleep(0.1)
+    raise AssertionError(f"no configuration of {topic}")
+
+
+def test_min_insync_replicas_from_config_and_never_lowered(isolated: Settings) -> None:
+    """Created with min(2, RF) (1 on the single broker); an operator's stricter setting survives a re-run, which
+    used to reset every topic to a hard-coded 1."""
+    kafka = isolated.kafka
+    assert kafka.topics.effective_min_insync_replicas == 1
+    assert _min_insync(kafka, kafka.topics.interactions) == "1"
+    stricter = ConfigResource(ConfigResource.Type.TOPIC, kafka.topics.interactions, incremental_configs=[
+        ConfigEntry("min.insync.replicas", "2", incremental_operation=AlterConfigOpType.SET)])
+    admin = admin_client(kafka)
+    for future in admin.incremental_alter_configs([stricter]).values():
+        future.result()
+    deadline = time.monotonic() + 30  # the broker applies the change from the metadata log a moment later
+    while _min_insync(kafka, kafka.topics.interactions) != "2" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    outcome = ensure_topics(kafka)
+    assert _min_insync(kafka, kafka.topics.interactions) == "2"
+    assert "never lowered" in outcome[kafka.topics.interactions], outcome
+    assert outcome[kafka.topics.dlq] == "exists"

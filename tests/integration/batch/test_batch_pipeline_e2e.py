@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from pyspark.sql import SparkSession
 
-from batch import io, main
+from batch import io, main, sweep
 from batch.config import BatchConfig, SparkConfig
 from batch.embeddings import Embeddings
 from batch.evaluate import Bundle
@@ -136,3 +136,26 @@ def test_top_k_candidates_are_materialized_and_match_the_embeddings(run_report: 
         assert item_scores == sorted(item_scores, reverse=True)
         # The seen set serving filters with: exactly the items the user engaged with, as hashes.
         assert seen_set.decode(got["seen_hashes"][n]).tolist() == sorted(seen_set.hashes(seen).tolist())
+
+
+def test_a_run_whose_features_fail_publishes_and_promotes_nothing(run_report: main.RunReport, spark: SparkSession,
+                                                                   lake_settings: Settings) -> None:
+    """The online store is unreachable when the next run materializes its features: the run fails, and the
+    registry is as before (no new version, the promoted one unchanged). It used to promote first, so serving
+    loaded a model whose batch features never arrived."""
+    from tests.helpers import free_port
+
+    reg = ModelRegistry(lake_settings.paths.registry_root)
+    before = [v.version for v in reg.list()]
+    assert reg.current_version() == run_report.version
+    no_redis = lake_settings.model_copy(update={"redis": lake_settings.redis.model_copy(update={"port": free_port()})})
+    cfg: BatchConfig = run_report.cfg  # type: ignore[attr-defined]
+    cheap = cfg.model_copy(update={"als": cfg.als.model_copy(update={"iters": 2}),
+                                   "ranker": cfg.ranker.model_copy(update={"epochs": 1})})
+    with pytest.raises(Exception, match=r"(?i)connect|refused"):
+        main.run(AS_OF, no_redis, cheap, spark)
+    assert [v.version for v in reg.list()] == before
+    assert reg.current_version() == run_report.version
+    # The lake lock went with the failed run: the next one may start.
+    with sweep.lake_lock(lake_settings.paths.lake_dir):
+        pass

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import json
 from pathlib import Path
 
 from hybridrec.registry import ModelRegistry
+from serving.features.base import ItemFeatures
 from serving.features.memory import MemoryFeatures
 from serving.metrics import Metrics
 from serving.model import bundle as names
@@ -88,5 +90,33 @@ def test_item_features_retried_when_the_store_was_down_at_load(tmp_path: Path) -
         feats.down = False
         await holder.refresh()
         assert holder.current.item_features_loaded and holder.current.item_num[:, 0].max() > 0
+
+    asyncio.run(scenario())
+
+
+def test_every_swap_reads_the_item_features_again(tmp_path: Path) -> None:
+    """A rollback to a version still loaded used to keep the item features read when it was first loaded; batch
+    has re-materialized them since, and the swap must serve those, as a fresh load would."""
+    w = kit.world(n_users=5, n_items=12)
+    registry = ModelRegistry(tmp_path / "registry")
+    feats = MemoryFeatures(items=w.item_features())
+    holder = ModelHolder(registry, feats, Metrics())
+
+    def popularity(f: ItemFeatures, value: float) -> ItemFeatures:
+        return dataclasses.replace(f, popularity=value)
+
+    async def scenario() -> None:
+        kit.publish(registry, w, tmp_path, seed=1)
+        assert await holder.refresh() == "loaded"
+        first = holder.current
+        assert first is not None
+        kit.publish(registry, w, tmp_path, seed=2)
+        feats.items = {i: popularity(f, 1_000.0) for i, f in feats.items.items()}  # the next night's features
+        assert await holder.refresh() == "loaded"
+        assert holder.current is not None and holder.current.item_num[:, 0].max() == 1_000.0
+        feats.items = {i: popularity(f, 2_000.0) for i, f in feats.items.items()}
+        registry.rollback()
+        assert await holder.refresh() == "reused" and holder.current is first
+        assert set(first.item_num[:, 0]) == {2_000.0}
 
     asyncio.run(scenario())

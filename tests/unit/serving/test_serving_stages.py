@@ -31,3 +31,33 @@ def test_cpu_stages_are_skipped_without_time_and_flagged_when_they_end_past_the_
     got, ok = runner.cpu("scoring", Budget(0.0, 0.0), lambda: 7, degraded, stage_ms)
     assert (got, ok) == (None, False) and degraded[-1] == "scoring:no_time"
     assert runner.cost.mean["scoring"] > runner.cfg.budgets.cpu_initial_ms / 1000, "the measured cost is learnt"
+
+
+def test_a_timeout_the_busy_loop_caused_does_not_open_the_breaker_but_a_slow_store_does() -> None:
+    """Other calls' CPU stages holding the loop through a read's wait make its timeout the loop's: flagged and
+    counted by cause, never a store failure; the same timeout on an idle loop opens the breaker (threshold 1)."""
+    import asyncio
+
+    cfg = ServingConfig(breaker_failures=1, budgets={"features_max_ms": 40.0, "cpu_initial_ms": 0.0})
+
+    async def page(runner: StageRunner, other_call_holds_loop_s: float) -> list[str]:
+        degraded: list[str] = []
+
+        async def other_call() -> None:
+            await asyncio.sleep(0)  # after the read started waiting
+            if other_call_holds_loop_s:
+                runner.cpu("scoring", Budget(1.0, 0.0), lambda: time.sleep(other_call_holds_loop_s), [], {})
+
+        await asyncio.gather(runner.features(Budget(1.0, 0.0), lambda: asyncio.sleep(1.0), degraded, {}),
+                             other_call())
+        return degraded
+
+    busy = StageRunner(cfg, Metrics())
+    assert asyncio.run(page(busy, 0.06)) == ["features:timeout"]
+    assert busy.breaker.allow(), "the loop's fault: the breaker stays closed"
+    assert busy.metrics.feature_timeouts.labels(cause="loop_busy")._value.get() == 1
+
+    idle = StageRunner(cfg, Metrics())
+    assert asyncio.run(page(idle, 0.0)) == ["features:timeout"]
+    assert not idle.breaker.allow(), "an idle loop and no answer: the store's fault"
+    assert idle.metrics.feature_timeouts.labels(cause="store")._value.get() == 1
