@@ -85,13 +85,20 @@ DEMO_DATASET ?= ml-latest-small
 demo: install up  ## the whole loop: history → Flink → archive → batch → ranker → live stream; .run/demo/report.html
 	$(PY) -m demo --dataset $(DEMO_DATASET) $(DEMO_ARGS)
 
-bench: bench-replay bench-stream bench-batch bench-serving  ## every benchmark; figures go to docs/benchmarks.md
+bench: bench-replay bench-stream bench-batch bench-serving bench-quality  ## every benchmark; figures go to docs/benchmarks.md
 
 bench-soak: install up stream-jar  ## 30 min of replay + ranker load at half the calibrated capacity: RSS, p99, lag slopes
 	$(PY) benchmarks/soak.py --duration 1800
 
 bench-replay: install up
 	$(PY) benchmarks/replay_throughput.py
+
+# --- recommendation quality (evaluation/, issue 15) ------------------------------------------------------
+.PHONY: bench-quality
+QUALITY_FRACTION ?= 0.9
+bench-quality: install up  ## replay evaluation through the running services: served modes vs baselines (docs/evaluation.md)
+	$(VENV)/bin/hybridrec eval replay --dataset ml-100k --history-fraction $(QUALITY_FRACTION) --workdir .run/eval/ml-100k
+	$(VENV)/bin/hybridrec eval replay --dataset ml-latest-small --history-fraction $(QUALITY_FRACTION) --workdir .run/eval/ml-latest-small
 
 clean: down kafka-cluster-down
 	rm -rf .run hybridrec_pb $(STREAM_JAVA)/target

@@ -92,11 +92,13 @@ class RankerConfig(_Section):
 
 
 class EvalConfig(_Section):
-    """Offline evaluation on the temporal holdout."""
+    """Offline evaluation on the newest validation window, as a next-item replay (``hybridrec.nextitem``)."""
 
     k_values: tuple[int, ...] = (10, 50)
-    max_users: int = Field(5000, ge=1)
-    min_relevance_rating: float = Field(0.0, ge=0, description="ratings below this are not relevant")
+    max_users: int = Field(5000, ge=1, description="users of the window evaluated (a stable sample)")
+    max_targets_per_user: int = Field(10, ge=1, description="first N next-item cases of each user")
+    max_cases: int = Field(20_000, ge=1, description="cases scored in all (each is a ranker batch of candidates)")
+    min_relevance_rating: float = Field(0.0, ge=0, description="ratings below this are not cases")
     positive_event_types: tuple[str, ...] = ENGAGEMENT
 
 

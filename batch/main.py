@@ -1,5 +1,5 @@
-"""The nightly batch pipeline, wired: archive → clean events → states → ALS → examples → ranker → holdout
-evaluation (popularity, ALS, candidate, current) → FAISS → gates → registry → Feast.
+"""The nightly batch pipeline, wired: archive → clean events → states → ALS → examples → ranker → replay
+evaluation of the newest window (popularity, ALS, candidate, current) → FAISS → gates → registry → Feast.
 
 Each stage is a function over the previous stages' outputs, so tests can run one stage on tiny data and
 ``run`` is only the order. Time split of the window's events (actual first to last event):
@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -31,8 +32,9 @@ from batch.config import BatchConfig
 from batch.embeddings import Embeddings, fit_als
 from batch.evaluate import Bundle, EvalData, evaluate_all, recommend, recommend_popularity
 from batch.gates import GateDecision, decide
-from hybridrec import fresh_features
+from hybridrec import fresh_features, nextitem
 from hybridrec.config import Settings
+from hybridrec.contract import ARCHIVE_SCHEMA
 from hybridrec.model_artifacts import unit_rows
 from hybridrec.registry import ModelRegistry, RegistryError
 
@@ -133,37 +135,47 @@ def train_ranker(examples: pd.DataFrame, emb: Embeddings, cfg: BatchConfig
 
 
 def eval_data(p: Prepared, cfg: BatchConfig) -> EvalData:
-    """The holdout as plain data: relevant and seen items, as-of-``t2`` user and item frames."""
+    """The newest validation window ``[t2, end)`` as next-item cases (``batch.evaluate``), with each case's
+    as-of user frame and the as-of-``t2`` item frame. Only the sampled users' events reach the driver."""
     e = cfg.eval
-    before = p.events.filter(F.col("event_time_ms") < p.t2)
-    hold = p.events.filter((F.col("event_time_ms") >= p.t2) & F.col("engaged")
-                           & (~F.col("is_rating") | (F.col("value") >= e.min_relevance_rating)))
-    held = hold.select("user_id", "item_id").distinct().collect()
-    # Only the holdout's users need their seen items on the driver (the whole history can be millions of pairs).
-    held_users = before.sparkSession.createDataFrame([(u,) for u in {r["user_id"] for r in held}], "user_id string")
-    seen_rows = (before.filter("engaged").join(F.broadcast(held_users), "user_id")
-                 .select("user_id", "item_id").distinct().collect())
-    seen: dict[str, set[str]] = {}
-    for r in seen_rows:
-        seen.setdefault(r["user_id"], set()).add(r["item_id"])
-    relevant: dict[str, set[str]] = {}
-    for r in held:
-        if r["user_id"] in seen and r["item_id"] not in seen[r["user_id"]]:
-            relevant.setdefault(r["user_id"], set()).add(r["item_id"])
-    users = sorted(relevant, key=lambda u: (zlib.crc32(u.encode()), u))[:e.max_users]  # stable sample
-    users = sorted(users)
     spark = p.events.sparkSession
-    uq = spark.createDataFrame([(u, p.t2) for u in users], "user_id string, query_ms long")
+    before = p.events.filter(F.col("event_time_ms") < p.t2)
+    window = p.events.filter(F.col("event_time_ms") >= p.t2)
+    known = {r[0] for r in before.filter("engaged").select("item_id").distinct().collect()}
+    active = [r[0] for r in window.filter("engaged").select("user_id").distinct().collect()]
+    users = sorted(active, key=lambda u: (zlib.crc32(u.encode()), u))[:e.max_users]  # stable sample
+    sample = F.broadcast(spark.createDataFrame([(u,) for u in users], "user_id string"))
+    # Of the time before t2, target selection reads only each user's engaged items (the whole history can be
+    # millions of rows); the window's events of the sample come whole, in stream order.
+    seen = before.filter("engaged").join(sample, "user_id").select("user_id", "item_id").distinct().toPandas()
+    history = pa.table({"user_id": pa.array(seen["user_id"].tolist(), pa.string()),
+                        "item_id": pa.array(seen["item_id"].tolist(), pa.string()),
+                        "event_time_ms": pa.array([p.t2 - 1] * len(seen), pa.int64()),
+                        "event_type": pa.array([e.positive_event_types[0]] * len(seen), pa.string())})
+    columns = ("event_id", "user_id", "item_id", "event_type", "value", "event_time_ms")
+    live = pa.Table.from_pandas(window.join(sample, "user_id").select(*columns).toPandas(), preserve_index=False,
+                                schema=pa.schema([ARCHIVE_SCHEMA.field(c) for c in columns])).sort_by(nextitem.ORDER)
+    targets = nextitem.select_targets(history, live, max_per_user=e.max_targets_per_user,
+                                      engagement=e.positive_event_types, known_items=known)
+    kinds, values = live.column("event_type").to_pylist(), live.column("value").to_pylist()
+    targets = [t for t in targets if kinds[t.position] != "RATING" or values[t.position] >= e.min_relevance_rating]
+    rank = {u: n for n, u in enumerate(users)}
+    targets = sorted(targets, key=lambda t: (rank[t.user_id], t.time_ms, t.position))[:e.max_cases]
+    truth = nextitem.Timeline([history, live], e.positive_event_types)
+    cases = [f"{t.user_id}@{t.time_ms}:{t.position}" for t in targets]
+    uq = spark.createDataFrame([(c, t.user_id, t.time_ms) for c, t in zip(cases, targets, strict=True)],
+                               "case_id string, user_id string, query_ms long")
     uq = uq.join(tr.last_device(before), "user_id", "left")
-    user_frame = tr.attach_user_features(uq, p.ustate).toPandas().set_index("user_id").loc[users].reset_index()
+    user_frame = tr.attach_user_features(uq, p.ustate).toPandas().set_index("case_id").loc[cases].reset_index()
     iq = p.catalog.select("item_id").withColumn("query_ms", F.lit(p.t2).cast("long"))
     item_frame = tr.attach_item_features(iq, p.istate, p.gstate, p.genres, p.catalog).toPandas()
     item_frame = item_frame.sort_values("item_id").reset_index(drop=True)
     counts = tr.item_counts(before).toPandas().sort_values(["n", "item_id"], ascending=[False, True])
     total = float(counts["n"].sum()) or 1.0
-    return EvalData(users, {u: relevant[u] for u in users}, {u: seen.get(u, set()) for u in users}, user_frame,
-                    item_frame, counts["item_id"].tolist(), dict(zip(counts["item_id"], counts["n"] / total,
-                                                                     strict=True)),
+    pairs = list(zip(cases, targets, strict=True))
+    return EvalData(cases, {c: {t.item_id} for c, t in pairs},
+                    {c: set(truth.engaged_before(t.user_id, t.time_ms)) for c, t in pairs}, user_frame, item_frame,
+                    counts["item_id"].tolist(), dict(zip(counts["item_id"], counts["n"] / total, strict=True)),
                     fresh_features.session_gap_ms())
 
 

@@ -79,8 +79,9 @@ def start_stream_job(env: dict[str, str], log_dir: Path) -> Child:
     """The Flink job; its JVM log goes to ``log_dir/flink`` (pyflink's default is one file inside the venv that
     every local job of the venv overwrites, so a crashed job's log would be gone by the next start)."""
     (log_dir / "flink").mkdir(parents=True, exist_ok=True)
-    return Child("flink-job", [PY, "-m", "streaming.main", "run"], {**env, "FLINK_LOG_DIR": str(log_dir / "flink")},
-                 log_dir)
+    return Child(
+        "flink-job", [PY, "-m", "streaming.main", "run"], {**env, "FLINK_LOG_DIR": str(log_dir / "flink")}, log_dir
+    )
 
 
 def start_ranker(env: dict[str, str], log_dir: Path, port: int) -> Child:

@@ -132,3 +132,25 @@ def bar_chart(values: dict[str, float], *, title: str, ylabel: str) -> str:
             f'text-anchor="middle">{escape(name)}</text>'
         )
     return f.done()
+
+
+def grouped_bars(groups: dict[str, dict[str, float]], *, title: str, ylabel: str) -> str:
+    """One group of bars per name (e.g. a mode), one bar per series within it (e.g. a segment), with a legend."""
+    series = list(dict.fromkeys(s for g in groups.values() for s in g))
+    values = [v for g in groups.values() for v in g.values() if v == v]
+    f = _Frame(title, "", ylabel, (0.0, float(len(groups))), (0.0, max([*values, 1e-9]) * 1.15), xticks=False)
+    width = 0.8 / max(len(series), 1)
+    for i, (name, g) in enumerate(groups.items()):
+        for k, s in enumerate(series):
+            v = g.get(s, 0.0)
+            v = 0.0 if v != v else v
+            x0, x1 = f.px(i + 0.1 + k * width), f.px(i + 0.1 + (k + 1) * width)
+            f.parts.append(
+                f'<rect x="{x0:.1f}" y="{f.py(v):.1f}" width="{max(x1 - x0 - 1, 1):.1f}" '
+                f'height="{f.py(0) - f.py(v):.1f}" fill="{COLORS[k % 6]}"><title>{escape(name)} / '
+                f"{escape(s)}: {v:.4f}</title></rect>"
+            )
+        label = name if len(name) <= 14 else name[:13] + "…"
+        f.parts.append(f'<text x="{f.px(i + 0.5):.1f}" y="{H - B + 14}" text-anchor="middle">{escape(label)}</text>')
+    f.legend(series)
+    return f.done()

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from batch import metrics
+from hybridrec import metrics
 
 
 def test_recall_ndcg_map_on_hand_computed_lists() -> None:
@@ -34,7 +34,14 @@ def test_coverage_entropy_novelty() -> None:
 
 
 def test_evaluate_skips_users_without_relevant_items() -> None:
-    out = metrics.evaluate({"u1": ["a"], "u2": ["b"]}, {"u1": {"a"}}, [1], catalog_size=2,
-                           item_genres={}, item_share={"a": 0.5}, novelty_floor=0.1)
-    assert out["users"] == 1
+    out = metrics.evaluate(
+        {"u1": ["a"], "u2": ["b"]},
+        {"u1": {"a"}},
+        [1],
+        catalog_size=2,
+        item_genres={},
+        item_share={"a": 0.5},
+        novelty_floor=0.1,
+    )
+    assert out["cases"] == 1
     assert out["recall@1"] == pytest.approx(1.0)

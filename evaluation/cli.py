@@ -1,0 +1,168 @@
+"""``hybridrec eval replay``: the replay evaluation of issue #15 through the running services (plugged into the
+shared CLI through the ``hybridrec.commands`` entry point).
+
+The run: history through Kafka → Flink → archive → nightly batch → promoted model → ranker; batch-only rows for
+every target; the live period streamed in time order with a pause wherever targets are due; hybrid and
+popularity rows at each pause; the offline baselines on the same targets. Writes ``result.json`` and
+``report.html`` into ``--workdir`` and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from hybridrec.config import Settings
+
+DATASETS = ("ml-100k", "ml-latest-small", "synthetic")
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must lie in (0, 1), got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {value}")
+    return value
+
+
+def render_table(replay: dict[str, Any]) -> str:
+    """The metrics of every mode and baseline, per segment, as text."""
+    from evaluation.scoring import HEADLINE, SEGMENTS, table
+
+    lines = []
+    for seg in SEGMENTS:
+        rows = table(replay["modes"], seg)
+        n = int(next(iter(replay["modes"].values()))[seg]["targets"])
+        lines.append(f"{seg} ({n:,} targets)")
+        lines.append(f"  {'mode':<30}" + "".join(f"{c:>17}" for c in (*HEADLINE, "seen@20")))
+        for row in rows:
+            seen = replay["modes"][row[0]][seg].get("seen@20", float("nan"))
+            lines.append(f"  {row[0]:<30}" + "".join(f"{v:>17.4f}" for v in (*row[1:], seen)))
+    c = replay["checks"]
+    lines.append(
+        f"checks: {c['pauses']:,} pauses, {c['state_mismatches']} state mismatches, "
+        f"{c['timed_out_targets']} targets waited past {c['freshness_timeout_s']:.0f} s"
+    )
+    return "\n".join(lines)
+
+
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    import torch
+
+    from evaluation import services
+    from evaluation.loop import Loop, LoopOptions
+    from evaluation.replay import Replay, ReplayOptions, catalog_of
+    from evaluation.report import write_report
+    from hybridrec.metrics import percentiles
+
+    torch.set_num_threads(args.threads)
+    opts = LoopOptions(
+        dataset=args.dataset,
+        path=args.path,
+        events=args.events,
+        history_fraction=args.history_fraction,
+        workdir=args.workdir,
+        namespace=args.namespace,
+        live_profile=not args.no_live_profile,
+    )
+    ropts = ReplayOptions(
+        max_targets_per_user=args.max_targets_per_user,
+        baselines=not args.no_baselines,
+        freshness_timeout_s=args.freshness_timeout,
+    )
+    try:
+        # With --json, stdout carries only the JSON document; progress and the table go to stderr.
+        with Loop(opts, say=_say_to(sys.stderr if args.json else sys.stdout)) as loop:
+            loop.say(f"[1/6] data: {args.dataset}")
+            loop.load_data()
+            loop.say("[2/6] the run's topics and the Flink job")
+            loop.start_stream()
+            loop.say("[3/6] history through Kafka → Flink → archive + fresh features")
+            loop.stream_history()
+            loop.say("[4/6] nightly batch on the archive")
+            loop.nightly_batch()
+            loop.say("[5/6] the ranker")
+            client = loop.start_ranker()
+            replay = Replay(loop, ropts)
+            loop.say("[6/6] batch-only rows, then the live period with a pause wherever targets are due")
+            replay.ask_batch_only()
+            replay.stream_live()
+            latencies = list(client.latencies_ms)
+    except services.ServiceFailed as exc:
+        print(f"\nreplay failed: {exc}", file=sys.stderr)
+        return 1
+    result = loop.result
+    result["replay"] = replay.results(catalog_of(loop))
+    result["latency_ms"] = percentiles(latencies)
+    result["latencies"] = latencies
+    result["timeline"] = {"ingest": loop.timeline.ingest, "freshness": loop.timeline.freshness}
+    result["freshness_ms"] = percentiles([f for _, f in loop.timeline.freshness])
+    workdir = loop.workdir
+    (workdir / "result.json").write_text(json.dumps(result, default=str))
+    write_report(result, workdir / "report.html")
+    text = sys.stderr if args.json else sys.stdout
+    print(render_table(result["replay"]), file=text)
+    print(f"result: {workdir / 'result.json'}; report: {workdir / 'report.html'}", file=text)
+    if args.json:
+        print(json.dumps({k: v for k, v in result.items() if k not in ("latencies", "timeline")}, default=str))
+    return 0
+
+
+def _say_to(stream: TextIO) -> Callable[[str], None]:
+    def say(msg: str) -> None:
+        print(msg, file=stream, flush=True)
+
+    return say
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser("eval", help="quality evaluation through the running services")
+    sub = p.add_subparsers(dest="eval_command", required=True)
+    r = sub.add_parser(
+        "replay",
+        help="replay a dataset through the services and score served rows and baselines",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument("--dataset", default="ml-100k", choices=DATASETS)
+    r.add_argument("--path", help="dataset directory (default: datasets dir, earlier download, GroupLens)")
+    r.add_argument("--events", type=_positive, default=100_000, help="synthetic: number of events")
+    r.add_argument("--history-fraction", type=_fraction, default=0.9, help="share of events (by time) in the history")
+    r.add_argument("--max-targets-per-user", type=_positive, default=50, help="first N targets of each user")
+    r.add_argument(
+        "--freshness-timeout",
+        type=float,
+        default=30.0,
+        help="seconds a pause waits for a user's features before asking anyway (counted)",
+    )
+    r.add_argument("--no-baselines", action="store_true", help="skip the offline baselines")
+    r.add_argument(
+        "--no-live-profile",
+        action="store_true",
+        help="run the speed layer with its own settings, not the paused-replay profile",
+    )
+    r.add_argument("--threads", type=_positive, default=1, help="torch threads of the offline baselines")
+    r.add_argument("--workdir", type=Path, default=Path(".run/eval"))
+    r.add_argument("--namespace", default="eval", type=_namespace)
+    r.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result (without the raw series) as JSON on stdout; progress goes to stderr",
+    )
+    r.set_defaults(func=cmd_replay)
+
+
+def _namespace(text: str) -> str:
+    from evaluation.namespace import namespace_name
+
+    return namespace_name(text)

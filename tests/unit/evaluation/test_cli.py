@@ -1,0 +1,60 @@
+"""`hybridrec eval replay`'s argument checks and printed table (the run itself is the integration test's)."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from evaluation import cli
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser()
+    cli.register(p.add_subparsers(dest="command"))
+    return p
+
+
+def test_defaults_are_the_issue_protocol() -> None:
+    args = _parser().parse_args(["eval", "replay"])
+    assert (args.dataset, args.history_fraction, args.max_targets_per_user) == ("ml-100k", 0.9, 50)
+    assert args.func is cli.cmd_replay and not args.no_baselines
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--history-fraction", "1.0"],
+        ["--history-fraction", "0"],
+        ["--max-targets-per-user", "0"],
+        ["--dataset", "ml-1m"],
+        ["--namespace", "a-b"],
+    ],
+)
+def test_bad_arguments_are_refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["eval", "replay", *argv])
+    assert "error" in capsys.readouterr().err
+
+
+def test_table_lists_every_mode_per_segment_and_the_checks() -> None:
+    seg = {
+        "targets": 4,
+        "ndcg@10": 0.25,
+        "hr@10": 0.5,
+        "recall@20": 0.75,
+        "coverage@20": 0.1,
+        "genre_entropy@20": 2.0,
+        "novelty@20": 8.0,
+        "seen@20": 1.5,
+    }
+    replay = {
+        "modes": {m: {s: dict(seg) for s in ("all", "returning", "new")} for m in ("hybrid", "EASE")},
+        "checks": {"pauses": 3, "state_mismatches": 1, "timed_out_targets": 2, "freshness_timeout_s": 30.0},
+    }
+    text = cli.render_table(replay)
+    for seg_name in ("all (4 targets)", "returning (4 targets)", "new (4 targets)"):
+        assert seg_name in text
+    rows = [line.split() for line in text.splitlines() if line.strip().startswith(("hybrid", "EASE"))]
+    assert len(rows) == 6 and rows[0][1:4] == ["0.2500", "0.5000", "0.7500"] and rows[0][-1] == "1.5000"
+    assert "3 pauses, 1 state mismatches, 2 targets waited past 30 s" in text
