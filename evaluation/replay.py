@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from evaluation.client import Call
@@ -25,7 +25,7 @@ from evaluation.loop import Loop
 from evaluation.offline import run_baselines
 from evaluation.scoring import Catalog, by_segment
 from evaluation.stream import Period, granularity_ms
-from hybridrec import metrics, nextitem
+from hybridrec import fresh_features, metrics, nextitem
 from hybridrec_pb import ranker_pb2 as pb
 
 SERVED = ("popularity", "batch-only", "hybrid")
@@ -35,7 +35,8 @@ ROW = 20  # the FOR_YOU row's length
 @dataclass
 class ReplayOptions:
     max_targets_per_user: int | None = 50
-    recent_n: int = 20  # the speed layer's recent_items length (streaming.recent_n)
+    recent_n: int = field(default_factory=lambda: fresh_features.USER_FRESH.one(fresh_features.LastN).n)
+    """how many recent items the speed layer keeps (the declaration's), what a paused user's state is checked on"""
     freshness_timeout_s: float = 30.0  # a pause waits this long for a user's features, then asks anyway
     deadline_ms: float = 1000.0
     in_flight: int = 4  # concurrent ranker calls (more make the ranker's fixed 20 ms feature budget time out)
