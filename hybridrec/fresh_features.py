@@ -270,6 +270,8 @@ USER_FRESH = FreshView(
         CountByType(EVERY_EVENT, window_ms=DAY_MS, counts="counts_1d"),
         Last(EVERY_EVENT, time_ms="last_event_ms"),
         DistinctLastN(("HIDE",), n=50, item_ids="hidden_items"),
+        # what serving's seen-filter adds to the batch history: every item engaged with since, not only the last 20
+        DistinctLastN(ENGAGEMENT, n=200, item_ids="engaged_items"),
     ),
 )
 

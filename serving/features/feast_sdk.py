@@ -41,7 +41,7 @@ class FeastFeatureReader:
 
     def _present(self, view: str, names: Sequence[str]) -> list[str]:
         """The ``names`` the registered view defines: Feast rejects a reference to a feature the view lacks,
-        so fields added later (hidden_items, top_k_*) are only asked for once the registry has them."""
+        so fields added later (hidden_items, engaged_items, top_k_*) are only asked for once the registry has them."""
         now = time.monotonic()
         cached = self._schema.get(view)
         if cached is None or now - cached[0] > self._schema_ttl_s:

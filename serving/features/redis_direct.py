@@ -23,9 +23,10 @@ from hybridrec.config import RedisConfig
 from hybridrec.contract import ITEM_BATCH_VIEW, ITEM_FRESH_VIEW, USER_BATCH_VIEW, USER_FRESH_VIEW
 from serving.features.base import ItemFeatures, Trending, UserFeatures
 
-# hidden_items (speed layer) and top_k_items/top_k_scores/seen_hashes (batch layer) came later than the rest: a hash
-# written by an older job simply lacks them, which reads as None (no hidden items, no precomputed candidates).
-USER_FRESH_FIELDS = ("recent_items", "session_genres", "taste_genres", "last_event_ms", "hidden_items")
+# hidden_items and engaged_items (speed layer) and top_k_items/top_k_scores/seen_hashes (batch layer) came later than
+# the rest: a hash written by an older job simply lacks them, which reads as None (nothing hidden, no candidates).
+USER_FRESH_FIELDS = ("recent_items", "session_genres", "taste_genres", "last_event_ms", "hidden_items",
+                     "engaged_items")
 USER_BATCH_FIELDS = ("genre_profile", "n_events", "n_ratings", "mean_rating", "first_event_ms", "top_k_items",
                      "top_k_scores", "seen_hashes")
 ITEM_BATCH_FIELDS = ("popularity", "n_ratings", "mean_rating", "genres", "year", "age_days")
@@ -78,7 +79,7 @@ def _num(x: Any) -> float:
 def user_from_values(fresh: Sequence[Any], batch: Sequence[Any]) -> UserFeatures | None:
     if all(x is None for x in (*fresh, *batch)):
         return None
-    recent, session, taste, last, hidden = fresh
+    recent, session, taste, last, hidden, engaged = fresh
     profile, n_events, n_ratings, mean_rating, first, top_items, top_scores, seen_hashes = batch
     top_items = tuple(top_items or ())
     top_scores = tuple(float(x) for x in top_scores or ())
@@ -86,7 +87,8 @@ def user_from_values(fresh: Sequence[Any], batch: Sequence[Any]) -> UserFeatures
                         last_event_ms=None if last is None else int(last), genre_profile=profile,
                         n_events=_num(n_events), n_ratings=_num(n_ratings), mean_rating=_num(mean_rating),
                         first_event_ms=None if first is None else int(first),
-                        hidden_items=frozenset(hidden or ()), top_k_items=top_items,
+                        hidden_items=frozenset(hidden or ()), engaged_items=tuple(engaged or ()),
+                        top_k_items=top_items,
                         top_k_scores=top_scores if len(top_scores) == len(top_items) else (),
                         seen_hashes=seen_hashes if isinstance(seen_hashes, bytes) else b"")
 

@@ -16,10 +16,9 @@ from serving.features.base import UserFeatures
 
 
 def fresh_engaged(user: UserFeatures) -> tuple[str, ...]:
-    """Items the fresh features say the user engaged with or hid. Today the speed layer keeps the last
-    ``recent_items`` and ``hidden_items``; its distinct ``engaged_items`` feature replaces ``recent_items`` here
-    once it is written (the one line to change)."""
-    return (*user.recent_items, *user.hidden_items)
+    """Items the fresh features say the user engaged with or hid: the speed layer's distinct ``engaged_items``
+    (``recent_items`` too, for hashes an older job wrote without it) and ``hidden_items``."""
+    return (*user.engaged_items, *user.recent_items, *user.hidden_items)
 
 
 def seen_set(user: UserFeatures | None) -> np.ndarray:

@@ -311,6 +311,11 @@ def test_already_engaged_items_never_show_batch_history_and_fresh_events(
     page = asyncio.run(engine.homepage(_q(n_rows=5)))
     served = {s.item_id for r in page.rows for s in r.items}
     assert served and not served & (history | set(user.recent_items))
+    # engaged since the batch run but older than the last recent items: the speed layer's engaged_items
+    earlier = tuple(sorted(served))[:5]
+    feats.users["u1"] = replace(user, engaged_items=(*user.recent_items, *earlier))
+    again = {s.item_id for r in asyncio.run(engine.homepage(_q(n_rows=5))).rows for s in r.items}
+    assert again and not again & set(earlier)
     popular = asyncio.run(engine.homepage(_q(only=RowKind.POPULAR, n_rows=1)))
     assert popular.rows[0].items and not {s.item_id for s in popular.rows[0].items} & history
 

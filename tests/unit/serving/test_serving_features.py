@@ -17,11 +17,13 @@ def _values(**given: Any) -> tuple[list[Any], list[Any]]:
 
 def test_new_fields_are_read_and_their_absence_is_empty() -> None:
     f = user_from_values(*_values(recent_items=("a",), hidden_items=("x", "y"), top_k_items=("p", "q"),
-                                  top_k_scores=(0.9, 0.5), n_events=3))
+                                  top_k_scores=(0.9, 0.5), n_events=3, engaged_items=("a", "b")))
     assert f is not None and f.hidden_items == {"x", "y"} and f.top_k_items == ("p", "q")
+    assert f.engaged_items == ("a", "b")
     assert f.top_k_scores == (0.9, 0.5) and f.recent_items == ("a",)
     old = user_from_values(*_values(recent_items=("a",), last_event_ms=5))  # hash of an older job
     assert old is not None and old.hidden_items == frozenset() and old.top_k_items == () and old.top_k_scores == ()
+    assert old.engaged_items == ()
     mismatched = user_from_values(*_values(top_k_items=("p", "q"), top_k_scores=(0.9,)))
     assert mismatched is not None and mismatched.top_k_items == ("p", "q") and mismatched.top_k_scores == ()
     assert user_from_values(*_values()) is None
