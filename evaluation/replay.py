@@ -24,7 +24,7 @@ from evaluation.features import read_states
 from evaluation.loop import Loop
 from evaluation.offline import run_baselines
 from evaluation.scoring import Catalog, by_segment
-from evaluation.stream import Period, granularity_ms
+from evaluation.stream import Period
 from hybridrec import fresh_features, metrics, nextitem
 from hybridrec_pb import ranker_pb2 as pb
 
@@ -61,9 +61,8 @@ class Replay:
         assert loop.cut is not None and loop.client is not None
         self.loop, self.opts, self.cut, self.client = loop, opts, loop.cut, loop.client
         self.targets = nextitem.select_targets(self.cut.history, self.cut.live, max_per_user=opts.max_targets_per_user)
-        self.pauses = nextitem.plan_pauses(
-            self.cut.live.column("event_time_ms").to_numpy(), self.targets, granularity_ms(loop.opts.live_profile)
-        )
+        # the job folds user features on arrival: no event-time window to respect (plan_pauses' granularity 1 ms)
+        self.pauses = nextitem.plan_pauses(self.cut.live.column("event_time_ms").to_numpy(), self.targets)
         self.truth = nextitem.Timeline([self.cut.history, self.cut.live])
         self._index = {t.position: n for n, t in enumerate(self.targets)}
         self.calls: dict[str, list[Call | None]] = {m: [None] * len(self.targets) for m in SERVED}

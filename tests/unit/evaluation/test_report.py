@@ -34,7 +34,7 @@ def test_report_is_self_contained_and_shows_every_section() -> None:
         "latency_ms": percentiles([5, 300]),
         "timeline": {"ingest": [(0.0, 10, 0, 0), (2.0, 10, 10, 10)], "freshness": [(1.0, 800.0)]},
         "freshness_ms": percentiles([800.0]),
-        "live_profile": {"HYBRIDREC_STREAMING__MICRO_WINDOW_MS": "10"},
+        "live_profile": {"HYBRIDREC_STREAMING__FLUSH_INTERVAL_MS": "10"},
         "replay": {
             "protocol": {
                 "targets": 3,
@@ -74,7 +74,7 @@ def test_report_is_self_contained_and_shows_every_section() -> None:
         "Because you watched A",
         "home / candidate",
         "beats popularity",
-        "MICRO_WINDOW_MS",
+        "FLUSH_INTERVAL_MS",
         "seen@20",
     ):
         assert text in html, text
