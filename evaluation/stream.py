@@ -53,10 +53,17 @@ class Clock:
         self.settings = settings
         self._producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "linger.ms": 0})
         self.sent = 0
+        self._last_ms: int | None = None
 
     def tick(self, at_ms: int) -> int:
-        """Move every partition's watermark to ``at_ms``; returns the events sent (acknowledged)."""
+        """Move every partition's watermark to ``at_ms``; returns the events sent (acknowledged). A time not after
+        the last tick sends nothing: the watermark is there already, and a second event with the same id would be
+        a duplicate in the archive (a pause can fall on the history's last tick)."""
         from hybridrec_pb.events_pb2 import EventType, InteractionEvent
+
+        if self._last_ms is not None and at_ms <= self._last_ms:
+            return 0
+        self._last_ms = at_ms
 
         n = self.settings.kafka.topics.partitions
         for part in range(n):
