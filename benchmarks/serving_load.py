@@ -138,6 +138,7 @@ def seed_fresh(settings, dataset: str, path: str | None) -> list[str]:
                 "counts_1d": [0] * 8,
                 "last_event_ms": now - 60_000,
                 "hidden_items": [],
+                "engaged_items": recent,
                 "event_timestamp": ts,
             }
         )

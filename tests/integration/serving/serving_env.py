@@ -56,7 +56,7 @@ def write_users(settings: ServingSettings, users: dict[str, UserFeatures], *, ne
     ts = pd.Timestamp(datetime.now(tz=UTC))
 
     def defined(view: str, row: dict[str, Any]) -> dict[str, Any]:
-        """Fields the registered view has (hidden_items and top_k_* only exist in newer definitions)."""
+        """Fields the registered view has (hidden_items, engaged_items and top_k_* only exist in newer definitions)."""
         have = {f.name for f in store.get_feature_view(view).features} | {"user_id", "event_timestamp"}
         return {k: v for k, v in row.items() if k in have}
 
@@ -65,7 +65,8 @@ def write_users(settings: ServingSettings, users: dict[str, UserFeatures], *, ne
         "session_start_ms": f.last_event_ms or 0, "session_items": list(f.recent_items),
         "session_genres": list(f.session_genres or ()), "taste_genres": list(f.taste_genres or ()),
         "counts_1h": [0] * 8, "counts_1d": [0] * 8, "last_event_ms": f.last_event_ms or 0,
-        "hidden_items": sorted(f.hidden_items), "event_timestamp": ts}) for u, f in users.items()]))
+        "hidden_items": sorted(f.hidden_items), "engaged_items": list(f.engaged_items),
+        "event_timestamp": ts}) for u, f in users.items()]))
     store.write_to_online_store(USER_BATCH_VIEW, pd.DataFrame([defined(USER_BATCH_VIEW, {
         "user_id": u, "genre_profile": list(f.genre_profile or ()), "n_events": int(f.n_events),
         "n_ratings": int(f.n_ratings), "mean_rating": f.mean_rating, "active_days": 3,
@@ -78,7 +79,7 @@ def write_users(settings: ServingSettings, users: dict[str, UserFeatures], *, ne
         from serving.features.redis_direct import entity_key, hash_fields
 
         client = redis.Redis(host=settings.redis.host, port=settings.redis.port, db=settings.redis.db)
-        fields = hash_fields(USER_FRESH_VIEW, ["hidden_items"]) + hash_fields(
+        fields = hash_fields(USER_FRESH_VIEW, ["hidden_items", "engaged_items"]) + hash_fields(
             USER_BATCH_VIEW, ["top_k_items", "top_k_scores", "seen_hashes"])
         for u in users:
             client.hdel(entity_key("user_id", u, settings.feast.project), *fields)
