@@ -126,7 +126,6 @@ class StageRunner:
             async with asyncio.timeout(timeout):  # no extra task per call, unlike wait_for
                 got = await read()
         except TimeoutError:
-            self.observe("features", time.perf_counter() - t0, stage_ms)
             self.degrade(degraded, "features:timeout")
             loop_busy = self.busy_s - busy0 >= self.cfg.budgets.loop_busy_share * timeout
             self.child(self.metrics.feature_timeouts, "cause", "loop_busy" if loop_busy else "store").inc()
@@ -135,13 +134,13 @@ class StageRunner:
                 self.breaker.failure()
             return None
         except Exception as exc:
-            self.observe("features", time.perf_counter() - t0, stage_ms)
             self.degrade(degraded, "features:unavailable")
             self._last_failure = ("unavailable", f"{type(exc).__name__}: {exc}")
             log.debug("feature read failed: %r", exc)
             self.breaker.failure()
             return None
-        self.observe("features", time.perf_counter() - t0, stage_ms)
+        finally:
+            self.observe("features", time.perf_counter() - t0, stage_ms)
         self.breaker.success()
         return got
 
