@@ -204,7 +204,7 @@ stream-submit: flink-cluster up   ## submit the job to the session cluster with 
 ML_LATEST_SMALL ?= ../shared/datasets/ml-latest-small
 STREAM_BENCH_EVENTS ?= 200000
 
-bench-stream: install up stream-jar   ## speed-layer throughput (p=1, 2; world, ml-latest-small, 10M synthetic) and freshness
+bench-stream: install up stream-jar   ## speed-layer throughput (p=1, 2; world, ml-latest-small, 10M synthetic), freshness to Feast and to the homepage
 	$(PY) benchmarks/streaming_throughput.py --parallelism 1 --events $(STREAM_BENCH_EVENTS)
 	$(PY) benchmarks/streaming_throughput.py --parallelism 2 --events $(STREAM_BENCH_EVENTS)
 	$(PY) benchmarks/streaming_throughput.py --parallelism 1 --dataset ml-latest-small --path $(ML_LATEST_SMALL)
@@ -212,3 +212,4 @@ bench-stream: install up stream-jar   ## speed-layer throughput (p=1, 2; world, 
 	$(PY) benchmarks/streaming_throughput.py --parallelism 1 --dataset synthetic --events 10000000
 	$(PY) benchmarks/streaming_throughput.py --parallelism 2 --dataset synthetic --events 10000000
 	$(PY) benchmarks/streaming_freshness.py --rate 5000 --duration 60 --warmup 30
+	$(PY) benchmarks/streaming_freshness.py --homepage --only steady --only quiet-partition --only lone

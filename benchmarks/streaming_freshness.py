@@ -12,17 +12,28 @@ Redis hash Feast reads holds its time in ``last_event_ms`` (same key and field a
 ``streaming.feast_writer.hash_layout``). The reader polls every pending probe with one pipelined HGET per round, and
 at the end reads a sample of probes through ``get_online_features``.
 
+``--homepage`` measures the product's promise instead: event → the next GetHomepage of its user reflects it. A
+ranker runs in its own process with the shipped serving settings on the job's Feast project (a small model over the
+catalog's items, published to a registry in the work dir); every probe is an engagement with an item new to its
+user, and it is visible when a GetHomepage of that user shows "Because you watched <that item>" (the row serving
+seeds with the user's newest engaged items, from the speed layer's ``recent_items``). Each round sends one request
+per pending probe at once, so the figure includes up to one round of polling (a few ms idle, more under load).
+
     .venv/bin/python benchmarks/streaming_freshness.py                      # all four, shipped settings
     .venv/bin/python benchmarks/streaming_freshness.py --only load --rate 5000 --duration 60
+    .venv/bin/python benchmarks/streaming_freshness.py --homepage --only steady --only quiet-partition --only lone
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -30,6 +41,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+import grpc
 from confluent_kafka import Producer
 from feast.protos.feast.types.Value_pb2 import Value
 
@@ -37,63 +49,130 @@ from hybridrec.config import get_settings
 from hybridrec.contract import USER_FRESH_VIEW
 from hybridrec.kafka.producer import producer_config
 from hybridrec.kafka.topics import ensure_topics
+from hybridrec_pb import ranker_pb2 as pb
+from hybridrec_pb import ranker_pb2_grpc
 from hybridrec_pb.events_pb2 import EventType, InteractionEvent
 from streaming.config import StreamingConfig, StreamingSettings
 from tests.support import streaming_kit as testkit
 
 TYPES = [EventType.PLAY, EventType.CLICK, EventType.IMPRESSION, EventType.ADD_TO_LIST]
 SCENARIOS = ("steady", "quiet-partition", "load", "lone")
+CATALOG_ITEMS = 5_000
 
 
 class Probes:
-    """Probe users → (produce wall time, event time); polled until their row carries the event."""
+    """Probe users → (produce wall time, event time, item); polled (``poll``, by a subclass) until they are seen."""
 
-    def __init__(self, client: object, layout: object) -> None:
-        self.client, self.layout = client, layout
-        self.field = next(h for name, _, h in layout.fields if name == "last_event_ms")  # type: ignore[attr-defined]
-        self.sent: dict[str, tuple[float, int]] = {}
+    def __init__(self) -> None:
+        self.sent: dict[str, tuple[float, int, str]] = {}
         self.seen: dict[str, float] = {}
         self.lock = threading.Lock()
 
-    def add(self, user: str, produced: float, event_ms: int) -> None:
+    def add(self, user: str, produced: float, event_ms: int, item: str) -> None:
         with self.lock:
-            self.sent[user] = (produced, event_ms)
+            self.sent[user] = (produced, event_ms, item)
             self.seen.pop(user, None)
 
+    def pending(self) -> list[tuple[str, tuple[float, int, str]]]:
+        with self.lock:
+            return [(u, sent) for u, sent in self.sent.items() if u not in self.seen]
+
+    def saw(self, user: str, sent: tuple[float, int, str], at: float) -> None:
+        """``user``'s probe ``sent`` was visible at ``at`` (ignored when a newer probe of the user replaced it)."""
+        with self.lock:
+            if self.sent.get(user) == sent:
+                self.seen[user] = at - sent[0]
+
     def poll(self) -> None:
-        with self.lock:
-            pending = [(u, t, ms) for u, (t, ms) in self.sent.items() if u not in self.seen]
-        if not pending:
-            return
-        with self.client.pipeline(transaction=False) as pipe:  # type: ignore[attr-defined]
-            for user, _, _ in pending:
-                pipe.hget(self.layout.redis_key(user), self.field)  # type: ignore[attr-defined]
-            found = pipe.execute()
-        now = time.time()
-        with self.lock:
-            for (user, produced, event_ms), raw in zip(pending, found, strict=True):
-                if raw is not None and Value.FromString(raw).int64_val >= event_ms and self.sent.get(user) == (
-                        produced, event_ms):
-                    self.seen[user] = now - produced
+        raise NotImplementedError
 
     def latencies(self, since: float, until: float, prefix: str = "") -> tuple[list[float], int]:
         """Latencies of the probes produced in [since, until] (users starting with ``prefix``), and their number."""
         with self.lock:
-            window = {u: t for u, (t, _) in self.sent.items() if since <= t <= until and u.startswith(prefix)}
+            window = {u: t for u, (t, _, _) in self.sent.items() if since <= t <= until and u.startswith(prefix)}
             return [self.seen[u] for u in window if u in self.seen], len(window)
+
+
+class FeastProbes(Probes):
+    """Visible when the Redis hash Feast reads holds the probe's time in ``last_event_ms``: one pipelined HGET per
+    round for every pending probe."""
+
+    def __init__(self, client: object, layout: object) -> None:
+        super().__init__()
+        self.client, self.layout = client, layout
+        self.field = next(h for name, _, h in layout.fields if name == "last_event_ms")  # type: ignore[attr-defined]
+
+    def poll(self) -> None:
+        pending = self.pending()
+        if not pending:
+            return
+        with self.client.pipeline(transaction=False) as pipe:  # type: ignore[attr-defined]
+            for user, _ in pending:
+                pipe.hget(self.layout.redis_key(user), self.field)  # type: ignore[attr-defined]
+            found = pipe.execute()
+        now = time.time()
+        for (user, sent), raw in zip(pending, found, strict=True):
+            if raw is not None and Value.FromString(raw).int64_val >= sent[1]:
+                self.saw(user, sent, now)
+
+
+class HomepageProbes(Probes):
+    """Visible when the probe user's next GetHomepage shows a "Because you watched <the probe's item>" row: serving
+    seeds that row with the user's newest engaged items, which it reads from the speed layer's ``recent_items``.
+    One round sends a request for every pending probe at once and stamps each answer when it arrives."""
+
+    def __init__(self, ranker: object, items_per_row: int = 10) -> None:
+        super().__init__()
+        self.ranker, self.items_per_row = ranker, items_per_row
+        self.requests = 0
+        self.failed = 0
+
+    def poll(self) -> None:
+        pending = self.pending()
+        answers: dict[str, float] = {}
+
+        def stamp(user: str) -> Callable[[object], None]:
+            return lambda _: answers.__setitem__(user, time.time())
+
+        calls = []
+        for user, sent in pending:
+            call = self.ranker.GetHomepage.future(  # type: ignore[attr-defined]
+                pb.HomepageRequest(user_id=user, n_rows=5, items_per_row=self.items_per_row), timeout=2
+            )
+            call.add_done_callback(stamp(user))
+            calls.append((user, sent, call))
+        for user, sent, call in calls:
+            self.requests += 1
+            try:
+                page = call.result()
+            except grpc.RpcError:
+                self.failed += 1
+                continue
+            title = f"Because you watched {sent[2]}"  # the catalog's titles are the item ids here
+            if any(r.type == pb.BECAUSE_YOU_WATCHED and r.title == title for r in page.rows):
+                self.saw(user, sent, answers.get(user, time.time()))
 
 
 def event(n: int, user: str, item: str, etype: int) -> tuple[InteractionEvent, float]:
     now = time.time()
-    return InteractionEvent(event_id=f"f{n}", user_id=user, item_id=item, event_type=etype,
-                            event_time_ms=int(now * 1000), position=-1), now
+    return InteractionEvent(
+        event_id=f"f{n}", user_id=user, item_id=item, event_type=etype, event_time_ms=int(now * 1000), position=-1
+    ), now
 
 
 class Load(threading.Thread):
     """``rate`` events/s of random users (on ``partitions`` only, when given); ``probe()`` decides which are probes."""
 
-    def __init__(self, settings: StreamingSettings, rate: float, probe: Callable[[int], str | None],
-                 probes: Probes, partitions: list[int] | None = None, users: int = 10_000, items: int = 5_000) -> None:
+    def __init__(
+        self,
+        settings: StreamingSettings,
+        rate: float,
+        probe: Callable[[int], str | None],
+        probes: Probes,
+        partitions: list[int] | None = None,
+        users: int = 10_000,
+        items: int = 5_000,
+    ) -> None:
         super().__init__(daemon=True)
         self.settings, self.rate, self.probe, self.probes = settings, rate, probe, probes
         self.users = [f"u{k}" for k in range(users)]
@@ -113,15 +192,17 @@ class Load(threading.Thread):
                 n = self.sent
                 probe_user = self.probe(n)
                 user = probe_user or rng.choice(self.users)
-                e, now = event(n, user, f"i{rng.randrange(self.items)}",
-                               EventType.CLICK if probe_user else rng.choice(TYPES))
+                # a probe's item differs from its user's previous probes' (the homepage tells them apart)
+                item = f"i{n % self.items if probe_user else rng.randrange(self.items)}"
+                e, now = event(n, user, item, EventType.CLICK if probe_user else rng.choice(TYPES))
                 if self.partitions is None:
                     producer.produce(topic, e.SerializeToString(), user.encode())
                 else:
-                    producer.produce(topic, e.SerializeToString(), user.encode(),
-                                     partition=pinned(user, self.partitions))
+                    producer.produce(
+                        topic, e.SerializeToString(), user.encode(), partition=pinned(user, self.partitions)
+                    )
                 if probe_user:
-                    self.probes.add(user, now, e.event_time_ms)
+                    self.probes.add(user, now, e.event_time_ms, item)
                 self.sent += 1
             producer.poll(0)
             time.sleep(0.002)
@@ -135,12 +216,16 @@ def pinned(user: str, partitions: list[int]) -> int:
 
 def summary(latencies: list[float], expected: int) -> dict[str, object]:
     if len(latencies) >= 2:
-        q = statistics.quantiles(latencies, n=100, method="inclusive")   # never beyond the max
+        q = statistics.quantiles(latencies, n=100, method="inclusive")  # never beyond the max
     else:
         q = [latencies[0] if latencies else 0.0] * 99
-    return {"probes": expected, "readable": len(latencies),
-            "p50_ms": round(q[49] * 1000) if latencies else None, "p99_ms": round(q[98] * 1000) if latencies else None,
-            "max_ms": round(max(latencies) * 1000) if latencies else None}
+    return {
+        "probes": expected,
+        "readable": len(latencies),
+        "p50_ms": round(q[49] * 1000) if latencies else None,
+        "p99_ms": round(q[98] * 1000) if latencies else None,
+        "max_ms": round(max(latencies) * 1000) if latencies else None,
+    }
 
 
 def measure(probes: Probes, seconds: float, drain_s: float = 10.0) -> tuple[float, float]:
@@ -155,6 +240,38 @@ def measure(probes: Probes, seconds: float, drain_s: float = 10.0) -> tuple[floa
     return start, end
 
 
+def start_ranker(settings: StreamingSettings, workdir: Path) -> tuple[subprocess.Popen, object]:
+    """The ranker in its own process (``python -m serving.main``, the shipped serving settings but for the job's
+    Feast project and topics) with a small model over the catalog's items in a registry under ``workdir`` (the
+    batch layer's part), once it serves that model: the process and a GetHomepage stub."""
+    from benchmarks.serving_load import wait_ready
+    from serving.config import ServingSettings
+    from tests.integration.serving import serving_env
+    from tests.unit.serving import serving_kit
+
+    world = serving_kit.world(n_users=40, n_items=CATALOG_ITEMS)
+    base = serving_env.serving_settings(settings, workdir)
+    ranker = ServingSettings(**{**base.model_dump(exclude={"feast"}), "feast": settings.feast.model_dump()})
+    serving_env.seed_features(ranker, world, {})
+    serving_env.publish_model(ranker, world, workdir)
+    topics = settings.kafka.topics
+    environ = {
+        **os.environ,
+        "HYBRIDREC_FEAST__PROJECT": settings.feast.project,
+        "HYBRIDREC_FEAST__REGISTRY_PATH": str(settings.feast.registry_path),
+        "HYBRIDREC_PATHS__DATA_DIR": str(settings.paths.data_dir),
+        "HYBRIDREC_PATHS__REGISTRY_DIR": str(ranker.paths.registry_root),
+        **{
+            f"HYBRIDREC_KAFKA__TOPICS__{name.upper()}": getattr(topics, name)
+            for name in ("interactions", "dlq", "impressions", "catalog")
+        },
+    }
+    port = ServingSettings().serving.port
+    proc = subprocess.Popen([sys.executable, "-m", "serving.main", "--log-level", "WARNING"], env=environ)
+    wait_ready(port, ["warm-up"])
+    return proc, ranker_pb2_grpc.RankerStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=SCENARIOS, action="append", help="run only these (default: all)")
@@ -165,6 +282,11 @@ def main() -> None:
     parser.add_argument("--silence", type=float, default=125.0, help="seconds without events before a lone one")
     parser.add_argument("--lone", type=int, default=5, help="lone events")
     parser.add_argument("--parallelism", type=int, default=1)
+    parser.add_argument(
+        "--homepage",
+        action="store_true",
+        help="measure event → the next GetHomepage shows it, through a ranker process",
+    )
     args = parser.parse_args()
     only = args.only or list(SCENARIOS)
 
@@ -172,16 +294,31 @@ def main() -> None:
     defaults = StreamingConfig()
     # The shipped settings of everything that decides freshness (the isolated test settings change some).
     settings = testkit.isolated_streaming_settings(
-        get_settings(), workdir, bounded=False, parallelism=args.parallelism,
-        checkpoint_interval_ms=defaults.checkpoint_interval_ms, source_idle_timeout_ms=defaults.source_idle_timeout_ms)
+        get_settings(),
+        workdir,
+        bounded=False,
+        parallelism=args.parallelism,
+        checkpoint_interval_ms=defaults.checkpoint_interval_ms,
+        source_idle_timeout_ms=defaults.source_idle_timeout_ms,
+    )
     testkit.build_jar()
     ensure_topics(settings.kafka)
-    job = None
-    results: dict[str, object] = {"settings": {k: getattr(settings.streaming, k) for k in (
-        "flush_interval_ms", "buffer_timeout_ms", "max_out_of_orderness_ms", "source_idle_timeout_ms",
-        "checkpoint_interval_ms", "parallelism")}}
+    job = ranker = None
+    results: dict[str, object] = {
+        "settings": {
+            k: getattr(settings.streaming, k)
+            for k in (
+                "flush_interval_ms",
+                "buffer_timeout_ms",
+                "max_out_of_orderness_ms",
+                "source_idle_timeout_ms",
+                "checkpoint_interval_ms",
+                "parallelism",
+            )
+        }
+    }
     try:
-        testkit.publish_catalog(settings, {f"i{k}": testkit.GENRE_SETS[k % 5] for k in range(5_000)})
+        testkit.publish_catalog(settings, {f"i{k}": testkit.GENRE_SETS[k % 5] for k in range(CATALOG_ITEMS)})
         job = testkit.JobProcess(settings, workdir)
         from hybridrec.feature_store import apply_definitions, open_store
         from streaming.feast_writer import hash_layout
@@ -190,7 +327,7 @@ def main() -> None:
         store = open_store(settings)
         layout = hash_layout(store.get_feature_view(USER_FRESH_VIEW), store.config)
         client = store._get_provider().online_store._get_client(store.config.online_store)
-        probes = Probes(client, layout)
+        probes: Probes = FeastProbes(client, layout)
         n = iter(range(10**9))
 
         # Start-up is not freshness: wait until one event is readable.
@@ -198,13 +335,16 @@ def main() -> None:
         plain = Producer(producer_config(settings.kafka))
         plain.produce(settings.kafka.topics.interactions, warm.SerializeToString(), b"warm-up")
         plain.flush(30)
-        probes.add("warm-up", produced, warm.event_time_ms)
+        probes.add("warm-up", produced, warm.event_time_ms, "i1")
         deadline = time.time() + 900
         while "warm-up" not in probes.seen:
             if job.proc.poll() is not None or time.time() > deadline:
                 raise RuntimeError(f"the job never wrote the warm-up event\n{job.tail()}")
             probes.poll()
             time.sleep(0.2)
+        if args.homepage:
+            ranker, stub = start_ranker(settings, workdir)
+            probes = HomepageProbes(stub)
 
         if "steady" in only:  # (b) 1 event/s over 200 users, each one a probe
             load = Load(settings, 1.0, lambda k: f"steady-{k % 200}", probes)
@@ -218,8 +358,7 @@ def main() -> None:
             busy = [p for p in range(settings.kafka.topics.partitions) if p != silent]
             quiet_users = [f"quiet-{k}" for k in range(2_000)]
             every = max(1, args.rate // args.probes_per_s)
-            load = Load(settings, args.rate, lambda k: f"busy-{k}" if k % every == 0 else None, probes,
-                        partitions=busy)
+            load = Load(settings, args.rate, lambda k: f"busy-{k}" if k % every == 0 else None, probes, partitions=busy)
             load.start()
             time.sleep(args.warmup)
             stop = threading.Event()
@@ -230,10 +369,11 @@ def main() -> None:
                     if stop.wait(5.0):
                         break
                     e, produced = event(next(n), user, "i2", EventType.CLICK)
-                    producer.produce(settings.kafka.topics.interactions, e.SerializeToString(), user.encode(),
-                                     partition=silent)
+                    producer.produce(
+                        settings.kafka.topics.interactions, e.SerializeToString(), user.encode(), partition=silent
+                    )
                     producer.flush(10)
-                    probes.add(user, produced, e.event_time_ms)
+                    probes.add(user, produced, e.event_time_ms, "i2")
 
             quiet = threading.Thread(target=quiet_probes, daemon=True)
             quiet.start()
@@ -241,9 +381,11 @@ def main() -> None:
             stop.set()
             load.stop.set()
             load.join()
-            results["quiet_partition"] = {"busy_partitions": summary(*probes.latencies(since, until, "busy-")),
-                                          "silent_partition": summary(*probes.latencies(since, until, "quiet-")),
-                                          "produced_per_s": round(load.sent / (until - since + args.warmup))}
+            results["quiet_partition"] = {
+                "busy_partitions": summary(*probes.latencies(since, until, "busy-")),
+                "silent_partition": summary(*probes.latencies(since, until, "quiet-")),
+                "produced_per_s": round(load.sent / (until - since + args.warmup)),
+            }
         if "load" in only:  # (c) --rate events/s
             every = max(1, args.rate // args.probes_per_s)
             load = Load(settings, args.rate, lambda k: f"probe-{k}" if k % every == 0 else None, probes)
@@ -252,8 +394,11 @@ def main() -> None:
             since, until = measure(probes, args.duration)
             load.stop.set()
             load.join()
-            results["load"] = {**summary(*probes.latencies(since, until)), "rate": args.rate,
-                               "produced_per_s": round(load.sent / (until - since + args.warmup + 10))}
+            results["load"] = {
+                **summary(*probes.latencies(since, until)),
+                "rate": args.rate,
+                "produced_per_s": round(load.sent / (until - since + args.warmup + 10)),
+            }
         if "lone" in only:  # (a) one event after a silence
             lone = []
             producer = Producer(producer_config(settings.kafka))
@@ -263,17 +408,25 @@ def main() -> None:
                 e, produced = event(next(n), user, "i3", EventType.CLICK)
                 producer.produce(settings.kafka.topics.interactions, e.SerializeToString(), user.encode())
                 producer.flush(10)
-                probes.add(user, produced, e.event_time_ms)
+                probes.add(user, produced, e.event_time_ms, "i3")
                 measure(probes, 0.0, drain_s=30.0)
                 lone.append(probes.seen.get(user))
-            results["lone_after_silence"] = {**summary([x for x in lone if x is not None], len(lone)),
-                                             "silence_s": args.silence}
+            results["lone_after_silence"] = {
+                **summary([x for x in lone if x is not None], len(lone)),
+                "silence_s": args.silence,
+            }
         sample = sorted(probes.seen)[-20:]
-        got = store.get_online_features(features=[f"{USER_FRESH_VIEW}:last_event_ms"],
-                                        entity_rows=[{"user_id": u} for u in sample]).to_dict()
+        got = store.get_online_features(
+            features=[f"{USER_FRESH_VIEW}:last_event_ms"], entity_rows=[{"user_id": u} for u in sample]
+        ).to_dict()
         assert all(v is not None for v in got["last_event_ms"]), "a probe found in Redis is not readable via Feast"
+        if isinstance(probes, HomepageProbes):
+            results["homepage"] = {"requests": probes.requests, "failed": probes.failed}
         print(json.dumps(results))
     finally:
+        if ranker is not None:
+            ranker.terminate()
+            ranker.wait(30)
         if job is not None:
             job.kill()
         testkit.discard(settings)
