@@ -97,10 +97,14 @@ def _who_listens(port: int) -> str:
 
 
 def _tail(path: Path, lines: int = 25) -> str:
+    """The log's last lines, after its first errors: a node that fails to join logs the cause once, then
+    minutes of retries (or, once stopped, its shutdown) would push the cause out of a plain tail."""
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        text = path.read_text(errors="replace").splitlines()
     except OSError:
         return "(no log)"
+    first_errors = [line for line in text[:-lines] if " ERROR " in line or " FATAL " in line][:3]
+    return "\n".join([*first_errors, *(["[…]"] if first_errors else []), *text[-lines:]])
 
 
 def _spawn(cmd: list[str], log_file: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -181,7 +185,10 @@ def _kafka_node(settings: Settings, name: str, state: Path, host: str, port: int
         props.write_text(properties(data_dir))
         jvm = [java, "-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC", *jvm_flags, f"-Dkafka.logs.dir={logs_dir}",
                f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'kafka' / 'log4j2.properties'}", "-cp", f"{libs}/*"]
-        if not (data_dir / "meta.properties").exists():
+        meta = data_dir / "meta.properties"
+        if meta.exists() and cluster_id_file is not None:
+            _check_cluster_id(meta, cluster_id_file)
+        if not meta.exists():
             cid = _shared_cluster_id(cluster_id_file) if cluster_id_file is not None else cluster_id()
             fmt = subprocess.run(
                 [*jvm, "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(props), *format_args],
@@ -207,11 +214,29 @@ def _kafka_node(settings: Settings, name: str, state: Path, host: str, port: int
 
 
 def _shared_cluster_id(path: Path) -> str:
-    """Every node of a cluster is formatted with the same id, written once beside the nodes."""
+    """Every node of a cluster is formatted with the same id, written once beside the nodes. The nodes are
+    formatted in parallel, so the file appears atomically (a complete temporary file hard-linked into place):
+    a node never reads a half-written id, and when two write at once the first link wins for all of them."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        path.write_text(cluster_id())
+        candidate = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex}")
+        candidate.write_text(cluster_id())
+        with contextlib.suppress(FileExistsError):
+            os.link(candidate, path)
+        candidate.unlink()
     return path.read_text().strip()
+
+
+def _check_cluster_id(meta: Path, id_file: Path) -> None:
+    """A node formatted with another id than its cluster's never joins the quorum (INCONSISTENT_CLUSTER_ID,
+    retried forever): say so at start instead."""
+    expected = _shared_cluster_id(id_file)
+    found = next((line.partition("=")[2].strip() for line in meta.read_text().splitlines()
+                  if line.startswith("cluster.id=")), "")
+    if found != expected:
+        raise ServiceError(f"{meta} holds cluster id {found!r}, but this cluster's id is {expected!r} "
+                           f"({id_file}): its storage belongs to another cluster. "
+                           f"Run `make kafka-cluster-down`, remove {id_file.parent} and start again.")
 
 
 def _kafka(settings: Settings) -> Service:
@@ -338,12 +363,13 @@ def up_together(group: list[Service]) -> list[str]:
         messages.append(f"{service.name}: already running (pid {pid})")
     for service, pid, stale in launched:
         if not _wait_ready(service, pid, timeout=READY_TIMEOUT_S):
+            log = _tail(service.log_file)   # before the stop below appends the shutdown to it
             for other, other_pid, _ in launched:
                 _stop_pid(other_pid)
                 other.pid_file.unlink(missing_ok=True)
-            raise ServiceError(f"{service.name}: did not become ready (no log or CPU progress for "
+            raise ServiceError(f"{service.name}: did not become ready (exited, or no log or CPU progress for "
                                f"{READY_TIMEOUT_S:.0f}s, or {READY_CAP_S:.0f}s in all; load average "
-                               f"{os.getloadavg()[0]:.1f}). Log {service.log_file}:\n{_tail(service.log_file)}")
+                               f"{os.getloadavg()[0]:.1f}). Log {service.log_file}:\n{log}")
         messages.append(f"{service.name}: started (pid {pid}, {service.host}:{service.ports[0]}){stale}")
     return messages
 
