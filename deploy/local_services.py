@@ -18,7 +18,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hybridrec.config import Settings, get_settings
+from hybridrec.processes import pid_alive, port_open
 
 DEPLOY_DIR = Path(__file__).resolve().parent
 READY_TIMEOUT_S = 90.0   # without progress: a start whose log has not grown for this long has failed
@@ -53,26 +53,6 @@ class Service:
     @property
     def pid_file(self) -> Path:
         return self.state_dir / f"{self.name}.pid"
-
-
-def _port_open(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except OSError:
-        return True
-    return state != "Z"
 
 
 def _read_pid(service: Service) -> int | None:
@@ -201,7 +181,7 @@ def _kafka_node(settings: Settings, name: str, state: Path, host: str, port: int
     def ready() -> bool:
         from confluent_kafka.admin import AdminClient
 
-        if not _port_open(host, port):
+        if not port_open(host, port):
             return False
         try:
             admin = AdminClient({"bootstrap.servers": f"{host}:{port}", "log_level": 0})
@@ -327,7 +307,7 @@ def up_together(group: list[Service]) -> list[str]:
     to_start: list[tuple[Service, str]] = []
     for service in group:
         pid = _read_pid(service)
-        if pid is not None and _pid_alive(pid):
+        if pid is not None and pid_alive(pid):
             running.append((service, pid))
             continue
         stale = ""
@@ -335,7 +315,7 @@ def up_together(group: list[Service]) -> list[str]:
             service.pid_file.unlink(missing_ok=True)
             stale = f" (removed stale pid file of dead pid {pid})"
         for port in service.ports:
-            if _port_open(service.host, port):
+            if port_open(service.host, port):
                 raise ServiceError(
                     f"{service.name}: port {port} on {service.host} is already in use by {_who_listens(port)}. "
                     f"Stop that process, or move hybridrec to free ports (HYBRIDREC_KAFKA__BOOTSTRAP_SERVERS, "
@@ -377,13 +357,13 @@ def up_together(group: list[Service]) -> list[str]:
 def kill(service: Service) -> int:
     """SIGKILL the service's process group, like a crashed host (chaos tests); returns the pid it killed."""
     pid = _read_pid(service)
-    if pid is None or not _pid_alive(pid):
+    if pid is None or not pid_alive(pid):
         raise ServiceError(f"{service.name}: not running")
     os.killpg(pid, signal.SIGKILL)
     # The main thread turns zombie before the others have exited and closed the shared sockets: wait for the
     # ports too, or a restart right away finds them still taken.
     deadline = time.monotonic() + 60
-    while (_pid_alive(pid) or any(_port_open(service.host, p) for p in service.ports)) \
+    while (pid_alive(pid) or any(port_open(service.host, p) for p in service.ports)) \
             and time.monotonic() < deadline:
         time.sleep(0.05)
     return pid
@@ -413,7 +393,7 @@ def _wait_ready(service: Service, pid: int, timeout: float) -> bool:
     start = last_progress = time.monotonic()
     seen: tuple[int, int] = (-1, -1)
     while time.monotonic() - last_progress < timeout and time.monotonic() - start < READY_CAP_S:
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             return False
         if service.ready():
             return True
@@ -434,9 +414,9 @@ def _stop_pid(pid: int, grace_s: float = 30.0) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and _pid_alive(pid):
+    while time.monotonic() < deadline and pid_alive(pid):
         time.sleep(0.2)
-    if _pid_alive(pid):
+    if pid_alive(pid):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
 
@@ -445,7 +425,7 @@ def down(service: Service) -> str:
     pid = _read_pid(service)
     if pid is None:
         return f"{service.name}: not running"
-    if _pid_alive(pid):
+    if pid_alive(pid):
         _stop_pid(pid)
         msg = f"{service.name}: stopped (pid {pid})"
     else:
@@ -457,8 +437,8 @@ def down(service: Service) -> str:
 def status(service: Service) -> str:
     pid = _read_pid(service)
     where = f"{service.host}:{service.ports[0]}"
-    if pid is None or not _pid_alive(pid):
-        taken = [p for p in service.ports if _port_open(service.host, p)]
+    if pid is None or not pid_alive(pid):
+        taken = [p for p in service.ports if port_open(service.host, p)]
         extra = f"; port {taken[0]} is held by {_who_listens(taken[0])}" if taken else ""
         return f"{service.name}: stopped ({where}){extra}"
     return f"{service.name}: {'ready' if service.ready() else 'NOT READY'} (pid {pid}, {where})"
