@@ -35,7 +35,7 @@ from tests.integration.serving import serving_env as env
 from tests.support import streaming_kit as testkit
 from tests.unit.serving import serving_kit as kit
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(7200)]
+pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(7200)]
 
 EVENT_RATE = 100.0   # an hour of steady load at most (the stream below), enough for every fault
 PAGE_RATE = 20.0
