@@ -21,7 +21,8 @@ from pyflink.java_gateway import get_gateway
 from pyflink.table import DataTypes, Schema, StreamTableEnvironment
 
 from hybridrec import fresh_features
-from streaming import java_features, sql
+from hybridrec.processes import pid_alive
+from streaming import java_features, jvm, sql
 from streaming.config import StreamingSettings
 
 STREAM_JAR = "streaming/hybridrec-streaming.jar"
@@ -60,21 +61,12 @@ def scratch_dir(settings: StreamingSettings) -> Path:
     root = settings.flink_tmp_root
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.iterdir():
-        if stale.name.isdigit() and stale.name != str(os.getpid()) and not _alive(int(stale.name)):
+        if stale.name.isdigit() and stale.name != str(os.getpid()) and not pid_alive(int(stale.name)):
             shutil.rmtree(stale, ignore_errors=True)
     mine = root / str(os.getpid())
     mine.mkdir(exist_ok=True)
     return mine
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        pass
-    return True
 
 
 def flink_configuration(settings: StreamingSettings, tmp_dir: Path | None = None) -> Configuration:
@@ -108,8 +100,7 @@ def flink_configuration(settings: StreamingSettings, tmp_dir: Path | None = None
         # state and the sink keep theirs by uid, and Kafka offsets are also committed to the consumer group.
         conf.set_string("execution.state-recovery.ignore-unclaimed-state", "true")
     if cfg.metrics_port:
-        conf.set_string("metrics.reporter.prom.factory.class",
-                        "org.apache.flink.metrics.prometheus.PrometheusReporterFactory")
+        conf.set_string("metrics.reporter.prom.factory.class", jvm.PROMETHEUS_REPORTER)
         conf.set_string("metrics.reporter.prom.port", cfg.metrics_port)
     for key, value in cfg.flink_options.items():
         conf.set_string(key, value)
@@ -153,7 +144,7 @@ def create_environment(settings: StreamingSettings) -> tuple[StreamExecutionEnvi
         os.environ["JVM_ARGS"] = f"{os.environ.get('JVM_ARGS', '')} -Djava.io.tmpdir={tmp_dir.resolve()}".strip()
     env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(settings, tmp_dir))
     t_env = StreamTableEnvironment.create(env)
-    for name, cls in (("proto_event_time", sql.UDF_CLASS), ("proto_decode", sql.DECODE_CLASS)):
+    for name, cls in (("proto_event_time", jvm.PROTO_EVENT_TIME), ("proto_decode", jvm.PROTO_DECODE)):
         t_env.execute_sql(f"CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS {name} AS '{cls}' LANGUAGE JAVA")
     return env, t_env
 

@@ -23,6 +23,7 @@ import pytest
 from hybridrec import catalog
 from hybridrec.config import Settings
 from hybridrec.datasets.model import Item
+from hybridrec.feature_store import drop_online_rows
 from hybridrec.registry import ModelRegistry
 from hybridrec.replay import ReplaySummary
 from hybridrec_pb.events_pb2 import InteractionEvent
@@ -34,7 +35,7 @@ from tests.integration.serving import serving_env as env
 from tests.support import streaming_kit as testkit
 from tests.unit.serving import serving_kit as kit
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(7200)]
+pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(7200)]
 
 EVENT_RATE = 100.0   # an hour of steady load at most (the stream below), enough for every fault
 PAGE_RATE = 20.0
@@ -185,7 +186,7 @@ def test_every_fault_under_load(namespace: Settings, tmp_path: Path, table: list
         job.kill()
         if on_session_cluster:
             flink_cluster.down(job_cfg)
-        testkit.drop_online_rows(settings)
+        drop_online_rows(settings)
 
 
 def _batch_fault(run: Run, settings: Settings, pages: harness.PageLoad) -> None:

@@ -1,6 +1,6 @@
 """The same pipeline, submitted with spark-submit to a local standalone cluster (master + worker).
 
-Slow (a cluster start and a full run), so marked ``e2e`` as well: ``pytest -m e2e tests/integration/batch``.
+Slow (a cluster start and a full run), so marked ``slow``: ``pytest -m "not slow"`` leaves it out.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from hybridrec.contract import archive_table
 from hybridrec.datasets.model import Item
 from hybridrec.registry import ModelRegistry
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -32,7 +32,7 @@ def test_pipeline_runs_on_the_standalone_cluster(tmp_path: Path, services: objec
     write_snapshot(items, lake)
     io.write_archive_table(archive_table(rows), lake)
     cfg = load_batch_config().spark
-    was_running = cluster._port_open(cfg.cluster_host, cfg.cluster_port)
+    was_running = cluster.port_open(cfg.cluster_host, cfg.cluster_port)
     if not was_running:
         cluster.up(cfg)
     env = {**os.environ, "HYBRIDREC_PATHS__DATA_DIR": str(tmp_path),

@@ -17,6 +17,8 @@ from feast.protos.feast.types.Value_pb2 import Value
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from hybridrec.config import FeastConfig, Settings
+from hybridrec.feature_store import drop_online_rows
+from streaming import jvm
 from streaming.config import StreamingSettings, streaming_settings
 from streaming.feast_writer import HashLayout
 from streaming.java_features import spec_text
@@ -55,7 +57,7 @@ class SinkDriver:
     def __init__(self, s: StreamingSettings, tmp_path: Path, classpath: str, ttl: int = 0) -> None:
         spec = tmp_path / f"spec-{ttl}-{s.redis.port}.txt"
         spec.write_text(spec_text(s, testkit.fresh_layouts(s), kafka=False, key_ttl_seconds=ttl))
-        self.proc = subprocess.Popen(["java", "-cp", classpath, "io.hybridrec.streaming.RedisSinkDriver", str(spec)],
+        self.proc = subprocess.Popen(["java", "-cp", classpath, jvm.REDIS_SINK_DRIVER, str(spec)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def send(self, line: str) -> tuple[int, int]:
@@ -84,7 +86,7 @@ def settings(services: Settings, tmp_path: Path) -> Iterator[StreamingSettings]:
     feast = FeastConfig(project=f"t{uuid.uuid4().hex[:10]}", registry_path=tmp_path / "registry.db")
     s = streaming_settings(services.model_copy(update={"feast": feast}), write_batch_size=2)
     yield s
-    testkit.drop_online_rows(s)
+    drop_online_rows(s)
 
 
 def test_sink_keeps_the_newest_row_and_skips_replays(settings: StreamingSettings, java_classpath: str,
