@@ -171,7 +171,7 @@ class Load(threading.Thread):
         probes: Probes,
         partitions: list[int] | None = None,
         users: int = 10_000,
-        items: int = 5_000,
+        items: int = CATALOG_ITEMS,
     ) -> None:
         super().__init__(daemon=True)
         self.settings, self.rate, self.probe, self.probes = settings, rate, probe, probes
