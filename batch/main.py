@@ -32,6 +32,7 @@ from batch.config import BatchConfig
 from batch.embeddings import Embeddings, fit_als
 from batch.evaluate import Bundle, EvalData, evaluate_all, recommend, recommend_popularity
 from batch.gates import GateDecision, decide
+from batch.neighbours import item_neighbours
 from hybridrec import fresh_features, nextitem
 from hybridrec.config import Settings
 from hybridrec.contract import ARCHIVE_SCHEMA
@@ -279,6 +280,8 @@ def _run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession 
         items = unit_rows(emb.item_vecs)   # "Because you watched" / similar items: cosine, seeds are items
         similar_index, similar_report = ann.build_tuned(items, ann.sample_rows(items, cfg.faiss.recall_queries),
                                                         cfg.faiss)
+    with timer.stage("item_neighbours"):
+        nb = item_neighbours(p.events, emb.item_ids, cfg.neighbours)
     decision = gate(cfg, results, surfaces, min(ann_report.recall, similar_report.recall))
     window = {"t0": p.t0, "t1": p.t1, "t2": p.t2, "end": p.end, "events": p.n_events}
     # Features first: a version is published, and promoted, only once the batch features it was evaluated with
@@ -295,12 +298,14 @@ def _run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession 
     with timer.stage("registry"), tempfile.TemporaryDirectory() as tmp:
         popular_counts = [(i, round(data.item_share[i] * 1e9)) for i in data.popular[:1000]]
         files = bundle.write_artifacts(Path(tmp), candidate, ranker.feature_schema(vocab, emb.rank, model), index,
-                                       similar_index, popular_counts)
+                                       similar_index, popular_counts, nb)
         manifest = {
             "data_window": {**window, "as_of": as_of.isoformat()},
             "feature_schema": json.loads(files[bundle.SCHEMA].read_text()),
             "metrics": {"holdout": results, "ann": ann_report.as_dict(),
-                        "ann_similar": similar_report.as_dict(), "train": train_stats},
+                        "ann_similar": similar_report.as_dict(), "train": train_stats,
+                        "neighbours": {"pairs": len(nb.indices), "items_with_neighbours":
+                                       int((np.diff(nb.indptr) > 0).sum())}},
             "gate": decision.as_dict(), "surfaces": surfaces,
             "batch_features": {"as_of_ms": p.end, "rows": features, "materialized": cfg.materialize},
             "config": json.loads(cfg.model_dump_json()),
