@@ -1,9 +1,9 @@
 """The item-to-item neighbour lists published with a version (:mod:`hybridrec.neighbours`): every user's
 engagement sequence of the window in stream order, over the model's item positions.
 
-The sequences come to the driver as one array per user (Spark sorts and groups them); the pairs are counted
-there with numpy. That holds the window's engagements in driver memory once (about 10 MB per million); past
-that size the pair counting belongs in a Spark aggregation.
+The engagements come to the driver as one pandas frame, are sorted and split into one array per user, and the
+pairs are counted there with numpy. That holds the window's engagements in driver memory once (some 100 MB per
+million rows with their ids); past a few million the pair counting belongs in a Spark aggregation.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 import numpy as np
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
 from batch.config import NeighboursConfig
 from hybridrec import neighbours
@@ -21,17 +20,14 @@ from hybridrec import neighbours
 def sequences(events: DataFrame, item_ids: Sequence[str]) -> list[np.ndarray]:
     """Each user's engaged items in stream order (time, then event id), as positions in ``item_ids``; items
     outside the vocabulary are left out of the sequence."""
-    pos = {item: k for k, item in enumerate(item_ids)}
-    grouped = (
-        events.filter("engaged")
-        .groupBy("user_id")
-        .agg(F.sort_array(F.collect_list(F.struct("event_time_ms", "event_id", "item_id"))).alias("seq"))
-    )
-    out = []
-    for row in grouped.toLocalIterator():
-        s = np.fromiter((pos.get(e["item_id"], -1) for e in row["seq"]), np.int64)
-        out.append(s[s >= 0])
-    return out
+    pdf = events.filter("engaged").select("user_id", "item_id", "event_time_ms", "event_id").toPandas()
+    if pdf.empty:
+        return []
+    pdf = pdf.sort_values(["user_id", "event_time_ms", "event_id"], kind="stable")
+    pos = pdf["item_id"].map({item: k for k, item in enumerate(item_ids)}).fillna(-1).to_numpy(np.int64)
+    users = pdf["user_id"].to_numpy()
+    cuts = np.flatnonzero(users[1:] != users[:-1]) + 1
+    return [s[s >= 0] for s in np.split(pos, cuts)]
 
 
 def item_neighbours(events: DataFrame, item_ids: Sequence[str], cfg: NeighboursConfig) -> neighbours.Neighbours:
