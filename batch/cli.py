@@ -55,9 +55,9 @@ def cmd_load_archive(args: argparse.Namespace, settings: Settings) -> int:
     benchmarks and runs without the speed layer."""
     from batch import io
     from hybridrec import catalog
-    from hybridrec.cli import open_dataset
+    from hybridrec.datasets import load_dataset
 
-    ds = open_dataset(args.dataset, settings, path=args.path, events=args.events)
+    ds = load_dataset(args.dataset, args.path, settings, n_events=args.events, download_missing=True)
     catalog.write_snapshot(list(ds.items()), settings.paths.lake_dir)
     n = io.write_archive(ds.interactions(), settings.paths.lake_dir)
     print(f"{n} events of {ds.name} written under {io.archive_dir(settings.paths.lake_dir)}")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pyspark
 
 from batch.config import SparkConfig, load_batch_config
 from hybridrec.config import get_settings
+from hybridrec.processes import alive_pid_in, port_open
 
 SPARK_HOME = Path(pyspark.__file__).resolve().parent
 
@@ -32,19 +32,6 @@ def _state_dir() -> Path:
     return d
 
 
-def _port_open(host: str, port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex((host, port)) == 0
-
-
-def _alive(pid_file: Path) -> int | None:
-    try:
-        pid = int(pid_file.read_text())
-        os.kill(pid, 0)
-        return pid
-    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
-        return None
 
 
 def master_url(cfg: SparkConfig) -> str:
@@ -54,7 +41,7 @@ def master_url(cfg: SparkConfig) -> str:
 def _start(name: str, args: list[str], env: dict[str, str]) -> None:
     state = _state_dir()
     pid_file = state / f"{name}.pid"
-    if _alive(pid_file):
+    if alive_pid_in(pid_file):
         print(f"{name}: already running (pid {pid_file.read_text()})")
         return
     log = open(state / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
@@ -70,7 +57,7 @@ def up(cfg: SparkConfig) -> None:
     _start("master", ["org.apache.spark.deploy.master.Master", "--host", cfg.cluster_host,
                       "--port", str(cfg.cluster_port), "--webui-port", str(cfg.cluster_webui_port)], env)
     deadline = time.monotonic() + 60
-    while not _port_open(cfg.cluster_host, cfg.cluster_port):
+    while not port_open(cfg.cluster_host, cfg.cluster_port):
         if time.monotonic() > deadline:
             raise SystemExit(f"master did not open {master_url(cfg)} within 60 s; see {_state_dir()}/master.log")
         time.sleep(0.5)
@@ -83,7 +70,7 @@ def up(cfg: SparkConfig) -> None:
 def down() -> None:
     for name in ("worker", "master"):
         pid_file = _state_dir() / f"{name}.pid"
-        pid = _alive(pid_file)
+        pid = alive_pid_in(pid_file)
         if pid is None:
             print(f"{name}: not running")
         else:
@@ -95,10 +82,10 @@ def down() -> None:
 def status(cfg: SparkConfig) -> int:
     ok = True
     for name in ("master", "worker"):
-        pid = _alive(_state_dir() / f"{name}.pid")
+        pid = alive_pid_in(_state_dir() / f"{name}.pid")
         print(f"{name}: {'running pid ' + str(pid) if pid else 'stopped'}")
         ok &= pid is not None
-    print(f"{master_url(cfg)}: {'open' if _port_open(cfg.cluster_host, cfg.cluster_port) else 'closed'}")
+    print(f"{master_url(cfg)}: {'open' if port_open(cfg.cluster_host, cfg.cluster_port) else 'closed'}")
     return 0 if ok else 1
 
 

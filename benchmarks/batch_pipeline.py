@@ -78,11 +78,11 @@ def main() -> int:
     from batch.config import load_batch_config
     from batch.main import run
     from hybridrec import catalog
-    from hybridrec.cli import open_dataset
     from hybridrec.config import get_settings
+    from hybridrec.datasets import load_dataset
 
     settings = get_settings()
-    ds = open_dataset(args.dataset, settings, path=args.path, events=args.events)
+    ds = load_dataset(args.dataset, args.path, settings, n_events=args.events, download_missing=True)
     t0 = time.perf_counter()
     if args.reuse and io.archive_dir(settings.paths.lake_dir).exists():
         n, load_s = json.loads((data_dir / "bench-load.json").read_text()).values()

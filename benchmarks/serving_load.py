@@ -110,11 +110,11 @@ def seed_fresh(settings, dataset: str, path: str | None) -> list[str]:
     import numpy as np
     import pandas as pd
 
-    from hybridrec.cli import open_dataset
     from hybridrec.contract import USER_FRESH_VIEW, genre_vector
+    from hybridrec.datasets import load_dataset
     from hybridrec.feature_store import open_store
 
-    ds = open_dataset(dataset, settings, path=path)
+    ds = load_dataset(dataset, path, settings, download_missing=True)
     genres = {i.item_id: list(i.genres) for i in ds.items()}
     events: dict[str, list[tuple[int, str]]] = {}
     for e in ds.interactions():

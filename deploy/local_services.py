@@ -18,7 +18,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hybridrec.config import Settings, get_settings
+from hybridrec.processes import pid_alive, port_open
 
 DEPLOY_DIR = Path(__file__).resolve().parent
 READY_TIMEOUT_S = 90.0   # without progress: a start whose log has not grown for this long has failed
@@ -55,26 +55,6 @@ class Service:
         return self.state_dir / f"{self.name}.pid"
 
 
-def _port_open(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except OSError:
-        return True
-    return state != "Z"
-
-
 def _read_pid(service: Service) -> int | None:
     try:
         return int(service.pid_file.read_text().strip())
@@ -97,10 +77,14 @@ def _who_listens(port: int) -> str:
 
 
 def _tail(path: Path, lines: int = 25) -> str:
+    """The log's last lines, after its first errors: a node that fails to join logs the cause once, then
+    minutes of retries (or, once stopped, its shutdown) would push the cause out of a plain tail."""
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        text = path.read_text(errors="replace").splitlines()
     except OSError:
         return "(no log)"
+    first_errors = [line for line in text[:-lines] if " ERROR " in line or " FATAL " in line][:3]
+    return "\n".join([*first_errors, *(["[…]"] if first_errors else []), *text[-lines:]])
 
 
 def _spawn(cmd: list[str], log_file: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -181,7 +165,10 @@ def _kafka_node(settings: Settings, name: str, state: Path, host: str, port: int
         props.write_text(properties(data_dir))
         jvm = [java, "-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC", *jvm_flags, f"-Dkafka.logs.dir={logs_dir}",
                f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'kafka' / 'log4j2.properties'}", "-cp", f"{libs}/*"]
-        if not (data_dir / "meta.properties").exists():
+        meta = data_dir / "meta.properties"
+        if meta.exists() and cluster_id_file is not None:
+            _check_cluster_id(meta, cluster_id_file)
+        if not meta.exists():
             cid = _shared_cluster_id(cluster_id_file) if cluster_id_file is not None else cluster_id()
             fmt = subprocess.run(
                 [*jvm, "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(props), *format_args],
@@ -194,7 +181,7 @@ def _kafka_node(settings: Settings, name: str, state: Path, host: str, port: int
     def ready() -> bool:
         from confluent_kafka.admin import AdminClient
 
-        if not _port_open(host, port):
+        if not port_open(host, port):
             return False
         try:
             admin = AdminClient({"bootstrap.servers": f"{host}:{port}", "log_level": 0})
@@ -207,11 +194,29 @@ def _kafka_node(settings: Settings, name: str, state: Path, host: str, port: int
 
 
 def _shared_cluster_id(path: Path) -> str:
-    """Every node of a cluster is formatted with the same id, written once beside the nodes."""
+    """Every node of a cluster is formatted with the same id, written once beside the nodes. The nodes are
+    formatted in parallel, so the file appears atomically (a complete temporary file hard-linked into place):
+    a node never reads a half-written id, and when two write at once the first link wins for all of them."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        path.write_text(cluster_id())
+        candidate = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex}")
+        candidate.write_text(cluster_id())
+        with contextlib.suppress(FileExistsError):
+            os.link(candidate, path)
+        candidate.unlink()
     return path.read_text().strip()
+
+
+def _check_cluster_id(meta: Path, id_file: Path) -> None:
+    """A node formatted with another id than its cluster's never joins the quorum (INCONSISTENT_CLUSTER_ID,
+    retried forever): say so at start instead."""
+    expected = _shared_cluster_id(id_file)
+    found = next((line.partition("=")[2].strip() for line in meta.read_text().splitlines()
+                  if line.startswith("cluster.id=")), "")
+    if found != expected:
+        raise ServiceError(f"{meta} holds cluster id {found!r}, but this cluster's id is {expected!r} "
+                           f"({id_file}): its storage belongs to another cluster. "
+                           f"Run `make kafka-cluster-down`, remove {id_file.parent} and start again.")
 
 
 def _kafka(settings: Settings) -> Service:
@@ -302,7 +307,7 @@ def up_together(group: list[Service]) -> list[str]:
     to_start: list[tuple[Service, str]] = []
     for service in group:
         pid = _read_pid(service)
-        if pid is not None and _pid_alive(pid):
+        if pid is not None and pid_alive(pid):
             running.append((service, pid))
             continue
         stale = ""
@@ -310,7 +315,7 @@ def up_together(group: list[Service]) -> list[str]:
             service.pid_file.unlink(missing_ok=True)
             stale = f" (removed stale pid file of dead pid {pid})"
         for port in service.ports:
-            if _port_open(service.host, port):
+            if port_open(service.host, port):
                 raise ServiceError(
                     f"{service.name}: port {port} on {service.host} is already in use by {_who_listens(port)}. "
                     f"Stop that process, or move hybridrec to free ports (HYBRIDREC_KAFKA__BOOTSTRAP_SERVERS, "
@@ -338,12 +343,13 @@ def up_together(group: list[Service]) -> list[str]:
         messages.append(f"{service.name}: already running (pid {pid})")
     for service, pid, stale in launched:
         if not _wait_ready(service, pid, timeout=READY_TIMEOUT_S):
+            log = _tail(service.log_file)   # before the stop below appends the shutdown to it
             for other, other_pid, _ in launched:
                 _stop_pid(other_pid)
                 other.pid_file.unlink(missing_ok=True)
-            raise ServiceError(f"{service.name}: did not become ready (no log or CPU progress for "
+            raise ServiceError(f"{service.name}: did not become ready (exited, or no log or CPU progress for "
                                f"{READY_TIMEOUT_S:.0f}s, or {READY_CAP_S:.0f}s in all; load average "
-                               f"{os.getloadavg()[0]:.1f}). Log {service.log_file}:\n{_tail(service.log_file)}")
+                               f"{os.getloadavg()[0]:.1f}). Log {service.log_file}:\n{log}")
         messages.append(f"{service.name}: started (pid {pid}, {service.host}:{service.ports[0]}){stale}")
     return messages
 
@@ -351,13 +357,13 @@ def up_together(group: list[Service]) -> list[str]:
 def kill(service: Service) -> int:
     """SIGKILL the service's process group, like a crashed host (chaos tests); returns the pid it killed."""
     pid = _read_pid(service)
-    if pid is None or not _pid_alive(pid):
+    if pid is None or not pid_alive(pid):
         raise ServiceError(f"{service.name}: not running")
     os.killpg(pid, signal.SIGKILL)
     # The main thread turns zombie before the others have exited and closed the shared sockets: wait for the
     # ports too, or a restart right away finds them still taken.
     deadline = time.monotonic() + 60
-    while (_pid_alive(pid) or any(_port_open(service.host, p) for p in service.ports)) \
+    while (pid_alive(pid) or any(port_open(service.host, p) for p in service.ports)) \
             and time.monotonic() < deadline:
         time.sleep(0.05)
     return pid
@@ -387,7 +393,7 @@ def _wait_ready(service: Service, pid: int, timeout: float) -> bool:
     start = last_progress = time.monotonic()
     seen: tuple[int, int] = (-1, -1)
     while time.monotonic() - last_progress < timeout and time.monotonic() - start < READY_CAP_S:
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             return False
         if service.ready():
             return True
@@ -408,9 +414,9 @@ def _stop_pid(pid: int, grace_s: float = 30.0) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and _pid_alive(pid):
+    while time.monotonic() < deadline and pid_alive(pid):
         time.sleep(0.2)
-    if _pid_alive(pid):
+    if pid_alive(pid):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
 
@@ -419,7 +425,7 @@ def down(service: Service) -> str:
     pid = _read_pid(service)
     if pid is None:
         return f"{service.name}: not running"
-    if _pid_alive(pid):
+    if pid_alive(pid):
         _stop_pid(pid)
         msg = f"{service.name}: stopped (pid {pid})"
     else:
@@ -431,8 +437,8 @@ def down(service: Service) -> str:
 def status(service: Service) -> str:
     pid = _read_pid(service)
     where = f"{service.host}:{service.ports[0]}"
-    if pid is None or not _pid_alive(pid):
-        taken = [p for p in service.ports if _port_open(service.host, p)]
+    if pid is None or not pid_alive(pid):
+        taken = [p for p in service.ports if port_open(service.host, p)]
         extra = f"; port {taken[0]} is held by {_who_listens(taken[0])}" if taken else ""
         return f"{service.name}: stopped ({where}){extra}"
     return f"{service.name}: {'ready' if service.ready() else 'NOT READY'} (pid {pid}, {where})"

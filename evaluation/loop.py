@@ -82,10 +82,11 @@ class Loop:
 
     def load_data(self) -> nextitem.Cut:
         """The dataset (synthetic when MovieLens can be neither found nor downloaded), cut in time."""
-        from hybridrec.cli import open_dataset
+        from hybridrec.datasets import load_dataset
 
         o = self.opts
-        ds = open_dataset(o.dataset, self.settings, path=o.path, events=o.events, fallback_synthetic=True)
+        ds = load_dataset(o.dataset, o.path, self.settings, n_events=o.events, download_missing=True,
+                          fallback_synthetic=True)
         synthetic = ds.name.startswith("synthetic")
         fallback = synthetic and o.dataset != "synthetic"
         self.say(

@@ -8,7 +8,6 @@ import argparse
 import re
 import shutil
 from pathlib import Path
-from typing import Any
 
 from hybridrec.config import Settings
 
@@ -43,22 +42,14 @@ def namespace_env(workdir: Path, namespace: str, tag: str, ranker_port: int, met
 
 def reset(settings: Settings, workdir: Path, namespace: str) -> None:
     """Forget earlier runs of this namespace: their topics, their Feast keys in Redis, their lake and registry."""
-    import redis
-
+    from hybridrec.feature_store import drop_online_rows
     from hybridrec.kafka.topics import admin_client, delete_topics
 
     old = [t for t in admin_client(settings.kafka).list_topics(timeout=30).topics if t.startswith(f"{namespace}-")]
     if old:
         delete_topics(settings.kafka, old)
-    r = redis.Redis(host=settings.redis.host, port=settings.redis.port, db=settings.redis.db)
-    keys = list(r.scan_iter(match=f"*{settings.feast.project}", count=10_000))
-    for chunk in _chunks(keys, 5_000):
-        r.delete(*chunk)
+    drop_online_rows(settings)
     shutil.rmtree(workdir / "data", ignore_errors=True)
-
-
-def _chunks(xs: list[Any], n: int) -> list[list[Any]]:
-    return [xs[i : i + n] for i in range(0, len(xs), n)]
 
 
 def namespace_name(text: str) -> str:

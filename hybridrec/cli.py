@@ -10,17 +10,13 @@ import argparse
 import json
 import sys
 from importlib.metadata import entry_points
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from hybridrec.config import Settings, get_settings
-
-if TYPE_CHECKING:
-    from hybridrec.datasets import Dataset
+from hybridrec.errors import UserError
 
 
-class CliError(RuntimeError):
-    """A user-facing failure: printed as one line, exit code 2."""
+class CliError(UserError, RuntimeError):
+    """A user-facing failure of a command: printed as one line, exit code 2."""
 
 
 def _rate(text: str) -> float | None:
@@ -52,40 +48,10 @@ def cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
 
 # --- datasets ------------------------------------------------------------------------------------------
 
-def open_dataset(name: str, settings: Settings, *, path: str | None = None, events: int | None = None,
-                 seed: int | None = None, fallback_synthetic: bool = False) -> Dataset:
-    """Resolve a dataset by name: a path, the datasets dir, earlier downloads, GroupLens, then synthetic."""
-    from hybridrec.datasets import DatasetNotFound, DownloadFailed, SyntheticDataset, download
-    from hybridrec.datasets.movielens import resolve_movielens
-
-    if name == "synthetic":
-        cfg = settings.synthetic if seed is None else settings.synthetic.model_copy(update={"seed": seed})
-        return SyntheticDataset(cfg, n_events=events or 1_000_000)
-    try:
-        return resolve_movielens(name, Path(path) if path else None, settings)
-    except DatasetNotFound as missing:
-        if path is not None:
-            raise CliError(str(missing)) from None
-        reason = str(missing)
-    print(f"{name} not found locally; downloading it from GroupLens", file=sys.stderr)
-    try:
-        download(name, settings.paths.downloads_dir, settings)
-        return resolve_movielens(name, None, settings)
-    except (DownloadFailed, DatasetNotFound) as exc:
-        if not fallback_synthetic:
-            raise CliError(f"{reason}; and the download failed: {exc}") from None
-        print(f"NOTE: {name} is neither on disk nor downloadable ({exc}); running on SYNTHETIC data instead",
-              file=sys.stderr)
-        return SyntheticDataset(settings.synthetic, n_events=events or 100_000)
-
-
 def cmd_download(args: argparse.Namespace, settings: Settings) -> int:
-    from hybridrec.datasets.download import DownloadFailed, download
+    from hybridrec.datasets.download import download
 
-    try:
-        print(download(args.name, settings.paths.downloads_dir, settings))
-    except DownloadFailed as exc:
-        raise CliError(str(exc)) from None
+    print(download(args.name, settings.paths.downloads_dir, settings))
     return 0
 
 
@@ -95,13 +61,14 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
     from hybridrec import catalog
+    from hybridrec.datasets import load_dataset
     from hybridrec.kafka.producer import EventProducer
     from hybridrec.kafka.topics import ensure_topics
     from hybridrec.replay import ReplayIncomplete, ReplaySummary, batch_size_for, replay
     from hybridrec.stop import StopSignals
 
-    dataset = open_dataset(args.dataset, settings, path=args.path, events=args.events, seed=args.seed,
-                           fallback_synthetic=args.fallback_synthetic)
+    dataset = load_dataset(args.dataset, args.path, settings, n_events=args.events, seed=args.seed,
+                           download_missing=True, fallback_synthetic=args.fallback_synthetic)
     print(f"dataset: {dataset.description}", file=sys.stderr)
     ensure_topics(settings.kafka)
     with StopSignals() as stop:
@@ -168,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = get_settings()
         return int(args.func(args, settings) or 0)
-    except CliError as exc:
+    except UserError as exc:  # CliError, DatasetNotFound, DownloadFailed: the message says what to do
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

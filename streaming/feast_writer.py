@@ -15,9 +15,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-from feast.protos.feast.types.Value_pb2 import Value
-
+from hybridrec.feature_store import online_field, online_key
 from hybridrec.fresh_features import VIEWS
 
 JOIN_KEYS = {v.name: v.join_key for v in VIEWS}
@@ -44,19 +42,17 @@ def hash_layout(fv: Any, config: Any) -> HashLayout:
     """The layout of feature view ``fv`` under repo config ``config``, from Feast's own key and hash helpers.
     The key split is checked against ``_redis_key`` on sample entities, so a change of Feast's key format fails
     here, at job start, instead of writing keys Feast never reads."""
-    from feast.infra.online_stores.helpers import _mmh3, _redis_key
     from feast.infra.online_stores.redis import _versioned_fv_name
 
     name = _versioned_fv_name(fv, config)
     join_key = JOIN_KEYS[fv.name]
 
     def key(entity: str) -> bytes:
-        return _redis_key(config.project, EntityKey(join_keys=[join_key], entity_values=[Value(string_val=entity)]),
-                          entity_key_serialization_version=config.entity_key_serialization_version)
+        return online_key(config.project, join_key, entity)
 
     suffix = config.project.encode()
     empty = key("")
-    fields = tuple((f.name, str(f.dtype), _mmh3(f"{name}:{f.name}")) for f in fv.features)
+    fields = tuple((f.name, str(f.dtype), online_field(name, f.name)) for f in fv.features)
     layout = HashLayout(fv.name, empty[: len(empty) - len(suffix) - 4], suffix, f"_ts:{name}".encode(),
                         f"_progress:{name}".encode(), fields)
     for sample in ("", "u1", "é-item-\U0001f600"):

@@ -21,6 +21,7 @@ from pyflink.java_gateway import get_gateway
 from pyflink.table import DataTypes, Schema, StreamTableEnvironment
 
 from hybridrec import fresh_features
+from hybridrec.processes import pid_alive
 from streaming import java_features, sql
 from streaming.config import StreamingSettings
 
@@ -60,21 +61,12 @@ def scratch_dir(settings: StreamingSettings) -> Path:
     root = settings.flink_tmp_root
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.iterdir():
-        if stale.name.isdigit() and stale.name != str(os.getpid()) and not _alive(int(stale.name)):
+        if stale.name.isdigit() and stale.name != str(os.getpid()) and not pid_alive(int(stale.name)):
             shutil.rmtree(stale, ignore_errors=True)
     mine = root / str(os.getpid())
     mine.mkdir(exist_ok=True)
     return mine
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        pass
-    return True
 
 
 def flink_configuration(settings: StreamingSettings, tmp_dir: Path | None = None) -> Configuration:

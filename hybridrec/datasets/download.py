@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Final
 
 from hybridrec.config import PathsConfig
 from hybridrec.datasets.movielens import MOVIELENS_NAMES, detect_format
+from hybridrec.errors import UserError
 
 if TYPE_CHECKING:
     from hybridrec.config import Settings
@@ -30,7 +31,7 @@ Progress = Callable[[int, int | None], None]
 """Called with (bytes so far, total bytes or None) while downloading."""
 
 
-class DownloadFailed(RuntimeError):
+class DownloadFailed(UserError, RuntimeError):
     """The release could not be fetched or is not a valid zip; the message says how to proceed offline."""
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from hybridrec.datasets.model import (
     slices,
     string_scalar,
 )
+from hybridrec.errors import UserError
 
 if TYPE_CHECKING:
     from hybridrec.config import Settings
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 MOVIELENS_NAMES: Final[tuple[str, ...]] = ("ml-100k", "ml-latest-small", "ml-1m", "ml-20m", "ml-25m")
 
 DEFAULT_SYNTHETIC_EVENTS: Final = 1_000_000
+FALLBACK_SYNTHETIC_EVENTS: Final = 100_000   # standing in for a release that is missing: demo-sized
 
 FORMAT_100K: Final = "ml-100k"
 FORMAT_CSV: Final = "ml-latest-small"
@@ -74,7 +77,7 @@ _READ_BLOCK: Final = 1 << 24
 _BATCH_BLOCK: Final = 65_536  # rows converted to arrow at a time by batches(); the yielded slices share it
 
 
-class DatasetNotFound(FileNotFoundError):
+class DatasetNotFound(FileNotFoundError, UserError):
     """No readable copy of a dataset; the message always says how to get one."""
 
 
@@ -484,23 +487,52 @@ def load_dataset(
     settings: Settings | None = None,
     *,
     n_events: int | None = None,
+    seed: int | None = None,
+    download_missing: bool = False,
+    fallback_synthetic: bool = False,
 ) -> Dataset:
-    """The one entry point the CLI and jobs use: a MovieLens release by name, or the synthetic world.
+    """The one entry point the CLI, jobs, benchmarks and the demo use: a MovieLens release by name, or the
+    synthetic world. A release is looked for at ``path``, then in the datasets dir and earlier downloads;
+    with ``download_missing`` (and no explicit ``path``) it is then fetched from GroupLens; with
+    ``fallback_synthetic`` a release that can be neither found nor fetched gives the synthetic world instead,
+    with a note on stderr (the demo must run on a machine without the files).
 
-    ``n_events`` sizes the synthetic stream (default :data:`DEFAULT_SYNTHETIC_EVENTS`); MovieLens ignores it.
+    ``n_events`` sizes the synthetic stream (default :data:`DEFAULT_SYNTHETIC_EVENTS`, or
+    :data:`FALLBACK_SYNTHETIC_EVENTS` when standing in for a release); ``seed`` overrides the synthetic seed.
+    Raises :class:`DatasetNotFound` with what to do when nothing is found.
     """
     if settings is None:
         from hybridrec.config import get_settings
 
         settings = get_settings()
     if name == "synthetic":
-        from hybridrec.datasets.synthetic import SyntheticDataset
-
-        return SyntheticDataset(
-            settings.synthetic, DEFAULT_SYNTHETIC_EVENTS if n_events is None else n_events
-        )
+        return _synthetic(settings, DEFAULT_SYNTHETIC_EVENTS if n_events is None else n_events, seed)
     if name not in MOVIELENS_NAMES:
         raise ValueError(
             f"unknown dataset {name!r}; choose one of {', '.join((*MOVIELENS_NAMES, 'synthetic'))}"
         )
-    return resolve_movielens(name, None if path is None else Path(path), settings)
+    try:
+        return resolve_movielens(name, None if path is None else Path(path), settings)
+    except DatasetNotFound as missing:
+        if path is not None or not download_missing:
+            raise
+        reason = str(missing)
+    from hybridrec.datasets.download import DownloadFailed, download
+
+    print(f"{name} not found locally; downloading it from GroupLens", file=sys.stderr)
+    try:
+        download(name, settings.paths.downloads_dir, settings)
+        return resolve_movielens(name, None, settings)
+    except (DownloadFailed, DatasetNotFound) as exc:
+        if not fallback_synthetic:
+            raise DatasetNotFound(f"{reason}; and the download failed: {exc}") from None
+        print(f"NOTE: {name} is neither on disk nor downloadable ({exc}); running on SYNTHETIC data instead",
+              file=sys.stderr)
+        return _synthetic(settings, FALLBACK_SYNTHETIC_EVENTS if n_events is None else n_events, seed)
+
+
+def _synthetic(settings: Settings, n_events: int, seed: int | None) -> Dataset:
+    from hybridrec.datasets.synthetic import SyntheticDataset
+
+    cfg = settings.synthetic if seed is None else settings.synthetic.model_copy(update={"seed": seed})
+    return SyntheticDataset(cfg, n_events)

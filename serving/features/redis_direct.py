@@ -14,13 +14,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
-from feast.infra.key_encoding_utils import serialize_entity_key
-from feast.infra.online_stores.helpers import _mmh3
-from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value
 
 from hybridrec.config import RedisConfig
 from hybridrec.contract import ITEM_BATCH_VIEW, ITEM_FRESH_VIEW, USER_BATCH_VIEW, USER_FRESH_VIEW
+from hybridrec.feature_store import online_field, online_key
 from serving.features.base import ItemFeatures, Trending, UserFeatures
 
 # hidden_items and engaged_items (speed layer) and top_k_items/top_k_scores/seen_hashes (batch layer) came later than
@@ -52,12 +50,11 @@ return out
 
 
 def entity_key(join_key: str, value: str, project: str) -> bytes:
-    ek = EntityKey(join_keys=[join_key], entity_values=[Value(string_val=value)])
-    return serialize_entity_key(ek, entity_key_serialization_version=3) + project.encode()
+    return online_key(project, join_key, value)
 
 
 def hash_fields(view: str, names: Sequence[str]) -> list[bytes]:
-    return [_mmh3(f"{view}:{n}") for n in names]
+    return [online_field(view, n) for n in names]
 
 
 def decode(raw: bytes | None) -> Any:

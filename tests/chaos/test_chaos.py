@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from hybridrec.config import Settings
+from hybridrec.feature_store import drop_online_rows
 from tests.chaos import harness
 from tests.integration.serving import serving_env as env
 from tests.support import streaming_kit as testkit
@@ -119,4 +120,4 @@ def test_kafka_redis_ranker_faults(namespace: Settings, tmp_path: Path, table: l
             assert row.recover_s is not None, f"{row.fault} did not recover"
     finally:
         harness.shutdown(pages, event_load, *rankers)
-        testkit.drop_online_rows(settings)
+        drop_online_rows(settings)

@@ -23,6 +23,7 @@ import pytest
 from hybridrec import catalog
 from hybridrec.config import Settings
 from hybridrec.datasets.model import Item
+from hybridrec.feature_store import drop_online_rows
 from hybridrec.registry import ModelRegistry
 from hybridrec.replay import ReplaySummary
 from hybridrec_pb.events_pb2 import InteractionEvent
@@ -185,7 +186,7 @@ def test_every_fault_under_load(namespace: Settings, tmp_path: Path, table: list
         job.kill()
         if on_session_cluster:
             flink_cluster.down(job_cfg)
-        testkit.drop_online_rows(settings)
+        drop_online_rows(settings)
 
 
 def _batch_fault(run: Run, settings: Settings, pages: harness.PageLoad) -> None:

@@ -57,11 +57,11 @@ def _world(services: Settings) -> Settings:
 
 def test_history_went_through_flink_into_the_archive_exactly_once(demo: tuple[dict[str, Any], Path],
                                                                     services: Settings) -> None:
-    from hybridrec.cli import open_dataset
+    from hybridrec.datasets import load_dataset
 
     result, workdir = demo
     world = _world(services)
-    events = pa.Table.from_batches(list(open_dataset("synthetic", world, events=EVENTS).batches(65_536)))
+    events = pa.Table.from_batches(list(load_dataset("synthetic", None, world, n_events=EVENTS).batches(65_536)))
     cut = nextitem.cut(events, 0.9)
     lake = world.model_copy(update={"paths": world.paths.model_copy(update={"data_dir": workdir / "data"})})
     ids = archive_event_ids(lake)  # the hourly tree and what the batch run compacted out of it

@@ -36,7 +36,7 @@ def test_up_is_idempotent_and_down_stops(scratch: Settings) -> None:
     assert local_services.up(redis) == f"redis: already running (pid {pid})"
     assert "ready" in local_services.status(redis)
     assert "stopped" in local_services.down(redis)
-    assert not local_services._pid_alive(pid)
+    assert not local_services.pid_alive(pid)
     assert "stopped" in local_services.status(redis)
     assert local_services.down(redis) == "redis: not running"
 

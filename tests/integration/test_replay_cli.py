@@ -120,7 +120,7 @@ def test_a_signal_stops_the_replay_between_batches_with_nothing_lost(isolated: S
     """Ctrl-C or a supervisor's SIGTERM mid-replay: the replay stops, waits for the broker's verdict on what it
     queued, prints the summary and exits 128 + signal; the topic holds exactly the first ``accepted`` events of
     the dataset, each once. (Before: a KeyboardInterrupt traceback or a silent death, the queue dropped.)"""
-    from hybridrec.cli import open_dataset
+    from hybridrec.datasets import load_dataset
 
     args = ["--dataset", "synthetic", "--events", "2000000", "--rate", "20000", "--seed", "7"]
     proc = subprocess.Popen([sys.executable, "-m", "hybridrec.cli", "replay", "--quiet", "--json", *args],
@@ -142,7 +142,7 @@ def test_a_signal_stops_the_replay_between_batches_with_nothing_lost(isolated: S
 
     records = consume(isolated.kafka.bootstrap_servers, isolated.kafka.topics.interactions, n, 120)
     got = [InteractionEvent.FromString(m.value()).event_id for m in records]
-    dataset = open_dataset("synthetic", isolated, events=2_000_000, seed=7)
+    dataset = load_dataset("synthetic", None, isolated, n_events=2_000_000, seed=7)
     first: list[str] = []
     for batch in dataset.batches(50_000):
         first.extend(batch.column("event_id").to_pylist()[: n - len(first)])

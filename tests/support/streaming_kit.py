@@ -20,6 +20,7 @@ import pyarrow.dataset as pads
 from hybridrec.config import PROJECT_ROOT, FeastConfig, KafkaConfig, Settings, TopicsConfig
 from hybridrec.contract import ARCHIVE_SCHEMA, ITEM_FRESH_VIEW, USER_FRESH_VIEW, genre_vector
 from hybridrec.events import make_event
+from hybridrec.feature_store import drop_online_rows
 from hybridrec.fresh_features import VIEWS
 from hybridrec_pb.events_pb2 import CatalogItem, EventType, InteractionEvent
 from streaming.config import StreamingSettings, streaming_settings
@@ -196,23 +197,6 @@ def fresh_layouts(settings: Settings) -> tuple[HashLayout, ...]:
     return tuple(hash_layout(views[v.name], config) for v in VIEWS)
 
 
-def drop_online_rows(settings: Settings) -> int:
-    """Delete the Redis hashes of ``settings``' Feast project (Feast's keys end with the project name), so runs
-    with throwaway projects do not pile up in a long-lived Redis (one benchmark run leaves ~25k keys)."""
-    import redis
-
-    client = redis.Redis(host=settings.redis.host, port=settings.redis.port, db=settings.redis.db)
-    deleted = 0
-    keys: list[bytes] = []
-    for key in client.scan_iter(match=b"*" + settings.feast.project.encode(), count=5_000):
-        keys.append(key)
-        if len(keys) >= 5_000:
-            deleted += client.unlink(*keys)
-            keys.clear()
-    if keys:
-        deleted += client.unlink(*keys)
-    client.close()
-    return deleted
 
 
 def isolated_streaming_settings(base: Settings, workdir: Path, **streaming: object) -> StreamingSettings:

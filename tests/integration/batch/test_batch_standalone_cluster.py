@@ -32,7 +32,7 @@ def test_pipeline_runs_on_the_standalone_cluster(tmp_path: Path, services: objec
     write_snapshot(items, lake)
     io.write_archive_table(archive_table(rows), lake)
     cfg = load_batch_config().spark
-    was_running = cluster._port_open(cfg.cluster_host, cfg.cluster_port)
+    was_running = cluster.port_open(cfg.cluster_host, cfg.cluster_port)
     if not was_running:
         cluster.up(cfg)
     env = {**os.environ, "HYBRIDREC_PATHS__DATA_DIR": str(tmp_path),

@@ -17,6 +17,7 @@ from feast.protos.feast.types.Value_pb2 import Value
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from hybridrec.config import FeastConfig, Settings
+from hybridrec.feature_store import drop_online_rows
 from streaming.config import StreamingSettings, streaming_settings
 from streaming.feast_writer import HashLayout
 from streaming.java_features import spec_text
@@ -84,7 +85,7 @@ def settings(services: Settings, tmp_path: Path) -> Iterator[StreamingSettings]:
     feast = FeastConfig(project=f"t{uuid.uuid4().hex[:10]}", registry_path=tmp_path / "registry.db")
     s = streaming_settings(services.model_copy(update={"feast": feast}), write_batch_size=2)
     yield s
-    testkit.drop_online_rows(s)
+    drop_online_rows(s)
 
 
 def test_sink_keeps_the_newest_row_and_skips_replays(settings: StreamingSettings, java_classpath: str,

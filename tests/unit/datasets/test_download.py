@@ -16,8 +16,10 @@ import pytest
 from hybridrec.config import PathsConfig, Settings
 from hybridrec.datasets import (
     GROUPLENS_BASE_URL,
+    DatasetNotFound,
     DownloadFailed,
     MovieLensDataset,
+    SyntheticDataset,
     dataset_url,
     download,
     load_dataset,
@@ -169,3 +171,27 @@ def test_unknown_name_and_default_url() -> None:
     assert GROUPLENS_BASE_URL.startswith("https://")
     with pytest.raises(ValueError, match="unknown MovieLens dataset"):
         download("ml-3m", Path("/nonexistent"))
+
+
+def test_load_dataset_downloads_a_missing_release_or_stands_in_synthetic_data(
+    server: Server, tmp_path: Path
+) -> None:
+    """The one resolver: a missing release is fetched when asked (the CLI, batch, the evaluation), else the
+    error says what to run; with ``fallback_synthetic`` (the demo) an unreachable release gives the
+    synthetic world instead of failing."""
+    publish(
+        server,
+        "ml-1m",
+        {"ml-1m/ratings.dat": "1::10::5::978300760\n", "ml-1m/movies.dat": "10::A (2000)::Drama\n"},
+    )
+    paths = PathsConfig(datasets_dir=tmp_path / "none", data_dir=tmp_path / "data", datasets_url=server.base_url)
+    settings = Settings(paths=paths)
+    with pytest.raises(DatasetNotFound, match="hybridrec download ml-1m"):
+        load_dataset("ml-1m", None, settings)
+    assert server.requests == []
+    fetched = load_dataset("ml-1m", None, settings, download_missing=True)
+    assert isinstance(fetched, MovieLensDataset) and fetched.path == settings.paths.downloads_dir / "ml-1m"
+    with pytest.raises(DatasetNotFound, match="download failed"):
+        load_dataset("ml-25m", None, settings, download_missing=True)   # not published: 404
+    standin = load_dataset("ml-25m", None, settings, download_missing=True, fallback_synthetic=True, n_events=50)
+    assert isinstance(standin, SyntheticDataset) and len(list(standin.interactions())) == 50

@@ -12,15 +12,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from feast.infra.online_stores.helpers import _redis_key
-from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import DoubleList, FloatList, Int64List, StringList, Value
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from hybridrec import fresh_features as ff
 from hybridrec.config import get_settings
 from hybridrec.contract import genre_vector
-from hybridrec.feature_store import repo_config
+from hybridrec.feature_store import online_key, repo_config
 from streaming.config import StreamingSettings, streaming_settings
 from streaming.java_features import spec_text
 from tests.support import streaming_kit as testkit
@@ -167,9 +165,7 @@ def test_java_core_equals_reference(java_classpath: str, seed: int, small: bool,
 
             layout = layouts[view.name]
             redis_key, mapping = marshal.loads(bytes.fromhex(payload_hex))
-            assert redis_key == _redis_key(config.project, EntityKey(
-                join_keys=[view.join_key], entity_values=[Value(string_val=entity)]),
-                entity_key_serialization_version=3)
+            assert redis_key == online_key(config.project, view.join_key, entity)
             ts = Timestamp(seconds=version // 1000, nanos=version % 1000 * 1_000_000).SerializeToString()
             assert mapping.pop(layout.ts_field) == ts
             generation, progress = map(int, mapping.pop(layout.progress_field).split(b":"))
