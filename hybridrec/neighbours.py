@@ -75,12 +75,18 @@ def cooccurrence(
             weights += [np.full(int(keep.sum()), 1.0 / d)] * 2
     if not keys:
         return Neighbours.empty(n)
-    pair, inverse = np.unique(np.concatenate(keys), return_inverse=True)
-    w = np.bincount(inverse, weights=np.concatenate(weights))
+    # Sum the weights of equal pairs: one sort of the keys, then a segmented sum (cheaper than np.unique's
+    # inverse); the pairs come out ordered by row, then column.
+    key = np.concatenate(keys)
+    order = np.argsort(key)
+    key, weight = key[order], np.concatenate(weights)[order]
+    first = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+    pair, w = key[first], np.add.reduceat(weight, first)
     rows, cols = pair // n, pair % n
     norm = np.sqrt(np.maximum(np.asarray(counts, dtype=np.float64), 1.0))
     w = w / norm[rows] / norm[cols]
-    order = np.lexsort((cols, -w, rows))  # by row, best first, ties by position
+    # Within each row best first, ties by column: one stable sort of row + (a fraction falling with the weight).
+    order = np.argsort(rows + (1.0 - 0.999 * w / w.max()), kind="stable")
     rows, cols, w = rows[order], cols[order], w[order]
     starts = np.searchsorted(rows, np.arange(n + 1))
     if k is not None:
