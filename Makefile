@@ -15,11 +15,12 @@ VENV_STAMP := $(VENV)/.stamp
 JARS_STAMP := $(DEPS)/.jars-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install venv proto jars redis-server up down status topics test unit lint demo bench bench-replay bench-soak clean
+.PHONY: help install venv proto jars redis-server up down status topics test test-fast unit lint demo bench bench-replay bench-soak clean
 
 help:
 	@echo "make demo     install, start everything, run the whole lambda loop on ml-latest-small, write a report"
 	@echo "make test     install what is needed, start the services, run lint and the whole test suite"
+	@echo "make test-fast  the same without the tests marked slow or chaos (pytest -m \"not slow and not chaos\")"
 	@echo "make install  venv + generated protobuf code + Kafka/Flink jars (Maven Central) + redis-server (Debian)"
 	@echo "make up|down|status   start / stop / inspect the local Kafka broker (KRaft) and Redis"
 	@echo "make kafka-cluster[-down|-status]   a three-broker KRaft cluster on loopback (replication factor 3)"
@@ -80,6 +81,9 @@ unit: install
 
 test: install lint test-java up
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+test-fast: install lint up  ## the suite without the tests marked slow or chaos (a few minutes instead of ~15)
+	$(VENV)/bin/pytest -q -m "not slow and not chaos" $(PYTEST_ARGS)
 
 DEMO_DATASET ?= ml-latest-small
 demo: install up  ## the whole loop: history → Flink → archive → batch → ranker → live stream; .run/demo/report.html

@@ -3,6 +3,7 @@ charts, no external assets); it shows the sections the run has."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from html import escape
 from pathlib import Path
@@ -19,7 +20,8 @@ METRICS = ("ndcg@10", "recall@10", "recall@20", "map@10", "coverage@10", "genre_
 
 def _table(header: list[str], rows: list[list[Any]], left: int = 1) -> str:
     def cell(tag: str, i: int, v: Any) -> str:
-        text = f"{v:.4f}" if isinstance(v, float) else escape(str(v))
+        # NaN: a metric that does not apply to the row (an offline baseline has no degraded answers)
+        text = ("—" if math.isnan(v) else f"{v:.4f}") if isinstance(v, float) else escape(str(v))
         return f"<{tag}{' class=l' if i < left else ''}>{text}</{tag}>"
 
     head = "".join(cell("th", i, h) for i, h in enumerate(header))
@@ -54,7 +56,7 @@ def _quality(replay: Mapping[str, Any]) -> str:
     for seg in scoring.SEGMENTS:
         n = int(next(iter(modes.values()))[seg]["targets"])
         rows = [
-            [("served: " if mode in served else "") + mode, *row[1:]]
+            [("served: " if mode in served else "") + mode, *row[1:-1], _count(row[-1])]
             for mode, row in zip(modes, scoring.table(modes, seg, columns), strict=True)
         ]
         parts.append(f"<h3>{seg} ({n:,} targets)</h3>" + _table(["mode", *columns], rows))
@@ -66,6 +68,11 @@ def _quality(replay: Mapping[str, Any]) -> str:
         )
     )
     return "".join(parts)
+
+
+def _count(v: Any) -> Any:
+    """A count column (degraded answers): an integer, or a dash where it does not apply (offline baselines)."""
+    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else int(v)
 
 
 def _page(rows: list[tuple[str, list[str]]]) -> str:

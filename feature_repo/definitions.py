@@ -2,8 +2,8 @@
 serving reads. A plain Feast repo: `feast -c feature_repo apply` works on it (see feature_store.yaml).
 
 Code builds the objects for *its* settings with :func:`build` (the offline Parquet paths live under
-``settings.paths.lake_dir``); the module-level objects are the same definitions built from the process
-settings, for the Feast CLI and for code that only needs names and schemas.
+``settings.paths.lake_dir``); importing this module builds nothing. The Feast CLI, which discovers objects
+at module level, finds them in ``feature_repo/cli_objects.py``, built there from the process settings.
 
 Genre vectors are ``Array(Float32)`` on the fixed axis ``hybridrec.contract.GENRES``; per-event-type counts
 are ``Array(Int64)`` indexed by the ``EventType`` enum number of ``protos/hybridrec_pb/events.proto``.
@@ -18,7 +18,7 @@ from pathlib import Path
 from feast import Entity, FeatureView, Field, FileSource, PushSource, ValueType
 from feast.types import Array, Bytes, Float32, Float64, Int32, Int64, String
 
-from hybridrec.config import Settings, get_settings
+from hybridrec.config import Settings
 from hybridrec.contract import ITEM_BATCH_VIEW, ITEM_FRESH_VIEW, USER_BATCH_VIEW, USER_FRESH_VIEW
 from hybridrec.fresh_features import ITEM_FRESH, USER_FRESH, FreshView
 
@@ -116,16 +116,3 @@ def build(settings: Settings) -> Definitions:
     )
 
     return Definitions(user_fresh_push, item_fresh_push, user_fresh, item_fresh, user_batch, item_batch)
-
-
-# --- module level, from the process settings: what `feast apply` discovers ------------------------------
-
-_default = build(get_settings())
-user_fresh_push = _default.user_fresh_push
-item_fresh_push = _default.item_fresh_push
-user_fresh = _default.user_fresh
-item_fresh = _default.item_fresh
-user_batch = _default.user_batch
-item_batch = _default.item_batch
-
-ALL = _default.all

@@ -33,8 +33,9 @@ class StageBudgets(_Section):
     cpu_headroom: float = Field(1.5, ge=1.0, description="safety factor on the measured CPU cost still ahead")
     cpu_initial_ms: float = Field(3.0, ge=0, description="expected wall time per CPU stage before any is measured")
     loop_busy_share: float = Field(
-        0.5, gt=0, le=1.0, description="a feature-read timeout during which other calls' CPU stages held the event "
-        "loop this share of the wait is the loop's, not the store's: flagged, not counted by the breaker")
+        0.5, gt=0, le=1.0, description="a feature-read timeout during which the event loop was busy with other "
+        "work (its idle clock, serving/loop.py) this share of the wait is the loop's, not the store's: flagged, "
+        "not counted by the breaker")
 
 
 class Variant(_Section):

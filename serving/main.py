@@ -36,6 +36,7 @@ def _settings(overrides: dict[str, Any]) -> ServingSettings:
 
 
 def _worker(overrides: dict[str, Any], index: int, log_level: str) -> None:
+    from serving.loop import new_loop
     from serving.server import serve
 
     logging.basicConfig(level=log_level, format=f"%(asctime)s %(levelname)s w{index} %(name)s: %(message)s")
@@ -43,7 +44,8 @@ def _worker(overrides: dict[str, Any], index: int, log_level: str) -> None:
     metrics = settings.serving.metrics_port
     if metrics:
         settings = _settings({**overrides, "metrics_port": metrics + index})
-    asyncio.run(serve(settings))
+    with asyncio.Runner(loop_factory=new_loop) as runner:  # a loop with an idle clock (serving/loop.py)
+        runner.run(serve(settings))
 
 
 def run(port: int | None, log_level: str, workers: int | None = None) -> int:

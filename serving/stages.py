@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from serving.breaker import Breaker
 from serving.config import ServingConfig
+from serving.loop import idle_clock
 from serving.metrics import Metrics
 
 log = logging.getLogger("hybridrec.serving")
@@ -111,9 +112,11 @@ class StageRunner:
         """The per-request store read under the breaker: a failure of the store (error, or no answer within a
         budget the deadline afforded) counts towards opening it; a read skipped for lack of time does not.
 
-        Nor does a timeout the loop caused: the reply may have been on the socket while other calls' CPU stages
-        held the loop. If those took at least ``loop_busy_share`` of the wait, the timeout is flagged but not
-        counted (under overload a healthy Redis otherwise opened the breaker and degraded every page)."""
+        Nor does a timeout the loop caused: the reply may have been on the socket while the loop ran other
+        calls' work. If the loop was busy for at least ``loop_busy_share`` of the wait, the timeout is flagged
+        but not counted (under overload a healthy Redis otherwise opened the breaker and degraded every page).
+        Busy is measured by the loop's idle clock (:mod:`serving.loop`: all work, gRPC and protobuf included);
+        on a loop without one, by the CPU stages this runner ran during the wait."""
         if not self.breaker.allow():
             self.degrade(degraded, "features:circuit_open")
             return None
@@ -121,16 +124,20 @@ class StageRunner:
         if timeout * 1000.0 < self.cfg.budgets.features_min_ms:  # too little to tell anything about the store
             self.degrade(degraded, "features:no_time")
             return None
-        t0, busy0 = time.perf_counter(), self.busy_s
+        idle = idle_clock()
+        t0, busy0, idle0 = time.perf_counter(), self.busy_s, idle() if idle is not None else 0.0
         try:
             async with asyncio.timeout(timeout):  # no extra task per call, unlike wait_for
                 got = await read()
         except TimeoutError:
             self.degrade(degraded, "features:timeout")
-            loop_busy = self.busy_s - busy0 >= self.cfg.budgets.loop_busy_share * timeout
+            wall = max(time.perf_counter() - t0, 1e-9)
+            busy = 1.0 - (idle() - idle0) / wall if idle is not None else (self.busy_s - busy0) / wall
+            loop_busy = busy >= self.cfg.budgets.loop_busy_share
             self.child(self.metrics.feature_timeouts, "cause", "loop_busy" if loop_busy else "store").inc()
             if not loop_busy:
-                self._last_failure = ("timeout", f"no answer within {timeout * 1000:.1f} ms")
+                self._last_failure = ("timeout", f"no answer within {timeout * 1000:.1f} ms "
+                                                 f"(the loop was busy {busy:.0%} of the wait)")
                 self.breaker.failure()
             return None
         except Exception as exc:

@@ -14,12 +14,13 @@ from collections.abc import Sequence
 
 from pyflink.datastream import DataStream
 from pyflink.datastream.data_stream import DataStreamSink
-from pyflink.java_gateway import get_gateway
 
 from hybridrec import contract, fresh_features
 from hybridrec.fresh_features import FreshView
+from streaming import jvm
 from streaming.config import StreamingSettings
 from streaming.feast_writer import HashLayout, hash_layout
+from streaming.jvm import jvm_class
 
 
 def _hex(text: str) -> str:
@@ -91,18 +92,18 @@ def job_spec(settings: StreamingSettings, generation: int) -> str:
 def fresh_features_operator(entity_events: DataStream, spec: str) -> DataStream:
     """ENTITY_EVENT rows (a JVM DataStream from ``to_data_stream``) keyed by view + entity → SNAPSHOT rows, entirely
     in the JVM; late events on the side output of ``late_events``."""
-    cls = get_gateway().jvm.io.hybridrec.streaming.FreshFeatures
+    cls = jvm_class(jvm.FRESH_FEATURES)
     j_stream = entity_events._j_data_stream.keyBy(cls.keySelector(spec)).process(cls(spec), cls.outputType())
     return DataStream(j_stream)
 
 
 def late_events(snapshots: DataStream) -> DataStream:
     """Dead letters of the events too late for their entity (columns of the job's dead-letter insert)."""
-    cls = get_gateway().jvm.io.hybridrec.streaming.FreshFeatures
+    cls = jvm_class(jvm.FRESH_FEATURES)
     return DataStream(snapshots._j_data_stream.getSideOutput(cls.lateTag()))
 
 
 def write_online_features(snapshots: DataStream, spec: str) -> DataStreamSink:
     """SNAPSHOT rows → Feast's Redis online store, by ``RedisFeatureSink`` (chained behind the operator)."""
-    sink = get_gateway().jvm.io.hybridrec.streaming.RedisFeatureSink(spec)
+    sink = jvm_class(jvm.REDIS_FEATURE_SINK)(spec)
     return DataStreamSink(snapshots._j_data_stream.sinkTo(sink)).name("write-online-features")

@@ -22,7 +22,7 @@ from pyflink.table import DataTypes, Schema, StreamTableEnvironment
 
 from hybridrec import fresh_features
 from hybridrec.processes import pid_alive
-from streaming import java_features, sql
+from streaming import java_features, jvm, sql
 from streaming.config import StreamingSettings
 
 STREAM_JAR = "streaming/hybridrec-streaming.jar"
@@ -100,8 +100,7 @@ def flink_configuration(settings: StreamingSettings, tmp_dir: Path | None = None
         # state and the sink keep theirs by uid, and Kafka offsets are also committed to the consumer group.
         conf.set_string("execution.state-recovery.ignore-unclaimed-state", "true")
     if cfg.metrics_port:
-        conf.set_string("metrics.reporter.prom.factory.class",
-                        "org.apache.flink.metrics.prometheus.PrometheusReporterFactory")
+        conf.set_string("metrics.reporter.prom.factory.class", jvm.PROMETHEUS_REPORTER)
         conf.set_string("metrics.reporter.prom.port", cfg.metrics_port)
     for key, value in cfg.flink_options.items():
         conf.set_string(key, value)
@@ -145,7 +144,7 @@ def create_environment(settings: StreamingSettings) -> tuple[StreamExecutionEnvi
         os.environ["JVM_ARGS"] = f"{os.environ.get('JVM_ARGS', '')} -Djava.io.tmpdir={tmp_dir.resolve()}".strip()
     env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(settings, tmp_dir))
     t_env = StreamTableEnvironment.create(env)
-    for name, cls in (("proto_event_time", sql.UDF_CLASS), ("proto_decode", sql.DECODE_CLASS)):
+    for name, cls in (("proto_event_time", jvm.PROTO_EVENT_TIME), ("proto_decode", jvm.PROTO_DECODE)):
         t_env.execute_sql(f"CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS {name} AS '{cls}' LANGUAGE JAVA")
     return env, t_env
 

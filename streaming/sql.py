@@ -14,8 +14,6 @@ from hybridrec.fresh_features import EVERY_EVENT, FreshView
 from hybridrec_pb.events_pb2 import EventType
 from streaming.config import StreamingSettings
 
-UDF_CLASS = "io.hybridrec.streaming.ProtoEventTime"
-DECODE_CLASS = "io.hybridrec.streaming.ProtoDecode"
 EVENT_COLUMNS = ("event_id", "user_id", "item_id", "event_type", "event_type_num", "value", "event_time_ms",
                  "surface", "position", "request_id", "variant", "device", "country")
 _SQL_TYPES = {"string": "STRING", "double": "DOUBLE", "int64": "BIGINT", "int32": "INT"}

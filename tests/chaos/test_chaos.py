@@ -20,7 +20,7 @@ from tests.integration.serving import serving_env as env
 from tests.support import streaming_kit as testkit
 from tests.unit.serving import serving_kit as kit
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 EVENT_RATE = 200.0   # events/s of the replay load
 PAGE_RATE = 20.0     # GetHomepage calls/s over the two rankers

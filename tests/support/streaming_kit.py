@@ -152,10 +152,11 @@ def read_archive(settings: StreamingSettings) -> pa.Table:
 def read_features(settings: StreamingSettings, users: list[str], items: list[str]
                   ) -> tuple[dict[str, dict[str, object]], dict[str, dict[str, object]]]:
     """user_fresh and item_fresh as Feast's get_online_features returns them."""
-    from feature_repo.definitions import item_fresh, user_fresh
+    from feature_repo.definitions import build
     from hybridrec.feature_store import open_store
 
     store = open_store(settings)
+    definitions = build(settings)
 
     def read(view: str, fields: list[str], key: str, ids: list[str]) -> dict[str, dict[str, object]]:
         if not ids:
@@ -164,8 +165,8 @@ def read_features(settings: StreamingSettings, users: list[str], items: list[str
         got = store.get_online_features(features=refs, entity_rows=[{key: i} for i in ids]).to_dict()
         return {i: {f: got[f][n] for f in fields} for n, i in enumerate(ids)}
 
-    return (read(USER_FRESH_VIEW, [f.name for f in user_fresh.features], "user_id", users),
-            read(ITEM_FRESH_VIEW, [f.name for f in item_fresh.features], "item_id", items))
+    return (read(USER_FRESH_VIEW, [f.name for f in definitions.user_fresh.features], "user_id", users),
+            read(ITEM_FRESH_VIEW, [f.name for f in definitions.item_fresh.features], "item_id", items))
 
 
 def event_type_name(v: int) -> str:

@@ -19,7 +19,7 @@ from hybridrec.config import Settings
 from hybridrec.contract import archive_table
 from hybridrec.registry import ModelRegistry
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 AS_OF = date(2023, 11, 20)
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """The same pipeline, submitted with spark-submit to a local standalone cluster (master + worker).
 
-Slow (a cluster start and a full run), so marked ``e2e`` as well: ``pytest -m e2e tests/integration/batch``.
+Slow (a cluster start and a full run), so marked ``slow``: ``pytest -m "not slow"`` leaves it out.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from hybridrec.contract import archive_table
 from hybridrec.datasets.model import Item
 from hybridrec.registry import ModelRegistry
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[3]
 
 

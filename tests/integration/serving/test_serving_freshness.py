@@ -26,7 +26,7 @@ from tests.integration.serving import serving_env as env
 from tests.support import streaming_kit as testkit
 from tests.unit.serving import serving_kit as kit
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 FRESHNESS_S = 2.0  # the issue's bound: produce → changed response
 def _send(producer: EventProducer, user: str, item: str, event_type: str) -> None:
     """One event through a warm validating producer (as a homepage backend keeps one), acknowledged by the

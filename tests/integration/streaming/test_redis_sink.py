@@ -18,6 +18,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from hybridrec.config import FeastConfig, Settings
 from hybridrec.feature_store import drop_online_rows
+from streaming import jvm
 from streaming.config import StreamingSettings, streaming_settings
 from streaming.feast_writer import HashLayout
 from streaming.java_features import spec_text
@@ -56,7 +57,7 @@ class SinkDriver:
     def __init__(self, s: StreamingSettings, tmp_path: Path, classpath: str, ttl: int = 0) -> None:
         spec = tmp_path / f"spec-{ttl}-{s.redis.port}.txt"
         spec.write_text(spec_text(s, testkit.fresh_layouts(s), kafka=False, key_ttl_seconds=ttl))
-        self.proc = subprocess.Popen(["java", "-cp", classpath, "io.hybridrec.streaming.RedisSinkDriver", str(spec)],
+        self.proc = subprocess.Popen(["java", "-cp", classpath, jvm.REDIS_SINK_DRIVER, str(spec)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def send(self, line: str) -> tuple[int, int]:

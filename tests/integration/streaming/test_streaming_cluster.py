@@ -12,7 +12,7 @@ from hybridrec.kafka.topics import ensure_topics
 from streaming import cluster
 from tests.support import streaming_kit as testkit
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_session_cluster_computes_reference_features(services: Settings, tmp_path: Path) -> None:

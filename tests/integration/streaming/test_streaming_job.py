@@ -24,7 +24,7 @@ from streaming.config import StreamingSettings
 from tests.helpers import consume, free_port, mutated
 from tests.support import streaming_kit as testkit
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _malformed(world: testkit.World) -> dict[str, tuple[bytes, bytes]]:

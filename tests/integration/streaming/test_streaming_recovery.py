@@ -31,7 +31,7 @@ from streaming.config import StreamingSettings
 from streaming.feast_writer import HashLayout
 from tests.support import streaming_kit as testkit
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1800)]
 FRESH_S = 5.0
 
 
@@ -82,6 +82,12 @@ def _restored_from(job: testkit.JobProcess) -> str:
     return found.group(1) if found else ""
 
 
+def _completed_checkpoints(settings: StreamingSettings) -> set[Path]:
+    from streaming.job import checkpoints_dir
+
+    return {m.parent for m in checkpoints_dir(settings).glob("*/chk-*/_metadata")}
+
+
 def test_freshness_redis_restart_kill_and_savepoint(services: Settings, tmp_path: Path) -> None:
     testkit.build_jar()
     redis_server = testkit.RedisServer(tmp_path / "redis")
@@ -120,21 +126,23 @@ def test_freshness_redis_restart_kill_and_savepoint(services: Settings, tmp_path
         print(f"readable after: lone {took:.3f} s, 1 event/s {', '.join(f'{x:.3f}' for x in steady)} s")
 
         # 2. Redis killed under load and back: the job keeps running and archiving, nothing is lost.
+        before_load = testkit.read_archive(settings).num_rows
         feeder = _feed(settings, rest, per_s=40)
-        time.sleep(2)
+        assert testkit.wait_for(lambda: testkit.read_archive(settings).num_rows > before_load, 120), job.tail()
         redis_server.stop()
         archived_at_outage = testkit.read_archive(settings).num_rows
-        time.sleep(8)
+        assert testkit.wait_for(lambda: testkit.read_archive(settings).num_rows > archived_at_outage, 120), \
+            "the archive stalled without Redis"
         assert job.proc.poll() is None, job.tail()
-        assert testkit.read_archive(settings).num_rows > archived_at_outage, "the archive stalled without Redis"
         redis_server.start()
         feeder.join()
 
         # 3. SIGKILL mid-stream, then a plain start: it restores its newest checkpoint by itself.
         more = [*tail[:250], _now_event("fresh-h", "i4", "PLAY", 1)]
         live.append(more[-1])
+        before_kill = testkit.read_archive(settings).num_rows
         feeder = _feed(settings, more, per_s=60)
-        time.sleep(2)
+        assert testkit.wait_for(lambda: testkit.read_archive(settings).num_rows > before_kill, 120), job.tail()
         job.kill()
         killed_with = testkit.read_archive(settings).num_rows
         feeder.join()
@@ -171,7 +179,9 @@ def test_freshness_redis_restart_kill_and_savepoint(services: Settings, tmp_path
         assert users["fresh-h"]["hidden_items"] == ["i3"]   # kept through the kill and the savepoint
         assert users["fresh-h"]["recent_items"] == ["i4"]
 
-        time.sleep(3)  # one more checkpoint: a duplicate would show up now
+        # One more completed checkpoint: a duplicate (a replayed, re-committed file) would show up now.
+        completed = _completed_checkpoints(settings)
+        assert testkit.wait_for(lambda: bool(_completed_checkpoints(settings) - completed), 120), job.tail()
         ids = testkit.read_archive(settings).column("event_id").to_pylist()
         assert Counter(ids).most_common(1)[0][1] == 1, "an event was archived twice"
         assert set(ids) == expected_ids

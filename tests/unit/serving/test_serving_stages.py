@@ -63,3 +63,34 @@ def test_a_timeout_the_busy_loop_caused_does_not_open_the_breaker_but_a_slow_sto
     assert asyncio.run(page(idle, 0.0)) == ["features:timeout"]
     assert not idle.breaker.allow(), "an idle loop and no answer: the store's fault"
     assert idle.metrics.feature_timeouts.labels(cause="store")._value.get() == before["store"] + 1
+
+
+def test_the_loop_s_idle_clock_sees_work_that_is_no_cpu_stage() -> None:
+    """On the ranker's loop (serving.loop.new_loop), any work holding the loop through a read's wait — here a
+    callback standing in for gRPC/protobuf or the Redis client's parsing, which no CPU stage counts — makes the
+    timeout the loop's. On a loop without the clock the runner only sees its CPU stages, and calls it the
+    store's: the case the clock exists for."""
+    import asyncio
+
+    from serving.loop import new_loop
+
+    cfg = ServingConfig(breaker_failures=1, budgets={"features_max_ms": 40.0, "cpu_initial_ms": 0.0})
+
+    async def page(runner: StageRunner, other_work_s: float) -> list[str]:
+        degraded: list[str] = []
+        loop = asyncio.get_running_loop()
+        loop.call_soon(time.sleep, other_work_s)   # not a stage: the runner's own CPU count misses it
+        await runner.features(Budget(1.0, 0.0), lambda: asyncio.sleep(1.0), degraded, {})
+        return degraded
+
+    with asyncio.Runner(loop_factory=new_loop) as clocked:
+        busy = StageRunner(cfg, Metrics())
+        assert clocked.run(page(busy, 0.06)) == ["features:timeout"]
+        assert busy.breaker.allow(), "the loop was busy for the whole wait: not the store's fault"
+        slow_store = StageRunner(cfg, Metrics())
+        assert clocked.run(page(slow_store, 0.0)) == ["features:timeout"]
+        assert not slow_store.breaker.allow(), "an idle loop and no answer: the store's fault"
+
+    unclocked = StageRunner(cfg, Metrics())
+    assert asyncio.run(page(unclocked, 0.06)) == ["features:timeout"]
+    assert not unclocked.breaker.allow(), "without the clock the non-stage work is invisible"

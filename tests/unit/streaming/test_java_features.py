@@ -19,6 +19,7 @@ from hybridrec import fresh_features as ff
 from hybridrec.config import get_settings
 from hybridrec.contract import genre_vector
 from hybridrec.feature_store import online_key, repo_config
+from streaming import jvm
 from streaming.config import StreamingSettings, streaming_settings
 from streaming.java_features import spec_text
 from tests.support import streaming_kit as testkit
@@ -76,7 +77,7 @@ def run_java(s: StreamingSettings, views: tuple[ff.FreshView, ...], lines: list[
     spec = tmp_path / "spec.txt"
     spec.write_text(spec_text(s, testkit.fresh_layouts(s), kafka=False, views=views))
     catalog = [f"g {_h(item)} {','.join(_h(g) for g in gs)}" for item, gs in CATALOG.items()]
-    proc = subprocess.run(["java", "-cp", classpath, "io.hybridrec.features.FreshFoldDriver", str(spec)],
+    proc = subprocess.run(["java", "-cp", classpath, jvm.FRESH_FOLD_DRIVER, str(spec)],
                           input="\n".join([*catalog, *lines]) + "\n", capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout.splitlines()

@@ -10,6 +10,7 @@ import time
 
 from hybridrec.config import ValidationConfig
 from hybridrec.events import InvalidEvent, decode, make_event
+from streaming import jvm
 from tests.helpers import mutated
 
 
@@ -25,7 +26,7 @@ def java_reasons(records: list[tuple[bytes | None, bytes]], cfg: ValidationConfi
                  ) -> list[str]:
     lines = "".join(f"{'-' if k is None else k.hex()} {v.hex()} {now_ms}\n" for k, v in records)
     proc = subprocess.run(
-        ["java", "-cp", classpath, "io.hybridrec.streaming.ProtoDecodeDriver", str(cfg.max_payload_bytes),
+        ["java", "-cp", classpath, jvm.PROTO_DECODE_DRIVER, str(cfg.max_payload_bytes),
          str(cfg.max_id_length), str(cfg.min_event_time_ms), str(cfg.max_future_skew_s * 1000)],
         input=lines, capture_output=True, text=True, check=True, timeout=120)
     return proc.stdout.split()
