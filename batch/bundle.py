@@ -22,6 +22,7 @@ from hybridrec.model_artifacts import (
     INDEX,
     ITEM_IDS,
     ITEM_VECS,
+    NEIGHBOURS,
     POPULAR,
     RANKER,
     SCHEMA,
@@ -29,11 +30,13 @@ from hybridrec.model_artifacts import (
     USER_IDS,
     USER_VECS,
 )
+from hybridrec.neighbours import Neighbours
 from hybridrec.registry import ModelVersion
 
 
 def write_artifacts(out: Path, bundle: Bundle, schema: dict[str, Any], index: faiss.Index,
-                    similar_index: faiss.Index, popular_counts: list[tuple[str, int]]) -> dict[str, Path]:
+                    similar_index: faiss.Index, popular_counts: list[tuple[str, int]],
+                    neighbours: Neighbours) -> dict[str, Path]:
     """Files of one version in ``out``; returns name → path for :meth:`ModelRegistry.publish`."""
     out.mkdir(parents=True, exist_ok=True)
     scripted = bundle.ranker if isinstance(bundle.ranker, torch.jit.ScriptModule) else torch.jit.script(bundle.ranker)
@@ -46,6 +49,7 @@ def write_artifacts(out: Path, bundle: Bundle, schema: dict[str, Any], index: fa
     ann.save(index, str(out / INDEX))
     ann.save(similar_index, str(out / SIMILAR_INDEX))
     (out / POPULAR).write_text(json.dumps([{"item_id": i, "count": c} for i, c in popular_counts]))
+    neighbours.save(out / NEIGHBOURS)
     return {p.name: p for p in out.iterdir()}
 
 

@@ -145,6 +145,15 @@ class TopKConfig(_Section):
     users_per_chunk: int = Field(256, ge=1)
 
 
+class NeighboursConfig(_Section):
+    """Item-to-item co-occurrence neighbours published with each version (``hybridrec.neighbours``): pairs at
+    most ``window`` positions apart in a user's engagement sequence; the best ``k`` kept per item. The window is
+    the one the replay's item-to-item baseline chose on its validation cut on both MovieLens sets."""
+
+    window: int = Field(100, ge=1)
+    k: int = Field(100, ge=1, description="neighbours kept per item (serving sums the lists of a few seeds)")
+
+
 class BatchConfig(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="HYBRIDREC_BATCH__", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -159,6 +168,7 @@ class BatchConfig(BaseSettings):
     eval_surfaces: tuple[str, ...] = Field((), description="surfaces to evaluate/gate; () = most frequent")
     faiss: FaissConfig = FaissConfig()
     top_k: TopKConfig = TopKConfig()
+    neighbours: NeighboursConfig = NeighboursConfig()
     compact_archive: bool = Field(True, description="first move the hourly archive files of days up to "
                                   "as_of - window.late_days into monthly files (batch.compact)")
     materialize: bool = True

@@ -32,6 +32,7 @@ from batch.config import BatchConfig
 from batch.embeddings import Embeddings, fit_als
 from batch.evaluate import Bundle, EvalData, evaluate_all, recommend, recommend_popularity
 from batch.gates import GateDecision, decide
+from batch.neighbours import item_neighbours
 from hybridrec import fresh_features, nextitem
 from hybridrec.config import Settings
 from hybridrec.contract import ARCHIVE_SCHEMA
@@ -221,6 +222,7 @@ class RunReport:
     train: dict[str, float]
     compaction: dict[str, int] = field(default_factory=dict)
     swept: dict[str, int] = field(default_factory=dict)
+    neighbours: dict[str, int] = field(default_factory=dict)
     candidate: Bundle | None = field(default=None, repr=False)
     eval_data: EvalData | None = field(default=None, repr=False)
 
@@ -279,6 +281,9 @@ def _run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession 
         items = unit_rows(emb.item_vecs)   # "Because you watched" / similar items: cosine, seeds are items
         similar_index, similar_report = ann.build_tuned(items, ann.sample_rows(items, cfg.faiss.recall_queries),
                                                         cfg.faiss)
+    with timer.stage("item_neighbours"):
+        nb = item_neighbours(p.events, emb.item_ids, cfg.neighbours)
+        nb_stats = {"pairs": len(nb.indices), "items_with_neighbours": int((np.diff(nb.indptr) > 0).sum())}
     decision = gate(cfg, results, surfaces, min(ann_report.recall, similar_report.recall))
     window = {"t0": p.t0, "t1": p.t1, "t2": p.t2, "end": p.end, "events": p.n_events}
     # Features first: a version is published, and promoted, only once the batch features it was evaluated with
@@ -295,12 +300,13 @@ def _run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession 
     with timer.stage("registry"), tempfile.TemporaryDirectory() as tmp:
         popular_counts = [(i, round(data.item_share[i] * 1e9)) for i in data.popular[:1000]]
         files = bundle.write_artifacts(Path(tmp), candidate, ranker.feature_schema(vocab, emb.rank, model), index,
-                                       similar_index, popular_counts)
+                                       similar_index, popular_counts, nb)
         manifest = {
             "data_window": {**window, "as_of": as_of.isoformat()},
             "feature_schema": json.loads(files[bundle.SCHEMA].read_text()),
             "metrics": {"holdout": results, "ann": ann_report.as_dict(),
-                        "ann_similar": similar_report.as_dict(), "train": train_stats},
+                        "ann_similar": similar_report.as_dict(), "train": train_stats,
+                        "neighbours": nb_stats},
             "gate": decision.as_dict(), "surfaces": surfaces,
             "batch_features": {"as_of_ms": p.end, "rows": features, "materialized": cfg.materialize},
             "config": json.loads(cfg.model_dump_json()),
@@ -311,4 +317,5 @@ def _run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession 
     for df in (p.events, p.ustate, p.istate, p.gstate, p.catalog, p.genres):
         df.unpersist()
     return RunReport(version.version, decision.passed, decision.as_dict(), results, ann_report.as_dict(),
-                     timer.stages, window, features, train_stats, compaction, swept.as_dict(), candidate, data)
+                     timer.stages, window, features, train_stats, compaction, swept.as_dict(), nb_stats,
+                     candidate, data)

@@ -24,6 +24,7 @@ class Call:
     degraded: list[str] = field(default_factory=list)
     model_version: str = ""
     error: str = ""
+    reasons: list[str] = field(default_factory=list)  # each item's reason (what brought it), same order
 
 
 class RankerClient:
@@ -106,7 +107,14 @@ class RankerClient:
                 except grpc.RpcError as exc:
                     call = Call([], 0.0, error=f"{exc.code().name}: {exc.details()}")  # type: ignore[attr-defined]
                 else:
-                    call = Call([i.item_id for i in resp.row.items], 0.0, list(resp.degraded), resp.model_version)
+                    items = resp.row.items
+                    call = Call(
+                        [i.item_id for i in items],
+                        0.0,
+                        list(resp.degraded),
+                        resp.model_version,
+                        reasons=[i.reason for i in items],
+                    )
                 call.latency_ms = (time.perf_counter() - t0) * 1000
                 self.latencies_ms.append(call.latency_ms)
                 out.append(call)

@@ -43,6 +43,9 @@ class ReplayOptions:
     baselines: bool = True
     validation_fraction: float = 0.9  # the baselines' validation cut inside the history
     poll_s: float = 0.02
+    settle_s: float = 1.0
+    """once a user's newest event is visible, how long the rest of their state may still take: the job writes on
+    arrival, so of several events in the user's newest millisecond the first can be readable before the others"""
 
 
 @dataclass
@@ -128,16 +131,24 @@ class Replay:
         got: dict[str, nextitem.UserState] = {}
         sent = time.monotonic()
         deadline = sent + self.opts.freshness_timeout_s
+        settle: float | None = None
         while True:
             got.update(read_states(self.loop.store, pending) if pending else {})
-            pending = [u for u in pending if got[u].last_event_ms != want[u].last_event_ms]
-            if not pending or time.monotonic() > deadline:
+            pending = [u for u in pending if not nextitem.state_matches(got[u], want[u])]
+            now = time.monotonic()
+            if not pending or now > deadline:
+                break
+            # Every newest event is visible but some state differs: a same-millisecond event may still be on
+            # its way (last_event_ms cannot tell), so wait a little longer, then count what still differs.
+            if settle is None and all(got[u].last_event_ms == want[u].last_event_ms for u in pending):
+                settle = now + self.opts.settle_s
+            if settle is not None and now > settle:
                 break
             time.sleep(self.opts.poll_s)
         waited = (time.monotonic() - sent) * 1000
         if got:  # someone's features had to arrive: a freshness probe (produce, flush, clock → readable)
             self.loop.timeline.freshness.append((sent - self.loop.timeline.t0, waited))
-        late = set(pending)
+        late = {u for u in pending if got[u].last_event_ms != want[u].last_event_ms}
         self.timed_out_targets += sum(1 for t in pause.targets if t.user_id in late)
         cold = [u for u, s in want.items() if s.last_event_ms is None]
         got.update(read_states(self.loop.store, cold) if cold else {})
@@ -164,6 +175,7 @@ class Replay:
         in_history = [set(self.truth.engaged_before(t.user_id, self.cut.split_ms)) for t in self.targets]
         modes: dict[str, Any] = {}
         degraded: dict[str, dict[str, int]] = {}
+        reasons: dict[str, dict[str, float]] = {}  # share of the served slots per reason (what brought them)
         for mode in SERVED:
             calls = [c if c is not None else Call([], 0.0, error="not asked") for c in self.calls[mode]]
             modes[mode] = by_segment(
@@ -174,6 +186,8 @@ class Replay:
                 failed=[failed(c) for c in calls],
             )
             degraded[mode] = dict(Counter(d for c in calls for d in ([c.error] if c.error else c.degraded)))
+            slots = Counter(r for c in calls for r in c.reasons)
+            reasons[mode] = {r: round(n / max(1, slots.total()), 4) for r, n in slots.most_common()}
         baselines: dict[str, Any] = {}
         if self.opts.baselines:
             t0 = time.perf_counter()
@@ -203,6 +217,7 @@ class Replay:
             "served": list(SERVED),
             "baselines": baselines,
             "degraded": degraded,
+            "reasons": reasons,
             "checks": {
                 "pauses": len(self.checks),
                 "freshness_timeout_s": self.opts.freshness_timeout_s,

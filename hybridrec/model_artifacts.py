@@ -1,7 +1,8 @@
 """File names of a model version's artifacts: the contract between batch (writes) and serving (reads).
 
 Formats: TorchScript ranker, JSON feature schema, ``.npy`` embeddings with JSON id lists, two FAISS index
-files (user → item and item → item) and a JSON popularity list, so serving loads a version without importing batch code.
+files (user → item and item → item), a JSON popularity list and co-occurrence neighbour lists (``.npz``), so
+serving loads a version without importing batch code.
 """
 
 from typing import Final
@@ -17,6 +18,7 @@ ITEM_IDS: Final = "item_ids.json"
 INDEX: Final = "faiss.index"          # item vectors, inner product: user → item retrieval (the ALS score)
 SIMILAR_INDEX: Final = "faiss_similar.index"   # unit_rows(item vectors), inner product = cosine: item → item
 POPULAR: Final = "popularity.json"
+NEIGHBOURS: Final = "item_neighbours.npz"   # hybridrec.neighbours CSR lists over the item_ids positions
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:

@@ -68,6 +68,13 @@ class ServingConfig(_Section):
     max_clock_skew_ms: int = Field(86_400_000, ge=0, description="context.time_ms further off is rejected")
     candidates_per_row: int = Field(60, ge=1, description="retrieved per row before filtering and ranking")
     session_weight: float = Field(0.5, ge=0.0, le=1.0, description="session vector share of the FOR_YOU query")
+    i2i_seeds: int = Field(
+        10, ge=0, description="FOR_YOU: newest engaged items whose co-occurrence neighbours join the candidates "
+        "(0 = off)")
+    i2i_decay: float = Field(0.7, gt=0.0, le=1.0, description="weight of each older seed relative to the next newer")
+    i2i_weight: float = Field(
+        0.7, ge=0.0, le=1.0, description="FOR_YOU order: share of the item-to-item rank against the ranker's "
+        "(weighted reciprocal-rank fusion)")
     exploration_rate: float = Field(0.07, ge=0.0, le=0.5, description="share of slots given to exploration")
     rerank_pool: int = Field(3, ge=1, description="diversity re-ranks the top rerank_pool × items_per_row by score")
     diversity_slots: int = Field(

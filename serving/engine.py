@@ -94,7 +94,9 @@ class Engine:
             user_t = model.user_tensors(inputs)
 
             def rescore(rows: list[Cands]) -> None:
-                score_rows(model, user_t, rows, q.context.device, lambda kind: self._surface(model, kind))
+                score_rows(
+                    model, user_t, rows, q.context.device, lambda kind: self._surface(model, kind), cfg.i2i_weight
+                )
 
             if not st.cpu("scoring", budget, lambda: rescore(likely_shown(cands, q.n_rows)), degraded, stage_ms)[1]:
                 rescore = None
@@ -164,6 +166,9 @@ class Engine:
             only=q.only,
             n=cfg.candidates_per_row,
             session_weight=cfg.session_weight,
+            i2i_seeds=cfg.i2i_seeds,
+            i2i_decay=cfg.i2i_decay,
+            i2i_weight=cfg.i2i_weight,
         )
         return cands, inputs
 

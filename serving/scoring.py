@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from serving.domain import RowKind
-from serving.logic.candidates import Cands
+from serving.logic.candidates import Cands, rank_fusion
 from serving.model.bundle import LoadedModel, UserTensors
 from serving.trending import keep_trending_place
 
@@ -18,9 +18,12 @@ def score_rows(
     cands: list[Cands],
     device: str,
     surface_of: Callable[[str], int],
+    prior_weight: float = 0.0,
 ) -> None:
     """Scores of every candidate of ``cands`` (rows keep their retrieval order when the model knows none of
-    their items); items the model does not know go last, except in "Trending now", where the count put them."""
+    their items); items the model does not know go last, except in "Trending now", where the count put them.
+    A row with an item-to-item ``prior`` (FOR_YOU) is ordered by the rank fusion of both, ``prior_weight``
+    to the prior."""
     for c in cands:
         if c.pos is None:
             c.pos = np.fromiter((model.item_pos.get(i, -1) for i in c.items), np.int64, len(c.items))
@@ -39,4 +42,6 @@ def score_rows(
         c.scores = full[at : at + n]
         if c.plan.kind is RowKind.TRENDING:
             keep_trending_place(c.scores, known[at : at + n])
+        elif c.prior is not None and len(c.prior) == n:
+            c.scores = rank_fusion(c.scores, c.prior, prior_weight)
         at += n

@@ -27,6 +27,11 @@ if TYPE_CHECKING:
     from serving.model.bundle import LoadedModel
 
 
+I2I_REASON = "often watched with what you watched recently"
+"""Reason of a FOR_YOU slot that the item-to-item neighbours of the user's newest engagements brought or scored
+(the titles are the explanations, ADR-001)."""
+
+
 @dataclass(frozen=True)
 class Policy:
     """What shapes a page's rows beyond the scores (per request: the variant may override rate and weight)."""
@@ -55,6 +60,7 @@ class Kept:
     scores: np.ndarray
     pos: np.ndarray | None
     top: np.ndarray
+    prior: np.ndarray | None = None  # item-to-item score of ``items`` (FOR_YOU), for the slot's reason
 
 
 def hashes_of(c: Cands, model: LoadedModel | None) -> np.ndarray:
@@ -77,7 +83,8 @@ def filtered(c: Cands, seen_hashes: np.ndarray, used: set[str], pool: int, model
     scores = raw[idx] if len(idx) else np.zeros(0)
     # Diversity trades score for genre spread among the best few times per_row, not the whole tail.
     top = np.argsort(-scores, kind="stable")[:pool]
-    return Kept(c, [c.items[k] for k in kept], scores, None if c.pos is None else c.pos[idx], top)
+    prior = c.prior[idx] if c.prior is not None and len(c.prior) == len(c.items) else None
+    return Kept(c, [c.items[k] for k in kept], scores, None if c.pos is None else c.pos[idx], top, prior)
 
 
 def genres_of(
@@ -161,7 +168,11 @@ def assemble(
                 Slot(
                     r.items[p.index],
                     float(r.scores[p.index]),
-                    "exploring something new" if p.explored else plan.reason,
+                    "exploring something new"
+                    if p.explored
+                    else I2I_REASON
+                    if r.prior is not None and r.prior[p.index] > 0
+                    else plan.reason,
                     p.explored,
                     p.propensity,
                 )

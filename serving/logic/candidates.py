@@ -1,7 +1,12 @@
 """Candidates of every planned row: FAISS neighbours (FOR_YOU: the ALS user vector blended with the fresh
 session vector, so a new session moves the row within a second; BECAUSE_YOU_WATCHED: cosine neighbours of a
-recent item), the batch layer's precomputed top-K fused into FOR_YOU, and the trending, genre and popularity
-lists. Works on plain data and the loaded model's in-memory search; no I/O.
+recent item), the batch layer's precomputed top-K and the co-occurrence neighbours of the user's newest
+engagements (``hybridrec.neighbours``, published with the version) fused into FOR_YOU, and the trending, genre
+and popularity lists. Works on plain data and the loaded model's in-memory search; no I/O.
+
+FOR_YOU's order is a weighted reciprocal-rank fusion of the ranker's score and the item-to-item score
+(:func:`rank_fusion`, ``serving.i2i_weight``): the replay measured the co-occurrence lists well ahead of
+what the ranker alone serves (docs/benchmarks.md), and a rank fusion needs no calibration between the two.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hybridrec import neighbours
 from hybridrec.contract import GENRES
 from serving.domain import RowKind
 from serving.logic.rows import RowPlan, plan_rows
@@ -31,6 +37,7 @@ class Cands:
     base: np.ndarray | list[float]  # retrieval score, used when the model cannot score
     scores: np.ndarray | None = None
     pos: np.ndarray | None = None  # model positions of ``items`` (-1: not in the model), when known
+    prior: np.ndarray | None = None  # item-to-item score of ``items`` (0: not a neighbour), fused after scoring
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -72,16 +79,43 @@ def top_genres(*profiles: np.ndarray | None, n: int) -> list[int]:
     return [int(g) for g in order[:n] if acc[g] > 0]
 
 
-def fuse(*ranked: Sequence[str], k: int = 60) -> tuple[list[str], list[float]]:
+def fuse(*ranked: Sequence[str], k: int = 60, weights: Sequence[float] | None = None) -> tuple[list[str], list[float]]:
     """Reciprocal-rank fusion of candidate lists (e.g. FAISS neighbours and the batch top-K): each item scores
-    ``Σ 1/(k + rank)`` over the lists it is in, best first (ties keep first-seen order). Rank-based, so lists
-    whose scores are on different scales merge without calibration; the model re-scores them anyway."""
+    ``Σ w/(k + rank)`` over the lists it is in (``w`` 1 unless ``weights`` says), best first (ties keep
+    first-seen order). Rank-based, so lists whose scores are on different scales merge without calibration."""
     score: dict[str, float] = {}
-    for items in ranked:
+    for items, w in zip(ranked, weights or [1.0] * len(ranked), strict=True):
         for r, item in enumerate(items):
-            score[item] = score.get(item, 0.0) + 1.0 / (k + r + 1)
+            score[item] = score.get(item, 0.0) + w / (k + r + 1)
     order = sorted(score, key=lambda i: -score[i])
     return order, [score[i] for i in order]
+
+
+def rank_fusion(scores: np.ndarray, prior: np.ndarray, weight: float, k: int = 60) -> np.ndarray:
+    """``(1 - weight)/(k + rank by score) + weight/(k + rank by prior)``, ranks from 1; an item with no prior
+    (0) gets only the first term. Unscored items (score < 0: not in the model) keep a negative score."""
+    n = len(scores)
+    out = np.zeros(n)
+    if n == 0:
+        return out
+    by_score = np.empty(n)
+    by_score[np.argsort(-scores, kind="stable")] = np.arange(1, n + 1)
+    by_prior = np.empty(n)
+    by_prior[np.argsort(-prior, kind="stable")] = np.arange(1, n + 1)
+    out = (1.0 - weight) / (k + by_score) + np.where(prior > 0, weight / (k + by_prior), 0.0)
+    return np.where(scores < 0, scores, out)
+
+
+def item_to_item(
+    model: LoadedModel, user: UserFeatures | None, hidden: frozenset[str], seeds: int, decay: float, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``n`` co-occurrence neighbours (positions, scores) of the user's ``seeds`` newest distinct
+    engagements (the speed layer's ``engaged_items``, else ``recent_items``), newer seeds weighing more."""
+    if model.neighbours is None or user is None or seeds <= 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    engaged = user.engaged_items or tuple(dict.fromkeys(user.recent_items))
+    pos = [model.item_pos.get(i, -1) for i in engaged[: seeds + len(hidden)] if i not in hidden][:seeds]
+    return neighbours.top(model.neighbours, pos, decay, n)
 
 
 def list_cands(c: Cands, model: LoadedModel | None, trend: Trend, n: int) -> None:
@@ -151,6 +185,9 @@ def personal_cands(
     only: RowKind | None,
     n: int,
     session_weight: float,
+    i2i_seeds: int = 0,
+    i2i_decay: float = 0.7,
+    i2i_weight: float = 0.0,
 ) -> list[Cands]:
     """Every planned row of a page with a model: one batched inner-product search for FOR_YOU, one batched
     cosine search for the BECAUSE rows, the batch top-K fused into FOR_YOU, list rows from memory. Hidden items
@@ -212,10 +249,19 @@ def personal_cands(
             out[r].pos = prow[keep].astype(np.int64)
             out[r].items = [ids[p] for p in out[r].pos.tolist()]
             out[r].base = srow[keep].astype(np.float64)
-    if for_you >= 0 and top_k:  # the batch layer's precomputed candidates join the FAISS neighbours
+    i2i_pos, i2i_score = (
+        item_to_item(model, user, hidden, i2i_seeds, i2i_decay, n) if for_you >= 0 else (np.zeros(0), np.zeros(0))
+    )
+    if for_you >= 0 and (top_k or len(i2i_pos)):
+        # the batch layer's precomputed candidates and the co-occurrence neighbours join the FAISS neighbours
         c = out[for_you]
-        c.items, c.base = fuse(c.items, top_k)
+        i2i = [ids[p] for p in i2i_pos.tolist()]
+        rest = (1.0 - i2i_weight) / 2
+        c.items, c.base = fuse(c.items, top_k, i2i, weights=(rest, rest, i2i_weight) if len(i2i) else None)
         c.pos = np.fromiter((model.item_pos.get(i, -1) for i in c.items), np.int64, len(c.items))
+        if len(i2i):
+            by_item = dict(zip(i2i, i2i_score.tolist(), strict=True))
+            c.prior = np.fromiter((by_item.get(i, 0.0) for i in c.items), np.float64, len(c.items))
     return out
 
 

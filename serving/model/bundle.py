@@ -25,6 +25,7 @@ from hybridrec.model_artifacts import (
     INDEX,
     ITEM_IDS,
     ITEM_VECS,
+    NEIGHBOURS,
     POPULAR,
     RANKER,
     SCHEMA,
@@ -33,6 +34,7 @@ from hybridrec.model_artifacts import (
     USER_VECS,
     unit_rows,
 )
+from hybridrec.neighbours import Neighbours
 from hybridrec.registry import ModelVersion
 from serving.features.base import ItemFeatures
 from serving.model import inputs as mi
@@ -60,6 +62,7 @@ class LoadedModel:
     popular_genres: list[int] = field(default_factory=list)
     popular_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))   # positions of ``popular``
     similar_index: faiss.Index | None = None   # over unit item vectors; None for versions published without it
+    neighbours: Neighbours | None = None   # co-occurrence lists by position; None for versions published without
     _item_t: tuple | None = field(default=None, repr=False)   # (the item arrays, their tensor views)
 
     def __post_init__(self) -> None:
@@ -197,12 +200,16 @@ def load_version(version: ModelVersion) -> LoadedModel:
     similar_index = _read_index(version, SIMILAR_INDEX, item_vecs.shape) \
         if SIMILAR_INDEX in version.manifest["artifacts"] else None
     popular = [r["item_id"] for r in json.loads(version.artifact(POPULAR).read_text())]
+    neighbours = Neighbours.load(version.artifact(NEIGHBOURS)) if NEIGHBOURS in version.manifest["artifacts"] else None
+    if neighbours is not None and neighbours.n_items != len(item_ids):
+        raise ValueError(f"{version.version}: {NEIGHBOURS} covers {neighbours.n_items} items, "
+                         f"the model {len(item_ids)}")
     model = LoadedModel(
         version=version.version, ranker=ranker,
         surfaces={s: k for k, s in enumerate(vocab["surface"])}, devices={d: k for k, d in enumerate(vocab["device"])},
         user_pos={u: k for k, u in enumerate(user_ids)}, user_vecs=user_vecs,
         item_ids=item_ids, item_pos={i: k for k, i in enumerate(item_ids)}, item_vecs=item_vecs,
-        index=index, popular=popular, similar_index=similar_index)
+        index=index, popular=popular, similar_index=similar_index, neighbours=neighbours)
     model.attach_item_features({}, {})
     warm_up(model)
     model.ranker = optimized(model)

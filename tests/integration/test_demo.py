@@ -93,6 +93,17 @@ def test_fresh_events_make_the_served_rows_better(demo: tuple[dict[str, Any], Pa
     assert hybrid > batch_only > 0, (hybrid, batch_only)
 
 
+def test_item_to_item_neighbours_reach_the_served_for_you_rows(demo: tuple[dict[str, Any], Path]) -> None:
+    """The nightly batch published co-occurrence neighbours with the version, and serving brought the neighbours
+    of each user's newest engagements into FOR_YOU (each such slot says so in its reason)."""
+    from serving.logic.assembly import I2I_REASON
+
+    result, _ = demo
+    assert result["batch"]["neighbours"]["pairs"] > 0, result["batch"]
+    share = result["replay"]["reasons"]["hybrid"].get(I2I_REASON, 0.0)
+    assert share > 0.2, result["replay"]["reasons"]
+
+
 def test_for_you_holds_no_item_the_user_engaged_with(demo: tuple[dict[str, Any], Path]) -> None:
     modes = demo[0]["replay"]["modes"]
     assert modes["hybrid"]["all"]["seen@20"] == 0.0 and modes["batch-only"]["all"]["seen@20"] == 0.0

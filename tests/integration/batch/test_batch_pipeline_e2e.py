@@ -50,7 +50,8 @@ def test_pipeline_trains_evaluates_registers_and_promotes(run_report: main.RunRe
     v.verify()
     m = v.manifest
     assert {"ranker.pt", "feature_schema.json", "item_embeddings.npy", "faiss.index", "faiss_similar.index",
-            "popularity.json"} <= set(m["artifacts"])
+            "popularity.json", "item_neighbours.npz"} <= set(m["artifacts"])
+    assert r.neighbours["pairs"] > 0 and m["metrics"]["neighbours"] == r.neighbours
     assert m["data_window"]["as_of"] == AS_OF.isoformat() and m["metrics"]["ann"]["recall"] == pytest.approx(1.0)
     assert m["metrics"]["ann_similar"]["recall"] == pytest.approx(1.0)
     assert [i["name"] for i in m["feature_schema"]["inputs"]][:3] == ["user_num", "user_genres", "item_num"]

@@ -358,6 +358,30 @@ def test_batch_top_k_is_a_candidate_source_of_for_you(loaded: tuple[kit.World, L
     assert (mine - before) & set(top_k)
 
 
+def test_item_to_item_neighbours_of_the_newest_engagements_join_and_lead_for_you(
+        loaded: tuple[kit.World, LoadedModel]) -> None:
+    from hybridrec.neighbours import cooccurrence
+    from serving.logic.assembly import I2I_REASON
+
+    w, model = loaded
+    # Sessions in which i5 was always followed by i100..i104: those are i5's neighbours, nothing else is.
+    seqs = [[5, 100 + k] for k in range(5) for _ in range(3)]
+    counts = np.bincount(np.concatenate(seqs), minlength=len(w.item_ids)).astype(float)
+    with_nb = replace(model, neighbours=cooccurrence(seqs, counts, window=1))
+    user = replace(kit.heavy_user(w, now_ms=NOW), recent_items=("i5",), engaged_items=("i5",))
+    feats = MemoryFeatures(users={"u1": user}, items=w.item_features())
+    cfg = RELAXED.model_copy(update={"exploration_rate": 0.0, "diversity": 0.0})
+    engine, _, _ = _engine(w, with_nb, feats, cfg=cfg)
+    row = asyncio.run(engine.homepage(_q())).rows[0]
+    assert row.kind is RowKind.FOR_YOU
+    brought = [s.item_id for s in row.items if s.reason == I2I_REASON]
+    assert set(brought) == {f"i{100 + k}" for k in range(5)}
+    assert {s.item_id for s in row.items[:3]} <= set(brought), "the fusion puts the neighbours first"
+    # Switched off (or a version published without neighbours): the row is the ranker's alone.
+    off, _, _ = _engine(w, with_nb, feats, cfg=cfg.model_copy(update={"i2i_seeds": 0}))
+    assert all(s.reason != I2I_REASON for s in asyncio.run(off.homepage(_q())).rows[0].items)
+
+
 def test_no_model_ever_serves_speed_layer_trending_and_popularity_of_the_catalog(
         loaded: tuple[kit.World, LoadedModel]) -> None:
     """Fresh install (batch never ran): trending, popular and popular-in-genre rows from the speed layer's

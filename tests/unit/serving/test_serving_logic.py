@@ -101,6 +101,18 @@ def test_rerank_gain_is_the_exact_entropy_gain() -> None:
         mass += g[p]
 
 
+def test_rank_fusion_weighs_the_two_orders_and_keeps_unscored_items_last() -> None:
+    from serving.logic.candidates import rank_fusion
+
+    scores = np.array([0.9, 0.5, 0.1, -1.0])  # ranker: a, b, c; d is not in the model
+    prior = np.array([0.0, 0.2, 3.0, 0.0])  # item-to-item: c, b
+    ranker_only = rank_fusion(scores, prior, 0.0)
+    assert ranker_only.argsort()[::-1].tolist()[:3] == [0, 1, 2] and ranker_only[3] == -1.0
+    fused = rank_fusion(scores, prior, 0.7, k=1)
+    assert fused == pytest.approx([0.3 / 2, 0.3 / 3 + 0.7 / 3, 0.3 / 4 + 0.7 / 2, -1.0])
+    assert fused.argsort()[::-1].tolist()[:3] == [2, 1, 0]
+
+
 def test_fuse_ranks_by_reciprocal_rank_across_lists() -> None:
     from serving.logic.candidates import fuse
 

@@ -1,0 +1,135 @@
+"""Item-to-item neighbours by session co-occurrence: the one definition the nightly batch publishes with a model
+version (serving's FOR_YOU candidates and score) and the replay's item-to-item baseline is fit with.
+
+Items engaged close together in a user's sequence are neighbours: every pair at most ``window`` positions apart
+counts ``1/distance`` (both ways; an item next to itself does not count), and the sum is cosine-normalised by
+the two items' engagement counts, so a blockbuster is not everyone's neighbour. A user is scored from their
+newest engagements, the ``age``-th newest weighted ``decay**age`` (session kNN in spirit): the newest events
+say most about what comes next.
+
+The lists are held as CSR rows (``indptr``/``indices``/``scores``, each row best first), optionally cut to the
+best ``k`` per item: memory grows with the pairs seen, not with the catalog squared, and scoring touches only
+the rows of the user's seeds (a few thousand numbers), never the catalog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """Each item's neighbours (positions in the caller's item vocabulary) and scores, best first."""
+
+    indptr: np.ndarray  # (n_items + 1,) int64
+    indices: np.ndarray  # int32
+    scores: np.ndarray  # float32
+
+    @property
+    def n_items(self) -> int:
+        return len(self.indptr) - 1
+
+    @classmethod
+    def empty(cls, n_items: int) -> Neighbours:
+        return cls(np.zeros(n_items + 1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))
+
+    def of(self, item: int) -> tuple[np.ndarray, np.ndarray]:
+        """Neighbour positions and scores of one item, best first."""
+        lo, hi = int(self.indptr[item]), int(self.indptr[item + 1])
+        return self.indices[lo:hi], self.scores[lo:hi]
+
+    def save(self, path: Path) -> None:
+        """As an ``.npz`` of three plain arrays (the registry artifact; serving reads it with numpy only)."""
+        with path.open("wb") as f:
+            np.savez(f, indptr=self.indptr, indices=self.indices, scores=self.scores)
+
+    @classmethod
+    def load(cls, path: Path) -> Neighbours:
+        with np.load(path, allow_pickle=False) as z:
+            out = cls(z["indptr"].astype(np.int64), z["indices"].astype(np.int32), z["scores"].astype(np.float32))
+        if out.indptr[0] != 0 or out.indptr[-1] != len(out.indices) or len(out.indices) != len(out.scores):
+            raise ValueError(f"{path.name}: inconsistent neighbour lists")
+        if np.any(np.diff(out.indptr) < 0) or (len(out.indices) and out.indices.max() >= out.n_items):
+            raise ValueError(f"{path.name}: neighbour positions outside the item vocabulary")
+        return out
+
+
+def cooccurrence(
+    sequences: Iterable[Sequence[int]], counts: np.ndarray, window: int, k: int | None = None
+) -> Neighbours:
+    """Neighbours of every item from users' engagement sequences (item positions, oldest first); ``counts``
+    the engagements per item (the cosine norm); ``k`` keeps each item's best k (None: all)."""
+    n = len(counts)
+    keys: list[np.ndarray] = []
+    weights: list[np.ndarray] = []
+    for seq in sequences:
+        s = np.asarray(seq, dtype=np.int64)
+        for d in range(1, min(window, len(s) - 1) + 1):
+            a, b = s[:-d], s[d:]
+            keep = a != b
+            keys += [a[keep] * n + b[keep], b[keep] * n + a[keep]]
+            weights += [np.full(int(keep.sum()), 1.0 / d)] * 2
+    if not keys:
+        return Neighbours.empty(n)
+    # Sum the weights of equal pairs: one sort of the keys, then a segmented sum (cheaper than np.unique's
+    # inverse); the pairs come out ordered by row, then column.
+    key = np.concatenate(keys)
+    order = np.argsort(key)
+    key, weight = key[order], np.concatenate(weights)[order]
+    first = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+    pair, w = key[first], np.add.reduceat(weight, first)
+    rows, cols = pair // n, pair % n
+    norm = np.sqrt(np.maximum(np.asarray(counts, dtype=np.float64), 1.0))
+    w = w / norm[rows] / norm[cols]
+    # Within each row best first, ties by column: one stable sort of row + (a fraction falling with the weight).
+    order = np.argsort(rows + (1.0 - 0.999 * w / w.max()), kind="stable")
+    rows, cols, w = rows[order], cols[order], w[order]
+    starts = np.searchsorted(rows, np.arange(n + 1))
+    if k is not None:
+        rank = np.arange(len(rows)) - starts[rows]
+        keep = rank < k
+        rows, cols, w = rows[keep], cols[keep], w[keep]
+        starts = np.searchsorted(rows, np.arange(n + 1))
+    return Neighbours(starts.astype(np.int64), cols.astype(np.int32), w.astype(np.float32))
+
+
+def seed_weights(n_seeds: int, decay: float) -> np.ndarray:
+    """Weight of the ``age``-th newest seed: ``decay**age``."""
+    return (decay ** np.arange(n_seeds)).astype(np.float32)
+
+
+def gather(nb: Neighbours, seeds_newest_first: Sequence[int], decay: float) -> tuple[np.ndarray, np.ndarray]:
+    """The recency-weighted neighbours of the seeds, unsummed: (positions, weighted scores), one entry per
+    (seed, neighbour) pair. Seeds outside the vocabulary (negative) are skipped."""
+    parts = [
+        (nb.of(s), w)
+        for s, w in zip(seeds_newest_first, seed_weights(len(seeds_newest_first), decay), strict=True)
+        if 0 <= s < nb.n_items
+    ]
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    pos = np.concatenate([p for (p, _), _ in parts]).astype(np.int64)
+    score = np.concatenate([s * w for (_, s), w in parts])
+    return pos, score
+
+
+def score_all(nb: Neighbours, seeds_newest_first: Sequence[int], decay: float) -> np.ndarray:
+    """Every item's score for a user whose newest engagements are ``seeds_newest_first`` (dense)."""
+    pos, score = gather(nb, seeds_newest_first, decay)
+    return np.bincount(pos, weights=score, minlength=nb.n_items).astype(np.float32)
+
+
+def top(nb: Neighbours, seeds_newest_first: Sequence[int], decay: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``n`` items for the seeds (positions, scores; best first, ties by position), summed over the
+    seeds' lists only: what serving asks per request."""
+    pos, score = gather(nb, seeds_newest_first, decay)
+    if not len(pos):
+        return pos, score
+    items, inverse = np.unique(pos, return_inverse=True)
+    total = np.bincount(inverse, weights=score).astype(np.float32)
+    order = np.lexsort((items, -total))[:n]
+    return items[order], total[order]
