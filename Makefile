@@ -75,6 +75,7 @@ topics: up
 
 lint: $(VENV_STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 unit: install
 	$(VENV)/bin/pytest tests/unit -q $(PYTEST_ARGS)

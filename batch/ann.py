@@ -29,8 +29,15 @@ class AnnReport:
     params: dict[str, float] = field(default_factory=dict)  # the search knobs the recall was measured with
 
     def as_dict(self) -> dict[str, float | str | dict[str, float]]:
-        return {"kind": self.kind, "n_items": self.n_items, "k": self.k, "recall": self.recall,
-                "qps_index": self.qps_index, "qps_exact": self.qps_exact, "params": self.params}
+        return {
+            "kind": self.kind,
+            "n_items": self.n_items,
+            "k": self.k,
+            "recall": self.recall,
+            "qps_index": self.qps_index,
+            "qps_exact": self.qps_exact,
+            "params": self.params,
+        }
 
 
 def build_index(vectors: np.ndarray, cfg: FaissConfig) -> tuple[faiss.Index, str]:
@@ -86,15 +93,25 @@ def measure(index: faiss.Index, kind: str, vectors: np.ndarray, queries: np.ndar
     _, got = index.search(q, k)
     t_index = time.perf_counter() - t0
     hits = sum(len(set(g[g >= 0]) & set(t)) for g, t in zip(got, truth, strict=True))
-    return AnnReport(kind, x.shape[0], k, hits / (k * len(q)), len(q) / max(t_index, 1e-9),
-                     len(q) / max(t_exact, 1e-9), search_params(index, kind))
+    return AnnReport(
+        kind,
+        x.shape[0],
+        k,
+        hits / (k * len(q)),
+        len(q) / max(t_index, 1e-9),
+        len(q) / max(t_exact, 1e-9),
+        search_params(index, kind),
+    )
 
 
 def search_params(index: faiss.Index, kind: str) -> dict[str, float]:
     """The index's search-time knobs (what a reader needs to reproduce the stored recall)."""
     if kind == "hnsw":
-        return {"M": index.hnsw.nb_neighbors(1), "efSearch": index.hnsw.efSearch,
-                "efConstruction": index.hnsw.efConstruction}
+        return {
+            "M": index.hnsw.nb_neighbors(1),
+            "efSearch": index.hnsw.efSearch,
+            "efConstruction": index.hnsw.efConstruction,
+        }
     if kind == "ivf":
         return {"nlist": index.nlist, "nprobe": index.nprobe}
     if kind == "ivfpq":

@@ -34,9 +34,15 @@ from hybridrec.neighbours import Neighbours
 from hybridrec.registry import ModelVersion
 
 
-def write_artifacts(out: Path, bundle: Bundle, schema: dict[str, Any], index: faiss.Index,
-                    similar_index: faiss.Index, popular_counts: list[tuple[str, int]],
-                    neighbours: Neighbours) -> dict[str, Path]:
+def write_artifacts(
+    out: Path,
+    bundle: Bundle,
+    schema: dict[str, Any],
+    index: faiss.Index,
+    similar_index: faiss.Index,
+    popular_counts: list[tuple[str, int]],
+    neighbours: Neighbours,
+) -> dict[str, Path]:
     """Files of one version in ``out``; returns name → path for :meth:`ModelRegistry.publish`."""
     out.mkdir(parents=True, exist_ok=True)
     scripted = bundle.ranker if isinstance(bundle.ranker, torch.jit.ScriptModule) else torch.jit.script(bundle.ranker)
@@ -59,7 +65,11 @@ def load_bundle(version: ModelVersion) -> Bundle:
     ranker.eval()
     schema = json.loads(version.artifact(SCHEMA).read_text())
     vocab_of = {i["name"]: i.get("vocabulary") for i in schema["inputs"]}
-    emb = Embeddings(json.loads(version.artifact(USER_IDS).read_text()), np.load(version.artifact(USER_VECS)),
-                     json.loads(version.artifact(ITEM_IDS).read_text()), np.load(version.artifact(ITEM_VECS)))
+    emb = Embeddings(
+        json.loads(version.artifact(USER_IDS).read_text()),
+        np.load(version.artifact(USER_VECS)),
+        json.loads(version.artifact(ITEM_IDS).read_text()),
+        np.load(version.artifact(ITEM_VECS)),
+    )
     popular = [r["item_id"] for r in json.loads(version.artifact(POPULAR).read_text())]
     return Bundle(ranker, emb, Vocab(vocab_of["surface"], vocab_of["device"]), popular)

@@ -90,8 +90,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--until", type=_date, required=True, help="last day (UTC) to compact, YYYY-MM-DD")
     c.set_defaults(func=cmd_compact)
     la = sub.add_parser("load-archive", help="write a dataset into the lake archive (instead of Flink)")
-    la.add_argument("--dataset", required=True,
-                    choices=["ml-100k", "ml-latest-small", "ml-1m", "ml-20m", "ml-25m", "synthetic"])
+    la.add_argument(
+        "--dataset", required=True, choices=["ml-100k", "ml-latest-small", "ml-1m", "ml-20m", "ml-25m", "synthetic"]
+    )
     la.add_argument("--path", help="dataset directory")
     la.add_argument("--events", type=int, help="synthetic: number of events")
     la.set_defaults(func=cmd_load_archive)

@@ -32,8 +32,6 @@ def _state_dir() -> Path:
     return d
 
 
-
-
 def master_url(cfg: SparkConfig) -> str:
     return f"spark://{cfg.cluster_host}:{cfg.cluster_port}"
 
@@ -45,25 +43,55 @@ def _start(name: str, args: list[str], env: dict[str, str]) -> None:
         print(f"{name}: already running (pid {pid_file.read_text()})")
         return
     log = open(state / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen([str(SPARK_HOME / "bin" / "spark-class"), *args], stdout=log, stderr=log,
-                            env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(SPARK_HOME / "bin" / "spark-class"), *args], stdout=log, stderr=log, env=env, start_new_session=True
+    )
     pid_file.write_text(str(proc.pid))
     print(f"{name}: started pid {proc.pid}, log {state / f'{name}.log'}")
 
 
 def up(cfg: SparkConfig) -> None:
-    env = {**os.environ, "SPARK_HOME": str(SPARK_HOME), "PYSPARK_PYTHON": sys.executable,
-           "SPARK_WORKER_DIR": str(_state_dir() / "work"), "SPARK_LOG_DIR": str(_state_dir())}
-    _start("master", ["org.apache.spark.deploy.master.Master", "--host", cfg.cluster_host,
-                      "--port", str(cfg.cluster_port), "--webui-port", str(cfg.cluster_webui_port)], env)
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(SPARK_HOME),
+        "PYSPARK_PYTHON": sys.executable,
+        "SPARK_WORKER_DIR": str(_state_dir() / "work"),
+        "SPARK_LOG_DIR": str(_state_dir()),
+    }
+    _start(
+        "master",
+        [
+            "org.apache.spark.deploy.master.Master",
+            "--host",
+            cfg.cluster_host,
+            "--port",
+            str(cfg.cluster_port),
+            "--webui-port",
+            str(cfg.cluster_webui_port),
+        ],
+        env,
+    )
     deadline = time.monotonic() + 60
     while not port_open(cfg.cluster_host, cfg.cluster_port):
         if time.monotonic() > deadline:
             raise SystemExit(f"master did not open {master_url(cfg)} within 60 s; see {_state_dir()}/master.log")
         time.sleep(0.5)
-    _start("worker", ["org.apache.spark.deploy.worker.Worker", master_url(cfg), "--host", cfg.cluster_host,
-                      "--cores", str(cfg.worker_cores), "--memory", cfg.worker_memory,
-                      "--webui-port", str(cfg.cluster_webui_port + 1)], env)
+    _start(
+        "worker",
+        [
+            "org.apache.spark.deploy.worker.Worker",
+            master_url(cfg),
+            "--host",
+            cfg.cluster_host,
+            "--cores",
+            str(cfg.worker_cores),
+            "--memory",
+            cfg.worker_memory,
+            "--webui-port",
+            str(cfg.cluster_webui_port + 1),
+        ],
+        env,
+    )
     print(f"master: {master_url(cfg)}  (UI http://{cfg.cluster_host}:{cfg.cluster_webui_port})")
 
 

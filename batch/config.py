@@ -67,7 +67,12 @@ class AlsConfig(_Section):
     blocks: int = Field(4, ge=1, description="user and item blocks; few on a small cluster, or tasks dominate")
     seed: int = 7
     event_weights: dict[str, float] = {
-        "PLAY": 1.0, "CLICK": 0.5, "RATING": 1.0, "ADD_TO_LIST": 1.0, "THUMBS": 0.5, "IMPRESSION": 0.0,
+        "PLAY": 1.0,
+        "CLICK": 0.5,
+        "RATING": 1.0,
+        "ADD_TO_LIST": 1.0,
+        "THUMBS": 0.5,
+        "IMPRESSION": 0.0,
     }
 
 
@@ -169,8 +174,11 @@ class BatchConfig(BaseSettings):
     faiss: FaissConfig = FaissConfig()
     top_k: TopKConfig = TopKConfig()
     neighbours: NeighboursConfig = NeighboursConfig()
-    compact_archive: bool = Field(True, description="first move the hourly archive files of days up to "
-                                  "as_of - window.late_days into monthly files (batch.compact)")
+    compact_archive: bool = Field(
+        True,
+        description="first move the hourly archive files of days up to "
+        "as_of - window.late_days into monthly files (batch.compact)",
+    )
     materialize: bool = True
 
     @model_validator(mode="after")
@@ -178,8 +186,10 @@ class BatchConfig(BaseSettings):
         for surface, gate in self.gates.items():
             name, _, k = gate.metric.partition("@")
             if name not in {"recall", "ndcg", "map"} or not k.isdigit() or int(k) not in self.eval.k_values:
-                raise ValueError(f"gate {surface!r}: metric {gate.metric!r} must be recall|ndcg|map@K with K in "
-                                 f"eval.k_values {self.eval.k_values}")
+                raise ValueError(
+                    f"gate {surface!r}: metric {gate.metric!r} must be recall|ndcg|map@K with K in "
+                    f"eval.k_values {self.eval.k_values}"
+                )
         if "*" not in self.gates:
             raise ValueError("gates needs a '*' entry (the default for surfaces without their own gate)")
         return self
@@ -199,8 +209,7 @@ def load_batch_config(path: Path | None = None, settings: Settings | None = None
     """Batch config, lowest first: defaults < the ``[batch]`` section of the shared settings (the one config
     file of ``HYBRIDREC_CONFIG``) < the ``[batch]`` table of ``path`` / ``HYBRIDREC_BATCH_CONFIG`` < env
     ``HYBRIDREC_BATCH__*`` < ``overrides``."""
-    path = path or (Path(os.environ["HYBRIDREC_BATCH_CONFIG"]) if os.environ.get("HYBRIDREC_BATCH_CONFIG")
-                    else None)
+    path = path or (Path(os.environ["HYBRIDREC_BATCH_CONFIG"]) if os.environ.get("HYBRIDREC_BATCH_CONFIG") else None)
     data: dict[str, Any] = dict(settings.batch) if settings is not None else {}
     if path is not None:
         with open(path, "rb") as fh:

@@ -58,22 +58,34 @@ class Embeddings:
 
 
 def _dense_ids(df: DataFrame, col: str) -> DataFrame:
-    return (df.select(col).distinct()
-            .withColumn(f"{col}_idx", (F.dense_rank().over(Window.orderBy(col)) - 1).cast("int")))
+    return (
+        df.select(col).distinct().withColumn(f"{col}_idx", (F.dense_rank().over(Window.orderBy(col)) - 1).cast("int"))
+    )
 
 
 def fit_als(feedback: DataFrame, cfg: AlsConfig) -> Embeddings:
     """Fit implicit ALS on ``user_id, item_id, strength`` and return the factors as numpy matrices."""
     users, items = _dense_ids(feedback, "user_id").cache(), _dense_ids(feedback, "item_id").cache()
     data = feedback.join(users, "user_id").join(items, "item_id").select("user_id_idx", "item_id_idx", "strength")
-    als = ALS(rank=cfg.rank, regParam=cfg.reg, maxIter=cfg.iters, alpha=cfg.alpha, implicitPrefs=True,
-              userCol="user_id_idx", itemCol="item_id_idx", ratingCol="strength", seed=cfg.seed,
-              coldStartStrategy="drop", nonnegative=False, numUserBlocks=cfg.blocks, numItemBlocks=cfg.blocks)
+    als = ALS(
+        rank=cfg.rank,
+        regParam=cfg.reg,
+        maxIter=cfg.iters,
+        alpha=cfg.alpha,
+        implicitPrefs=True,
+        userCol="user_id_idx",
+        itemCol="item_id_idx",
+        ratingCol="strength",
+        seed=cfg.seed,
+        coldStartStrategy="drop",
+        nonnegative=False,
+        numUserBlocks=cfg.blocks,
+        numItemBlocks=cfg.blocks,
+    )
     model = als.fit(data)
 
     def collect(factors: DataFrame, index: DataFrame, col: str) -> tuple[list[str], np.ndarray]:
-        rows = (factors.join(index, factors["id"] == index[f"{col}_idx"]).select(col, "features")
-                .orderBy(col).collect())
+        rows = factors.join(index, factors["id"] == index[f"{col}_idx"]).select(col, "features").orderBy(col).collect()
         ids = [r[col] for r in rows]
         mat = np.asarray([r["features"] for r in rows], dtype=np.float32).reshape(len(rows), cfg.rank)
         return ids, mat

@@ -53,8 +53,10 @@ class EvalData:
         return self.item_frame["item_id"].tolist()
 
     def item_genres(self) -> dict[str, list[float]]:
-        return {i: list(g) if g is not None else [] for i, g in
-                zip(self.item_frame["item_id"], self.item_frame["genre_vec"], strict=True)}
+        return {
+            i: list(g) if g is not None else []
+            for i, g in zip(self.item_frame["item_id"], self.item_frame["genre_vec"], strict=True)
+        }
 
 
 def _seen_mask(data: EvalData, cases: list[str], pos: Mapping[str, int]) -> np.ndarray:
@@ -73,8 +75,9 @@ def recommend_popularity(data: EvalData, k: int) -> dict[str, list[str]]:
     return out
 
 
-def recommend(bundle: Bundle, data: EvalData, k: int, *, surface: str | None, n_candidates: int,
-              chunk: int = 256) -> dict[str, list[str]]:
+def recommend(
+    bundle: Bundle, data: EvalData, k: int, *, surface: str | None, n_candidates: int, chunk: int = 256
+) -> dict[str, list[str]]:
     """Top ``k`` per case: by ALS score when ``surface`` is None, else by the ranker's engagement head for
     that surface over ALS + popularity candidates."""
     items = data.item_ids
@@ -83,10 +86,10 @@ def recommend(bundle: Bundle, data: EvalData, k: int, *, surface: str | None, n_
     iin = item_inputs(data.item_frame, bundle.emb)
     device = bundle.vocab.ids(data.user_frame["device"].fillna("").tolist(), "device")
     surface_id = int(bundle.vocab.ids([surface or ""], "surface")[0])
-    popular_idx = np.array([pos[i] for i in data.popular[:POPULAR_CANDIDATES + 200] if i in pos], dtype=np.int64)
+    popular_idx = np.array([pos[i] for i in data.popular[: POPULAR_CANDIDATES + 200] if i in pos], dtype=np.int64)
     out: dict[str, list[str]] = {}
     for s in range(0, len(data.cases), chunk):
-        cases = data.cases[s:s + chunk]
+        cases = data.cases[s : s + chunk]
         rows = np.arange(s, s + len(cases))
         als = uin["user_vec"][rows] @ iin["item_vec"].T
         seen = _seen_mask(data, cases, pos)
@@ -107,8 +110,12 @@ def recommend(bundle: Bundle, data: EvalData, k: int, *, surface: str | None, n_
             pair_u.append(np.full(len(cand), r + s))
             pair_i.append(cand)
         pu, pi = np.concatenate(pair_u), np.concatenate(pair_i)
-        inputs = {**{key: v[pu] for key, v in uin.items()}, **{key: v[pi] for key, v in iin.items()},
-                  "surface": np.full(len(pu), surface_id, dtype=np.int64), "device": device[pu]}
+        inputs = {
+            **{key: v[pu] for key, v in uin.items()},
+            **{key: v[pi] for key, v in iin.items()},
+            "surface": np.full(len(pu), surface_id, dtype=np.int64),
+            "device": device[pu],
+        }
         eng, _ = score(bundle.ranker, inputs)
         for r, u in enumerate(cases):
             sel = pu == r + s
@@ -117,11 +124,21 @@ def recommend(bundle: Bundle, data: EvalData, k: int, *, surface: str | None, n_
     return out
 
 
-def evaluate_all(data: EvalData, k_values: tuple[int, ...], recs: Mapping[str, Mapping[str, list[str]]]
-                 ) -> dict[str, dict[str, float]]:
+def evaluate_all(
+    data: EvalData, k_values: tuple[int, ...], recs: Mapping[str, Mapping[str, list[str]]]
+) -> dict[str, dict[str, float]]:
     """Metrics for each named recommendation set (``cases``: how many were scored)."""
     genres = data.item_genres()
     floor = metrics.novelty_floor(data.item_share)
-    return {name: metrics.evaluate(r, data.relevant, k_values, catalog_size=len(data.item_ids), item_genres=genres,
-                                   item_share=data.item_share, novelty_floor=floor)
-            for name, r in recs.items()}
+    return {
+        name: metrics.evaluate(
+            r,
+            data.relevant,
+            k_values,
+            catalog_size=len(data.item_ids),
+            item_genres=genres,
+            item_share=data.item_share,
+            novelty_floor=floor,
+        )
+        for name, r in recs.items()
+    }

@@ -20,8 +20,9 @@ def _source_path(store: FeatureStore, view: str) -> Path:
     return Path(store.get_feature_view(view).batch_source.path)
 
 
-def publish(settings: Settings, user_features: DataFrame, item_features: DataFrame, as_of_ms: int,
-            materialize: bool = True) -> dict[str, int]:
+def publish(
+    settings: Settings, user_features: DataFrame, item_features: DataFrame, as_of_ms: int, materialize: bool = True
+) -> dict[str, int]:
     """Register the definitions built for ``settings``, write both offline tables where their Feast
     sources point (atomic directory swap), materialize the rows stamped ``as_of_ms``."""
     store = apply_definitions(settings)
@@ -35,6 +36,9 @@ def publish(settings: Settings, user_features: DataFrame, item_features: DataFra
         counts[view] = df.count()
     if materialize:
         at = datetime.fromtimestamp(as_of_ms / 1000, tz=UTC)
-        store.materialize(start_date=at - timedelta(days=1), end_date=at + timedelta(seconds=1),
-                          feature_views=[USER_BATCH_VIEW, ITEM_BATCH_VIEW])
+        store.materialize(
+            start_date=at - timedelta(days=1),
+            end_date=at + timedelta(seconds=1),
+            feature_views=[USER_BATCH_VIEW, ITEM_BATCH_VIEW],
+        )
     return counts

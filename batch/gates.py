@@ -20,9 +20,14 @@ class GateDecision:
         return {"passed": self.passed, "reasons": self.reasons}
 
 
-def decide(cfg: BatchConfig, candidate: Mapping[str, Mapping[str, float]], popularity: Mapping[str, float],
-           current: Mapping[str, Mapping[str, float]] | None, min_recall: float | None = None,
-           ann_recall: float | None = None) -> GateDecision:
+def decide(
+    cfg: BatchConfig,
+    candidate: Mapping[str, Mapping[str, float]],
+    popularity: Mapping[str, float],
+    current: Mapping[str, Mapping[str, float]] | None,
+    min_recall: float | None = None,
+    ann_recall: float | None = None,
+) -> GateDecision:
     """``candidate``/``current``: surface → metrics; ``popularity``: metrics (surface-independent).
 
     A surface passes when the candidate beats popularity by the surface's ``min_lift_over_popularity``
@@ -37,16 +42,16 @@ def decide(cfg: BatchConfig, candidate: Mapping[str, Mapping[str, float]], popul
         need = pop * (1.0 + gate.min_lift_over_popularity)
         if not value > need:
             ok = False
-            reasons.append(f"{surface}: {m} {value:.4f} does not beat popularity {pop:.4f} "
-                           f"(needs > {need:.4f})")
+            reasons.append(f"{surface}: {m} {value:.4f} does not beat popularity {pop:.4f} (needs > {need:.4f})")
         else:
             reasons.append(f"{surface}: {m} {value:.4f} beats popularity {pop:.4f}")
         if current is not None and surface in current:
             cur = current[surface][m]
             if value < cur - gate.tolerance:
                 ok = False
-                reasons.append(f"{surface}: {m} {value:.4f} is worse than current {cur:.4f} beyond tolerance "
-                               f"{gate.tolerance}")
+                reasons.append(
+                    f"{surface}: {m} {value:.4f} is worse than current {cur:.4f} beyond tolerance {gate.tolerance}"
+                )
             else:
                 reasons.append(f"{surface}: {m} {value:.4f} vs current {cur:.4f} within tolerance {gate.tolerance}")
     if min_recall is not None and ann_recall is not None and ann_recall < min_recall:

@@ -35,21 +35,23 @@ def spark_session(cfg: SparkConfig) -> SparkSession:
     # PATH, which lacks numpy/pyarrow); the spark.pyspark.python setting below covers spark-submit.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder if cfg.master == "inherit" else SparkSession.builder.master(cfg.master)
-    builder = (builder.appName(cfg.app_name)
-               .config("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
-               .config("spark.default.parallelism", str(cfg.shuffle_partitions))
-               .config("spark.ui.enabled", str(cfg.ui_enabled).lower())
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.session.timeZone", "UTC")
-               # Python workers run the project's interpreter (its venv), not whatever `python3` is on PATH.
-               .config("spark.pyspark.python", os.environ.get("PYSPARK_PYTHON", sys.executable))
-               .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-               .config("spark.driver.memory", cfg.driver_memory)
-               .config("spark.executor.memory", cfg.executor_memory)
-               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-               .config("spark.sql.adaptive.enabled", "true")
-               # list many partition folders in a few tasks, not one task per folder
-               .config("spark.sql.sources.parallelPartitionDiscovery.parallelism", str(cfg.shuffle_partitions)))
+    builder = (
+        builder.appName(cfg.app_name)
+        .config("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
+        .config("spark.default.parallelism", str(cfg.shuffle_partitions))
+        .config("spark.ui.enabled", str(cfg.ui_enabled).lower())
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        # Python workers run the project's interpreter (its venv), not whatever `python3` is on PATH.
+        .config("spark.pyspark.python", os.environ.get("PYSPARK_PYTHON", sys.executable))
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        .config("spark.driver.memory", cfg.driver_memory)
+        .config("spark.executor.memory", cfg.executor_memory)
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.adaptive.enabled", "true")
+        # list many partition folders in a few tasks, not one task per folder
+        .config("spark.sql.sources.parallelPartitionDiscovery.parallelism", str(cfg.shuffle_partitions))
+    )
     for key, value in cfg.extra.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
@@ -57,14 +59,27 @@ def spark_session(cfg: SparkConfig) -> SparkSession:
 
 # --- archive -------------------------------------------------------------------------------------------
 
+
 def archive_dir(lake_dir: Path) -> Path:
     return lake_dir / ARCHIVE_SUBDIR
 
 
 def _rows(chunk: Iterable[Interaction]) -> list[dict[str, object]]:
-    return [{"event_id": e.event_id, "user_id": e.user_id, "item_id": e.item_id, "event_type": e.event_type,
-             "value": e.value, "event_time_ms": e.event_time_ms, "surface": e.surface, "position": e.position,
-             "device": e.device, "country": e.country} for e in chunk]
+    return [
+        {
+            "event_id": e.event_id,
+            "user_id": e.user_id,
+            "item_id": e.item_id,
+            "event_type": e.event_type,
+            "value": e.value,
+            "event_time_ms": e.event_time_ms,
+            "surface": e.surface,
+            "position": e.position,
+            "device": e.device,
+            "country": e.country,
+        }
+        for e in chunk
+    ]
 
 
 def _with_partitions(table: pa.Table) -> pa.Table:
@@ -78,9 +93,12 @@ def write_archive_table(table: pa.Table, lake_dir: Path) -> None:
     """Append an archive-schema table under Hive partitions, as the Flink archiver does (tests, loaders)."""
     part_schema = pa.schema([("event_date", pa.string()), ("event_hour", pa.string())])
     pads.write_dataset(
-        _with_partitions(table), archive_dir(lake_dir), format="parquet",
+        _with_partitions(table),
+        archive_dir(lake_dir),
+        format="parquet",
         partitioning=pads.partitioning(part_schema, flavor="hive"),
-        basename_template=f"part-{uuid.uuid4().hex}-{{i}}.parquet", existing_data_behavior="overwrite_or_ignore",
+        basename_template=f"part-{uuid.uuid4().hex}-{{i}}.parquet",
+        existing_data_behavior="overwrite_or_ignore",
         max_partitions=1 << 20,
     )
 
@@ -106,15 +124,20 @@ def read_archive(spark: SparkSession, lake_dir: Path, first_day: date, last_day:
     a sparse archive does not pay for thousands of empty days."""
     schema = ", ".join(f"{f.name} {_spark_type(f.type)}" for f in ARCHIVE_SCHEMA)
     schema += ", event_date string, event_hour string"
-    parts = [df for df in (_read_hourly(spark, lake_dir, first_day, last_day, schema),
-                           _read_compacted(spark, lake_dir, first_day, last_day, schema)) if df is not None]
+    parts = [
+        df
+        for df in (
+            _read_hourly(spark, lake_dir, first_day, last_day, schema),
+            _read_compacted(spark, lake_dir, first_day, last_day, schema),
+        )
+        if df is not None
+    ]
     if not parts:
         return spark.createDataFrame([], schema)
     return parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
 
 
-def _read_hourly(spark: SparkSession, lake_dir: Path, first_day: date, last_day: date, schema: str
-                 ) -> DataFrame | None:
+def _read_hourly(spark: SparkSession, lake_dir: Path, first_day: date, last_day: date, schema: str) -> DataFrame | None:
     root = archive_dir(lake_dir)
     wanted = set(_dates(first_day, last_day))
     present = list(root.glob("event_date=*")) if root.exists() else []
@@ -127,17 +150,21 @@ def _read_hourly(spark: SparkSession, lake_dir: Path, first_day: date, last_day:
     return reader.parquet(*paths)
 
 
-def _read_compacted(spark: SparkSession, lake_dir: Path, first_day: date, last_day: date, schema: str
-                    ) -> DataFrame | None:
+def _read_compacted(
+    spark: SparkSession, lake_dir: Path, first_day: date, last_day: date, schema: str
+) -> DataFrame | None:
     root = compacted_dir(lake_dir)
     lo, hi = first_day.isoformat()[:7], last_day.isoformat()[:7]
-    paths = sorted(str(p) for p in root.glob("event_month=*") if lo <= p.name.split("=", 1)[1] <= hi
-                   and any(f.is_file() and not f.name.startswith((".", "_")) for f in p.iterdir()))
+    paths = sorted(
+        str(p)
+        for p in root.glob("event_month=*")
+        if lo <= p.name.split("=", 1)[1] <= hi
+        and any(f.is_file() and not f.name.startswith((".", "_")) for f in p.iterdir())
+    )
     if not paths:
         return None
     df = spark.read.schema(schema + ", event_month string").option("basePath", str(root)).parquet(*paths)
-    return (df.filter(F.col("event_date").between(first_day.isoformat(), last_day.isoformat()))
-            .drop("event_month"))
+    return df.filter(F.col("event_date").between(first_day.isoformat(), last_day.isoformat())).drop("event_month")
 
 
 def _spark_type(t: pa.DataType) -> str:
@@ -146,11 +173,13 @@ def _spark_type(t: pa.DataType) -> str:
 
 # --- catalog -------------------------------------------------------------------------------------------
 
+
 def read_catalog(spark: SparkSession, lake_dir: Path) -> DataFrame:
     return spark.read.parquet(str(catalog_snapshot_path(lake_dir)))
 
 
 # --- outputs -------------------------------------------------------------------------------------------
+
 
 def write_parquet_atomic(df: DataFrame, target: Path) -> Path:
     """Write a Spark frame as a Parquet directory next to ``target`` and swap it in by rename, so readers

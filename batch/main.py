@@ -105,10 +105,17 @@ def fit_embeddings(p: Prepared, cfg: BatchConfig, until_ms: int) -> Embeddings:
 def training_examples(p: Prepared, cfg: BatchConfig) -> pd.DataFrame:
     """Labelled examples of ``[t1, t2)`` with point-in-time features, as pandas (sampled to the budget)."""
     prior = tr.item_counts(p.events.filter(F.col("event_time_ms") < p.t1))
-    q = tr.labelled_queries(p.events, p.catalog.select("item_id"), prior, p.t1, p.t2,
-                            cfg.ranker.negatives_per_positive, cfg.ranker.seed,
-                            popularity_share=cfg.ranker.popularity_negative_share,
-                            impression_negatives=cfg.ranker.impression_negatives)
+    q = tr.labelled_queries(
+        p.events,
+        p.catalog.select("item_id"),
+        prior,
+        p.t1,
+        p.t2,
+        cfg.ranker.negatives_per_positive,
+        cfg.ranker.seed,
+        popularity_share=cfg.ranker.popularity_negative_share,
+        impression_negatives=cfg.ranker.impression_negatives,
+    )
     # Sample in Spark, before features are attached and rows collected: the driver holds only the budget.
     q = q.persist()
     n = q.count()
@@ -120,15 +127,18 @@ def training_examples(p: Prepared, cfg: BatchConfig) -> pd.DataFrame:
     return out
 
 
-def train_ranker(examples: pd.DataFrame, emb: Embeddings, cfg: BatchConfig
-                 ) -> tuple[ranker.MultiTaskRanker, ranker.Vocab, dict[str, float]]:
+def train_ranker(
+    examples: pd.DataFrame, emb: Embeddings, cfg: BatchConfig
+) -> tuple[ranker.MultiTaskRanker, ranker.Vocab, dict[str, float]]:
     if len(examples) > cfg.ranker.max_examples:
         examples = examples.sample(cfg.ranker.max_examples, random_state=cfg.ranker.seed)
     vocab = ranker.Vocab.fit(examples["surface"], examples["device"])
-    inputs = {**ranker.user_inputs(examples, emb, fresh_features.session_gap_ms()),
-              **ranker.item_inputs(examples, emb),
-              "surface": vocab.ids(examples["surface"].tolist(), "surface"),
-              "device": vocab.ids(examples["device"].tolist(), "device")}
+    inputs = {
+        **ranker.user_inputs(examples, emb, fresh_features.session_gap_ms()),
+        **ranker.item_inputs(examples, emb),
+        "surface": vocab.ids(examples["surface"].tolist(), "surface"),
+        "device": vocab.ids(examples["device"].tolist(), "device"),
+    }
     sat = examples["satisfaction"].to_numpy(dtype=np.float64)
     model, stats = ranker.train(inputs, examples["engage"].to_numpy(), sat, vocab, emb.rank, cfg.ranker)
     stats["positive_share"] = float(examples["engage"].mean())
@@ -144,28 +154,38 @@ def eval_data(p: Prepared, cfg: BatchConfig) -> EvalData:
     window = p.events.filter(F.col("event_time_ms") >= p.t2)
     known = {r[0] for r in before.filter("engaged").select("item_id").distinct().collect()}
     active = [r[0] for r in window.filter("engaged").select("user_id").distinct().collect()]
-    users = sorted(active, key=lambda u: (zlib.crc32(u.encode()), u))[:e.max_users]  # stable sample
+    users = sorted(active, key=lambda u: (zlib.crc32(u.encode()), u))[: e.max_users]  # stable sample
     sample = F.broadcast(spark.createDataFrame([(u,) for u in users], "user_id string"))
     # Of the time before t2, target selection reads only each user's engaged items (the whole history can be
     # millions of rows); the window's events of the sample come whole, in stream order.
     seen = before.filter("engaged").join(sample, "user_id").select("user_id", "item_id").distinct().toPandas()
-    history = pa.table({"user_id": pa.array(seen["user_id"].tolist(), pa.string()),
-                        "item_id": pa.array(seen["item_id"].tolist(), pa.string()),
-                        "event_time_ms": pa.array([p.t2 - 1] * len(seen), pa.int64()),
-                        "event_type": pa.array([e.positive_event_types[0]] * len(seen), pa.string())})
+    history = pa.table(
+        {
+            "user_id": pa.array(seen["user_id"].tolist(), pa.string()),
+            "item_id": pa.array(seen["item_id"].tolist(), pa.string()),
+            "event_time_ms": pa.array([p.t2 - 1] * len(seen), pa.int64()),
+            "event_type": pa.array([e.positive_event_types[0]] * len(seen), pa.string()),
+        }
+    )
     columns = ("event_id", "user_id", "item_id", "event_type", "value", "event_time_ms")
-    live = pa.Table.from_pandas(window.join(sample, "user_id").select(*columns).toPandas(), preserve_index=False,
-                                schema=pa.schema([ARCHIVE_SCHEMA.field(c) for c in columns])).sort_by(nextitem.ORDER)
-    targets = nextitem.select_targets(history, live, max_per_user=e.max_targets_per_user,
-                                      engagement=e.positive_event_types, known_items=known)
+    live = pa.Table.from_pandas(
+        window.join(sample, "user_id").select(*columns).toPandas(),
+        preserve_index=False,
+        schema=pa.schema([ARCHIVE_SCHEMA.field(c) for c in columns]),
+    ).sort_by(nextitem.ORDER)
+    targets = nextitem.select_targets(
+        history, live, max_per_user=e.max_targets_per_user, engagement=e.positive_event_types, known_items=known
+    )
     kinds, values = live.column("event_type").to_pylist(), live.column("value").to_pylist()
     targets = [t for t in targets if kinds[t.position] != "RATING" or values[t.position] >= e.min_relevance_rating]
     rank = {u: n for n, u in enumerate(users)}
-    targets = sorted(targets, key=lambda t: (rank[t.user_id], t.time_ms, t.position))[:e.max_cases]
+    targets = sorted(targets, key=lambda t: (rank[t.user_id], t.time_ms, t.position))[: e.max_cases]
     truth = nextitem.Timeline([history, live], e.positive_event_types)
     cases = [f"{t.user_id}@{t.time_ms}:{t.position}" for t in targets]
-    uq = spark.createDataFrame([(c, t.user_id, t.time_ms) for c, t in zip(cases, targets, strict=True)],
-                               "case_id string, user_id string, query_ms long")
+    uq = spark.createDataFrame(
+        [(c, t.user_id, t.time_ms) for c, t in zip(cases, targets, strict=True)],
+        "case_id string, user_id string, query_ms long",
+    )
     uq = uq.join(tr.last_device(before), "user_id", "left")
     user_frame = tr.attach_user_features(uq, p.ustate).toPandas().set_index("case_id").loc[cases].reset_index()
     iq = p.catalog.select("item_id").withColumn("query_ms", F.lit(p.t2).cast("long"))
@@ -174,22 +194,35 @@ def eval_data(p: Prepared, cfg: BatchConfig) -> EvalData:
     counts = tr.item_counts(before).toPandas().sort_values(["n", "item_id"], ascending=[False, True])
     total = float(counts["n"].sum()) or 1.0
     pairs = list(zip(cases, targets, strict=True))
-    return EvalData(cases, {c: {t.item_id} for c, t in pairs},
-                    {c: set(truth.engaged_before(t.user_id, t.time_ms)) for c, t in pairs}, user_frame, item_frame,
-                    counts["item_id"].tolist(), dict(zip(counts["item_id"], counts["n"] / total, strict=True)),
-                    fresh_features.session_gap_ms())
+    return EvalData(
+        cases,
+        {c: {t.item_id} for c, t in pairs},
+        {c: set(truth.engaged_before(t.user_id, t.time_ms)) for c, t in pairs},
+        user_frame,
+        item_frame,
+        counts["item_id"].tolist(),
+        dict(zip(counts["item_id"], counts["n"] / total, strict=True)),
+        fresh_features.session_gap_ms(),
+    )
 
 
 def surfaces_to_evaluate(p: Prepared, cfg: BatchConfig) -> list[str]:
     if cfg.eval_surfaces:
         return list(cfg.eval_surfaces)
-    top = (p.events.filter(F.col("event_time_ms") < p.t2).filter("engaged").groupBy("surface").count()
-           .orderBy(F.desc("count"), "surface").first())
+    top = (
+        p.events.filter(F.col("event_time_ms") < p.t2)
+        .filter("engaged")
+        .groupBy("surface")
+        .count()
+        .orderBy(F.desc("count"), "surface")
+        .first()
+    )
     return [top["surface"] if top else ""]
 
 
-def evaluate_models(data: EvalData, cfg: BatchConfig, candidate: Bundle, current: Bundle | None,
-                    surfaces: list[str]) -> dict[str, Any]:
+def evaluate_models(
+    data: EvalData, cfg: BatchConfig, candidate: Bundle, current: Bundle | None, surfaces: list[str]
+) -> dict[str, Any]:
     """Metrics of popularity, ALS alone, and the ranker of candidate (and current) for each surface."""
     k = max(cfg.eval.k_values)
     recs: dict[str, dict[str, list[str]]] = {
@@ -241,8 +274,12 @@ def _run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession 
     timer = Timer()
     registry = ModelRegistry(settings.paths.registry_root)
     with timer.stage("sweep"):
-        swept = sweep.sweep_leftovers(settings.paths.lake_dir, registry, as_of - timedelta(days=cfg.window.late_days),
-                                      settings.kafka.topics.interactions_retention_ms)
+        swept = sweep.sweep_leftovers(
+            settings.paths.lake_dir,
+            registry,
+            as_of - timedelta(days=cfg.window.late_days),
+            settings.kafka.topics.interactions_retention_ms,
+        )
     with timer.stage("spark_session"):
         spark = spark or io.spark_session(cfg.spark)
     compaction: dict[str, int] = {}
@@ -270,17 +307,17 @@ def _run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession 
         try:
             current = bundle.load_bundle(current_version)
         except RegistryError as exc:
-            log.warning("current model %s unusable (%s); gating against popularity only",
-                        current_version.version, exc)
+            log.warning("current model %s unusable (%s); gating against popularity only", current_version.version, exc)
     candidate = Bundle(ranker.export(model), emb, vocab, data.popular)
     with timer.stage("evaluation"):
         results = evaluate_models(data, cfg, candidate, current, surfaces)
     with timer.stage("faiss"):
         queries = emb.user_vecs[: cfg.faiss.recall_queries]
         index, ann_report = ann.build_tuned(emb.item_vecs, queries, cfg.faiss)
-        items = unit_rows(emb.item_vecs)   # "Because you watched" / similar items: cosine, seeds are items
-        similar_index, similar_report = ann.build_tuned(items, ann.sample_rows(items, cfg.faiss.recall_queries),
-                                                        cfg.faiss)
+        items = unit_rows(emb.item_vecs)  # "Because you watched" / similar items: cosine, seeds are items
+        similar_index, similar_report = ann.build_tuned(
+            items, ann.sample_rows(items, cfg.faiss.recall_queries), cfg.faiss
+        )
     with timer.stage("item_neighbours"):
         nb = item_neighbours(p.events, emb.item_ids, cfg.neighbours)
         nb_stats = {"pairs": len(nb.indices), "items_with_neighbours": int((np.diff(nb.indptr) > 0).sum())}
@@ -292,22 +329,35 @@ def _run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession 
     features: dict[str, int] = {}
     with timer.stage("batch_features"):
         users = tr.user_batch_features(p.events, p.genres, p.end, state=p.ustate)
-        cands = topk.top_k_frame(p.events, emb, data.popular, data.item_share, p.end, cfg.top_k.k,
-                                 cfg.top_k.users_per_chunk)
+        cands = topk.top_k_frame(
+            p.events, emb, data.popular, data.item_share, p.end, cfg.top_k.k, cfg.top_k.users_per_chunk
+        )
         users = topk.attach(users, cands)
         items = tr.item_batch_features(p.events, p.catalog, p.end)
         features = feast_sink.publish(settings, users, items, p.end, materialize=cfg.materialize)
     with timer.stage("registry"), tempfile.TemporaryDirectory() as tmp:
         popular_counts = [(i, round(data.item_share[i] * 1e9)) for i in data.popular[:1000]]
-        files = bundle.write_artifacts(Path(tmp), candidate, ranker.feature_schema(vocab, emb.rank, model), index,
-                                       similar_index, popular_counts, nb)
+        files = bundle.write_artifacts(
+            Path(tmp),
+            candidate,
+            ranker.feature_schema(vocab, emb.rank, model),
+            index,
+            similar_index,
+            popular_counts,
+            nb,
+        )
         manifest = {
             "data_window": {**window, "as_of": as_of.isoformat()},
             "feature_schema": json.loads(files[bundle.SCHEMA].read_text()),
-            "metrics": {"holdout": results, "ann": ann_report.as_dict(),
-                        "ann_similar": similar_report.as_dict(), "train": train_stats,
-                        "neighbours": nb_stats},
-            "gate": decision.as_dict(), "surfaces": surfaces,
+            "metrics": {
+                "holdout": results,
+                "ann": ann_report.as_dict(),
+                "ann_similar": similar_report.as_dict(),
+                "train": train_stats,
+                "neighbours": nb_stats,
+            },
+            "gate": decision.as_dict(),
+            "surfaces": surfaces,
             "batch_features": {"as_of_ms": p.end, "rows": features, "materialized": cfg.materialize},
             "config": json.loads(cfg.model_dump_json()),
         }
@@ -316,6 +366,19 @@ def _run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession 
             registry.promote(version.version, reason="; ".join(decision.reasons))
     for df in (p.events, p.ustate, p.istate, p.gstate, p.catalog, p.genres):
         df.unpersist()
-    return RunReport(version.version, decision.passed, decision.as_dict(), results, ann_report.as_dict(),
-                     timer.stages, window, features, train_stats, compaction, swept.as_dict(), nb_stats,
-                     candidate, data)
+    return RunReport(
+        version.version,
+        decision.passed,
+        decision.as_dict(),
+        results,
+        ann_report.as_dict(),
+        timer.stages,
+        window,
+        features,
+        train_stats,
+        compaction,
+        swept.as_dict(),
+        nb_stats,
+        candidate,
+        data,
+    )

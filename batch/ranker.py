@@ -71,8 +71,15 @@ class MultiTaskRanker(nn.Module):
         loge = torch.log(torch.clamp(x, min=0.0) + 1e-6)
         return torch.where(tf == 1, log1p, torch.where(tf == 2, loge, x))
 
-    def derived(self, user_genres: Tensor, item_genres: Tensor, session_genres: Tensor, user_vec: Tensor,
-                item_vec: Tensor, recent_vec: Tensor) -> Tensor:
+    def derived(
+        self,
+        user_genres: Tensor,
+        item_genres: Tensor,
+        session_genres: Tensor,
+        user_vec: Tensor,
+        item_vec: Tensor,
+        recent_vec: Tensor,
+    ) -> Tensor:
         """Interaction features, before standardisation (also used to fit the normalisation)."""
         genre_aff = (user_genres * item_genres).sum(1)
         session_aff = (session_genres * item_genres).sum(1)
@@ -87,23 +94,48 @@ class MultiTaskRanker(nn.Module):
     def prepared(self, user_num: Tensor, item_num: Tensor) -> tuple[Tensor, Tensor]:
         return self._transform(user_num, self.user_tf), self._transform(item_num, self.item_tf)
 
-    def forward(self, user_num: Tensor, user_genres: Tensor, item_num: Tensor, item_genres: Tensor,
-                session_genres: Tensor, user_vec: Tensor, item_vec: Tensor, recent_vec: Tensor,
-                surface: Tensor, device: Tensor, hour: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(
+        self,
+        user_num: Tensor,
+        user_genres: Tensor,
+        item_num: Tensor,
+        item_genres: Tensor,
+        session_genres: Tensor,
+        user_vec: Tensor,
+        item_vec: Tensor,
+        recent_vec: Tensor,
+        surface: Tensor,
+        device: Tensor,
+        hour: Tensor,
+    ) -> tuple[Tensor, Tensor]:
         u, i = self.prepared(user_num, item_num)
         d = self.derived(user_genres, item_genres, session_genres, user_vec, item_vec, recent_vec)
         u = (u - self.user_mean) / self.user_std
         i = (i - self.item_mean) / self.item_std
         d = (d - self.derived_mean) / self.derived_std
         angle = hour * (2.0 * math.pi / 24.0)
-        x = torch.cat([u, i, d, user_genres, item_genres, session_genres, user_vec * item_vec,
-                       self.surface_emb(surface), self.device_emb(device),
-                       torch.sin(angle).unsqueeze(1), torch.cos(angle).unsqueeze(1)], 1)
+        x = torch.cat(
+            [
+                u,
+                i,
+                d,
+                user_genres,
+                item_genres,
+                session_genres,
+                user_vec * item_vec,
+                self.surface_emb(surface),
+                self.device_emb(device),
+                torch.sin(angle).unsqueeze(1),
+                torch.cos(angle).unsqueeze(1),
+            ],
+            1,
+        )
         h = self.backbone(x)
         return torch.sigmoid(self.engage_head(h)).squeeze(1), torch.sigmoid(self.satisfaction_head(h)).squeeze(1)
 
 
 # --- raw inputs from feature frames --------------------------------------------------------------------
+
 
 def _stack(col: pd.Series, width: int) -> np.ndarray:
     out = np.zeros((len(col), width), dtype=np.float32)
@@ -126,12 +158,18 @@ def user_inputs(df: pd.DataFrame, emb: Embeddings, session_gap_ms: int) -> dict[
         if items is not None and len(items):
             recent[r] = emb.item_matrix_for(list(items)).mean(0)
     return ri.user_inputs(
-        query_ms=df["query_ms"].to_numpy(dtype=np.int64), n_events=_num(df, "u_n_events"), n_ratings=n_r,
+        query_ms=df["query_ms"].to_numpy(dtype=np.int64),
+        n_events=_num(df, "u_n_events"),
+        n_ratings=n_r,
         mean_rating=np.divide(_num(df, "u_rating_sum"), n_r, out=np.zeros(len(df)), where=n_r > 0),
         first_ms=df["u_first_ms"].fillna(-1).to_numpy(dtype=np.int64),
         last_ms=df["u_last_ms"].fillna(-1).to_numpy(dtype=np.int64),
-        genre_mass=_stack(df["u_genre_sum"], N_GENRES), session_genre_mass=_stack(df["u_session_genre_sum"], N_GENRES),
-        user_vecs=emb.user_matrix_for(df["user_id"].tolist()), recent_vecs=recent, session_gap_ms=session_gap_ms)
+        genre_mass=_stack(df["u_genre_sum"], N_GENRES),
+        session_genre_mass=_stack(df["u_session_genre_sum"], N_GENRES),
+        user_vecs=emb.user_matrix_for(df["user_id"].tolist()),
+        recent_vecs=recent,
+        session_gap_ms=session_gap_ms,
+    )
 
 
 def item_inputs(df: pd.DataFrame, emb: Embeddings) -> dict[str, np.ndarray]:
@@ -141,11 +179,16 @@ def item_inputs(df: pd.DataFrame, emb: Embeddings) -> dict[str, np.ndarray]:
     q = df["query_ms"].to_numpy(dtype=np.int64)
     first = df["i_first_ms"].fillna(-1).to_numpy(dtype=np.int64)
     return {
-        "item_num": np.stack([
-            np.divide(_num(df, "i_n_engaged"), total, out=np.zeros(len(df)), where=total > 0), n_r,
-            np.divide(_num(df, "i_rating_sum"), n_r, out=np.zeros(len(df)), where=n_r > 0),
-            np.where(first >= 0, np.floor((q - first) / DAY_MS), 0.0), _num(df, "i_year"),
-        ], 1).astype(np.float32),
+        "item_num": np.stack(
+            [
+                np.divide(_num(df, "i_n_engaged"), total, out=np.zeros(len(df)), where=total > 0),
+                n_r,
+                np.divide(_num(df, "i_rating_sum"), n_r, out=np.zeros(len(df)), where=n_r > 0),
+                np.where(first >= 0, np.floor((q - first) / DAY_MS), 0.0),
+                _num(df, "i_year"),
+            ],
+            1,
+        ).astype(np.float32),
         "item_genres": _stack(df["genre_vec"], N_GENRES),
         "item_vec": emb.item_matrix_for(df["item_id"].tolist()),
     }
@@ -175,20 +218,27 @@ def score(model: nn.Module, inputs: dict[str, np.ndarray], batch: int = 65_536) 
     eng, sat = np.zeros(n, dtype=np.float32), np.zeros(n, dtype=np.float32)
     with torch.no_grad():
         for s in range(0, n, batch):
-            part = {k: v[s:s + batch] for k, v in inputs.items()}
+            part = {k: v[s : s + batch] for k, v in inputs.items()}
             e, t = model(*to_tensors(part))
-            eng[s:s + batch], sat[s:s + batch] = e.numpy(), t.numpy()
+            eng[s : s + batch], sat[s : s + batch] = e.numpy(), t.numpy()
     return eng, sat
 
 
 # --- training ------------------------------------------------------------------------------------------
 
+
 def _fit_norm(x: Tensor) -> tuple[Tensor, Tensor]:
     return x.mean(0), torch.clamp(x.std(0), min=1e-3)
 
 
-def train(inputs: dict[str, np.ndarray], engage: np.ndarray, satisfaction: np.ndarray, vocab: Vocab, rank: int,
-          cfg: RankerConfig) -> tuple[MultiTaskRanker, dict[str, float]]:
+def train(
+    inputs: dict[str, np.ndarray],
+    engage: np.ndarray,
+    satisfaction: np.ndarray,
+    vocab: Vocab,
+    rank: int,
+    cfg: RankerConfig,
+) -> tuple[MultiTaskRanker, dict[str, float]]:
     """Fit the ranker on assembled examples; satisfaction is NaN where the example has no such label."""
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
@@ -196,8 +246,9 @@ def train(inputs: dict[str, np.ndarray], engage: np.ndarray, satisfaction: np.nd
     t = dict(zip(INPUT_ORDER, to_tensors(inputs), strict=True))
     with torch.no_grad():
         u, i = model.prepared(t["user_num"], t["item_num"])
-        d = model.derived(t["user_genres"], t["item_genres"], t["session_genres"], t["user_vec"], t["item_vec"],
-                          t["recent_vec"])
+        d = model.derived(
+            t["user_genres"], t["item_genres"], t["session_genres"], t["user_vec"], t["item_vec"], t["recent_vec"]
+        )
         for name, x in (("user", u), ("item", i), ("derived", d)):
             mean, std = _fit_norm(x)
             getattr(model, f"{name}_mean").copy_(mean)
@@ -214,7 +265,7 @@ def train(inputs: dict[str, np.ndarray], engage: np.ndarray, satisfaction: np.nd
         perm = torch.randperm(n, generator=gen)
         total = 0.0
         for s in range(0, n, cfg.batch_size):
-            idx = perm[s:s + cfg.batch_size]
+            idx = perm[s : s + cfg.batch_size]
             p, q = model(*[t[k][idx] for k in INPUT_ORDER])
             loss = nn.functional.binary_cross_entropy(p.clamp(1e-6, 1 - 1e-6), y[idx])
             w = has_sat[idx]
@@ -232,35 +283,60 @@ def train(inputs: dict[str, np.ndarray], engage: np.ndarray, satisfaction: np.nd
 def feature_schema(vocab: Vocab, rank: int, model: MultiTaskRanker) -> dict[str, object]:
     """The JSON contract between this model and whoever calls it: inputs in order, dtypes, shapes,
     sources, transforms and the normalisation the model applies internally."""
+
     def num(spec: tuple[tuple[str, str, int], ...], prefix: str) -> list[dict[str, object]]:
         mean, std = getattr(model, f"{prefix}_mean").tolist(), getattr(model, f"{prefix}_std").tolist()
         tf = {0: "none", 1: "log1p", 2: "log(x+1e-6)"}
-        return [{"name": n, "source": src, "transform": tf[t], "mean": mean[k], "std": std[k]}
-                for k, (n, src, t) in enumerate(spec)]
+        return [
+            {"name": n, "source": src, "transform": tf[t], "mean": mean[k], "std": std[k]}
+            for k, (n, src, t) in enumerate(spec)
+        ]
 
     return {
         "format": "torchscript",
         "inputs": [
             {"name": "user_num", "dtype": "float32", "shape": [-1, len(USER_NUM)], "columns": num(USER_NUM, "user")},
-            {"name": "user_genres", "dtype": "float32", "shape": [-1, N_GENRES], "axis": list(GENRES),
-             "source": "user_batch.genre_profile (sums to 1, zeros when unknown)"},
+            {
+                "name": "user_genres",
+                "dtype": "float32",
+                "shape": [-1, N_GENRES],
+                "axis": list(GENRES),
+                "source": "user_batch.genre_profile (sums to 1, zeros when unknown)",
+            },
             {"name": "item_num", "dtype": "float32", "shape": [-1, len(ITEM_NUM)], "columns": num(ITEM_NUM, "item")},
-            {"name": "item_genres", "dtype": "float32", "shape": [-1, N_GENRES], "axis": list(GENRES),
-             "source": "hybridrec.contract.genre_vector(item_batch.genres)"},
-            {"name": "session_genres", "dtype": "float32", "shape": [-1, N_GENRES],
-             "source": "user_fresh.session_genres normalised to sum 1; zeros when no session is open"},
+            {
+                "name": "item_genres",
+                "dtype": "float32",
+                "shape": [-1, N_GENRES],
+                "axis": list(GENRES),
+                "source": "hybridrec.contract.genre_vector(item_batch.genres)",
+            },
+            {
+                "name": "session_genres",
+                "dtype": "float32",
+                "shape": [-1, N_GENRES],
+                "source": "user_fresh.session_genres normalised to sum 1; zeros when no session is open",
+            },
             {"name": "user_vec", "dtype": "float32", "shape": [-1, rank], "source": "user_embeddings.npy row"},
             {"name": "item_vec", "dtype": "float32", "shape": [-1, rank], "source": "item_embeddings.npy row"},
-            {"name": "recent_vec", "dtype": "float32", "shape": [-1, rank],
-             "source": "mean item_embeddings of user_fresh.recent_items (zeros if none)"},
+            {
+                "name": "recent_vec",
+                "dtype": "float32",
+                "shape": [-1, rank],
+                "source": "mean item_embeddings of user_fresh.recent_items (zeros if none)",
+            },
             {"name": "surface", "dtype": "int64", "shape": [-1], "vocabulary": vocab.surfaces},
             {"name": "device", "dtype": "int64", "shape": [-1], "vocabulary": vocab.devices},
             {"name": "hour", "dtype": "float32", "shape": [-1], "source": "UTC hour of the request, 0-23"},
         ],
-        "derived_inside_model": [{"name": n, "mean": m, "std": s} for n, m, s in
-                                 zip(DERIVED, model.derived_mean.tolist(), model.derived_std.tolist(), strict=True)],
-        "outputs": [{"name": "engagement", "range": [0, 1], "use": "rank by this"},
-                    {"name": "satisfaction", "range": [0, 1], "use": "rating/5 or thumbs-up probability"}],
+        "derived_inside_model": [
+            {"name": n, "mean": m, "std": s}
+            for n, m, s in zip(DERIVED, model.derived_mean.tolist(), model.derived_std.tolist(), strict=True)
+        ],
+        "outputs": [
+            {"name": "engagement", "range": [0, 1], "use": "rank by this"},
+            {"name": "satisfaction", "range": [0, 1], "use": "rating/5 or thumbs-up probability"},
+        ],
         "embedding_rank": rank,
     }
 

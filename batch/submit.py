@@ -1,6 +1,6 @@
 """Entry file for ``spark-submit`` (standalone cluster or local): the same pipeline as the CLI.
 
-    spark-submit --master spark://127.0.0.1:7077 batch/submit.py --as-of 2018-09-24
+spark-submit --master spark://127.0.0.1:7077 batch/submit.py --as-of 2018-09-24
 """
 
 from __future__ import annotations

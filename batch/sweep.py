@@ -57,8 +57,10 @@ def lake_lock(lake_dir: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            raise LakeBusy(f"another batch process (pid {holder}) is writing {lake_dir}; wait for it to finish "
-                           f"(its lock is {path})") from None
+            raise LakeBusy(
+                f"another batch process (pid {holder}) is writing {lake_dir}; wait for it to finish "
+                f"(its lock is {path})"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield

@@ -59,8 +59,9 @@ def _scorer(emb: Embeddings, popular: list[str], popular_share: dict[str, float]
                 items_out: list[list[str]] = [[] for _ in users]
                 scores_out: list[list[float]] = [[] for _ in users]
                 if len(known):
-                    seen_idx = [np.array([item_pos[i] for i in seen_lists[r] if i in item_pos], dtype=np.int64)
-                                for r in known]
+                    seen_idx = [
+                        np.array([item_pos[i] for i in seen_lists[r] if i in item_pos], dtype=np.int64) for r in known
+                    ]
                     top, top_s = top_k_unseen(user_vecs[pos[known]], seen_idx, item_vecs, k)
                     for j, r in enumerate(known):
                         ok = top[j] >= 0
@@ -72,8 +73,9 @@ def _scorer(emb: Embeddings, popular: list[str], popular_share: dict[str, float]
                     items_out[r] = picks
                     scores_out[r] = [float(popular_share.get(i, 0.0)) for i in picks]
                 seen_out = [seen_codec.encode(s) for s in seen_lists]
-                yield pd.DataFrame({"user_id": users, "top_k_items": items_out, "top_k_scores": scores_out,
-                                    "seen_hashes": seen_out})
+                yield pd.DataFrame(
+                    {"user_id": users, "top_k_items": items_out, "top_k_scores": scores_out, "seen_hashes": seen_out}
+                )
 
     return score
 
@@ -90,9 +92,7 @@ def top_k_frame(
     """``user_id, top_k_items, top_k_scores, seen_hashes`` for every user with an event before ``as_of_ms``;
     seen = the items the user engaged with before ``as_of_ms``."""
     past = events.filter(F.col("event_time_ms") < as_of_ms)
-    users = past.groupBy("user_id").agg(
-        F.collect_set(F.when(F.col("engaged"), F.col("item_id"))).alias("seen")
-    )
+    users = past.groupBy("user_id").agg(F.collect_set(F.when(F.col("engaged"), F.col("item_id"))).alias("seen"))
     fallback = popular[: k + 10_000]  # enough to skip any plausible seen set of a user without a vector
     shares = {i: popular_share.get(i, 0.0) for i in fallback}
     return users.mapInPandas(_scorer(emb, fallback, shares, k, chunk), SCHEMA)

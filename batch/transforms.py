@@ -23,19 +23,26 @@ _EVENT_ORDER = ("event_time_ms", "event_id")
 
 # --- ETL -----------------------------------------------------------------------------------------------
 
+
 def clean_events(raw: DataFrame, start_ms: int, end_ms: int, positive_types: Sequence[str]) -> DataFrame:
     """Events of ``[start_ms, end_ms)``, one row per ``event_id`` (the earliest copy wins; Flink may write a
     duplicate on retry and a late copy lands in a later partition), with ``engaged``/``is_rating`` flags."""
     valid = raw.filter(
-        (F.col("event_time_ms") >= start_ms) & (F.col("event_time_ms") < end_ms)
-        & F.col("event_id").isNotNull() & (F.length("user_id") > 0) & (F.length("item_id") > 0)
+        (F.col("event_time_ms") >= start_ms)
+        & (F.col("event_time_ms") < end_ms)
+        & F.col("event_id").isNotNull()
+        & (F.length("user_id") > 0)
+        & (F.length("item_id") > 0)
     )
     first = Window.partitionBy("event_id").orderBy("event_time_ms", "event_date", "event_hour", "event_type")
-    deduped = (valid.withColumn("_copy", F.row_number().over(first)).filter(F.col("_copy") == 1)
-               .drop("_copy", "event_date", "event_hour"))
-    return (deduped
-            .withColumn("engaged", F.col("event_type").isin(list(positive_types)))
-            .withColumn("is_rating", F.col("event_type") == F.lit("RATING")))
+    deduped = (
+        valid.withColumn("_copy", F.row_number().over(first))
+        .filter(F.col("_copy") == 1)
+        .drop("_copy", "event_date", "event_hour")
+    )
+    return deduped.withColumn("engaged", F.col("event_type").isin(list(positive_types))).withColumn(
+        "is_rating", F.col("event_type") == F.lit("RATING")
+    )
 
 
 def genre_vectors(catalog: DataFrame) -> DataFrame:
@@ -43,9 +50,10 @@ def genre_vectors(catalog: DataFrame) -> DataFrame:
     :func:`hybridrec.contract.genre_vector`, done in Spark so it scales with the catalog)."""
     alias = F.create_map(*[F.lit(x) for kv in GENRE_ALIASES.items() for x in kv])
     known = F.array(*[F.lit(g) for g in GENRES])
-    norm = F.transform(F.coalesce("genres", F.array().cast("array<string>")),
-                       lambda g: F.when(F.array_contains(known, g), g)
-                       .otherwise(F.coalesce(alias[g], F.lit("Other"))))
+    norm = F.transform(
+        F.coalesce("genres", F.array().cast("array<string>")),
+        lambda g: F.when(F.array_contains(known, g), g).otherwise(F.coalesce(alias[g], F.lit("Other"))),
+    )
     norm = F.when(F.size(norm) > 0, norm).otherwise(F.array(F.lit("Other")))
     vec = F.array(*[(F.size(F.filter(norm, _equals(g))) / F.size(norm)).cast("float") for g in GENRES])
     return catalog.select("item_id", vec.alias("genre_vec"))
@@ -61,6 +69,7 @@ def _sum_arrays(col: str, n: int, window: Window) -> Column:
 
 # --- point-in-time state tables ------------------------------------------------------------------------
 
+
 def user_state(events: DataFrame, genres: DataFrame, view: FreshView = USER_FRESH) -> DataFrame:
     """Per user event, the user's features *after* it: counts, rating sum, engaged genre mass, and the fresh
     features training reads, by the rules of their declaration in ``view`` (``hybridrec.fresh_features``, the one
@@ -71,24 +80,31 @@ def user_state(events: DataFrame, genres: DataFrame, view: FreshView = USER_FRES
     recent: LastN = view.one(LastN)  # type: ignore[assignment]
     zero = F.array(*[F.lit(0.0).cast("float")] * N_GENRES)
     in_session_types = F.col("event_type").isin(list(session.events))
-    ev = (events.join(genres, "item_id", "left")
-          .withColumn("g", F.when(F.col("engaged") & F.col("genre_vec").isNotNull(), F.col("genre_vec"))
-                      .otherwise(zero))
-          .withColumn("_s", in_session_types)
-          .withColumn("sg", F.when(F.col("_s") & F.col("genre_vec").isNotNull(), F.col("genre_vec"))
-                      .otherwise(zero))
-          .withColumn("_r", F.col("event_type").isin(list(recent.events))))
+    ev = (
+        events.join(genres, "item_id", "left")
+        .withColumn("g", F.when(F.col("engaged") & F.col("genre_vec").isNotNull(), F.col("genre_vec")).otherwise(zero))
+        .withColumn("_s", in_session_types)
+        .withColumn("sg", F.when(F.col("_s") & F.col("genre_vec").isNotNull(), F.col("genre_vec")).otherwise(zero))
+        .withColumn("_r", F.col("event_type").isin(list(recent.events)))
+    )
     by_user = Window.partitionBy("user_id").orderBy(*_EVENT_ORDER)
     upto = by_user.rowsBetween(Window.unboundedPreceding, Window.currentRow)
     # The session's previous event (of its types), carried over events of other types.
     prev = F.last(F.when(F.col("_s"), F.col("event_time_ms")), ignorenulls=True).over(
-        by_user.rowsBetween(Window.unboundedPreceding, -1))
-    ev = ev.withColumn("_new_session", F.when(F.col("_s") & (prev.isNull() | (F.col("event_time_ms") - prev
-                                                                                > session.gap_ms)), 1).otherwise(0))
-    ev = (ev.withColumn("session_no", F.sum("_new_session").over(upto))
-          .withColumn("recent_no", F.sum(F.col("_r").cast("long")).over(upto)))
-    in_session = (Window.partitionBy("user_id", "session_no").orderBy(*_EVENT_ORDER)
-                  .rowsBetween(Window.unboundedPreceding, Window.currentRow))
+        by_user.rowsBetween(Window.unboundedPreceding, -1)
+    )
+    ev = ev.withColumn(
+        "_new_session",
+        F.when(F.col("_s") & (prev.isNull() | (F.col("event_time_ms") - prev > session.gap_ms)), 1).otherwise(0),
+    )
+    ev = ev.withColumn("session_no", F.sum("_new_session").over(upto)).withColumn(
+        "recent_no", F.sum(F.col("_r").cast("long")).over(upto)
+    )
+    in_session = (
+        Window.partitionBy("user_id", "session_no")
+        .orderBy(*_EVENT_ORDER)
+        .rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    )
     # The last N events of the recent kind: one of them per recent_no, so a range over it holds exactly N (other
     # rows in it add nulls, which collect_list skips); its order is theirs.
     last_n = Window.partitionBy("user_id").orderBy("recent_no").rangeBetween(-(recent.n - 1), 0)
@@ -109,8 +125,9 @@ def user_state(events: DataFrame, genres: DataFrame, view: FreshView = USER_FRES
 
 def item_state(events: DataFrame) -> DataFrame:
     """Per item event, the item's features after it: engaged events, ratings, rating sum, first seen."""
-    upto = (Window.partitionBy("item_id").orderBy(*_EVENT_ORDER)
-            .rowsBetween(Window.unboundedPreceding, Window.currentRow))
+    upto = (
+        Window.partitionBy("item_id").orderBy(*_EVENT_ORDER).rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    )
     return events.select(
         "item_id",
         F.col("event_time_ms").alias("state_ms"),
@@ -129,7 +146,8 @@ def global_state(events: DataFrame) -> DataFrame:
     stays cheap next to the per-user work."""
     upto = Window.orderBy(*_EVENT_ORDER).rowsBetween(Window.unboundedPreceding, Window.currentRow)
     return events.select(
-        F.col("event_time_ms").alias("state_ms"), F.col("event_id").alias("state_tb"),
+        F.col("event_time_ms").alias("state_ms"),
+        F.col("event_id").alias("state_tb"),
         F.sum(F.col("engaged").cast("long")).over(upto).alias("g_n_engaged"),
     )
 
@@ -147,19 +165,23 @@ def asof_join(queries: DataFrame, state: DataFrame, keys: Sequence[str], query_t
     part = ["_k"] if const else list(keys)
     packed = state.select(
         *(F.lit(0).alias("_k") if const else F.col(k) for k in part),
-        F.col("state_ms").alias("_t"), F.lit(1).alias("_side"), F.col("state_tb").alias("_tb"),
+        F.col("state_ms").alias("_t"),
+        F.lit(1).alias("_side"),
+        F.col("state_tb").alias("_tb"),
         F.struct(*value_cols).alias("_state"),
     )
     state_type = packed.schema["_state"].dataType
     q = queries.withColumn("_qid", F.monotonically_increasing_id())
     tagged = q.select(
-        "*", *([F.lit(0).alias("_k")] if const else []),
-        F.col(query_time).cast("long").alias("_t"), F.lit(0).alias("_side"),
-        F.lit(None).cast("string").alias("_tb"), F.lit(None).cast(state_type).alias("_state"),
+        "*",
+        *([F.lit(0).alias("_k")] if const else []),
+        F.col(query_time).cast("long").alias("_t"),
+        F.lit(0).alias("_side"),
+        F.lit(None).cast("string").alias("_tb"),
+        F.lit(None).cast(state_type).alias("_state"),
     )
     unioned = tagged.unionByName(packed, allowMissingColumns=True)
-    before = (Window.partitionBy(*part).orderBy("_t", "_side", "_tb")
-              .rowsBetween(Window.unboundedPreceding, -1))
+    before = Window.partitionBy(*part).orderBy("_t", "_side", "_tb").rowsBetween(Window.unboundedPreceding, -1)
     carried = unioned.withColumn("_last", F.last("_state", ignorenulls=True).over(before))
     out = carried.filter(F.col("_side") == 0)
     return out.select(*queries.columns, *[F.col("_last")[c].alias(c) for c in value_cols])
@@ -167,18 +189,22 @@ def asof_join(queries: DataFrame, state: DataFrame, keys: Sequence[str], query_t
 
 # --- batch features (Feast views user_batch / item_batch) ---------------------------------------------
 
-def user_batch_features(events: DataFrame, genres: DataFrame, as_of_ms: int,
-                        state: DataFrame | None = None) -> DataFrame:
+
+def user_batch_features(
+    events: DataFrame, genres: DataFrame, as_of_ms: int, state: DataFrame | None = None
+) -> DataFrame:
     """The ``user_batch`` view as of ``as_of_ms``: the user state strictly before it, so it agrees with the
     features the ranker was trained on, plus ``active_days``. ``state``: the run's :func:`user_state` of the
     same events, reused instead of recomputed (the as-of join ignores its states at or after ``as_of_ms``)."""
     if state is None:
         state = user_state(events.filter(F.col("event_time_ms") < as_of_ms), genres)
-    users = events.filter(F.col("event_time_ms") < as_of_ms).groupBy("user_id").agg(
-        F.countDistinct(F.floor(F.col("event_time_ms") / DAY_MS)).alias("active_days"))
+    users = (
+        events.filter(F.col("event_time_ms") < as_of_ms)
+        .groupBy("user_id")
+        .agg(F.countDistinct(F.floor(F.col("event_time_ms") / DAY_MS)).alias("active_days"))
+    )
     q = users.withColumn("query_ms", F.lit(as_of_ms).cast("long"))
-    s = asof_join(q, state.drop("u_session_start_ms", "u_session_genre_sum", "u_recent_items"),
-                  ["user_id"], "query_ms")
+    s = asof_join(q, state.drop("u_session_start_ms", "u_session_genre_sum", "u_recent_items"), ["user_id"], "query_ms")
     total = F.aggregate("u_genre_sum", F.lit(0.0), lambda acc, x: acc + x)
     profile = F.transform("u_genre_sum", lambda x: F.when(total > 0, x / total).otherwise(0.0).cast("float"))
     return s.select(
@@ -186,7 +212,8 @@ def user_batch_features(events: DataFrame, genres: DataFrame, as_of_ms: int,
         profile.alias("genre_profile"),
         F.col("u_n_events").cast("long").alias("n_events"),
         F.col("u_n_ratings").cast("long").alias("n_ratings"),
-        F.when(F.col("u_n_ratings") > 0, F.col("u_rating_sum") / F.col("u_n_ratings")).otherwise(0.0)
+        F.when(F.col("u_n_ratings") > 0, F.col("u_rating_sum") / F.col("u_n_ratings"))
+        .otherwise(0.0)
         .alias("mean_rating"),
         F.col("active_days").cast("long"),
         F.col("u_first_ms").cast("long").alias("first_event_ms"),
@@ -207,26 +234,31 @@ def item_batch_features(events: DataFrame, catalog: DataFrame, as_of_ms: int) ->
     j = catalog.join(agg, "item_id", "left").crossJoin(F.broadcast(total))
     return j.select(
         "item_id",
-        F.when(F.col("_total") > 0, F.coalesce("_n", F.lit(0)) / F.col("_total")).otherwise(0.0)
-        .alias("popularity"),
+        F.when(F.col("_total") > 0, F.coalesce("_n", F.lit(0)) / F.col("_total")).otherwise(0.0).alias("popularity"),
         F.coalesce("n_ratings", F.lit(0)).cast("long").alias("n_ratings"),
         F.when(F.col("n_ratings") > 0, F.col("_rsum") / F.col("n_ratings")).otherwise(0.0).alias("mean_rating"),
         F.col("genres"),
         F.col("year").cast("int"),
         F.when(F.col("_first").isNotNull(), F.floor((F.lit(as_of_ms) - F.col("_first")) / DAY_MS))
-        .otherwise(0).cast("long").alias("age_days"),
+        .otherwise(0)
+        .cast("long")
+        .alias("age_days"),
         (F.lit(as_of_ms) / 1000).cast("timestamp").alias("event_timestamp"),
     )
 
 
 # --- embeddings input ----------------------------------------------------------------------------------
 
+
 def implicit_feedback(events: DataFrame, weights: dict[str, float]) -> DataFrame:
     """``user_id, item_id, strength``: summed per-type event weights, the implicit signal ALS factorises."""
     w = F.create_map(*[F.lit(x) for kv in weights.items() for x in kv])
-    return (events.withColumn("_w", F.coalesce(w[F.col("event_type")], F.lit(0.0)))
-            .filter(F.col("_w") > 0)
-            .groupBy("user_id", "item_id").agg(F.sum("_w").alias("strength")))
+    return (
+        events.withColumn("_w", F.coalesce(w[F.col("event_type")], F.lit(0.0)))
+        .filter(F.col("_w") > 0)
+        .groupBy("user_id", "item_id")
+        .agg(F.sum("_w").alias("strength"))
+    )
 
 
 def item_counts(events: DataFrame) -> DataFrame:
@@ -236,15 +268,26 @@ def item_counts(events: DataFrame) -> DataFrame:
 
 # --- training examples ---------------------------------------------------------------------------------
 
+
 def _satisfaction() -> Column:
     """Satisfaction label in [0, 1]: stars / 5 for ratings, thumbs up 1 / down 0; null for other events."""
-    return (F.when(F.col("event_type") == "RATING", F.col("value") / 5.0)
-            .when(F.col("event_type") == "THUMBS", (F.col("value") + 1.0) / 2.0))
+    return F.when(F.col("event_type") == "RATING", F.col("value") / 5.0).when(
+        F.col("event_type") == "THUMBS", (F.col("value") + 1.0) / 2.0
+    )
 
 
-def labelled_queries(events: DataFrame, catalog_items: DataFrame, prior: DataFrame, start_ms: int, end_ms: int,
-                     negatives_per_positive: int, seed: int, *, popularity_share: float = 0.0,
-                     impression_negatives: bool = True) -> DataFrame:
+def labelled_queries(
+    events: DataFrame,
+    catalog_items: DataFrame,
+    prior: DataFrame,
+    start_ms: int,
+    end_ms: int,
+    negatives_per_positive: int,
+    seed: int,
+    *,
+    popularity_share: float = 0.0,
+    impression_negatives: bool = True,
+) -> DataFrame:
     """Examples ``(user_id, item_id, query_ms, surface, device, engage, satisfaction)`` of ``[start, end)``.
 
     Positives: engaged events. Negatives: impressions with no later engagement of the same user and item
@@ -255,32 +298,67 @@ def labelled_queries(events: DataFrame, catalog_items: DataFrame, prior: DataFra
     rule made the example (``positive``, ``impression``, ``sampled``)."""
     period = events.filter((F.col("event_time_ms") >= start_ms) & (F.col("event_time_ms") < end_ms))
     cols = ["user_id", "item_id", F.col("event_time_ms").alias("query_ms"), "surface", "device"]
-    pos = period.filter("engaged").select(*cols, F.lit(1.0).alias("engage"), _satisfaction().alias("satisfaction"),
-                                          F.lit("positive").alias("source"))
-    last_engaged = (period.filter("engaged").groupBy("user_id", "item_id")
-                    .agg(F.max("event_time_ms").alias("_last_engaged")))
-    imp = (period.filter(F.col("event_type") == "IMPRESSION").join(last_engaged, ["user_id", "item_id"], "left")
-           .filter(F.col("_last_engaged").isNull() | (F.col("_last_engaged") <= F.col("event_time_ms")))
-           .select(*cols, F.lit(0.0).alias("engage"), F.lit(None).cast("double").alias("satisfaction"),
-                   F.lit("impression").alias("source")))
+    pos = period.filter("engaged").select(
+        *cols, F.lit(1.0).alias("engage"), _satisfaction().alias("satisfaction"), F.lit("positive").alias("source")
+    )
+    last_engaged = (
+        period.filter("engaged").groupBy("user_id", "item_id").agg(F.max("event_time_ms").alias("_last_engaged"))
+    )
+    imp = (
+        period.filter(F.col("event_type") == "IMPRESSION")
+        .join(last_engaged, ["user_id", "item_id"], "left")
+        .filter(F.col("_last_engaged").isNull() | (F.col("_last_engaged") <= F.col("event_time_ms")))
+        .select(
+            *cols,
+            F.lit(0.0).alias("engage"),
+            F.lit(None).cast("double").alias("satisfaction"),
+            F.lit("impression").alias("source"),
+        )
+    )
     n_items = catalog_items.agg(F.count(F.lit(1)).alias("_n_items"))
-    weighted = (catalog_items.join(prior, "item_id", "left").crossJoin(F.broadcast(n_items))
-                .crossJoin(F.broadcast(prior.agg(F.sum("n").alias("_total")))))
+    weighted = (
+        catalog_items.join(prior, "item_id", "left")
+        .crossJoin(F.broadcast(n_items))
+        .crossJoin(F.broadcast(prior.agg(F.sum("n").alias("_total"))))
+    )
     ratio = popularity_share / max(1e-9, 1.0 - popularity_share)
-    slots = weighted.withColumn("_slots", 1 + F.floor(F.coalesce(F.col("n"), F.lit(0)) * F.col("_n_items") * ratio
-                                                      / F.greatest(F.col("_total"), F.lit(1))))
-    slots = (slots.select("item_id", F.explode(F.sequence(F.lit(1), F.col("_slots").cast("int"))).alias("_s"))
-             .withColumn("_slot", F.row_number().over(Window.orderBy("item_id", "_s")) - 1)
-             .select(F.col("item_id").alias("_neg_item"), "_slot"))
+    slots = weighted.withColumn(
+        "_slots",
+        1
+        + F.floor(F.coalesce(F.col("n"), F.lit(0)) * F.col("_n_items") * ratio / F.greatest(F.col("_total"), F.lit(1))),
+    )
+    slots = (
+        slots.select("item_id", F.explode(F.sequence(F.lit(1), F.col("_slots").cast("int"))).alias("_s"))
+        .withColumn("_slot", F.row_number().over(Window.orderBy("item_id", "_s")) - 1)
+        .select(F.col("item_id").alias("_neg_item"), "_slot")
+    )
     m = slots.agg(F.count(F.lit(1)).alias("_m"))
-    draws = (pos.select("user_id", "item_id", "query_ms", "surface", "device",
-                        F.explode(F.sequence(F.lit(1), F.lit(negatives_per_positive))).alias("_d"))
-             .crossJoin(F.broadcast(m))
-             .withColumn("_slot", F.floor(F.rand(seed) * F.col("_m")).cast("long")))
-    sampled = (draws.join(F.broadcast(slots), "_slot").filter(F.col("_neg_item") != F.col("item_id"))
-               .select("user_id", F.col("_neg_item").alias("item_id"), "query_ms", "surface", "device",
-                       F.lit(0.0).alias("engage"), F.lit(None).cast("double").alias("satisfaction"),
-                       F.lit("sampled").alias("source")))
+    draws = (
+        pos.select(
+            "user_id",
+            "item_id",
+            "query_ms",
+            "surface",
+            "device",
+            F.explode(F.sequence(F.lit(1), F.lit(negatives_per_positive))).alias("_d"),
+        )
+        .crossJoin(F.broadcast(m))
+        .withColumn("_slot", F.floor(F.rand(seed) * F.col("_m")).cast("long"))
+    )
+    sampled = (
+        draws.join(F.broadcast(slots), "_slot")
+        .filter(F.col("_neg_item") != F.col("item_id"))
+        .select(
+            "user_id",
+            F.col("_neg_item").alias("item_id"),
+            "query_ms",
+            "surface",
+            "device",
+            F.lit(0.0).alias("engage"),
+            F.lit(None).cast("double").alias("satisfaction"),
+            F.lit("sampled").alias("source"),
+        )
+    )
     out = pos.unionByName(sampled)
     return out.unionByName(imp) if impression_negatives else out
 
@@ -290,8 +368,9 @@ def attach_user_features(queries: DataFrame, ustate: DataFrame) -> DataFrame:
     return asof_join(queries, ustate, ["user_id"], "query_ms").withColumnRenamed("state_ms", "u_last_ms")
 
 
-def attach_item_features(queries: DataFrame, istate: DataFrame, gstate: DataFrame, genres: DataFrame,
-                         catalog: DataFrame) -> DataFrame:
+def attach_item_features(
+    queries: DataFrame, istate: DataFrame, gstate: DataFrame, genres: DataFrame, catalog: DataFrame
+) -> DataFrame:
     """Queries ``(item_id, query_ms, ...)`` with the item and global state strictly before ``query_ms`` and
     the item's static catalog attributes."""
     q = asof_join(queries, istate, ["item_id"], "query_ms").withColumnRenamed("state_ms", "i_last_ms")
@@ -300,8 +379,9 @@ def attach_item_features(queries: DataFrame, istate: DataFrame, gstate: DataFram
     return q.join(static, "item_id", "left")
 
 
-def attach_features(queries: DataFrame, ustate: DataFrame, istate: DataFrame, gstate: DataFrame,
-                    genres: DataFrame, catalog: DataFrame) -> DataFrame:
+def attach_features(
+    queries: DataFrame, ustate: DataFrame, istate: DataFrame, gstate: DataFrame, genres: DataFrame, catalog: DataFrame
+) -> DataFrame:
     """Each query with everything the ranker sees, in training and in evaluation alike."""
     return attach_item_features(attach_user_features(queries, ustate), istate, gstate, genres, catalog)
 

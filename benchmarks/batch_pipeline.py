@@ -57,8 +57,12 @@ def main() -> int:
     p.add_argument("--events", type=int, default=1_000_000, help="synthetic: events")
     p.add_argument("--as-of", type=date.fromisoformat, help="default: the day of the last event")
     p.add_argument("--window-days", type=int, default=10_000)
-    p.add_argument("--data-dir", type=Path, help="default: .run/bench/batch-<dataset>-<events> in the project "
-                                                 "(`make clean` removes it; not /tmp, a 20M archive is GBs)")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        help="default: .run/bench/batch-<dataset>-<events> in the project "
+        "(`make clean` removes it; not /tmp, a 20M archive is GBs)",
+    )
     p.add_argument("--no-materialize", action="store_true")
     p.add_argument("--reuse", action="store_true", help="keep the archive already in --data-dir (re-runs)")
     p.add_argument("--load-only", action="store_true", help="only write the archive into --data-dir")
@@ -104,30 +108,46 @@ def main() -> int:
     as_of = args.as_of or last_day(settings.paths.lake_dir)
     cfg = load_batch_config(settings=settings)
     spark_cfg = cfg.spark.model_copy(update={"driver_memory": args.driver_memory or cfg.spark.driver_memory})
-    cfg = cfg.model_copy(update={"window": cfg.window.model_copy(update={"window_days": args.window_days}),
-                                 "materialize": not args.no_materialize, "spark": spark_cfg})
+    cfg = cfg.model_copy(
+        update={
+            "window": cfg.window.model_copy(update={"window_days": args.window_days}),
+            "materialize": not args.no_materialize,
+            "spark": spark_cfg,
+        }
+    )
     load_before, ref_before = os.getloadavg(), reference_s()
     t0 = time.perf_counter()
     report = run(as_of, settings, cfg)
     wall = time.perf_counter() - t0
     ref_after = reference_s()
-    out = {"dataset": args.dataset, "events": n, "as_of": as_of.isoformat(), "archive_load_s": round(load_s, 1),
-           "pipeline_wall_s": round(wall, 1), "load_before": load_before, "load_after": os.getloadavg(),
-           "reference_s": [round(ref_before, 2), round(ref_after, 2)],
-           **report.as_dict()}
+    out = {
+        "dataset": args.dataset,
+        "events": n,
+        "as_of": as_of.isoformat(),
+        "archive_load_s": round(load_s, 1),
+        "pipeline_wall_s": round(wall, 1),
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+        "reference_s": [round(ref_before, 2), round(ref_after, 2)],
+        **report.as_dict(),
+    }
     (data_dir / "bench-report.json").write_text(json.dumps(out, indent=2, default=str))
 
     print(f"## batch pipeline on {args.dataset} ({n} events, as of {as_of}, {os.cpu_count()} cores)\n")
-    print(f"archive load {load_s:.1f} s (not part of the nightly run); pipeline wall {wall:.1f} s; "
-          f"compaction {report.compaction}; load average before {load_before}, after {os.getloadavg()}; "
-          f"CPU reference workload {ref_before:.2f} s before, {ref_after:.2f} s after\n")
+    print(
+        f"archive load {load_s:.1f} s (not part of the nightly run); pipeline wall {wall:.1f} s; "
+        f"compaction {report.compaction}; load average before {load_before}, after {os.getloadavg()}; "
+        f"CPU reference workload {ref_before:.2f} s before, {ref_after:.2f} s after\n"
+    )
     print("| stage | s |\n|---|---|")
     for k, v in report.stages.items():
         print(f"| {k} | {v:.1f} |")
     ks = cfg.eval.k_values
-    cols = [f"{m}@{k}" for k in ks for m in ("recall", "ndcg", "map")] + [f"coverage@{ks[0]}",
-                                                                          f"genre_entropy@{ks[0]}",
-                                                                          f"novelty@{ks[0]}"]
+    cols = [f"{m}@{k}" for k in ks for m in ("recall", "ndcg", "map")] + [
+        f"coverage@{ks[0]}",
+        f"genre_entropy@{ks[0]}",
+        f"novelty@{ks[0]}",
+    ]
     print(f"\nholdout: {int(report.metrics['popularity']['users'])} users\n")
     print("| model | " + " | ".join(cols) + " |\n|---|" + "---|" * len(cols))
     for name, m in report.metrics.items():

@@ -69,8 +69,19 @@ def exact_qps(exact: faiss.Index, q: np.ndarray, k: int) -> float:
     return timed_search(exact, q[:200], k)[1]
 
 
-def run(kind: str, x: np.ndarray, q: np.ndarray, k: int, cfg: FaissConfig, nlists: list[int | None],
-        nprobes: list[int], kinds: list[str], efs: list[int], factories: list[str], kfactors: list[float]) -> None:
+def run(
+    kind: str,
+    x: np.ndarray,
+    q: np.ndarray,
+    k: int,
+    cfg: FaissConfig,
+    nlists: list[int | None],
+    nprobes: list[int],
+    kinds: list[str],
+    efs: list[int],
+    factories: list[str],
+    kfactors: list[float],
+) -> None:
     n, d = x.shape
     exact = faiss.IndexFlatIP(d)
     exact.add(x)
@@ -95,8 +106,10 @@ def run(kind: str, x: np.ndarray, q: np.ndarray, k: int, cfg: FaissConfig, nlist
     if "hnsw" in kinds:
         t0 = time.perf_counter()
         h, _ = build_index(x, cfg.model_copy(update={"exact_max_items": 1, "approximate": "hnsw"}))
-        print(f"| hnsw | M={cfg.hnsw_m} efConstruction={cfg.hnsw_ef_construction}, built in "
-              f"{time.perf_counter() - t0:.0f} s | | | | |")
+        print(
+            f"| hnsw | M={cfg.hnsw_m} efConstruction={cfg.hnsw_ef_construction}, built in "
+            f"{time.perf_counter() - t0:.0f} s | | | | |"
+        )
         for ef in efs:
             h.hnsw.efSearch = ef
             row("hnsw", f"efSearch={ef}", h)
@@ -114,15 +127,20 @@ def run(kind: str, x: np.ndarray, q: np.ndarray, k: int, cfg: FaissConfig, nlist
     if "refine" in kinds:
         t0 = time.perf_counter()
         index, _ = build_index(x, cfg.model_copy(update={"exact_max_items": 1, "approximate": "ivfpq"}))
-        print(f"| pipeline ivfpq | nlist={faiss.extract_index_ivf(index).nlist}, built in "
-              f"{time.perf_counter() - t0:.0f} s | | | | |")
+        print(
+            f"| pipeline ivfpq | nlist={faiss.extract_index_ivf(index).nlist}, built in "
+            f"{time.perf_counter() - t0:.0f} s | | | | |"
+        )
         built.append(("pipeline ivfpq", index))
     if "tuned" in kinds:  # what a pipeline run does: build, then widen until min_recall on these queries
         t0 = time.perf_counter()
         index, rep = build_tuned(x, q, cfg.model_copy(update={"exact_max_items": 1}))
-        print(f"| pipeline {rep.kind}, tuned to min_recall {cfg.min_recall} | {rep.params}, built and tuned in "
-              f"{time.perf_counter() - t0:.0f} s | {rep.recall:.4f} | {rep.qps_index:.0f} | {rep.qps_exact:.1f} | "
-              f"{rep.qps_index / rep.qps_exact:.1f} |", flush=True)
+        print(
+            f"| pipeline {rep.kind}, tuned to min_recall {cfg.min_recall} | {rep.params}, built and tuned in "
+            f"{time.perf_counter() - t0:.0f} s | {rep.recall:.4f} | {rep.qps_index:.0f} | {rep.qps_exact:.1f} | "
+            f"{rep.qps_index / rep.qps_exact:.1f} |",
+            flush=True,
+        )
     for spec, index in built:
         refine = faiss.downcast_index(index)
         refine = refine if isinstance(refine, faiss.IndexRefine) else None
@@ -159,19 +177,35 @@ def main() -> int:
     args = p.parse_args()
     cfg = load_batch_config()
     d = args.dim or cfg.als.rank
-    fcfg = cfg.faiss.model_copy(update={"hnsw_m": args.hnsw_m or cfg.faiss.hnsw_m,
-                                        "hnsw_ef_construction": args.ef_construction
-                                        or cfg.faiss.hnsw_ef_construction})
-    print(f"## FAISS {faiss.__version__}, {faiss.omp_get_max_threads()} threads, {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()}; pipeline defaults: {cfg.faiss.model_dump()}")
+    fcfg = cfg.faiss.model_copy(
+        update={
+            "hnsw_m": args.hnsw_m or cfg.faiss.hnsw_m,
+            "hnsw_ef_construction": args.ef_construction or cfg.faiss.hnsw_ef_construction,
+        }
+    )
+    print(
+        f"## FAISS {faiss.__version__}, {faiss.omp_get_max_threads()} threads, {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()}; pipeline defaults: {cfg.faiss.model_dump()}"
+    )
     kinds = ["clustered", "gaussian"] if args.data == "both" else [args.data]
     for kind in kinds:
         rng = np.random.default_rng(args.seed)
         make = clustered if kind == "clustered" else gaussian
         x, q = make(args.items, d, rng), make(args.queries, d, rng)
         nlists = [None if v == "default" else int(v) for v in args.nlist.split(",")]
-        run(kind, x, q, args.k, fcfg, nlists, [int(v) for v in args.nprobe.split(",")], args.kinds.split(","),
-            [int(v) for v in args.ef.split(",")], args.factory, [float(v) for v in args.kfactor.split(",")])
+        run(
+            kind,
+            x,
+            q,
+            args.k,
+            fcfg,
+            nlists,
+            [int(v) for v in args.nprobe.split(",")],
+            args.kinds.split(","),
+            [int(v) for v in args.ef.split(",")],
+            args.factory,
+            [float(v) for v in args.kfactor.split(",")],
+        )
     print(f"\nload average at the end {os.getloadavg()}")
     return 0
 

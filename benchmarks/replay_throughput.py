@@ -27,19 +27,41 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _bench_kafka(tag: str) -> KafkaConfig:
     base = get_settings().kafka
-    topics = TopicsConfig(interactions=f"bench-{tag}.interactions", dlq=f"bench-{tag}.dlq",
-                          impressions=f"bench-{tag}.impressions", catalog=f"bench-{tag}.catalog",
-                          partitions=base.topics.partitions)
+    topics = TopicsConfig(
+        interactions=f"bench-{tag}.interactions",
+        dlq=f"bench-{tag}.dlq",
+        impressions=f"bench-{tag}.impressions",
+        catalog=f"bench-{tag}.catalog",
+        partitions=base.topics.partitions,
+    )
     return base.model_copy(update={"topics": topics})
 
 
 def run_replay(kafka: KafkaConfig, dataset: list[str]) -> dict[str, float]:
     t = kafka.topics
-    env = {"HYBRIDREC_KAFKA__TOPICS__INTERACTIONS": t.interactions, "HYBRIDREC_KAFKA__TOPICS__DLQ": t.dlq,
-           "HYBRIDREC_KAFKA__TOPICS__CATALOG": t.catalog, "HYBRIDREC_KAFKA__TOPICS__IMPRESSIONS": t.impressions}
-    proc = subprocess.run([sys.executable, "-m", "hybridrec.cli", "replay", *dataset, "--rate", "max",
-                           "--quiet", "--json", "--no-catalog"], capture_output=True, text=True,
-                          env={**os.environ, **env})
+    env = {
+        "HYBRIDREC_KAFKA__TOPICS__INTERACTIONS": t.interactions,
+        "HYBRIDREC_KAFKA__TOPICS__DLQ": t.dlq,
+        "HYBRIDREC_KAFKA__TOPICS__CATALOG": t.catalog,
+        "HYBRIDREC_KAFKA__TOPICS__IMPRESSIONS": t.impressions,
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hybridrec.cli",
+            "replay",
+            *dataset,
+            "--rate",
+            "max",
+            "--quiet",
+            "--json",
+            "--no-catalog",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"replay failed:\n{proc.stderr[-2000:]}")
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -50,11 +72,28 @@ def run_perf_tool(kafka: KafkaConfig, records: int, record_size: int) -> dict[st
     settings = get_settings()
     p = kafka.producer
     libs = settings.paths.deps_dir / "kafka" / "libs"
-    cmd = ["java", "-Xmx1g", "-cp", f"{libs}/*", "org.apache.kafka.tools.ProducerPerformance",
-           "--topic", kafka.topics.interactions, "--num-records", str(records), "--record-size", str(record_size),
-           "--throughput", "-1", "--producer-props", f"bootstrap.servers={kafka.bootstrap_servers}", "acks=all",
-           "enable.idempotence=true", f"linger.ms={p.linger_ms}", f"batch.size={p.batch_size}",
-           f"compression.type={p.compression_type}"]
+    cmd = [
+        "java",
+        "-Xmx1g",
+        "-cp",
+        f"{libs}/*",
+        "org.apache.kafka.tools.ProducerPerformance",
+        "--topic",
+        kafka.topics.interactions,
+        "--num-records",
+        str(records),
+        "--record-size",
+        str(record_size),
+        "--throughput",
+        "-1",
+        "--producer-props",
+        f"bootstrap.servers={kafka.bootstrap_servers}",
+        "acks=all",
+        "enable.idempotence=true",
+        f"linger.ms={p.linger_ms}",
+        f"batch.size={p.batch_size}",
+        f"compression.type={p.compression_type}",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"ProducerPerformance failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
@@ -93,24 +132,32 @@ def main() -> None:
             if first_tool:
                 results["perf_tool"].append(run_perf_tool(kafka, args.events, size)["events_per_s"])
             results["replay_synthetic"].append(
-                run_replay(kafka, ["--dataset", "synthetic", "--events", str(args.events)])["events_per_s"])
+                run_replay(kafka, ["--dataset", "synthetic", "--events", str(args.events)])["events_per_s"]
+            )
             if not first_tool:
                 results["perf_tool"].append(run_perf_tool(kafka, args.events, size)["events_per_s"])
             if (ml_small / "ratings.csv").exists():
                 results["replay_ml_latest_small"].append(
-                    run_replay(kafka, ["--dataset", "ml-latest-small", "--path", str(ml_small)])["events_per_s"])
+                    run_replay(kafka, ["--dataset", "ml-latest-small", "--path", str(ml_small)])["events_per_s"]
+                )
         finally:
             delete_topics(kafka, [s.name for s in topic_specs(kafka)])
 
-    print(f"record size {size} B, {args.events:,} events per run, {args.runs} runs, acks=all, "
-          f"idempotent, linger.ms/batch/compression as configured")
+    print(
+        f"record size {size} B, {args.events:,} events per run, {args.runs} runs, acks=all, "
+        f"idempotent, linger.ms/batch/compression as configured"
+    )
     for name, rates in results.items():
         if rates:
-            print(f"{name:26s} median {statistics.median(rates):>10,.0f} ev/s  "
-                  f"(min {min(rates):,.0f}, max {max(rates):,.0f})")
+            print(
+                f"{name:26s} median {statistics.median(rates):>10,.0f} ev/s  "
+                f"(min {min(rates):,.0f}, max {max(rates):,.0f})"
+            )
     ratios = [r / t for r, t in zip(results["replay_synthetic"], results["perf_tool"], strict=True)]
-    print(f"replay / perf-tool ratio    median {statistics.median(ratios):.2f} (per run: "
-          f"{', '.join(f'{r:.2f}' for r in ratios)})")
+    print(
+        f"replay / perf-tool ratio    median {statistics.median(ratios):.2f} (per run: "
+        f"{', '.join(f'{r:.2f}' for r in ratios)})"
+    )
     print(json.dumps({"record_size": size, **{k: v for k, v in results.items()}, "ratios": ratios}))
 
 

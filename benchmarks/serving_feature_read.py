@@ -53,8 +53,9 @@ def measure(iterations: int, tmp: Path) -> int:
     w = kit.world(n_users=200, n_items=1000)
     env.seed_features(settings, w, {u: kit.heavy_user(w, recent=20) for u in w.user_ids})
     store = open_store(settings)
-    user_refs = [f"{USER_FRESH_VIEW}:{f}" for f in USER_FRESH_FIELDS] + [f"{USER_BATCH_VIEW}:{f}"
-                                                                         for f in USER_BATCH_FIELDS]
+    user_refs = [f"{USER_FRESH_VIEW}:{f}" for f in USER_FRESH_FIELDS] + [
+        f"{USER_BATCH_VIEW}:{f}" for f in USER_BATCH_FIELDS
+    ]
     item_refs = [f"{ITEM_BATCH_VIEW}:{f}" for f in ITEM_BATCH_FIELDS]
     items = w.item_ids[:100]
     out: dict[str, dict[str, float]] = {}
@@ -68,15 +69,25 @@ def measure(iterations: int, tmp: Path) -> int:
             xs.append(time.perf_counter() - t0)
         out[name] = pct(xs)
 
-    timed("feast_sdk: 1 user, 2 views", lambda k=0: store.get_online_features(
-        features=user_refs, entity_rows=[{"user_id": w.user_ids[k % 200]}]).to_dict())
-    timed("feast_sdk: 100 items, item_batch", lambda k=0: store.get_online_features(
-        features=item_refs, entity_rows=[{"item_id": i} for i in items]).to_dict())
+    timed(
+        "feast_sdk: 1 user, 2 views",
+        lambda k=0: store.get_online_features(
+            features=user_refs, entity_rows=[{"user_id": w.user_ids[k % 200]}]
+        ).to_dict(),
+    )
+    timed(
+        "feast_sdk: 100 items, item_batch",
+        lambda k=0: store.get_online_features(
+            features=item_refs, entity_rows=[{"item_id": i} for i in items]
+        ).to_dict(),
+    )
 
     async def direct() -> None:
         reader = RedisFeatureReader(settings.redis, settings.feast.project)
-        for name, call in (("direct: 1 user, 2 views (1 HMGET)", lambda k: reader.read_user(w.user_ids[k % 200])),
-                           ("direct: 100 items, item_batch (1 pipeline)", lambda k: reader.read_items(items))):
+        for name, call in (
+            ("direct: 1 user, 2 views (1 HMGET)", lambda k: reader.read_user(w.user_ids[k % 200])),
+            ("direct: 100 items, item_batch (1 pipeline)", lambda k: reader.read_items(items)),
+        ):
             await call(0)
             xs = []
             for k in range(iterations):

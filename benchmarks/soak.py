@@ -51,12 +51,23 @@ if TYPE_CHECKING:
 def namespace(base: Settings, work: Path) -> Settings:
     """Own topics on `make up`'s broker, own Feast project in its Redis, lake and registry under ``work``."""
     tag = uuid.uuid4().hex[:8]
-    topics = TopicsConfig(**{**base.kafka.topics.model_dump(), "interactions": f"soak{tag}.interactions",
-                             "dlq": f"soak{tag}.interactions.dlq", "impressions": f"soak{tag}.impressions",
-                             "catalog": f"soak{tag}.catalog"})
+    topics = TopicsConfig(
+        **{
+            **base.kafka.topics.model_dump(),
+            "interactions": f"soak{tag}.interactions",
+            "dlq": f"soak{tag}.interactions.dlq",
+            "impressions": f"soak{tag}.impressions",
+            "catalog": f"soak{tag}.catalog",
+        }
+    )
     paths = base.paths.model_copy(update={"data_dir": work / "data", "registry_dir": work / "data" / "registry"})
-    return base.model_copy(update={"kafka": base.kafka.model_copy(update={"topics": topics}), "paths": paths,
-                                   "feast": FeastConfig(project=f"soak{tag}", registry_path=work / "feast.db")})
+    return base.model_copy(
+        update={
+            "kafka": base.kafka.model_copy(update={"topics": topics}),
+            "paths": paths,
+            "feast": FeastConfig(project=f"soak{tag}", registry_path=work / "feast.db"),
+        }
+    )
 
 
 def model_world(settings: Settings) -> World:
@@ -72,8 +83,9 @@ def model_world(settings: Settings) -> World:
 def consumer_lag(settings: Settings, group: str) -> int:
     """End offsets minus the job's committed offsets (committed on each checkpoint), over all partitions."""
     topic = settings.kafka.topics.interactions
-    c = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": group,
-                  "enable.auto.commit": False})
+    c = Consumer(
+        {"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": group, "enable.auto.commit": False}
+    )
     try:
         parts = [TopicPartition(topic, p) for p in c.list_topics(topic, timeout=10).topics[topic].partitions]
         committed = {tp.partition: max(tp.offset, 0) for tp in c.committed(parts, timeout=10)}
@@ -129,10 +141,21 @@ def live_batches(settings: Settings, rate: float, seed: int) -> Iterator[pa.Reco
         users = rng.integers(1, syn.n_users + 1, size)
         items = rng.choice(syn.n_items, size, p=weights) + 1
         kinds = rng.choice(TYPES, size)
-        rows = [{"event_id": f"live-{seed}-{n + k}", "user_id": str(u), "item_id": str(i), "event_type": str(t),
-                 "value": 4.0 if t == "RATING" else 1.0, "event_time_ms": now, "surface": "homepage/top_picks",
-                 "position": k % 20, "device": "TV", "country": "DE"}
-                for k, (u, i, t) in enumerate(zip(users, items, kinds, strict=True))]
+        rows = [
+            {
+                "event_id": f"live-{seed}-{n + k}",
+                "user_id": str(u),
+                "item_id": str(i),
+                "event_type": str(t),
+                "value": 4.0 if t == "RATING" else 1.0,
+                "event_time_ms": now,
+                "surface": "homepage/top_picks",
+                "position": k % 20,
+                "device": "TV",
+                "country": "DE",
+            }
+            for k, (u, i, t) in enumerate(zip(users, items, kinds, strict=True))
+        ]
         n += size
         yield from archive_table(rows).to_batches()
 
@@ -177,8 +200,9 @@ def p99_ms(answers: list[Answer]) -> float:
     return float(np.percentile([a.latency_s * 1000 for a in answers], 99)) if answers else float("nan")
 
 
-def calibrate(args: argparse.Namespace, settings: Settings, group: str, feed: Feed,
-              pages: PageLoad) -> tuple[float, float, list[dict[str, float]]]:
+def calibrate(
+    args: argparse.Namespace, settings: Settings, group: str, feed: Feed, pages: PageLoad
+) -> tuple[float, float, list[dict[str, float]]]:
     steps, kept = [], (0.0, 0.0)
     for k in range(args.max_steps):
         events, page_rate = args.base_events * 2**k, args.base_pages * 2**k
@@ -189,11 +213,17 @@ def calibrate(args: argparse.Namespace, settings: Settings, group: str, feed: Fe
         time.sleep(args.step * 2 / 3)
         lag1, window = consumer_lag(settings, group), pages.between(t0, time.monotonic())
         offered = events * (time.monotonic() - t0)
-        step = {"events_per_s": events, "pages_per_s": page_rate, "lag_growth": lag1 - lag0,
-                "p99_ms": round(p99_ms(window), 1), "failed": sum(a.kind == "failed" for a in window),
-                "load": os.getloadavg()[0]}
-        step["kept_up"] = float(step["lag_growth"] <= 0.1 * offered and step["p99_ms"] <= args.p99_limit_ms
-                                and not step["failed"])
+        step = {
+            "events_per_s": events,
+            "pages_per_s": page_rate,
+            "lag_growth": lag1 - lag0,
+            "p99_ms": round(p99_ms(window), 1),
+            "failed": sum(a.kind == "failed" for a in window),
+            "load": os.getloadavg()[0],
+        }
+        step["kept_up"] = float(
+            step["lag_growth"] <= 0.1 * offered and step["p99_ms"] <= args.p99_limit_ms and not step["failed"]
+        )
         steps.append(step)
         print(json.dumps({"calibration": step}), flush=True)
         if not step["kept_up"]:
@@ -266,32 +296,50 @@ def soak(args: argparse.Namespace) -> int:
     print(f"uptime before: {harness.load_average()}", flush=True)
     try:
         assert harness.wait_until(lambda: harness.ranker_healthy(port), 600), ranker.tail()
-        catalog.publish(SyntheticDataset(settings.synthetic, n_events=1).items(), settings.kafka,
-                        settings.paths.lake_dir)
+        catalog.publish(
+            SyntheticDataset(settings.synthetic, n_events=1).items(), settings.kafka, settings.paths.lake_dir
+        )
         events_feed.run(args.base_events)
         assert harness.wait_until(lambda: testkit.read_archive(job_cfg).num_rows > 0, 900, every_s=3), job.tail()
         pages = harness.PageLoad([port], world.user_ids, args.base_pages).start()
         group = job_cfg.streaming.group_id
         capacity_events, capacity_pages, steps = calibrate(args, settings, group, events_feed, pages)
         events, page_rate = capacity_events / 2, capacity_pages / 2
-        print(json.dumps({"capacity": {"events_per_s": capacity_events, "pages_per_s": capacity_pages},
-                          "soak": {"events_per_s": events, "pages_per_s": page_rate}}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "capacity": {"events_per_s": capacity_events, "pages_per_s": capacity_pages},
+                    "soak": {"events_per_s": events, "pages_per_s": page_rate},
+                }
+            ),
+            flush=True,
+        )
         events_feed.run(events)
         pages.rate = page_rate
         time.sleep(min(60.0, args.duration / 10))  # settle
         assert events_feed.proc is not None
-        procs = {"kafka broker": (pid_of(base, "kafka"), False), "redis": (pid_of(base, "redis"), False),
-                 "flink job (client + MiniCluster JVM)": (job.proc.pid, True), "ranker": (ranker.pid, True),
-                 "event feed": (events_feed.proc.pid, True), "load client (this process)": (os.getpid(), False)}
+        procs = {
+            "kafka broker": (pid_of(base, "kafka"), False),
+            "redis": (pid_of(base, "redis"), False),
+            "flink job (client + MiniCluster JVM)": (job.proc.pid, True),
+            "ranker": (ranker.pid, True),
+            "event feed": (events_feed.proc.pid, True),
+            "load client (this process)": (os.getpid(), False),
+        }
         rows: list[dict[str, float]] = []
         start = time.monotonic()
         while time.monotonic() - start < args.duration:
             t0 = time.monotonic()
             time.sleep(args.sample_s)
             window = pages.between(t0, time.monotonic())
-            row = {"t_s": round(time.monotonic() - start, 1), "p99_ms": round(p99_ms(window), 2),
-                   "pages": len(window), "failed": sum(a.kind == "failed" for a in window),
-                   "lag": consumer_lag(settings, group), "load": os.getloadavg()[0]}
+            row = {
+                "t_s": round(time.monotonic() - start, 1),
+                "p99_ms": round(p99_ms(window), 2),
+                "pages": len(window),
+                "failed": sum(a.kind == "failed" for a in window),
+                "lag": consumer_lag(settings, group),
+                "load": os.getloadavg()[0],
+            }
             row.update({f"rss_mb {name}": round(rss_mb(pid, children), 1) for name, (pid, children) in procs.items()})
             rows.append(row)
         report(args, rows, steps, events, page_rate, out_dir)
@@ -304,8 +352,14 @@ def soak(args: argparse.Namespace) -> int:
     return 0
 
 
-def report(args: argparse.Namespace, rows: list[dict[str, float]], steps: list[dict[str, float]], events: float,
-           page_rate: float, out_dir: Path) -> None:
+def report(
+    args: argparse.Namespace,
+    rows: list[dict[str, float]],
+    steps: list[dict[str, float]],
+    events: float,
+    page_rate: float,
+    out_dir: Path,
+) -> None:
     stamp = time.strftime("%Y%m%dT%H%M%S")
     with (out_dir / f"samples-{stamp}.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
@@ -313,16 +367,30 @@ def report(args: argparse.Namespace, rows: list[dict[str, float]], steps: list[d
         writer.writerows(rows)
     t = [r["t_s"] for r in rows]
     series = [k for k in rows[0] if k.startswith(("rss_mb", "p99_ms", "lag"))]
-    summary = {"duration_s": args.duration, "events_per_s": events, "pages_per_s": page_rate, "samples": len(rows),
-               "failed_pages": sum(r["failed"] for r in rows), "calibration": steps, "series": {}}
-    print(f"\nsoak: {args.duration / 60:.0f} min at {events:,.0f} events/s + {page_rate:,.1f} pages/s "
-          f"(half the calibrated capacity); {summary['failed_pages']} failed pages")
+    summary = {
+        "duration_s": args.duration,
+        "events_per_s": events,
+        "pages_per_s": page_rate,
+        "samples": len(rows),
+        "failed_pages": sum(r["failed"] for r in rows),
+        "calibration": steps,
+        "series": {},
+    }
+    print(
+        f"\nsoak: {args.duration / 60:.0f} min at {events:,.0f} events/s + {page_rate:,.1f} pages/s "
+        f"(half the calibrated capacity); {summary['failed_pages']} failed pages"
+    )
     print(f"{'series':<42} {'first':>9} {'last':>9} {'mean':>9} {'slope/h':>10} {'%mean/h':>8}")
     for name in series:
         ys = [r[name] for r in rows]
         slope, pct = slope_per_hour(t, ys)
-        summary["series"][name] = {"first": ys[0], "last": ys[-1], "mean": float(np.nanmean(ys)),
-                                   "slope_per_h": slope, "pct_of_mean_per_h": pct}
+        summary["series"][name] = {
+            "first": ys[0],
+            "last": ys[-1],
+            "mean": float(np.nanmean(ys)),
+            "slope_per_h": slope,
+            "pct_of_mean_per_h": pct,
+        }
         print(f"{name:<42} {ys[0]:>9.1f} {ys[-1]:>9.1f} {np.nanmean(ys):>9.1f} {slope:>10.2f} {pct:>7.1f}%")
     (out_dir / f"summary-{stamp}.json").write_text(json.dumps(summary, indent=1))
     print(f"samples and summary in {out_dir}")

@@ -76,23 +76,26 @@ class BusySampler(threading.Thread):
                 jobs = [j["id"] for j in _get(f"{self.base}/jobs")["jobs"] if j["status"] == "RUNNING"]
                 for job in jobs:
                     for v in _get(f"{self.base}/jobs/{job}")["vertices"]:
-                        got = _get(f"{self.base}/jobs/{job}/vertices/{v['id']}/subtasks/metrics"
-                                   "?get=busyTimeMsPerSecond")
+                        got = _get(
+                            f"{self.base}/jobs/{job}/vertices/{v['id']}/subtasks/metrics?get=busyTimeMsPerSecond"
+                        )
                         if got and got[0].get("max") is not None:
                             self.samples[v["name"][:90]].append(float(got[0]["max"]))
             except (OSError, ValueError, KeyError):
                 continue
 
     def profile(self) -> dict[str, float]:
-        return {name: round(sum(v) / len(v)) for name, v in sorted(self.samples.items(), key=lambda kv: -max(kv[1]))
-                if v}
+        return {
+            name: round(sum(v) / len(v)) for name, v in sorted(self.samples.items(), key=lambda kv: -max(kv[1])) if v
+        }
 
 
 def produce(settings: StreamingSettings, args: argparse.Namespace) -> int:
     """Fill the isolated topic (and catalog); returns the number of valid events."""
     if args.dataset == "world":
-        world = testkit.make_world(args.events, n_users=args.users, n_items=args.items, step_ms=args.step_ms,
-                                   disorder_ms=500)
+        world = testkit.make_world(
+            args.events, n_users=args.users, n_items=args.items, step_ms=args.step_ms, disorder_ms=500
+        )
         testkit.publish_catalog(settings, world.genres)
         producer = EventProducer(settings.kafka, settings.validation)
         for e in world.events:
@@ -106,8 +109,12 @@ def produce(settings: StreamingSettings, args: argparse.Namespace) -> int:
     dataset = load_dataset(args.dataset, args.path, settings, n_events=args.events)
     catalog.publish(dataset.items(), settings.kafka, settings.paths.lake_dir)
     producer = EventProducer(settings.kafka, settings.validation, component="bench")
-    summary = replay(dataset.batches(50_000), producer, dataset=dataset.name,
-                     limit=args.events if args.dataset != "synthetic" else None)
+    summary = replay(
+        dataset.batches(50_000),
+        producer,
+        dataset=dataset.name,
+        limit=args.events if args.dataset != "synthetic" else None,
+    )
     return summary.accepted
 
 
@@ -120,11 +127,16 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--items", type=int, default=5_000)
     parser.add_argument("--step-ms", type=int, default=20, help="world: mean event-time gap between events x 2")
-    parser.add_argument("--flush-interval-ms", type=int, default=StreamingConfig().flush_interval_ms,
-                        help="default: the job's")
-    parser.add_argument("--checkpoint-interval-ms", type=int, default=StreamingConfig().checkpoint_interval_ms,
-                        help="default: the job's (each checkpoint snapshots all window state: at 1 s the "
-                             "snapshots took a fifth of the job's CPU)")
+    parser.add_argument(
+        "--flush-interval-ms", type=int, default=StreamingConfig().flush_interval_ms, help="default: the job's"
+    )
+    parser.add_argument(
+        "--checkpoint-interval-ms",
+        type=int,
+        default=StreamingConfig().checkpoint_interval_ms,
+        help="default: the job's (each checkpoint snapshots all window state: at 1 s the "
+        "snapshots took a fifth of the job's CPU)",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="stream-bench-"))
@@ -132,8 +144,13 @@ def main() -> None:
 
     rest_port = free_port()
     settings = testkit.isolated_streaming_settings(
-        get_settings(), workdir, parallelism=args.parallelism, checkpoint_interval_ms=args.checkpoint_interval_ms,
-        flush_interval_ms=args.flush_interval_ms, rest_port=rest_port)
+        get_settings(),
+        workdir,
+        parallelism=args.parallelism,
+        checkpoint_interval_ms=args.checkpoint_interval_ms,
+        flush_interval_ms=args.flush_interval_ms,
+        rest_port=rest_port,
+    )
     testkit.build_jar()
     ensure_topics(settings.kafka)
     try:
@@ -141,8 +158,13 @@ def main() -> None:
         n_events = produce(settings, args)
         produce_s = time.monotonic() - t0
 
-        consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers,
-                             "group.id": settings.streaming.group_id, "enable.auto.commit": False})
+        consumer = Consumer(
+            {
+                "bootstrap.servers": settings.kafka.bootstrap_servers,
+                "group.id": settings.streaming.group_id,
+                "enable.auto.commit": False,
+            }
+        )
         job = testkit.JobProcess(settings, workdir)
         sampler = BusySampler(rest_port)
         sampler.start()
@@ -166,16 +188,27 @@ def main() -> None:
         rate = (last_n - first_n) / (last_t - first_t) if last_t > first_t else float("nan")
         cpu_s = cpu.get(last_n, float("nan")) - cpu.get(first_n, float("nan"))
         archived = testkit.read_archive(settings).num_rows
-        print(json.dumps({
-            "dataset": args.dataset, "events": n_events, "parallelism": args.parallelism,
-            "flush_interval_ms": settings.streaming.flush_interval_ms,
-            "checkpoint_interval_ms": settings.streaming.checkpoint_interval_ms, "exit_code": rc, "archived": archived,
-            "produce_events_per_s": round(n_events / produce_s), "job_wall_s": round(samples[-1][0] - started, 1),
-            "first_commit_after_s": round(first_t - started, 1), "events_per_s": round(rate),
-            "measured_events": last_n - first_n, "job_cpu_s": round(cpu_s, 1),
-            "events_per_cpu_s": round((last_n - first_n) / cpu_s) if cpu_s > 0 else None,
-            "busy_ms_per_s": sampler.profile(),
-        }))
+        print(
+            json.dumps(
+                {
+                    "dataset": args.dataset,
+                    "events": n_events,
+                    "parallelism": args.parallelism,
+                    "flush_interval_ms": settings.streaming.flush_interval_ms,
+                    "checkpoint_interval_ms": settings.streaming.checkpoint_interval_ms,
+                    "exit_code": rc,
+                    "archived": archived,
+                    "produce_events_per_s": round(n_events / produce_s),
+                    "job_wall_s": round(samples[-1][0] - started, 1),
+                    "first_commit_after_s": round(first_t - started, 1),
+                    "events_per_s": round(rate),
+                    "measured_events": last_n - first_n,
+                    "job_cpu_s": round(cpu_s, 1),
+                    "events_per_cpu_s": round((last_n - first_n) / cpu_s) if cpu_s > 0 else None,
+                    "busy_ms_per_s": sampler.profile(),
+                }
+            )
+        )
     finally:
         testkit.discard(settings)
         shutil.rmtree(workdir, ignore_errors=True)  # the job's checkpoints and archive: 100+ MB a run

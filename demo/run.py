@@ -70,8 +70,11 @@ def run(opts: Options) -> dict[str, Any]:
 
         step(6, f"batch-only rows for {len(replay.targets):,} targets (no event after the split streamed)")
         replay.ask_batch_only()
-        step(7, f"live: stream {cut.live.num_rows:,} events, pausing at {len(replay.pauses):,} points where "
-                "targets are due (hybrid and popularity rows there)")
+        step(
+            7,
+            f"live: stream {cut.live.num_rows:,} events, pausing at {len(replay.pauses):,} points where "
+            "targets are due (hybrid and popularity rows there)",
+        )
         last_page = [time.monotonic()]
 
         def sample_page(pause: Pause, k: int) -> None:
@@ -81,8 +84,10 @@ def run(opts: Options) -> dict[str, Any]:
 
         replay.stream_live(on_pause=sample_page)
         fr = percentiles([f for _, f in loop.timeline.freshness])
-        say(f"  features readable through Feast after a pause: p50 {fr['p50']:.0f} ms, p99 {fr['p99']:.0f} ms over "
-            f"{len(loop.timeline.freshness)} pauses")
+        say(
+            f"  features readable through Feast after a pause: p50 {fr['p50']:.0f} ms, p99 {fr['p99']:.0f} ms over "
+            f"{len(loop.timeline.freshness)} pauses"
+        )
 
         step(8, "a burst of fresh events for one user: the homepage before and after")
         end_ms = int(cut.live.column("event_time_ms")[-1].as_py()) if cut.live.num_rows else cut.split_ms
@@ -112,8 +117,9 @@ def _sample_users(replay: Replay, n: int) -> list[str]:
     return sorted(counts, key=lambda u: (-counts[u], u))[:n]
 
 
-def _print_page(client: RankerClient, user: str, time_ms: int, titles: dict[str, str], deadline_ms: float,
-                when: str) -> pb.HomepageResponse | None:
+def _print_page(
+    client: RankerClient, user: str, time_ms: int, titles: dict[str, str], deadline_ms: float, when: str
+) -> pb.HomepageResponse | None:
     resp, call = client.homepage(user, time_ms=time_ms, deadline_ms=deadline_ms)
     say(f"  user {user} {when} ({call.latency_ms:.0f} ms, model {call.model_version or '-'}):")
     if resp is None:
@@ -124,8 +130,9 @@ def _print_page(client: RankerClient, user: str, time_ms: int, titles: dict[str,
     return resp
 
 
-def _burst(loop: Loop, client: RankerClient, user: str, at_ms: int, titles: dict[str, str], opts: Options
-           ) -> dict[str, Any]:
+def _burst(
+    loop: Loop, client: RankerClient, user: str, at_ms: int, titles: dict[str, str], opts: Options
+) -> dict[str, Any]:
     """Five plays of one genre the user's page does not show, then the page again.
 
     The titles are ones the served model knows: only an item with a vector has neighbours to explain ("Because
@@ -136,24 +143,39 @@ def _burst(loop: Loop, client: RankerClient, user: str, at_ms: int, titles: dict
     shown = {i.item_id for r in (before.rows if before else []) for i in r.items}
     shown_genres = {g for i in shown for g in genres_of.get(i, ())}
     known = _model_items(loop.settings)
-    candidates = [
-        i for i in loop.items if i.item_id not in shown and i.genres and (not known or i.item_id in known)
-    ]
+    candidates = [i for i in loop.items if i.item_id not in shown and i.genres and (not known or i.item_id in known)]
     genre = next((g for i in candidates for g in i.genres if g not in shown_genres), candidates[0].genres[0])
     picked = [i for i in candidates if genre in i.genres][:5]
-    rows = [{"event_id": f"burst-{at_ms}-{k}", "user_id": user, "item_id": i.item_id, "event_type": "PLAY",
-             "value": 1800.0, "event_time_ms": at_ms + 30_000 * k, "surface": "demo/burst"}
-            for k, i in enumerate(picked)]
+    rows = [
+        {
+            "event_id": f"burst-{at_ms}-{k}",
+            "user_id": user,
+            "item_id": i.item_id,
+            "event_type": "PLAY",
+            "value": 1800.0,
+            "event_time_ms": at_ms + 30_000 * k,
+            "surface": "demo/burst",
+        }
+        for k, i in enumerate(picked)
+    ]
     loop.producer.send_batch(archive_table(rows))
     loop.producer.flush()
     last = rows[-1]["event_time_ms"]
     loop.clock.tick(last + 60_000)
-    services.wait_until("the burst to reach the fresh features",
-                        lambda: (read_states(loop.store, [user])[user].last_event_ms or 0) >= last, 120)
+    services.wait_until(
+        "the burst to reach the fresh features",
+        lambda: (read_states(loop.store, [user])[user].last_event_ms or 0) >= last,
+        120,
+    )
     say(f"  user {user} played {len(picked)} {genre} titles: {', '.join(titles[i.item_id] for i in picked)}")
     after = _print_page(client, user, last + 60_000, titles, opts.deadline_ms, "after the burst")
-    return {"user": user, "genre": genre, "played": [titles[i.item_id] for i in picked],
-            "before": page_rows(before, titles) if before else [], "after": page_rows(after, titles) if after else []}
+    return {
+        "user": user,
+        "genre": genre,
+        "played": [titles[i.item_id] for i in picked],
+        "before": page_rows(before, titles) if before else [],
+        "after": page_rows(after, titles) if after else [],
+    }
 
 
 def _model_items(settings: Settings) -> set[str]:
@@ -167,22 +189,37 @@ def _model_items(settings: Settings) -> set[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m demo", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--dataset", default="ml-latest-small", choices=["ml-100k", "ml-latest-small", "ml-1m", "synthetic"])
     p.add_argument("--path", help="dataset directory (default: datasets dir, earlier download, GroupLens)")
     p.add_argument("--events", type=int, default=LoopOptions.events, help="synthetic: number of events")
     p.add_argument("--history-fraction", type=float, default=LoopOptions.history_fraction)
-    p.add_argument("--max-targets-per-user", type=int, default=10,
-                   help="first N targets of each user (the full evaluation, `hybridrec eval replay`, takes 50)")
+    p.add_argument(
+        "--max-targets-per-user",
+        type=int,
+        default=10,
+        help="first N targets of each user (the full evaluation, `hybridrec eval replay`, takes 50)",
+    )
     p.add_argument("--no-baselines", action="store_true", help="skip the offline baselines")
     p.add_argument("--workdir", type=Path, default=LoopOptions.workdir)
-    p.add_argument("--namespace", default=LoopOptions.namespace, type=namespace_name,
-                   help="prefix of this run's topics and Feast project (letters, digits, _)")
+    p.add_argument(
+        "--namespace",
+        default=LoopOptions.namespace,
+        type=namespace_name,
+        help="prefix of this run's topics and Feast project (letters, digits, _)",
+    )
     args = p.parse_args(argv)
     opts = Options(
-        loop=LoopOptions(dataset=args.dataset, path=args.path, events=args.events,
-                         history_fraction=args.history_fraction, workdir=args.workdir, namespace=args.namespace),
+        loop=LoopOptions(
+            dataset=args.dataset,
+            path=args.path,
+            events=args.events,
+            history_fraction=args.history_fraction,
+            workdir=args.workdir,
+            namespace=args.namespace,
+        ),
         replay=ReplayOptions(max_targets_per_user=args.max_targets_per_user, baselines=not args.no_baselines),
     )
     try:

@@ -31,8 +31,8 @@ from hybridrec.config import Settings, get_settings
 from hybridrec.processes import pid_alive, port_open
 
 DEPLOY_DIR = Path(__file__).resolve().parent
-READY_TIMEOUT_S = 90.0   # without progress: a start whose log has not grown for this long has failed
-READY_CAP_S = 900.0      # with progress: on a machine loaded ×20, a JVM takes minutes to start
+READY_TIMEOUT_S = 90.0  # without progress: a start whose log has not grown for this long has failed
+READY_CAP_S = 900.0  # with progress: on a machine loaded ×20, a JVM takes minutes to start
 
 
 class ServiceError(RuntimeError):
@@ -91,49 +91,75 @@ def _spawn(cmd: list[str], log_file: Path, env: dict[str, str] | None = None) ->
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
         return subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env={**os.environ, **(env or {})},
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
         )
 
 
 # --- Kafka ---------------------------------------------------------------------------------------------
 
+
 def _kafka_properties(settings: Settings, data_dir: Path) -> str:
     kafka = settings.kafka
     host, port, cport = kafka.broker_host, kafka.broker_port, kafka.controller_port
-    return _node_properties(1, host, port, cport, f"controller.quorum.bootstrap.servers={host}:{cport}", data_dir,
-                            kafka.topics.partitions, kafka.topics.max_message_bytes, replicas=1)
+    return _node_properties(
+        1,
+        host,
+        port,
+        cport,
+        f"controller.quorum.bootstrap.servers={host}:{cport}",
+        data_dir,
+        kafka.topics.partitions,
+        kafka.topics.max_message_bytes,
+        replicas=1,
+    )
 
 
-def _node_properties(node_id: int, host: str, port: int, cport: int, quorum: str, data_dir: Path, partitions: int,
-                     max_message_bytes: int, replicas: int, extra: tuple[str, ...] = ()) -> str:
+def _node_properties(
+    node_id: int,
+    host: str,
+    port: int,
+    cport: int,
+    quorum: str,
+    data_dir: Path,
+    partitions: int,
+    max_message_bytes: int,
+    replicas: int,
+    extra: tuple[str, ...] = (),
+) -> str:
     """One KRaft node that is both broker and controller; ``replicas`` sizes Kafka's internal topics."""
     min_isr = min(2, replicas)
-    return "\n".join([
-        "process.roles=broker,controller",
-        f"node.id={node_id}",
-        quorum,
-        f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
-        f"advertised.listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
-        "controller.listener.names=CONTROLLER",
-        "inter.broker.listener.name=PLAINTEXT",
-        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-        f"log.dirs={data_dir}",
-        f"num.partitions={partitions}",
-        f"default.replication.factor={replicas}",
-        f"min.insync.replicas={min_isr}",
-        f"offsets.topic.replication.factor={replicas}",
-        f"transaction.state.log.replication.factor={replicas}",
-        f"transaction.state.log.min.isr={min_isr}",
-        f"share.coordinator.state.topic.replication.factor={replicas}",
-        f"share.coordinator.state.topic.min.isr={min_isr}",
-        "group.initial.rebalance.delay.ms=0",
-        # Topics are created explicitly with their retention by `hybridrec topics create`.
-        "auto.create.topics.enable=false",
-        f"message.max.bytes={max_message_bytes}",
-        *extra,
-        "",
-    ])
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            f"node.id={node_id}",
+            quorum,
+            f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
+            f"advertised.listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            f"log.dirs={data_dir}",
+            f"num.partitions={partitions}",
+            f"default.replication.factor={replicas}",
+            f"min.insync.replicas={min_isr}",
+            f"offsets.topic.replication.factor={replicas}",
+            f"transaction.state.log.replication.factor={replicas}",
+            f"transaction.state.log.min.isr={min_isr}",
+            f"share.coordinator.state.topic.replication.factor={replicas}",
+            f"share.coordinator.state.topic.min.isr={min_isr}",
+            "group.initial.rebalance.delay.ms=0",
+            # Topics are created explicitly with their retention by `hybridrec topics create`.
+            "auto.create.topics.enable=false",
+            f"message.max.bytes={max_message_bytes}",
+            *extra,
+            "",
+        ]
+    )
 
 
 def cluster_id() -> str:
@@ -146,9 +172,20 @@ def cluster_id() -> str:
             return cid
 
 
-def _kafka_node(settings: Settings, name: str, state: Path, host: str, port: int, cport: int,
-                properties: Callable[[Path], str], format_args: list[str], cluster_id_file: Path | None,
-                heap: str, expect_node: int, jvm_flags: tuple[str, ...] = ()) -> Service:
+def _kafka_node(
+    settings: Settings,
+    name: str,
+    state: Path,
+    host: str,
+    port: int,
+    cport: int,
+    properties: Callable[[Path], str],
+    format_args: list[str],
+    cluster_id_file: Path | None,
+    heap: str,
+    expect_node: int,
+    jvm_flags: tuple[str, ...] = (),
+) -> Service:
     """A KRaft node under ``state``: formatted on its first start (with the cluster's shared id when
     ``cluster_id_file`` is given), ready once it answers metadata requests as broker ``expect_node``."""
     libs = settings.paths.deps_dir / "kafka" / "libs"
@@ -163,8 +200,17 @@ def _kafka_node(settings: Settings, name: str, state: Path, host: str, port: int
             raise ServiceError(f"Kafka jars are missing in {libs}: run `make install` (or `make jars`)")
         state.mkdir(parents=True, exist_ok=True)
         props.write_text(properties(data_dir))
-        jvm = [java, "-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC", *jvm_flags, f"-Dkafka.logs.dir={logs_dir}",
-               f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'kafka' / 'log4j2.properties'}", "-cp", f"{libs}/*"]
+        jvm = [
+            java,
+            "-Xms256m",
+            f"-Xmx{heap}",
+            "-XX:+UseG1GC",
+            *jvm_flags,
+            f"-Dkafka.logs.dir={logs_dir}",
+            f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'kafka' / 'log4j2.properties'}",
+            "-cp",
+            f"{libs}/*",
+        ]
         meta = data_dir / "meta.properties"
         if meta.exists() and cluster_id_file is not None:
             _check_cluster_id(meta, cluster_id_file)
@@ -172,7 +218,8 @@ def _kafka_node(settings: Settings, name: str, state: Path, host: str, port: int
             cid = _shared_cluster_id(cluster_id_file) if cluster_id_file is not None else cluster_id()
             fmt = subprocess.run(
                 [*jvm, "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(props), *format_args],
-                capture_output=True, text=True,
+                capture_output=True,
+                text=True,
             )
             if fmt.returncode != 0:
                 raise ServiceError(f"formatting Kafka storage in {data_dir} failed:\n{fmt.stdout}{fmt.stderr}")
@@ -189,8 +236,9 @@ def _kafka_node(settings: Settings, name: str, state: Path, host: str, port: int
         except Exception:
             return False
 
-    return Service(name, host, (port, cport), state, start, ready, logs_dir / "server.log",
-                   settings.paths.min_free_disk_mb)
+    return Service(
+        name, host, (port, cport), state, start, ready, logs_dir / "server.log", settings.paths.min_free_disk_mb
+    )
 
 
 def _shared_cluster_id(path: Path) -> str:
@@ -211,26 +259,42 @@ def _check_cluster_id(meta: Path, id_file: Path) -> None:
     """A node formatted with another id than its cluster's never joins the quorum (INCONSISTENT_CLUSTER_ID,
     retried forever): say so at start instead."""
     expected = _shared_cluster_id(id_file)
-    found = next((line.partition("=")[2].strip() for line in meta.read_text().splitlines()
-                  if line.startswith("cluster.id=")), "")
+    found = next(
+        (line.partition("=")[2].strip() for line in meta.read_text().splitlines() if line.startswith("cluster.id=")), ""
+    )
     if found != expected:
-        raise ServiceError(f"{meta} holds cluster id {found!r}, but this cluster's id is {expected!r} "
-                           f"({id_file}): its storage belongs to another cluster. "
-                           f"Run `make kafka-cluster-down`, remove {id_file.parent} and start again.")
+        raise ServiceError(
+            f"{meta} holds cluster id {found!r}, but this cluster's id is {expected!r} "
+            f"({id_file}): its storage belongs to another cluster. "
+            f"Run `make kafka-cluster-down`, remove {id_file.parent} and start again."
+        )
 
 
 def _kafka(settings: Settings) -> Service:
     k = settings.kafka
-    return _kafka_node(settings, "kafka", settings.paths.run_dir / "kafka", k.broker_host, k.broker_port,
-                       k.controller_port, lambda data: _kafka_properties(settings, data), ["--standalone"], None,
-                       "1g", expect_node=1)
+    return _kafka_node(
+        settings,
+        "kafka",
+        settings.paths.run_dir / "kafka",
+        k.broker_host,
+        k.broker_port,
+        k.controller_port,
+        lambda data: _kafka_properties(settings, data),
+        ["--standalone"],
+        None,
+        "1g",
+        expect_node=1,
+    )
 
 
 # Three JVMs on a shared laptop-class machine: the quorum's default 1-2 s timeouts made elections churn for
 # minutes when requests between starved JVMs took 3-4 s (seen at load 30 on 2 cores). A killed controller is
 # replaced after fetch.timeout; brokers are still fenced after the default broker.session.timeout (9 s).
-_CLUSTER_QUORUM = ("controller.quorum.request.timeout.ms=10000", "controller.quorum.election.timeout.ms=5000",
-                   "controller.quorum.fetch.timeout.ms=10000")
+_CLUSTER_QUORUM = (
+    "controller.quorum.request.timeout.ms=10000",
+    "controller.quorum.election.timeout.ms=5000",
+    "controller.quorum.fetch.timeout.ms=10000",
+)
 # The C1 compiler only: a fraction of the start-up CPU, and these brokers carry test loads, not production ones.
 _CLUSTER_JVM = ("-XX:TieredStopAtLevel=1",)
 
@@ -242,17 +306,42 @@ def kafka_cluster(settings: Settings) -> list[Service]:
     voters = ",".join(f"{n}@{c.host}:{cport}" for n, cport in enumerate(c.controller_ports, start=1))
     nodes = []
     for n, (port, cport) in enumerate(zip(c.broker_ports, c.controller_ports, strict=True), start=1):
-        def props(data: Path, n: int = n, port: int = port, cport: int = cport) -> str:
-            return _node_properties(n, c.host, port, cport, f"controller.quorum.voters={voters}", data,
-                                    settings.kafka.topics.partitions, settings.kafka.topics.max_message_bytes,
-                                    replicas=c.replication_factor, extra=_CLUSTER_QUORUM)
 
-        nodes.append(_kafka_node(settings, f"kafka-{n}", root / f"node-{n}", c.host, port, cport, props, [],
-                                 root / "cluster.id", c.heap, expect_node=n, jvm_flags=_CLUSTER_JVM))
+        def props(data: Path, n: int = n, port: int = port, cport: int = cport) -> str:
+            return _node_properties(
+                n,
+                c.host,
+                port,
+                cport,
+                f"controller.quorum.voters={voters}",
+                data,
+                settings.kafka.topics.partitions,
+                settings.kafka.topics.max_message_bytes,
+                replicas=c.replication_factor,
+                extra=_CLUSTER_QUORUM,
+            )
+
+        nodes.append(
+            _kafka_node(
+                settings,
+                f"kafka-{n}",
+                root / f"node-{n}",
+                c.host,
+                port,
+                cport,
+                props,
+                [],
+                root / "cluster.id",
+                c.heap,
+                expect_node=n,
+                jvm_flags=_CLUSTER_JVM,
+            )
+        )
     return nodes
 
 
 # --- Redis ---------------------------------------------------------------------------------------------
+
 
 def _redis(settings: Settings) -> Service:
     state = settings.paths.run_dir / "redis"
@@ -262,38 +351,51 @@ def _redis(settings: Settings) -> Service:
     def start() -> subprocess.Popen[bytes]:
         server = shutil.which("redis-server")
         if server is None:
-            raise ServiceError("redis-server is not installed: run `make install` "
-                               "(it runs `apt-get install redis-server`)")
+            raise ServiceError(
+                "redis-server is not installed: run `make install` (it runs `apt-get install redis-server`)"
+            )
         (state / "data").mkdir(parents=True, exist_ok=True)
-        conf.write_text("\n".join([
-            f"bind {settings.redis.host}",
-            f"port {settings.redis.port}",
-            f"dir {state / 'data'}",
-            f"logfile {log_file}",
-            "daemonize no",
-            "protected-mode yes",
-            # Online features survive a restart; everysec bounds loss to one second of writes.
-            "appendonly yes",
-            "appendfsync everysec",
-            "save ''",
-            "",
-        ]))
+        conf.write_text(
+            "\n".join(
+                [
+                    f"bind {settings.redis.host}",
+                    f"port {settings.redis.port}",
+                    f"dir {state / 'data'}",
+                    f"logfile {log_file}",
+                    "daemonize no",
+                    "protected-mode yes",
+                    # Online features survive a restart; everysec bounds loss to one second of writes.
+                    "appendonly yes",
+                    "appendfsync everysec",
+                    "save ''",
+                    "",
+                ]
+            )
+        )
         return _spawn([server, str(conf)], state / "stdout.log")
 
     def ready() -> bool:
         import redis
 
         try:
-            return bool(redis.Redis(host=settings.redis.host, port=settings.redis.port,
-                                    socket_timeout=1).ping())
+            return bool(redis.Redis(host=settings.redis.host, port=settings.redis.port, socket_timeout=1).ping())
         except Exception:
             return False
 
-    return Service("redis", settings.redis.host, (settings.redis.port,), state, start, ready, log_file,
-                   settings.paths.min_free_disk_mb)
+    return Service(
+        "redis",
+        settings.redis.host,
+        (settings.redis.port,),
+        state,
+        start,
+        ready,
+        log_file,
+        settings.paths.min_free_disk_mb,
+    )
 
 
 # --- commands ------------------------------------------------------------------------------------------
+
 
 def up(service: Service) -> str:
     return up_together([service])[0]
@@ -325,8 +427,11 @@ def up_together(group: list[Service]) -> list[str]:
         to_start.append((service, stale))
     with ThreadPoolExecutor(max_workers=max(1, len(to_start))) as pool:
         futures = [pool.submit(service.start) for service, _ in to_start]
-    launched = [(service, f.result().pid, stale) for (service, stale), f in zip(to_start, futures, strict=True)
-                if f.exception() is None]
+    launched = [
+        (service, f.result().pid, stale)
+        for (service, stale), f in zip(to_start, futures, strict=True)
+        if f.exception() is None
+    ]
     for service, pid, _ in launched:
         service.pid_file.write_text(str(pid))
     failure = next((f.exception() for f in futures if f.exception() is not None), None)
@@ -338,18 +443,22 @@ def up_together(group: list[Service]) -> list[str]:
     messages = []
     for service, pid in running:
         if not _wait_ready(service, pid, timeout=READY_TIMEOUT_S):
-            raise ServiceError(f"{service.name}: pid {pid} is running but not answering; "
-                               f"run `make down` then `make up`. Log:\n{_tail(service.log_file)}")
+            raise ServiceError(
+                f"{service.name}: pid {pid} is running but not answering; "
+                f"run `make down` then `make up`. Log:\n{_tail(service.log_file)}"
+            )
         messages.append(f"{service.name}: already running (pid {pid})")
     for service, pid, stale in launched:
         if not _wait_ready(service, pid, timeout=READY_TIMEOUT_S):
-            log = _tail(service.log_file)   # before the stop below appends the shutdown to it
+            log = _tail(service.log_file)  # before the stop below appends the shutdown to it
             for other, other_pid, _ in launched:
                 _stop_pid(other_pid)
                 other.pid_file.unlink(missing_ok=True)
-            raise ServiceError(f"{service.name}: did not become ready (exited, or no log or CPU progress for "
-                               f"{READY_TIMEOUT_S:.0f}s, or {READY_CAP_S:.0f}s in all; load average "
-                               f"{os.getloadavg()[0]:.1f}). Log {service.log_file}:\n{log}")
+            raise ServiceError(
+                f"{service.name}: did not become ready (exited, or no log or CPU progress for "
+                f"{READY_TIMEOUT_S:.0f}s, or {READY_CAP_S:.0f}s in all; load average "
+                f"{os.getloadavg()[0]:.1f}). Log {service.log_file}:\n{log}"
+            )
         messages.append(f"{service.name}: started (pid {pid}, {service.host}:{service.ports[0]}){stale}")
     return messages
 
@@ -363,8 +472,7 @@ def kill(service: Service) -> int:
     # The main thread turns zombie before the others have exited and closed the shared sockets: wait for the
     # ports too, or a restart right away finds them still taken.
     deadline = time.monotonic() + 60
-    while (pid_alive(pid) or any(port_open(service.host, p) for p in service.ports)) \
-            and time.monotonic() < deadline:
+    while (pid_alive(pid) or any(port_open(service.host, p) for p in service.ports)) and time.monotonic() < deadline:
         time.sleep(0.05)
     return pid
 
@@ -374,9 +482,11 @@ def _check_free_space(service: Service) -> None:
     service.state_dir.mkdir(parents=True, exist_ok=True)
     free_mb = shutil.disk_usage(service.state_dir).free // 2**20
     if free_mb < service.min_free_mb:
-        raise ServiceError(f"{service.name}: only {free_mb} MB free under {service.state_dir} (need "
-                           f"{service.min_free_mb} MB). Free some space, or move the service state elsewhere "
-                           f"(HYBRIDREC_PATHS__RUN_DIR; the floor is HYBRIDREC_PATHS__MIN_FREE_DISK_MB).")
+        raise ServiceError(
+            f"{service.name}: only {free_mb} MB free under {service.state_dir} (need "
+            f"{service.min_free_mb} MB). Free some space, or move the service state elsewhere "
+            f"(HYBRIDREC_PATHS__RUN_DIR; the floor is HYBRIDREC_PATHS__MIN_FREE_DISK_MB)."
+        )
 
 
 def _cpu_ticks(pid: int) -> int:
@@ -446,8 +556,11 @@ def status(service: Service) -> str:
 
 def services(settings: Settings) -> dict[str, Service]:
     """`make up`'s services by name, then the cluster's nodes (``kafka-1`` …)."""
-    return {"kafka": _kafka(settings), "redis": _redis(settings),
-            **{node.name: node for node in kafka_cluster(settings)}}
+    return {
+        "kafka": _kafka(settings),
+        "redis": _redis(settings),
+        **{node.name: node for node in kafka_cluster(settings)},
+    }
 
 
 GROUPS = {"kafka-cluster": lambda settings: [n.name for n in kafka_cluster(settings)]}
@@ -457,15 +570,21 @@ DEFAULT = ("kafka", "redis")
 def cluster_env(settings: Settings) -> str:
     """The environment that points every hybridrec command at the local cluster (shell syntax)."""
     kafka = settings.kafka.on_local_cluster()
-    return (f"HYBRIDREC_KAFKA__BOOTSTRAP_SERVERS={kafka.bootstrap_servers} "
-            f"HYBRIDREC_KAFKA__TOPICS__REPLICATION_FACTOR={kafka.topics.replication_factor}")
+    return (
+        f"HYBRIDREC_KAFKA__BOOTSTRAP_SERVERS={kafka.bootstrap_servers} "
+        f"HYBRIDREC_KAFKA__TOPICS__REPLICATION_FACTOR={kafka.topics.replication_factor}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["up", "down", "status", "cluster-env"])
-    parser.add_argument("names", nargs="*", metavar="SERVICE",
-                        help="kafka, redis, kafka-cluster or one of its nodes kafka-N (default: kafka and redis)")
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="SERVICE",
+        help="kafka, redis, kafka-cluster or one of its nodes kafka-N (default: kafka and redis)",
+    )
     args = parser.parse_args(argv)
     settings = get_settings()
     if args.command == "cluster-env":
@@ -489,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if failed else 0
     flat = [service for unit in units for service in unit]
     action = {"down": down, "status": status}[args.command]
-    for service in (reversed(flat) if args.command == "down" else flat):
+    for service in reversed(flat) if args.command == "down" else flat:
         try:
             print(action(service), flush=True)
         except ServiceError as exc:

@@ -85,8 +85,9 @@ class Loop:
         from hybridrec.datasets import load_dataset
 
         o = self.opts
-        ds = load_dataset(o.dataset, o.path, self.settings, n_events=o.events, download_missing=True,
-                          fallback_synthetic=True)
+        ds = load_dataset(
+            o.dataset, o.path, self.settings, n_events=o.events, download_missing=True, fallback_synthetic=True
+        )
         synthetic = ds.name.startswith("synthetic")
         fallback = synthetic and o.dataset != "synthetic"
         self.say(

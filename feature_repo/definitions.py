@@ -39,8 +39,16 @@ class Definitions:
 
     @property
     def all(self) -> list[object]:
-        return [user, item, self.user_fresh_push, self.item_fresh_push, self.user_fresh, self.item_fresh,
-                self.user_batch, self.item_batch]
+        return [
+            user,
+            item,
+            self.user_fresh_push,
+            self.item_fresh_push,
+            self.user_fresh,
+            self.item_fresh,
+            self.user_batch,
+            self.item_batch,
+        ]
 
 
 def offline_dir(settings: Settings) -> Path:
@@ -48,15 +56,25 @@ def offline_dir(settings: Settings) -> Path:
     return settings.paths.lake_dir / "features"
 
 
-_DTYPES = {"Int64": Int64, "Float64": Float64, "Array(String)": Array(String), "Array(Int64)": Array(Int64),
-           "Array(Float32)": Array(Float32)}
+_DTYPES = {
+    "Int64": Int64,
+    "Float64": Float64,
+    "Array(String)": Array(String),
+    "Array(Int64)": Array(Int64),
+    "Array(Float32)": Array(Float32),
+}
 
 
 def fresh_view(view: FreshView, entity: Entity, source: PushSource) -> FeatureView:
     """A Feast view of fresh features, its schema straight from their declaration in ``hybridrec.fresh_features``."""
-    return FeatureView(name=view.name, entities=[entity], ttl=view.ttl, online=True, source=source,
-                       schema=[Field(name=o.name, dtype=_DTYPES[o.dtype], description=o.description)
-                               for o in view.outputs()])
+    return FeatureView(
+        name=view.name,
+        entities=[entity],
+        ttl=view.ttl,
+        online=True,
+        source=source,
+        schema=[Field(name=o.name, dtype=_DTYPES[o.dtype], description=o.description) for o in view.outputs()],
+    )
 
 
 def build(settings: Settings) -> Definitions:
@@ -90,12 +108,18 @@ def build(settings: Settings) -> Definitions:
             Field(name="mean_rating", dtype=Float64),
             Field(name="active_days", dtype=Int64),
             Field(name="first_event_ms", dtype=Int64),
-            Field(name="top_k_items", dtype=Array(String),
-                  description="precomputed candidates: the user's top K unseen items by ALS score, best first"),
+            Field(
+                name="top_k_items",
+                dtype=Array(String),
+                description="precomputed candidates: the user's top K unseen items by ALS score, best first",
+            ),
             Field(name="top_k_scores", dtype=Array(Float32), description="scores of top_k_items, same order"),
-            Field(name="seen_hashes", dtype=Bytes,
-                  description="every item the user engaged with in the window: sorted 64-bit hashes "
-                              "(hybridrec.seen), serving's seen-filter"),
+            Field(
+                name="seen_hashes",
+                dtype=Bytes,
+                description="every item the user engaged with in the window: sorted 64-bit hashes "
+                "(hybridrec.seen), serving's seen-filter",
+            ),
         ],
     )
 

@@ -17,9 +17,14 @@ from hybridrec.datasets.model import Item
 from hybridrec.kafka.producer import DeliveryError, drain_timeout_s, produce_waiting, producer_config
 from hybridrec_pb.events_pb2 import CatalogItem
 
-CATALOG_SCHEMA = pa.schema([
-    ("item_id", pa.string()), ("title", pa.string()), ("genres", pa.list_(pa.string())), ("year", pa.int32()),
-])
+CATALOG_SCHEMA = pa.schema(
+    [
+        ("item_id", pa.string()),
+        ("title", pa.string()),
+        ("genres", pa.list_(pa.string())),
+        ("year", pa.int32()),
+    ]
+)
 
 
 def catalog_snapshot_path(lake_dir: Path) -> Path:
@@ -30,10 +35,15 @@ def write_snapshot(items: list[Item], lake_dir: Path) -> Path:
     """Write the catalog atomically (temp file + rename), so a reader never sees half a file."""
     path = catalog_snapshot_path(lake_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.table({
-        "item_id": [i.item_id for i in items], "title": [i.title for i in items],
-        "genres": [list(i.genres) for i in items], "year": [i.year for i in items],
-    }, schema=CATALOG_SCHEMA)
+    table = pa.table(
+        {
+            "item_id": [i.item_id for i in items],
+            "title": [i.title for i in items],
+            "genres": [list(i.genres) for i in items],
+            "year": [i.year for i in items],
+        },
+        schema=CATALOG_SCHEMA,
+    )
     tmp = path.with_suffix(".parquet.tmp")
     pq.write_table(table, tmp)
     os.replace(tmp, path)
@@ -49,8 +59,9 @@ class CatalogNotPublished(DeliveryError):
     """Not every item was acknowledged (or publishing was stopped); the lake snapshot was not written."""
 
 
-def publish(items: Iterable[Item], kafka: KafkaConfig, lake_dir: Path, *,
-            stop: Callable[[], str | None] | None = None) -> int:
+def publish(
+    items: Iterable[Item], kafka: KafkaConfig, lake_dir: Path, *, stop: Callable[[], str | None] | None = None
+) -> int:
     """Send every item to the catalog topic, wait for the broker's verdict on each, then write the lake snapshot;
     return the number of items. Raises :class:`CatalogNotPublished` with the counts when an item was rejected,
     ``stop`` returned a reason, or producing failed: the batch layer's snapshot is written only for a catalog
@@ -80,6 +91,7 @@ def publish(items: Iterable[Item], kafka: KafkaConfig, lake_dir: Path, *,
         raise CatalogNotPublished(
             f"catalog {'stopped (' + stopped_by + ')' if stopped_by else 'incomplete'}: {acked:,} of {len(items):,} "
             f"items acknowledged by {kafka.bootstrap_servers}, {sum(rejected.values()):,} rejected {dict(rejected)}, "
-            f"{unacknowledged:,} unacknowledged; the lake snapshot was not written") from failure
+            f"{unacknowledged:,} unacknowledged; the lake snapshot was not written"
+        ) from failure
     write_snapshot(items, lake_dir)
     return len(items)

@@ -30,6 +30,7 @@ def _rate(text: str) -> float | None:
 
 # --- topics --------------------------------------------------------------------------------------------
 
+
 def cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
     from hybridrec.kafka import topics
 
@@ -47,6 +48,7 @@ def cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # --- datasets ------------------------------------------------------------------------------------------
+
 
 def cmd_download(args: argparse.Namespace, settings: Settings) -> int:
     from hybridrec.datasets.download import download
@@ -67,25 +69,41 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     from hybridrec.replay import ReplayIncomplete, ReplaySummary, batch_size_for, replay
     from hybridrec.stop import StopSignals
 
-    dataset = load_dataset(args.dataset, args.path, settings, n_events=args.events, seed=args.seed,
-                           download_missing=True, fallback_synthetic=args.fallback_synthetic)
+    dataset = load_dataset(
+        args.dataset,
+        args.path,
+        settings,
+        n_events=args.events,
+        seed=args.seed,
+        download_missing=True,
+        fallback_synthetic=args.fallback_synthetic,
+    )
     print(f"dataset: {dataset.description}", file=sys.stderr)
     ensure_topics(settings.kafka)
     with StopSignals() as stop:
         try:
-            n_items = 0 if args.no_catalog else catalog.publish(dataset.items(), settings.kafka,
-                                                                 settings.paths.lake_dir, stop=stop)
+            n_items = (
+                0
+                if args.no_catalog
+                else catalog.publish(dataset.items(), settings.kafka, settings.paths.lake_dir, stop=stop)
+            )
         except catalog.CatalogNotPublished as exc:
             print(f"error: {exc}", file=sys.stderr)
             return stop.exit_code or 1
         producer = EventProducer(settings.kafka, settings.validation, component="replay")
         total = dataset.count_hint if args.limit is None else min(args.limit, dataset.count_hint or args.limit)
         summary: ReplaySummary
-        with tqdm(total=total, unit="ev", unit_scale=True, disable=args.quiet, file=sys.stderr,
-                  mininterval=0.5) as bar:
+        with tqdm(total=total, unit="ev", unit_scale=True, disable=args.quiet, file=sys.stderr, mininterval=0.5) as bar:
             try:
-                summary = replay(dataset.batches(batch_size_for(args.rate)), producer, dataset=dataset.name,
-                                 rate=args.rate, limit=args.limit, on_progress=bar.update, stop=stop)
+                summary = replay(
+                    dataset.batches(batch_size_for(args.rate)),
+                    producer,
+                    dataset=dataset.name,
+                    rate=args.rate,
+                    limit=args.limit,
+                    on_progress=bar.update,
+                    stop=stop,
+                )
             except ReplayIncomplete as exc:
                 summary = exc.summary
     summary.catalog_items = n_items
@@ -96,6 +114,7 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # --- wiring --------------------------------------------------------------------------------------------
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hybridrec", description="hybridrec platform command line")
@@ -110,15 +129,19 @@ def build_parser() -> argparse.ArgumentParser:
     dl.set_defaults(func=cmd_download)
 
     rp = sub.add_parser("replay", help="stream a dataset into Kafka in event-time order")
-    rp.add_argument("--dataset", required=True,
-                    choices=["ml-100k", "ml-latest-small", "ml-1m", "ml-20m", "ml-25m", "synthetic"])
+    rp.add_argument(
+        "--dataset", required=True, choices=["ml-100k", "ml-latest-small", "ml-1m", "ml-20m", "ml-25m", "synthetic"]
+    )
     rp.add_argument("--path", help="directory holding the dataset files (default: datasets dir or download)")
     rp.add_argument("--rate", type=_rate, default=None, help="events per second, or 'max' (default)")
     rp.add_argument("--limit", type=int, help="stop after this many events")
     rp.add_argument("--events", type=int, help="synthetic: number of events (default 1,000,000)")
     rp.add_argument("--seed", type=int, help="synthetic: seed (default from config)")
-    rp.add_argument("--fallback-synthetic", action="store_true",
-                    help="use synthetic data when the dataset can be neither found nor downloaded")
+    rp.add_argument(
+        "--fallback-synthetic",
+        action="store_true",
+        help="use synthetic data when the dataset can be neither found nor downloaded",
+    )
     rp.add_argument("--no-catalog", action="store_true", help="do not publish the item catalog first")
     rp.add_argument("--quiet", action="store_true", help="no progress bar")
     rp.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -28,8 +28,15 @@ _DEVICE_NAMES = pa.array(list(Device.keys()))
 _DEVICE_NUMBERS = np.array(list(Device.values()), dtype=np.int64)
 
 # (field number, column) of InteractionEvent in field-number order, which is the order protobuf writes.
-_STRING_FIELDS = {1: "event_id", 2: "user_id", 3: "item_id", 7: "surface", 9: "request_id", 10: "variant",
-                  12: "country"}
+_STRING_FIELDS = {
+    1: "event_id",
+    2: "user_id",
+    3: "item_id",
+    7: "surface",
+    9: "request_id",
+    10: "variant",
+    12: "country",
+}
 _VARINT_FIELDS = {4: "event_type", 6: "event_time_ms", 8: "position", 11: "device"}
 _DOUBLE_FIELD = (5, "value")
 
@@ -47,8 +54,9 @@ def _from_rows(matrix: np.ndarray, lengths: np.ndarray) -> pa.BinaryArray:
     data = matrix[keep]
     offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
     np.cumsum(lengths, out=offsets[1:])
-    return pa.BinaryArray.from_buffers(pa.binary(), len(lengths),
-                                       [None, pa.py_buffer(offsets), pa.py_buffer(data.tobytes())])
+    return pa.BinaryArray.from_buffers(
+        pa.binary(), len(lengths), [None, pa.py_buffer(offsets), pa.py_buffer(data.tobytes())]
+    )
 
 
 def _varint_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,8 +106,10 @@ def _double_field(number: int, values: np.ndarray) -> pa.BinaryArray:
 def encode(batch: pa.RecordBatch | pa.Table) -> pa.BinaryArray:
     """Serialize every row as ``InteractionEvent`` wire bytes (byte-identical to the protobuf runtime)."""
     cols = {name: batch.column(name) for name in batch.schema.names}
-    enums = {"event_type": _enum_numbers(cols["event_type"], _EVENT_TYPE_NAMES, _EVENT_TYPE_NUMBERS),
-             "device": _enum_numbers(cols["device"], _DEVICE_NAMES, _DEVICE_NUMBERS)}
+    enums = {
+        "event_type": _enum_numbers(cols["event_type"], _EVENT_TYPE_NAMES, _EVENT_TYPE_NUMBERS),
+        "device": _enum_numbers(cols["device"], _DEVICE_NAMES, _DEVICE_NUMBERS),
+    }
     fields: list[tuple[int, pa.Array]] = []
     for number, name in _STRING_FIELDS.items():
         fields.append((number, _string_field(number, cols[name])))
@@ -121,7 +131,7 @@ def to_bytes_list(column: pa.Array | pa.ChunkedArray) -> list[bytes]:
     if column.null_count:
         raise ValueError("null values cannot become Kafka records")
     _, offsets_buf, data_buf = column.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[column.offset: column.offset + len(column) + 1]
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[column.offset : column.offset + len(column) + 1]
     data = data_buf.to_pybytes() if data_buf is not None else b""
     bounds = offsets.tolist()
     return [data[a:b] for a, b in pairwise(bounds)]
@@ -130,8 +140,9 @@ def to_bytes_list(column: pa.Array | pa.ChunkedArray) -> list[bytes]:
 def validate(batch: pa.RecordBatch | pa.Table, cfg: ValidationConfig, now_ms: int) -> list[str | None]:
     """Per row, the reason :func:`hybridrec.events.validate` would give, or ``None``. Same rule order."""
     n = batch.num_rows
-    lengths = {c: pc.utf8_length(batch.column(c)).to_numpy(zero_copy_only=False)
-               for c in ("event_id", "user_id", "item_id")}
+    lengths = {
+        c: pc.utf8_length(batch.column(c)).to_numpy(zero_copy_only=False) for c in ("event_id", "user_id", "item_id")
+    }
     etype = _enum_numbers(batch.column("event_type"), _EVENT_TYPE_NAMES, _EVENT_TYPE_NUMBERS)
     device = _enum_numbers(batch.column("device"), _DEVICE_NAMES, _DEVICE_NUMBERS)
     t = batch.column("event_time_ms").to_numpy(zero_copy_only=False)
@@ -141,8 +152,10 @@ def validate(batch: pa.RecordBatch | pa.Table, cfg: ValidationConfig, now_ms: in
         (events.MISSING_EVENT_ID, lengths["event_id"] == 0),
         (events.MISSING_USER_ID, lengths["user_id"] == 0),
         (events.MISSING_ITEM_ID, lengths["item_id"] == 0),
-        (events.ID_TOO_LONG, (lengths["event_id"] > limit) | (lengths["user_id"] > limit)
-         | (lengths["item_id"] > limit)),
+        (
+            events.ID_TOO_LONG,
+            (lengths["event_id"] > limit) | (lengths["user_id"] > limit) | (lengths["item_id"] > limit),
+        ),
         (events.MISSING_EVENT_TYPE, etype == EventType.EVENT_TYPE_UNSPECIFIED),
         (events.UNKNOWN_EVENT_TYPE, etype < 0),
         (events.UNKNOWN_DEVICE, device < 0),

@@ -41,8 +41,11 @@ class TopicsConfig(_Section):
     partitions: int = Field(4, ge=1, le=1024)
     replication_factor: int = Field(1, ge=1)
     min_insync_replicas: int | None = Field(
-        None, ge=1, description="replicas that must have a record before acks=all succeeds; default "
-                                "min(2, replication_factor). Raised on existing topics, never lowered")
+        None,
+        ge=1,
+        description="replicas that must have a record before acks=all succeeds; default "
+        "min(2, replication_factor). Raised on existing topics, never lowered",
+    )
     interactions_retention_ms: int = Field(7 * DAY_MS, ge=-1)
     dlq_retention_ms: int = Field(30 * DAY_MS, ge=-1)
     impressions_retention_ms: int = Field(7 * DAY_MS, ge=-1)
@@ -51,8 +54,10 @@ class TopicsConfig(_Section):
     @model_validator(mode="after")
     def _check_min_insync(self) -> TopicsConfig:
         if self.min_insync_replicas is not None and self.min_insync_replicas > self.replication_factor:
-            raise ValueError(f"min_insync_replicas ({self.min_insync_replicas}) exceeds replication_factor "
-                             f"({self.replication_factor}): every acks=all write would fail")
+            raise ValueError(
+                f"min_insync_replicas ({self.min_insync_replicas}) exceeds replication_factor "
+                f"({self.replication_factor}): every acks=all write would fail"
+            )
         return self
 
     @property
@@ -146,10 +151,16 @@ class PathsConfig(_Section):
     run_dir: Path = PROJECT_ROOT / ".run"
     data_dir: Path = PROJECT_ROOT / "data"
     datasets_dir: Path = PROJECT_ROOT.parent / "shared" / "datasets"
-    datasets_url: str = Field("https://files.grouplens.org/datasets/movielens",
-                              description="where `hybridrec download` fetches <name>.zip (a mirror may stand in)")
-    min_free_disk_mb: int = Field(1024, ge=0, description="`make up` refuses to start a service with less free "
-                                  "space under run_dir: a broker whose log dir fills up stops")
+    datasets_url: str = Field(
+        "https://files.grouplens.org/datasets/movielens",
+        description="where `hybridrec download` fetches <name>.zip (a mirror may stand in)",
+    )
+    min_free_disk_mb: int = Field(
+        1024,
+        ge=0,
+        description="`make up` refuses to start a service with less free "
+        "space under run_dir: a broker whose log dir fills up stops",
+    )
 
     registry_dir: Path | None = Field(None, description="model registry root; default <data_dir>/registry")
 
@@ -189,9 +200,7 @@ class SyntheticConfig(_Section):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="HYBRIDREC_", env_nested_delimiter="__", extra="forbid", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix="HYBRIDREC_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
     kafka: KafkaConfig = KafkaConfig()
     redis: RedisConfig = RedisConfig()

@@ -16,20 +16,22 @@ import pyarrow as pa
 ARCHIVE_SUBDIR = "events"
 """Archive root is ``<lake_dir>/events``; Hive-style partitions ``event_date=YYYY-MM-DD/event_hour=HH``."""
 
-ARCHIVE_SCHEMA = pa.schema([
-    ("event_id", pa.string()),
-    ("user_id", pa.string()),
-    ("item_id", pa.string()),
-    ("event_type", pa.string()),      # EventType enum *name*, e.g. "RATING"
-    ("value", pa.float64()),
-    ("event_time_ms", pa.int64()),    # epoch milliseconds UTC; no timestamp type, so no INT96/tz ambiguity
-    ("surface", pa.string()),
-    ("position", pa.int32()),
-    ("request_id", pa.string()),
-    ("variant", pa.string()),
-    ("device", pa.string()),          # Device enum name
-    ("country", pa.string()),
-])
+ARCHIVE_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("user_id", pa.string()),
+        ("item_id", pa.string()),
+        ("event_type", pa.string()),  # EventType enum *name*, e.g. "RATING"
+        ("value", pa.float64()),
+        ("event_time_ms", pa.int64()),  # epoch milliseconds UTC; no timestamp type, so no INT96/tz ambiguity
+        ("surface", pa.string()),
+        ("position", pa.int32()),
+        ("request_id", pa.string()),
+        ("variant", pa.string()),
+        ("device", pa.string()),  # Device enum name
+        ("country", pa.string()),
+    ]
+)
 PARTITION_COLUMNS = ("event_date", "event_hour")
 
 
@@ -41,8 +43,15 @@ def partition_of(event_time_ms: int) -> tuple[str, str]:
 
 def archive_table(rows: list[dict[str, object]]) -> pa.Table:
     """An archive-schema table from dicts (missing optional fields get their proto defaults)."""
-    defaults: dict[str, object] = {"surface": "", "position": -1, "request_id": "", "variant": "",
-                                   "device": "DEVICE_UNSPECIFIED", "country": "", "value": 0.0}
+    defaults: dict[str, object] = {
+        "surface": "",
+        "position": -1,
+        "request_id": "",
+        "variant": "",
+        "device": "DEVICE_UNSPECIFIED",
+        "country": "",
+        "value": 0.0,
+    }
     columns = {f.name: [r.get(f.name, defaults.get(f.name)) for r in rows] for f in ARCHIVE_SCHEMA}
     return pa.table(columns, schema=ARCHIVE_SCHEMA)
 
@@ -50,8 +59,25 @@ def archive_table(rows: list[dict[str, object]]) -> pa.Table:
 # --- genres --------------------------------------------------------------------------------------------
 
 GENRES: tuple[str, ...] = (
-    "Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary", "Drama", "Fantasy",
-    "Film-Noir", "Horror", "IMAX", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "IMAX",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
     "Other",
 )
 """Fixed genre axis of every genre vector (session taste, decayed taste, profiles); unknown genres → Other."""
@@ -77,7 +103,7 @@ def genre_vector(genres: tuple[str, ...] | list[str]) -> list[float]:
 # --- feature views (defined in feature_repo/, named here) ----------------------------------------------
 
 FEAST_PROJECT = "hybridrec"
-USER_FRESH_VIEW = "user_fresh"      # speed layer, per user
-ITEM_FRESH_VIEW = "item_fresh"      # speed layer, per item
-USER_BATCH_VIEW = "user_batch"      # batch layer, per user
-ITEM_BATCH_VIEW = "item_batch"      # batch layer, per item
+USER_FRESH_VIEW = "user_fresh"  # speed layer, per user
+ITEM_FRESH_VIEW = "item_fresh"  # speed layer, per item
+USER_BATCH_VIEW = "user_batch"  # batch layer, per user
+ITEM_BATCH_VIEW = "item_batch"  # batch layer, per item

@@ -37,9 +37,7 @@ LATE_EVENT = "late_event"
 
 _EVENT_TYPES = frozenset(EventType.values()) - {EventType.EVENT_TYPE_UNSPECIFIED}
 _DEVICES = frozenset(Device.values())
-EVENT_TYPE_NAMES: tuple[str, ...] = tuple(
-    EventType.Name(v) for v in sorted(_EVENT_TYPES)
-)
+EVENT_TYPE_NAMES: tuple[str, ...] = tuple(EventType.Name(v) for v in sorted(_EVENT_TYPES))
 
 
 class InvalidEvent(ValueError):
@@ -85,8 +83,9 @@ def validate(event: InteractionEvent, cfg: ValidationConfig, now_ms: int | None 
     return None
 
 
-def decode(payload: bytes, cfg: ValidationConfig, key: bytes | None = None,
-           now_ms: int | None = None) -> InteractionEvent:
+def decode(
+    payload: bytes, cfg: ValidationConfig, key: bytes | None = None, now_ms: int | None = None
+) -> InteractionEvent:
     """Parse and validate one Kafka record value; raise :class:`InvalidEvent` with the reason."""
     if len(payload) > cfg.max_payload_bytes:
         raise InvalidEvent(OVERSIZED, f"{len(payload)} bytes > {cfg.max_payload_bytes}")
@@ -113,15 +112,34 @@ def device_value(name: str) -> int:
 
 
 def make_event(
-    *, event_id: str, user_id: str, item_id: str, event_type: str, value: float, event_time_ms: int,
-    surface: str = "", position: int = -1, request_id: str = "", variant: str = "",
-    device: str = "DEVICE_UNSPECIFIED", country: str = "",
+    *,
+    event_id: str,
+    user_id: str,
+    item_id: str,
+    event_type: str,
+    value: float,
+    event_time_ms: int,
+    surface: str = "",
+    position: int = -1,
+    request_id: str = "",
+    variant: str = "",
+    device: str = "DEVICE_UNSPECIFIED",
+    country: str = "",
 ) -> InteractionEvent:
     """Build an event from plain values (enum fields by name)."""
     return InteractionEvent(
-        event_id=event_id, user_id=user_id, item_id=item_id, event_type=EventType.Value(event_type),
-        value=value, event_time_ms=event_time_ms, surface=surface, position=position,
-        request_id=request_id, variant=variant, device=Device.Value(device), country=country,
+        event_id=event_id,
+        user_id=user_id,
+        item_id=item_id,
+        event_type=EventType.Value(event_type),
+        value=value,
+        event_time_ms=event_time_ms,
+        surface=surface,
+        position=position,
+        request_id=request_id,
+        variant=variant,
+        device=Device.Value(device),
+        country=country,
     )
 
 

@@ -56,8 +56,8 @@ class Aggregation:
     events: tuple[str, ...]
     kind: ClassVar[str]
     params: ClassVar[tuple[str, ...]] = ()
-    facets: ClassVar[dict[str, str]] = {}      # facet → Feast dtype
-    order_sensitive: ClassVar[bool] = False    # needs the events in event-time order (see docs/streaming.md)
+    facets: ClassVar[dict[str, str]] = {}  # facet → Feast dtype
+    order_sensitive: ClassVar[bool] = False  # needs the events in event-time order (see docs/streaming.md)
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.events if t not in EVERY_EVENT]
@@ -131,14 +131,20 @@ class Session(Aggregation):
     genre_mean: str | None = None
     kind: ClassVar[str] = "session"
     params: ClassVar[tuple[str, ...]] = ("gap_ms",)
-    facets: ClassVar[dict[str, str]] = {"start_ms": "Int64", "item_ids": "Array(String)",
-                                        "genre_mean": "Array(Float32)"}
+    facets: ClassVar[dict[str, str]] = {
+        "start_ms": "Int64",
+        "item_ids": "Array(String)",
+        "genre_mean": "Array(Float32)",
+    }
     order_sensitive: ClassVar[bool] = True
 
     def describe(self, facet: str) -> str:
         session = f"the current session ({self._of()} since the last gap > {self.gap_ms} ms)"
-        return {"start_ms": f"start of {session}", "item_ids": f"items of {session}, in order",
-                "genre_mean": f"mean genre vector of {session}"}[facet]
+        return {
+            "start_ms": f"start of {session}",
+            "item_ids": f"items of {session}, in order",
+            "genre_mean": f"mean genre vector of {session}",
+        }[facet]
 
 
 @dataclass(frozen=True)
@@ -260,11 +266,18 @@ class FreshView:
 
 
 USER_FRESH = FreshView(
-    name=USER_FRESH_VIEW, join_key="user_id", ttl=timedelta(days=7),
+    name=USER_FRESH_VIEW,
+    join_key="user_id",
+    ttl=timedelta(days=7),
     aggregations=(
         LastN(ENGAGEMENT, n=20, item_ids="recent_items", times_ms="recent_item_times_ms"),
-        Session(ENGAGEMENT, gap_ms=30 * MINUTE_MS, start_ms="session_start_ms", item_ids="session_items",
-                genre_mean="session_genres"),
+        Session(
+            ENGAGEMENT,
+            gap_ms=30 * MINUTE_MS,
+            start_ms="session_start_ms",
+            item_ids="session_items",
+            genre_mean="session_genres",
+        ),
         DecayedGenreSum(ENGAGEMENT, half_life_ms=3 * DAY_MS, shares="taste_genres"),
         CountByType(EVERY_EVENT, window_ms=HOUR_MS, counts="counts_1h"),
         CountByType(EVERY_EVENT, window_ms=DAY_MS, counts="counts_1d"),
@@ -276,10 +289,17 @@ USER_FRESH = FreshView(
 )
 
 ITEM_FRESH = FreshView(
-    name=ITEM_FRESH_VIEW, join_key="item_id", ttl=timedelta(days=2),
+    name=ITEM_FRESH_VIEW,
+    join_key="item_id",
+    ttl=timedelta(days=2),
     aggregations=(
-        Trending(ENGAGEMENT, window_ms=HOUR_MS, slide_ms=5 * MINUTE_MS, count="trending_1h",
-                 window_end_ms="trending_window_end_ms"),
+        Trending(
+            ENGAGEMENT,
+            window_ms=HOUR_MS,
+            slide_ms=5 * MINUTE_MS,
+            count="trending_1h",
+            window_end_ms="trending_window_end_ms",
+        ),
         DecayedCount(ENGAGEMENT, half_life_ms=6 * HOUR_MS, value="decayed_popularity", at_ms="last_event_ms"),
     ),
 )

@@ -15,10 +15,10 @@ USER_VECS: Final = "user_embeddings.npy"
 USER_IDS: Final = "user_ids.json"
 ITEM_VECS: Final = "item_embeddings.npy"
 ITEM_IDS: Final = "item_ids.json"
-INDEX: Final = "faiss.index"          # item vectors, inner product: user → item retrieval (the ALS score)
-SIMILAR_INDEX: Final = "faiss_similar.index"   # unit_rows(item vectors), inner product = cosine: item → item
+INDEX: Final = "faiss.index"  # item vectors, inner product: user → item retrieval (the ALS score)
+SIMILAR_INDEX: Final = "faiss_similar.index"  # unit_rows(item vectors), inner product = cosine: item → item
 POPULAR: Final = "popularity.json"
-NEIGHBOURS: Final = "item_neighbours.npz"   # hybridrec.neighbours CSR lists over the item_ids positions
+NEIGHBOURS: Final = "item_neighbours.npz"  # hybridrec.neighbours CSR lists over the item_ids positions
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:

@@ -59,10 +59,16 @@ def code_version(repo: Path | None = None) -> str:
     """Git sha of the code that produced a model (``-dirty`` when the tree has changes), or ``unknown``."""
     cwd = repo or Path(__file__).resolve().parent.parent
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
-                             check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return f"{sha}-dirty" if dirty else sha
@@ -112,8 +118,10 @@ class ModelVersion:
                 raise CorruptArtifact(f"{self.version}/{name} is missing")
             actual = sha256_file(path)
             if actual != entry["sha256"]:
-                raise CorruptArtifact(f"{self.version}/{name}: sha256 {actual[:12]}… but the manifest says "
-                                      f"{entry['sha256'][:12]}…; refusing to load it")
+                raise CorruptArtifact(
+                    f"{self.version}/{name}: sha256 {actual[:12]}… but the manifest says "
+                    f"{entry['sha256'][:12]}…; refusing to load it"
+                )
         return path
 
     def verify(self) -> None:
@@ -137,8 +145,9 @@ class ModelRegistry:
         stamp = datetime.now(tz=UTC).strftime("%Y%m%dT%H%M%S")
         return f"v{stamp}-{os.urandom(3).hex()}"
 
-    def publish(self, artifacts: Mapping[str, Path], manifest: Mapping[str, Any],
-                version: str | None = None) -> ModelVersion:
+    def publish(
+        self, artifacts: Mapping[str, Path], manifest: Mapping[str, Any], version: str | None = None
+    ) -> ModelVersion:
         """Copy ``artifacts`` (name → file) into a new version with ``manifest`` plus checksums; atomic."""
         version = version or self.new_version_id()
         self.versions_dir.mkdir(parents=True, exist_ok=True)
@@ -156,8 +165,12 @@ class ModelRegistry:
                 with open(dst, "rb") as fh:
                     os.fsync(fh.fileno())
                 entries[name] = {"sha256": sha256_file(dst), "bytes": dst.stat().st_size}
-            full = {**manifest, "version": version, "created_at": datetime.now(tz=UTC).isoformat(),
-                    "artifacts": entries}
+            full = {
+                **manifest,
+                "version": version,
+                "created_at": datetime.now(tz=UTC).isoformat(),
+                "artifacts": entries,
+            }
             full.setdefault("parent", self.current_version())
             full.setdefault("code_version", code_version())
             with open(staging / MANIFEST, "w") as fh:
@@ -204,10 +217,16 @@ class ModelRegistry:
         history = list(pointer.get("history", []))
         if pointer.get("version") and pointer["version"] != version:
             history.append(pointer["version"])
-        _write_json_atomic(self.root / POINTER, {
-            "version": version, "history": history, "promoted_at": datetime.now(tz=UTC).isoformat(),
-            "reason": reason, "ts": time.time(),
-        })
+        _write_json_atomic(
+            self.root / POINTER,
+            {
+                "version": version,
+                "history": history,
+                "promoted_at": datetime.now(tz=UTC).isoformat(),
+                "reason": reason,
+                "ts": time.time(),
+            },
+        )
 
     def rollback(self, reason: str = "rollback") -> str:
         """Point back at the previously promoted version (verified); returns it."""
@@ -219,10 +238,17 @@ class ModelRegistry:
                 self.get(previous).verify()
             except RegistryError:
                 continue
-            _write_json_atomic(self.root / POINTER, {
-                "version": previous, "history": history, "promoted_at": datetime.now(tz=UTC).isoformat(),
-                "reason": reason, "rolled_back_from": pointer.get("version"), "ts": time.time(),
-            })
+            _write_json_atomic(
+                self.root / POINTER,
+                {
+                    "version": previous,
+                    "history": history,
+                    "promoted_at": datetime.now(tz=UTC).isoformat(),
+                    "reason": reason,
+                    "rolled_back_from": pointer.get("version"),
+                    "ts": time.time(),
+                },
+            )
             return previous
         raise RegistryError("no earlier promoted version to roll back to")
 

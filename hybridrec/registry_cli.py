@@ -55,8 +55,13 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
                 v.verify()
             except RegistryError as exc:
                 ok = f"CORRUPT: {exc}"
-            print(json.dumps({**v.manifest, "checksums": ok, "current": version == reg.current_version()},
-                             indent=2, sort_keys=True))
+            print(
+                json.dumps(
+                    {**v.manifest, "checksums": ok, "current": version == reg.current_version()},
+                    indent=2,
+                    sort_keys=True,
+                )
+            )
         elif args.action == "promote":
             if not args.version:
                 raise CliError("promote needs a version")

@@ -40,8 +40,8 @@ class ReplaySummary:
     elapsed_s: float
     catalog_items: int = 0
     failure_reasons: dict[str, int] = field(default_factory=dict)
-    unacknowledged: int = 0          # still without the broker's verdict when the wait for it ended
-    stopped_by: str | None = None    # "SIGINT", "SIGTERM" or "error: ..." when the replay ended early
+    unacknowledged: int = 0  # still without the broker's verdict when the wait for it ended
+    stopped_by: str | None = None  # "SIGINT", "SIGTERM" or "error: ..." when the replay ended early
 
     @property
     def rate(self) -> float:
@@ -78,8 +78,9 @@ class ReplaySummary:
         return "\n".join(lines)
 
 
-def _pace(offered: int, rate: float | None, start: float, clock: Callable[[], float],
-          sleep: Callable[[float], None]) -> None:
+def _pace(
+    offered: int, rate: float | None, start: float, clock: Callable[[], float], sleep: Callable[[float], None]
+) -> None:
     """Sleep until ``offered`` events are due at ``rate`` since ``start``."""
     if rate is not None:
         ahead = offered / rate - (clock() - start)
@@ -96,10 +97,16 @@ class ReplayIncomplete(DeliveryError):
 
 
 def replay(
-    batches: Iterable[pa.RecordBatch], producer: EventProducer, *, dataset: str,
-    rate: float | None = None, limit: int | None = None,
-    on_progress: Callable[[int], None] | None = None, clock: Callable[[], float] = time.perf_counter,
-    sleep: Callable[[float], None] = time.sleep, stop: Callable[[], str | None] | None = None,
+    batches: Iterable[pa.RecordBatch],
+    producer: EventProducer,
+    *,
+    dataset: str,
+    rate: float | None = None,
+    limit: int | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+    sleep: Callable[[float], None] = time.sleep,
+    stop: Callable[[], str | None] | None = None,
 ) -> ReplaySummary:
     """Produce the batches' rows in order, at most ``rate`` per second (``None``: as fast as acks=all allows).
 
@@ -129,10 +136,15 @@ def replay(
     unacknowledged = producer.drain()
     stats = producer.stats
     summary = ReplaySummary(
-        dataset=dataset, offered=max(offered, stats.accepted + stats.dead_lettered), accepted=stats.accepted,
-        dead_lettered=stats.dead_lettered, dlq_reasons=dict(stats.dlq_reasons),
-        delivery_failures=stats.delivery_failures, failure_reasons=dict(stats.failure_reasons),
-        elapsed_s=clock() - start, unacknowledged=unacknowledged,
+        dataset=dataset,
+        offered=max(offered, stats.accepted + stats.dead_lettered),
+        accepted=stats.accepted,
+        dead_lettered=stats.dead_lettered,
+        dlq_reasons=dict(stats.dlq_reasons),
+        delivery_failures=stats.delivery_failures,
+        failure_reasons=dict(stats.failure_reasons),
+        elapsed_s=clock() - start,
+        unacknowledged=unacknowledged,
         stopped_by=stopped_by,
     )
     if failure is not None:

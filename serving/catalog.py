@@ -27,7 +27,7 @@ SKIP_REASONS = ("undecodable", "missing_item_id", "key_not_item_id")
 class Catalog:
     titles: dict[str, str] = field(default_factory=dict)
     genres: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    generation: int = 0      # bumped by every refresh, so derived lists (the catalog's ids) are rebuilt only then
+    generation: int = 0  # bumped by every refresh, so derived lists (the catalog's ids) are rebuilt only then
     skipped: Counter[str] = field(default_factory=Counter)  # records of the last read not used, by reason
 
     def update(self, other: Catalog) -> None:
@@ -42,8 +42,14 @@ class Catalog:
 
 def read_catalog_topic(kafka: KafkaConfig, timeout_s: float = 10.0) -> Catalog:
     """Every current entry of the compacted topic (latest value per key; empty values are deletions)."""
-    consumer = Consumer({"bootstrap.servers": kafka.bootstrap_servers, "group.id": f"serving-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": kafka.bootstrap_servers,
+            "group.id": f"serving-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
     cat = Catalog()
     try:
         md = consumer.list_topics(kafka.topics.catalog, timeout=timeout_s).topics.get(kafka.topics.catalog)
@@ -81,8 +87,14 @@ def _apply(cat: Catalog, msg: Message) -> None:
         reason = "undecodable"
     if reason is not None:
         cat.skipped[reason] += 1
-        log.warning("catalog record skipped (%s): partition %d offset %d key %r, %d bytes", reason,
-                    msg.partition(), msg.offset(), key[:64], len(msg.value()))
+        log.warning(
+            "catalog record skipped (%s): partition %d offset %d key %r, %d bytes",
+            reason,
+            msg.partition(),
+            msg.offset(),
+            key[:64],
+            len(msg.value()),
+        )
         return
     cat.titles[item.item_id] = item.title
     cat.genres[item.item_id] = tuple(item.genres)

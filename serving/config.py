@@ -26,16 +26,24 @@ class StageBudgets(_Section):
 
     reserve_ms: float = Field(10.0, ge=0, description="kept back for encoding the response and the network")
     features_max_ms: float = Field(
-        500.0, gt=0, description="a feature read this slow counts as the store failing, whatever the deadline")
+        500.0, gt=0, description="a feature read this slow counts as the store failing, whatever the deadline"
+    )
     features_min_ms: float = Field(
-        5.0, ge=0, description="a call that can afford less than this for its feature read skips it (no_time): a "
-        "timeout that short says nothing about the store and must not open the breaker")
+        5.0,
+        ge=0,
+        description="a call that can afford less than this for its feature read skips it (no_time): a "
+        "timeout that short says nothing about the store and must not open the breaker",
+    )
     cpu_headroom: float = Field(1.5, ge=1.0, description="safety factor on the measured CPU cost still ahead")
     cpu_initial_ms: float = Field(3.0, ge=0, description="expected wall time per CPU stage before any is measured")
     loop_busy_share: float = Field(
-        0.5, gt=0, le=1.0, description="a feature-read timeout during which the event loop was busy with other "
+        0.5,
+        gt=0,
+        le=1.0,
+        description="a feature-read timeout during which the event loop was busy with other "
         "work (its idle clock, serving/loop.py) this share of the wait is the loop's, not the store's: flagged, "
-        "not counted by the breaker")
+        "not counted by the breaker",
+    )
 
 
 class Variant(_Section):
@@ -52,12 +60,19 @@ class ServingConfig(_Section):
     port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 = any free port (tests)")
     metrics_port: int | None = Field(9464, ge=0, le=65535, description="Prometheus port; None = off")
     workers: int = Field(
-        0, ge=0, le=64, description="server processes sharing the port (SO_REUSEPORT), one event loop each; 0 = "
-        "one per core but one (left for Redis, the broker and the OS), at least 1")
+        0,
+        ge=0,
+        le=64,
+        description="server processes sharing the port (SO_REUSEPORT), one event loop each; 0 = "
+        "one per core but one (left for Redis, the broker and the OS), at least 1",
+    )
     default_deadline_ms: float = Field(250.0, gt=0, description="budget when the client sends no deadline")
     min_deadline_ms: float = Field(
-        1.0, gt=0, description="a call with less of its deadline left (queued under overload, or sent with a "
-        "shorter deadline) gets DEADLINE_EXCEEDED")
+        1.0,
+        gt=0,
+        description="a call with less of its deadline left (queued under overload, or sent with a "
+        "shorter deadline) gets DEADLINE_EXCEEDED",
+    )
     max_deadline_ms: float = Field(60_000.0, gt=0, description="longer deadlines are rejected")
     budgets: StageBudgets = StageBudgets()
     default_rows: int = Field(5, ge=1)
@@ -69,22 +84,32 @@ class ServingConfig(_Section):
     candidates_per_row: int = Field(60, ge=1, description="retrieved per row before filtering and ranking")
     session_weight: float = Field(0.5, ge=0.0, le=1.0, description="session vector share of the FOR_YOU query")
     i2i_seeds: int = Field(
-        10, ge=0, description="FOR_YOU: newest engaged items whose co-occurrence neighbours join the candidates "
-        "(0 = off)")
+        10,
+        ge=0,
+        description="FOR_YOU: newest engaged items whose co-occurrence neighbours join the candidates (0 = off)",
+    )
     i2i_decay: float = Field(0.7, gt=0.0, le=1.0, description="weight of each older seed relative to the next newer")
     i2i_weight: float = Field(
-        0.7, ge=0.0, le=1.0, description="FOR_YOU order: share of the item-to-item rank against the ranker's "
-        "(weighted reciprocal-rank fusion)")
+        0.7,
+        ge=0.0,
+        le=1.0,
+        description="FOR_YOU order: share of the item-to-item rank against the ranker's "
+        "(weighted reciprocal-rank fusion)",
+    )
     exploration_rate: float = Field(0.07, ge=0.0, le=0.5, description="share of slots given to exploration")
     rerank_pool: int = Field(3, ge=1, description="diversity re-ranks the top rerank_pool × items_per_row by score")
     diversity_slots: int = Field(
-        8, ge=0, description="slots per row picked greedily for genre entropy (the first screen: a TV row shows "
-        "5–7 tiles); later slots follow in score order. The greedy loop costs per slot, so this bounds its CPU")
+        8,
+        ge=0,
+        description="slots per row picked greedily for genre entropy (the first screen: a TV row shows "
+        "5–7 tiles); later slots follow in score order. The greedy loop costs per slot, so this bounds its CPU",
+    )
     diversity_rows: tuple[str, ...] = Field(
         ("for_you", "because_you_watched"),
         description="row kinds re-ranked for genre entropy: the personalised ones, where filter bubbles form "
-                    "(a genre row is one genre by design; trending/popular are not personal). It is the "
-                    "costliest CPU step, so it runs only where it matters")
+        "(a genre row is one genre by design; trending/popular are not personal). It is the "
+        "costliest CPU step, so it runs only where it matters",
+    )
     diversity: float = Field(0.3, ge=0.0, le=1.0, description="weight of the genre-entropy gain when re-ranking")
     variants: tuple[Variant, ...] = (Variant(name="control"),)
     ab_salt: str = Field("hybridrec-ab-1", min_length=1, description="change to re-randomise assignment")
@@ -92,16 +117,25 @@ class ServingConfig(_Section):
     trending_refresh_s: float = Field(5.0, gt=0, description="how often trending_1h of the catalog is re-read")
     catalog_refresh_s: float = Field(300.0, gt=0, description="how often the compacted catalog topic is re-read")
     trending_max_age_ms: int = Field(
-        2 * 3_600_000, ge=0, description="trending windows that ended this long before the newest one the speed "
-        "layer wrote (the stream's time, not the wall clock) are ignored")
+        2 * 3_600_000,
+        ge=0,
+        description="trending windows that ended this long before the newest one the speed "
+        "layer wrote (the stream's time, not the wall clock) are ignored",
+    )
     breaker_failures: int = Field(5, ge=1, description="consecutive feature-read failures that open the breaker")
     breaker_open_s: float = Field(1.0, gt=0, description="how long reads are skipped before one probe")
     grace_s: float = Field(5.0, ge=0, description="graceful-stop grace for in-flight calls")
     row_surfaces: dict[str, str] = Field(
-        default_factory=lambda: {"for_you": "homepage/top_picks", "because_you_watched": "homepage/because_you_watched",
-                                 "trending": "homepage/trending_now", "top_genre": "homepage/top_picks",
-                                 "popular": "homepage/trending_now", "similar": "detail/more_like_this"},
-        description="surface (model vocabulary, and the surface clients log) of each row kind")
+        default_factory=lambda: {
+            "for_you": "homepage/top_picks",
+            "because_you_watched": "homepage/because_you_watched",
+            "trending": "homepage/trending_now",
+            "top_genre": "homepage/top_picks",
+            "popular": "homepage/trending_now",
+            "similar": "detail/more_like_this",
+        },
+        description="surface (model vocabulary, and the surface clients log) of each row kind",
+    )
     feature_backend: str = Field("redis", pattern="^(redis|feast)$", description="per-request user feature read")
     log_impressions: bool = True
 
@@ -118,7 +152,6 @@ class ServingConfig(_Section):
             raise ValueError(f"variants need distinct names, got {names}")
         return self
 
-
     @property
     def worker_count(self) -> int:
         """``workers``, or cores − 1 (at least 1) when it is 0; a single process on an ephemeral port."""
@@ -129,6 +162,7 @@ class ServingConfig(_Section):
 
 class ServingSettings(Settings):
     serving: ServingConfig = ServingConfig()
+
 
 @lru_cache(maxsize=1)
 def get_serving_settings() -> ServingSettings:

@@ -13,7 +13,7 @@ class RowKind(StrEnum):
     TRENDING = "trending"
     TOP_GENRE = "top_genre"
     POPULAR = "popular"
-    SIMILAR = "similar"          # GetSimilarItems: logged like a row, never planned on the homepage
+    SIMILAR = "similar"  # GetSimilarItems: logged like a row, never planned on the homepage
 
     @property
     def profiling(self) -> bool:
@@ -21,13 +21,12 @@ class RowKind(StrEnum):
         return self in (RowKind.FOR_YOU, RowKind.BECAUSE_YOU_WATCHED, RowKind.TOP_GENRE)
 
 
-HOMEPAGE_ORDER = (RowKind.FOR_YOU, RowKind.BECAUSE_YOU_WATCHED, RowKind.TRENDING, RowKind.TOP_GENRE,
-                  RowKind.POPULAR)
+HOMEPAGE_ORDER = (RowKind.FOR_YOU, RowKind.BECAUSE_YOU_WATCHED, RowKind.TRENDING, RowKind.TOP_GENRE, RowKind.POPULAR)
 
 
 @dataclass(frozen=True)
 class Context:
-    device: str          # Device enum name, e.g. "TV"
+    device: str  # Device enum name, e.g. "TV"
     country: str
     time_ms: int
 
@@ -40,8 +39,8 @@ class HomepageQuery:
     items_per_row: int
     personalized: bool
     request_id: str
-    deadline_s: float    # seconds left when the call arrived
-    only: RowKind | None = None   # GetRow: just this row type
+    deadline_s: float  # seconds left when the call arrived
+    only: RowKind | None = None  # GetRow: just this row type
 
 
 @dataclass(frozen=True)

@@ -14,36 +14,60 @@ class Metrics:
         self._http: WSGIServer | None = None
         self.registry = CollectorRegistry()
         r = self.registry
-        self.request = Histogram("hybridrec_serving_request_seconds", "Latency per gRPC method", ["method"],
-                                 buckets=_LATENCY, registry=r)
-        self.stage = Histogram("hybridrec_serving_stage_seconds", "Latency per ranking stage", ["stage"],
-                               buckets=_LATENCY, registry=r)
-        self.degraded = Counter("hybridrec_serving_degraded_total", "Responses that fell back, by reason",
-                                ["reason"], registry=r)
-        self.candidates = Histogram("hybridrec_serving_candidates", "Candidates per row before filtering",
-                                    ["row"], buckets=(0, 10, 25, 50, 100, 200, 400, 800), registry=r)
-        self.errors = Counter("hybridrec_serving_errors_total", "Calls answered with an error status",
-                              ["method", "code"], registry=r)
-        self.model_info = Gauge("hybridrec_serving_model_info", "1 for the model version being served",
-                                ["version"], registry=r)
-        self.model_loads = Counter("hybridrec_serving_model_loads_total", "Model load attempts by outcome",
-                                   ["outcome"], registry=r)
-        self.impressions = Counter("hybridrec_serving_impressions_total", "Impression logs by outcome",
-                                   ["outcome"], registry=r)
-        self.catalog_skipped = Gauge("hybridrec_serving_catalog_skipped_records",
-                                     "Records of the catalog topic skipped by its last read, by reason",
-                                     ["reason"], registry=r)
-        self.pages = Counter("hybridrec_serving_pages_total", "Homepages and rows served, by outcome: degraded = "
-                             "any fallback flag (user:cold_start is not one)", ["outcome"], registry=r)
-        self.breaker_opened = Counter("hybridrec_serving_breaker_opened_total",
-                                      "Times the feature-store breaker opened, by the last failure's kind",
-                                      ["cause"], registry=r)
-        self.feature_timeouts = Counter("hybridrec_serving_feature_timeouts_total",
-                                        "Feature reads that timed out, by whom: store (counted by the breaker) or "
-                                        "loop_busy (other calls held the event loop for most of the wait)",
-                                        ["cause"], registry=r)
-        self.variant = Counter("hybridrec_serving_variant_total", "Requests per A/B variant", ["variant"],
-                               registry=r)
+        self.request = Histogram(
+            "hybridrec_serving_request_seconds", "Latency per gRPC method", ["method"], buckets=_LATENCY, registry=r
+        )
+        self.stage = Histogram(
+            "hybridrec_serving_stage_seconds", "Latency per ranking stage", ["stage"], buckets=_LATENCY, registry=r
+        )
+        self.degraded = Counter(
+            "hybridrec_serving_degraded_total", "Responses that fell back, by reason", ["reason"], registry=r
+        )
+        self.candidates = Histogram(
+            "hybridrec_serving_candidates",
+            "Candidates per row before filtering",
+            ["row"],
+            buckets=(0, 10, 25, 50, 100, 200, 400, 800),
+            registry=r,
+        )
+        self.errors = Counter(
+            "hybridrec_serving_errors_total", "Calls answered with an error status", ["method", "code"], registry=r
+        )
+        self.model_info = Gauge(
+            "hybridrec_serving_model_info", "1 for the model version being served", ["version"], registry=r
+        )
+        self.model_loads = Counter(
+            "hybridrec_serving_model_loads_total", "Model load attempts by outcome", ["outcome"], registry=r
+        )
+        self.impressions = Counter(
+            "hybridrec_serving_impressions_total", "Impression logs by outcome", ["outcome"], registry=r
+        )
+        self.catalog_skipped = Gauge(
+            "hybridrec_serving_catalog_skipped_records",
+            "Records of the catalog topic skipped by its last read, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.pages = Counter(
+            "hybridrec_serving_pages_total",
+            "Homepages and rows served, by outcome: degraded = any fallback flag (user:cold_start is not one)",
+            ["outcome"],
+            registry=r,
+        )
+        self.breaker_opened = Counter(
+            "hybridrec_serving_breaker_opened_total",
+            "Times the feature-store breaker opened, by the last failure's kind",
+            ["cause"],
+            registry=r,
+        )
+        self.feature_timeouts = Counter(
+            "hybridrec_serving_feature_timeouts_total",
+            "Feature reads that timed out, by whom: store (counted by the breaker) or "
+            "loop_busy (other calls held the event loop for most of the wait)",
+            ["cause"],
+            registry=r,
+        )
+        self.variant = Counter("hybridrec_serving_variant_total", "Requests per A/B variant", ["variant"], registry=r)
 
     def set_model(self, version: str, previous: str | None) -> None:
         if previous is not None:

@@ -12,8 +12,13 @@ from serving.config import ServingConfig
 from serving.domain import Context, HomepageQuery, RowKind, SimilarQuery
 from serving.errors import DeadlinePassed, InvalidRequest
 
-ROW_KIND = {pb.FOR_YOU: RowKind.FOR_YOU, pb.BECAUSE_YOU_WATCHED: RowKind.BECAUSE_YOU_WATCHED,
-            pb.TRENDING: RowKind.TRENDING, pb.TOP_GENRE: RowKind.TOP_GENRE, pb.POPULAR: RowKind.POPULAR}
+ROW_KIND = {
+    pb.FOR_YOU: RowKind.FOR_YOU,
+    pb.BECAUSE_YOU_WATCHED: RowKind.BECAUSE_YOU_WATCHED,
+    pb.TRENDING: RowKind.TRENDING,
+    pb.TOP_GENRE: RowKind.TOP_GENRE,
+    pb.POPULAR: RowKind.POPULAR,
+}
 ROW_TYPE = {v: k for k, v in ROW_KIND.items()}
 
 
@@ -47,8 +52,10 @@ def deadline_s(time_remaining: float | None, cfg: ServingConfig) -> float:
         return cfg.default_deadline_ms / 1000.0
     ms = time_remaining * 1000.0
     if ms < cfg.min_deadline_ms:
-        raise DeadlinePassed(f"{max(ms, 0.0):.1f} ms of the deadline left when the call was served, below the "
-                             f"minimum of {cfg.min_deadline_ms:g} ms (server overloaded, or the deadline too short)")
+        raise DeadlinePassed(
+            f"{max(ms, 0.0):.1f} ms of the deadline left when the call was served, below the "
+            f"minimum of {cfg.min_deadline_ms:g} ms (server overloaded, or the deadline too short)"
+        )
     if ms > cfg.max_deadline_ms:
         raise InvalidRequest(f"deadline of {ms:.0f} ms exceeds the maximum of {cfg.max_deadline_ms:g} ms")
     return time_remaining
@@ -62,8 +69,9 @@ def context(ctx: pb.RequestContext, cfg: ServingConfig, now_ms: int) -> Context:
         raise InvalidRequest(f"context.country {country!r} is not an ISO 3166-1 alpha-2 code")
     t = ctx.time_ms or now_ms
     if abs(t - now_ms) > cfg.max_clock_skew_ms:
-        raise InvalidRequest(f"context.time_ms {ctx.time_ms} is more than {cfg.max_clock_skew_ms} ms from server "
-                             f"time {now_ms}")
+        raise InvalidRequest(
+            f"context.time_ms {ctx.time_ms} is more than {cfg.max_clock_skew_ms} ms from server time {now_ms}"
+        )
     return Context(Device.Name(ctx.device) if ctx.device else "", country, t)
 
 
@@ -71,8 +79,9 @@ def _request_id(value: str, cfg: ServingConfig) -> str:
     return _id("request_id", value, cfg, required=False) or uuid.uuid4().hex
 
 
-def homepage(req: pb.HomepageRequest, time_remaining: float | None, cfg: ServingConfig,
-             now_ms: int | None = None) -> HomepageQuery:
+def homepage(
+    req: pb.HomepageRequest, time_remaining: float | None, cfg: ServingConfig, now_ms: int | None = None
+) -> HomepageQuery:
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     personalized = req.personalized if req.HasField("personalized") else True
     return HomepageQuery(
@@ -80,28 +89,41 @@ def homepage(req: pb.HomepageRequest, time_remaining: float | None, cfg: Serving
         context=context(req.context, cfg, now_ms),
         n_rows=_count("n_rows", req.n_rows, cfg.default_rows, cfg.max_rows),
         items_per_row=_count("items_per_row", req.items_per_row, cfg.default_items_per_row, cfg.max_items_per_row),
-        personalized=personalized, request_id=_request_id(req.request_id, cfg),
-        deadline_s=deadline_s(time_remaining, cfg))
+        personalized=personalized,
+        request_id=_request_id(req.request_id, cfg),
+        deadline_s=deadline_s(time_remaining, cfg),
+    )
 
 
-def row(req: pb.RowRequest, time_remaining: float | None, cfg: ServingConfig, now_ms: int | None = None
-        ) -> HomepageQuery:
+def row(
+    req: pb.RowRequest, time_remaining: float | None, cfg: ServingConfig, now_ms: int | None = None
+) -> HomepageQuery:
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     kind = ROW_KIND.get(req.row_type)
     if kind is None:
         raise InvalidRequest(f"row_type {req.row_type} is not one of {sorted(pb.RowType.keys()[1:])}")
     personalized = req.personalized if req.HasField("personalized") else True
     if kind.profiling and not personalized:
-        raise InvalidRequest(f"row_type {pb.RowType.Name(req.row_type)} is built from the user's history; it "
-                             "cannot be served with personalized=false")
+        raise InvalidRequest(
+            f"row_type {pb.RowType.Name(req.row_type)} is built from the user's history; it "
+            "cannot be served with personalized=false"
+        )
     return HomepageQuery(
-        user_id=_id("user_id", req.user_id, cfg, required=personalized), context=context(req.context, cfg, now_ms),
-        n_rows=1, items_per_row=_count("n_items", req.n_items, cfg.default_items_per_row, cfg.max_items_per_row),
-        personalized=personalized, request_id=_request_id(req.request_id, cfg),
-        deadline_s=deadline_s(time_remaining, cfg), only=kind)
+        user_id=_id("user_id", req.user_id, cfg, required=personalized),
+        context=context(req.context, cfg, now_ms),
+        n_rows=1,
+        items_per_row=_count("n_items", req.n_items, cfg.default_items_per_row, cfg.max_items_per_row),
+        personalized=personalized,
+        request_id=_request_id(req.request_id, cfg),
+        deadline_s=deadline_s(time_remaining, cfg),
+        only=kind,
+    )
 
 
 def similar(req: pb.SimilarItemsRequest, time_remaining: float | None, cfg: ServingConfig) -> SimilarQuery:
-    return SimilarQuery(item_id=_id("item_id", req.item_id, cfg, required=True),
-                        n_items=_count("n_items", req.n_items, cfg.default_items_per_row, cfg.max_items_per_row),
-                        request_id=_request_id(req.request_id, cfg), deadline_s=deadline_s(time_remaining, cfg))
+    return SimilarQuery(
+        item_id=_id("item_id", req.item_id, cfg, required=True),
+        n_items=_count("n_items", req.n_items, cfg.default_items_per_row, cfg.max_items_per_row),
+        request_id=_request_id(req.request_id, cfg),
+        deadline_s=deadline_s(time_remaining, cfg),
+    )

@@ -88,9 +88,15 @@ def pin_threads() -> None:
         torch.set_num_interop_threads(1)
 
 
-async def start(settings: ServingSettings, *, features: FeatureReader | None = None,
-                sink: ImpressionSink | None = None, registry: ModelRegistry | None = None,
-                catalog: Catalog | None = None, load_catalog: bool = True) -> Running:
+async def start(
+    settings: ServingSettings,
+    *,
+    features: FeatureReader | None = None,
+    sink: ImpressionSink | None = None,
+    registry: ModelRegistry | None = None,
+    catalog: Catalog | None = None,
+    load_catalog: bool = True,
+) -> Running:
     """Start everything; returns once the port is bound and the first model poll has run."""
     cfg = settings.serving
     pin_threads()
@@ -98,8 +104,12 @@ async def start(settings: ServingSettings, *, features: FeatureReader | None = N
     features = features or feature_reader(settings)
     sink = sink or impression_sink(settings, metrics)
     catalog = catalog or Catalog()
-    holder = ModelHolder(registry or ModelRegistry(settings.paths.registry_root), features, metrics,
-                         catalog_genres=lambda: catalog.genres)
+    holder = ModelHolder(
+        registry or ModelRegistry(settings.paths.registry_root),
+        features,
+        metrics,
+        catalog_genres=lambda: catalog.genres,
+    )
     engine = Engine(cfg, holder, features, sink, metrics, catalog)
 
     # SO_REUSEPORT only when several worker processes share the port on purpose; otherwise a second server on
@@ -149,8 +159,13 @@ async def start(settings: ServingSettings, *, features: FeatureReader | None = N
         tasks.append(asyncio.create_task(catalog_loop()))
     await server.start()
     await _set_health(health_servicer, health_pb2.HealthCheckResponse.SERVING)
-    log.info("ranker on %s:%d (metrics %s), model %s", cfg.host, port, metrics_port,
-             holder.current.version if holder.current else "none yet")
+    log.info(
+        "ranker on %s:%d (metrics %s), model %s",
+        cfg.host,
+        port,
+        metrics_port,
+        holder.current.version if holder.current else "none yet",
+    )
     return Running(server, port, metrics_port, engine, holder, health_servicer, stop_event, tasks, sink)
 
 

@@ -41,8 +41,13 @@ def _row(r: Row) -> pb.Row:
 
 
 def homepage_response(page: Page) -> pb.HomepageResponse:
-    resp = pb.HomepageResponse(request_id=page.request_id, model_version=page.model_version, variant=page.variant,
-                               degraded=page.degraded, personalized=page.personalized)
+    resp = pb.HomepageResponse(
+        request_id=page.request_id,
+        model_version=page.model_version,
+        variant=page.variant,
+        degraded=page.degraded,
+        personalized=page.personalized,
+    )
     for r in page.rows:
         _fill_row(resp.rows.add(), r)
     return resp
@@ -69,8 +74,7 @@ class RankerServicer(ranker_pb2_grpc.RankerServicer):
             self._metrics.request.labels(method=method).observe(time.perf_counter() - t0)
         raise AssertionError("unreachable: abort raises")
 
-    async def GetHomepage(self, request: pb.HomepageRequest, context: grpc.aio.ServicerContext
-                          ) -> pb.HomepageResponse:
+    async def GetHomepage(self, request: pb.HomepageRequest, context: grpc.aio.ServicerContext) -> pb.HomepageResponse:
         async def call() -> pb.HomepageResponse:
             q = requests.homepage(request, context.time_remaining(), self._cfg)
             return homepage_response(await self._engine.homepage(q))
@@ -81,19 +85,26 @@ class RankerServicer(ranker_pb2_grpc.RankerServicer):
         async def call() -> pb.RowResponse:
             q = requests.row(request, context.time_remaining(), self._cfg)
             page = await self._engine.homepage(q)
-            return pb.RowResponse(request_id=page.request_id, row=_row(page.rows[0]) if page.rows else None,
-                                  model_version=page.model_version, variant=page.variant, degraded=page.degraded,
-                                  personalized=page.personalized)
+            return pb.RowResponse(
+                request_id=page.request_id,
+                row=_row(page.rows[0]) if page.rows else None,
+                model_version=page.model_version,
+                variant=page.variant,
+                degraded=page.degraded,
+                personalized=page.personalized,
+            )
 
         return await self._guarded("GetRow", context, call)
 
-    async def GetSimilarItems(self, request: pb.SimilarItemsRequest, context: grpc.aio.ServicerContext
-                              ) -> pb.SimilarItemsResponse:
+    async def GetSimilarItems(
+        self, request: pb.SimilarItemsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SimilarItemsResponse:
         async def call() -> pb.SimilarItemsResponse:
             q = requests.similar(request, context.time_remaining(), self._cfg)
             version, items, degraded = await self._engine.similar(q)
-            resp = pb.SimilarItemsResponse(request_id=q.request_id, item_id=q.item_id, model_version=version,
-                                           degraded=degraded)
+            resp = pb.SimilarItemsResponse(
+                request_id=q.request_id, item_id=q.item_id, model_version=version, degraded=degraded
+            )
             _add_items(resp.items, items)
             return resp
 

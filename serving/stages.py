@@ -136,8 +136,10 @@ class StageRunner:
             loop_busy = busy >= self.cfg.budgets.loop_busy_share
             self.child(self.metrics.feature_timeouts, "cause", "loop_busy" if loop_busy else "store").inc()
             if not loop_busy:
-                self._last_failure = ("timeout", f"no answer within {timeout * 1000:.1f} ms "
-                                                 f"(the loop was busy {busy:.0%} of the wait)")
+                self._last_failure = (
+                    "timeout",
+                    f"no answer within {timeout * 1000:.1f} ms (the loop was busy {busy:.0%} of the wait)",
+                )
                 self.breaker.failure()
             return None
         except Exception as exc:

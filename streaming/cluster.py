@@ -82,10 +82,15 @@ def _env(settings: StreamingSettings) -> dict[str, str]:
     # Importing feast points prometheus_client at a temporary directory that dies with this process; a
     # cluster started from here must not inherit it.
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("PROMETHEUS_MULTIPROC")}
-    return {**inherited, "FLINK_HOME": str(FLINK_HOME), "FLINK_CONF_DIR": str(conf_dir),
-            "FLINK_LOG_DIR": str(log_dir), "FLINK_PID_DIR": str(conf_dir.parent),
-            "FLINK_LIB_DIR": str(_lib_dir(settings)),
-            "PYTHONPATH": python_path()}
+    return {
+        **inherited,
+        "FLINK_HOME": str(FLINK_HOME),
+        "FLINK_CONF_DIR": str(conf_dir),
+        "FLINK_LOG_DIR": str(log_dir),
+        "FLINK_PID_DIR": str(conf_dir.parent),
+        "FLINK_LIB_DIR": str(_lib_dir(settings)),
+        "PYTHONPATH": python_path(),
+    }
 
 
 def rest_url(settings: StreamingSettings) -> str:
@@ -107,8 +112,7 @@ def up(settings: StreamingSettings, timeout_s: float = 120) -> str:
     write_conf(settings)
     env = _env(settings)
     for script in ("jobmanager.sh", "taskmanager.sh"):
-        subprocess.run(["bash", str(FLINK_HOME / "bin" / script), "start"], env=env, check=True,
-                       capture_output=True)
+        subprocess.run(["bash", str(FLINK_HOME / "bin" / script), "start"], env=env, check=True, capture_output=True)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if is_up(settings):
@@ -140,10 +144,23 @@ def submit(settings: StreamingSettings, settings_json: Path, detached: bool = Fa
         settings_json = settings_json.with_name(f"{settings_json.stem}.cluster.json")
         settings_json.write_text(json.dumps(raw))
 
-    cmd = ["bash", str(FLINK_HOME / "bin" / "flink"), "run", "-m",
-           f"{settings.streaming.cluster_host}:{settings.streaming.cluster_rest_port}",
-           *(["-d"] if detached else []), "-pyexec", sys.executable, "-pyclientexec", sys.executable,
-           "-py", str(PROJECT_ROOT / "streaming" / "main.py"), "run", "--settings-json", str(settings_json)]
+    cmd = [
+        "bash",
+        str(FLINK_HOME / "bin" / "flink"),
+        "run",
+        "-m",
+        f"{settings.streaming.cluster_host}:{settings.streaming.cluster_rest_port}",
+        *(["-d"] if detached else []),
+        "-pyexec",
+        sys.executable,
+        "-pyclientexec",
+        sys.executable,
+        "-py",
+        str(PROJECT_ROOT / "streaming" / "main.py"),
+        "run",
+        "--settings-json",
+        str(settings_json),
+    ]
     return subprocess.run(cmd, env=_env(settings), cwd=PROJECT_ROOT).returncode
 
 
@@ -152,8 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=["up", "down", "status", "submit"])
     parser.add_argument("--settings-json", type=Path)
     args = parser.parse_args(argv)
-    settings = StreamingSettings(**__import__("json").loads(args.settings_json.read_text())) \
-        if args.settings_json else StreamingSettings()
+    settings = (
+        StreamingSettings(**__import__("json").loads(args.settings_json.read_text()))
+        if args.settings_json
+        else StreamingSettings()
+    )
     if args.action == "up":
         print(up(settings))
     elif args.action == "down":

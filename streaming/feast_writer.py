@@ -30,7 +30,7 @@ class HashLayout:
     key_prefix: bytes
     key_suffix: bytes
     ts_field: bytes
-    progress_field: bytes                        # the writer's replay check, beside Feast's fields (Feast ignores it)
+    progress_field: bytes  # the writer's replay check, beside Feast's fields (Feast ignores it)
     fields: tuple[tuple[str, str, bytes], ...]  # (feature name, Feast dtype, field hash)
 
     def redis_key(self, entity: str) -> bytes:
@@ -53,10 +53,15 @@ def hash_layout(fv: Any, config: Any) -> HashLayout:
     suffix = config.project.encode()
     empty = key("")
     fields = tuple((f.name, str(f.dtype), online_field(name, f.name)) for f in fv.features)
-    layout = HashLayout(fv.name, empty[: len(empty) - len(suffix) - 4], suffix, f"_ts:{name}".encode(),
-                        f"_progress:{name}".encode(), fields)
+    layout = HashLayout(
+        fv.name,
+        empty[: len(empty) - len(suffix) - 4],
+        suffix,
+        f"_ts:{name}".encode(),
+        f"_progress:{name}".encode(),
+        fields,
+    )
     for sample in ("", "u1", "é-item-\U0001f600"):
         if layout.redis_key(sample) != key(sample):
             raise ValueError(f"Feast's Redis key of {sample!r} is not prefix + length + entity + project")
     return layout
-

@@ -39,9 +39,11 @@ def state_keys(views: Sequence[FreshView]) -> str:
 def view_lines(index: int, view: FreshView, layout: HashLayout, settings: StreamingSettings) -> list[str]:
     """The ``view=``, ``field=`` and ``agg=`` lines of one view (fields in the Feast view's order)."""
     cfg = settings.streaming
-    lines = [f"view={index} {_hex(view.name)} {cfg.allowed_lateness_ms} {cfg.max_buffered_events} "
-             f"{layout.key_prefix.hex()} {layout.key_suffix.hex()} {layout.ts_field.hex()} "
-             f"{layout.progress_field.hex()}"]
+    lines = [
+        f"view={index} {_hex(view.name)} {cfg.allowed_lateness_ms} {cfg.max_buffered_events} "
+        f"{layout.key_prefix.hex()} {layout.key_suffix.hex()} {layout.ts_field.hex()} "
+        f"{layout.progress_field.hex()}"
+    ]
     lines += [f"field={index} {_hex(name)} {_hex(dtype)} {h.hex()}" for name, dtype, h in layout.fields]
     for agg in view.aggregations:
         params = ";".join(f"{k}:{v}" for k, v in agg.param_values().items())
@@ -51,25 +53,39 @@ def view_lines(index: int, view: FreshView, layout: HashLayout, settings: Stream
     return lines
 
 
-def spec_text(settings: StreamingSettings, layouts: Sequence[HashLayout], *, kafka: bool = True,
-              key_ttl_seconds: int = 0, generation: int = 0, views: Sequence[FreshView] = fresh_features.VIEWS) -> str:
+def spec_text(
+    settings: StreamingSettings,
+    layouts: Sequence[HashLayout],
+    *,
+    kafka: bool = True,
+    key_ttl_seconds: int = 0,
+    generation: int = 0,
+    views: Sequence[FreshView] = fresh_features.VIEWS,
+) -> str:
     """The ``FreshSpec`` of the operator and the sink: ``name=value`` lines, strings hex-encoded; ``layouts`` in the
     order of ``views``; ``generation`` of the job's state (:func:`streaming.job.state_generation`). ``kafka=False``:
     no catalog reads (the test drivers get the catalog directly)."""
     cfg = settings.streaming
     redis = settings.redis
     other = contract.GENRES[contract.genre_index("Other")]
-    aliases = ",".join(f"{_hex(a)}:{_hex(contract.GENRES[contract.genre_index(a)])}"
-                       for a in contract.GENRE_ALIASES)
+    aliases = ",".join(f"{_hex(a)}:{_hex(contract.GENRES[contract.genre_index(a)])}" for a in contract.GENRE_ALIASES)
     lines = [
-        f"genres={','.join(_hex(g) for g in contract.GENRES)}", f"genre_other={_hex(other)}",
-        f"genre_aliases={aliases}", f"n_event_types={fresh_features.N_EVENT_TYPES}",
+        f"genres={','.join(_hex(g) for g in contract.GENRES)}",
+        f"genre_other={_hex(other)}",
+        f"genre_aliases={aliases}",
+        f"n_event_types={fresh_features.N_EVENT_TYPES}",
         f"bootstrap_servers={_hex(settings.kafka.bootstrap_servers if kafka else '')}",
-        f"catalog_topic={_hex(settings.kafka.topics.catalog)}", f"catalog_refresh_ms={cfg.catalog_refresh_ms}",
-        f"redis_host={_hex(redis.host)}", f"redis_port={redis.port}", f"redis_db={redis.db}",
-        f"key_ttl_seconds={key_ttl_seconds}", f"write_batch_size={cfg.write_batch_size}",
-        f"flush_interval_ms={cfg.flush_interval_ms}", f"write_retry_max_ms={cfg.write_retry_max_ms}",
-        f"generation={generation}", f"state_keys={state_keys(views)}",
+        f"catalog_topic={_hex(settings.kafka.topics.catalog)}",
+        f"catalog_refresh_ms={cfg.catalog_refresh_ms}",
+        f"redis_host={_hex(redis.host)}",
+        f"redis_port={redis.port}",
+        f"redis_db={redis.db}",
+        f"key_ttl_seconds={key_ttl_seconds}",
+        f"write_batch_size={cfg.write_batch_size}",
+        f"flush_interval_ms={cfg.flush_interval_ms}",
+        f"write_retry_max_ms={cfg.write_retry_max_ms}",
+        f"generation={generation}",
+        f"state_keys={state_keys(views)}",
     ]
     for index, (view, layout) in enumerate(zip(views, layouts, strict=True)):
         if layout.view != view.name:
@@ -85,8 +101,9 @@ def job_spec(settings: StreamingSettings, generation: int) -> str:
 
     store = open_store(settings)
     layouts = [hash_layout(store.get_feature_view(v.name), store.config) for v in fresh_features.VIEWS]
-    return spec_text(settings, layouts, key_ttl_seconds=store.config.online_store.key_ttl_seconds or 0,
-                     generation=generation)
+    return spec_text(
+        settings, layouts, key_ttl_seconds=store.config.online_store.key_ttl_seconds or 0, generation=generation
+    )
 
 
 def fresh_features_operator(entity_events: DataStream, spec: str) -> DataStream:

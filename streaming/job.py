@@ -68,7 +68,6 @@ def scratch_dir(settings: StreamingSettings) -> Path:
     return mine
 
 
-
 def flink_configuration(settings: StreamingSettings, tmp_dir: Path | None = None) -> Configuration:
     cfg = settings.streaming
     conf = Configuration()
@@ -107,15 +106,23 @@ def flink_configuration(settings: StreamingSettings, tmp_dir: Path | None = None
     return conf
 
 
-def build_pipeline(t_env: StreamTableEnvironment, settings: StreamingSettings, *, source: str, archive: str,
-                   dlq: str, generation: int) -> None:
+def build_pipeline(
+    t_env: StreamTableEnvironment, settings: StreamingSettings, *, source: str, archive: str, dlq: str, generation: int
+) -> None:
     """Wire source table → decode → archive, DLQ, fresh features → Redis (adds a statement set)."""
     # One DataStream for every branch: each separately planned query on the source table would otherwise get its
     # own Kafka source (reading and decoding everything again). Still all JVM: no Python function touches it.
     decoded = t_env.to_data_stream(t_env.sql_query(sql.decoded(source, settings)))
-    t_env.create_temporary_view("hr_decoded", t_env.from_data_stream(decoded, Schema.new_builder()
-        .column_by_metadata("rowtime", DataTypes.TIMESTAMP_LTZ(3))
-        .watermark("rowtime", "SOURCE_WATERMARK()").build()))
+    t_env.create_temporary_view(
+        "hr_decoded",
+        t_env.from_data_stream(
+            decoded,
+            Schema.new_builder()
+            .column_by_metadata("rowtime", DataTypes.TIMESTAMP_LTZ(3))
+            .watermark("rowtime", "SOURCE_WATERMARK()")
+            .build(),
+        ),
+    )
     t_env.create_temporary_view("hr_events", t_env.sql_query(sql.valid_events("hr_decoded")))
 
     statements = t_env.create_statement_set()
@@ -125,8 +132,9 @@ def build_pipeline(t_env: StreamTableEnvironment, settings: StreamingSettings, *
     spec = java_features.job_spec(settings, generation)
     entity_events = t_env.to_data_stream(t_env.sql_query(sql.entity_events("hr_events", fresh_features.VIEWS)))
     # Explicit uids: the keyed state restores from a savepoint by uid, so it must not change with the plan.
-    snapshots = java_features.fresh_features_operator(entity_events, spec) \
-        .name("fresh-features").uid("user-item-features")
+    snapshots = (
+        java_features.fresh_features_operator(entity_events, spec).name("fresh-features").uid("user-item-features")
+    )
     java_features.write_online_features(snapshots, spec).uid("write-online-features")
 
     t_env.create_temporary_view("hr_late", t_env.from_data_stream(java_features.late_events(snapshots)))
@@ -184,8 +192,10 @@ def savepoint_dir(settings: StreamingSettings) -> Path:
 
 def newest_saved_state(settings: StreamingSettings) -> Path | None:
     """The newest completed checkpoint (a ``chk-N`` holding ``_metadata``) or savepoint of this job, or None."""
-    done = [p.parent for p in (*checkpoints_dir(settings).glob("*/chk-*/_metadata"),
-                               *savepoint_dir(settings).glob("*/_metadata"))]
+    done = [
+        p.parent
+        for p in (*checkpoints_dir(settings).glob("*/chk-*/_metadata"), *savepoint_dir(settings).glob("*/_metadata"))
+    ]
     return max(done, key=lambda p: p.joinpath("_metadata").stat().st_mtime) if done else None
 
 
@@ -222,8 +232,7 @@ def wait_or_stop_with_savepoint(client: JobClient, settings: StreamingSettings) 
         if stop.wait(0.5):
             # pyflink 2.2's JobClient.stop_with_savepoint calls a Java signature that no longer exists.
             fmt = get_gateway().jvm.org.apache.flink.core.execution.SavepointFormatType.CANONICAL
-            path = client._j_job_client.stopWithSavepoint(
-                False, savepoint_dir(settings).resolve().as_uri(), fmt).get()
+            path = client._j_job_client.stopWithSavepoint(False, savepoint_dir(settings).resolve().as_uri(), fmt).get()
             print(f"savepoint: {path}", file=sys.stderr, flush=True)
             return path
     return result.result()

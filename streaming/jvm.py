@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 # The job's jar (streaming/java/src/main).
-PROTO_EVENT_TIME = "io.hybridrec.streaming.ProtoEventTime"      # SQL UDF: event time of a serialized event
-PROTO_DECODE = "io.hybridrec.streaming.ProtoDecode"              # SQL table function: decode, or a DLQ row
-FRESH_FEATURES = "io.hybridrec.streaming.FreshFeatures"          # keyed operator folding the declared aggregations
-REDIS_FEATURE_SINK = "io.hybridrec.streaming.RedisFeatureSink"   # Feast-layout writer, retries, checkpointed rows
+PROTO_EVENT_TIME = "io.hybridrec.streaming.ProtoEventTime"  # SQL UDF: event time of a serialized event
+PROTO_DECODE = "io.hybridrec.streaming.ProtoDecode"  # SQL table function: decode, or a DLQ row
+FRESH_FEATURES = "io.hybridrec.streaming.FreshFeatures"  # keyed operator folding the declared aggregations
+REDIS_FEATURE_SINK = "io.hybridrec.streaming.RedisFeatureSink"  # Feast-layout writer, retries, checkpointed rows
 # Flink's own (flink-metrics-prometheus, in the Flink distribution).
 PROMETHEUS_REPORTER = "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
 # The test jar (streaming/java/src/test): drivers the Python parity tests run as plain `java -cp`.

@@ -15,15 +15,20 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parallelism", type=int)
     parser.add_argument("--bounded", action="store_true", help="stop at the end offsets seen at start")
     start = parser.add_mutually_exclusive_group()
-    start.add_argument("--restore-from", type=Path,
-                       help="checkpoint (chk-N) or savepoint directory (default: the job's newest one, if any)")
-    start.add_argument("--start-empty", action="store_true",
-                       help="start with no state even when the job has a checkpoint or savepoint")
+    start.add_argument(
+        "--restore-from",
+        type=Path,
+        help="checkpoint (chk-N) or savepoint directory (default: the job's newest one, if any)",
+    )
+    start.add_argument(
+        "--start-empty", action="store_true", help="start with no state even when the job has a checkpoint or savepoint"
+    )
 
 
 def load_settings(args: argparse.Namespace) -> StreamingSettings:
-    settings = StreamingSettings(**json.loads(args.settings_json.read_text())) if args.settings_json \
-        else StreamingSettings()
+    settings = (
+        StreamingSettings(**json.loads(args.settings_json.read_text())) if args.settings_json else StreamingSettings()
+    )
     update: dict[str, object] = {}
     if args.parallelism:
         update["parallelism"] = args.parallelism

@@ -14,8 +14,21 @@ from hybridrec.fresh_features import EVERY_EVENT, FreshView
 from hybridrec_pb.events_pb2 import EventType
 from streaming.config import StreamingSettings
 
-EVENT_COLUMNS = ("event_id", "user_id", "item_id", "event_type", "event_type_num", "value", "event_time_ms",
-                 "surface", "position", "request_id", "variant", "device", "country")
+EVENT_COLUMNS = (
+    "event_id",
+    "user_id",
+    "item_id",
+    "event_type",
+    "event_type_num",
+    "value",
+    "event_time_ms",
+    "surface",
+    "position",
+    "request_id",
+    "variant",
+    "device",
+    "country",
+)
 _SQL_TYPES = {"string": "STRING", "double": "DOUBLE", "int64": "BIGINT", "int32": "INT"}
 
 
@@ -39,10 +52,16 @@ def kafka_source_ddl(name: str, s: StreamingSettings) -> str:
     """Raw interaction records with per-partition watermarks on the event time read by the JVM UDF."""
     cfg = s.streaming
     options = {
-        "connector": "kafka", "topic": s.kafka.topics.interactions,
-        "properties.bootstrap.servers": s.kafka.bootstrap_servers, "properties.group.id": cfg.group_id,
-        "scan.startup.mode": "group-offsets", "properties.auto.offset.reset": "earliest",
-        "key.format": "raw", "key.fields": "k", "value.format": "raw", "value.fields-include": "EXCEPT_KEY",
+        "connector": "kafka",
+        "topic": s.kafka.topics.interactions,
+        "properties.bootstrap.servers": s.kafka.bootstrap_servers,
+        "properties.group.id": cfg.group_id,
+        "scan.startup.mode": "group-offsets",
+        "properties.auto.offset.reset": "earliest",
+        "key.format": "raw",
+        "key.fields": "k",
+        "value.format": "raw",
+        "value.fields-include": "EXCEPT_KEY",
     }
     if cfg.bounded:
         options["scan.bounded.mode"] = "latest-offset"
@@ -63,10 +82,17 @@ def archive_sink_ddl(name: str, s: StreamingSettings) -> str:
     # (ml-latest-small: > 7,000); at Parquet's default 1 MB page buffers the JVM heap ran out and the job died.
     # Small pages and rolling a partition's file after 5 s without records keep that bounded; live traffic
     # touches one or two partitions at a time and is unaffected.
-    options = {"connector": "filesystem", "path": s.archive_dir.resolve().as_uri(), "format": "parquet",
-               "parquet.compression": "SNAPPY", "sink.rolling-policy.file-size": "256MB",
-               "parquet.page.size": "65536", "parquet.dictionary.page.size": "65536",
-               "sink.rolling-policy.inactivity-interval": "5 s", "sink.rolling-policy.check-interval": "2 s"}
+    options = {
+        "connector": "filesystem",
+        "path": s.archive_dir.resolve().as_uri(),
+        "format": "parquet",
+        "parquet.compression": "SNAPPY",
+        "sink.rolling-policy.file-size": "256MB",
+        "parquet.page.size": "65536",
+        "parquet.dictionary.page.size": "65536",
+        "sink.rolling-policy.inactivity-interval": "5 s",
+        "sink.rolling-policy.check-interval": "2 s",
+    }
     columns = ", ".join(f"`{f.name}` {_SQL_TYPES[str(f.type)]}" for f in ARCHIVE_SCHEMA)
     return f"""CREATE TEMPORARY TABLE {name} (
   {columns}, event_date STRING, event_hour STRING
@@ -77,10 +103,16 @@ def archive_sink_ddl(name: str, s: StreamingSettings) -> str:
 
 def dlq_sink_ddl(name: str, s: StreamingSettings) -> str:
     """Dead letters: the raw key and bytes, the reason and provenance in headers (at least once)."""
-    options = {"connector": "kafka", "topic": s.kafka.topics.dlq,
-               "properties.bootstrap.servers": s.kafka.bootstrap_servers,
-               "key.format": "raw", "key.fields": "k", "value.format": "raw", "value.fields-include": "EXCEPT_KEY",
-               "sink.delivery-guarantee": "at-least-once"}
+    options = {
+        "connector": "kafka",
+        "topic": s.kafka.topics.dlq,
+        "properties.bootstrap.servers": s.kafka.bootstrap_servers,
+        "key.format": "raw",
+        "key.fields": "k",
+        "value.format": "raw",
+        "value.fields-include": "EXCEPT_KEY",
+        "sink.delivery-guarantee": "at-least-once",
+    }
     return f"""CREATE TEMPORARY TABLE {name} (
   k BYTES, v BYTES, headers MAP<STRING, BYTES> METADATA
 ) WITH (
@@ -115,13 +147,19 @@ SELECT {REJECTED_COLUMNS} FROM {late_view}"""
 
 def dlq_insert(sink: str, rejected_view: str, s: StreamingSettings) -> str:
     """Dead letters with the headers of ``hybridrec.kafka.producer.dlq_headers`` (component ``flink``)."""
+
     def b(expr: str) -> str:
         return f"ENCODE({expr}, 'UTF-8')"
 
-    headers = {"reason": "reason", "detail": "SUBSTRING(detail FROM 1 FOR 1000)",
-               "source_topic": _quote(s.kafka.topics.interactions), "component": "'flink'",
-               "rejected_at_ms": "CAST(checked_at_ms AS STRING)", "original_size": "CAST(payload_size AS STRING)",
-               "sha256": "sha256"}
+    headers = {
+        "reason": "reason",
+        "detail": "SUBSTRING(detail FROM 1 FOR 1000)",
+        "source_topic": _quote(s.kafka.topics.interactions),
+        "component": "'flink'",
+        "rejected_at_ms": "CAST(checked_at_ms AS STRING)",
+        "original_size": "CAST(payload_size AS STRING)",
+        "sha256": "sha256",
+    }
     entries = ", ".join(f"{_quote(name)}, {b(expr)}" for name, expr in headers.items())
     return f"""INSERT INTO {sink}
 SELECT k, v, MAP[{entries}] FROM {rejected_view}"""
@@ -131,7 +169,7 @@ def archive_insert(sink: str, events: str) -> str:
     fmt = "DATE_FORMAT(TO_TIMESTAMP_LTZ(event_time_ms, 3), '{}')"
     columns = ", ".join(f"`{f.name}`" for f in ARCHIVE_SCHEMA)
     return f"""INSERT INTO {sink}
-SELECT {columns}, {fmt.format('yyyy-MM-dd')}, {fmt.format('HH')}
+SELECT {columns}, {fmt.format("yyyy-MM-dd")}, {fmt.format("HH")}
 FROM {events}"""
 
 
@@ -143,6 +181,8 @@ def entity_events(events: str, views: Sequence[FreshView]) -> str:
     for index, view in enumerate(views):
         types = view.event_type_numbers
         where = "" if set(types) >= all_types else f" WHERE event_type_num IN ({', '.join(map(str, types))})"
-        parts.append(f"SELECT {index} AS view_index, `{view.join_key}` AS entity, user_id, event_id, item_id, "
-                     f"event_type_num, event_time_ms FROM {events}{where}")
+        parts.append(
+            f"SELECT {index} AS view_index, `{view.join_key}` AS entity, user_id, event_id, item_id, "
+            f"event_type_num, event_time_ms FROM {events}{where}"
+        )
     return "\nUNION ALL\n".join(parts)

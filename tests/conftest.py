@@ -16,8 +16,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--chaos", choices=["ci", "full"], default="ci",
-                     help="tests/chaos: the CI-sized subset (default) or every fault (`make chaos`)")
+    parser.addoption(
+        "--chaos",
+        choices=["ci", "full"],
+        default="ci",
+        help="tests/chaos: the CI-sized subset (default) or every fault (`make chaos`)",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -35,8 +39,13 @@ def isolated(services: Settings) -> Iterator[Settings]:
     from hybridrec.kafka.topics import delete_topics, ensure_topics, topic_specs
 
     tag = uuid.uuid4().hex[:10]
-    topics = TopicsConfig(interactions=f"t{tag}.interactions", dlq=f"t{tag}.interactions.dlq",
-                          impressions=f"t{tag}.impressions", catalog=f"t{tag}.catalog", partitions=4)
+    topics = TopicsConfig(
+        interactions=f"t{tag}.interactions",
+        dlq=f"t{tag}.interactions.dlq",
+        impressions=f"t{tag}.impressions",
+        catalog=f"t{tag}.catalog",
+        partitions=4,
+    )
     kafka = KafkaConfig(**{**services.kafka.model_dump(exclude={"topics"}), "topics": topics})
     settings = services.model_copy(update={"kafka": kafka})
     ensure_topics(kafka)
@@ -51,10 +60,14 @@ def spark() -> Iterator[Any]:
     from batch import io
     from batch.config import SparkConfig
 
-    tiny_data = {"spark.sql.adaptive.enabled": "false", "spark.sql.codegen.wholeStage": "false",
-                 "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
-    session = io.spark_session(SparkConfig(master="local[2]", shuffle_partitions=2, driver_memory="1g",
-                                           extra=tiny_data))
+    tiny_data = {
+        "spark.sql.adaptive.enabled": "false",
+        "spark.sql.codegen.wholeStage": "false",
+        "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    }
+    session = io.spark_session(
+        SparkConfig(master="local[2]", shuffle_partitions=2, driver_memory="1g", extra=tiny_data)
+    )
     session.sparkContext.setLogLevel("ERROR")
     yield session
 

@@ -16,8 +16,14 @@ from confluent_kafka import Consumer, Message
 def consume(bootstrap: str, topic: str, expected: int, timeout_s: float = 60.0) -> list[Message]:
     """Read a topic from the beginning until ``expected`` records arrived (or time ran out), then a bit more
     so that surplus records would be seen too."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     out: list[Message] = []
     deadline = time.monotonic() + timeout_s

@@ -95,9 +95,7 @@ def _extract(archive: Path, final: Path, name: str) -> None:
             for member in zf.namelist():
                 target = (staging / member).resolve()
                 if PurePosixPath(member).is_absolute() or not target.is_relative_to(root):
-                    raise DownloadFailed(
-                        f"{archive} has an unsafe member path {member!r}; refusing to extract"
-                    )
+                    raise DownloadFailed(f"{archive} has an unsafe member path {member!r}; refusing to extract")
             zf.extractall(staging)
         # The GroupLens zips hold one top folder (ml-100k/, ml-1m/, ml-10M100K/ ...); accept a flat zip too.
         entries = [p for p in staging.iterdir() if not p.name.startswith(("__MACOSX", "."))]
@@ -147,9 +145,7 @@ def download(
         try:
             _fetch(url, archive, timeout_s, progress)
         except urllib.error.HTTPError as exc:
-            raise DownloadFailed(
-                f"{url} answered HTTP {exc.code} {exc.reason}. {_offline_hint(name, url)}"
-            ) from exc
+            raise DownloadFailed(f"{url} answered HTTP {exc.code} {exc.reason}. {_offline_hint(name, url)}") from exc
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise DownloadFailed(f"could not download {url}: {reason}. {_offline_hint(name, url)}") from exc

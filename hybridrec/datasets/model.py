@@ -175,9 +175,7 @@ def archive_batch(columns: dict[str, pa.Array]) -> pa.RecordBatch:
     """A record batch of the archive columns; ``request_id``/``variant`` default to empty strings."""
     n = len(columns["event_id"])
     empty = constant_strings("", n)
-    return pa.RecordBatch.from_arrays(
-        [columns.get(f.name, empty) for f in ARCHIVE_SCHEMA], schema=ARCHIVE_SCHEMA
-    )
+    return pa.RecordBatch.from_arrays([columns.get(f.name, empty) for f in ARCHIVE_SCHEMA], schema=ARCHIVE_SCHEMA)
 
 
 def slices(batch: pa.RecordBatch, size: int) -> Iterator[pa.RecordBatch]:

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 MOVIELENS_NAMES: Final[tuple[str, ...]] = ("ml-100k", "ml-latest-small", "ml-1m", "ml-20m", "ml-25m")
 
 DEFAULT_SYNTHETIC_EVENTS: Final = 1_000_000
-FALLBACK_SYNTHETIC_EVENTS: Final = 100_000   # standing in for a release that is missing: demo-sized
+FALLBACK_SYNTHETIC_EVENTS: Final = 100_000  # standing in for a release that is missing: demo-sized
 
 FORMAT_100K: Final = "ml-100k"
 FORMAT_CSV: Final = "ml-latest-small"
@@ -139,9 +139,7 @@ def _numpy(column: pa.ChunkedArray, dtype: np.dtype, what: str) -> np.ndarray:
     for chunk in column.chunks:
         if chunk.null_count:
             raise DatasetFormatError(f"{what}: {chunk.null_count} rows with a missing or unparsable field")
-        parts.append(
-            np.frombuffer(chunk.buffers()[1], dtype=dtype, count=len(chunk), offset=chunk.offset * itemsize)
-        )
+        parts.append(np.frombuffer(chunk.buffers()[1], dtype=dtype, count=len(chunk), offset=chunk.offset * itemsize))
     return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
 
 
@@ -359,11 +357,7 @@ class MovieLensDataset:
         # Exact duplicate (user, item, ts) rows are adjacent after the sort; number the repeats.
         dup = np.zeros(n, dtype=bool)
         if n > 1:
-            dup[1:] = (
-                (r.user[1:] == r.user[:-1])
-                & (r.item[1:] == r.item[:-1])
-                & (r.timestamp[1:] == r.timestamp[:-1])
-            )
+            dup[1:] = (r.user[1:] == r.user[:-1]) & (r.item[1:] == r.item[:-1]) & (r.timestamp[1:] == r.timestamp[:-1])
         repeats_all = dup if dup.any() else None
         prefix = f"{self._name}:"
         make, rating, nothing = make_interaction, "RATING", "DEVICE_UNSPECIFIED"
@@ -379,9 +373,7 @@ class MovieLensDataset:
                 ids = [f"{prefix}{u}:{i}:{t}" for u, i, t in zip(users, items, seconds, strict=True)]
             else:
                 ids = []
-                for u, i, t, repeat in zip(
-                    users, items, seconds, repeats_all[start:stop].tolist(), strict=True
-                ):
+                for u, i, t, repeat in zip(users, items, seconds, repeats_all[start:stop].tolist(), strict=True):
                     running = running + 1 if repeat else 0
                     ids.append(f"{prefix}{u}:{i}:{t}:{running}" if running else f"{prefix}{u}:{i}:{t}")
             for event_id, user, item, value, ts in zip(ids, users, items, values, seconds, strict=True):
@@ -454,9 +446,7 @@ def open_movielens(name_or_path: str | Path, settings: Settings | None = None) -
     return resolve_movielens(str(name_or_path), None, settings)
 
 
-def resolve_movielens(
-    name: str, path: Path | str | None, settings: Settings | None = None
-) -> MovieLensDataset:
+def resolve_movielens(name: str, path: Path | str | None, settings: Settings | None = None) -> MovieLensDataset:
     """Find ``name`` on disk: explicit path (or ``path/name``), then ``datasets_dir/name``, then downloads.
 
     An explicit path that holds no data raises from :func:`detect_format`, which says what is wrong.
@@ -508,9 +498,7 @@ def load_dataset(
     if name == "synthetic":
         return _synthetic(settings, DEFAULT_SYNTHETIC_EVENTS if n_events is None else n_events, seed)
     if name not in MOVIELENS_NAMES:
-        raise ValueError(
-            f"unknown dataset {name!r}; choose one of {', '.join((*MOVIELENS_NAMES, 'synthetic'))}"
-        )
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join((*MOVIELENS_NAMES, 'synthetic'))}")
     try:
         return resolve_movielens(name, None if path is None else Path(path), settings)
     except DatasetNotFound as missing:
@@ -526,8 +514,10 @@ def load_dataset(
     except (DownloadFailed, DatasetNotFound) as exc:
         if not fallback_synthetic:
             raise DatasetNotFound(f"{reason}; and the download failed: {exc}") from None
-        print(f"NOTE: {name} is neither on disk nor downloadable ({exc}); running on SYNTHETIC data instead",
-              file=sys.stderr)
+        print(
+            f"NOTE: {name} is neither on disk nor downloadable ({exc}); running on SYNTHETIC data instead",
+            file=sys.stderr,
+        )
         return _synthetic(settings, FALLBACK_SYNTHETIC_EVENTS if n_events is None else n_events, seed)
 
 

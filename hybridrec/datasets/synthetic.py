@@ -416,9 +416,7 @@ class SyntheticDataset:
             if len(out):
                 yield out
             # Steer the window length toward the target size; only world state decides it, never n_events.
-            window_ms = (window_end - window_start) * min(
-                2.0, max(0.5, self.window_events / max(len(out), 1))
-            )
+            window_ms = (window_end - window_start) * min(2.0, max(0.5, self.window_events / max(len(out), 1)))
             window_start = window_end
 
     def _sessions(
@@ -442,9 +440,7 @@ class SyntheticDataset:
         first = np.zeros(total, dtype=bool)
         first_index = np.cumsum(lengths) - lengths
         first[first_index] = True
-        gaps = np.clip(rng.exponential(INTRA_GAP_MEAN_MS, total), INTRA_GAP_MIN_MS, intra_max).astype(
-            np.int64
-        )
+        gaps = np.clip(rng.exponential(INTRA_GAP_MEAN_MS, total), INTRA_GAP_MIN_MS, intra_max).astype(np.int64)
         gaps[first] = 0
         offsets = np.cumsum(gaps)
         offsets -= np.repeat(offsets[first_index], lengths)

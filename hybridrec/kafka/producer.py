@@ -40,14 +40,17 @@ class ProducerStats:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "accepted": self.accepted, "dead_lettered": self.dead_lettered,
-            "dlq_reasons": dict(self.dlq_reasons), "delivery_failures": self.delivery_failures,
+            "accepted": self.accepted,
+            "dead_lettered": self.dead_lettered,
+            "dlq_reasons": dict(self.dlq_reasons),
+            "delivery_failures": self.delivery_failures,
             "failure_reasons": dict(self.failure_reasons),
         }
 
 
-def dlq_headers(reason: str, detail: str, source_topic: str, component: str,
-                payload: bytes, now_ms: int) -> list[tuple[str, bytes]]:
+def dlq_headers(
+    reason: str, detail: str, source_topic: str, component: str, payload: bytes, now_ms: int
+) -> list[tuple[str, bytes]]:
     """Headers of a dead-letter record; shared by every component that rejects events."""
     return [
         ("reason", reason.encode()),
@@ -77,8 +80,13 @@ def producer_config(cfg: KafkaConfig) -> dict[str, Any]:
     }
 
 
-def produce_waiting(producer: Producer, topic: str, value: bytes | None, key: bytes | None,
-                    headers: list[tuple[str, bytes]] | None = None) -> None:
+def produce_waiting(
+    producer: Producer,
+    topic: str,
+    value: bytes | None,
+    key: bytes | None,
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
     """Produce one record; when the local queue is full, serve delivery reports until there is room (never drop)."""
     while True:
         try:
@@ -97,8 +105,14 @@ def drain_timeout_s(cfg: KafkaConfig) -> float:
 class EventProducer:
     """Validating producer for interaction events. Not thread-safe; one per thread."""
 
-    def __init__(self, kafka: KafkaConfig, validation: ValidationConfig, *, component: str = "producer",
-                 clock: Any = wall_clock_ms) -> None:
+    def __init__(
+        self,
+        kafka: KafkaConfig,
+        validation: ValidationConfig,
+        *,
+        component: str = "producer",
+        clock: Any = wall_clock_ms,
+    ) -> None:
         self._kafka = kafka
         self._validation = validation
         self._component = component
@@ -114,8 +128,9 @@ class EventProducer:
             self.stats.delivery_failures += 1
             self.stats.failure_reasons[err.name()] += 1
 
-    def _produce(self, topic: str, value: bytes, key: bytes | None,
-                 headers: list[tuple[str, bytes]] | None = None) -> None:
+    def _produce(
+        self, topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]] | None = None
+    ) -> None:
         produce_waiting(self._producer, topic, value, key, headers)
 
     def send(self, event: InteractionEvent) -> bool:
@@ -151,7 +166,8 @@ class EventProducer:
         reasons = columnar.validate(batch, self._validation, self._clock())
         encoded = columnar.encode(batch)
         too_big = pc.greater(pc.binary_length(encoded), self._validation.max_payload_bytes).to_numpy(
-            zero_copy_only=False)
+            zero_copy_only=False
+        )
         values = columnar.to_bytes_list(encoded)
         keys = columnar.to_bytes_list(batch.column("user_id"))
         for i in np.flatnonzero(too_big):
@@ -200,8 +216,12 @@ class EventProducer:
         """Wait for every record to be acknowledged; raise :class:`DeliveryError` if any was not."""
         remaining = self.drain(timeout_s)
         if remaining:
-            raise DeliveryError(f"{remaining} records still unacknowledged after {timeout_s:.0f}s; "
-                                f"is the broker at {self._kafka.bootstrap_servers} up? (`make status`)")
+            raise DeliveryError(
+                f"{remaining} records still unacknowledged after {timeout_s:.0f}s; "
+                f"is the broker at {self._kafka.bootstrap_servers} up? (`make status`)"
+            )
         if self.stats.delivery_failures:
-            raise DeliveryError(f"{self.stats.delivery_failures} records were rejected by the broker: "
-                                f"{dict(self.stats.failure_reasons)}")
+            raise DeliveryError(
+                f"{self.stats.delivery_failures} records were rejected by the broker: "
+                f"{dict(self.stats.failure_reasons)}"
+            )

@@ -27,14 +27,19 @@ class TopicSpec:
 def topic_specs(cfg: KafkaConfig) -> list[TopicSpec]:
     """The topics hybridrec needs. Interactions and impressions are keyed by user_id (one partition per user)."""
     t = cfg.topics
-    common = {"max.message.bytes": str(t.max_message_bytes),
-              MIN_INSYNC: str(t.effective_min_insync_replicas)}
+    common = {"max.message.bytes": str(t.max_message_bytes), MIN_INSYNC: str(t.effective_min_insync_replicas)}
     return [
-        TopicSpec(t.interactions, t.partitions,
-                  {**common, "cleanup.policy": "delete", "retention.ms": str(t.interactions_retention_ms)}),
+        TopicSpec(
+            t.interactions,
+            t.partitions,
+            {**common, "cleanup.policy": "delete", "retention.ms": str(t.interactions_retention_ms)},
+        ),
         TopicSpec(t.dlq, 1, {**common, "cleanup.policy": "delete", "retention.ms": str(t.dlq_retention_ms)}),
-        TopicSpec(t.impressions, t.partitions,
-                  {**common, "cleanup.policy": "delete", "retention.ms": str(t.impressions_retention_ms)}),
+        TopicSpec(
+            t.impressions,
+            t.partitions,
+            {**common, "cleanup.policy": "delete", "retention.ms": str(t.impressions_retention_ms)},
+        ),
         # The catalog is state, not a log: compaction keeps the latest entry per item_id forever.
         TopicSpec(t.catalog, 1, {**common, "cleanup.policy": "compact", "retention.ms": "-1"}),
     ]
@@ -60,8 +65,11 @@ def ensure_topics(cfg: KafkaConfig, timeout_s: float = 30.0) -> dict[str, str]:
     existing = admin.list_topics(timeout=timeout_s).topics
     outcome: dict[str, str] = {}
     specs = topic_specs(cfg)
-    new = [NewTopic(s.name, num_partitions=s.partitions, replication_factor=cfg.topics.replication_factor,
-                    config=s.config) for s in specs if s.name not in existing]
+    new = [
+        NewTopic(s.name, num_partitions=s.partitions, replication_factor=cfg.topics.replication_factor, config=s.config)
+        for s in specs
+        if s.name not in existing
+    ]
     for name, fut in (admin.create_topics(new, operation_timeout=timeout_s) if new else {}).items():
         try:
             fut.result()
@@ -75,10 +83,12 @@ def ensure_topics(cfg: KafkaConfig, timeout_s: float = 30.0) -> dict[str, str]:
     for spec in pending:
         replicas = min(len(p.replicas) for p in existing[spec.name].partitions.values())
         have_isr = int(current[spec.name][MIN_INSYNC])
-        wanted = {**spec.config, MIN_INSYNC: str(min_insync_to_apply(have_isr, int(spec.config[MIN_INSYNC]),
-                                                                     replicas))}
-        entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in wanted.items()
-                   if current[spec.name].get(k) != v]
+        wanted = {**spec.config, MIN_INSYNC: str(min_insync_to_apply(have_isr, int(spec.config[MIN_INSYNC]), replicas))}
+        entries = [
+            ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+            for k, v in wanted.items()
+            if current[spec.name].get(k) != v
+        ]
         if entries:
             resource = ConfigResource(ConfigResource.Type.TOPIC, spec.name, incremental_configs=entries)
             for fut in admin.incremental_alter_configs([resource]).values():
@@ -86,14 +96,20 @@ def ensure_topics(cfg: KafkaConfig, timeout_s: float = 30.0) -> dict[str, str]:
         notes = []
         have = len(existing[spec.name].partitions)
         if have < spec.partitions:
-            notes.append(f"{have} partitions < configured {spec.partitions} (partitions are never reduced or "
-                         f"silently added: adding them would move users between partitions)")
+            notes.append(
+                f"{have} partitions < configured {spec.partitions} (partitions are never reduced or "
+                f"silently added: adding them would move users between partitions)"
+            )
         if replicas < cfg.topics.replication_factor:
-            notes.append(f"replication factor {replicas} < configured {cfg.topics.replication_factor} "
-                         f"(raise it with a partition reassignment)")
+            notes.append(
+                f"replication factor {replicas} < configured {cfg.topics.replication_factor} "
+                f"(raise it with a partition reassignment)"
+            )
         if wanted[MIN_INSYNC] != spec.config[MIN_INSYNC]:
-            notes.append(f"min.insync.replicas {wanted[MIN_INSYNC]} (configured {spec.config[MIN_INSYNC]}; "
-                         f"never lowered, never above the replica count)")
+            notes.append(
+                f"min.insync.replicas {wanted[MIN_INSYNC]} (configured {spec.config[MIN_INSYNC]}; "
+                f"never lowered, never above the replica count)"
+            )
         outcome[spec.name] = "exists" + (f" with {'; '.join(notes)}" if notes else "")
     return outcome
 

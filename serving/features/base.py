@@ -20,11 +20,11 @@ class UserFeatures:
     n_ratings: float = 0.0
     mean_rating: float = 0.0
     first_event_ms: int | None = None
-    hidden_items: frozenset[str] = field(default_factory=frozenset)   # HIDE events (speed layer)
-    engaged_items: tuple[str, ...] = ()      # distinct items engaged with, newest first (speed layer)
-    top_k_items: tuple[str, ...] = ()       # the batch layer's precomputed candidates, best first
-    top_k_scores: tuple[float, ...] = ()    # their scores, same order (empty when absent or mismatched)
-    seen_hashes: bytes = b""                # batch history: every item engaged with (hybridrec.seen format)
+    hidden_items: frozenset[str] = field(default_factory=frozenset)  # HIDE events (speed layer)
+    engaged_items: tuple[str, ...] = ()  # distinct items engaged with, newest first (speed layer)
+    top_k_items: tuple[str, ...] = ()  # the batch layer's precomputed candidates, best first
+    top_k_scores: tuple[float, ...] = ()  # their scores, same order (empty when absent or mismatched)
+    seen_hashes: bytes = b""  # batch history: every item engaged with (hybridrec.seen format)
 
     @property
     def has_fresh(self) -> bool:
@@ -53,7 +53,7 @@ class Trending:
 
     count: int
     window_end_ms: int
-    decayed_popularity: float = 0.0   # Σ 2^-(T - t)/half_life over engagement events, at T = last_event_ms
+    decayed_popularity: float = 0.0  # Σ 2^-(T - t)/half_life over engagement events, at T = last_event_ms
     last_event_ms: int = 0
 
 

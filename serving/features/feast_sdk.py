@@ -62,8 +62,9 @@ class FeastFeatureReader:
         batch = self._present(USER_BATCH_VIEW, USER_BATCH_FIELDS)
         (vals,) = self._read("user_id", [user_id], _refs(USER_FRESH_VIEW, fresh) + _refs(USER_BATCH_VIEW, batch))
         got = dict(zip([f"f:{n}" for n in fresh] + [f"b:{n}" for n in batch], vals, strict=True))
-        return user_from_values([got.get(f"f:{n}") for n in USER_FRESH_FIELDS],
-                                [got.get(f"b:{n}") for n in USER_BATCH_FIELDS])
+        return user_from_values(
+            [got.get(f"f:{n}") for n in USER_FRESH_FIELDS], [got.get(f"b:{n}") for n in USER_BATCH_FIELDS]
+        )
 
     async def read_items(self, item_ids: Sequence[str]) -> dict[str, ItemFeatures]:
         rows = await asyncio.to_thread(self._read, "item_id", item_ids, _refs(ITEM_BATCH_VIEW, ITEM_BATCH_FIELDS))
@@ -72,14 +73,16 @@ class FeastFeatureReader:
             if all(v is None for v in vals):
                 continue
             pop, n_r, mean, genres, year, age = (0 if v is None and k != 3 else v for k, v in enumerate(vals))
-            out[item] = ItemFeatures(float(pop), float(n_r), float(mean), tuple(genres or ()), float(year),
-                                     float(age))
+            out[item] = ItemFeatures(float(pop), float(n_r), float(mean), tuple(genres or ()), float(year), float(age))
         return out
 
     async def read_trending(self, item_ids: Sequence[str]) -> dict[str, Trending]:
         rows = await asyncio.to_thread(self._read, "item_id", item_ids, _refs(ITEM_FRESH_VIEW, ITEM_FRESH_FIELDS))
-        return {i: Trending(int(c or 0), int(e or 0), float(p or 0.0), int(t or 0))
-                for i, (c, e, p, t) in zip(item_ids, rows, strict=True) if c or p}
+        return {
+            i: Trending(int(c or 0), int(e or 0), float(p or 0.0), int(t or 0))
+            for i, (c, e, p, t) in zip(item_ids, rows, strict=True)
+            if c or p
+        }
 
     async def close(self) -> None:
         return None

@@ -14,8 +14,8 @@ class MemoryFeatures:
     users: dict[str, UserFeatures] = field(default_factory=dict)
     items: dict[str, ItemFeatures] = field(default_factory=dict)
     trending: dict[str, Trending] = field(default_factory=dict)
-    delay_s: float = 0.0          # simulate a slow store
-    down: bool = False            # simulate an unreachable store
+    delay_s: float = 0.0  # simulate a slow store
+    down: bool = False  # simulate an unreachable store
 
     async def _wait(self) -> None:
         if self.delay_s:

@@ -23,10 +23,17 @@ from serving.features.base import ItemFeatures, Trending, UserFeatures
 
 # hidden_items and engaged_items (speed layer) and top_k_items/top_k_scores/seen_hashes (batch layer) came later than
 # the rest: a hash written by an older job simply lacks them, which reads as None (nothing hidden, no candidates).
-USER_FRESH_FIELDS = ("recent_items", "session_genres", "taste_genres", "last_event_ms", "hidden_items",
-                     "engaged_items")
-USER_BATCH_FIELDS = ("genre_profile", "n_events", "n_ratings", "mean_rating", "first_event_ms", "top_k_items",
-                     "top_k_scores", "seen_hashes")
+USER_FRESH_FIELDS = ("recent_items", "session_genres", "taste_genres", "last_event_ms", "hidden_items", "engaged_items")
+USER_BATCH_FIELDS = (
+    "genre_profile",
+    "n_events",
+    "n_ratings",
+    "mean_rating",
+    "first_event_ms",
+    "top_k_items",
+    "top_k_scores",
+    "seen_hashes",
+)
 ITEM_BATCH_FIELDS = ("popularity", "n_ratings", "mean_rating", "genres", "year", "age_days")
 ITEM_FRESH_FIELDS = ("trending_1h", "trending_window_end_ms", "decayed_popularity", "last_event_ms")
 _CHUNK = 1000
@@ -80,14 +87,22 @@ def user_from_values(fresh: Sequence[Any], batch: Sequence[Any]) -> UserFeatures
     profile, n_events, n_ratings, mean_rating, first, top_items, top_scores, seen_hashes = batch
     top_items = tuple(top_items or ())
     top_scores = tuple(float(x) for x in top_scores or ())
-    return UserFeatures(recent_items=tuple(recent or ()), session_genres=session, taste_genres=taste,
-                        last_event_ms=None if last is None else int(last), genre_profile=profile,
-                        n_events=_num(n_events), n_ratings=_num(n_ratings), mean_rating=_num(mean_rating),
-                        first_event_ms=None if first is None else int(first),
-                        hidden_items=frozenset(hidden or ()), engaged_items=tuple(engaged or ()),
-                        top_k_items=top_items,
-                        top_k_scores=top_scores if len(top_scores) == len(top_items) else (),
-                        seen_hashes=seen_hashes if isinstance(seen_hashes, bytes) else b"")
+    return UserFeatures(
+        recent_items=tuple(recent or ()),
+        session_genres=session,
+        taste_genres=taste,
+        last_event_ms=None if last is None else int(last),
+        genre_profile=profile,
+        n_events=_num(n_events),
+        n_ratings=_num(n_ratings),
+        mean_rating=_num(mean_rating),
+        first_event_ms=None if first is None else int(first),
+        hidden_items=frozenset(hidden or ()),
+        engaged_items=tuple(engaged or ()),
+        top_k_items=top_items,
+        top_k_scores=top_scores if len(top_scores) == len(top_items) else (),
+        seen_hashes=seen_hashes if isinstance(seen_hashes, bytes) else b"",
+    )
 
 
 class RedisFeatureReader:
@@ -95,15 +110,22 @@ class RedisFeatureReader:
     even when the caller does not."""
 
     def __init__(self, redis: RedisConfig, project: str, *, timeout_s: float = 1.0) -> None:
-        self._client = aioredis.Redis(host=redis.host, port=redis.port, db=redis.db, socket_timeout=timeout_s,
-                                      socket_connect_timeout=timeout_s, retry_on_timeout=False)
+        self._client = aioredis.Redis(
+            host=redis.host,
+            port=redis.port,
+            db=redis.db,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry_on_timeout=False,
+        )
         self._project = project
-        self._user_fields = (hash_fields(USER_FRESH_VIEW, USER_FRESH_FIELDS)
-                             + hash_fields(USER_BATCH_VIEW, USER_BATCH_FIELDS))
+        self._user_fields = hash_fields(USER_FRESH_VIEW, USER_FRESH_FIELDS) + hash_fields(
+            USER_BATCH_VIEW, USER_BATCH_FIELDS
+        )
         self._item_fields = hash_fields(ITEM_BATCH_VIEW, ITEM_BATCH_FIELDS)
         self._trend_fields = hash_fields(ITEM_FRESH_VIEW, ITEM_FRESH_FIELDS)
         self._trending_script = self._client.register_script(_TRENDING_LUA)
-        self._item_keys: tuple[Sequence[str], list[bytes]] | None = None   # keys of the last id list read
+        self._item_keys: tuple[Sequence[str], list[bytes]] | None = None  # keys of the last id list read
 
     def _keys(self, item_ids: Sequence[str]) -> list[bytes]:
         """Entity keys of ``item_ids``, cached for the same list (the model's items, re-read every few seconds;
@@ -123,7 +145,7 @@ class RedisFeatureReader:
         out: list[list[Any]] = []
         for start in range(0, len(ids), _CHUNK):
             async with self._client.pipeline(transaction=False) as pipe:
-                for i in ids[start:start + _CHUNK]:
+                for i in ids[start : start + _CHUNK]:
                     pipe.hmget(entity_key("item_id", i, self._project), fields)
                 replies = await pipe.execute()
             out.extend([decode(r) for r in reply] for reply in replies)
@@ -142,12 +164,13 @@ class RedisFeatureReader:
         keys = self._keys(item_ids)
         out: dict[str, Trending] = {}
         for start in range(0, len(keys), _CHUNK):
-            flat = await self._trending_script(keys=keys[start:start + _CHUNK], args=self._trend_fields)
+            flat = await self._trending_script(keys=keys[start : start + _CHUNK], args=self._trend_fields)
             for k in range(0, len(flat), 5):
-                count, end, pop, last = (decode(x) for x in flat[k + 1:k + 5])
+                count, end, pop, last = (decode(x) for x in flat[k + 1 : k + 5])
                 if count or pop:
-                    out[item_ids[start + int(flat[k]) - 1]] = Trending(int(count or 0), int(end or 0),
-                                                                       float(pop or 0.0), int(last or 0))
+                    out[item_ids[start + int(flat[k]) - 1]] = Trending(
+                        int(count or 0), int(end or 0), float(pop or 0.0), int(last or 0)
+                    )
         return out
 
     async def close(self) -> None:

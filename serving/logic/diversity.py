@@ -34,8 +34,14 @@ def rerank(scores: np.ndarray, genres: np.ndarray, k: int, weight: float) -> lis
     return rerank_rows([scores], [genres], k, weight)[0]
 
 
-def rerank_rows(scores: Sequence[np.ndarray], genres: Sequence[np.ndarray], k: int, weight: float,
-                keys: Sequence[Sequence[object]] | None = None, slots: int | None = None) -> list[list[int]]:
+def rerank_rows(
+    scores: Sequence[np.ndarray],
+    genres: Sequence[np.ndarray],
+    k: int,
+    weight: float,
+    keys: Sequence[Sequence[object]] | None = None,
+    slots: int | None = None,
+) -> list[list[int]]:
     """:func:`rerank` of several rows at once. With ``keys`` (one id per candidate), an id is picked by at
     most one row: slot by slot the rows pick in row order, an item taken is gone for the other rows, and a
     row whose best is gone takes its next best (dedupe across rows without re-ranking them one after another;
@@ -62,7 +68,7 @@ def rerank_rows(scores: Sequence[np.ndarray], genres: Sequence[np.ndarray], k: i
         norm[r, :m] = (s - lo) / spread if spread > 0 else 0.0
         pad[r, :m] = 0.0
         g[r, :m] = gen
-    blocked = np.isinf(pad)                      # padding, own picks, and items another row took
+    blocked = np.isinf(pad)  # padding, own picks, and items another row took
     picks: list[list[int]] = [[] for _ in range(n_rows)]
     want = [min(k, m) for m in sizes]
     taken: set[object] = set()
@@ -71,7 +77,7 @@ def rerank_rows(scores: Sequence[np.ndarray], genres: Sequence[np.ndarray], k: i
         _fill_in_order(norm + pad, blocked, picks, want, keys, taken)
         return picks
     scale = math.log(max(width, 2))
-    g = g[:, :, g.any((0, 1))]                   # genres no candidate has cannot change any entropy
+    g = g[:, :, g.any((0, 1))]  # genres no candidate has cannot change any entropy
     gsum = g.sum(2)
     # value = (1-w)·score + w/log(G)·(H(row + item) − H(row)); H(row) is the same for every candidate of a
     # row, so it drops out of the argmax. H(m) with total T is log T − Σ_j m_j·log m_j / T.
@@ -111,8 +117,14 @@ def rerank_rows(scores: Sequence[np.ndarray], genres: Sequence[np.ndarray], k: i
     return picks
 
 
-def _fill_in_order(value: np.ndarray, blocked: np.ndarray, picks: list[list[int]], want: list[int],
-                   keys: Sequence[Sequence[object]] | None, taken: set[object]) -> None:
+def _fill_in_order(
+    value: np.ndarray,
+    blocked: np.ndarray,
+    picks: list[list[int]],
+    want: list[int],
+    keys: Sequence[Sequence[object]] | None,
+    taken: set[object],
+) -> None:
     """Fill every row up to ``want`` by ``value`` order, slot by slot in row order (the cross-row rule of
     :func:`_pick_step`), with one sort for all rows instead of array operations per slot."""
     order = np.argsort(-np.where(blocked, -np.inf, value), axis=1, kind="stable").tolist()
@@ -142,8 +154,14 @@ def _fill_in_order(value: np.ndarray, blocked: np.ndarray, picks: list[list[int]
             return
 
 
-def _pick_step(value: np.ndarray, blocked: np.ndarray, picks: list[list[int]], want: list[int],
-               keys: Sequence[Sequence[object]] | None, taken: set[object]) -> tuple[list[int], int]:
+def _pick_step(
+    value: np.ndarray,
+    blocked: np.ndarray,
+    picks: list[list[int]],
+    want: list[int],
+    keys: Sequence[Sequence[object]] | None,
+    taken: set[object],
+) -> tuple[list[int], int]:
     """One slot for every row, in row order (-1 for a row that is full or has nothing left)."""
     value = np.where(blocked, -np.inf, value)
     best = value.argmax(1).tolist()
@@ -156,7 +174,7 @@ def _pick_step(value: np.ndarray, blocked: np.ndarray, picks: list[list[int]], w
             blocked[r, b] = True
             if keys is not None:
                 key = keys[r][b]
-                if key in taken:               # another row has it: this row's next best
+                if key in taken:  # another row has it: this row's next best
                     value[r, b] = -np.inf
                     b = int(value[r].argmax())
                     continue

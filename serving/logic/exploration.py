@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 
 class Placed(NamedTuple):
-    index: int          # into the caller's candidate list
+    index: int  # into the caller's candidate list
     explored: bool
     propensity: float
 

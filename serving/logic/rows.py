@@ -15,14 +15,24 @@ class RowPlan:
     row_id: str
     title: str
     reason: str
-    seed_item: str | None = None     # BECAUSE_YOU_WATCHED
-    genre: int | None = None         # TOP_GENRE: position on the genre axis
+    seed_item: str | None = None  # BECAUSE_YOU_WATCHED
+    genre: int | None = None  # TOP_GENRE: position on the genre axis
 
 
-def plan_rows(*, personalized: bool, has_profile: bool, recent_items: Sequence[str], user_genres: Sequence[int],
-              popular_genres: Sequence[int], genre_names: Sequence[str], title_of: Callable[[str], str],
-              n_rows: int, only: RowKind | None = None, spare: int = 2,
-              can_seed: Callable[[str], bool] = lambda _: True) -> list[RowPlan]:
+def plan_rows(
+    *,
+    personalized: bool,
+    has_profile: bool,
+    recent_items: Sequence[str],
+    user_genres: Sequence[int],
+    popular_genres: Sequence[int],
+    genre_names: Sequence[str],
+    title_of: Callable[[str], str],
+    n_rows: int,
+    only: RowKind | None = None,
+    spare: int = 2,
+    can_seed: Callable[[str], bool] = lambda _: True,
+) -> list[RowPlan]:
     """Up to ``n_rows + spare`` rows (spares replace rows that end up empty after filtering).
 
     Profiling rows only when ``personalized``; FOR_YOU needs a profile (ALS vector or a session), BECAUSE
@@ -36,23 +46,35 @@ def plan_rows(*, personalized: bool, has_profile: bool, recent_items: Sequence[s
     genres += [g for g in popular_genres if g not in genres]
     per_kind: dict[RowKind, list[RowPlan]] = {k: [] for k in RowKind}
     if profiling:
-        per_kind[RowKind.FOR_YOU].append(RowPlan(RowKind.FOR_YOU, "for_you", "Top picks for you",
-                                                 "close to your long-term taste and this session"))
+        per_kind[RowKind.FOR_YOU].append(
+            RowPlan(RowKind.FOR_YOU, "for_you", "Top picks for you", "close to your long-term taste and this session")
+        )
     for i, item in enumerate(seeds):
         name = title_of(item)
-        per_kind[RowKind.BECAUSE_YOU_WATCHED].append(RowPlan(
-            RowKind.BECAUSE_YOU_WATCHED, f"because_you_watched:{i}", f"Because you watched {name}",
-            f"similar to {name}", seed_item=item))
-    per_kind[RowKind.TRENDING].append(RowPlan(RowKind.TRENDING, "trending", "Trending now",
-                                              "most watched in the last hour"))
+        per_kind[RowKind.BECAUSE_YOU_WATCHED].append(
+            RowPlan(
+                RowKind.BECAUSE_YOU_WATCHED,
+                f"because_you_watched:{i}",
+                f"Because you watched {name}",
+                f"similar to {name}",
+                seed_item=item,
+            )
+        )
+    per_kind[RowKind.TRENDING].append(
+        RowPlan(RowKind.TRENDING, "trending", "Trending now", "most watched in the last hour")
+    )
     for g in genres[:4]:
         mine = profiling and g in user_genres
-        per_kind[RowKind.TOP_GENRE].append(RowPlan(
-            RowKind.TOP_GENRE, f"genre:{genre_names[g]}",
-            f"{genre_names[g]} for you" if mine else f"Popular in {genre_names[g]}",
-            "one of your most watched genres" if mine else "popular in this genre", genre=g))
-    per_kind[RowKind.POPULAR].append(RowPlan(RowKind.POPULAR, "popular", "Popular right now",
-                                             "most watched recently"))
+        per_kind[RowKind.TOP_GENRE].append(
+            RowPlan(
+                RowKind.TOP_GENRE,
+                f"genre:{genre_names[g]}",
+                f"{genre_names[g]} for you" if mine else f"Popular in {genre_names[g]}",
+                "one of your most watched genres" if mine else "popular in this genre",
+                genre=g,
+            )
+        )
+    per_kind[RowKind.POPULAR].append(RowPlan(RowKind.POPULAR, "popular", "Popular right now", "most watched recently"))
     if only is not None:
         return per_kind[only][:1]
     # Interleave: one of each kind in homepage order, then further rows of kinds that have more.

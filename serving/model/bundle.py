@@ -58,12 +58,12 @@ class LoadedModel:
     item_num: np.ndarray = field(default_factory=lambda: np.zeros((0, len(mi.ITEM_NUM)), np.float32))
     item_genres: np.ndarray = field(default_factory=lambda: np.zeros((0, mi.N_GENRES), np.float32))
     item_features_loaded: bool = False
-    genre_items: list[list[int]] = field(default_factory=list)   # per genre: item positions, most popular first
+    genre_items: list[list[int]] = field(default_factory=list)  # per genre: item positions, most popular first
     popular_genres: list[int] = field(default_factory=list)
-    popular_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))   # positions of ``popular``
-    similar_index: faiss.Index | None = None   # over unit item vectors; None for versions published without it
-    neighbours: Neighbours | None = None   # co-occurrence lists by position; None for versions published without
-    _item_t: tuple | None = field(default=None, repr=False)   # (the item arrays, their tensor views)
+    popular_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # positions of ``popular``
+    similar_index: faiss.Index | None = None  # over unit item vectors; None for versions published without it
+    neighbours: Neighbours | None = None  # co-occurrence lists by position; None for versions published without
+    _item_t: tuple | None = field(default=None, repr=False)  # (the item arrays, their tensor views)
 
     def __post_init__(self) -> None:
         self.popular_pos = np.fromiter((self.item_pos.get(i, -1) for i in self.popular), np.int64, len(self.popular))
@@ -112,15 +112,21 @@ class LoadedModel:
         self.item_num, self.item_genres = mi.item_matrices(self.item_ids, feats, catalog_genres)
         self.item_features_loaded = bool(feats)
         rank_of = {i: r for r, i in enumerate(self.popular)}
-        by_pop = sorted(range(len(self.item_ids)),
-                        key=lambda p: (rank_of.get(self.item_ids[p], len(rank_of)), -float(self.item_num[p, 0])))
+        by_pop = sorted(
+            range(len(self.item_ids)),
+            key=lambda p: (rank_of.get(self.item_ids[p], len(rank_of)), -float(self.item_num[p, 0])),
+        )
         self.genre_items = [[p for p in by_pop if self.item_genres[p, g] > 0] for g in range(len(GENRES))]
-        mass = self.item_genres[[self.item_pos[i] for i in self.popular if i in self.item_pos][:200]].sum(0) \
-            if self.popular else self.item_genres.sum(0)
+        mass = (
+            self.item_genres[[self.item_pos[i] for i in self.popular if i in self.item_pos][:200]].sum(0)
+            if self.popular
+            else self.item_genres.sum(0)
+        )
         self.popular_genres = [int(g) for g in np.argsort(-mass, kind="stable") if mass[g] > 0]
 
-    def score(self, user: dict[str, np.ndarray] | UserTensors, item_positions: np.ndarray, surfaces: np.ndarray,
-              device: str) -> np.ndarray:
+    def score(
+        self, user: dict[str, np.ndarray] | UserTensors, item_positions: np.ndarray, surfaces: np.ndarray, device: str
+    ) -> np.ndarray:
         """Engagement probability of each (item, surface) pair for one user, in one torch batch.
 
         The user's inputs are broadcast (``expand``, no copy) and the item inputs gathered from tensors that
@@ -150,8 +156,10 @@ class LoadedModel:
         arrays = (self.item_num, self.item_genres, self.item_vecs)
         cached = self._item_t
         if cached is None or any(a is not b for a, b in zip(cached[0], arrays, strict=True)):
-            cached = self._item_t = (arrays, tuple(torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
-                                                   for a in arrays))
+            cached = self._item_t = (
+                arrays,
+                tuple(torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)) for a in arrays),
+            )
         return cached[1]
 
 
@@ -160,8 +168,9 @@ class UserTensors:
     tensors: dict[str, torch.Tensor]
 
 
-def _neighbours(index: faiss.Index | None, queries: np.ndarray, vectors: Callable[[], np.ndarray],
-                k: int) -> tuple[np.ndarray, np.ndarray]:
+def _neighbours(
+    index: faiss.Index | None, queries: np.ndarray, vectors: Callable[[], np.ndarray], k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Top ``k`` by inner product through ``index``; exact numpy over ``vectors()`` when the version has no such
     index or it fails (a broken index costs speed, not answers)."""
     if index is not None:
@@ -178,8 +187,9 @@ def _read_index(version: ModelVersion, name: str, item_shape: tuple[int, ...]) -
     """A FAISS artifact, refused unless it holds one vector per item of the embeddings' width."""
     index = faiss.read_index(str(version.artifact(name)))
     if (index.ntotal, index.d) != item_shape:
-        raise ValueError(f"{version.version}: {name} has {index.ntotal}×{index.d}, "
-                         f"embeddings {item_shape[0]}×{item_shape[1]}")
+        raise ValueError(
+            f"{version.version}: {name} has {index.ntotal}×{index.d}, embeddings {item_shape[0]}×{item_shape[1]}"
+        )
     return index
 
 
@@ -197,19 +207,30 @@ def load_version(version: ModelVersion) -> LoadedModel:
     if len(user_ids) != len(user_vecs) or len(item_ids) != len(item_vecs) or user_vecs.shape[1] != item_vecs.shape[1]:
         raise ValueError(f"{version.version}: embedding ids and matrices disagree in shape")
     index = _read_index(version, INDEX, item_vecs.shape)
-    similar_index = _read_index(version, SIMILAR_INDEX, item_vecs.shape) \
-        if SIMILAR_INDEX in version.manifest["artifacts"] else None
+    similar_index = (
+        _read_index(version, SIMILAR_INDEX, item_vecs.shape) if SIMILAR_INDEX in version.manifest["artifacts"] else None
+    )
     popular = [r["item_id"] for r in json.loads(version.artifact(POPULAR).read_text())]
     neighbours = Neighbours.load(version.artifact(NEIGHBOURS)) if NEIGHBOURS in version.manifest["artifacts"] else None
     if neighbours is not None and neighbours.n_items != len(item_ids):
-        raise ValueError(f"{version.version}: {NEIGHBOURS} covers {neighbours.n_items} items, "
-                         f"the model {len(item_ids)}")
+        raise ValueError(
+            f"{version.version}: {NEIGHBOURS} covers {neighbours.n_items} items, the model {len(item_ids)}"
+        )
     model = LoadedModel(
-        version=version.version, ranker=ranker,
-        surfaces={s: k for k, s in enumerate(vocab["surface"])}, devices={d: k for k, d in enumerate(vocab["device"])},
-        user_pos={u: k for k, u in enumerate(user_ids)}, user_vecs=user_vecs,
-        item_ids=item_ids, item_pos={i: k for k, i in enumerate(item_ids)}, item_vecs=item_vecs,
-        index=index, popular=popular, similar_index=similar_index, neighbours=neighbours)
+        version=version.version,
+        ranker=ranker,
+        surfaces={s: k for k, s in enumerate(vocab["surface"])},
+        devices={d: k for k, d in enumerate(vocab["device"])},
+        user_pos={u: k for k, u in enumerate(user_ids)},
+        user_vecs=user_vecs,
+        item_ids=item_ids,
+        item_pos={i: k for k, i in enumerate(item_ids)},
+        item_vecs=item_vecs,
+        index=index,
+        popular=popular,
+        similar_index=similar_index,
+        neighbours=neighbours,
+    )
     model.attach_item_features({}, {})
     warm_up(model)
     model.ranker = optimized(model)

@@ -16,8 +16,17 @@ from hybridrec import ranker_inputs as ri
 from hybridrec.ranker_inputs import INPUT_ORDER, ITEM_NUM, N_GENRES, USER_NUM
 from serving.features.base import ItemFeatures, UserFeatures
 
-__all__ = ["INPUT_ORDER", "ITEM_NUM", "N_GENRES", "USER_NUM", "SchemaMismatch", "check_schema", "genre_vector",
-           "item_matrices", "user_side"]
+__all__ = [
+    "INPUT_ORDER",
+    "ITEM_NUM",
+    "N_GENRES",
+    "USER_NUM",
+    "SchemaMismatch",
+    "check_schema",
+    "genre_vector",
+    "item_matrices",
+    "user_side",
+]
 
 
 class SchemaMismatch(ValueError):
@@ -30,8 +39,7 @@ def check_schema(schema: dict) -> None:
         raise SchemaMismatch(f"model inputs {names} differ from the ranker's {INPUT_ORDER}")
     cols = {i["name"]: tuple(c["name"] for c in i.get("columns", ())) for i in schema["inputs"]}
     if cols["user_num"] != USER_NUM or cols["item_num"] != ITEM_NUM:
-        raise SchemaMismatch(f"numeric columns {cols['user_num']}/{cols['item_num']} differ from "
-                             f"{USER_NUM}/{ITEM_NUM}")
+        raise SchemaMismatch(f"numeric columns {cols['user_num']}/{cols['item_num']} differ from {USER_NUM}/{ITEM_NUM}")
 
 
 def _genres(v: Sequence[float] | None) -> np.ndarray:
@@ -42,20 +50,31 @@ def _genres(v: Sequence[float] | None) -> np.ndarray:
     return out
 
 
-def user_side(f: UserFeatures | None, user_vec: np.ndarray, item_vecs_of: Callable[[Sequence[str]], np.ndarray],
-              now_ms: int, session_gap_ms: int) -> dict[str, np.ndarray]:
+def user_side(
+    f: UserFeatures | None,
+    user_vec: np.ndarray,
+    item_vecs_of: Callable[[Sequence[str]], np.ndarray],
+    now_ms: int,
+    session_gap_ms: int,
+) -> dict[str, np.ndarray]:
     """The user half of one request's inputs (shape ``[1, ...]``): as training built it from the as-of state (every
     item of ``recent_items``: training averages the same declared last N)."""
     f = f or UserFeatures()
     recent = list(f.recent_items)
     recent_vec = item_vecs_of(recent).mean(0) if recent else np.zeros(user_vec.shape[0], dtype=np.float32)
     return ri.user_inputs(
-        query_ms=np.array([now_ms]), n_events=np.array([f.n_events]), n_ratings=np.array([f.n_ratings]),
+        query_ms=np.array([now_ms]),
+        n_events=np.array([f.n_events]),
+        n_ratings=np.array([f.n_ratings]),
         mean_rating=np.array([f.mean_rating]),
         first_ms=np.array([-1 if f.first_event_ms is None else f.first_event_ms]),
         last_ms=np.array([-1 if f.last_event_ms is None else f.last_event_ms]),
-        genre_mass=_genres(f.genre_profile), session_genre_mass=_genres(f.session_genres),
-        user_vecs=user_vec[None, :], recent_vecs=recent_vec[None, :], session_gap_ms=session_gap_ms)
+        genre_mass=_genres(f.genre_profile),
+        session_genre_mass=_genres(f.session_genres),
+        user_vecs=user_vec[None, :],
+        recent_vecs=recent_vec[None, :],
+        session_gap_ms=session_gap_ms,
+    )
 
 
 def genre_vector(genres: Sequence[str]) -> np.ndarray:
@@ -64,8 +83,9 @@ def genre_vector(genres: Sequence[str]) -> np.ndarray:
     return np.asarray(gv(list(genres)), dtype=np.float32)
 
 
-def item_matrices(item_ids: Sequence[str], feats: dict[str, ItemFeatures],
-                  fallback_genres: dict[str, Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
+def item_matrices(
+    item_ids: Sequence[str], feats: dict[str, ItemFeatures], fallback_genres: dict[str, Sequence[str]]
+) -> tuple[np.ndarray, np.ndarray]:
     """``item_num`` and ``item_genres`` for every model item (zeros where the store has no row)."""
     num = np.zeros((len(item_ids), len(ITEM_NUM)), dtype=np.float32)
     gen = np.zeros((len(item_ids), N_GENRES), dtype=np.float32)

@@ -35,8 +35,14 @@ def settle_heap() -> None:
 class ModelHolder:
     """The serving model and its watcher. ``current`` is None until a version has loaded."""
 
-    def __init__(self, registry: ModelRegistry, features: FeatureReader, metrics: Metrics,
-                 catalog_genres: Callable[[], dict[str, Sequence[str]]] = dict, keep: int = 2) -> None:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        features: FeatureReader,
+        metrics: Metrics,
+        catalog_genres: Callable[[], dict[str, Sequence[str]]] = dict,
+        keep: int = 2,
+    ) -> None:
         self._registry = registry
         self._features = features
         self._metrics = metrics
@@ -83,8 +89,7 @@ class ModelHolder:
         except Exception as exc:
             self._failed.add(wanted)
             self._metrics.model_loads.labels(outcome="failed").inc()
-            log.error("model %s refused, keeping %s: %s", wanted,
-                      self.current.version if self.current else "none", exc)
+            log.error("model %s refused, keeping %s: %s", wanted, self.current.version if self.current else "none", exc)
             return "failed"
         await self._attach_items(model)
         self._loaded[wanted] = model
@@ -102,8 +107,9 @@ class ModelHolder:
         self._metrics.set_model(model.version, previous.version if previous else None)
         log.info("serving model %s (was %s)", model.version, previous.version if previous else "none")
 
-    async def run(self, interval_s: float, stop: asyncio.Event,
-                  on_poll: Callable[[str], Awaitable[None]] | None = None) -> None:
+    async def run(
+        self, interval_s: float, stop: asyncio.Event, on_poll: Callable[[str], Awaitable[None]] | None = None
+    ) -> None:
         while not stop.is_set():
             outcome = await self.refresh()
             if on_poll is not None:

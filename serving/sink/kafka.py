@@ -28,15 +28,28 @@ def logged_user(page: Page) -> str:
 
 
 def to_log(page: Page, context: Context) -> ImpressionLog:
-    out = ImpressionLog(request_id=page.request_id, user_id=logged_user(page), served_time_ms=int(time.time() * 1000),
-                        model_version=page.model_version, variant=page.variant,
-                        device=Device.Value(context.device) if context.device else 0, country=context.country,
-                        degraded=page.degraded)
+    out = ImpressionLog(
+        request_id=page.request_id,
+        user_id=logged_user(page),
+        served_time_ms=int(time.time() * 1000),
+        model_version=page.model_version,
+        variant=page.variant,
+        device=Device.Value(context.device) if context.device else 0,
+        country=context.country,
+        degraded=page.degraded,
+    )
     add = out.slots.add  # built in place (cheaper than free-standing slot messages copied in)
     for r, row in enumerate(page.rows):
         for p, s in enumerate(row.items):
-            add(row_id=row.row_id, item_id=s.item_id, row_position=r, position=p, score=s.score,
-                propensity=s.propensity, explored=s.explored)
+            add(
+                row_id=row.row_id,
+                item_id=s.item_id,
+                row_position=r,
+                position=p,
+                score=s.score,
+                propensity=s.propensity,
+                explored=s.explored,
+            )
     return out
 
 

@@ -56,19 +56,30 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, every_s: float =
 
 # --- the namespace ----------------------------------------------------------------------------------------
 
+
 def chaos_settings(base: Settings, workdir: Path) -> Settings:
     """Settings of one chaos run: the local cluster with unique topics, a Redis on a free port (see
     :func:`redis_service`), an own Feast project, lake and registry under ``workdir``."""
     tag = uuid.uuid4().hex[:8]
     cluster = base.kafka.on_local_cluster()
-    topics = TopicsConfig(**{**cluster.topics.model_dump(), "interactions": f"chaos{tag}.interactions",
-                             "dlq": f"chaos{tag}.interactions.dlq", "impressions": f"chaos{tag}.impressions",
-                             "catalog": f"chaos{tag}.catalog"})
+    topics = TopicsConfig(
+        **{
+            **cluster.topics.model_dump(),
+            "interactions": f"chaos{tag}.interactions",
+            "dlq": f"chaos{tag}.interactions.dlq",
+            "impressions": f"chaos{tag}.impressions",
+            "catalog": f"chaos{tag}.catalog",
+        }
+    )
     paths = base.paths.model_copy(update={"data_dir": workdir / "data", "registry_dir": workdir / "data" / "registry"})
-    return base.model_copy(update={
-        "kafka": cluster.model_copy(update={"topics": topics}), "redis": RedisConfig(port=free_port()),
-        "paths": paths, "feast": FeastConfig(project=f"chaos{tag}", registry_path=workdir / "feast" / "registry.db"),
-    })
+    return base.model_copy(
+        update={
+            "kafka": cluster.model_copy(update={"topics": topics}),
+            "redis": RedisConfig(port=free_port()),
+            "paths": paths,
+            "feast": FeastConfig(project=f"chaos{tag}", registry_path=workdir / "feast" / "registry.db"),
+        }
+    )
 
 
 def child_env(settings: Settings, **sections: dict[str, Any]) -> dict[str, str]:
@@ -102,8 +113,13 @@ def under_replicated(settings: Settings) -> int:
     admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers, "log_level": 0})
     names = {s.name for s in topic_specs(settings.kafka)}
     md = admin.list_topics(timeout=10)
-    return sum(1 for name, t in md.topics.items() if name in names
-               for p in t.partitions.values() if len(p.isrs) < len(p.replicas) or p.leader < 0)
+    return sum(
+        1
+        for name, t in md.topics.items()
+        if name in names
+        for p in t.partitions.values()
+        if len(p.isrs) < len(p.replicas) or p.leader < 0
+    )
 
 
 def topic_durability(settings: Settings) -> set[tuple[int, str]]:
@@ -126,6 +142,7 @@ def redis_service(settings: Settings) -> Any:
 
 # --- processes ----------------------------------------------------------------------------------------
 
+
 class Proc:
     """A child in its own process group, killable with SIGKILL like a crashed host; output to a log file."""
 
@@ -137,8 +154,9 @@ class Proc:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         with self.log.open("ab") as out:
-            return subprocess.Popen(self.argv, cwd=PROJECT_ROOT, env=self.env, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            return subprocess.Popen(
+                self.argv, cwd=PROJECT_ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
 
     @property
     def pid(self) -> int:
@@ -174,8 +192,12 @@ class Proc:
 def start_ranker(settings: Settings, name: str, port: int, metrics_port: int, log_dir: Path) -> Proc:
     """`hybridrec serve` with the shipped serving defaults (budgets, breaker) on the given ports."""
     serving = {"port": port, "metrics_port": metrics_port}
-    return Proc(name, [sys.executable, "-m", "serving.main", "--log-level", "WARNING"],
-                child_env(settings, serving=serving), log_dir)
+    return Proc(
+        name,
+        [sys.executable, "-m", "serving.main", "--log-level", "WARNING"],
+        child_env(settings, serving=serving),
+        log_dir,
+    )
 
 
 def ranker_healthy(port: int) -> bool:
@@ -202,21 +224,33 @@ def shutdown(*parts: Any) -> None:
 
 # --- ranker load ----------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Answer:
-    sent: float          # time.monotonic() when the call left
+    sent: float  # time.monotonic() when the call left
     latency_s: float
-    kind: str            # "ok", "degraded" (answered inside the deadline with a fallback flag) or "failed"
-    detail: str = ""     # degraded flags or the status code
+    kind: str  # "ok", "degraded" (answered inside the deadline with a fallback flag) or "failed"
+    detail: str = ""  # degraded flags or the status code
 
 
 def _channel_options(ports: list[int]) -> tuple[str, list[tuple[str, Any]]]:
     """One channel over every ranker: round robin between them, and an UNAVAILABLE call (its ranker died) retried
     on another one within the same deadline, as a homepage backend would be configured."""
-    config = {"loadBalancingConfig": [{"round_robin": {}}],
-              "methodConfig": [{"name": [{"service": "hybridrec.v1.Ranker"}],
-                                "retryPolicy": {"maxAttempts": 4, "initialBackoff": "0.01s", "maxBackoff": "0.05s",
-                                                "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}]}
+    config = {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "methodConfig": [
+            {
+                "name": [{"service": "hybridrec.v1.Ranker"}],
+                "retryPolicy": {
+                    "maxAttempts": 4,
+                    "initialBackoff": "0.01s",
+                    "maxBackoff": "0.05s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ],
+    }
     target = "ipv4:" + ",".join(f"127.0.0.1:{p}" for p in ports)
     return target, [("grpc.service_config", json.dumps(config)), ("grpc.enable_retries", 1)]
 
@@ -277,9 +311,18 @@ POISON_EVERY = 97  # every 97th offered row has no item id: the producer dead-le
 
 
 def _row(e: InteractionEvent, poisoned: bool) -> dict[str, object]:
-    return {"event_id": e.event_id, "user_id": e.user_id, "item_id": "" if poisoned else e.item_id,
-            "event_type": EventType.Name(e.event_type), "value": e.value, "event_time_ms": e.event_time_ms,
-            "surface": e.surface, "position": e.position, "device": "TV", "country": e.country}
+    return {
+        "event_id": e.event_id,
+        "user_id": e.user_id,
+        "item_id": "" if poisoned else e.item_id,
+        "event_type": EventType.Name(e.event_type),
+        "value": e.value,
+        "event_time_ms": e.event_time_ms,
+        "surface": e.surface,
+        "position": e.position,
+        "device": "TV",
+        "country": e.country,
+    }
 
 
 class EventLoad:
@@ -310,7 +353,7 @@ class EventLoad:
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
         for i in range(0, len(self.events), self.batch):
-            chunk = self.events[i:i + self.batch]
+            chunk = self.events[i : i + self.batch]
             rows, ok, bad = [], [], []
             for k, e in enumerate(chunk, start=i):
                 poisoned = k % POISON_EVERY == POISON_EVERY - 1
@@ -326,8 +369,13 @@ class EventLoad:
     def _run(self) -> None:
         producer = EventProducer(self.settings.kafka, self.settings.validation, component="chaos")
         try:
-            self.summary = replay(self._batches(), producer, dataset="chaos", rate=self.rate,
-                                  stop=lambda: "stopped" if self._stop.is_set() else None)
+            self.summary = replay(
+                self._batches(),
+                producer,
+                dataset="chaos",
+                rate=self.rate,
+                stop=lambda: "stopped" if self._stop.is_set() else None,
+            )
         except ReplayIncomplete as exc:
             self.summary = exc.summary
         except BaseException as exc:
@@ -346,9 +394,15 @@ class EventLoad:
 
 def topic_event_ids(settings: Settings, topic: str, timeout_s: float = 60.0) -> list[str]:
     """Every record of ``topic`` up to its current end, as event ids (the DLQ's raw bytes decode too)."""
-    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": f"chaos-{uuid.uuid4()}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                         "isolation.level": "read_committed"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            "group.id": f"chaos-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+        }
+    )
     ids: list[str] = []
     try:
         parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -377,6 +431,7 @@ def exactly_once(expected: list[str], found: list[str] | Counter[str]) -> tuple[
 
 # --- results ----------------------------------------------------------------------------------------
 
+
 @dataclass
 class Row:
     fault: str
@@ -394,12 +449,28 @@ class Row:
             return "—" if v is None else f"{v:,}"
 
         rec = "—" if self.recover_s is None else f"{self.recover_s:.1f} s"
-        return [self.fault, self.load, n(self.lost), n(self.duplicated), f"{self.failed} of {self.answered:,}",
-                f"{self.degraded:,}", rec, "; ".join(self.notes)]
+        return [
+            self.fault,
+            self.load,
+            n(self.lost),
+            n(self.duplicated),
+            f"{self.failed} of {self.answered:,}",
+            f"{self.degraded:,}",
+            rec,
+            "; ".join(self.notes),
+        ]
 
 
-HEADER = ["fault", "load", "events lost", "duplicated", "requests failed", "degraded answers", "time to recover",
-          "checks"]
+HEADER = [
+    "fault",
+    "load",
+    "events lost",
+    "duplicated",
+    "requests failed",
+    "degraded answers",
+    "time to recover",
+    "checks",
+]
 
 
 def render(rows: list[Row]) -> str:
@@ -411,10 +482,8 @@ def render(rows: list[Row]) -> str:
 def summarize_answers(answers: list[Answer]) -> tuple[int, int, int, Counter[str]]:
     """(answered, failed, degraded, reasons) of a window of answers."""
     reasons: Counter[str] = Counter(a.detail for a in answers if a.kind != "ok")
-    return (len(answers), sum(a.kind == "failed" for a in answers), sum(a.kind == "degraded" for a in answers),
-            reasons)
+    return (len(answers), sum(a.kind == "failed" for a in answers), sum(a.kind == "degraded" for a in answers), reasons)
 
 
 def load_average() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
-

@@ -24,8 +24,11 @@ from tests.support import streaming_kit as testkit
 
 def job_settings(settings: Settings, **streaming: object) -> StreamingSettings:
     """The namespace's settings for the job: unbounded, its own consumer group, checkpoints under the lake."""
-    defaults: dict[str, object] = {"bounded": False, "checkpoint_interval_ms": 5_000,
-                                   "group_id": f"{settings.kafka.topics.interactions}.streaming"}
+    defaults: dict[str, object] = {
+        "bounded": False,
+        "checkpoint_interval_ms": 5_000,
+        "group_id": f"{settings.kafka.topics.interactions}.streaming",
+    }
     return streaming_settings(settings, **{**defaults, **streaming})
 
 
@@ -42,6 +45,7 @@ def restored(settings: StreamingSettings) -> StreamingSettings:
 
 
 # --- the session cluster ------------------------------------------------------------------------------------
+
 
 def _pid_file(settings: StreamingSettings, daemon: str) -> Path:
     """flink-daemon.sh keeps ``flink-<user>-<daemon>.pid`` in FLINK_PID_DIR (``<run_dir>/flink``)."""
@@ -73,8 +77,12 @@ def kill_daemon(settings: StreamingSettings, daemon: str) -> int:
 
 def start_daemon(settings: StreamingSettings, daemon: str) -> None:
     script = {"taskexecutor": "taskmanager.sh", "standalonesession": "jobmanager.sh"}[daemon]
-    subprocess.run(["bash", str(flink_cluster.FLINK_HOME / "bin" / script), "start"], env=flink_cluster._env(settings),
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["bash", str(flink_cluster.FLINK_HOME / "bin" / script), "start"],
+        env=flink_cluster._env(settings),
+        check=True,
+        capture_output=True,
+    )
 
 
 def rest(settings: StreamingSettings, path: str) -> Any:
@@ -105,8 +113,11 @@ def submit_detached(settings: StreamingSettings, workdir: Path) -> str:
     # The Python client keeps waiting for the job's result even with -d (streaming.job.run blocks in
     # wait_or_stop_with_savepoint), so it runs beside the test; it ends when its job or cluster goes.
     exit_codes: list[int] = []
-    threading.Thread(target=lambda: exit_codes.append(flink_cluster.submit(settings, settings_json, detached=True)),
-                     name="flink-run", daemon=True).start()
+    threading.Thread(
+        target=lambda: exit_codes.append(flink_cluster.submit(settings, settings_json, detached=True)),
+        name="flink-run",
+        daemon=True,
+    ).start()
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         new = set(running_jobs(settings)) - before
@@ -118,6 +129,7 @@ def submit_detached(settings: StreamingSettings, workdir: Path) -> str:
 
 
 # --- what the job wrote ------------------------------------------------------------------------------------
+
 
 def archive_ids(settings: StreamingSettings) -> list[str]:
     """Event ids of the whole archive: the job's hourly files and the monthly files batch compaction moved them
@@ -132,16 +144,23 @@ def archive_ids(settings: StreamingSettings) -> list[str]:
     root = compacted_dir(settings.paths.lake_dir)
     files = [str(f) for f in root.glob("event_month=*/*") if f.is_file() and not f.name.startswith((".", "_"))]
     if files:
-        ids += [str(i) for i in pads.dataset(files, format="parquet").to_table(columns=["event_id"])
-                .column("event_id").to_pylist()]
+        ids += [
+            str(i)
+            for i in pads.dataset(files, format="parquet").to_table(columns=["event_id"]).column("event_id").to_pylist()
+        ]
     return ids
 
 
 def dlq_records(settings: Settings) -> list[tuple[dict[str, str], bytes]]:
     """Every record of the dead-letter topic: its headers (reason, component, sha256, ...) and raw value."""
     topic = settings.kafka.topics.dlq
-    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": f"dlq-{time.time_ns()}",
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            "group.id": f"dlq-{time.time_ns()}",
+            "enable.auto.commit": False,
+        }
+    )
     out: list[tuple[dict[str, str], bytes]] = []
     try:
         parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions

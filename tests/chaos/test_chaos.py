@@ -22,8 +22,8 @@ from tests.unit.serving import serving_kit as kit
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(1200)]
 
-EVENT_RATE = 200.0   # events/s of the replay load
-PAGE_RATE = 20.0     # GetHomepage calls/s over the two rankers
+EVENT_RATE = 200.0  # events/s of the replay load
+PAGE_RATE = 20.0  # GetHomepage calls/s over the two rankers
 
 
 def _settle(seconds: float) -> None:
@@ -58,8 +58,11 @@ def test_kafka_redis_ranker_faults(namespace: Settings, tmp_path: Path, table: l
         harness.local_services.kill(node)
         harness.local_services.up(node)
         recovered = harness.wait_until(lambda: harness.under_replicated(settings) == 0, 180, every_s=0.5)
-        row = harness.Row(f"Kafka broker {node.name} (of 3)", load_desc,
-                          recover_s=None if recovered is None else time.monotonic() - t0)
+        row = harness.Row(
+            f"Kafka broker {node.name} (of 3)",
+            load_desc,
+            recover_s=None if recovered is None else time.monotonic() - t0,
+        )
         row.notes.append("recovered = every partition back to 3 in-sync replicas")
         _settle(3)
         windows.append((row, t0, time.monotonic()))
@@ -71,7 +74,8 @@ def test_kafka_redis_ranker_faults(namespace: Settings, tmp_path: Path, table: l
         harness.local_services.up(redis)
         restarted = time.monotonic()
         ok_after = harness.wait_until(
-            lambda: any(a.kind == "ok" for a in pages.between(restarted, time.monotonic())), 60)
+            lambda: any(a.kind == "ok" for a in pages.between(restarted, time.monotonic())), 60
+        )
         row = harness.Row("Redis", load_desc, recover_s=None if ok_after is None else time.monotonic() - t0)
         row.notes.append("recovered = first page without a degraded flag after the restart")
         _settle(3)
@@ -82,8 +86,9 @@ def test_kafka_redis_ranker_faults(namespace: Settings, tmp_path: Path, table: l
         rankers[0].kill()
         rankers[0].restart()
         back = harness.wait_until(lambda: harness.ranker_healthy(ports[0]), 240, every_s=0.5)
-        row = harness.Row("ranker process (1 of 2)", load_desc,
-                          recover_s=None if back is None else time.monotonic() - t0)
+        row = harness.Row(
+            "ranker process (1 of 2)", load_desc, recover_s=None if back is None else time.monotonic() - t0
+        )
         row.notes.append("recovered = the restarted process serves its model")
         _settle(3)
         windows.append((row, t0, time.monotonic()))

@@ -37,7 +37,7 @@ from tests.unit.serving import serving_kit as kit
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(7200)]
 
-EVENT_RATE = 100.0   # an hour of steady load at most (the stream below), enough for every fault
+EVENT_RATE = 100.0  # an hour of steady load at most (the stream below), enough for every fault
 PAGE_RATE = 20.0
 GARBAGE_PER_FAULT = 5
 
@@ -81,8 +81,9 @@ def test_every_fault_under_load(namespace: Settings, tmp_path: Path, table: list
     # ~10 h of event time, replayed ten times faster than it happened
     stream = testkit.make_world(360_000, n_users=stream_users, n_items=200, seed=16, step_ms=200)
     # through the real publishing path: the catalog topic for the job and serving, the lake snapshot for batch
-    catalog.publish([Item(i, f"Title {i}", g, 2000) for i, g in stream.genres.items()], settings.kafka,
-                    settings.paths.lake_dir)
+    catalog.publish(
+        [Item(i, f"Title {i}", g, 2000) for i, g in stream.genres.items()], settings.kafka, settings.paths.lake_dir
+    )
     ports = [harness.free_port() for _ in range(4)]
     rankers = [harness.start_ranker(settings, f"ranker-{k}", ports[k], ports[k + 2], run.logs) for k in range(2)]
     job = testkit.JobProcess(job_cfg, run.logs / "job")
@@ -107,9 +108,16 @@ def test_every_fault_under_load(namespace: Settings, tmp_path: Path, table: list
         garbage = sl.send_garbage(settings, GARBAGE_PER_FAULT, "broker")
         harness.local_services.up(node)
         back = harness.wait_until(lambda: harness.under_replicated(settings) == 0, 300, every_s=0.5)
-        run.window(harness.Row(f"Kafka broker {node.name} (of 3)", run.load,
-                               recover_s=None if back is None else time.monotonic() - t0,
-                               notes=["recovered = all partitions back to 3 in-sync replicas"]), t0, garbage)
+        run.window(
+            harness.Row(
+                f"Kafka broker {node.name} (of 3)",
+                run.load,
+                recover_s=None if back is None else time.monotonic() - t0,
+                notes=["recovered = all partitions back to 3 in-sync replicas"],
+            ),
+            t0,
+            garbage,
+        )
 
         # 2. Redis: the rankers fall back, the job's writes fail and it restarts from its checkpoint
         redis = harness.redis_service(settings)
@@ -119,8 +127,12 @@ def test_every_fault_under_load(namespace: Settings, tmp_path: Path, table: list
         harness.local_services.up(redis)
         restarted = time.monotonic()
         ok = harness.wait_until(lambda: any(a.kind == "ok" for a in pages.between(restarted, time.monotonic())), 120)
-        row = harness.Row("Redis", run.load, recover_s=None if ok is None else time.monotonic() - t0,
-                          notes=["recovered = first page without a degraded flag after the restart"])
+        row = harness.Row(
+            "Redis",
+            run.load,
+            recover_s=None if ok is None else time.monotonic() - t0,
+            notes=["recovered = first page without a degraded flag after the restart"],
+        )
         run.window(row, t0, garbage)
 
         # 3. one of two rankers
@@ -128,9 +140,16 @@ def test_every_fault_under_load(namespace: Settings, tmp_path: Path, table: list
         rankers[0].kill()
         rankers[0].restart()
         back = harness.wait_until(lambda: harness.ranker_healthy(ports[0]), 300, every_s=0.5)
-        run.window(harness.Row("ranker process (1 of 2)", run.load,
-                               recover_s=None if back is None else time.monotonic() - t0,
-                               notes=["recovered = the restarted process serves its model"]), t0, [])
+        run.window(
+            harness.Row(
+                "ranker process (1 of 2)",
+                run.load,
+                recover_s=None if back is None else time.monotonic() - t0,
+                notes=["recovered = the restarted process serves its model"],
+            ),
+            t0,
+            [],
+        )
 
         # 4. the local job (client and MiniCluster JVM), restarted from its newest checkpoint
         t0 = time.monotonic()
@@ -138,9 +157,16 @@ def test_every_fault_under_load(namespace: Settings, tmp_path: Path, table: list
         garbage = sl.send_garbage(settings, GARBAGE_PER_FAULT, "local-job")
         job = testkit.JobProcess(sl.restored(job_cfg), run.logs / "job")
         back = harness.wait_until(lambda: caught_up_since(t0), 900, every_s=2)
-        run.window(harness.Row("Flink local job (MiniCluster)", run.load,
-                               recover_s=None if back is None else time.monotonic() - t0,
-                               notes=["recovered = every event offered before the kill is archived"]), t0, garbage)
+        run.window(
+            harness.Row(
+                "Flink local job (MiniCluster)",
+                run.load,
+                recover_s=None if back is None else time.monotonic() - t0,
+                notes=["recovered = every event offered before the kill is archived"],
+            ),
+            t0,
+            garbage,
+        )
 
         # the job moves to the session cluster: stop with a savepoint, submit from it
         job.proc.send_signal(signal.SIGTERM)
@@ -150,8 +176,9 @@ def test_every_fault_under_load(namespace: Settings, tmp_path: Path, table: list
         savepoint = Path(urlparse(found.group(1)).path)
         on_session_cluster = True
         flink_cluster.up(job_cfg, timeout_s=600)
-        on_cluster = job_cfg.model_copy(update={"streaming": job_cfg.streaming.model_copy(
-            update={"restore_from": savepoint})})
+        on_cluster = job_cfg.model_copy(
+            update={"streaming": job_cfg.streaming.model_copy(update={"restore_from": savepoint})}
+        )
         session_job = sl.submit_detached(on_cluster, run.logs)
 
         # 5. the session cluster's TaskManager: Flink restarts the tasks when the new one registers
@@ -160,10 +187,16 @@ def test_every_fault_under_load(namespace: Settings, tmp_path: Path, table: list
         garbage = sl.send_garbage(settings, GARBAGE_PER_FAULT, "taskmanager")
         sl.start_daemon(job_cfg, "taskexecutor")
         back = harness.wait_until(lambda: sl.job_running(job_cfg, session_job) and caught_up_since(t0), 900, 2)
-        run.window(harness.Row("Flink TaskManager (session cluster)", run.load,
-                               recover_s=None if back is None else time.monotonic() - t0,
-                               notes=["recovered = job RUNNING and every event offered before the kill archived"]),
-                   t0, garbage)
+        run.window(
+            harness.Row(
+                "Flink TaskManager (session cluster)",
+                run.load,
+                recover_s=None if back is None else time.monotonic() - t0,
+                notes=["recovered = job RUNNING and every event offered before the kill archived"],
+            ),
+            t0,
+            garbage,
+        )
 
         # 6. the session cluster's JobManager: without HA the job dies with it; submitted again from its checkpoint
         t0 = time.monotonic()
@@ -173,10 +206,19 @@ def test_every_fault_under_load(namespace: Settings, tmp_path: Path, table: list
         assert harness.wait_until(lambda: flink_cluster.is_up(job_cfg), 600, every_s=2)
         session_job = sl.submit_detached(sl.restored(job_cfg), run.logs)
         back = harness.wait_until(lambda: caught_up_since(t0), 900, every_s=2)
-        run.window(harness.Row("Flink JobManager (session cluster, no HA)", run.load,
-                               recover_s=None if back is None else time.monotonic() - t0,
-                               notes=["job resubmitted from its newest checkpoint",
-                                      "recovered = every event offered before the kill archived"]), t0, garbage)
+        run.window(
+            harness.Row(
+                "Flink JobManager (session cluster, no HA)",
+                run.load,
+                recover_s=None if back is None else time.monotonic() - t0,
+                notes=[
+                    "job resubmitted from its newest checkpoint",
+                    "recovered = every event offered before the kill archived",
+                ],
+            ),
+            t0,
+            garbage,
+        )
 
         # 7. the nightly batch, killed in its features stage, then run again
         _batch_fault(run, settings, pages)
@@ -196,8 +238,7 @@ def test_every_fault_under_load(namespace: Settings, tmp_path: Path, table: list
 def _batch_fault(run: Run, settings: Settings, pages: harness.PageLoad) -> None:
     registry = ModelRegistry(settings.paths.registry_root)
     before, pointer = [v.version for v in registry.list()], registry.current_version()
-    batch = {"spark": {"shuffle_partitions": 2, "driver_memory": "1g"}, "als": {"iters": 5},
-             "ranker": {"epochs": 2}}
+    batch = {"spark": {"shuffle_partitions": 2, "driver_memory": "1g"}, "als": {"iters": 5}, "ranker": {"epochs": 2}}
     as_of = time.strftime("%Y-%m-%d", time.gmtime())
     argv = [sys.executable, "-m", "hybridrec", "batch", "run", "--as-of", as_of]
     t0 = time.monotonic()
@@ -225,9 +266,15 @@ def _batch_fault(run: Run, settings: Settings, pages: harness.PageLoad) -> None:
     run.window(row, t0, [])
 
 
-def _check_and_report(run: Run, job_cfg: StreamingSettings, load: harness.EventLoad,
-                      summary: ReplaySummary, pages: harness.PageLoad, stream: testkit.World,
-                      table: list[harness.Row]) -> None:
+def _check_and_report(
+    run: Run,
+    job_cfg: StreamingSettings,
+    load: harness.EventLoad,
+    summary: ReplaySummary,
+    pages: harness.PageLoad,
+    stream: testkit.World,
+    table: list[harness.Row],
+) -> None:
     settings = run.settings
     sent_valid = load.offered[: summary.accepted]
     sent_poisoned = set(load.poisoned[: summary.dead_lettered])
@@ -260,19 +307,31 @@ def _check_and_report(run: Run, job_cfg: StreamingSettings, load: harness.EventL
         row.lost, row.duplicated = harness.exactly_once(valid, archive_counts)
         poisoned = [i for i in poisoned if i in sent_poisoned]
         dlq_missing = [i for i in poisoned if not dead_ids[i]] + [s for s in garbage if not dead_sums[s]]
-        dlq_copies = sum(dead_ids[i] - 1 for i in poisoned if dead_ids[i] > 1) + \
-            sum(dead_sums[s] - 1 for s in garbage if dead_sums[s] > 1)
+        dlq_copies = sum(dead_ids[i] - 1 for i in poisoned if dead_ids[i] > 1) + sum(
+            dead_sums[s] - 1 for s in garbage if dead_sums[s] > 1
+        )
         row.lost += len(dlq_missing)
         row.answered, row.failed, row.degraded, reasons = harness.summarize_answers(pages.between(t0, t1))
-        row.notes.insert(0, f"{len(valid):,} events, {len(poisoned)} + {len(garbage)} dead letters in the window"
-                            + (f" ({dlq_copies} re-sent by the at-least-once DLQ sink)" if dlq_copies else ""))
+        row.notes.insert(
+            0,
+            f"{len(valid):,} events, {len(poisoned)} + {len(garbage)} dead letters in the window"
+            + (f" ({dlq_copies} re-sent by the at-least-once DLQ sink)" if dlq_copies else ""),
+        )
         if reasons:
             row.notes.append("answers: " + ", ".join(f"{k} ×{v}" for k, v in reasons.most_common(4)))
         table.append(row)
-    end = harness.Row("end of run: features vs reference", run.load, notes=[
-        f"{n_users} users, {n_items} items: "
-        + ("fresh features = reference" if not bad_features else f"{len(bad_features)} DIFFER: "
-           + testkit.dump(dict(list(bad_features.items())[:3])))])
+    end = harness.Row(
+        "end of run: features vs reference",
+        run.load,
+        notes=[
+            f"{n_users} users, {n_items} items: "
+            + (
+                "fresh features = reference"
+                if not bad_features
+                else f"{len(bad_features)} DIFFER: " + testkit.dump(dict(list(bad_features.items())[:3]))
+            )
+        ],
+    )
     lost, dup = harness.exactly_once(sorted(expected), archived)
     end.lost, end.duplicated = lost, dup
     end.answered, end.failed, end.degraded, _ = harness.summarize_answers(pages.answers)

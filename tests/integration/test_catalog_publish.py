@@ -21,20 +21,23 @@ def _items(n: int, title_bytes: int = 10) -> list[Item]:
     return [Item(f"m{k}", os.urandom(title_bytes // 2).hex(), ("Drama",), 1999) for k in range(n)]
 
 
-def test_items_the_broker_rejects_fail_the_publish_and_keep_the_snapshot_out(isolated: Settings,
-                                                                             tmp_path: Path) -> None:
+def test_items_the_broker_rejects_fail_the_publish_and_keep_the_snapshot_out(
+    isolated: Settings, tmp_path: Path
+) -> None:
     """A catalog topic whose max.message.bytes is below an item's size: the broker rejects it (a delivery report,
     not an exception at produce time). Without a delivery callback publish() returned as if it were in, and the
     batch layer's snapshot listed an item the topic never got."""
-    topics = isolated.kafka.topics.model_copy(update={"catalog": f"{isolated.kafka.topics.catalog}.small",
-                                                      "max_message_bytes": 1024})
+    topics = isolated.kafka.topics.model_copy(
+        update={"catalog": f"{isolated.kafka.topics.catalog}.small", "max_message_bytes": 1024}
+    )
     kafka = KafkaConfig(**{**isolated.kafka.model_dump(exclude={"topics"}), "topics": topics})
     ensure_topics(kafka)
     try:
         assert catalog.publish(_items(3), kafka, tmp_path / "lake") == 3
         big = Item("m9", os.urandom(1500).hex(), (), 2000)  # 3 kB, incompressible: over the topic's limit
-        with pytest.raises(catalog.CatalogNotPublished,
-                           match=r"0 of 1 items acknowledged .* 1 rejected \{'MSG_SIZE_TOO_LARGE': 1\}"):
+        with pytest.raises(
+            catalog.CatalogNotPublished, match=r"0 of 1 items acknowledged .* 1 rejected \{'MSG_SIZE_TOO_LARGE': 1\}"
+        ):
             catalog.publish([big], kafka, tmp_path / "lake2")
         assert not catalog.catalog_snapshot_path(tmp_path / "lake2").exists()
         assert len(consume(kafka.bootstrap_servers, kafka.topics.catalog, 4, 10)) == 3

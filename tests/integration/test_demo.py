@@ -43,9 +43,21 @@ MAX_TARGETS = 10
 @pytest.fixture(scope="module")
 def demo(services: Settings, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
     workdir = tmp_path_factory.mktemp("demo")
-    argv = [sys.executable, "-m", "demo", "--dataset", "synthetic", "--events", str(EVENTS),
-            "--max-targets-per-user", str(MAX_TARGETS), "--workdir", str(workdir),
-            "--namespace", f"t{uuid.uuid4().hex[:8]}"]
+    argv = [
+        sys.executable,
+        "-m",
+        "demo",
+        "--dataset",
+        "synthetic",
+        "--events",
+        str(EVENTS),
+        "--max-targets-per-user",
+        str(MAX_TARGETS),
+        "--workdir",
+        str(workdir),
+        "--namespace",
+        f"t{uuid.uuid4().hex[:8]}",
+    ]
     proc = subprocess.run(argv, cwd=ROOT, env={**os.environ, **WORLD}, capture_output=True, text=True, timeout=1700)
     assert proc.returncode == 0, f"{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}"
     return json.loads((workdir / "result.json").read_text()), workdir
@@ -55,8 +67,9 @@ def _world(services: Settings) -> Settings:
     return Settings(synthetic=services.synthetic.model_copy(update=SYNTHETIC))
 
 
-def test_history_went_through_flink_into_the_archive_exactly_once(demo: tuple[dict[str, Any], Path],
-                                                                    services: Settings) -> None:
+def test_history_went_through_flink_into_the_archive_exactly_once(
+    demo: tuple[dict[str, Any], Path], services: Settings
+) -> None:
     from hybridrec.datasets import load_dataset
 
     result, workdir = demo

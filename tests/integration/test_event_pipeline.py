@@ -24,12 +24,22 @@ def _events(n: int, users: int = 37) -> list[InteractionEvent]:
     for i in range(n):
         etype = types[i % len(types)]
         value = {"RATING": 0.5 + (i % 10) * 0.5, "THUMBS": 1.0 if i % 2 else -1.0, "PLAY": 42.5}.get(etype, 0.0)
-        out.append(make_event(
-            event_id=f"e{i}", user_id=f"u{i % users}", item_id=f"i{(i * 7) % 101}", event_type=etype,
-            value=value, event_time_ms=NOW_MS - 10_000_000 + i, surface="homepage/trending_now",
-            position=i % 20, request_id=f"r{i // 20}", variant="B" if i % 3 else "A",
-            device=["TV", "WEB", "MOBILE"][i % 3], country="NL",
-        ))
+        out.append(
+            make_event(
+                event_id=f"e{i}",
+                user_id=f"u{i % users}",
+                item_id=f"i{(i * 7) % 101}",
+                event_type=etype,
+                value=value,
+                event_time_ms=NOW_MS - 10_000_000 + i,
+                surface="homepage/trending_now",
+                position=i % 20,
+                request_id=f"r{i // 20}",
+                variant="B" if i % 3 else "A",
+                device=["TV", "WEB", "MOBILE"][i % 3],
+                country="NL",
+            )
+        )
     return out
 
 
@@ -90,8 +100,7 @@ def test_bad_records_are_dead_lettered_with_reasons(isolated: Settings) -> None:
 
     topics = isolated.kafka.topics
     received = consume(isolated.kafka.bootstrap_servers, topics.interactions, len(good))
-    assert sorted(InteractionEvent.FromString(m.value()).event_id for m in received) == sorted(
-        e.event_id for e in good)
+    assert sorted(InteractionEvent.FromString(m.value()).event_id for m in received) == sorted(e.event_id for e in good)
 
     dead = consume(isolated.kafka.bootstrap_servers, topics.dlq, rounds * len(bad))
     assert len(dead) == rounds * len(bad)
@@ -109,12 +118,25 @@ def test_batch_path_matches_single_event_path_on_the_broker(isolated: Settings) 
     """send_batch must put the same bytes on the same partitions as send, and dead-letter the same rows."""
     from hybridrec.contract import archive_table
 
-    rows = [{"event_id": e.event_id, "user_id": e.user_id, "item_id": e.item_id,
-             "event_type": InteractionEvent.DESCRIPTOR.fields_by_name["event_type"].enum_type
-             .values_by_number[e.event_type].name, "value": e.value, "event_time_ms": e.event_time_ms,
-             "surface": e.surface, "position": e.position, "request_id": e.request_id, "variant": e.variant,
-             "device": ["DEVICE_UNSPECIFIED", "TV", "WEB", "MOBILE"][e.device], "country": e.country}
-            for e in _events(1_000)]
+    rows = [
+        {
+            "event_id": e.event_id,
+            "user_id": e.user_id,
+            "item_id": e.item_id,
+            "event_type": InteractionEvent.DESCRIPTOR.fields_by_name["event_type"]
+            .enum_type.values_by_number[e.event_type]
+            .name,
+            "value": e.value,
+            "event_time_ms": e.event_time_ms,
+            "surface": e.surface,
+            "position": e.position,
+            "request_id": e.request_id,
+            "variant": e.variant,
+            "device": ["DEVICE_UNSPECIFIED", "TV", "WEB", "MOBILE"][e.device],
+            "country": e.country,
+        }
+        for e in _events(1_000)
+    ]
     rows[10]["user_id"] = ""
     rows[20]["event_type"] = "TELEPORT"
     rows[30]["value"] = 9.0
@@ -128,13 +150,17 @@ def test_batch_path_matches_single_event_path_on_the_broker(isolated: Settings) 
             single.dead_letter(b"", row["user_id"].encode(), "unknown_event_type")  # type: ignore[union-attr]
     single.flush()
 
-    batched_kafka = isolated.kafka.model_copy(update={"topics": isolated.kafka.topics.model_copy(
-        update={"interactions": isolated.kafka.topics.impressions})})
+    batched_kafka = isolated.kafka.model_copy(
+        update={"topics": isolated.kafka.topics.model_copy(update={"interactions": isolated.kafka.topics.impressions})}
+    )
     batched = EventProducer(batched_kafka, isolated.validation, clock=lambda: NOW_MS)
     assert batched.send_batch(archive_table(rows)) == len(rows) - 3
     batched.flush()
-    assert batched.stats.dlq_reasons == single.stats.dlq_reasons == {
-        "missing_user_id": 1, "unknown_event_type": 1, "rating_out_of_range": 1}
+    assert (
+        batched.stats.dlq_reasons
+        == single.stats.dlq_reasons
+        == {"missing_user_id": 1, "unknown_event_type": 1, "rating_out_of_range": 1}
+    )
 
     bootstrap = isolated.kafka.bootstrap_servers
     a = {m.value(): m.partition() for m in consume(bootstrap, isolated.kafka.topics.interactions, len(rows) - 3)}
@@ -148,10 +174,12 @@ def test_undeliverable_records_are_counted_and_surfaced(isolated: Settings) -> N
     from hybridrec.kafka.producer import DeliveryError
 
     missing = "no-such-topic-" + isolated.kafka.topics.dlq
-    kafka = isolated.kafka.model_copy(update={
-        "topics": isolated.kafka.topics.model_copy(update={"interactions": missing}),
-        "producer": isolated.kafka.producer.model_copy(update={"delivery_timeout_ms": 3000}),
-    })
+    kafka = isolated.kafka.model_copy(
+        update={
+            "topics": isolated.kafka.topics.model_copy(update={"interactions": missing}),
+            "producer": isolated.kafka.producer.model_copy(update={"delivery_timeout_ms": 3000}),
+        }
+    )
     producer = EventProducer(kafka, isolated.validation, clock=lambda: NOW_MS)
     for event in _events(25):
         producer.send(event)

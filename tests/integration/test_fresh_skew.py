@@ -26,7 +26,7 @@ from hybridrec.kafka.topics import ensure_topics
 from hybridrec_pb.events_pb2 import InteractionEvent
 from tests.support import streaming_kit as testkit
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]   # the job's start-up and 60 chunks: 1.7-3.5 min
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # the job's start-up and 60 chunks: 1.7-3.5 min
 
 USERS = 20
 CHUNKS = 60  # × USERS = 1,200 (user, time) pairs

@@ -78,6 +78,7 @@ def test_missing_java_says_what_to_install(scratch: Settings, monkeypatch: pytes
 
 
 def test_make_status_reports_the_running_services(services: Settings) -> None:
-    out = subprocess.run(["make", "--no-print-directory", "status"], cwd=PROJECT_ROOT, capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        ["make", "--no-print-directory", "status"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    ).stdout
     assert "kafka: ready" in out and "redis: ready" in out

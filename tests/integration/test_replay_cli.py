@@ -24,15 +24,24 @@ ML100K = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "ml-100k"
 
 def _cli_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
     t = settings.kafka.topics
-    return {**os.environ,
-            "HYBRIDREC_KAFKA__TOPICS__INTERACTIONS": t.interactions, "HYBRIDREC_KAFKA__TOPICS__DLQ": t.dlq,
-            "HYBRIDREC_KAFKA__TOPICS__IMPRESSIONS": t.impressions, "HYBRIDREC_KAFKA__TOPICS__CATALOG": t.catalog,
-            "HYBRIDREC_PATHS__DATA_DIR": str(tmp_path / "data")}
+    return {
+        **os.environ,
+        "HYBRIDREC_KAFKA__TOPICS__INTERACTIONS": t.interactions,
+        "HYBRIDREC_KAFKA__TOPICS__DLQ": t.dlq,
+        "HYBRIDREC_KAFKA__TOPICS__IMPRESSIONS": t.impressions,
+        "HYBRIDREC_KAFKA__TOPICS__CATALOG": t.catalog,
+        "HYBRIDREC_PATHS__DATA_DIR": str(tmp_path / "data"),
+    }
 
 
 def _replay(args: list[str], env: dict[str, str]) -> dict[str, object]:
-    proc = subprocess.run([sys.executable, "-m", "hybridrec.cli", "replay", "--quiet", "--json", *args],
-                          env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hybridrec.cli", "replay", "--quiet", "--json", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -62,8 +71,9 @@ def test_ml100k_replay_delivers_every_rating_in_per_user_time_order(isolated: Se
 
 
 def test_synthetic_replay_at_a_fixed_rate(isolated: Settings, tmp_path: Path) -> None:
-    summary = _replay(["--dataset", "synthetic", "--events", "3000", "--rate", "2000", "--seed", "7"],
-                      _cli_env(isolated, tmp_path))
+    summary = _replay(
+        ["--dataset", "synthetic", "--events", "3000", "--rate", "2000", "--seed", "7"], _cli_env(isolated, tmp_path)
+    )
     assert summary["offered"] == summary["accepted"] == 3000
     assert summary["elapsed_s"] >= 1.4, "3,000 events at 2,000/s cannot finish in under 1.5 s"
     records = consume(isolated.kafka.bootstrap_servers, isolated.kafka.topics.interactions, 3000)
@@ -71,9 +81,13 @@ def test_synthetic_replay_at_a_fixed_rate(isolated: Settings, tmp_path: Path) ->
 
 
 def test_missing_dataset_says_what_to_do(isolated: Settings, tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "hybridrec.cli", "replay", "--dataset", "ml-1m", "--path",
-                           str(tmp_path / "nowhere")], env=_cli_env(isolated, tmp_path),
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hybridrec.cli", "replay", "--dataset", "ml-1m", "--path", str(tmp_path / "nowhere")],
+        env=_cli_env(isolated, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and str(tmp_path / "nowhere") in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -85,18 +99,42 @@ def test_unfindable_dataset_falls_back_to_synthetic_and_says_so(isolated: Settin
     with socket.socket() as s:  # a port with nothing behind it: the download fails at once
         s.bind(("127.0.0.1", 0))
         dead = s.getsockname()[1]
-    env = {**_cli_env(isolated, tmp_path), "HYBRIDREC_PATHS__DATASETS_DIR": str(tmp_path / "none"),
-           "HYBRIDREC_PATHS__DATASETS_URL": f"http://127.0.0.1:{dead}/movielens"}
-    proc = subprocess.run([sys.executable, "-m", "hybridrec.cli", "replay", "--dataset", "ml-latest-small",
-                           "--fallback-synthetic", "--events", "500", "--quiet", "--json"],
-                          env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **_cli_env(isolated, tmp_path),
+        "HYBRIDREC_PATHS__DATASETS_DIR": str(tmp_path / "none"),
+        "HYBRIDREC_PATHS__DATASETS_URL": f"http://127.0.0.1:{dead}/movielens",
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hybridrec.cli",
+            "replay",
+            "--dataset",
+            "ml-latest-small",
+            "--fallback-synthetic",
+            "--events",
+            "500",
+            "--quiet",
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "running on SYNTHETIC data" in proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["dataset"] == "synthetic" and summary["accepted"] == 500
 
-    without = subprocess.run([sys.executable, "-m", "hybridrec.cli", "replay", "--dataset", "ml-latest-small"],
-                             env=env, capture_output=True, text=True, timeout=300)
+    without = subprocess.run(
+        [sys.executable, "-m", "hybridrec.cli", "replay", "--dataset", "ml-latest-small"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert without.returncode == 2 and "download failed" in without.stderr
 
 
@@ -115,17 +153,22 @@ def _high_watermark(settings: Settings, topic: str) -> int:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_stops_the_replay_between_batches_with_nothing_lost(isolated: Settings, tmp_path: Path,
-                                                                     sig: signal.Signals) -> None:
+def test_a_signal_stops_the_replay_between_batches_with_nothing_lost(
+    isolated: Settings, tmp_path: Path, sig: signal.Signals
+) -> None:
     """Ctrl-C or a supervisor's SIGTERM mid-replay: the replay stops, waits for the broker's verdict on what it
     queued, prints the summary and exits 128 + signal; the topic holds exactly the first ``accepted`` events of
     the dataset, each once. (Before: a KeyboardInterrupt traceback or a silent death, the queue dropped.)"""
     from hybridrec.datasets import load_dataset
 
     args = ["--dataset", "synthetic", "--events", "2000000", "--rate", "20000", "--seed", "7"]
-    proc = subprocess.Popen([sys.executable, "-m", "hybridrec.cli", "replay", "--quiet", "--json", *args],
-                            env=_cli_env(isolated, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hybridrec.cli", "replay", "--quiet", "--json", *args],
+        env=_cli_env(isolated, tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while _high_watermark(isolated, isolated.kafka.topics.interactions) < 20_000 and time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()

@@ -47,8 +47,11 @@ def test_min_insync_replicas_from_config_and_never_lowered(isolated: Settings) -
     kafka = isolated.kafka
     assert kafka.topics.effective_min_insync_replicas == 1
     assert _min_insync(kafka, kafka.topics.interactions) == "1"
-    stricter = ConfigResource(ConfigResource.Type.TOPIC, kafka.topics.interactions, incremental_configs=[
-        ConfigEntry("min.insync.replicas", "2", incremental_operation=AlterConfigOpType.SET)])
+    stricter = ConfigResource(
+        ConfigResource.Type.TOPIC,
+        kafka.topics.interactions,
+        incremental_configs=[ConfigEntry("min.insync.replicas", "2", incremental_operation=AlterConfigOpType.SET)],
+    )
     admin = admin_client(kafka)
     for future in admin.incremental_alter_configs([stricter]).values():
         future.result()

@@ -54,14 +54,16 @@ def accepted(arrivals: Sequence[Event], allowed_lateness_ms: int, max_buffered: 
     horizon: Event | None = None
     buffer: list[Event] = []
     for e in arrivals:
-        if newest is not None and (e.event_time_ms < newest.event_time_ms - allowed_lateness_ms
-                                   or (horizon is not None and e <= horizon)):
+        if newest is not None and (
+            e.event_time_ms < newest.event_time_ms - allowed_lateness_ms or (horizon is not None and e <= horizon)
+        ):
             continue
         out.append(e)
         buffer = sorted([*buffer, e])
         newest = max(newest, e) if newest is not None else e
-        while buffer and (buffer[0].event_time_ms < newest.event_time_ms - allowed_lateness_ms
-                          or len(buffer) > max_buffered):
+        while buffer and (
+            buffer[0].event_time_ms < newest.event_time_ms - allowed_lateness_ms or len(buffer) > max_buffered
+        ):
             horizon = buffer.pop(0)
     return out
 
@@ -74,8 +76,9 @@ def _end(t: int, slide_ms: int) -> int:
     return t - t % slide_ms + slide_ms
 
 
-def aggregate(agg: Aggregation, events: list[Event], genres: GenreLookup, watermark_ms: int | None
-              ) -> dict[str, object]:
+def aggregate(
+    agg: Aggregation, events: list[Event], genres: GenreLookup, watermark_ms: int | None
+) -> dict[str, object]:
     """The outputs of one aggregation (facet → value) over one entity's ``events`` (any order)."""
     mine = sorted(e for e in events if e.event_type in agg.event_type_numbers)
     newest_first = list(reversed(mine))
@@ -95,13 +98,21 @@ def aggregate(agg: Aggregation, events: list[Event], genres: GenreLookup, waterm
             if i == 0 or e.event_time_ms - mine[i - 1].event_time_ms > agg.gap_ms:
                 session = []
             session.append(e)
-        mean = [sum(genres(e.item_id)[g] for e in session) / len(session) for g in range(N_GENRES)] \
-            if session else [0.0] * N_GENRES
-        return {"start_ms": session[0].event_time_ms if session else 0, "item_ids": [e.item_id for e in session],
-                "genre_mean": mean}
+        mean = (
+            [sum(genres(e.item_id)[g] for e in session) / len(session) for g in range(N_GENRES)]
+            if session
+            else [0.0] * N_GENRES
+        )
+        return {
+            "start_ms": session[0].event_time_ms if session else 0,
+            "item_ids": [e.item_id for e in session],
+            "genre_mean": mean,
+        }
     if isinstance(agg, DecayedGenreSum):
-        sums = [sum(_decay(e.event_time_ms, t_last, agg.half_life_ms) * genres(e.item_id)[g] for e in mine)
-                for g in range(N_GENRES)]
+        sums = [
+            sum(_decay(e.event_time_ms, t_last, agg.half_life_ms) * genres(e.item_id)[g] for e in mine)
+            for g in range(N_GENRES)
+        ]
         total = sum(sums)
         return {"shares": [v / total for v in sums] if total > 0 else [0.0] * N_GENRES}
     if isinstance(agg, CountByType):
@@ -118,14 +129,16 @@ def aggregate(agg: Aggregation, events: list[Event], genres: GenreLookup, waterm
         if not mine:
             return {"count": 0, "window_end_ms": 0}
         first = _end(t_last, agg.slide_ms)
-        end = first if watermark_ms is None else min(_end(max(t_last, watermark_ms), agg.slide_ms),
-                                                     first + agg.window_ms)
+        end = (
+            first if watermark_ms is None else min(_end(max(t_last, watermark_ms), agg.slide_ms), first + agg.window_ms)
+        )
         return {"count": sum(1 for e in mine if end - agg.window_ms <= e.event_time_ms < end), "window_end_ms": end}
     raise TypeError(f"no reference for {type(agg).__name__}")
 
 
-def view_features(view: FreshView, events: list[Event], genres: GenreLookup, watermark_ms: int | None = None
-                  ) -> dict[str, object]:
+def view_features(
+    view: FreshView, events: list[Event], genres: GenreLookup, watermark_ms: int | None = None
+) -> dict[str, object]:
     """Every feature of ``view`` for one entity after ``events``; ``watermark_ms`` None: no watermark yet, the
     largest possible int: the end of a bounded input (every trending window has moved on)."""
     out: dict[str, object] = {}
@@ -139,9 +152,15 @@ END_OF_INPUT = 2**62
 """The watermark after a bounded input (Flink's is Long.MAX_VALUE; any time past every window will do)."""
 
 
-def reference_features(events: Iterable[tuple[str, Event]], genres: GenreLookup, *, allowed_lateness_ms: int,
-                       max_buffered: int, watermark_ms: int | None = END_OF_INPUT,
-                       views: Sequence[FreshView] = VIEWS) -> dict[str, dict[str, dict[str, object]]]:
+def reference_features(
+    events: Iterable[tuple[str, Event]],
+    genres: GenreLookup,
+    *,
+    allowed_lateness_ms: int,
+    max_buffered: int,
+    watermark_ms: int | None = END_OF_INPUT,
+    views: Sequence[FreshView] = VIEWS,
+) -> dict[str, dict[str, dict[str, object]]]:
     """view name → entity → features, for ``(user_id, event)`` pairs in arrival order (events too late for an
     order-sensitive view are left out of it, as the job leaves them)."""
     arrivals = [(u, e) for u, e in events]
@@ -160,10 +179,14 @@ def reference_features(events: Iterable[tuple[str, Event]], genres: GenreLookup,
 
 def mismatches(got: dict[str, object], expected: dict[str, object], rel: float = 1e-6) -> list[str]:
     """Names of features that differ: floats (and lists of floats) within ``rel``, everything else exact."""
+
     def close(a: object, b: object) -> bool:
         if isinstance(a, float) or isinstance(b, float):
-            return isinstance(a, int | float) and isinstance(b, int | float) and \
-                abs(a - b) <= rel * max(abs(a), abs(b), 1e-9)
+            return (
+                isinstance(a, int | float)
+                and isinstance(b, int | float)
+                and abs(a - b) <= rel * max(abs(a), abs(b), 1e-9)
+            )
         if isinstance(a, list | tuple) and isinstance(b, list | tuple):
             return len(a) == len(b) and all(close(x, y) for x, y in zip(a, b, strict=True))
         return a == b

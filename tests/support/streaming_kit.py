@@ -35,19 +35,28 @@ GENRE_SETS = (("Action", "Sci-Fi"), ("Comedy",), ("Drama", "Romance"), ("Horror"
 
 @dataclass(frozen=True)
 class World:
-    events: list[InteractionEvent]          # in produce order (with bounded disorder)
+    events: list[InteractionEvent]  # in produce order (with bounded disorder)
     genres: dict[str, tuple[str, ...]]
 
     def genre_lookup(self, item: str) -> list[float]:
         return genre_vector(self.genres.get(item, ()))
 
     def pairs(self) -> list[tuple[str, Event]]:
-        return [(e.user_id, Event(e.event_time_ms, e.event_id, e.item_id, e.event_type, e.user_id))
-                for e in self.events]
+        return [
+            (e.user_id, Event(e.event_time_ms, e.event_id, e.item_id, e.event_type, e.user_id)) for e in self.events
+        ]
 
 
-def make_world(n_events: int, *, n_users: int = 50, n_items: int = 40, seed: int = 5, start_ms: int | None = None,
-               disorder_ms: int = 1_000, step_ms: int = 20_000) -> World:
+def make_world(
+    n_events: int,
+    *,
+    n_users: int = 50,
+    n_items: int = 40,
+    seed: int = 5,
+    start_ms: int | None = None,
+    disorder_ms: int = 1_000,
+    step_ms: int = 20_000,
+) -> World:
     """Events over a few hours ending before now; each is produced up to ``disorder_ms`` out of order."""
     rng = random.Random(seed)
     start = start_ms if start_ms is not None else int(time.time() * 1000) - n_events * step_ms - 600_000
@@ -57,10 +66,20 @@ def make_world(n_events: int, *, n_users: int = 50, n_items: int = 40, seed: int
         t += rng.randrange(step_ms)
         etype = rng.choice(TYPES)
         value = {"RATING": rng.choice([0.5, 3.0, 5.0]), "THUMBS": rng.choice([1.0, -1.0])}.get(etype, 0.0)
-        events.append(make_event(event_id=f"ev{seed}-{k}", user_id=f"u{rng.randrange(n_users)}",
-                                 item_id=f"i{rng.randrange(n_items)}", event_type=etype, value=value,
-                                 event_time_ms=t, surface="home/row", position=k % 10, device="TV",
-                                 country="NL"))
+        events.append(
+            make_event(
+                event_id=f"ev{seed}-{k}",
+                user_id=f"u{rng.randrange(n_users)}",
+                item_id=f"i{rng.randrange(n_items)}",
+                event_type=etype,
+                value=value,
+                event_time_ms=t,
+                surface="home/row",
+                position=k % 10,
+                device="TV",
+                country="NL",
+            )
+        )
     # Bounded disorder: sort by a jittered time, so an event is at most disorder_ms behind a later-sent one.
     jitter = {e.event_id: e.event_time_ms + rng.randrange(disorder_ms + 1) for e in events}
     events.sort(key=lambda e: jitter[e.event_id])
@@ -82,8 +101,9 @@ def publish_catalog(settings: StreamingSettings, genres: dict[str, tuple[str, ..
 
 def build_jar() -> None:
     """`make stream-jar`: the job's jar and its test drivers (a no-op when they are up to date)."""
-    proc = subprocess.run(["make", "--no-print-directory", "stream-jar"], cwd=PROJECT_ROOT, capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        ["make", "--no-print-directory", "stream-jar"], cwd=PROJECT_ROOT, capture_output=True, text=True
+    )
     if proc.returncode:
         raise RuntimeError(f"`make stream-jar` failed:\n{proc.stdout}\n{proc.stderr}")
 
@@ -119,8 +139,12 @@ class JobProcess:
         self._log = self.log.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streaming.main", "run", "--settings-json", str(cfg), *extra],
-            cwd=PROJECT_ROOT, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            cwd=PROJECT_ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
 
     def wait(self, timeout_s: float) -> int:
         try:
@@ -144,13 +168,13 @@ def read_archive(settings: StreamingSettings) -> pa.Table:
     root = settings.archive_dir
     if not root.exists():
         return ARCHIVE_SCHEMA.empty_table()
-    part = pads.partitioning(pa.schema([("event_date", pa.string()), ("event_hour", pa.string())]),
-                             flavor="hive")
+    part = pads.partitioning(pa.schema([("event_date", pa.string()), ("event_hour", pa.string())]), flavor="hive")
     return pads.dataset(root, format="parquet", partitioning=part).to_table()
 
 
-def read_features(settings: StreamingSettings, users: list[str], items: list[str]
-                  ) -> tuple[dict[str, dict[str, object]], dict[str, dict[str, object]]]:
+def read_features(
+    settings: StreamingSettings, users: list[str], items: list[str]
+) -> tuple[dict[str, dict[str, object]], dict[str, dict[str, object]]]:
     """user_fresh and item_fresh as Feast's get_online_features returns them."""
     from feature_repo.definitions import build
     from hybridrec.feature_store import open_store
@@ -165,8 +189,10 @@ def read_features(settings: StreamingSettings, users: list[str], items: list[str
         got = store.get_online_features(features=refs, entity_rows=[{key: i} for i in ids]).to_dict()
         return {i: {f: got[f][n] for f in fields} for n, i in enumerate(ids)}
 
-    return (read(USER_FRESH_VIEW, [f.name for f in definitions.user_fresh.features], "user_id", users),
-            read(ITEM_FRESH_VIEW, [f.name for f in definitions.item_fresh.features], "item_id", items))
+    return (
+        read(USER_FRESH_VIEW, [f.name for f in definitions.user_fresh.features], "user_id", users),
+        read(ITEM_FRESH_VIEW, [f.name for f in definitions.item_fresh.features], "item_id", items),
+    )
 
 
 def event_type_name(v: int) -> str:
@@ -198,26 +224,38 @@ def fresh_layouts(settings: Settings) -> tuple[HashLayout, ...]:
     return tuple(hash_layout(views[v.name], config) for v in VIEWS)
 
 
-
-
 def isolated_streaming_settings(base: Settings, workdir: Path, **streaming: object) -> StreamingSettings:
     """Settings of one test run: unique topics, Feast project, registry, lake and checkpoints under workdir."""
     tag = uuid.uuid4().hex[:10]
-    topics = TopicsConfig(interactions=f"t{tag}.interactions", dlq=f"t{tag}.interactions.dlq",
-                          impressions=f"t{tag}.impressions", catalog=f"t{tag}.catalog", partitions=4)
+    topics = TopicsConfig(
+        interactions=f"t{tag}.interactions",
+        dlq=f"t{tag}.interactions.dlq",
+        impressions=f"t{tag}.impressions",
+        catalog=f"t{tag}.catalog",
+        partitions=4,
+    )
     kafka = KafkaConfig(**{**base.kafka.model_dump(exclude={"topics"}), "topics": topics})
     paths = base.paths.model_copy(update={"data_dir": workdir / "data"})
     feast = FeastConfig(project=f"t{tag}", registry_path=workdir / "registry.db")
     # Bounded runs need no idleness (a finished partition stops holding the watermark by itself), and with it
     # a backpressured partition could be marked idle and its backlog turn late on a loaded machine.
-    defaults: dict[str, object] = {"bounded": True, "checkpoint_interval_ms": 2_000, "group_id": f"g{tag}",
-                                   "source_idle_timeout_ms": 0}
-    return streaming_settings(base.model_copy(update={"kafka": kafka, "paths": paths, "feast": feast}),
-                              **{**defaults, **streaming})
+    defaults: dict[str, object] = {
+        "bounded": True,
+        "checkpoint_interval_ms": 2_000,
+        "group_id": f"g{tag}",
+        "source_idle_timeout_ms": 0,
+    }
+    return streaming_settings(
+        base.model_copy(update={"kafka": kafka, "paths": paths, "feast": feast}), **{**defaults, **streaming}
+    )
 
 
-def produce(settings: StreamingSettings, events: list[InteractionEvent], raw: list[tuple[bytes, bytes]] = (),
-            raw_every: int = 50) -> None:
+def produce(
+    settings: StreamingSettings,
+    events: list[InteractionEvent],
+    raw: list[tuple[bytes, bytes]] = (),
+    raw_every: int = 50,
+) -> None:
     """Valid events through the validating producer; raw (key, bytes) records interleaved with a plain one."""
     from confluent_kafka import Producer
 
@@ -251,8 +289,14 @@ def produce_sentinels(settings: StreamingSettings, at_ms: int) -> list[Interacti
     out = []
     for p in range(settings.kafka.topics.partitions):
         user = f"{SENTINEL_USER}-{p}"
-        e = make_event(event_id=f"sentinel-{p}", user_id=user, item_id=SENTINEL_ITEM, event_type="CLICK",
-                       value=0.0, event_time_ms=at_ms)
+        e = make_event(
+            event_id=f"sentinel-{p}",
+            user_id=user,
+            item_id=SENTINEL_ITEM,
+            event_type="CLICK",
+            value=0.0,
+            event_time_ms=at_ms,
+        )
         plain.produce(topic, e.SerializeToString(), user.encode(), partition=p)
         out.append(e)
     assert plain.flush(30) == 0
@@ -288,9 +332,26 @@ class RedisServer:
         import redis
 
         self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir), "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.dir),
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--daemonize",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         client = redis.Redis(host="127.0.0.1", port=self.port)
         assert wait_for(lambda: _pings(client), 30, every_s=0.1), "private redis-server did not start"
         client.close()
@@ -312,13 +373,24 @@ def _pings(client: object) -> bool:
         return False
 
 
-def feature_mismatches(settings: StreamingSettings, pairs: list[tuple[str, Event]], genres: object, *,
-                       watermark_ms: int | None = END_OF_INPUT, skip: tuple[str, ...] = ()) -> dict[str, list[str]]:
+def feature_mismatches(
+    settings: StreamingSettings,
+    pairs: list[tuple[str, Event]],
+    genres: object,
+    *,
+    watermark_ms: int | None = END_OF_INPUT,
+    skip: tuple[str, ...] = (),
+) -> dict[str, list[str]]:
     """What the job wrote (read through Feast) against the reference for ``(user_id, event)`` pairs in produce
     order: ``view:entity`` → differing features (empty when everything matches). Floats within 1e-5 (users: genre
     mixes are float32) and 1e-9 (items)."""
-    expected = reference_features(pairs, genres, allowed_lateness_ms=settings.streaming.allowed_lateness_ms,  # type: ignore[arg-type]
-                                  max_buffered=settings.streaming.max_buffered_events, watermark_ms=watermark_ms)
+    expected = reference_features(
+        pairs,
+        genres,
+        allowed_lateness_ms=settings.streaming.allowed_lateness_ms,  # type: ignore[arg-type]
+        max_buffered=settings.streaming.max_buffered_events,
+        watermark_ms=watermark_ms,
+    )
     users, items = expected[USER_FRESH_VIEW], expected[ITEM_FRESH_VIEW]
     got_users, got_items = read_features(settings, sorted(users), sorted(items))
     bad: dict[str, list[str]] = {}

@@ -23,21 +23,24 @@ def _random_rows(n: int, seed: int) -> list[dict[str, object]]:
     rows = []
     for i in range(n):
         etype = rnd.choice(TYPES)
-        rows.append({
-            "event_id": f"ev-{seed}-{i}" if rnd.random() > 0.02 else "",
-            "user_id": rnd.choice(["", "u", "ü-ser", "u" * 127, "u" * 128, "u" * 129, str(rnd.randrange(10**9))]),
-            "item_id": str(rnd.randrange(1, 10**rnd.randrange(1, 12))),
-            "event_type": etype,
-            "value": rnd.choice([0.0, -0.0, 0.5, 4.5, 5.0, 5.5, -1.0, 1.0, 1234.25, math.nan, math.inf, 1e-300]),
-            "event_time_ms": rnd.choice([0, 1, 127, 128, 16383, 16384, NOW - rnd.randrange(10**10), NOW + 10**6,
-                                         2**62, -5]),
-            "surface": rnd.choice(["", "homepage/trending_now", "x" * 300]),
-            "position": rnd.choice([-1, 0, 1, 19, 127, 128, 2**31 - 1, -(2**31)]),
-            "request_id": rnd.choice(["", "r-1"]),
-            "variant": rnd.choice(["", "A", "B"]),
-            "device": rnd.choice(["DEVICE_UNSPECIFIED", "TV", "WEB", "MOBILE", "TABLET", "CONSOLE"]),
-            "country": rnd.choice(["", "NL", "US"]),
-        })
+        rows.append(
+            {
+                "event_id": f"ev-{seed}-{i}" if rnd.random() > 0.02 else "",
+                "user_id": rnd.choice(["", "u", "ü-ser", "u" * 127, "u" * 128, "u" * 129, str(rnd.randrange(10**9))]),
+                "item_id": str(rnd.randrange(1, 10 ** rnd.randrange(1, 12))),
+                "event_type": etype,
+                "value": rnd.choice([0.0, -0.0, 0.5, 4.5, 5.0, 5.5, -1.0, 1.0, 1234.25, math.nan, math.inf, 1e-300]),
+                "event_time_ms": rnd.choice(
+                    [0, 1, 127, 128, 16383, 16384, NOW - rnd.randrange(10**10), NOW + 10**6, 2**62, -5]
+                ),
+                "surface": rnd.choice(["", "homepage/trending_now", "x" * 300]),
+                "position": rnd.choice([-1, 0, 1, 19, 127, 128, 2**31 - 1, -(2**31)]),
+                "request_id": rnd.choice(["", "r-1"]),
+                "variant": rnd.choice(["", "A", "B"]),
+                "device": rnd.choice(["DEVICE_UNSPECIFIED", "TV", "WEB", "MOBILE", "TABLET", "CONSOLE"]),
+                "country": rnd.choice(["", "NL", "US"]),
+            }
+        )
     return rows
 
 
@@ -56,13 +59,28 @@ def test_batch_validation_gives_the_scalar_reasons() -> None:
     rows = _random_rows(5000, seed=2)
     reasons = columnar.validate(archive_table(rows), CFG, NOW)
     assert reasons == [validate(_proto(r), CFG, NOW) for r in rows]
-    assert {r for r in reasons if r} >= {"missing_user_id", "id_too_long", "event_time_in_future",
-                                          "rating_out_of_range", "non_finite_value"}
+    assert {r for r in reasons if r} >= {
+        "missing_user_id",
+        "id_too_long",
+        "event_time_in_future",
+        "rating_out_of_range",
+        "non_finite_value",
+    }
 
 
 def test_unknown_enum_names_are_rejected_not_encoded_as_zero() -> None:
-    table = archive_table([{"event_id": "e", "user_id": "u", "item_id": "i", "event_type": "TELEPORT",
-                            "event_time_ms": NOW, "device": "FRIDGE"}])
+    table = archive_table(
+        [
+            {
+                "event_id": "e",
+                "user_id": "u",
+                "item_id": "i",
+                "event_type": "TELEPORT",
+                "event_time_ms": NOW,
+                "device": "FRIDGE",
+            }
+        ]
+    )
     assert columnar.validate(table, CFG, NOW) == ["unknown_event_type"]
     table = table.set_column(3, "event_type", pa.array(["PLAY"]))
     assert columnar.validate(table, CFG, NOW) == ["unknown_device"]

@@ -13,8 +13,9 @@ from hybridrec.config import ROOT_SAMPLE_CONFIG, Settings
 
 def test_env_overrides_file_overrides_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tmp_path / "hybridrec.toml"
-    cfg.write_text('[kafka]\nbootstrap_servers = "127.0.0.1:19092"\n[kafka.topics]\npartitions = 8\n'
-                   '[redis]\nport = 16379\n')
+    cfg.write_text(
+        '[kafka]\nbootstrap_servers = "127.0.0.1:19092"\n[kafka.topics]\npartitions = 8\n[redis]\nport = 16379\n'
+    )
     monkeypatch.setenv("HYBRIDREC_CONFIG", str(cfg))
     monkeypatch.setenv("HYBRIDREC_REDIS__PORT", "26379")
     settings = Settings()

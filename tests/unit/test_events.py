@@ -16,8 +16,16 @@ NOW = 1_750_000_000_000
 
 
 def _event(**changes: object) -> InteractionEvent:
-    event = make_event(event_id="e1", user_id="u1", item_id="i1", event_type="RATING", value=4.0,
-                       event_time_ms=NOW - 1000, device="TV", country="NL")
+    event = make_event(
+        event_id="e1",
+        user_id="u1",
+        item_id="i1",
+        event_type="RATING",
+        value=4.0,
+        event_time_ms=NOW - 1000,
+        device="TV",
+        country="NL",
+    )
     for key, value in changes.items():
         setattr(event, key, value)
     return event
@@ -29,20 +37,23 @@ def test_valid_event_passes_and_round_trips() -> None:
     assert decode(event.SerializeToString(), CFG, key=b"u1", now_ms=NOW) == event
 
 
-@pytest.mark.parametrize(("changes", "reason"), [
-    ({"event_id": ""}, events.MISSING_EVENT_ID),
-    ({"user_id": ""}, events.MISSING_USER_ID),
-    ({"item_id": ""}, events.MISSING_ITEM_ID),
-    ({"user_id": "u" * 200}, events.ID_TOO_LONG),
-    ({"event_type": 0}, events.MISSING_EVENT_TYPE),
-    ({"event_type": 42}, events.UNKNOWN_EVENT_TYPE),
-    ({"device": 17}, events.UNKNOWN_DEVICE),
-    ({"event_time_ms": 0}, events.EVENT_TIME_MISSING_OR_TOO_OLD),
-    ({"event_time_ms": NOW + 301_000}, events.EVENT_TIME_IN_FUTURE),
-    ({"value": math.nan}, events.NON_FINITE_VALUE),
-    ({"value": 5.5}, events.RATING_OUT_OF_RANGE),
-    ({"event_type": 6, "value": 0.5}, events.THUMBS_NOT_PLUS_MINUS_ONE),
-])
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"event_id": ""}, events.MISSING_EVENT_ID),
+        ({"user_id": ""}, events.MISSING_USER_ID),
+        ({"item_id": ""}, events.MISSING_ITEM_ID),
+        ({"user_id": "u" * 200}, events.ID_TOO_LONG),
+        ({"event_type": 0}, events.MISSING_EVENT_TYPE),
+        ({"event_type": 42}, events.UNKNOWN_EVENT_TYPE),
+        ({"device": 17}, events.UNKNOWN_DEVICE),
+        ({"event_time_ms": 0}, events.EVENT_TIME_MISSING_OR_TOO_OLD),
+        ({"event_time_ms": NOW + 301_000}, events.EVENT_TIME_IN_FUTURE),
+        ({"value": math.nan}, events.NON_FINITE_VALUE),
+        ({"value": 5.5}, events.RATING_OUT_OF_RANGE),
+        ({"event_type": 6, "value": 0.5}, events.THUMBS_NOT_PLUS_MINUS_ONE),
+    ],
+)
 def test_each_rule_names_its_reason(changes: dict[str, object], reason: str) -> None:
     assert validate(_event(**changes), CFG, NOW) == reason
     with pytest.raises(InvalidEvent) as info:

@@ -20,12 +20,28 @@ def test_importing_the_definitions_reads_no_settings() -> None:
 
 
 def test_the_feast_cli_plans_every_view(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "HYBRIDREC_FEAST_REDIS": "127.0.0.1:1",
-           "HYBRIDREC_FEAST_REGISTRY": str(tmp_path / "registry.db")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "HYBRIDREC_FEAST_REDIS": "127.0.0.1:1",
+        "HYBRIDREC_FEAST_REGISTRY": str(tmp_path / "registry.db"),
+    }
     feast = Path(sys.executable).with_name("feast")
-    out = subprocess.run([str(feast), "-c", str(PROJECT_ROOT / "feature_repo"), "plan"], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [str(feast), "-c", str(PROJECT_ROOT / "feature_repo"), "plan"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
-    for name in ("entity user", "entity item", "feature view user_fresh", "feature view item_fresh",
-                 "feature view user_batch", "feature view item_batch"):
+    for name in (
+        "entity user",
+        "entity item",
+        "feature view user_fresh",
+        "feature view item_fresh",
+        "feature view user_batch",
+        "feature view item_batch",
+    ):
         assert f"Created {name}\n" in out.stdout, out.stdout

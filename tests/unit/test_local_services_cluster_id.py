@@ -15,7 +15,7 @@ from tests.helpers import load_local_services
 
 def test_cluster_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
     services = load_local_services()
-    dash = uuid.UUID(bytes=b"\xf8" + bytes(15))   # base64url "-A…": argparse reads it as an option
+    dash = uuid.UUID(bytes=b"\xf8" + bytes(15))  # base64url "-A…": argparse reads it as an option
     plain = uuid.UUID(bytes=b"\x10" + bytes(15))
     assert base64.urlsafe_b64encode(dash.bytes).decode().startswith("-")
     drawn = iter([dash, dash, plain])
@@ -39,7 +39,7 @@ def test_nodes_formatted_in_parallel_share_one_complete_id(tmp_path: Path) -> No
         with ThreadPoolExecutor(max_workers=8) as pool:
             ids = set(pool.map(lambda _: shared(), range(8)))
         assert len(ids) == 1 and len(ids.pop()) == 22
-        assert [p.name for p in path.parent.iterdir()] == ["cluster.id"]   # no temporary file left behind
+        assert [p.name for p in path.parent.iterdir()] == ["cluster.id"]  # no temporary file left behind
 
 
 def test_a_node_of_another_cluster_is_refused_with_what_to_do(tmp_path: Path) -> None:

@@ -49,8 +49,12 @@ def test_lists_round_trip_and_a_broken_file_is_refused(tmp_path: Path) -> None:
     lists = nb.cooccurrence(SEQUENCES, COUNTS, window=2)
     lists.save(tmp_path / "n.npz")
     back = nb.Neighbours.load(tmp_path / "n.npz")
-    assert all((a == b).all() for a, b in zip((lists.indptr, lists.indices, lists.scores),
-                                              (back.indptr, back.indices, back.scores), strict=True))
+    assert all(
+        (a == b).all()
+        for a, b in zip(
+            (lists.indptr, lists.indices, lists.scores), (back.indptr, back.indices, back.scores), strict=True
+        )
+    )
     np.savez(tmp_path / "bad.npz", indptr=np.array([0, 1, 2]), indices=np.array([5, 0]), scores=np.ones(2))
     with pytest.raises(ValueError, match="outside"):
         nb.Neighbours.load(tmp_path / "bad.npz")

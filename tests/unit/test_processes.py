@@ -16,7 +16,7 @@ def test_a_zombie_is_dead_and_a_running_child_alive(tmp_path: Path) -> None:
     pid_file = tmp_path / "child.pid"
     pid_file.write_text(f"{child.pid}\n")
     assert pid_alive(child.pid) and alive_pid_in(pid_file) == child.pid
-    child.stdin.close()                      # it exits; not reaped yet, so it is a zombie for a while
+    child.stdin.close()  # it exits; not reaped yet, so it is a zombie for a while
     deadline = time.monotonic() + 30
     while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z":
         assert time.monotonic() < deadline, "the child did not exit"

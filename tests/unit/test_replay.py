@@ -41,8 +41,17 @@ class _FakeClock:
 
 
 def _batches(n: int, size: int) -> list[pa.RecordBatch]:
-    rows = [{"event_id": f"e{i}", "user_id": f"u{i % 7}", "item_id": f"i{i}", "event_type": "PLAY",
-             "value": 1.0, "event_time_ms": 1_000 + i} for i in range(n)]
+    rows = [
+        {
+            "event_id": f"e{i}",
+            "user_id": f"u{i % 7}",
+            "item_id": f"i{i}",
+            "event_type": "PLAY",
+            "value": 1.0,
+            "event_time_ms": 1_000 + i,
+        }
+        for i in range(n)
+    ]
     return archive_table(rows).to_batches(max_chunksize=size)
 
 
@@ -65,8 +74,14 @@ def test_rate_limit_paces_by_sleeping() -> None:
 
     producer = _RecordingProducer()
     batches = _batches(10_000, batch_size_for(1000.0))
-    summary = replay(batches, producer, dataset="t", rate=1000.0, clock=clock,  # type: ignore[arg-type]
-                     sleep=fake_sleep)
+    summary = replay(
+        batches,
+        producer,
+        dataset="t",
+        rate=1000.0,
+        clock=clock,  # type: ignore[arg-type]
+        sleep=fake_sleep,
+    )
     assert abs(sum(slept) - 10.0) < 1e-9, "10,000 events at 1,000/s must take 10 s"
     assert len(slept) == 200, "pacing happens per batch of rate/20 events"
     assert abs(summary.rate - 1000.0) < 1e-6

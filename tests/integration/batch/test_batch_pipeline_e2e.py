@@ -22,14 +22,22 @@ from hybridrec.registry import ModelRegistry
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 AS_OF = date(2023, 11, 20)
+
+
 @pytest.fixture(scope="module")
 def run_report(spark: SparkSession, lake_settings: Settings, world: tuple) -> main.RunReport:
     items, rows = world
     write_snapshot(items, lake_settings.paths.lake_dir)
     io.write_archive_table(archive_table(rows), lake_settings.paths.lake_dir)
-    cfg = BatchConfig(spark=SparkConfig(shuffle_partitions=2), window={"window_days": 10},
-                      als={"rank": 8, "iters": 8, "reg": 0.1}, ranker={"epochs": 4, "hidden": (32, 16)},
-                      eval={"k_values": (5, 10)}, gates={"*": {"metric": "ndcg@10"}}, top_k={"k": 10})
+    cfg = BatchConfig(
+        spark=SparkConfig(shuffle_partitions=2),
+        window={"window_days": 10},
+        als={"rank": 8, "iters": 8, "reg": 0.1},
+        ranker={"epochs": 4, "hidden": (32, 16)},
+        eval={"k_values": (5, 10)},
+        gates={"*": {"metric": "ndcg@10"}},
+        top_k={"k": 10},
+    )
     report = main.run(AS_OF, lake_settings, cfg, spark)
     report.cfg = cfg  # type: ignore[attr-defined]
     return report
@@ -49,16 +57,24 @@ def test_pipeline_trains_evaluates_registers_and_promotes(run_report: main.RunRe
     assert v is not None
     v.verify()
     m = v.manifest
-    assert {"ranker.pt", "feature_schema.json", "item_embeddings.npy", "faiss.index", "faiss_similar.index",
-            "popularity.json", "item_neighbours.npz"} <= set(m["artifacts"])
+    assert {
+        "ranker.pt",
+        "feature_schema.json",
+        "item_embeddings.npy",
+        "faiss.index",
+        "faiss_similar.index",
+        "popularity.json",
+        "item_neighbours.npz",
+    } <= set(m["artifacts"])
     assert r.neighbours["pairs"] > 0 and m["metrics"]["neighbours"] == r.neighbours
     assert m["data_window"]["as_of"] == AS_OF.isoformat() and m["metrics"]["ann"]["recall"] == pytest.approx(1.0)
     assert m["metrics"]["ann_similar"]["recall"] == pytest.approx(1.0)
     assert [i["name"] for i in m["feature_schema"]["inputs"]][:3] == ["user_num", "user_genres", "item_num"]
 
 
-def test_exported_ranker_loads_without_batch_code_and_matches(run_report: main.RunReport,
-                                                              lake_settings: Settings) -> None:
+def test_exported_ranker_loads_without_batch_code_and_matches(
+    run_report: main.RunReport, lake_settings: Settings
+) -> None:
     import torch
 
     reg = ModelRegistry(lake_settings.paths.registry_root)
@@ -67,9 +83,19 @@ def test_exported_ranker_loads_without_batch_code_and_matches(run_report: main.R
     loaded = torch.jit.load(str(v.artifact("ranker.pt")))
     rank = json.loads(v.artifact("feature_schema.json").read_text())["embedding_rank"]
     b = 3
-    args = [torch.rand(b, 4), torch.rand(b, 20), torch.rand(b, 5), torch.rand(b, 20), torch.rand(b, 20),
-            torch.rand(b, rank), torch.rand(b, rank), torch.rand(b, rank), torch.zeros(b, dtype=torch.long),
-            torch.ones(b, dtype=torch.long), torch.full((b,), 20.0)]
+    args = [
+        torch.rand(b, 4),
+        torch.rand(b, 20),
+        torch.rand(b, 5),
+        torch.rand(b, 20),
+        torch.rand(b, 20),
+        torch.rand(b, rank),
+        torch.rand(b, rank),
+        torch.rand(b, rank),
+        torch.zeros(b, dtype=torch.long),
+        torch.ones(b, dtype=torch.long),
+        torch.full((b,), 20.0),
+    ]
     e1, s1 = loaded(*args)
     e2, s2 = run_report.candidate.ranker(*args)  # type: ignore[union-attr]
     assert torch.allclose(e1, e2) and torch.allclose(s1, s2)
@@ -82,8 +108,12 @@ def test_shuffled_embeddings_fail_the_gates_and_the_good_candidate_passes(run_re
     assert good is not None and data is not None
     rng = np.random.default_rng(0)
     e = good.emb
-    broken = Bundle(good.ranker, Embeddings(e.user_ids, e.user_vecs, e.item_ids,
-                                            e.item_vecs[rng.permutation(len(e.item_ids))]), good.vocab, good.popular)
+    broken = Bundle(
+        good.ranker,
+        Embeddings(e.user_ids, e.user_vecs, e.item_ids, e.item_vecs[rng.permutation(len(e.item_ids))]),
+        good.vocab,
+        good.popular,
+    )
     surfaces = ["homepage/top_picks"]
     ok = main.gate(cfg, main.evaluate_models(data, cfg, good, None, surfaces), surfaces, 1.0)
     assert ok.passed, ok.reasons
@@ -99,7 +129,8 @@ def test_batch_features_are_materialized_to_redis(run_report: main.RunReport, la
     store = open_store(lake_settings)
     online = store.get_online_features(
         features=["user_batch:n_events", "user_batch:genre_profile", "user_batch:mean_rating"],
-        entity_rows=[{"user_id": "u0"}, {"user_id": "u1"}]).to_dict()
+        entity_rows=[{"user_id": "u0"}, {"user_id": "u1"}],
+    ).to_dict()
     offline = io.features_dir(lake_settings.paths.lake_dir, "user_batch")
     import pyarrow.parquet as pq
 
@@ -107,13 +138,15 @@ def test_batch_features_are_materialized_to_redis(run_report: main.RunReport, la
     for k, user in enumerate(["u0", "u1"]):
         assert online["n_events"][k] == table.loc[user, "n_events"] > 0
         assert online["genre_profile"][k] == pytest.approx(list(table.loc[user, "genre_profile"]), abs=1e-6)
-    items = store.get_online_features(features=["item_batch:popularity", "item_batch:genres"],
-                                      entity_rows=[{"item_id": "0"}]).to_dict()
+    items = store.get_online_features(
+        features=["item_batch:popularity", "item_batch:genres"], entity_rows=[{"item_id": "0"}]
+    ).to_dict()
     assert items["popularity"][0] > 0 and len(items["genres"][0]) == 2
 
 
-def test_top_k_candidates_are_materialized_and_match_the_embeddings(run_report: main.RunReport,
-                                                                    lake_settings: Settings, world: tuple) -> None:
+def test_top_k_candidates_are_materialized_and_match_the_embeddings(
+    run_report: main.RunReport, lake_settings: Settings, world: tuple
+) -> None:
     """top_k_items/top_k_scores read through Feast: the user's best 10 unseen items by ALS score."""
     from hybridrec import seen as seen_set
     from hybridrec.feature_store import open_store
@@ -121,9 +154,10 @@ def test_top_k_candidates_are_materialized_and_match_the_embeddings(run_report: 
     _, rows = world
     users = ["u0", "u3"]
     store = open_store(lake_settings)
-    got = store.get_online_features(features=["user_batch:top_k_items", "user_batch:top_k_scores",
-                                              "user_batch:seen_hashes"],
-                                    entity_rows=[{"user_id": u} for u in users]).to_dict()
+    got = store.get_online_features(
+        features=["user_batch:top_k_items", "user_batch:top_k_scores", "user_batch:seen_hashes"],
+        entity_rows=[{"user_id": u} for u in users],
+    ).to_dict()
     emb = run_report.candidate.emb  # type: ignore[union-attr]
     for n, user in enumerate(users):
         seen = {r["item_id"] for r in rows if r["user_id"] == user and r["event_type"] != "IMPRESSION"}
@@ -139,8 +173,9 @@ def test_top_k_candidates_are_materialized_and_match_the_embeddings(run_report: 
         assert seen_set.decode(got["seen_hashes"][n]).tolist() == sorted(seen_set.hashes(seen).tolist())
 
 
-def test_a_run_whose_features_fail_publishes_and_promotes_nothing(run_report: main.RunReport, spark: SparkSession,
-                                                                   lake_settings: Settings) -> None:
+def test_a_run_whose_features_fail_publishes_and_promotes_nothing(
+    run_report: main.RunReport, spark: SparkSession, lake_settings: Settings
+) -> None:
     """The online store is unreachable when the next run materializes its features: the run fails, and the
     registry is as before (no new version, the promoted one unchanged). It used to promote first, so serving
     loaded a model whose batch features never arrived."""
@@ -151,8 +186,9 @@ def test_a_run_whose_features_fail_publishes_and_promotes_nothing(run_report: ma
     assert reg.current_version() == run_report.version
     no_redis = lake_settings.model_copy(update={"redis": lake_settings.redis.model_copy(update={"port": free_port()})})
     cfg: BatchConfig = run_report.cfg  # type: ignore[attr-defined]
-    cheap = cfg.model_copy(update={"als": cfg.als.model_copy(update={"iters": 2}),
-                                   "ranker": cfg.ranker.model_copy(update={"epochs": 1})})
+    cheap = cfg.model_copy(
+        update={"als": cfg.als.model_copy(update={"iters": 2}), "ranker": cfg.ranker.model_copy(update={"epochs": 1})}
+    )
     with pytest.raises(Exception, match=r"(?i)connect|refused"):
         main.run(AS_OF, no_redis, cheap, spark)
     assert [v.version for v in reg.list()] == before

@@ -25,8 +25,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def test_pipeline_runs_on_the_standalone_cluster(tmp_path: Path, services: object,
-                                                 world: tuple[list[Item], list[dict[str, object]]]) -> None:
+def test_pipeline_runs_on_the_standalone_cluster(
+    tmp_path: Path, services: object, world: tuple[list[Item], list[dict[str, object]]]
+) -> None:
     items, rows = world
     lake = tmp_path / "lake"
     write_snapshot(items, lake)
@@ -35,17 +36,36 @@ def test_pipeline_runs_on_the_standalone_cluster(tmp_path: Path, services: objec
     was_running = cluster.port_open(cfg.cluster_host, cfg.cluster_port)
     if not was_running:
         cluster.up(cfg)
-    env = {**os.environ, "HYBRIDREC_PATHS__DATA_DIR": str(tmp_path),
-           "HYBRIDREC_FEAST__PROJECT": f"t{uuid.uuid4().hex[:10]}",
-           "HYBRIDREC_BATCH__SPARK__SHUFFLE_PARTITIONS": "2", "HYBRIDREC_BATCH__SPARK__EXECUTOR_MEMORY": "1g",
-           "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    env = {
+        **os.environ,
+        "HYBRIDREC_PATHS__DATA_DIR": str(tmp_path),
+        "HYBRIDREC_FEAST__PROJECT": f"t{uuid.uuid4().hex[:10]}",
+        "HYBRIDREC_BATCH__SPARK__SHUFFLE_PARTITIONS": "2",
+        "HYBRIDREC_BATCH__SPARK__EXECUTOR_MEMORY": "1g",
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+    }
     report = tmp_path / "report.json"
     try:
         proc = subprocess.run(
-            [str(cluster.SPARK_HOME / "bin" / "spark-submit"), "--master", cluster.master_url(cfg),
-             str(ROOT / "batch" / "submit.py"), "--as-of", "2023-11-20", "--window-days", "10",
-             "--report", str(report)],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+            [
+                str(cluster.SPARK_HOME / "bin" / "spark-submit"),
+                "--master",
+                cluster.master_url(cfg),
+                str(ROOT / "batch" / "submit.py"),
+                "--as-of",
+                "2023-11-20",
+                "--window-days",
+                "10",
+                "--report",
+                str(report),
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
     finally:
         if not was_running:
             cluster.down()

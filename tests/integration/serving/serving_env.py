@@ -23,14 +23,19 @@ from tests.unit.serving import serving_kit as kit
 
 
 def serving_settings(base: Settings, tmp: Path, **serving: Any) -> ServingSettings:
-    feast = base.feast.model_copy(update={"project": f"t{uuid.uuid4().hex[:10]}",
-                                          "registry_path": tmp / "feast" / "registry.db"})
-    cfg = {"port": 0, "metrics_port": 0, "registry_poll_s": 0.2,
-           "trending_refresh_s": 0.5, "grace_s": 1.0,
-           **serving}
+    feast = base.feast.model_copy(
+        update={"project": f"t{uuid.uuid4().hex[:10]}", "registry_path": tmp / "feast" / "registry.db"}
+    )
+    cfg = {"port": 0, "metrics_port": 0, "registry_poll_s": 0.2, "trending_refresh_s": 0.5, "grace_s": 1.0, **serving}
     paths = base.paths.model_copy(update={"registry_dir": tmp / "registry"})
-    return ServingSettings(**{**base.model_dump(exclude={"feast", "paths", "serving"}), "feast": feast.model_dump(),
-                              "paths": paths.model_dump(), "serving": cfg})
+    return ServingSettings(
+        **{
+            **base.model_dump(exclude={"feast", "paths", "serving"}),
+            "feast": feast.model_dump(),
+            "paths": paths.model_dump(),
+            "serving": cfg,
+        }
+    )
 
 
 def seed_features(settings: ServingSettings, w: kit.World, users: dict[str, UserFeatures]) -> None:
@@ -38,10 +43,24 @@ def seed_features(settings: ServingSettings, w: kit.World, users: dict[str, User
     store = apply_definitions(settings)
     ts = pd.Timestamp(datetime.now(tz=UTC))
     items = w.item_features()
-    store.write_to_online_store(ITEM_BATCH_VIEW, pd.DataFrame([
-        {"item_id": i, "popularity": f.popularity, "n_ratings": int(f.n_ratings), "mean_rating": f.mean_rating,
-         "genres": list(f.genres), "year": int(f.year), "age_days": int(f.age_days), "event_timestamp": ts}
-        for i, f in items.items()]))
+    store.write_to_online_store(
+        ITEM_BATCH_VIEW,
+        pd.DataFrame(
+            [
+                {
+                    "item_id": i,
+                    "popularity": f.popularity,
+                    "n_ratings": int(f.n_ratings),
+                    "mean_rating": f.mean_rating,
+                    "genres": list(f.genres),
+                    "year": int(f.year),
+                    "age_days": int(f.age_days),
+                    "event_timestamp": ts,
+                }
+                for i, f in items.items()
+            ]
+        ),
+    )
     write_users(settings, users)
 
 
@@ -60,19 +79,56 @@ def write_users(settings: ServingSettings, users: dict[str, UserFeatures], *, ne
         have = {f.name for f in store.get_feature_view(view).features} | {"user_id", "event_timestamp"}
         return {k: v for k, v in row.items() if k in have}
 
-    store.write_to_online_store(USER_FRESH_VIEW, pd.DataFrame([defined(USER_FRESH_VIEW, {
-        "user_id": u, "recent_items": list(f.recent_items), "recent_item_times_ms": [0] * len(f.recent_items),
-        "session_start_ms": f.last_event_ms or 0, "session_items": list(f.recent_items),
-        "session_genres": list(f.session_genres or ()), "taste_genres": list(f.taste_genres or ()),
-        "counts_1h": [0] * 8, "counts_1d": [0] * 8, "last_event_ms": f.last_event_ms or 0,
-        "hidden_items": sorted(f.hidden_items), "engaged_items": list(f.engaged_items),
-        "event_timestamp": ts}) for u, f in users.items()]))
-    store.write_to_online_store(USER_BATCH_VIEW, pd.DataFrame([defined(USER_BATCH_VIEW, {
-        "user_id": u, "genre_profile": list(f.genre_profile or ()), "n_events": int(f.n_events),
-        "n_ratings": int(f.n_ratings), "mean_rating": f.mean_rating, "active_days": 3,
-        "first_event_ms": f.first_event_ms or 0, "top_k_items": list(f.top_k_items),
-        "top_k_scores": list(f.top_k_scores), "seen_hashes": f.seen_hashes, "event_timestamp": ts})
-        for u, f in users.items()]))
+    store.write_to_online_store(
+        USER_FRESH_VIEW,
+        pd.DataFrame(
+            [
+                defined(
+                    USER_FRESH_VIEW,
+                    {
+                        "user_id": u,
+                        "recent_items": list(f.recent_items),
+                        "recent_item_times_ms": [0] * len(f.recent_items),
+                        "session_start_ms": f.last_event_ms or 0,
+                        "session_items": list(f.recent_items),
+                        "session_genres": list(f.session_genres or ()),
+                        "taste_genres": list(f.taste_genres or ()),
+                        "counts_1h": [0] * 8,
+                        "counts_1d": [0] * 8,
+                        "last_event_ms": f.last_event_ms or 0,
+                        "hidden_items": sorted(f.hidden_items),
+                        "engaged_items": list(f.engaged_items),
+                        "event_timestamp": ts,
+                    },
+                )
+                for u, f in users.items()
+            ]
+        ),
+    )
+    store.write_to_online_store(
+        USER_BATCH_VIEW,
+        pd.DataFrame(
+            [
+                defined(
+                    USER_BATCH_VIEW,
+                    {
+                        "user_id": u,
+                        "genre_profile": list(f.genre_profile or ()),
+                        "n_events": int(f.n_events),
+                        "n_ratings": int(f.n_ratings),
+                        "mean_rating": f.mean_rating,
+                        "active_days": 3,
+                        "first_event_ms": f.first_event_ms or 0,
+                        "top_k_items": list(f.top_k_items),
+                        "top_k_scores": list(f.top_k_scores),
+                        "seen_hashes": f.seen_hashes,
+                        "event_timestamp": ts,
+                    },
+                )
+                for u, f in users.items()
+            ]
+        ),
+    )
     if not newer_fields:  # Feast writes every field of the view; drop the newer ones from the hash afterwards
         import redis
 
@@ -80,7 +136,8 @@ def write_users(settings: ServingSettings, users: dict[str, UserFeatures], *, ne
 
         client = redis.Redis(host=settings.redis.host, port=settings.redis.port, db=settings.redis.db)
         fields = hash_fields(USER_FRESH_VIEW, ["hidden_items", "engaged_items"]) + hash_fields(
-            USER_BATCH_VIEW, ["top_k_items", "top_k_scores", "seen_hashes"])
+            USER_BATCH_VIEW, ["top_k_items", "top_k_scores", "seen_hashes"]
+        )
         for u in users:
             client.hdel(entity_key("user_id", u, settings.feast.project), *fields)
         client.close()

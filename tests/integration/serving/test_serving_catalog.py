@@ -22,10 +22,16 @@ pytestmark = pytest.mark.integration
 def test_catalog_topic_read_to_its_end(isolated: Settings) -> None:
     kafka = isolated.kafka
     producer = Producer(producer_config(kafka))
-    for item_id, title, genres in (("m1", "Heat", ["Crime"]), ("m2", "Alien", ["Horror", "Sci-Fi"]),
-                                   ("m1", "Heat (1995)", ["Crime", "Thriller"])):
-        producer.produce(kafka.topics.catalog, CatalogItem(item_id=item_id, title=title, genres=genres,
-                                                           year=1995).SerializeToString(), item_id.encode())
+    for item_id, title, genres in (
+        ("m1", "Heat", ["Crime"]),
+        ("m2", "Alien", ["Horror", "Sci-Fi"]),
+        ("m1", "Heat (1995)", ["Crime", "Thriller"]),
+    ):
+        producer.produce(
+            kafka.topics.catalog,
+            CatalogItem(item_id=item_id, title=title, genres=genres, year=1995).SerializeToString(),
+            item_id.encode(),
+        )
     producer.produce(kafka.topics.catalog, None, b"m2")  # tombstone
     assert producer.flush(30) == 0
     catalog = read_catalog_topic(kafka)
@@ -59,8 +65,10 @@ def test_bad_catalog_records_are_skipped_and_counted(isolated: Settings, tmp_pat
         running = await start(env.serving_settings(isolated, tmp_path, log_impressions=False))
         try:
             reg = running.engine.metrics.registry
-            return {r: reg.get_sample_value("hybridrec_serving_catalog_skipped_records", {"reason": r}) or 0.0
-                    for r in ("undecodable", "missing_item_id", "key_not_item_id")}
+            return {
+                r: reg.get_sample_value("hybridrec_serving_catalog_skipped_records", {"reason": r}) or 0.0
+                for r in ("undecodable", "missing_item_id", "key_not_item_id")
+            }
         finally:
             await running.stop(0.5)
 

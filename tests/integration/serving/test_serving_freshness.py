@@ -28,24 +28,35 @@ from tests.unit.serving import serving_kit as kit
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 FRESHNESS_S = 2.0  # the issue's bound: produce → changed response
+
+
 def _send(producer: EventProducer, user: str, item: str, event_type: str) -> None:
     """One event through a warm validating producer (as a homepage backend keeps one), acknowledged by the
     broker, stamped when sent (a producer created per event spends its first round trips getting an idempotence
     id, which would count as freshness)."""
-    e = make_event(event_id=f"{user}-{item}-{event_type}-{time.time_ns()}", user_id=user, item_id=item,
-                   event_type=event_type, value=0.0, event_time_ms=int(time.time() * 1000), device="TV", country="NL")
+    e = make_event(
+        event_id=f"{user}-{item}-{event_type}-{time.time_ns()}",
+        user_id=user,
+        item_id=item,
+        event_type=event_type,
+        value=0.0,
+        event_time_ms=int(time.time() * 1000),
+        device="TV",
+        country="NL",
+    )
     assert producer.send(e)
     producer.flush()
 
 
-async def _until(ranker: object, user: str, done: object, since: float, timeout_s: float = 30.0
-                 ) -> tuple[pb.HomepageResponse, float]:
+async def _until(
+    ranker: object, user: str, done: object, since: float, timeout_s: float = 30.0
+) -> tuple[pb.HomepageResponse, float]:
     """Poll GetHomepage until ``done(page)``: the page and the seconds since ``since`` (inf: never)."""
     page = pb.HomepageResponse()
     while time.monotonic() - since < timeout_s:
         page = await ranker.GetHomepage(  # type: ignore[attr-defined]
-            pb.HomepageRequest(user_id=user, n_rows=5, items_per_row=10, context=pb.RequestContext(device=2)),
-            timeout=2)
+            pb.HomepageRequest(user_id=user, n_rows=5, items_per_row=10, context=pb.RequestContext(device=2)), timeout=2
+        )
         if done(page):  # type: ignore[operator]
             return page, time.monotonic() - since
         await asyncio.sleep(0.05)
@@ -59,8 +70,7 @@ def test_an_event_in_kafka_changes_the_next_response_within_2s(services: Setting
     ensure_topics(stream.kafka)
     world = kit.world(n_users=30, n_items=150)
     # The ranker reads the job's Feast project; items and the model are the batch layer's part.
-    base = env.serving_settings(stream, tmp_path, log_impressions=False, exploration_rate=0.0,
-                                registry_poll_s=0.5)
+    base = env.serving_settings(stream, tmp_path, log_impressions=False, exploration_rate=0.0, registry_poll_s=0.5)
     settings = ServingSettings(**{**base.model_dump(exclude={"feast"}), "feast": stream.feast.model_dump()})
     env.seed_features(settings, world, {})
     env.publish_model(settings, world, tmp_path)
@@ -85,16 +95,23 @@ def test_an_event_in_kafka_changes_the_next_response_within_2s(services: Setting
                 t0 = time.monotonic()  # clocks start before producing
                 await asyncio.to_thread(_send, producer, "u1", "i7", "PLAY")
                 watched, took_play = await _until(
-                    ranker, "u1", lambda p: any(r.title == "Because you watched Title i7" for r in p.rows), t0)
+                    ranker, "u1", lambda p: any(r.title == "Because you watched Title i7" for r in p.rows), t0
+                )
                 if took_play == float("inf"):
                     return {"play_s": took_play, "hide_s": took_play, "watched": watched, "victim": ""}
                 victim = next(i.item_id for r in watched.rows if r.type == pb.FOR_YOU for i in r.items)
                 t0 = time.monotonic()
                 await asyncio.to_thread(_send, producer, "u1", victim, "HIDE")
                 hidden, took_hide = await _until(
-                    ranker, "u1", lambda p: victim not in {i.item_id for r in p.rows for i in r.items}, t0)
-                return {"play_s": took_play, "hide_s": took_hide, "watched": watched, "hidden": hidden,
-                        "victim": victim}
+                    ranker, "u1", lambda p: victim not in {i.item_id for r in p.rows for i in r.items}, t0
+                )
+                return {
+                    "play_s": took_play,
+                    "hide_s": took_hide,
+                    "watched": watched,
+                    "hidden": hidden,
+                    "victim": victim,
+                }
             finally:
                 await channel.close()
                 await running.stop(1.0)

@@ -47,8 +47,9 @@ def _sample(exposition: str, name: str) -> float:
     return 0.0
 
 
-def test_homepage_rows_health_reflection_metrics_and_impressions(isolated: Settings, tmp_path: Path,
-                                                                 world: kit.World) -> None:
+def test_homepage_rows_health_reflection_metrics_and_impressions(
+    isolated: Settings, tmp_path: Path, world: kit.World
+) -> None:
     settings = env.serving_settings(isolated, tmp_path)
     env.seed_features(settings, world, {"u1": kit.heavy_user(world, now_ms=NOW)})
     version = env.publish_model(settings, world, tmp_path)
@@ -63,33 +64,51 @@ def test_homepage_rows_health_reflection_metrics_and_impressions(isolated: Setti
             await ranker.GetHomepage(pb.HomepageRequest(user_id="warm-up", context=_ctx()), timeout=2)
             await ranker.GetRow(pb.RowRequest(user_id="warm-up", row_type=pb.TRENDING, n_items=5), timeout=2)
             before = await asyncio.to_thread(lambda: urllib.request.urlopen(scrape).read().decode())
-            page = await ranker.GetHomepage(pb.HomepageRequest(user_id="u1", context=_ctx(), n_rows=4,
-                                                               items_per_row=12, request_id="req-1"), timeout=2)
+            page = await ranker.GetHomepage(
+                pb.HomepageRequest(user_id="u1", context=_ctx(), n_rows=4, items_per_row=12, request_id="req-1"),
+                timeout=2,
+            )
             row = await ranker.GetRow(pb.RowRequest(user_id="u1", row_type=pb.TRENDING, n_items=5), timeout=2)
             similar = await ranker.GetSimilarItems(pb.SimilarItemsRequest(item_id="i7", n_items=6), timeout=2)
-            await ranker.GetHomepage(pb.HomepageRequest(user_id="u1", personalized=False, request_id="req-anon",
-                                                         context=_ctx()), timeout=2)
+            await ranker.GetHomepage(
+                pb.HomepageRequest(user_id="u1", personalized=False, request_id="req-anon", context=_ctx()), timeout=2
+            )
             health = await health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service="hybridrec.v1.Ranker"))
+                health_pb2.HealthCheckRequest(service="hybridrec.v1.Ranker")
+            )
             assert health.status == health_pb2.HealthCheckResponse.SERVING
             refl = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
-                iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+                iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+            )
             names = [s.name async for r in refl for s in r.list_services_response.service]
             assert "hybridrec.v1.Ranker" in names and "grpc.health.v1.Health" in names
             # v1 too (what grpcurl and ghz ask first): the same answers under the new package name.
-            v1 = channel.stream_stream("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-                                       request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
-                                       response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)
-            got = [r async for r in v1(iter([reflection_pb2.ServerReflectionRequest(list_services=""),
-                                             reflection_pb2.ServerReflectionRequest(
-                                                 file_containing_symbol="hybridrec.v1.Ranker"),
-                                             reflection_pb2.ServerReflectionRequest(  # how ghz asks
-                                                 file_containing_symbol="hybridrec.v1.Ranker.GetHomepage")]))]
+            v1 = channel.stream_stream(
+                "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+                response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+            )
+            got = [
+                r
+                async for r in v1(
+                    iter(
+                        [
+                            reflection_pb2.ServerReflectionRequest(list_services=""),
+                            reflection_pb2.ServerReflectionRequest(file_containing_symbol="hybridrec.v1.Ranker"),
+                            reflection_pb2.ServerReflectionRequest(  # how ghz asks
+                                file_containing_symbol="hybridrec.v1.Ranker.GetHomepage"
+                            ),
+                        ]
+                    )
+                )
+            ]
             assert {s.name for s in got[0].list_services_response.service} == set(names)
             assert {"grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"} <= set(names)
             assert got[1].file_descriptor_response.file_descriptor_proto, "descriptors for stock clients"
-            assert got[2].file_descriptor_response.file_descriptor_proto == \
-                got[1].file_descriptor_response.file_descriptor_proto
+            assert (
+                got[2].file_descriptor_response.file_descriptor_proto
+                == got[1].file_descriptor_response.file_descriptor_proto
+            )
             metrics = await asyncio.to_thread(lambda: urllib.request.urlopen(scrape).read().decode())
         finally:
             await channel.close()
@@ -98,8 +117,9 @@ def test_homepage_rows_health_reflection_metrics_and_impressions(isolated: Setti
 
     page, row, similar, before, metrics = asyncio.run(scenario())
     assert page.request_id == "req-1" and page.model_version == version and list(page.degraded) == []
-    assert [r.type for r in page.rows][:3] == [pb.FOR_YOU, pb.BECAUSE_YOU_WATCHED, pb.TOP_GENRE] or \
-        [r.type for r in page.rows][:2] == [pb.FOR_YOU, pb.BECAUSE_YOU_WATCHED]
+    assert [r.type for r in page.rows][:3] == [pb.FOR_YOU, pb.BECAUSE_YOU_WATCHED, pb.TOP_GENRE] or [
+        r.type for r in page.rows
+    ][:2] == [pb.FOR_YOU, pb.BECAUSE_YOU_WATCHED]
     assert page.rows[1].title == "Because you watched Title i0"
     served = [i.item_id for r in page.rows for i in r.items]
     assert len(served) == len(set(served)) == 4 * 12
@@ -112,12 +132,17 @@ def test_homepage_rows_health_reflection_metrics_and_impressions(isolated: Setti
     row_calls = 'hybridrec_serving_request_seconds_count{method="GetRow"}'
     assert _sample(metrics, homepage) - _sample(before, homepage) == 2.0
     assert _sample(metrics, row_calls) - _sample(before, row_calls) == 1.0
-    for name in ('hybridrec_serving_stage_seconds_count{stage="features"}',
-                 f'hybridrec_serving_model_info{{version="{version}"}} 1.0', "hybridrec_serving_candidates_bucket"):
+    for name in (
+        'hybridrec_serving_stage_seconds_count{stage="features"}',
+        f'hybridrec_serving_model_info{{version="{version}"}} 1.0',
+        "hybridrec_serving_candidates_bucket",
+    ):
         assert name in metrics, name
 
-    logs = [ImpressionLog.FromString(m.value()) for m in
-            consume(isolated.kafka.bootstrap_servers, isolated.kafka.topics.impressions, expected=6, timeout_s=30)]
+    logs = [
+        ImpressionLog.FromString(m.value())
+        for m in consume(isolated.kafka.bootstrap_servers, isolated.kafka.topics.impressions, expected=6, timeout_s=30)
+    ]
     first = next(x for x in logs if x.request_id == "req-1")
     assert (first.user_id, first.model_version, first.variant) == ("u1", version, "control")
     assert [s.item_id for s in first.slots] == served
@@ -141,8 +166,9 @@ def test_fresh_features_change_the_next_response(isolated: Settings, tmp_path: P
             req = pb.HomepageRequest(user_id="u2", context=_ctx(), n_rows=3, items_per_row=10)
             before = await ranker.GetHomepage(req, timeout=2)
             # What the speed layer does after a play of i99: a new recent item, written through Feast.
-            await asyncio.to_thread(env.write_users, settings,
-                                    {"u2": replace(user, recent_items=("i99", *user.recent_items))})
+            await asyncio.to_thread(
+                env.write_users, settings, {"u2": replace(user, recent_items=("i99", *user.recent_items))}
+            )
             after = await ranker.GetHomepage(req, timeout=2)
         finally:
             await channel.close()
@@ -153,12 +179,14 @@ def test_fresh_features_change_the_next_response(isolated: Settings, tmp_path: P
     assert before.rows[1].title == "Because you watched Title i0"
     assert after.rows[1].title == "Because you watched Title i99"
     assert "i99" not in [i.item_id for r in after.rows for i in r.items]
-    assert [i.item_id for i in before.rows[0].items] != [i.item_id for i in after.rows[0].items], \
+    assert [i.item_id for i in before.rows[0].items] != [i.item_id for i in after.rows[0].items], (
         "the session vector moved the FOR_YOU row"
+    )
 
 
-def test_each_kind_of_invalid_request_gets_invalid_argument(isolated: Settings, tmp_path: Path,
-                                                            world: kit.World) -> None:
+def test_each_kind_of_invalid_request_gets_invalid_argument(
+    isolated: Settings, tmp_path: Path, world: kit.World
+) -> None:
     settings = env.serving_settings(isolated, tmp_path, log_impressions=False)
     env.seed_features(settings, world, {})
     env.publish_model(settings, world, tmp_path)
@@ -222,7 +250,7 @@ def test_hot_swap_under_steady_load_fails_no_request(isolated: Settings, tmp_pat
             await asyncio.sleep(0.5)
             bad = await asyncio.to_thread(kit.publish, registry, world, tmp_path, seed=2)
             await asyncio.to_thread(kit.corrupt, bad)
-            await asyncio.sleep(1.0)   # several polls: the corrupt version is refused, v1 keeps serving
+            await asyncio.sleep(1.0)  # several polls: the corrupt version is refused, v1 keeps serving
             assert running.holder.current is not None and running.holder.current.version == v1
             v3 = await asyncio.to_thread(kit.publish, registry, world, tmp_path, seed=3)
             for _ in range(100):
@@ -247,9 +275,13 @@ def test_hot_swap_under_steady_load_fails_no_request(isolated: Settings, tmp_pat
 
 def test_direct_redis_read_equals_feast_sdk(isolated: Settings, tmp_path: Path, world: kit.World) -> None:
     settings = env.serving_settings(isolated, tmp_path)
-    user = replace(kit.heavy_user(world, now_ms=NOW), hidden_items=frozenset({"i40", "i41"}),
-                   top_k_items=("i50", "i51", "i52"), top_k_scores=(0.75, 0.5, 0.25),
-                   seen_hashes=seen.encode(["i7", "i8", "i60"]))
+    user = replace(
+        kit.heavy_user(world, now_ms=NOW),
+        hidden_items=frozenset({"i40", "i41"}),
+        top_k_items=("i50", "i51", "i52"),
+        top_k_scores=(0.75, 0.5, 0.25),
+        seen_hashes=seen.encode(["i7", "i8", "i60"]),
+    )
     env.seed_features(settings, world, {"u1": user})
     env.write_users(settings, {"old": kit.heavy_user(world, now_ms=NOW)}, newer_fields=False)
 
@@ -258,9 +290,16 @@ def test_direct_redis_read_equals_feast_sdk(isolated: Settings, tmp_path: Path, 
         feast = FeastFeatureReader(settings)
         ids = [*world.item_ids[:20], "missing"]
         try:
-            return (await direct.read_user("u1"), await feast.read_user("u1"), await direct.read_user("nobody"),
-                    await feast.read_user("nobody"), await direct.read_items(ids), await feast.read_items(ids),
-                    await direct.read_user("old"), await feast.read_user("old"))
+            return (
+                await direct.read_user("u1"),
+                await feast.read_user("u1"),
+                await direct.read_user("nobody"),
+                await feast.read_user("nobody"),
+                await direct.read_items(ids),
+                await feast.read_items(ids),
+                await direct.read_user("old"),
+                await feast.read_user("old"),
+            )
         finally:
             await direct.close()
 
@@ -272,7 +311,8 @@ def test_direct_redis_read_equals_feast_sdk(isolated: Settings, tmp_path: Path, 
     assert d_user.hidden_items == user.hidden_items and d_user.top_k_items == user.top_k_items
     assert d_user.top_k_scores == user.top_k_scores  # Float32 values exactly representable
     assert d_user.seen_hashes == user.seen_hashes and seen.decode(d_user.seen_hashes).tolist() == sorted(
-        seen.hashes(["i7", "i8", "i60"]).tolist())
+        seen.hashes(["i7", "i8", "i60"]).tolist()
+    )
     assert d_user == f_user
     assert set(d_items) == set(world.item_ids[:20]) and d_items == f_items
     assert d_old is not None and d_old.recent_items and d_old == f_old
@@ -286,8 +326,13 @@ def test_hidden_items_and_batch_top_k_through_redis(isolated: Settings, tmp_path
     top_k = tuple(world.item_ids[100:112])
     heavy = kit.heavy_user(world, now_ms=NOW)
     # "newcomer" is not in the model (no ALS vector) and has no session: FOR_YOU can only come from the top-K.
-    newcomer = replace(heavy, recent_items=(), last_event_ms=None, top_k_items=top_k,
-                       top_k_scores=tuple(1.0 / (1 + k) for k in range(len(top_k))))
+    newcomer = replace(
+        heavy,
+        recent_items=(),
+        last_event_ms=None,
+        top_k_items=top_k,
+        top_k_scores=tuple(1.0 / (1 + k) for k in range(len(top_k))),
+    )
     env.seed_features(settings, world, {"u1": heavy, "newcomer": newcomer})
     env.publish_model(settings, world, tmp_path)
 
@@ -297,13 +342,17 @@ def test_hidden_items_and_batch_top_k_through_redis(isolated: Settings, tmp_path
         try:
             out = []
             for user in ("u1", "u1", "newcomer"):
-                out.append(await ranker.GetHomepage(pb.HomepageRequest(user_id=user, context=_ctx(), n_rows=5,
-                                                                       items_per_row=10, request_id="same"),
-                                                    timeout=5))
+                out.append(
+                    await ranker.GetHomepage(
+                        pb.HomepageRequest(user_id=user, context=_ctx(), n_rows=5, items_per_row=10, request_id="same"),
+                        timeout=5,
+                    )
+                )
                 if len(out) == 1:  # the user hides what the first page showed
                     shown = [i.item_id for r in out[0].rows for i in r.items][:8]
-                    await asyncio.to_thread(env.write_users, settings,
-                                            {"u1": replace(heavy, hidden_items=frozenset(shown))})
+                    await asyncio.to_thread(
+                        env.write_users, settings, {"u1": replace(heavy, hidden_items=frozenset(shown))}
+                    )
             return out
         finally:
             await channel.close()

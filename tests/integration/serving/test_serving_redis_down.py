@@ -34,8 +34,7 @@ def own_redis(isolated: Settings, tmp_path: Path) -> Iterator[Settings]:
 
 def test_redis_stopped_mid_test_gives_fallback_rows_within_the_deadline(own_redis: Settings, tmp_path: Path) -> None:
     world = kit.world(n_users=20, n_items=100)
-    settings = env.serving_settings(own_redis, tmp_path, log_impressions=False, breaker_failures=3,
-                                    breaker_open_s=0.2)
+    settings = env.serving_settings(own_redis, tmp_path, log_impressions=False, breaker_failures=3, breaker_open_s=0.2)
     env.seed_features(settings, world, {"u1": kit.heavy_user(world, now_ms=int(time.time() * 1000))})
     env.publish_model(settings, world, tmp_path)
     redis = local_services.services(own_redis)["redis"]

@@ -27,6 +27,7 @@ from tests.support import streaming_kit as testkit
 
 def payload(key: bytes, fields: dict[bytes, bytes]) -> bytes:
     """A snapshot payload as ``FeastEncoding.payload`` frames it (a marshal subset: ``marshal.loads`` reads it)."""
+
     def b(x: bytes) -> bytes:
         return b"s" + struct.pack("<I", len(x)) + x
 
@@ -42,8 +43,14 @@ def snapshot(layout: HashLayout, entity: str, version_ms: int, value: int) -> tu
 
 def batch_line(layout: HashLayout, snapshots: list[tuple[str, int, bytes]]) -> str:
     entities, versions, payloads = zip(*snapshots, strict=True)
-    return " ".join([layout.view.encode().hex(), ",".join(e.encode().hex() for e in entities),
-                     ",".join(map(str, versions)), ",".join(p.hex() for p in payloads)])
+    return " ".join(
+        [
+            layout.view.encode().hex(),
+            ",".join(e.encode().hex() for e in entities),
+            ",".join(map(str, versions)),
+            ",".join(p.hex() for p in payloads),
+        ]
+    )
 
 
 def run_sink(s: StreamingSettings, lines: list[str], tmp_path: Path, classpath: str, ttl: int = 0) -> list[int]:
@@ -57,8 +64,13 @@ class SinkDriver:
     def __init__(self, s: StreamingSettings, tmp_path: Path, classpath: str, ttl: int = 0) -> None:
         spec = tmp_path / f"spec-{ttl}-{s.redis.port}.txt"
         spec.write_text(spec_text(s, testkit.fresh_layouts(s), kafka=False, key_ttl_seconds=ttl))
-        self.proc = subprocess.Popen(["java", "-cp", classpath, jvm.REDIS_SINK_DRIVER, str(spec)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            ["java", "-cp", classpath, jvm.REDIS_SINK_DRIVER, str(spec)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def send(self, line: str) -> tuple[int, int]:
         assert self.proc.stdin and self.proc.stdout
@@ -89,14 +101,24 @@ def settings(services: Settings, tmp_path: Path) -> Iterator[StreamingSettings]:
     drop_online_rows(s)
 
 
-def test_sink_keeps_the_newest_row_and_skips_replays(settings: StreamingSettings, java_classpath: str,
-                                                     tmp_path: Path) -> None:
+def test_sink_keeps_the_newest_row_and_skips_replays(
+    settings: StreamingSettings, java_classpath: str, tmp_path: Path
+) -> None:
     user, item = testkit.fresh_layouts(settings)
-    first = [snapshot(user, "u1", 1_000, 1), snapshot(user, "u1", 2_000, 2), snapshot(user, "u2", 1_000, 3),
-             snapshot(user, "u3", 1_500, 4), snapshot(user, "ü-😀", 1_000, 5)]
+    first = [
+        snapshot(user, "u1", 1_000, 1),
+        snapshot(user, "u1", 2_000, 2),
+        snapshot(user, "u2", 1_000, 3),
+        snapshot(user, "u3", 1_500, 4),
+        snapshot(user, "ü-😀", 1_000, 5),
+    ]
     older = [snapshot(user, "u1", 1_500, 6), snapshot(user, "u2", 3_000, 7)]
-    lines = [batch_line(user, first), batch_line(user, first), batch_line(user, older),
-             batch_line(item, [snapshot(item, "i1", 5, 8)])]
+    lines = [
+        batch_line(user, first),
+        batch_line(user, first),
+        batch_line(user, older),
+        batch_line(item, [snapshot(item, "i1", 5, 8)]),
+    ]
     # 4 entities over pipelines of 2; the replay writes nothing; of the older batch only u2 (newer) is written.
     assert run_sink(settings, lines, tmp_path, java_classpath) == [4, 0, 1, 1]
 
@@ -104,20 +126,21 @@ def test_sink_keeps_the_newest_row_and_skips_replays(settings: StreamingSettings
     field = user.fields[0][2]
 
     def value(layout: HashLayout, entity: str) -> int:
-        return Value.FromString(client.hget(layout.redis_key(entity), field if layout is user else
-                                            layout.fields[0][2])).int64_val
+        return Value.FromString(
+            client.hget(layout.redis_key(entity), field if layout is user else layout.fields[0][2])
+        ).int64_val
 
     assert {e: value(user, e) for e in ("u1", "u2", "u3", "ü-😀")} == {"u1": 2, "u2": 7, "u3": 4, "ü-😀": 5}
     assert value(item, "i1") == 8
     assert client.ttl(user.redis_key("u1")) == -1  # key_ttl_seconds 0: no expiry
 
-    assert run_sink(settings, [batch_line(item, [snapshot(item, "i2", 5, 9)])], tmp_path, java_classpath,
-                    ttl=600) == [1]
+    assert run_sink(settings, [batch_line(item, [snapshot(item, "i2", 5, 9)])], tmp_path, java_classpath, ttl=600) == [
+        1
+    ]
     assert 0 < client.ttl(item.redis_key("i2")) <= 600
 
 
-def test_a_redis_restart_loses_no_pending_row(settings: StreamingSettings, java_classpath: str,
-                                             tmp_path: Path) -> None:
+def test_a_redis_restart_loses_no_pending_row(settings: StreamingSettings, java_classpath: str, tmp_path: Path) -> None:
     """Redis away: the write fails, every row stays pending (and newer snapshots of the same entity replace older
     ones); Redis back: one write puts them all in."""
     server = testkit.RedisServer(tmp_path / "redis")
@@ -127,8 +150,10 @@ def test_a_redis_restart_loses_no_pending_row(settings: StreamingSettings, java_
     try:
         assert driver.send(batch_line(user, [snapshot(user, "u1", 1_000, 1)])) == (1, 0)
         server.stop()
-        assert driver.send(batch_line(user, [snapshot(user, "u1", 2_000, 2), snapshot(user, "u2", 2_000, 3)])) \
-            == (-1, 2)
+        assert driver.send(batch_line(user, [snapshot(user, "u1", 2_000, 2), snapshot(user, "u2", 2_000, 3)])) == (
+            -1,
+            2,
+        )
         assert driver.send(batch_line(user, [snapshot(user, "u2", 3_000, 4)])) == (-1, 2)
         server.start()
         assert driver.send("write") == (2, 0)

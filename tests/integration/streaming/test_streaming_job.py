@@ -50,8 +50,19 @@ def _late(world: testkit.World) -> list[InteractionEvent]:
     for e in world.events:
         newest[e.user_id] = max(newest.get(e.user_id, 0), e.event_time_ms)
     users = sorted(newest)[:3]
-    return [make_event(event_id=f"late-{u}", user_id=u, item_id="i1", event_type="PLAY", value=0.0,
-                       event_time_ms=newest[u] - 7_200_000, device="TV", country="NL") for u in users]
+    return [
+        make_event(
+            event_id=f"late-{u}",
+            user_id=u,
+            item_id="i1",
+            event_type="PLAY",
+            value=0.0,
+            event_time_ms=newest[u] - 7_200_000,
+            device="TV",
+            country="NL",
+        )
+        for u in users
+    ]
 
 
 @dataclass
@@ -74,8 +85,11 @@ def _scrape(port: int) -> str:
 
 def _metric(text: str, name: str) -> list[float]:
     """Values of every series whose metric name ends with ``name`` (Flink prefixes scope and group names)."""
-    return [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-            if line and not line.startswith("#") and line.split("{", 1)[0].split(" ", 1)[0].endswith(name)]
+    return [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#") and line.split("{", 1)[0].split(" ", 1)[0].endswith(name)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +131,7 @@ def test_features_through_feast_equal_reference(run: Run) -> None:
 
 def test_archive_holds_each_valid_event_once(run: Run) -> None:
     table = testkit.read_archive(run.settings)
-    valid = [*run.world.events, *run.late]   # late events are archived like every valid event
+    valid = [*run.world.events, *run.late]  # late events are archived like every valid event
     assert table.num_rows == len(valid)
     ids = table.column("event_id").to_pylist()
     assert Counter(ids).most_common(1)[0][1] == 1
@@ -161,8 +175,16 @@ def test_prometheus_reporter_exports_flink_and_job_metrics(run: Run) -> None:
     every = "\n".join(run.scrapes)
     assert _metric(every, "_numRecordsIn"), "no Flink task metrics"
     assert _metric(every, "jobmanager_numRunningJobs") or _metric(every, "_uptime"), "no Flink job metrics"
-    for name in ("events_valid", "events_dead_lettered", "snapshots_emitted", "late_events", "feature_rows_written",
-                 "event_to_write_lag_ms", "feature_write_failures", "feature_rows_pending"):
+    for name in (
+        "events_valid",
+        "events_dead_lettered",
+        "snapshots_emitted",
+        "late_events",
+        "feature_rows_written",
+        "event_to_write_lag_ms",
+        "feature_write_failures",
+        "feature_rows_pending",
+    ):
         assert _metric(every, name), f"{name} was never exported"
     assert max(_metric(every, "events_valid")) > 0
 
@@ -182,10 +204,12 @@ def test_training_state_equals_what_the_job_wrote(run: Run, spark: object) -> No
         [tuple(str(r[c]) if c in ("event_date", "event_hour") else r[c] for c in columns) for r in archived],
         "event_id string, user_id string, item_id string, event_type string, value double, event_time_ms bigint, "
         "surface string, position int, request_id string, variant string, device string, country string, "
-        "event_date string, event_hour string")
+        "event_date string, event_hour string",
+    )
     catalog = spark.createDataFrame(  # type: ignore[attr-defined]
         [(i, i, list(g), 2000) for i, g in run.world.genres.items()],
-        "item_id string, title string, genres array<string>, year int")
+        "item_id string, title string, genres array<string>, year int",
+    )
     state = tr.user_state(tr.clean_events(raw, 0, 10**15, ENGAGEMENT), tr.genre_vectors(catalog))
     late_users = {e.user_id for e in run.late}
     newest: dict[str, int] = {}
@@ -193,7 +217,8 @@ def test_training_state_equals_what_the_job_wrote(run: Run, spark: object) -> No
         if e.user_id not in late_users:
             newest[e.user_id] = max(newest.get(e.user_id, 0), e.event_time_ms)
     queries = spark.createDataFrame(  # type: ignore[attr-defined]
-        [(u, t + 1) for u, t in newest.items()], "user_id string, query_ms long")
+        [(u, t + 1) for u, t in newest.items()], "user_id string, query_ms long"
+    )
     training = {r["user_id"]: r for r in tr.asof_join(queries, state, ["user_id"], "query_ms").collect()}
     redis_rows, _ = testkit.read_features(run.settings, sorted(newest), [])
 
@@ -202,10 +227,11 @@ def test_training_state_equals_what_the_job_wrote(run: Run, spark: object) -> No
         written = redis_rows[user]
         genre_sum = list(row["u_session_genre_sum"])
         total = sum(genre_sum)
-        pairs = {"recent_items": (list(row["u_recent_items"]), list(written["recent_items"] or [])),
-                 "session_start_ms": (row["u_session_start_ms"] or 0, written["session_start_ms"] or 0),
-                 "session_genres": ([g / total if total else 0.0 for g in genre_sum],
-                                    list(written["session_genres"] or []))}
+        pairs = {
+            "recent_items": (list(row["u_recent_items"]), list(written["recent_items"] or [])),
+            "session_start_ms": (row["u_session_start_ms"] or 0, written["session_start_ms"] or 0),
+            "session_genres": ([g / total if total else 0.0 for g in genre_sum], list(written["session_genres"] or [])),
+        }
         for name, (mine, theirs) in pairs.items():
             if mine != pytest.approx(theirs, abs=1e-5):
                 wrong.append(f"{user} {name}: training {mine}, Redis {theirs}")

@@ -36,12 +36,21 @@ FRESH_S = 5.0
 
 
 def _now_event(user: str, item: str, event_type: str, n: int) -> InteractionEvent:
-    return make_event(event_id=f"{user}-{n}", user_id=user, item_id=item, event_type=event_type, value=0.0,
-                      event_time_ms=int(time.time() * 1000), device="TV", country="NL")
+    return make_event(
+        event_id=f"{user}-{n}",
+        user_id=user,
+        item_id=item,
+        event_type=event_type,
+        value=0.0,
+        event_time_ms=int(time.time() * 1000),
+        device="TV",
+        country="NL",
+    )
 
 
-def _readable_after(settings: StreamingSettings, producer: EventProducer, layout: HashLayout,
-                    event: InteractionEvent, deadline_s: float) -> float:
+def _readable_after(
+    settings: StreamingSettings, producer: EventProducer, layout: HashLayout, event: InteractionEvent, deadline_s: float
+) -> float:
     """Produce ``event`` (acknowledged by the broker), then seconds until its user's row in Redis carries it."""
     import redis
     from feast.protos.feast.types.Value_pb2 import Value
@@ -94,7 +103,9 @@ def test_freshness_redis_restart_kill_and_savepoint(services: Settings, tmp_path
     base = get_settings()
     settings = testkit.isolated_streaming_settings(
         base.model_copy(update={"redis": base.redis.model_copy(update={"port": redis_server.port})}),
-        tmp_path, bounded=False)
+        tmp_path,
+        bounded=False,
+    )
     ensure_topics(settings.kafka)
     world = testkit.make_world(1_500, disorder_ms=1_500, seed=11)
     first, rest, tail = world.events[:500], world.events[500:1_000], world.events[1_000:]
@@ -110,7 +121,7 @@ def test_freshness_redis_restart_kill_and_savepoint(services: Settings, tmp_path
         assert _restored_from(job) == "starting with empty state"
 
         # 1. Freshness with the shipped settings: a lone HIDE after a quiet stretch, then one event a second.
-        producer = EventProducer(settings.kafka, settings.validation)   # warm, as a homepage backend keeps one
+        producer = EventProducer(settings.kafka, settings.validation)  # warm, as a homepage backend keeps one
         time.sleep(10)
         hide = _now_event("fresh-h", "i3", "HIDE", 0)
         live.append(hide)
@@ -131,8 +142,9 @@ def test_freshness_redis_restart_kill_and_savepoint(services: Settings, tmp_path
         assert testkit.wait_for(lambda: testkit.read_archive(settings).num_rows > before_load, 120), job.tail()
         redis_server.stop()
         archived_at_outage = testkit.read_archive(settings).num_rows
-        assert testkit.wait_for(lambda: testkit.read_archive(settings).num_rows > archived_at_outage, 120), \
+        assert testkit.wait_for(lambda: testkit.read_archive(settings).num_rows > archived_at_outage, 120), (
             "the archive stalled without Redis"
+        )
         assert job.proc.poll() is None, job.tail()
         redis_server.start()
         feeder.join()
@@ -167,16 +179,16 @@ def test_freshness_redis_restart_kill_and_savepoint(services: Settings, tmp_path
         assert testkit.wait_for(lambda: "savepoints" in _restored_from(job), 120), job.tail()
 
         expected_ids = {e.event_id for e in [*world.events, *live, *sentinels]}
-        assert testkit.wait_for(lambda: testkit.read_archive(settings).num_rows >= len(expected_ids), 600), \
-            job.tail()
+        assert testkit.wait_for(lambda: testkit.read_archive(settings).num_rows >= len(expected_ids), 600), job.tail()
         pairs = testkit.World([*first, hide, *live[1:9], *rest, *more, *tail[250:]], world.genres).pairs()
+
         def mismatches() -> dict[str, list[str]]:
             return testkit.feature_mismatches(settings, pairs, world.genre_lookup, watermark_ms=watermark_ms)
 
         testkit.wait_for(lambda: not mismatches(), 180)
         assert mismatches() == {}
         users, _ = testkit.read_features(settings, ["fresh-h"], [])
-        assert users["fresh-h"]["hidden_items"] == ["i3"]   # kept through the kill and the savepoint
+        assert users["fresh-h"]["hidden_items"] == ["i3"]  # kept through the kill and the savepoint
         assert users["fresh-h"]["recent_items"] == ["i4"]
 
         # One more completed checkpoint: a duplicate (a replayed, re-committed file) would show up now.

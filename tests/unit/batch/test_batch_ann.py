@@ -32,8 +32,9 @@ def test_refined_ivfpq_returns_exact_scores_and_widens_until_the_recall_is_reach
     items = centers[rng.integers(0, 40, 20_000)] + 0.35 * rng.normal(size=(20_000, 16))
     items = (items * rng.lognormal(0.0, 0.5, size=(20_000, 1))).astype(np.float32)  # ALS-like norm spread
     queries = (centers[rng.integers(0, 40, 300)] + 0.35 * rng.normal(size=(300, 16))).astype(np.float32)
-    cfg = FaissConfig(exact_max_items=1000, approximate="ivfpq", ivfpq_nlist=64, ivfpq_nprobe=1, refine_k_factor=1,
-                      min_recall=0.95)
+    cfg = FaissConfig(
+        exact_max_items=1000, approximate="ivfpq", ivfpq_nlist=64, ivfpq_nprobe=1, refine_k_factor=1, min_recall=0.95
+    )
     index, kind = ann.build_index(items, cfg)
     assert kind == "ivfpq" and index.d == 16 and index.ntotal == len(items)
     first = ann.measure(index, kind, items, queries, 100)

@@ -16,8 +16,10 @@ T = io.as_of_end_ms(date(2023, 10, 30)) - DAY  # 2023-10-30 00:00 UTC
 
 
 def _rows(prefix: str, times: list[int]) -> list[dict[str, object]]:
-    return [{"event_id": f"{prefix}{k}", "user_id": "u", "item_id": str(k % 3), "event_type": "PLAY",
-             "event_time_ms": t} for k, t in enumerate(times)]
+    return [
+        {"event_id": f"{prefix}{k}", "user_id": "u", "item_id": str(k % 3), "event_type": "PLAY", "event_time_ms": t}
+        for k, t in enumerate(times)
+    ]
 
 
 def _snapshot(spark: SparkSession, lake: Path, first: date, last: date) -> list[tuple]:

@@ -11,7 +11,7 @@ def test_precedence_shared_section_file_env_overrides(tmp_path: Path, monkeypatc
     monkeypatch.delenv("HYBRIDREC_BATCH_CONFIG", raising=False)
     shared = Settings(batch={"als": {"rank": 8, "iters": 3}, "spark": {"master": "local[1]"}})
     f = tmp_path / "batch.toml"
-    f.write_text('[batch.als]\nrank = 12\n[batch.window]\nwindow_days = 30\n')
+    f.write_text("[batch.als]\nrank = 12\n[batch.window]\nwindow_days = 30\n")
     monkeypatch.setenv("HYBRIDREC_BATCH__ALS__REG", "0.5")
     cfg = load_batch_config(f, shared, materialize=False)
     assert (cfg.als.rank, cfg.als.iters, cfg.als.reg) == (12, 3, 0.5)

@@ -7,8 +7,12 @@ def _m(v: float) -> dict[str, float]:
 
 
 def test_candidate_must_beat_popularity_and_stay_near_current() -> None:
-    cfg = BatchConfig(gates={"*": GateConfig(metric="ndcg@10", tolerance=0.02),
-                             "homepage/top_picks": GateConfig(metric="ndcg@10", min_lift_over_popularity=0.5)})
+    cfg = BatchConfig(
+        gates={
+            "*": GateConfig(metric="ndcg@10", tolerance=0.02),
+            "homepage/top_picks": GateConfig(metric="ndcg@10", min_lift_over_popularity=0.5),
+        }
+    )
     ok = decide(cfg, {"row": _m(0.30)}, _m(0.20), {"row": _m(0.31)})
     assert ok.passed, ok.reasons
     worse_than_current = decide(cfg, {"row": _m(0.30)}, _m(0.20), {"row": _m(0.40)})

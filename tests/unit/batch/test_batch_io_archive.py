@@ -26,11 +26,19 @@ def test_window_late_arrivals_and_duplicates(spark: SparkSession, tmp_path: Path
     io.write_archive_table(archive_table(rows), tmp_path)
     # A late event of the window and a redelivered copy of "dup", filed under the next day's arrival hour,
     # as an archiver partitioning by processing time would do.
-    late = archive_table([
-        {"event_id": "late", "user_id": "v", "item_id": "a", "event_type": "RATING", "value": 4.0,
-         "event_time_ms": T + 5000},
-        {"event_id": "dup", "user_id": "u", "item_id": "b", "event_type": "CLICK", "event_time_ms": T + 1000},
-    ])
+    late = archive_table(
+        [
+            {
+                "event_id": "late",
+                "user_id": "v",
+                "item_id": "a",
+                "event_type": "RATING",
+                "value": 4.0,
+                "event_time_ms": T + 5000,
+            },
+            {"event_id": "dup", "user_id": "u", "item_id": "b", "event_type": "CLICK", "event_time_ms": T + 1000},
+        ]
+    )
     d, h = partition_of(T + DAY)
     target = io.archive_dir(tmp_path) / f"event_date={d}" / f"event_hour={h}"
     target.mkdir(parents=True)

@@ -17,7 +17,8 @@ def _inputs(n: int, rank: int, rng: np.random.Generator) -> dict[str, np.ndarray
         "user_vec": rng.normal(size=(n, rank)).astype(np.float32),
         "item_vec": rng.normal(size=(n, rank)).astype(np.float32),
         "recent_vec": rng.normal(size=(n, rank)).astype(np.float32),
-        "surface": rng.integers(0, 3, n), "device": rng.integers(0, 2, n),
+        "surface": rng.integers(0, 3, n),
+        "device": rng.integers(0, 2, n),
         "hour": rng.integers(0, 24, n).astype(np.float32),
     }
 

@@ -33,8 +33,9 @@ def test_orphaned_sink_files_older_than_the_retention_are_removed(tmp_path: Path
     young = _file(hour / ".part-0a1b-0-9.inprogress.9d9b", age_s=6 * DAY_S)
     committed = _file(hour / "part-0a1b-0-7", age_s=30 * DAY_S)
     other = _file(hour / ".something-else", age_s=30 * DAY_S)
-    later = _file(tmp_path / "events" / "event_date=2024-01-03" / "event_hour=00" / ".part-c-0-1.inprogress.d",
-                  age_s=30 * DAY_S)
+    later = _file(
+        tmp_path / "events" / "event_date=2024-01-03" / "event_hour=00" / ".part-c-0-1.inprogress.d", age_s=30 * DAY_S
+    )
 
     assert sweep.sweep_orphan_parts(tmp_path, date(2024, 1, 2), RETENTION_MS) == 1
     assert not stale.exists()
@@ -77,8 +78,11 @@ def test_registry_staging_of_a_dead_publish_is_removed_a_live_one_kept(tmp_path:
 
 
 def test_the_lake_lock_is_exclusive_and_names_its_holder(tmp_path: Path) -> None:
-    with sweep.lake_lock(tmp_path), pytest.raises(sweep.LakeBusy, match=f"pid {os.getpid()}"), \
-            sweep.lake_lock(tmp_path):
+    with (
+        sweep.lake_lock(tmp_path),
+        pytest.raises(sweep.LakeBusy, match=f"pid {os.getpid()}"),
+        sweep.lake_lock(tmp_path),
+    ):
         pass
     with sweep.lake_lock(tmp_path):  # released
         pass

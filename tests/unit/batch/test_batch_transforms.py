@@ -10,14 +10,18 @@ from batch import transforms as tr
 from hybridrec.contract import GENRES, genre_vector
 
 POSITIVE = ("PLAY", "CLICK", "RATING", "ADD_TO_LIST", "THUMBS")
-RAW_SCHEMA = ("event_id string, user_id string, item_id string, event_type string, value double, "
-              "event_time_ms bigint, surface string, position int, request_id string, variant string, "
-              "device string, country string, event_date string, event_hour string")
+RAW_SCHEMA = (
+    "event_id string, user_id string, item_id string, event_type string, value double, "
+    "event_time_ms bigint, surface string, position int, request_id string, variant string, "
+    "device string, country string, event_date string, event_hour string"
+)
 
 
 def _raw(spark: SparkSession, rows: list[tuple]) -> DataFrame:
-    full = [(eid, u, i, et, float(v), t, "home", 0, "", "", "TV", "NL", "2023-11-14", f"{h:02d}")
-            for eid, u, i, et, v, t, h in rows]
+    full = [
+        (eid, u, i, et, float(v), t, "home", 0, "", "", "TV", "NL", "2023-11-14", f"{h:02d}")
+        for eid, u, i, et, v, t, h in rows
+    ]
     return spark.createDataFrame(full, RAW_SCHEMA)
 
 
@@ -26,18 +30,23 @@ def _events(spark: SparkSession, rows: list[tuple]) -> DataFrame:
 
 
 def _catalog(spark: SparkSession, items: dict[str, list[str]]) -> DataFrame:
-    return spark.createDataFrame([(i, f"t{i}", g, 2000) for i, g in items.items()],
-                                 "item_id string, title string, genres array<string>, year int")
+    return spark.createDataFrame(
+        [(i, f"t{i}", g, 2000) for i, g in items.items()],
+        "item_id string, title string, genres array<string>, year int",
+    )
 
 
 def test_clean_dedupes_by_event_id_keeping_first_copy_and_applies_window(spark: SparkSession) -> None:
-    raw = _raw(spark, [
-        ("e1", "u", "a", "PLAY", 1, 1000, 0),
-        ("e1", "u", "a", "PLAY", 1, 1000, 5),   # duplicate filed again later
-        ("e2", "u", "b", "RATING", 4, 2000, 0),
-        ("e3", "u", "c", "IMPRESSION", 0, 5000, 0),  # outside the window
-        ("e4", "", "c", "PLAY", 1, 1500, 0),     # no user
-    ])
+    raw = _raw(
+        spark,
+        [
+            ("e1", "u", "a", "PLAY", 1, 1000, 0),
+            ("e1", "u", "a", "PLAY", 1, 1000, 5),  # duplicate filed again later
+            ("e2", "u", "b", "RATING", 4, 2000, 0),
+            ("e3", "u", "c", "IMPRESSION", 0, 5000, 0),  # outside the window
+            ("e4", "", "c", "PLAY", 1, 1500, 0),  # no user
+        ],
+    )
     out = tr.clean_events(raw, 0, 5000, POSITIVE).orderBy("event_id").collect()
     assert [r["event_id"] for r in out] == ["e1", "e2"]
     assert out[1]["engaged"] and out[1]["is_rating"]
@@ -51,10 +60,12 @@ def test_genre_vectors_match_the_shared_contract(spark: SparkSession) -> None:
 
 
 def test_asof_join_is_strictly_before(spark: SparkSession) -> None:
-    state = spark.createDataFrame([("k", 10, "a", 1), ("k", 20, "b", 2), ("k", 20, "c", 3)],
-                                  "key string, state_ms long, state_tb string, v long")
-    queries = spark.createDataFrame([("k", 5), ("k", 10), ("k", 11), ("k", 20), ("k", 21), ("x", 30)],
-                                    "key string, t long")
+    state = spark.createDataFrame(
+        [("k", 10, "a", 1), ("k", 20, "b", 2), ("k", 20, "c", 3)], "key string, state_ms long, state_tb string, v long"
+    )
+    queries = spark.createDataFrame(
+        [("k", 5), ("k", 10), ("k", 11), ("k", 20), ("k", 21), ("x", 30)], "key string, t long"
+    )
     got = {(r["key"], r["t"]): r["v"] for r in tr.asof_join(queries, state, ["key"], "t").collect()}
     assert got == {("k", 5): None, ("k", 10): None, ("k", 11): 1, ("k", 20): 1, ("k", 21): 3, ("x", 30): None}
 
@@ -62,17 +73,28 @@ def test_asof_join_is_strictly_before(spark: SparkSession) -> None:
 def _pit_world(spark: SparkSession, with_future: bool) -> tuple[DataFrame, DataFrame, DataFrame]:
     catalog = _catalog(spark, {"old": ["Comedy"], "target": ["Drama"], "future": ["Horror"], "n": ["War"]})
     rows = [
-        ("p1", "u", "old", "PLAY", 1, 1_000, ),
+        (
+            "p1",
+            "u",
+            "old",
+            "PLAY",
+            1,
+            1_000,
+        ),
         ("p2", "u", "old", "RATING", 2, 2_000),
-        ("o1", "v", "target", "PLAY", 1, 3_000),            # another user's earlier event on the item
-        ("label", "u", "target", "RATING", 5, 10_000),     # the labelled example
-        ("imp1", "u", "n", "IMPRESSION", 0, 9_000),          # impression never followed by engagement
-        ("imp2", "u", "old", "IMPRESSION", 0, 9_500),        # impression followed by engagement at 11 000
+        ("o1", "v", "target", "PLAY", 1, 3_000),  # another user's earlier event on the item
+        ("label", "u", "target", "RATING", 5, 10_000),  # the labelled example
+        ("imp1", "u", "n", "IMPRESSION", 0, 9_000),  # impression never followed by engagement
+        ("imp2", "u", "old", "IMPRESSION", 0, 9_500),  # impression followed by engagement at 11 000
         ("p3", "u", "old", "PLAY", 1, 11_000),
     ]
     if with_future:  # events after the label: they must change nothing about its features
-        rows += [("f1", "u", "future", "RATING", 1, 10_001), ("f2", "u", "future", "PLAY", 1, 12_000),
-                 ("f3", "w", "target", "PLAY", 1, 10_500), ("f4", "w", "target", "RATING", 1, 10_000)]
+        rows += [
+            ("f1", "u", "future", "RATING", 1, 10_001),
+            ("f2", "u", "future", "PLAY", 1, 12_000),
+            ("f3", "w", "target", "PLAY", 1, 10_500),
+            ("f4", "w", "target", "RATING", 1, 10_000),
+        ]
     events = _events(spark, rows)
     return events, catalog, tr.genre_vectors(catalog)
 
@@ -81,8 +103,9 @@ def _label_row(spark: SparkSession, with_future: bool) -> tuple[dict, list]:
     events, catalog, genres = _pit_world(spark, with_future)
     prior = tr.item_counts(events.filter("event_time_ms < 5000"))
     q = tr.labelled_queries(events, catalog.select("item_id"), prior, 5_000, 20_000, 1, seed=3)
-    feats = tr.attach_features(q, tr.user_state(events, genres), tr.item_state(events),
-                               tr.global_state(events), genres, catalog)
+    feats = tr.attach_features(
+        q, tr.user_state(events, genres), tr.item_state(events), tr.global_state(events), genres, catalog
+    )
     rows = [r.asDict() for r in feats.collect()]
     label = next(r for r in rows if r["source"] == "positive" and r["item_id"] == "target")
     return label, rows

@@ -26,9 +26,7 @@ from hybridrec.datasets import (
 )
 
 U_DATA = "1\t10\t4\t881250949\n2\t10\t3\t881250950\n"
-U_ITEM = "10|Brief Film (1999)|01-Jan-1999||http://example.invalid/10|" + "|".join(
-    ["0"] * 8 + ["1"] + ["0"] * 10
-)
+U_ITEM = "10|Brief Film (1999)|01-Jan-1999||http://example.invalid/10|" + "|".join(["0"] * 8 + ["1"] + ["0"] * 10)
 
 
 def make_zip(path: Path, members: dict[str, str | bytes]) -> Path:
@@ -87,9 +85,7 @@ def test_downloads_extracts_and_is_idempotent(server: Server, tmp_path: Path) ->
     publish(server, "ml-100k", {"ml-100k/u.data": U_DATA, "ml-100k/u.item": U_ITEM, "ml-100k/README": "x"})
     seen: list[tuple[int, int | None]] = []
     dest = tmp_path / "downloads"
-    path = download(
-        "ml-100k", dest, base_url=server.base_url, progress=lambda done, total: seen.append((done, total))
-    )
+    path = download("ml-100k", dest, base_url=server.base_url, progress=lambda done, total: seen.append((done, total)))
     assert path == dest / "ml-100k"
     assert (path / "u.data").read_text() == U_DATA
     assert not (dest / "ml-100k.zip").exists(), "the zip is removed once extracted"
@@ -103,9 +99,7 @@ def test_downloads_extracts_and_is_idempotent(server: Server, tmp_path: Path) ->
     assert len(server.requests) == 1, "a present dataset is not fetched again"
 
 
-def test_default_destination_is_downloads_dir_where_load_dataset_looks(
-    server: Server, tmp_path: Path
-) -> None:
+def test_default_destination_is_downloads_dir_where_load_dataset_looks(server: Server, tmp_path: Path) -> None:
     publish(
         server,
         "ml-1m",
@@ -173,9 +167,7 @@ def test_unknown_name_and_default_url() -> None:
         download("ml-3m", Path("/nonexistent"))
 
 
-def test_load_dataset_downloads_a_missing_release_or_stands_in_synthetic_data(
-    server: Server, tmp_path: Path
-) -> None:
+def test_load_dataset_downloads_a_missing_release_or_stands_in_synthetic_data(server: Server, tmp_path: Path) -> None:
     """The one resolver: a missing release is fetched when asked (the CLI, batch, the evaluation), else the
     error says what to run; with ``fallback_synthetic`` (the demo) an unreachable release gives the
     synthetic world instead of failing."""
@@ -192,6 +184,6 @@ def test_load_dataset_downloads_a_missing_release_or_stands_in_synthetic_data(
     fetched = load_dataset("ml-1m", None, settings, download_missing=True)
     assert isinstance(fetched, MovieLensDataset) and fetched.path == settings.paths.downloads_dir / "ml-1m"
     with pytest.raises(DatasetNotFound, match="download failed"):
-        load_dataset("ml-25m", None, settings, download_missing=True)   # not published: 404
+        load_dataset("ml-25m", None, settings, download_missing=True)  # not published: 404
     standin = load_dataset("ml-25m", None, settings, download_missing=True, fallback_synthetic=True, n_events=50)
     assert isinstance(standin, SyntheticDataset) and len(list(standin.interactions())) == 50

@@ -33,9 +33,7 @@ def test_same_seed_same_stream() -> None:
 def test_different_seed_different_stream() -> None:
     a = list(SyntheticDataset(SyntheticConfig(seed=1), 2_000).interactions())
     b = list(SyntheticDataset(SyntheticConfig(seed=2), 2_000).interactions())
-    assert [(e.user_id, e.item_id, e.event_time_ms) for e in a] != [
-        (e.user_id, e.item_id, e.event_time_ms) for e in b
-    ]
+    assert [(e.user_id, e.item_id, e.event_time_ms) for e in a] != [(e.user_id, e.item_id, e.event_time_ms) for e in b]
     assert a[0].event_id == "syn-1-0"
     assert b[-1].event_id == "syn-2-1999"
 
@@ -84,9 +82,7 @@ def test_sessions_are_separated_by_the_session_gap() -> None:
     for times in by_user.values():
         for a, b in pairwise(times):
             assert b - a > 0
-            assert b - a <= gap_ms // 2 or b - a >= gap_ms, (
-                "no pause is ambiguous between in- and out-of-session"
-            )
+            assert b - a <= gap_ms // 2 or b - a >= gap_ms, "no pause is ambiguous between in- and out-of-session"
             within += b - a < gap_ms
             between += b - a >= gap_ms
     sessions = len(by_user) + between

@@ -18,8 +18,13 @@ from serving.catalog import Catalog
 from serving.features.base import ItemFeatures, UserFeatures
 from serving.model import bundle as names
 
-SURFACES = ["<unk>", "detail/more_like_this", "homepage/because_you_watched", "homepage/top_picks",
-            "homepage/trending_now"]
+SURFACES = [
+    "<unk>",
+    "detail/more_like_this",
+    "homepage/because_you_watched",
+    "homepage/top_picks",
+    "homepage/trending_now",
+]
 DEVICES = ["<unk>", "MOBILE", "TV", "WEB"]
 
 
@@ -35,9 +40,17 @@ class World:
 
     def item_features(self) -> dict[str, ItemFeatures]:
         n = len(self.popular)
-        return {i: ItemFeatures(popularity=(n - r) / n, n_ratings=float(n - r), mean_rating=3.5,
-                                genres=self.item_genres[i], year=1990.0 + r % 30, age_days=float(r))
-                for r, i in enumerate(self.popular)}
+        return {
+            i: ItemFeatures(
+                popularity=(n - r) / n,
+                n_ratings=float(n - r),
+                mean_rating=3.5,
+                genres=self.item_genres[i],
+                year=1990.0 + r % 30,
+                age_days=float(r),
+            )
+            for r, i in enumerate(self.popular)
+        }
 
 
 def world(n_users: int = 40, n_items: int = 120) -> World:
@@ -46,8 +59,9 @@ def world(n_users: int = 40, n_items: int = 120) -> World:
     return World([f"u{k}" for k in range(n_users)], items, genres, list(items))
 
 
-def write_version_files(out: Path, w: World, rank: int = 8, seed: int = 0,
-                        hidden: tuple[int, ...] = (16,)) -> dict[str, Path]:
+def write_version_files(
+    out: Path, w: World, rank: int = 8, seed: int = 0, hidden: tuple[int, ...] = (16,)
+) -> dict[str, Path]:
     from batch import ranker  # the real model class and schema writer (tests may import batch)
 
     torch.manual_seed(seed)
@@ -92,7 +106,14 @@ def corrupt(version: ModelVersion, name: str = names.RANKER) -> None:
 def heavy_user(w: World, recent: int = 3, now_ms: int = 1_700_000_000_000) -> UserFeatures:
     g = np.zeros(len(GENRES), np.float32)
     g[GENRES.index(w.item_genres[w.item_ids[0]][0])] = 1.0
-    return UserFeatures(recent_items=tuple(w.item_ids[:recent]), session_genres=tuple(g.tolist()),
-                        taste_genres=tuple(g.tolist()), last_event_ms=now_ms - 60_000,
-                        genre_profile=tuple(g.tolist()), n_events=40, n_ratings=10, mean_rating=4.0,
-                        first_event_ms=now_ms - 90 * 86_400_000)
+    return UserFeatures(
+        recent_items=tuple(w.item_ids[:recent]),
+        session_genres=tuple(g.tolist()),
+        taste_genres=tuple(g.tolist()),
+        last_event_ms=now_ms - 60_000,
+        genre_profile=tuple(g.tolist()),
+        n_events=40,
+        n_ratings=10,
+        mean_rating=4.0,
+        first_event_ms=now_ms - 90 * 86_400_000,
+    )

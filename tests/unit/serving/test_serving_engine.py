@@ -47,8 +47,9 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[kit.World, LoadedM
     return w, model
 
 
-def _engine(w: kit.World, model: LoadedModel | None, feats: MemoryFeatures | None = None,
-            cfg: ServingConfig | None = None) -> tuple[Engine, MemorySink, MemoryFeatures]:
+def _engine(
+    w: kit.World, model: LoadedModel | None, feats: MemoryFeatures | None = None, cfg: ServingConfig | None = None
+) -> tuple[Engine, MemorySink, MemoryFeatures]:
     feats = feats or MemoryFeatures(users={"u1": kit.heavy_user(w, now_ms=NOW)}, items=w.item_features())
     sink = MemorySink()
     trend = Trend(w.item_ids[50:70], list(range(20, 0, -1)))
@@ -56,8 +57,15 @@ def _engine(w: kit.World, model: LoadedModel | None, feats: MemoryFeatures | Non
 
 
 def _q(user: str = "u1", **kw: object) -> HomepageQuery:
-    base = HomepageQuery(user_id=user, context=Context("TV", "DE", NOW), n_rows=5, items_per_row=10,
-                         personalized=True, request_id="r1", deadline_s=10.0)
+    base = HomepageQuery(
+        user_id=user,
+        context=Context("TV", "DE", NOW),
+        n_rows=5,
+        items_per_row=10,
+        personalized=True,
+        request_id="r1",
+        deadline_s=10.0,
+    )
     return replace(base, **kw)
 
 
@@ -99,10 +107,12 @@ def test_unknown_user_gets_cold_start_rows(loaded: tuple[kit.World, LoadedModel]
     assert all(r.items for r in page.rows)
 
 
-@pytest.mark.parametrize(("delay", "down", "reason"), [(1.0, False, "features:timeout"),
-                                                       (0.0, True, "features:unavailable")])
-def test_slow_or_down_feature_store_degrades_within_the_deadline(loaded: tuple[kit.World, LoadedModel],
-                                                                 delay: float, down: bool, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("delay", "down", "reason"), [(1.0, False, "features:timeout"), (0.0, True, "features:unavailable")]
+)
+def test_slow_or_down_feature_store_degrades_within_the_deadline(
+    loaded: tuple[kit.World, LoadedModel], delay: float, down: bool, reason: str
+) -> None:
     w, model = loaded
     engine, _, feats = _engine(w, model)
     feats.delay_s, feats.down = delay, down
@@ -132,7 +142,8 @@ def test_no_time_left_gives_popularity_rows(loaded: tuple[kit.World, LoadedModel
 
 
 def test_a_long_deadline_waits_for_a_slow_store_instead_of_dropping_personalisation(
-        loaded: tuple[kit.World, LoadedModel]) -> None:
+    loaded: tuple[kit.World, LoadedModel],
+) -> None:
     """The feature read gets what the deadline affords, not a fixed 20 ms: a 1 s call whose store answers in
     80 ms keeps its fresh features (the recent items seed "Because you watched")."""
     w, model = loaded
@@ -194,9 +205,9 @@ def _popularity_trap(model: LoadedModel) -> LoadedModel:
 def test_similar_items_are_nearest_by_angle_not_by_inner_product(loaded: tuple[kit.World, LoadedModel]) -> None:
     w, model = loaded
     trap = _popularity_trap(model)
-    assert trap.search(trap.item_vecs[:1], 1)[1][0, 0] == 2          # inner product: the blockbuster
+    assert trap.search(trap.item_vecs[:1], 1)[1][0, 0] == 2  # inner product: the blockbuster
     for m in (trap, replace(trap, similar_index=None), replace(trap, similar_index=faiss.IndexFlatIP(3))):
-        _, top = m.similar([0], 3)                                    # with the index, exact, broken index
+        _, top = m.similar([0], 3)  # with the index, exact, broken index
         assert top[0, :3].tolist() == [0, 1, 2]
     engine, _, _ = _engine(w, trap)
     _, items, degraded = asyncio.run(engine.similar(SimilarQuery(w.item_ids[0], 2, "r", 10.0)))
@@ -211,8 +222,19 @@ def test_because_you_watched_candidates_are_the_seeds_neighbours(loaded: tuple[k
 
     vec = trap.user_vec("u1")
     inputs = mi.user_side(user, vec, trap.item_vecs_of, NOW, fresh_features.session_gap_ms())
-    cands = personal_cands(trap, user, vec, inputs, Trend(), lambda i: i, personalized=True, n_rows=5, only=None,
-                           n=RELAXED.candidates_per_row, session_weight=RELAXED.session_weight)
+    cands = personal_cands(
+        trap,
+        user,
+        vec,
+        inputs,
+        Trend(),
+        lambda i: i,
+        personalized=True,
+        n_rows=5,
+        only=None,
+        n=RELAXED.candidates_per_row,
+        session_weight=RELAXED.session_weight,
+    )
     because = [c for c in cands if c.plan.kind is RowKind.BECAUSE_YOU_WATCHED and c.plan.seed_item == w.item_ids[0]]
     assert because and because[0].items[:3] == [w.item_ids[0], w.item_ids[1], w.item_ids[2]]
 
@@ -224,8 +246,9 @@ def test_trending_refresh_orders_by_count_and_ignores_stale_windows(loaded: tupl
 
     w, model = loaded
     now = 1_530_000_000_000  # mid-2018
-    feats = MemoryFeatures(trending={"i3": Trending(5, now), "i4": Trending(9, now),
-                                     "i5": Trending(99, now - 10 * 3_600_000)})
+    feats = MemoryFeatures(
+        trending={"i3": Trending(5, now), "i4": Trending(9, now), "i5": Trending(99, now - 10 * 3_600_000)}
+    )
     engine, _, _ = _engine(w, model, feats)
     assert asyncio.run(engine.refresh_trending())
     assert engine.trend.items == ["i4", "i3"]
@@ -240,8 +263,11 @@ def test_a_new_release_the_model_does_not_know_can_trend(loaded: tuple[kit.World
     now = int(time.time() * 1000)
     known = w.item_ids[40:60]
     counts = {i: Trending(100 - k, now) for k, i in enumerate(known)}
-    feats = MemoryFeatures(users={"u1": kit.heavy_user(w, now_ms=NOW)}, items=w.item_features(),
-                           trending={**counts, "new1": Trending(95, now)})
+    feats = MemoryFeatures(
+        users={"u1": kit.heavy_user(w, now_ms=NOW)},
+        items=w.item_features(),
+        trending={**counts, "new1": Trending(95, now)},
+    )
     engine, _, _ = _engine(w, model, feats, cfg=RELAXED.model_copy(update={"exploration_rate": 0.0}))
     engine.catalog.update(Catalog({"new1": "Brand New"}, {"new1": ("Drama",)}))
     assert "new1" not in model.item_pos
@@ -271,8 +297,10 @@ def test_diversity_spreads_genres_of_personal_rows_only(loaded: tuple[kit.World,
         cfg = RELAXED.model_copy(update={"diversity": div, "exploration_rate": 0.0})
         engine, _, _ = _engine(w, model, cfg=cfg)
         p = asyncio.run(engine.homepage(_q()))
-        return {r.kind: float(entropy(genres_of(model, engine.catalog.genres, [s.item_id for s in r.items]).sum(0)))
-                for r in p.rows}
+        return {
+            r.kind: float(entropy(genres_of(model, engine.catalog.genres, [s.item_id for s in r.items]).sum(0)))
+            for r in p.rows
+        }
 
     plain, diverse = page(0.0), page(1.0)
     assert diverse[RowKind.FOR_YOU] > plain[RowKind.FOR_YOU]
@@ -280,7 +308,8 @@ def test_diversity_spreads_genres_of_personal_rows_only(loaded: tuple[kit.World,
 
 
 def test_breaker_stops_reading_a_dead_store_and_budget_skips_do_not_count(
-        loaded: tuple[kit.World, LoadedModel], caplog: pytest.LogCaptureFixture) -> None:
+    loaded: tuple[kit.World, LoadedModel], caplog: pytest.LogCaptureFixture
+) -> None:
     w, model = loaded
     engine, _, feats = _engine(w, model, cfg=RELAXED.model_copy(update={"breaker_failures": 2}))
     for _ in range(3):  # no budget left: skipped, not the store's fault, the breaker stays closed
@@ -296,8 +325,7 @@ def test_breaker_stops_reading_a_dead_store_and_budget_skips_do_not_count(
     assert any("breaker open" in r.message and "ConnectionError" in r.message for r in caplog.records)
 
 
-def test_already_engaged_items_never_show_batch_history_and_fresh_events(
-        loaded: tuple[kit.World, LoadedModel]) -> None:
+def test_already_engaged_items_never_show_batch_history_and_fresh_events(loaded: tuple[kit.World, LoadedModel]) -> None:
     """The seen-filter covers the batch history (seen_hashes) and the fresh events, in every row incl. POPULAR."""
     from hybridrec import seen
 
@@ -305,7 +333,7 @@ def test_already_engaged_items_never_show_batch_history_and_fresh_events(
     engine, _, feats = _engine(w, model, cfg=RELAXED.model_copy(update={"exploration_rate": 0.0}))
     before = asyncio.run(engine.homepage(_q()))
     shown = [s.item_id for r in before.rows for s in r.items]
-    history = set(shown[::3]) | set(model.popular[:10])     # engaged before the batch run
+    history = set(shown[::3]) | set(model.popular[:10])  # engaged before the batch run
     user = replace(kit.heavy_user(w, now_ms=NOW), seen_hashes=seen.encode(history))
     feats.users["u1"] = user
     page = asyncio.run(engine.homepage(_q(n_rows=5)))
@@ -339,8 +367,13 @@ def test_batch_top_k_is_a_candidate_source_of_for_you(loaded: tuple[kit.World, L
     w, model = loaded
     top_k = tuple(w.item_ids[100:115])
     # A user the model has no ALS vector for and no session: the precomputed top-K alone makes FOR_YOU.
-    user = replace(kit.heavy_user(w, now_ms=NOW), recent_items=(), last_event_ms=None, top_k_items=top_k,
-                   top_k_scores=tuple(float(x) for x in range(15, 0, -1)))
+    user = replace(
+        kit.heavy_user(w, now_ms=NOW),
+        recent_items=(),
+        last_event_ms=None,
+        top_k_items=top_k,
+        top_k_scores=tuple(float(x) for x in range(15, 0, -1)),
+    )
     feats = MemoryFeatures(users={"new": user}, items=w.item_features())
     engine, _, _ = _engine(w, model, feats, cfg=RELAXED.model_copy(update={"exploration_rate": 0.0}))
     page = asyncio.run(engine.homepage(_q(user="new")))
@@ -359,7 +392,8 @@ def test_batch_top_k_is_a_candidate_source_of_for_you(loaded: tuple[kit.World, L
 
 
 def test_item_to_item_neighbours_of_the_newest_engagements_join_and_lead_for_you(
-        loaded: tuple[kit.World, LoadedModel]) -> None:
+    loaded: tuple[kit.World, LoadedModel],
+) -> None:
     from hybridrec.neighbours import cooccurrence
     from serving.logic.assembly import I2I_REASON
 
@@ -383,7 +417,8 @@ def test_item_to_item_neighbours_of_the_newest_engagements_join_and_lead_for_you
 
 
 def test_no_model_ever_serves_speed_layer_trending_and_popularity_of_the_catalog(
-        loaded: tuple[kit.World, LoadedModel]) -> None:
+    loaded: tuple[kit.World, LoadedModel],
+) -> None:
     """Fresh install (batch never ran): trending, popular and popular-in-genre rows from the speed layer's
     item_fresh of the catalog's items, flagged model:unavailable, instead of an empty page."""
     from serving.features.base import Trending
@@ -391,10 +426,13 @@ def test_no_model_ever_serves_speed_layer_trending_and_popularity_of_the_catalog
     w, _ = loaded
     now = int(time.time() * 1000)
     hour = 3_600_000
-    fresh = {"i3": Trending(5, now, 2.0, now), "i4": Trending(9, now, 1.0, now),
-             # popular long ago: its 40 events decayed over 5 half-lives weigh 1.25 now, less than i3's 2
-             "i5": Trending(0, 0, 40.0, now - 30 * hour),
-             **{f"i{k}": Trending(0, 0, 100.0 - k, now) for k in range(10, 40)}}
+    fresh = {
+        "i3": Trending(5, now, 2.0, now),
+        "i4": Trending(9, now, 1.0, now),
+        # popular long ago: its 40 events decayed over 5 half-lives weigh 1.25 now, less than i3's 2
+        "i5": Trending(0, 0, 40.0, now - 30 * hour),
+        **{f"i{k}": Trending(0, 0, 100.0 - k, now) for k in range(10, 40)},
+    }
     feats = MemoryFeatures(trending=fresh)
     engine, sink, _ = _engine(w, None, feats)
     engine.trend = Trend()

@@ -16,8 +16,16 @@ def _values(**given: Any) -> tuple[list[Any], list[Any]]:
 
 
 def test_new_fields_are_read_and_their_absence_is_empty() -> None:
-    f = user_from_values(*_values(recent_items=("a",), hidden_items=("x", "y"), top_k_items=("p", "q"),
-                                  top_k_scores=(0.9, 0.5), n_events=3, engaged_items=("a", "b")))
+    f = user_from_values(
+        *_values(
+            recent_items=("a",),
+            hidden_items=("x", "y"),
+            top_k_items=("p", "q"),
+            top_k_scores=(0.9, 0.5),
+            n_events=3,
+            engaged_items=("a", "b"),
+        )
+    )
     assert f is not None and f.hidden_items == {"x", "y"} and f.top_k_items == ("p", "q")
     assert f.engaged_items == ("a", "b")
     assert f.top_k_scores == (0.9, 0.5) and f.recent_items == ("a",)
@@ -34,8 +42,10 @@ class _Store:
 
     def __init__(self) -> None:
         self.asked: list[str] = []
-        self.views = {"user_fresh": ["recent_items", "session_genres", "taste_genres", "last_event_ms"],
-                      "user_batch": ["genre_profile", "n_events", "n_ratings", "mean_rating", "first_event_ms"]}
+        self.views = {
+            "user_fresh": ["recent_items", "session_genres", "taste_genres", "last_event_ms"],
+            "user_batch": ["genre_profile", "n_events", "n_ratings", "mean_rating", "first_event_ms"],
+        }
 
     def get_feature_view(self, name: str) -> SimpleNamespace:
         return SimpleNamespace(features=[SimpleNamespace(name=n) for n in self.views[name]])

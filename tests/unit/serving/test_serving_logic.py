@@ -61,7 +61,7 @@ def test_exploration_share_and_propensities() -> None:
 def test_blend_query_mixes_unit_vectors() -> None:
     u, s = np.array([1.0, 0.0]), np.array([0.0, 10.0])
     q = blend_query(u, s, 0.5)
-    assert q is not None and np.allclose(q, [2 ** -0.5, 2 ** -0.5], atol=1e-6)
+    assert q is not None and np.allclose(q, [2**-0.5, 2**-0.5], atol=1e-6)
     assert np.allclose(blend_query(u, None, 0.5), [1, 0])
     assert blend_query(None, np.zeros(2), 0.5) is None
     assert top_genres(np.array([0, 0.2, 0.8]), None, n=2) == [2, 1]
@@ -74,18 +74,26 @@ def test_plans_respect_personalisation_and_history() -> None:
     assert kinds[:4] == [RowKind.FOR_YOU, RowKind.BECAUSE_YOU_WATCHED, RowKind.TRENDING, RowKind.TOP_GENRE]
     assert personal[1].title == "Because you watched T-x" and personal[3].title == f"{GENRES[7]} for you"
     assert len({p.row_id for p in personal}) == len(personal)
-    for plans in (plan_rows(personalized=False, has_profile=True, recent_items=["x"], user_genres=[7], **kw),
-                  plan_rows(personalized=True, has_profile=False, recent_items=[], user_genres=[], **kw)):
+    for plans in (
+        plan_rows(personalized=False, has_profile=True, recent_items=["x"], user_genres=[7], **kw),
+        plan_rows(personalized=True, has_profile=False, recent_items=[], user_genres=[], **kw),
+    ):
         assert not any(p.kind.profiling and p.kind is not RowKind.TOP_GENRE for p in plans)
         assert all(p.title.startswith("Popular in") for p in plans if p.kind is RowKind.TOP_GENRE)
-    only = plan_rows(personalized=True, has_profile=True, recent_items=["x"], user_genres=[], only=RowKind.TRENDING,
-                     **kw)
+    only = plan_rows(
+        personalized=True, has_profile=True, recent_items=["x"], user_genres=[], only=RowKind.TRENDING, **kw
+    )
     assert [p.kind for p in only] == [RowKind.TRENDING]
     # A recent item the model has no vector for (released after training) seeds no row titled after it.
-    known = plan_rows(personalized=True, has_profile=True, recent_items=["new", "x", "y"], user_genres=[], **kw,
-                      can_seed=lambda i: i != "new")
+    known = plan_rows(
+        personalized=True,
+        has_profile=True,
+        recent_items=["new", "x", "y"],
+        user_genres=[],
+        **kw,
+        can_seed=lambda i: i != "new",
+    )
     assert [p.seed_item for p in known if p.kind is RowKind.BECAUSE_YOU_WATCHED] == ["x", "y"]
-
 
 
 def test_rerank_gain_is_the_exact_entropy_gain() -> None:

@@ -24,20 +24,24 @@ def test_defaults_and_personalized_presence() -> None:
     assert (row.only, row.n_rows, row.items_per_row) == (RowKind.TRENDING, 1, 7)
 
 
-@pytest.mark.parametrize(("request_", "remaining", "message"), [
-    (pb.HomepageRequest(user_id=""), None, "user_id is empty"),
-    (pb.HomepageRequest(user_id="u" * 129), None, "129 characters long"),
-    (pb.HomepageRequest(user_id=" u"), None, "whitespace"),
-    (pb.HomepageRequest(user_id="u", n_rows=11), None, "n_rows must be between 1 and 10"),
-    (pb.HomepageRequest(user_id="u", n_rows=-1), None, "n_rows must be between"),
-    (pb.HomepageRequest(user_id="u", items_per_row=51), None, "items_per_row must be between 1 and 50"),
-    (pb.HomepageRequest(user_id="u", context=pb.RequestContext(device=99)), None, "device 99 is not a known"),
-    (pb.HomepageRequest(user_id="u", context=pb.RequestContext(country="germany")), None, "ISO 3166"),
-    (pb.HomepageRequest(user_id="u", context=pb.RequestContext(time_ms=1)), None, "from server time"),
-    (pb.HomepageRequest(user_id="u"), 3600.0, "exceeds the maximum"),
-])
-def test_invalid_homepage_requests_say_what_is_wrong(request_: pb.HomepageRequest, remaining: float | None,
-                                                     message: str) -> None:
+@pytest.mark.parametrize(
+    ("request_", "remaining", "message"),
+    [
+        (pb.HomepageRequest(user_id=""), None, "user_id is empty"),
+        (pb.HomepageRequest(user_id="u" * 129), None, "129 characters long"),
+        (pb.HomepageRequest(user_id=" u"), None, "whitespace"),
+        (pb.HomepageRequest(user_id="u", n_rows=11), None, "n_rows must be between 1 and 10"),
+        (pb.HomepageRequest(user_id="u", n_rows=-1), None, "n_rows must be between"),
+        (pb.HomepageRequest(user_id="u", items_per_row=51), None, "items_per_row must be between 1 and 50"),
+        (pb.HomepageRequest(user_id="u", context=pb.RequestContext(device=99)), None, "device 99 is not a known"),
+        (pb.HomepageRequest(user_id="u", context=pb.RequestContext(country="germany")), None, "ISO 3166"),
+        (pb.HomepageRequest(user_id="u", context=pb.RequestContext(time_ms=1)), None, "from server time"),
+        (pb.HomepageRequest(user_id="u"), 3600.0, "exceeds the maximum"),
+    ],
+)
+def test_invalid_homepage_requests_say_what_is_wrong(
+    request_: pb.HomepageRequest, remaining: float | None, message: str
+) -> None:
     with pytest.raises(InvalidRequest, match=message) as info:
         requests.homepage(request_, remaining, CFG, NOW)
     assert info.value.status.name == "INVALID_ARGUMENT"

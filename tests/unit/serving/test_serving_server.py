@@ -21,9 +21,10 @@ from tests.unit.serving import serving_kit as kit
 
 
 def _settings(tmp: Path) -> ServingSettings:
-    return ServingSettings(paths={"registry_dir": tmp / "registry"},
-                           serving={"port": 0, "metrics_port": None, "default_deadline_ms": 5000,
-                                    "budgets": {"features_max_ms": 3000}})
+    return ServingSettings(
+        paths={"registry_dir": tmp / "registry"},
+        serving={"port": 0, "metrics_port": None, "default_deadline_ms": 5000, "budgets": {"features_max_ms": 3000}},
+    )
 
 
 def test_graceful_stop_finishes_in_flight_calls_and_reports_not_serving(tmp_path: Path) -> None:
@@ -32,13 +33,15 @@ def test_graceful_stop_finishes_in_flight_calls_and_reports_not_serving(tmp_path
     feats = MemoryFeatures(users={"u1": kit.heavy_user(w)}, items=w.item_features(), delay_s=0.5)
 
     async def scenario() -> tuple[pb.HomepageResponse, int, int]:
-        running = await start(_settings(tmp_path), features=feats, sink=MemorySink(), catalog=w.catalog(),
-                              load_catalog=False)
+        running = await start(
+            _settings(tmp_path), features=feats, sink=MemorySink(), catalog=w.catalog(), load_catalog=False
+        )
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
         health = health_pb2_grpc.HealthStub(channel)
         before = (await health.Check(health_pb2.HealthCheckRequest(service=""))).status
-        call = asyncio.ensure_future(ranker_pb2_grpc.RankerStub(channel).GetHomepage(
-            pb.HomepageRequest(user_id="u1"), timeout=5))
+        call = asyncio.ensure_future(
+            ranker_pb2_grpc.RankerStub(channel).GetHomepage(pb.HomepageRequest(user_id="u1"), timeout=5)
+        )
         await asyncio.sleep(0.2)  # the call is waiting on the (slow) feature store
         stopping = asyncio.create_task(running.stop(grace_s=3.0))
         await asyncio.sleep(0.05)
@@ -54,14 +57,16 @@ def test_graceful_stop_finishes_in_flight_calls_and_reports_not_serving(tmp_path
     assert list(page.degraded) == [] and page.rows, "the in-flight call completed normally"
 
 
-def test_unexpected_failure_is_internal_and_the_server_keeps_serving(tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unexpected_failure_is_internal_and_the_server_keeps_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     w = kit.world(n_users=10, n_items=40)
     kit.publish(ModelRegistry(tmp_path / "registry"), w, tmp_path)
 
     async def scenario() -> tuple[grpc.StatusCode, pb.SimilarItemsResponse]:
-        running = await start(_settings(tmp_path), features=MemoryFeatures(), sink=MemorySink(),
-                              catalog=w.catalog(), load_catalog=False)
+        running = await start(
+            _settings(tmp_path), features=MemoryFeatures(), sink=MemorySink(), catalog=w.catalog(), load_catalog=False
+        )
         stub = ranker_pb2_grpc.RankerStub(channel := grpc.aio.insecure_channel(f"127.0.0.1:{running.port}"))
         original = running.engine.homepage
 
@@ -91,8 +96,13 @@ def test_stop_closes_the_metrics_port(tmp_path: Path) -> None:
     settings = base.model_copy(update={"serving": base.serving.model_copy(update={"metrics_port": 0})})
 
     async def scenario() -> int:
-        running = await start(settings, features=MemoryFeatures(users={}, items=w.item_features()),
-                              sink=MemorySink(), catalog=w.catalog(), load_catalog=False)
+        running = await start(
+            settings,
+            features=MemoryFeatures(users={}, items=w.item_features()),
+            sink=MemorySink(),
+            catalog=w.catalog(),
+            load_catalog=False,
+        )
         assert running.metrics_port
         with socket.create_connection(("127.0.0.1", running.metrics_port), timeout=2):
             pass  # serving /metrics while running

@@ -48,8 +48,7 @@ def test_a_timeout_the_busy_loop_caused_does_not_open_the_breaker_but_a_slow_sto
             if other_call_holds_loop_s:
                 runner.cpu("scoring", Budget(1.0, 0.0), lambda: time.sleep(other_call_holds_loop_s), [], {})
 
-        await asyncio.gather(runner.features(Budget(1.0, 0.0), lambda: asyncio.sleep(1.0), degraded, {}),
-                             other_call())
+        await asyncio.gather(runner.features(Budget(1.0, 0.0), lambda: asyncio.sleep(1.0), degraded, {}), other_call())
         return degraded
 
     # The metrics registry is the process's: other tests' timeouts are in it, so count this test's own.
@@ -79,7 +78,7 @@ def test_the_loop_s_idle_clock_sees_work_that_is_no_cpu_stage() -> None:
     async def page(runner: StageRunner, other_work_s: float) -> list[str]:
         degraded: list[str] = []
         loop = asyncio.get_running_loop()
-        loop.call_soon(time.sleep, other_work_s)   # not a stage: the runner's own CPU count misses it
+        loop.call_soon(time.sleep, other_work_s)  # not a stage: the runner's own CPU count misses it
         await runner.features(Budget(1.0, 0.0), lambda: asyncio.sleep(1.0), degraded, {})
         return degraded
 

@@ -26,8 +26,10 @@ from tests.support import streaming_kit as testkit
 from tests.support.fresh_reference import Event, accepted, mismatches, view_features
 
 USERS = ["u0", "u1", "u2", "ü-😀"]
-CATALOG = {f"i{k}": [["Action", "Drama"], ["Comedy"], [], ["Children's", "Weird"], ["Drama", "Drama", "War"]][k % 5]
-           for k in range(25)}  # i25..i29 are not in the catalog: genre Other
+CATALOG = {
+    f"i{k}": [["Action", "Drama"], ["Comedy"], [], ["Children's", "Weird"], ["Drama", "Drama", "War"]][k % 5]
+    for k in range(25)
+}  # i25..i29 are not in the catalog: genre Other
 LATENESS_MS = 1_800_000
 MAX_BUFFERED = 12
 
@@ -38,8 +40,13 @@ def genres(item: str) -> list[float]:
 
 def small_views() -> tuple[ff.FreshView, ...]:
     """The production views with small parameters, so that truncation, session splits and windows all happen."""
-    small = {ff.LastN: {"n": 5}, ff.Session: {"gap_ms": 600_000}, ff.DecayedGenreSum: {"half_life_ms": 3_600_000},
-             ff.DecayedCount: {"half_life_ms": 1_800_000}, ff.Trending: {"window_ms": 1_800_000, "slide_ms": 300_000}}
+    small = {
+        ff.LastN: {"n": 5},
+        ff.Session: {"gap_ms": 600_000},
+        ff.DecayedGenreSum: {"half_life_ms": 3_600_000},
+        ff.DecayedCount: {"half_life_ms": 1_800_000},
+        ff.Trending: {"window_ms": 1_800_000, "slide_ms": 300_000},
+    }
 
     def shrink(agg: ff.Aggregation) -> ff.Aggregation:
         if isinstance(agg, ff.DistinctLastN):
@@ -58,8 +65,10 @@ def arrivals(seed: int, n: int = 600) -> list[tuple[str, Event]]:
         t += rng.choice([1_000, 30_000, 200_000, 900_000, 4_000_000])
         user = rng.choice(USERS)
         made.append((user, Event(t, f"e{k}", f"i{rng.randrange(30)}", rng.randrange(1, 8), user)))
+
     def arrival(k: int, e: Event) -> float:
         return e.event_time_ms + (7_200_000 if k % 25 == 7 else rng.randrange(400_000))
+
     order = sorted(range(n), key=lambda k: arrival(k, made[k][1]))
     return [made[k] for k in order]
 
@@ -72,21 +81,31 @@ def _h(text: str) -> str:
     return text.encode().hex()
 
 
-def run_java(s: StreamingSettings, views: tuple[ff.FreshView, ...], lines: list[str], tmp_path: Path,
-             classpath: str) -> list[str]:
+def run_java(
+    s: StreamingSettings, views: tuple[ff.FreshView, ...], lines: list[str], tmp_path: Path, classpath: str
+) -> list[str]:
     spec = tmp_path / "spec.txt"
     spec.write_text(spec_text(s, testkit.fresh_layouts(s), kafka=False, views=views))
     catalog = [f"g {_h(item)} {','.join(_h(g) for g in gs)}" for item, gs in CATALOG.items()]
-    proc = subprocess.run(["java", "-cp", classpath, jvm.FRESH_FOLD_DRIVER, str(spec)],
-                          input="\n".join([*catalog, *lines]) + "\n", capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        ["java", "-cp", classpath, jvm.FRESH_FOLD_DRIVER, str(spec)],
+        input="\n".join([*catalog, *lines]) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout.splitlines()
 
 
 def to_value(dtype: str, v: object) -> Value:
     """A feature value as Feast's protobuf classes hold it for the view's dtype (the bytes Feast writes)."""
-    lists = {"Array(String)": ("string_list_val", StringList), "Array(Int64)": ("int64_list_val", Int64List),
-             "Array(Float64)": ("double_list_val", DoubleList), "Array(Float32)": ("float_list_val", FloatList)}
+    lists = {
+        "Array(String)": ("string_list_val", StringList),
+        "Array(Int64)": ("int64_list_val", Int64List),
+        "Array(Float64)": ("double_list_val", DoubleList),
+        "Array(Float32)": ("float_list_val", FloatList),
+    }
     if dtype in lists:
         name, cls = lists[dtype]
         return Value(**{name: cls(val=v)})
@@ -110,14 +129,16 @@ def test_java_core_equals_reference(java_classpath: str, seed: int, small: bool,
     # The feed: each event to every view that reads its type, the watermark trailing the newest arrival by 2 s,
     # snapshots every 40 events and at the end (after the end-of-input watermark).
     lines: list[str] = []
-    checkpoints: list[tuple[int, int | None]] = []   # (events arrived, watermark) at each snapshot
+    checkpoints: list[tuple[int, int | None]] = []  # (events arrived, watermark) at each snapshot
     newest = watermark = None
     for k, (user, e) in enumerate(events):
         for index, view in enumerate(views):
             if e.event_type in view.event_type_numbers:
                 entity = user if view.join_key == "user_id" else e.item_id
-                lines.append(f"e {index} {_h(entity)} {_h(user)} {_h(e.event_id)} {_h(e.item_id)} {e.event_type} "
-                             f"{e.event_time_ms}")
+                lines.append(
+                    f"e {index} {_h(entity)} {_h(user)} {_h(e.event_id)} {_h(e.item_id)} {e.event_type} "
+                    f"{e.event_time_ms}"
+                )
         newest = max(newest or 0, e.event_time_ms)
         if k % 10 == 9:
             watermark = newest - 2_000
@@ -154,8 +175,12 @@ def test_java_core_equals_reference(java_classpath: str, seed: int, small: bool,
             view = next(v for v in views if v.name == bytes.fromhex(view_hex).decode())
             entity = bytes.fromhex(entity_hex).decode()
             version = int(version_text)
-            mine = [e for u, e in so_far if e.event_type in view.event_type_numbers
-                    and (u if view.join_key == "user_id" else e.item_id) == entity]
+            mine = [
+                e
+                for u, e in so_far
+                if e.event_type in view.event_type_numbers
+                and (u if view.join_key == "user_id" else e.item_id) == entity
+            ]
             if view.order_sensitive:
                 mine = accepted(mine, LATENESS_MS, MAX_BUFFERED)
             expected = view_features(view, mine, genres, wm)

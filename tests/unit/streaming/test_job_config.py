@@ -12,8 +12,11 @@ from streaming.job import flink_configuration, scratch_dir
 
 
 def test_flink_options_are_applied_last_and_override_derived_keys() -> None:
-    settings = streaming_settings(get_settings(), checkpoint_interval_ms=5_000, flink_options={
-        "pipeline.auto-watermark-interval": "50 ms", "execution.checkpointing.interval": "7 s"})
+    settings = streaming_settings(
+        get_settings(),
+        checkpoint_interval_ms=5_000,
+        flink_options={"pipeline.auto-watermark-interval": "50 ms", "execution.checkpointing.interval": "7 s"},
+    )
     conf = flink_configuration(settings)
     assert conf.get_string("pipeline.auto-watermark-interval", "") == "50 ms"
     assert conf.get_string("execution.checkpointing.interval", "") == "7 s"
@@ -21,8 +24,9 @@ def test_flink_options_are_applied_last_and_override_derived_keys() -> None:
 
 
 def test_scratch_dir_is_per_process_and_sweeps_what_dead_processes_left(tmp_path: Path) -> None:
-    settings = streaming_settings(get_settings().model_copy(update={
-        "paths": get_settings().paths.model_copy(update={"data_dir": tmp_path})}))
+    settings = streaming_settings(
+        get_settings().model_copy(update={"paths": get_settings().paths.model_copy(update={"data_dir": tmp_path})})
+    )
     dead = subprocess.Popen(["true"])
     dead.wait()
     root = settings.flink_tmp_root

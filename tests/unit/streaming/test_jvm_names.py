@@ -22,7 +22,7 @@ def _classes(*jars: Path) -> set[str]:
     return found
 
 
-def test_named_classes_are_in_their_jars(java_classpath: str) -> None:   # the fixture builds the jars
+def test_named_classes_are_in_their_jars(java_classpath: str) -> None:  # the fixture builds the jars
     deps = get_settings().paths.deps_dir
     assert set(jvm.JOB_JAR_CLASSES) <= _classes(deps / STREAM_JAR)
     assert set(jvm.TEST_JAR_CLASSES) <= _classes(deps / TEST_JAR)

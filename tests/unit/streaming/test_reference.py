@@ -24,9 +24,13 @@ def genres(item: str) -> list[float]:
 
 
 def test_session_splits_on_a_gap_longer_than_the_declared_one_and_counts_window() -> None:
-    evs = [Event(BASE, "a", "i0", 2), Event(BASE + 60_000, "b", "i1", 3),
-           Event(BASE + 60_000 + GAP + 1, "c", "i2", 2), Event(BASE + 60_000 + 2 * GAP + 1, "d", "i3", 2),
-           Event(BASE + 60_000 + 2 * GAP + 1 + 1_800_000, "e", "i2", 1)]
+    evs = [
+        Event(BASE, "a", "i0", 2),
+        Event(BASE + 60_000, "b", "i1", 3),
+        Event(BASE + 60_000 + GAP + 1, "c", "i2", 2),
+        Event(BASE + 60_000 + 2 * GAP + 1, "d", "i3", 2),
+        Event(BASE + 60_000 + 2 * GAP + 1 + 1_800_000, "e", "i2", 1),
+    ]
     got = view_features(USER, evs, genres)
     # c starts a session (gap + 1 ms); d comes exactly one gap after c, so it stays in it
     assert got["session_items"] == ["i2", "i3"]
@@ -40,8 +44,12 @@ def test_session_splits_on_a_gap_longer_than_the_declared_one_and_counts_window(
 
 
 def test_hidden_items_distinct_newest_first_bounded() -> None:
-    small = dataclasses.replace(USER, aggregations=tuple(
-        dataclasses.replace(a, n=3) if isinstance(a, ff.DistinctLastN) else a for a in USER.aggregations))
+    small = dataclasses.replace(
+        USER,
+        aggregations=tuple(
+            dataclasses.replace(a, n=3) if isinstance(a, ff.DistinctLastN) else a for a in USER.aggregations
+        ),
+    )
     hides = [Event(BASE + k * 1000, f"h{k}", item, 7) for k, item in enumerate(["a", "b", "a", "c", "d"])]
     assert view_features(small, hides, genres)["hidden_items"] == ["d", "c", "a"]
 
@@ -66,8 +74,8 @@ def test_item_popularity_decays_with_the_declared_half_life_and_trending_moves_w
 
 def test_lateness_is_relative_to_the_entity_s_own_newest_event() -> None:
     a, b, c = Event(BASE, "a", "i0", 2), Event(BASE + 3_000, "b", "i0", 2), Event(BASE + 1_000, "c", "i0", 2)
-    assert accepted([a, b, c], allowed_lateness_ms=2_000, max_buffered=10) == [a, b, c]   # 2 s behind b: in
-    assert accepted([a, b, c], allowed_lateness_ms=1_000, max_buffered=10) == [a, b]      # too late
+    assert accepted([a, b, c], allowed_lateness_ms=2_000, max_buffered=10) == [a, b, c]  # 2 s behind b: in
+    assert accepted([a, b, c], allowed_lateness_ms=1_000, max_buffered=10) == [a, b]  # too late
     # a buffer of one: a left it when b came, so an event older than a is late however close it is
     older = Event(BASE - 500, "o", "i0", 2)
     assert accepted([a, b, older], allowed_lateness_ms=60_000, max_buffered=1) == [a, b]
