@@ -241,14 +241,15 @@ def _kafka_node(
     )
 
 
-def _shared_cluster_id(path: Path) -> str:
+def _shared_cluster_id(path: Path, proposal: str | None = None) -> str:
     """Every node of a cluster is formatted with the same id, written once beside the nodes. The nodes are
     formatted in parallel, so the file appears atomically (a complete temporary file hard-linked into place):
-    a node never reads a half-written id, and when two write at once the first link wins for all of them."""
+    a node never reads a half-written id, and when two write at once the first link wins for all of them.
+    ``proposal`` is the id to write when there is none yet (an already formatted node's), else a new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         candidate = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex}")
-        candidate.write_text(cluster_id())
+        candidate.write_text(proposal or cluster_id())
         with contextlib.suppress(FileExistsError):
             os.link(candidate, path)
         candidate.unlink()
@@ -257,11 +258,12 @@ def _shared_cluster_id(path: Path) -> str:
 
 def _check_cluster_id(meta: Path, id_file: Path) -> None:
     """A node formatted with another id than its cluster's never joins the quorum (INCONSISTENT_CLUSTER_ID,
-    retried forever): say so at start instead."""
-    expected = _shared_cluster_id(id_file)
+    retried forever): say so at start instead. Without an id file yet (removed by hand), the formatted node's id
+    becomes the cluster's, rather than a new random one that would refuse every existing node."""
     found = next(
         (line.partition("=")[2].strip() for line in meta.read_text().splitlines() if line.startswith("cluster.id=")), ""
     )
+    expected = _shared_cluster_id(id_file, proposal=found or None)
     if found != expected:
         raise ServiceError(
             f"{meta} holds cluster id {found!r}, but this cluster's id is {expected!r} "

@@ -53,3 +53,13 @@ def test_a_node_of_another_cluster_is_refused_with_what_to_do(tmp_path: Path) ->
         services._check_cluster_id(meta, id_file)
     meta.write_text("version=1\ncluster.id=ogExw-wKSsioTzTDsoZSwA\nnode.id=1\n")
     services._check_cluster_id(meta, id_file)
+
+
+def test_without_an_id_file_a_formatted_node_s_id_becomes_the_cluster_s(tmp_path: Path) -> None:
+    services = load_local_services()
+    id_file = tmp_path / "cluster.id"
+    meta = tmp_path / "node-1" / "data" / "meta.properties"
+    meta.parent.mkdir(parents=True)
+    meta.write_text("version=1\ncluster.id=ogExw-wKSsioTzTDsoZSwA\nnode.id=1\n")
+    services._check_cluster_id(meta, id_file)
+    assert id_file.read_text() == "ogExw-wKSsioTzTDsoZSwA"
