@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from hybridrec.config import KafkaConfig, Settings, TopicsConfig, get_settings
+from hybridrec.config import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,16 +37,9 @@ def services() -> Settings:
 def isolated(services: Settings) -> Iterator[Settings]:
     """Settings whose topics are unique to this test, created on the real broker and deleted afterwards."""
     from hybridrec.kafka.topics import delete_topics, ensure_topics, topic_specs
+    from tests.support.streaming_kit import with_topics_named
 
-    tag = uuid.uuid4().hex[:10]
-    topics = TopicsConfig(
-        interactions=f"t{tag}.interactions",
-        dlq=f"t{tag}.interactions.dlq",
-        impressions=f"t{tag}.impressions",
-        catalog=f"t{tag}.catalog",
-        partitions=4,
-    )
-    kafka = KafkaConfig(**{**services.kafka.model_dump(exclude={"topics"}), "topics": topics})
+    kafka = with_topics_named(services.kafka, f"t{uuid.uuid4().hex[:10]}", partitions=4)
     settings = services.model_copy(update={"kafka": kafka})
     ensure_topics(kafka)
     yield settings

@@ -28,7 +28,7 @@ import pyarrow as pa
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from hybridrec.config import PROJECT_ROOT, FeastConfig, RedisConfig, Settings, TopicsConfig
+from hybridrec.config import PROJECT_ROOT, FeastConfig, RedisConfig, Settings
 from hybridrec.contract import archive_table
 from hybridrec.kafka.producer import EventProducer
 from hybridrec.kafka.topics import delete_topics, ensure_topics, topic_specs
@@ -37,6 +37,7 @@ from hybridrec_pb import ranker_pb2 as pb
 from hybridrec_pb import ranker_pb2_grpc
 from hybridrec_pb.events_pb2 import EventType, InteractionEvent
 from tests.helpers import free_port, load_local_services
+from tests.support.streaming_kit import with_topics_named
 
 local_services = load_local_services()
 
@@ -61,20 +62,11 @@ def chaos_settings(base: Settings, workdir: Path) -> Settings:
     """Settings of one chaos run: the local cluster with unique topics, a Redis on a free port (see
     :func:`redis_service`), an own Feast project, lake and registry under ``workdir``."""
     tag = uuid.uuid4().hex[:8]
-    cluster = base.kafka.on_local_cluster()
-    topics = TopicsConfig(
-        **{
-            **cluster.topics.model_dump(),
-            "interactions": f"chaos{tag}.interactions",
-            "dlq": f"chaos{tag}.interactions.dlq",
-            "impressions": f"chaos{tag}.impressions",
-            "catalog": f"chaos{tag}.catalog",
-        }
-    )
+    cluster = with_topics_named(base.kafka.on_local_cluster(), f"chaos{tag}")
     paths = base.paths.model_copy(update={"data_dir": workdir / "data", "registry_dir": workdir / "data" / "registry"})
     return base.model_copy(
         update={
-            "kafka": cluster.model_copy(update={"topics": topics}),
+            "kafka": cluster,
             "redis": RedisConfig(port=free_port()),
             "paths": paths,
             "feast": FeastConfig(project=f"chaos{tag}", registry_path=workdir / "feast" / "registry.db"),

@@ -224,17 +224,23 @@ def fresh_layouts(settings: Settings) -> tuple[HashLayout, ...]:
     return tuple(hash_layout(views[v.name], config) for v in VIEWS)
 
 
+def with_topics_named(kafka: KafkaConfig, prefix: str, **topic_settings: object) -> KafkaConfig:
+    """``kafka`` with its four topics renamed ``<prefix>.interactions`` …, so a test or chaos run has topics of its
+    own on a shared broker; ``topic_settings`` override the rest of the topics' settings (e.g. partitions)."""
+    names = {
+        "interactions": f"{prefix}.interactions",
+        "dlq": f"{prefix}.interactions.dlq",
+        "impressions": f"{prefix}.impressions",
+        "catalog": f"{prefix}.catalog",
+    }
+    topics = TopicsConfig(**{**kafka.topics.model_dump(), **names, **topic_settings})
+    return kafka.model_copy(update={"topics": topics})
+
+
 def isolated_streaming_settings(base: Settings, workdir: Path, **streaming: object) -> StreamingSettings:
     """Settings of one test run: unique topics, Feast project, registry, lake and checkpoints under workdir."""
     tag = uuid.uuid4().hex[:10]
-    topics = TopicsConfig(
-        interactions=f"t{tag}.interactions",
-        dlq=f"t{tag}.interactions.dlq",
-        impressions=f"t{tag}.impressions",
-        catalog=f"t{tag}.catalog",
-        partitions=4,
-    )
-    kafka = KafkaConfig(**{**base.kafka.model_dump(exclude={"topics"}), "topics": topics})
+    kafka = with_topics_named(base.kafka, f"t{tag}", partitions=4)
     paths = base.paths.model_copy(update={"data_dir": workdir / "data"})
     feast = FeastConfig(project=f"t{tag}", registry_path=workdir / "registry.db")
     # Bounded runs need no idleness (a finished partition stops holding the watermark by itself), and with it
