@@ -154,22 +154,28 @@ bench-batch: install up  ## ml-latest-small pipeline per stage, synthetic scalin
 
 # --- speed layer (streaming/, issue 4) -------------------------------------------------------------------
 STREAM_JAR := $(DEPS)/streaming/hybridrec-streaming.jar
+# io.hybridrec.features alone (JDK-only): the batch layer's Spark folds training features with it (hybridrec/fresh_spec.py)
+FEATURES_JAR := $(DEPS)/features/hybridrec-features.jar
 STREAM_JAVA := streaming/java
 STREAM_JAVA_SRC := $(STREAM_JAVA)/pom.xml $(shell find $(STREAM_JAVA)/src -name '*.java') $(PROTOS)
 MVN := mvn --batch-mode --quiet
 
-.PHONY: stream-jar test-java stream flink-cluster flink-cluster-down stream-submit bench-stream
+.PHONY: stream-jar features-jar test-java stream flink-cluster flink-cluster-down stream-submit bench-stream
 
 # The JVM half of the job, a Maven module (streaming/java): the event-time UDF of the Kafka source, the decoder
 # (ProtoDecode), the generic fresh-feature operator and the Redis sink, with the event contract's classes generated
-# from the .proto; built, never committed. The test jar holds the drivers the Python tests run.
-$(STREAM_JAR): $(STREAM_JAVA_SRC)
+# from the .proto; built, never committed. The test jar holds the drivers the Python tests run; the features jar
+# is the fresh-feature core the batch layer calls from Spark.
+$(STREAM_JAR) $(FEATURES_JAR) &: $(STREAM_JAVA_SRC)
 	@command -v mvn >/dev/null || { echo "error: Maven is needed to build the speed layer's jar: apt-get install maven" >&2; exit 1; }
 	cd $(STREAM_JAVA) && $(MVN) package -DskipTests
-	@mkdir -p $(DEPS)/streaming
+	@mkdir -p $(DEPS)/streaming $(DEPS)/features
 	cp $(STREAM_JAVA)/target/hybridrec-streaming.jar $(STREAM_JAVA)/target/hybridrec-streaming-tests.jar $(DEPS)/streaming/
+	cp $(STREAM_JAVA)/target/hybridrec-streaming-features.jar $(FEATURES_JAR)
 
-stream-jar: $(STREAM_JAR)
+stream-jar: $(STREAM_JAR) $(FEATURES_JAR)
+
+features-jar: $(FEATURES_JAR)  ## the fresh-feature core on the batch layer's Spark classpath
 
 test-java:   ## JUnit tests of the speed layer's JVM module
 	cd $(STREAM_JAVA) && rm -rf target/surefire-reports && $(MVN) test && cat target/surefire-reports/*.txt | grep -h "Tests run"

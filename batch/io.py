@@ -24,13 +24,17 @@ from batch.config import SparkConfig
 from hybridrec.catalog import catalog_snapshot_path
 from hybridrec.contract import ARCHIVE_SCHEMA, ARCHIVE_SUBDIR, archive_table
 from hybridrec.datasets.model import Interaction
+from hybridrec.fresh_spec import SNAPSHOT_FOLD, features_jar
 
 _CHUNK = 200_000
 
 
-def spark_session(cfg: SparkConfig) -> SparkSession:
+def spark_session(cfg: SparkConfig, deps_dir: Path) -> SparkSession:
     """The one session of a run (or of a test session); UTC everywhere so dates mean the same on all hosts.
-    ``master = "inherit"`` keeps the master that ``spark-submit`` chose."""
+    ``master = "inherit"`` keeps the master that ``spark-submit`` chose (which must then be given the features jar
+    with ``--jars``). The features jar under ``deps_dir`` is on the classpath: training's fresh features are folded by
+    the speed layer's own code (``batch.transforms.fresh_fold``)."""
+    jar = features_jar(deps_dir)
     # PySpark's SparkContext takes its workers' interpreter from PYSPARK_PYTHON only (default `python3` from
     # PATH, which lacks numpy/pyarrow); the spark.pyspark.python setting below covers spark-submit.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -52,9 +56,27 @@ def spark_session(cfg: SparkConfig) -> SparkSession:
         # list many partition folders in a few tasks, not one task per folder
         .config("spark.sql.sources.parallelPartitionDiscovery.parallelism", str(cfg.shuffle_partitions))
     )
-    for key, value in cfg.extra.items():
+    extra = dict(cfg.extra)
+    jars = [str(jar), *filter(None, extra.pop("spark.jars", "").split(","))]
+    builder = builder.config("spark.jars", ",".join(jars))
+    for key, value in extra.items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    spark = builder.getOrCreate()
+    _require_class(spark, SNAPSHOT_FOLD, jar)
+    return spark
+
+
+def _require_class(spark: SparkSession, name: str, jar: Path) -> None:
+    """A session that already ran (one JVM keeps its first classpath) or one spark-submit started without the jar
+    fails here with what to do, not at the first query with a bare ClassNotFoundException."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    try:
+        jvm.java.lang.Class.forName(name, False, jvm.Thread.currentThread().getContextClassLoader())
+    except Exception as e:  # py4j wraps the ClassNotFoundException
+        raise RuntimeError(
+            f"{name} is not on Spark's classpath: give spark-submit `--jars {jar}` (built by `make features-jar`)"
+        ) from e
 
 
 # --- archive -------------------------------------------------------------------------------------------

@@ -91,7 +91,7 @@ def prepare(spark: SparkSession, settings: Settings, cfg: BatchConfig, as_of: da
     t1 = lo + int(span * (1 - cfg.window.holdout_fraction - cfg.window.label_fraction))
     catalog = io.read_catalog(spark, settings.paths.lake_dir).cache()
     genres = tr.genre_vectors(catalog).cache()
-    ustate = tr.user_state(events, genres).persist()
+    ustate = tr.user_state(events, genres, catalog).persist()
     istate = tr.item_state(events).persist()
     gstate = tr.global_state(events).persist()
     return Prepared(events, catalog, genres, ustate, istate, gstate, lo, t1, t2, end, n)
@@ -281,7 +281,7 @@ def _run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession 
             settings.kafka.topics.interactions_retention_ms,
         )
     with timer.stage("spark_session"):
-        spark = spark or io.spark_session(cfg.spark)
+        spark = spark or io.spark_session(cfg.spark, settings.paths.deps_dir)
     compaction: dict[str, int] = {}
     if cfg.compact_archive:
         with timer.stage("archive_compaction"):

@@ -165,7 +165,7 @@ def user_inputs(df: pd.DataFrame, emb: Embeddings, session_gap_ms: int) -> dict[
         first_ms=df["u_first_ms"].fillna(-1).to_numpy(dtype=np.int64),
         last_ms=df["u_last_ms"].fillna(-1).to_numpy(dtype=np.int64),
         genre_mass=_stack(df["u_genre_sum"], N_GENRES),
-        session_genre_mass=_stack(df["u_session_genre_sum"], N_GENRES),
+        session_genre_mass=_stack(df["u_session_genres"], N_GENRES),
         user_vecs=emb.user_matrix_for(df["user_id"].tolist()),
         recent_vecs=recent,
         session_gap_ms=session_gap_ms,

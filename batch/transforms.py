@@ -14,7 +14,9 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from hybridrec.contract import GENRE_ALIASES, GENRES
-from hybridrec.fresh_features import USER_FRESH, FreshView, LastN, Session
+from hybridrec.fresh_features import EVERY_EVENT, USER_FRESH, FreshView, LastN, Session
+from hybridrec.fresh_spec import SNAPSHOT_FOLD, fold_spec_text
+from hybridrec_pb.events_pb2 import EventType
 
 N_GENRES = len(GENRES)
 DAY_MS = 86_400_000
@@ -70,44 +72,97 @@ def _sum_arrays(col: str, n: int, window: Window) -> Column:
 # --- point-in-time state tables ------------------------------------------------------------------------
 
 
-def user_state(events: DataFrame, genres: DataFrame, view: FreshView = USER_FRESH) -> DataFrame:
+FEAST_TO_SPARK = {
+    "Int64": "bigint",
+    "Float64": "double",
+    "Array(String)": "array<string>",
+    "Array(Int64)": "array<bigint>",
+    "Array(Float32)": "array<float>",
+}
+"""Spark's type of each Feast dtype a fresh feature has (Float32 as the online store keeps it)."""
+_EVENT_TYPE_NUMBERS = {name: EventType.Value(name) for name in EVERY_EVENT}
+
+
+def fresh_fold(events: DataFrame, catalog: DataFrame, view: FreshView, features: Sequence[str]) -> DataFrame:
+    """Per event of each of ``view``'s entities, its ``features`` after that event: ``<join key>, state_tb`` (the
+    event id) and one column per feature, computed by the speed layer's own fold (``SnapshotFold`` of the features
+    jar, through ``reflect``) over the entity's events, in event-time order, so training reads what the job computes.
+
+    One call per entity with all its events: an entity's events are folded in one task, as the job keeps one
+    entity's state in one place."""
+    key = view.join_key
+    dtypes = {o.name: o.dtype for o in view.outputs()}
+    schema = ", ".join(f"`{f}`: {FEAST_TO_SPARK[dtypes[f]]}" for f in features)
+    types = F.create_map(*[F.lit(x) for kv in _EVENT_TYPE_NUMBERS.items() for x in kv])
+    genre_names = F.transform(F.coalesce("genres", F.array().cast("array<string>")), F.hex)
+    line = F.concat_ws(
+        " ",
+        F.col("event_time_ms").cast("string"),
+        F.hex("event_id"),
+        F.hex("item_id"),
+        F.coalesce(types[F.col("event_type")], F.lit(0)).cast("string"),  # 0: no aggregation reads it
+        F.concat_ws(",", genre_names),
+    )
+    per_entity = (
+        events.join(catalog.select("item_id", "genres"), "item_id", "left")
+        .groupBy(key)
+        .agg(F.concat_ws("\n", F.collect_list(line)).alias("_events"))
+    )
+    folded = per_entity.select(
+        key,
+        F.reflect(
+            F.lit(SNAPSHOT_FOLD),
+            F.lit("fold"),
+            F.lit(fold_spec_text()),
+            F.lit(view.name),
+            F.lit(",".join(features)),
+            F.col("_events"),
+        ).alias("_json"),
+    )
+    rows = folded.select(key, F.explode(F.split(F.col("_json"), "\n")).alias("_row")).filter(F.col("_row") != "")
+    parsed = rows.select(
+        key, F.from_json("_row", f"state_ms bigint, event_id string, features struct<{schema}>").alias("_r")
+    )
+    return parsed.select(
+        key, F.col("_r.event_id").alias("state_tb"), *[F.col("_r.features")[f].alias(f) for f in features]
+    )
+
+
+def user_state(events: DataFrame, genres: DataFrame, catalog: DataFrame, view: FreshView = USER_FRESH) -> DataFrame:
     """Per user event, the user's features *after* it: counts, rating sum, engaged genre mass, and the fresh
-    features training reads, by the rules of their declaration in ``view`` (``hybridrec.fresh_features``, the one
-    the speed layer executes): the current session (its event types, split where consecutive ones are more than
-    its ``gap_ms`` apart: start and genre mass) and the last N items of the ``LastN`` aggregation's event types,
-    newest first."""
+    features training reads, from the speed layer's own fold of ``view`` (:func:`fresh_fold`): the current
+    session's start (null before the first session) and mean genre vector, and the last N items of the ``LastN``
+    aggregation, newest first. The user view reads every event type, so there is a fold row for every event."""
     session: Session = view.one(Session)  # type: ignore[assignment]
     recent: LastN = view.one(LastN)  # type: ignore[assignment]
+    fresh = {
+        "u_session_start_ms": session.start_ms,
+        "u_session_genres": session.genre_mean,
+        "u_recent_items": recent.item_ids,
+    }
+    if None in fresh.values():
+        raise ValueError(f"{view.name} does not store every fresh feature training reads: {fresh}")
+    folded = fresh_fold(events, catalog, view, list(fresh.values())).select(  # type: ignore[arg-type]
+        F.col(view.join_key).alias("user_id"),
+        "state_tb",
+        *[F.col(name).alias(col) for col, name in fresh.items()],
+    )
+    return (
+        user_batch_state(events, genres)
+        .join(folded, ["user_id", "state_tb"])
+        .withColumn("u_session_start_ms", F.nullif(F.col("u_session_start_ms"), F.lit(0)))
+    )
+
+
+def user_batch_state(events: DataFrame, genres: DataFrame) -> DataFrame:
+    """Per user event, the user's batch features after it (:func:`user_state` without the fresh ones)."""
     zero = F.array(*[F.lit(0.0).cast("float")] * N_GENRES)
-    in_session_types = F.col("event_type").isin(list(session.events))
-    ev = (
-        events.join(genres, "item_id", "left")
-        .withColumn("g", F.when(F.col("engaged") & F.col("genre_vec").isNotNull(), F.col("genre_vec")).otherwise(zero))
-        .withColumn("_s", in_session_types)
-        .withColumn("sg", F.when(F.col("_s") & F.col("genre_vec").isNotNull(), F.col("genre_vec")).otherwise(zero))
-        .withColumn("_r", F.col("event_type").isin(list(recent.events)))
+    ev = events.join(genres, "item_id", "left").withColumn(
+        "g", F.when(F.col("engaged") & F.col("genre_vec").isNotNull(), F.col("genre_vec")).otherwise(zero)
     )
-    by_user = Window.partitionBy("user_id").orderBy(*_EVENT_ORDER)
-    upto = by_user.rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    # The session's previous event (of its types), carried over events of other types.
-    prev = F.last(F.when(F.col("_s"), F.col("event_time_ms")), ignorenulls=True).over(
-        by_user.rowsBetween(Window.unboundedPreceding, -1)
+    upto = (
+        Window.partitionBy("user_id").orderBy(*_EVENT_ORDER).rowsBetween(Window.unboundedPreceding, Window.currentRow)
     )
-    ev = ev.withColumn(
-        "_new_session",
-        F.when(F.col("_s") & (prev.isNull() | (F.col("event_time_ms") - prev > session.gap_ms)), 1).otherwise(0),
-    )
-    ev = ev.withColumn("session_no", F.sum("_new_session").over(upto)).withColumn(
-        "recent_no", F.sum(F.col("_r").cast("long")).over(upto)
-    )
-    in_session = (
-        Window.partitionBy("user_id", "session_no")
-        .orderBy(*_EVENT_ORDER)
-        .rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    )
-    # The last N events of the recent kind: one of them per recent_no, so a range over it holds exactly N (other
-    # rows in it add nulls, which collect_list skips); its order is theirs.
-    last_n = Window.partitionBy("user_id").orderBy("recent_no").rangeBetween(-(recent.n - 1), 0)
     return ev.select(
         "user_id",
         F.col("event_time_ms").alias("state_ms"),
@@ -117,9 +172,6 @@ def user_state(events: DataFrame, genres: DataFrame, view: FreshView = USER_FRES
         F.sum(F.when(F.col("is_rating"), F.col("value")).otherwise(0.0)).over(upto).alias("u_rating_sum"),
         _sum_arrays("g", N_GENRES, upto).alias("u_genre_sum"),
         F.min("event_time_ms").over(upto).alias("u_first_ms"),
-        F.min(F.when(F.col("session_no") > 0, F.col("event_time_ms"))).over(in_session).alias("u_session_start_ms"),
-        _sum_arrays("sg", N_GENRES, in_session).alias("u_session_genre_sum"),
-        F.reverse(F.collect_list(F.when(F.col("_r"), F.col("item_id"))).over(last_n)).alias("u_recent_items"),
     )
 
 
@@ -195,16 +247,17 @@ def user_batch_features(
 ) -> DataFrame:
     """The ``user_batch`` view as of ``as_of_ms``: the user state strictly before it, so it agrees with the
     features the ranker was trained on, plus ``active_days``. ``state``: the run's :func:`user_state` of the
-    same events, reused instead of recomputed (the as-of join ignores its states at or after ``as_of_ms``)."""
+    same events, reused instead of recomputed (the as-of join ignores its states at or after ``as_of_ms``; the
+    view has no fresh feature)."""
     if state is None:
-        state = user_state(events.filter(F.col("event_time_ms") < as_of_ms), genres)
+        state = user_batch_state(events.filter(F.col("event_time_ms") < as_of_ms), genres)
     users = (
         events.filter(F.col("event_time_ms") < as_of_ms)
         .groupBy("user_id")
         .agg(F.countDistinct(F.floor(F.col("event_time_ms") / DAY_MS)).alias("active_days"))
     )
     q = users.withColumn("query_ms", F.lit(as_of_ms).cast("long"))
-    s = asof_join(q, state.drop("u_session_start_ms", "u_session_genre_sum", "u_recent_items"), ["user_id"], "query_ms")
+    s = asof_join(q, state.drop("u_session_start_ms", "u_session_genres", "u_recent_items"), ["user_id"], "query_ms")
     total = F.aggregate("u_genre_sum", F.lit(0.0), lambda acc, x: acc + x)
     profile = F.transform("u_genre_sum", lambda x: F.when(total > 0, x / total).otherwise(0.0).cast("float"))
     return s.select(

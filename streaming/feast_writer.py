@@ -11,31 +11,13 @@ last-write-wins.
 
 from __future__ import annotations
 
-import struct
-from dataclasses import dataclass
 from typing import Any
 
 from hybridrec.feature_store import online_field, online_key
 from hybridrec.fresh_features import VIEWS
+from hybridrec.fresh_spec import HashLayout
 
 JOIN_KEYS = {v.name: v.join_key for v in VIEWS}
-
-
-@dataclass(frozen=True)
-class HashLayout:
-    """Feast's Redis layout of one view, for an encoder outside Python (the JVM feature operator): the Redis key
-    of entity ``e`` is ``key_prefix + le32(len(e.utf8)) + e.utf8 + key_suffix``; each feature is a hash field."""
-
-    view: str
-    key_prefix: bytes
-    key_suffix: bytes
-    ts_field: bytes
-    progress_field: bytes  # the writer's replay check, beside Feast's fields (Feast ignores it)
-    fields: tuple[tuple[str, str, bytes], ...]  # (feature name, Feast dtype, field hash)
-
-    def redis_key(self, entity: str) -> bytes:
-        raw = entity.encode()
-        return self.key_prefix + struct.pack("<I", len(raw)) + raw + self.key_suffix
 
 
 def hash_layout(fv: Any, config: Any) -> HashLayout:

@@ -5,7 +5,8 @@ Why the JVM: per-record Python cost ~5 ms of job CPU per row around the embedded
 few hundred events/s. The Java code holds no definition and no constant of its own: it gets, as one text, every
 aggregation of ``hybridrec/fresh_features.py`` (kind, event types, parameters, output features), Feast's Redis
 layout of each view (key prefix, field hashes, ``_ts`` field, computed with Feast's own helpers), the genre axis of
-``hybridrec.contract`` and the job's knobs of ``StreamingConfig``.
+``hybridrec.contract`` and the job's knobs of ``StreamingConfig``, in the text ``hybridrec/fresh_spec.py`` builds
+(the batch layer builds its own from there, for the same fold over the archive).
 """
 
 from __future__ import annotations
@@ -15,42 +16,13 @@ from collections.abc import Sequence
 from pyflink.datastream import DataStream
 from pyflink.datastream.data_stream import DataStreamSink
 
-from hybridrec import contract, fresh_features
+from hybridrec import fresh_features, fresh_spec
 from hybridrec.fresh_features import FreshView
+from hybridrec.fresh_spec import HashLayout, OrderKnobs, SpecIO
 from streaming import jvm
 from streaming.config import StreamingSettings
-from streaming.feast_writer import HashLayout, hash_layout
+from streaming.feast_writer import hash_layout
 from streaming.jvm import jvm_class
-
-
-def _hex(text: str) -> str:
-    return text.encode().hex()
-
-
-LEGACY_STATE_KEYS = {contract.USER_FRESH_VIEW: "u", contract.ITEM_FRESH_VIEW: "i"}
-"""How the operator's keyed state keys start for a view's entities: the micro-window operator before it keyed users
-'u' + id and items 'i' + id, so a restore of its savepoint finds their state; another view gets its index digit."""
-
-
-def state_keys(views: Sequence[FreshView]) -> str:
-    return "".join(LEGACY_STATE_KEYS.get(v.name, str(i)) for i, v in enumerate(views))
-
-
-def view_lines(index: int, view: FreshView, layout: HashLayout, settings: StreamingSettings) -> list[str]:
-    """The ``view=``, ``field=`` and ``agg=`` lines of one view (fields in the Feast view's order)."""
-    cfg = settings.streaming
-    lines = [
-        f"view={index} {_hex(view.name)} {cfg.allowed_lateness_ms} {cfg.max_buffered_events} "
-        f"{layout.key_prefix.hex()} {layout.key_suffix.hex()} {layout.ts_field.hex()} "
-        f"{layout.progress_field.hex()}"
-    ]
-    lines += [f"field={index} {_hex(name)} {_hex(dtype)} {h.hex()}" for name, dtype, h in layout.fields]
-    for agg in view.aggregations:
-        params = ";".join(f"{k}:{v}" for k, v in agg.param_values().items())
-        outputs = ";".join(f"{o.facet}:{_hex(o.name)}" for o in agg.outputs())
-        types = ",".join(str(t) for t in agg.event_type_numbers)
-        lines.append(f"agg={index} {agg.kind} {types} {params} {outputs}")
-    return lines
 
 
 def spec_text(
@@ -62,36 +34,26 @@ def spec_text(
     generation: int = 0,
     views: Sequence[FreshView] = fresh_features.VIEWS,
 ) -> str:
-    """The ``FreshSpec`` of the operator and the sink: ``name=value`` lines, strings hex-encoded; ``layouts`` in the
-    order of ``views``; ``generation`` of the job's state (:func:`streaming.job.state_generation`). ``kafka=False``:
-    no catalog reads (the test drivers get the catalog directly)."""
+    """The ``FreshSpec`` of the operator and the sink (:func:`hybridrec.fresh_spec.spec_text`) with the job's knobs;
+    ``layouts`` in the order of ``views``; ``generation`` of the job's state (:func:`streaming.job.state_generation`).
+    ``kafka=False``: no catalog reads (the test drivers get the catalog directly)."""
     cfg = settings.streaming
     redis = settings.redis
-    other = contract.GENRES[contract.genre_index("Other")]
-    aliases = ",".join(f"{_hex(a)}:{_hex(contract.GENRES[contract.genre_index(a)])}" for a in contract.GENRE_ALIASES)
-    lines = [
-        f"genres={','.join(_hex(g) for g in contract.GENRES)}",
-        f"genre_other={_hex(other)}",
-        f"genre_aliases={aliases}",
-        f"n_event_types={fresh_features.N_EVENT_TYPES}",
-        f"bootstrap_servers={_hex(settings.kafka.bootstrap_servers if kafka else '')}",
-        f"catalog_topic={_hex(settings.kafka.topics.catalog)}",
-        f"catalog_refresh_ms={cfg.catalog_refresh_ms}",
-        f"redis_host={_hex(redis.host)}",
-        f"redis_port={redis.port}",
-        f"redis_db={redis.db}",
-        f"key_ttl_seconds={key_ttl_seconds}",
-        f"write_batch_size={cfg.write_batch_size}",
-        f"flush_interval_ms={cfg.flush_interval_ms}",
-        f"write_retry_max_ms={cfg.write_retry_max_ms}",
-        f"generation={generation}",
-        f"state_keys={state_keys(views)}",
-    ]
-    for index, (view, layout) in enumerate(zip(views, layouts, strict=True)):
-        if layout.view != view.name:
-            raise ValueError(f"layout of {layout.view} given for view {view.name}")
-        lines += view_lines(index, view, layout, settings)
-    return "\n".join(lines) + "\n"
+    io = SpecIO(
+        bootstrap_servers=settings.kafka.bootstrap_servers if kafka else "",
+        catalog_topic=settings.kafka.topics.catalog,
+        catalog_refresh_ms=cfg.catalog_refresh_ms,
+        redis_host=redis.host,
+        redis_port=redis.port,
+        redis_db=redis.db,
+        key_ttl_seconds=key_ttl_seconds,
+        write_batch_size=cfg.write_batch_size,
+        flush_interval_ms=cfg.flush_interval_ms,
+        write_retry_max_ms=cfg.write_retry_max_ms,
+        generation=generation,
+    )
+    order = OrderKnobs(cfg.allowed_lateness_ms, cfg.max_buffered_events)
+    return fresh_spec.spec_text(layouts, order, io, views)
 
 
 def job_spec(settings: StreamingSettings, generation: int) -> str:

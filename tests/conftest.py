@@ -59,7 +59,8 @@ def spark() -> Iterator[Any]:
         "spark.sql.codegen.factoryMode": "NO_CODEGEN",
     }
     session = io.spark_session(
-        SparkConfig(master="local[2]", shuffle_partitions=2, driver_memory="1g", extra=tiny_data)
+        SparkConfig(master="local[2]", shuffle_partitions=2, driver_memory="1g", extra=tiny_data),
+        get_settings().paths.deps_dir,
     )
     session.sparkContext.setLogLevel("ERROR")
     yield session

@@ -35,7 +35,7 @@ EVENTS_PER_CHUNK = 25
 TRAINED = {
     "u_recent_items": "recent_items",
     "u_session_start_ms": "session_start_ms",
-    "u_session_genre_sum": "session_genres",
+    "u_session_genres": "session_genres",
     "u_last_ms": "last_event_ms",
 }
 
@@ -62,7 +62,7 @@ def _speed(row: dict[str, object]) -> dict[str, object]:
 
 def _training(row: Row, n_genres: int) -> dict[str, object]:
     """A training row's user features as the speed layer stores them (the session's genre mass as its mean)."""
-    mass = list(row["u_session_genre_sum"] or [0.0] * n_genres)
+    mass = list(row["u_session_genres"] or [0.0] * n_genres)
     total = sum(mass)
     return {
         "recent_items": list(row["u_recent_items"] or []),
@@ -119,7 +119,7 @@ def test_training_rows_equal_what_the_speed_layer_wrote(
         [(i, i, list(g), 2000) for i, g in world.genres.items()],
         "item_id string, title string, genres array<string>, year int",
     )
-    ustate = tr.user_state(events, tr.genre_vectors(catalog))
+    ustate = tr.user_state(events, tr.genre_vectors(catalog), catalog)
     queries = spark.createDataFrame([(u, at) for u, at, _ in snapshots], "user_id string, query_ms long")
     rows = tr.attach_user_features(queries, ustate).select("user_id", "query_ms", *TRAINED).collect()
     n_genres = len(GENRES)

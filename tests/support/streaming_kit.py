@@ -22,9 +22,10 @@ from hybridrec.contract import ARCHIVE_SCHEMA, ITEM_FRESH_VIEW, USER_FRESH_VIEW,
 from hybridrec.events import make_event
 from hybridrec.feature_store import drop_online_rows
 from hybridrec.fresh_features import VIEWS
+from hybridrec.fresh_spec import HashLayout
 from hybridrec_pb.events_pb2 import CatalogItem, EventType, InteractionEvent
 from streaming.config import StreamingSettings, streaming_settings
-from streaming.feast_writer import HashLayout, hash_layout
+from streaming.feast_writer import hash_layout
 from tests.support.fresh_reference import END_OF_INPUT, Event, mismatches, reference_features
 
 TEST_JAR = "streaming/hybridrec-streaming-tests.jar"

@@ -85,7 +85,7 @@ def test_batch_and_serving_build_identical_user_tensors() -> None:
                 "u_first_ms": s["first"],
                 "u_last_ms": s["last"],
                 "u_genre_sum": s["genre"],
-                "u_session_genre_sum": s["session"],
+                "u_session_genres": s["session"],
                 "u_recent_items": s["recent"],
             }
             for s in states

@@ -18,9 +18,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from hybridrec.config import FeastConfig, Settings
 from hybridrec.feature_store import drop_online_rows
+from hybridrec.fresh_spec import HashLayout
 from streaming import jvm
 from streaming.config import StreamingSettings, streaming_settings
-from streaming.feast_writer import HashLayout
 from streaming.java_features import spec_text
 from tests.support import streaming_kit as testkit
 

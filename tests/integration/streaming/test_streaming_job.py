@@ -211,7 +211,7 @@ def test_training_state_equals_what_the_job_wrote(run: Run, spark: object) -> No
         [(i, i, list(g), 2000) for i, g in run.world.genres.items()],
         "item_id string, title string, genres array<string>, year int",
     )
-    state = tr.user_state(tr.clean_events(raw, 0, 10**15, ENGAGEMENT), tr.genre_vectors(catalog))
+    state = tr.user_state(tr.clean_events(raw, 0, 10**15, ENGAGEMENT), tr.genre_vectors(catalog), catalog)
     late_users = {e.user_id for e in run.late}
     newest: dict[str, int] = {}
     for e in run.world.events:
@@ -226,7 +226,7 @@ def test_training_state_equals_what_the_job_wrote(run: Run, spark: object) -> No
     wrong = []
     for user, row in training.items():
         written = redis_rows[user]
-        genre_sum = list(row["u_session_genre_sum"])
+        genre_sum = list(row["u_session_genres"])
         total = sum(genre_sum)
         pairs = {
             "recent_items": (list(row["u_recent_items"]), list(written["recent_items"] or [])),

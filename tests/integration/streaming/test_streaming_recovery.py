@@ -24,11 +24,11 @@ import pytest
 
 from hybridrec.config import Settings, get_settings
 from hybridrec.events import make_event
+from hybridrec.fresh_spec import HashLayout
 from hybridrec.kafka.producer import EventProducer
 from hybridrec.kafka.topics import ensure_topics
 from hybridrec_pb.events_pb2 import InteractionEvent
 from streaming.config import StreamingSettings
-from streaming.feast_writer import HashLayout
 from tests.support import streaming_kit as testkit
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1800)]

@@ -1,7 +1,8 @@
-"""Training/serving skew of the fresh features: the batch layer's point-in-time user state (what training rows get)
-equals the declared features (``tests/support/fresh_reference.py``, the reference the JVM operator and the job's
-Redis rows are held to in ``tests/unit/streaming`` and ``tests/integration/streaming``) at 1,200 sampled
-(user, time) pairs of a synthetic replay with sessions that split and every event type."""
+"""Training/serving skew of the fresh features: the batch layer's point-in-time user state (what training rows get,
+folded by the speed layer's own JVM code called from Spark) equals the declared features
+(``tests/support/fresh_reference.py``, the reference the JVM operator and the job's Redis rows are held to in
+``tests/unit/streaming`` and ``tests/integration/streaming``) at 1,200 sampled (user, time) pairs of a synthetic
+replay with sessions that split and every event type."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def test_training_rows_get_the_declared_fresh_features(spark: SparkSession) -> N
         [(i, i, list(g), 2000) for i, g in world.genres.items()],
         "item_id string, title string, genres array<string>, year int",
     )
-    state = tr.user_state(events, tr.genre_vectors(catalog))
+    state = tr.user_state(events, tr.genre_vectors(catalog), catalog)
 
     by_user: dict[str, list[Event]] = {}
     for user, e in world.pairs():
@@ -88,7 +89,7 @@ def test_training_rows_get_the_declared_fresh_features(spark: SparkSession) -> N
         mine = {
             "recent_items": list(row["u_recent_items"] or []),
             "session_start_ms": row["u_session_start_ms"] or 0,
-            "session_genres": _normalised(list(row["u_session_genre_sum"] or [0.0] * len(want["session_genres"]))),
+            "session_genres": _normalised(list(row["u_session_genres"] or [0.0] * len(want["session_genres"]))),
         }
         for name, value in mine.items():
             if value != pytest.approx(want[name], abs=1e-6):

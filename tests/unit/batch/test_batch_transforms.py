@@ -104,7 +104,7 @@ def _label_row(spark: SparkSession, with_future: bool) -> tuple[dict, list]:
     prior = tr.item_counts(events.filter("event_time_ms < 5000"))
     q = tr.labelled_queries(events, catalog.select("item_id"), prior, 5_000, 20_000, 1, seed=3)
     feats = tr.attach_features(
-        q, tr.user_state(events, genres), tr.item_state(events), tr.global_state(events), genres, catalog
+        q, tr.user_state(events, genres, catalog), tr.item_state(events), tr.global_state(events), genres, catalog
     )
     rows = [r.asDict() for r in feats.collect()]
     label = next(r for r in rows if r["source"] == "positive" and r["item_id"] == "target")
@@ -149,7 +149,7 @@ def test_batch_features_views(spark: SparkSession) -> None:
     assert u["genre_profile"][GENRES.index("Comedy")] == pytest.approx(1.0)
     assert u["first_event_ms"] == 1_000 and u["active_days"] == 1
     # the run's own state table (all events, also those after as_of) gives the same view
-    shared = tr.user_state(events, genres)
+    shared = tr.user_state(events, genres, catalog)
     reused = tr.user_batch_features(events, genres, 10_000, state=shared).collect()
     reused = {r["user_id"]: r for r in reused}
     assert reused == users
@@ -157,3 +157,31 @@ def test_batch_features_views(spark: SparkSession) -> None:
     assert items["old"]["popularity"] == pytest.approx(2 / 3)
     assert items["future"]["popularity"] == 0.0 and items["future"]["age_days"] == 0
     assert set(items) == {"old", "target", "future", "n"}
+
+
+def test_user_state_folds_fresh_features_with_the_speed_layers_code(spark: SparkSession) -> None:
+    """Every user event gets one state row (the user view reads every event type), its fresh features from the
+    JVM fold: sessions split on a gap of more than 30 min between engagements, in event-time order whatever the
+    input order; the session's genres are its mean genre vector, an item missing from the catalog counts as Other."""
+    gap = 30 * 60_000
+    rows = [
+        ("b", "u", "a", "PLAY", 1, 1_000 + gap + 1),  # more than the gap after a: a new session
+        ("a", "u", "a", "PLAY", 1, 1_000),
+        ("h", "u", "b", "HIDE", 0, 2_000),  # not an engagement: no session, no recent item
+        ("c", "u", "gone", "CLICK", 1, 1_000 + gap + 2),  # not in the catalog
+        ("i", "u", "b", "IMPRESSION", 0, 1_000 + gap + 2),  # same time as c, after it by event id
+        ("v", "v", "b", "IMPRESSION", 0, 5),  # a user with no engagement yet
+    ]
+    events = _events(spark, rows)
+    catalog = _catalog(spark, {"a": ["Comedy"], "b": ["Horror", "Drama"]})
+    state = tr.user_state(events, tr.genre_vectors(catalog), catalog)
+    got = {r["state_tb"]: r for r in state.collect()}
+    assert sorted(got) == sorted(r[0] for r in rows)
+    comedy, other = GENRES.index("Comedy"), GENRES.index("Other")
+    assert [got[e]["u_session_start_ms"] for e in "ahbci"] == [1_000, 1_000, 1_000 + gap + 1] + [1_000 + gap + 1] * 2
+    assert got["h"]["u_recent_items"] == ["a"] and got["i"]["u_recent_items"] == ["gone", "a", "a"]
+    assert got["b"]["u_session_genres"][comedy] == pytest.approx(1.0)
+    assert got["c"]["u_session_genres"][comedy] == pytest.approx(0.5)
+    assert got["c"]["u_session_genres"][other] == pytest.approx(0.5)
+    assert got["v"]["u_session_start_ms"] is None and got["v"]["u_recent_items"] == []
+    assert got["v"]["u_session_genres"] == [0.0] * len(GENRES)
