@@ -142,9 +142,9 @@ spark-cluster-down:
 batch: install up
 	$(VENV)/bin/hybridrec batch run --as-of $(AS_OF)
 
-batch-submit: spark-cluster up
+batch-submit: spark-cluster up $(FEATURES_JAR)
 	PYSPARK_PYTHON=$(CURDIR)/$(PY) PYSPARK_DRIVER_PYTHON=$(CURDIR)/$(PY) \
-	  $(SPARK_BIN)/spark-submit --master $(SPARK_MASTER) batch/submit.py --as-of $(AS_OF)
+	  $(SPARK_BIN)/spark-submit --master $(SPARK_MASTER) --jars $(FEATURES_JAR) batch/submit.py --as-of $(AS_OF)
 
 bench-batch: install up  ## ml-latest-small pipeline per stage, synthetic scaling curve, FAISS at 1M items
 	$(PY) benchmarks/batch_pipeline.py --dataset ml-latest-small

@@ -24,6 +24,10 @@ HYBRIDREC_HOME = os.environ.get("HYBRIDREC_HOME", "/opt/hybridrec")
 VENV = f"{HYBRIDREC_HOME}/.venv/bin"
 SPARK_MASTER = os.environ.get("HYBRIDREC_SPARK_MASTER", "spark://127.0.0.1:7077")
 LAKE = os.environ.get("HYBRIDREC_LAKE_DIR", f"{HYBRIDREC_HOME}/data/lake")
+FEATURES_JAR = (  # asked of the installed package on the host: the scheduler parsing this file may not have it
+    f"{VENV}/python -c 'from hybridrec.config import get_settings; from hybridrec.fresh_spec import features_jar; "
+    "print(features_jar(get_settings().paths.deps_dir))'"
+)
 
 with DAG(
     dag_id="hybridrec_nightly_batch",
@@ -55,6 +59,7 @@ with DAG(
         bash_command=(
             f"cd {HYBRIDREC_HOME} && PYSPARK_PYTHON={VENV}/python PYSPARK_DRIVER_PYTHON={VENV}/python "
             f"{VENV}/../lib/python3.11/site-packages/pyspark/bin/spark-submit --master {SPARK_MASTER} "
+            f"--jars $({FEATURES_JAR}) "  # the fresh-feature fold training calls (the driver needs it at start)
             "batch/submit.py --as-of {{ ds }} --report /tmp/hybridrec-batch-{{ ds }}.json"
         ),
         execution_timeout=timedelta(hours=4),

@@ -17,8 +17,10 @@ import pytest
 from batch import cluster, io
 from batch.config import load_batch_config
 from hybridrec.catalog import write_snapshot
+from hybridrec.config import get_settings
 from hybridrec.contract import archive_table
 from hybridrec.datasets.model import Item
+from hybridrec.fresh_spec import features_jar
 from hybridrec.registry import ModelRegistry
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -52,6 +54,8 @@ def test_pipeline_runs_on_the_standalone_cluster(
                 str(cluster.SPARK_HOME / "bin" / "spark-submit"),
                 "--master",
                 cluster.master_url(cfg),
+                "--jars",
+                str(features_jar(get_settings().paths.deps_dir)),
                 str(ROOT / "batch" / "submit.py"),
                 "--as-of",
                 "2023-11-20",
