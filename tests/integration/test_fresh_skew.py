@@ -61,13 +61,11 @@ def _speed(row: dict[str, object]) -> dict[str, object]:
 
 
 def _training(row: Row, n_genres: int) -> dict[str, object]:
-    """A training row's user features as the speed layer stores them (the session's genre mass as its mean)."""
-    mass = list(row["u_session_genres"] or [0.0] * n_genres)
-    total = sum(mass)
+    """A training row's user features under the speed layer's names."""
     return {
         "recent_items": list(row["u_recent_items"] or []),
         "session_start_ms": row["u_session_start_ms"] or 0,
-        "session_genres": [x / total for x in mass] if total > 0 else [0.0] * n_genres,
+        "session_genres": list(row["u_session_genres"] or [0.0] * n_genres),
         "last_event_ms": row["u_last_ms"] or 0,
     }
 
