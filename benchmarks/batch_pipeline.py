@@ -148,7 +148,7 @@ def main() -> int:
         f"genre_entropy@{ks[0]}",
         f"novelty@{ks[0]}",
     ]
-    print(f"\nholdout: {int(report.metrics['popularity']['users'])} users\n")
+    print(f"\nholdout: {int(report.metrics['popularity']['cases'])} next-item cases\n")
     print("| model | " + " | ".join(cols) + " |\n|---|" + "---|" * len(cols))
     for name, m in report.metrics.items():
         print(f"| {name} | " + " | ".join(f"{m[c]:.4f}" for c in cols) + " |")
