@@ -21,7 +21,7 @@ from serving.config import ServingConfig
 from serving.domain import Context, HomepageQuery, Page, Row, RowKind, SimilarQuery, Slot
 from serving.features.base import FeatureReader, UserFeatures
 from serving.logic import ab
-from serving.logic.assembly import Policy, all_seen, assemble
+from serving.logic.assembly import Policy, assemble
 from serving.logic.candidates import Cands, fallback_cands, likely_shown, list_cands, personal_cands
 from serving.logic.filters import seen_set
 from serving.logic.rows import RowPlan
@@ -89,7 +89,7 @@ class Engine:
         cands, inputs = got if got is not None else (self._fallback(model, q.n_rows, q.only), None)
         for c in cands:
             st.child(self.metrics.candidates, "row", c.plan.kind.value).observe(len(c.items))
-        rescore, seen = None, seen_set(user)
+        rescore = None
         if model is not None and inputs is not None and q.personalized and (user is not None or user_vec is not None):
             user_t = model.user_tensors(inputs)
 
@@ -98,14 +98,10 @@ class Engine:
                     model, user_t, rows, q.context.device, lambda kind: self._surface(model, kind), cfg.i2i_weight
                 )
 
-            def shown(c: Cands) -> bool:
-                return not all_seen(c, seen, model)
-
-            score_page = lambda: rescore(likely_shown(cands, q.n_rows, shown))  # noqa: E731
-            if not st.cpu("scoring", budget, score_page, degraded, stage_ms)[1]:
+            if not st.cpu("scoring", budget, lambda: rescore(likely_shown(cands, q.n_rows)), degraded, stage_ms)[1]:
                 rescore = None
         t0 = time.perf_counter()
-        policy, rng = Policy.of(cfg, variant, q.items_per_row), random.Random(q.request_id)
+        seen, policy, rng = seen_set(user), Policy.of(cfg, variant, q.items_per_row), random.Random(q.request_id)
         rows = assemble(
             cands,
             seen,

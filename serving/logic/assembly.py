@@ -75,22 +75,8 @@ def hashes_of(c: Cands, model: LoadedModel | None) -> np.ndarray:
     return h
 
 
-def seen_mask(c: Cands, seen_hashes: np.ndarray, model: LoadedModel | None) -> np.ndarray | None:
-    """Which of the row's candidates the user already engaged with (None: nothing to drop); computed once per
-    row, kept on it (scoring asks first, to skip rows the filter will empty; assembly filters with it)."""
-    if c.seen is None and len(seen_hashes) and c.items:
-        c.seen = seen.contains(seen_hashes, hashes_of(c, model))
-    return c.seen
-
-
-def all_seen(c: Cands, seen_hashes: np.ndarray, model: LoadedModel | None) -> bool:
-    """The seen-filter leaves this row nothing: no need to score it."""
-    mask = seen_mask(c, seen_hashes, model)
-    return mask is not None and bool(mask.all())
-
-
 def filtered(c: Cands, seen_hashes: np.ndarray, used: set[str], pool: int, model: LoadedModel | None) -> Kept:
-    drop = seen_mask(c, seen_hashes, model)
+    drop = seen.contains(seen_hashes, hashes_of(c, model)) if len(seen_hashes) and c.items else None
     kept = filters.keep(c.items, used, drop=drop)
     raw = c.scores if c.scores is not None else np.asarray(c.base, dtype=np.float64)
     idx = np.asarray(kept, dtype=np.int64)
@@ -142,7 +128,7 @@ def assemble(
     rows: list[Row] = []
 
     def ensure_scored(c: Cands) -> None:
-        if rescore is not None and c.scores is None and c.items and not all_seen(c, seen_hashes, model):
+        if rescore is not None and c.scores is None and c.items:
             rescore(c)
 
     def rerun(c: Cands) -> bool:

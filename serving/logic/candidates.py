@@ -38,7 +38,6 @@ class Cands:
     scores: np.ndarray | None = None
     pos: np.ndarray | None = None  # model positions of ``items`` (-1: not in the model), when known
     prior: np.ndarray | None = None  # item-to-item score of ``items`` (0: not a neighbour), fused after scoring
-    seen: np.ndarray | None = None  # which ``items`` the user engaged with (the seen-filter), once computed
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -266,12 +265,11 @@ def personal_cands(
     return out
 
 
-def likely_shown(cands: list[Cands], n_rows: int, shown: Callable[[Cands], bool] = lambda _: True) -> list[Cands]:
-    """The first ``n_rows`` rows that have candidates and that ``shown`` keeps (the seen-filter leaves them an
-    item): the ones assembly will use unless de-duplication across rows empties one."""
+def likely_shown(cands: list[Cands], n_rows: int) -> list[Cands]:
+    """The first ``n_rows`` rows that have candidates: the ones assembly will use unless filtering empties one."""
     out = []
     for c in cands:
-        if c.items and shown(c):
+        if c.items:
             out.append(c)
             if len(out) == n_rows:
                 break

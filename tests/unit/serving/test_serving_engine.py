@@ -456,29 +456,3 @@ def test_no_model_ever_serves_speed_layer_trending_and_popularity_of_the_catalog
     assert not asyncio.run(bare.refresh_trending())
     empty = asyncio.run(bare.homepage(_q()))
     assert empty.rows == [] and "model:unavailable" in empty.degraded
-
-
-def test_rows_the_seen_filter_empties_are_not_scored_so_a_page_is_one_forward_pass(
-    loaded: tuple[kit.World, LoadedModel], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A user who has seen all of "Trending now" and the popular items: those rows are left out of the page's
-    one forward pass (the next rows are scored instead), so no spare row needs a second pass in assembly."""
-    from hybridrec import seen
-
-    w, model = loaded
-    engine, _, feats = _engine(w, model, cfg=RELAXED.model_copy(update={"exploration_rate": 0.0}))
-    history = set(w.item_ids[50:70]) | set(model.popular[: RELAXED.candidates_per_row])
-    feats.users["u1"] = replace(kit.heavy_user(w, now_ms=NOW), seen_hashes=seen.encode(history))
-    passes: list[int] = []
-    score = model.score
-
-    def counted(user: object, positions: np.ndarray, surfaces: np.ndarray, device: str) -> np.ndarray:
-        passes.append(len(positions))
-        return score(user, positions, surfaces, device)
-
-    monkeypatch.setattr(model, "score", counted)
-    page = asyncio.run(engine.homepage(_q(n_rows=5)))
-    kinds = [r.kind for r in page.rows]
-    assert len(page.rows) == 5 and RowKind.TRENDING not in kinds and RowKind.POPULAR not in kinds
-    assert not {s.item_id for r in page.rows for s in r.items} & history
-    assert len(passes) == 1, f"one forward pass per page, got {passes}"

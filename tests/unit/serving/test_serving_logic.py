@@ -10,8 +10,8 @@ from hybridrec.contract import GENRES
 from serving.config import Variant
 from serving.domain import RowKind
 from serving.logic import ab, diversity, exploration, filters
-from serving.logic.candidates import Cands, blend_query, likely_shown, top_genres
-from serving.logic.rows import RowPlan, plan_rows
+from serving.logic.candidates import blend_query, top_genres
+from serving.logic.rows import plan_rows
 
 
 def test_ab_assignment_is_deterministic_and_follows_weights() -> None:
@@ -133,13 +133,6 @@ def test_rerank_of_float32_genre_vectors_is_the_plain_entropy_greedy() -> None:
         expected.append(int(np.argmax(value)))
         mass = mass + g[expected[-1]]
     assert diversity.rerank(scores, g, 10, weight) == expected
-
-
-def test_likely_shown_skips_rows_without_candidates_or_that_the_filter_empties() -> None:
-    items = [["a"], [], ["b"], ["c"], ["d"]]
-    rows = [Cands(RowPlan(RowKind.POPULAR, f"r{k}", "", ""), its, []) for k, its in enumerate(items)]
-    assert [c.plan.row_id for c in likely_shown(rows, 2)] == ["r0", "r2"]
-    assert [c.plan.row_id for c in likely_shown(rows, 2, lambda c: c.items != ["b"])] == ["r0", "r3"]
 
 
 def test_rank_fusion_weighs_the_two_orders_and_keeps_unscored_items_last() -> None:
