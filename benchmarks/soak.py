@@ -36,7 +36,7 @@ from confluent_kafka import Consumer, TopicPartition
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hybridrec.config import FeastConfig, Settings, TopicsConfig, get_settings  # noqa: E402
+from hybridrec.config import FeastConfig, Settings, get_settings, with_section  # noqa: E402
 from hybridrec.contract import archive_table  # noqa: E402
 from hybridrec.datasets import SyntheticDataset  # noqa: E402
 
@@ -51,23 +51,16 @@ if TYPE_CHECKING:
 def namespace(base: Settings, work: Path) -> Settings:
     """Own topics on `make up`'s broker, own Feast project in its Redis, lake and registry under ``work``."""
     tag = uuid.uuid4().hex[:8]
-    topics = TopicsConfig(
-        **{
-            **base.kafka.topics.model_dump(),
-            "interactions": f"soak{tag}.interactions",
-            "dlq": f"soak{tag}.interactions.dlq",
-            "impressions": f"soak{tag}.impressions",
-            "catalog": f"soak{tag}.catalog",
-        }
+    settings = with_section(
+        base,
+        "kafka.topics",
+        interactions=f"soak{tag}.interactions",
+        dlq=f"soak{tag}.interactions.dlq",
+        impressions=f"soak{tag}.impressions",
+        catalog=f"soak{tag}.catalog",
     )
-    paths = base.paths.model_copy(update={"data_dir": work / "data", "registry_dir": work / "data" / "registry"})
-    return base.model_copy(
-        update={
-            "kafka": base.kafka.model_copy(update={"topics": topics}),
-            "paths": paths,
-            "feast": FeastConfig(project=f"soak{tag}", registry_path=work / "feast.db"),
-        }
-    )
+    settings = with_section(settings, "paths", data_dir=work / "data", registry_dir=work / "data" / "registry")
+    return settings.model_copy(update={"feast": FeastConfig(project=f"soak{tag}", registry_path=work / "feast.db")})
 
 
 def model_world(settings: Settings) -> World:

@@ -28,7 +28,7 @@ import pyarrow as pa
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from hybridrec.config import PROJECT_ROOT, FeastConfig, RedisConfig, Settings
+from hybridrec.config import PROJECT_ROOT, FeastConfig, Settings, with_section
 from hybridrec.contract import archive_table
 from hybridrec.kafka.producer import EventProducer
 from hybridrec.kafka.topics import delete_topics, ensure_topics, topic_specs
@@ -63,12 +63,11 @@ def chaos_settings(base: Settings, workdir: Path) -> Settings:
     :func:`redis_service`), an own Feast project, lake and registry under ``workdir``."""
     tag = uuid.uuid4().hex[:8]
     cluster = with_topics_named(base.kafka.on_local_cluster(), f"chaos{tag}")
-    paths = base.paths.model_copy(update={"data_dir": workdir / "data", "registry_dir": workdir / "data" / "registry"})
-    return base.model_copy(
+    settings = with_section(base, "paths", data_dir=workdir / "data", registry_dir=workdir / "data" / "registry")
+    settings = with_section(settings, "redis", port=free_port())
+    return settings.model_copy(
         update={
             "kafka": cluster,
-            "redis": RedisConfig(port=free_port()),
-            "paths": paths,
             "feast": FeastConfig(project=f"chaos{tag}", registry_path=workdir / "feast" / "registry.db"),
         }
     )
@@ -128,8 +127,8 @@ def topic_durability(settings: Settings) -> set[tuple[int, str]]:
 
 def redis_service(settings: Settings) -> Any:
     """The namespace's own redis-server (its state beside the namespace's data, not `make up`'s)."""
-    paths = settings.paths.model_copy(update={"run_dir": settings.paths.data_dir / "run"})
-    return local_services.services(settings.model_copy(update={"paths": paths}))["redis"]
+    own = with_section(settings, "paths", run_dir=settings.paths.data_dir / "run")
+    return local_services.services(own)["redis"]
 
 
 # --- processes ----------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 import pytest
 
 from hybridrec import catalog
-from hybridrec.config import Settings
+from hybridrec.config import Settings, with_section
 from hybridrec.datasets.model import Item
 from hybridrec.feature_store import drop_online_rows
 from hybridrec.registry import ModelRegistry
@@ -176,9 +176,7 @@ def test_every_fault_under_load(namespace: Settings, tmp_path: Path, table: list
         savepoint = Path(urlparse(found.group(1)).path)
         on_session_cluster = True
         flink_cluster.up(job_cfg, timeout_s=600)
-        on_cluster = job_cfg.model_copy(
-            update={"streaming": job_cfg.streaming.model_copy(update={"restore_from": savepoint})}
-        )
+        on_cluster = with_section(job_cfg, "streaming", restore_from=savepoint)
         session_job = sl.submit_detached(on_cluster, run.logs)
 
         # 5. the session cluster's TaskManager: Flink restarts the tasks when the new one registers

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from hybridrec.config import Settings, get_settings
+from hybridrec.config import Settings, get_settings, with_section
 from hybridrec.events import make_event
 from hybridrec.kafka.producer import EventProducer
 from hybridrec.kafka.topics import ensure_topics
@@ -102,7 +102,7 @@ def test_freshness_redis_restart_kill_and_savepoint(services: Settings, tmp_path
     redis_server = testkit.RedisServer(tmp_path / "redis")
     base = get_settings()
     settings = testkit.isolated_streaming_settings(
-        base.model_copy(update={"redis": base.redis.model_copy(update={"port": redis_server.port})}),
+        with_section(base, "redis", port=redis_server.port),
         tmp_path,
         bounded=False,
     )
