@@ -41,8 +41,8 @@ from hybridrec.contract import archive_table  # noqa: E402
 from hybridrec.datasets import SyntheticDataset  # noqa: E402
 
 if TYPE_CHECKING:
-    from tests.chaos.harness import Answer, PageLoad
-    from tests.unit.serving.serving_kit import World
+    from tests.support.chaos_harness import Answer, PageLoad
+    from tests.support.serving_kit import World
 
 # The soak's own parts (ranker, job, page load, test kits) are imported where used: the feed process imports only
 # what producing needs, so its RSS is the feed's, not torch's.
@@ -65,7 +65,7 @@ def namespace(base: Settings, work: Path) -> Settings:
 
 def model_world(settings: Settings) -> World:
     """The ranker's world with the synthetic world's ids, so pages read the features the job writes."""
-    from tests.unit.serving.serving_kit import World
+    from tests.support.serving_kit import World
 
     items = list(SyntheticDataset(settings.synthetic, n_events=1).items())
     genres = {i.item_id: tuple(i.genres) for i in items}
@@ -179,7 +179,7 @@ class Feed:
     def run(self, rate: float) -> None:
         self.stop()
         self.seed += 1
-        from tests.chaos import harness
+        from tests.support import chaos_harness as harness
 
         argv = [sys.executable, str(Path(__file__).resolve()), "feed", "--rate", str(rate), "--seed", str(self.seed)]
         self.proc = harness.Proc(f"feed-{self.seed}", argv, harness.child_env(self.settings), self.logs)
@@ -262,10 +262,10 @@ def soak(args: argparse.Namespace) -> int:
     from hybridrec.kafka.topics import ensure_topics
     from hybridrec.registry import ModelRegistry
     from streaming.config import streaming_settings
-    from tests.chaos import harness
-    from tests.integration.serving import serving_env as env
+    from tests.support import chaos_harness as harness
+    from tests.support import serving_env as env
+    from tests.support import serving_kit as kit
     from tests.support import streaming_kit as testkit
-    from tests.unit.serving import serving_kit as kit
 
     base = get_settings()
     work = Path(tempfile.mkdtemp(prefix="soak-"))

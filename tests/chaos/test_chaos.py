@@ -15,10 +15,10 @@ import pytest
 
 from hybridrec.config import Settings
 from hybridrec.feature_store import drop_online_rows
-from tests.chaos import harness
-from tests.integration.serving import serving_env as env
+from tests.support import chaos_harness as harness
+from tests.support import serving_env as env
+from tests.support import serving_kit as kit
 from tests.support import streaming_kit as testkit
-from tests.unit.serving import serving_kit as kit
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(1200)]
 

@@ -29,11 +29,11 @@ from hybridrec.replay import ReplaySummary
 from hybridrec_pb.events_pb2 import InteractionEvent
 from streaming import cluster as flink_cluster
 from streaming.config import StreamingSettings
-from tests.chaos import harness
 from tests.chaos import speed_layer as sl
-from tests.integration.serving import serving_env as env
+from tests.support import chaos_harness as harness
+from tests.support import serving_env as env
+from tests.support import serving_kit as kit
 from tests.support import streaming_kit as testkit
-from tests.unit.serving import serving_kit as kit
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(7200)]
 

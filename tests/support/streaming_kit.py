@@ -280,6 +280,21 @@ def produce(
     assert plain.flush(30) == 0
 
 
+def now_event(user: str, item: str, event_type: str, event_id: str | None = None) -> InteractionEvent:
+    """A valid event stamped with the wall clock as it is made, as a homepage backend sends one when it happens
+    (freshness and recovery tests time from it); ``event_id`` defaults to one unique to this call."""
+    return make_event(
+        event_id=event_id or f"{user}-{item}-{event_type}-{time.time_ns()}",
+        user_id=user,
+        item_id=item,
+        event_type=event_type,
+        value=0.0,
+        event_time_ms=int(time.time() * 1000),
+        device="TV",
+        country="NL",
+    )
+
+
 SENTINEL_USER = "zz-sentinel"
 SENTINEL_ITEM = "zz-sentinel-item"
 

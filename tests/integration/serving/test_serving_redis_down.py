@@ -14,8 +14,8 @@ from hybridrec.config import Settings, with_section
 from hybridrec_pb import ranker_pb2 as pb
 from serving.server import start
 from tests.helpers import free_port, load_local_services
-from tests.integration.serving import serving_env as env
-from tests.unit.serving import serving_kit as kit
+from tests.support import serving_env as env
+from tests.support import serving_kit as kit
 
 pytestmark = pytest.mark.integration
 

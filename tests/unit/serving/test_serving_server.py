@@ -18,7 +18,7 @@ from serving.config import ServingSettings
 from serving.features.memory import MemoryFeatures
 from serving.server import start
 from serving.sink.memory import MemorySink
-from tests.unit.serving import serving_kit as kit
+from tests.support import serving_kit as kit
 
 
 def _settings(tmp: Path) -> ServingSettings:

@@ -19,7 +19,7 @@ from hybridrec.registry import ModelRegistry
 from hybridrec_pb import ranker_pb2_grpc
 from serving.config import ServingSettings
 from serving.features.base import UserFeatures
-from tests.unit.serving import serving_kit as kit
+from tests.support import serving_kit as kit
 
 
 def serving_settings(base: Settings, tmp: Path, **serving: Any) -> ServingSettings:
