@@ -126,7 +126,7 @@ def _fill_in_order(
     taken: set[object],
 ) -> None:
     """Fill every row up to ``want`` by ``value`` order, slot by slot in row order (the cross-row rule of
-    :func:`_pick_step`), with one sort for all rows instead of array operations per slot."""
+    :func:`_claim`), with one sort for all rows instead of array operations per slot."""
     order = np.argsort(-np.where(blocked, -np.inf, value), axis=1, kind="stable").tolist()
     blocked_rows = blocked.tolist()
     cursor = [0] * len(picks)
@@ -141,14 +141,9 @@ def _fill_in_order(
                 c += 1
                 if blocked_rows[r][b]:
                     continue  # padding, or picked by the greedy part: the order puts these last or skips them
-                if keys is not None:
-                    if keys[r][b] in taken:
-                        continue
-                    taken.add(keys[r][b])
-                picks[r].append(b)
-                blocked[r, b] = True
-                live += 1
-                break
+                if _claim(r, b, blocked, picks, keys, taken):
+                    live += 1
+                    break
             cursor[r] = c
         if live == 0:
             return
@@ -171,18 +166,33 @@ def _pick_step(
             best[r] = -1
             continue
         while value[r, b] != -np.inf:
-            blocked[r, b] = True
-            if keys is not None:
-                key = keys[r][b]
-                if key in taken:  # another row has it: this row's next best
-                    value[r, b] = -np.inf
-                    b = int(value[r].argmax())
-                    continue
-                taken.add(key)
-            picks[r].append(b)
-            live += 1
-            break
+            if _claim(r, b, blocked, picks, keys, taken):
+                live += 1
+                break
+            value[r, b] = -np.inf  # another row has it: this row's next best
+            b = int(value[r].argmax())
         else:
             b = -1
         best[r] = b
     return best, live
+
+
+def _claim(
+    r: int,
+    b: int,
+    blocked: np.ndarray,
+    picks: list[list[int]],
+    keys: Sequence[Sequence[object]] | None,
+    taken: set[object],
+) -> bool:
+    """The cross-row rule of :func:`rerank_rows`, written once for its greedy and its score-order slots: row
+    ``r`` takes candidate ``b`` unless another row has taken its id (then ``b`` is blocked for ``r`` too, and the
+    caller tries the row's next best). Rows ask slot by slot in row order, so an earlier row wins."""
+    blocked[r, b] = True
+    if keys is not None:
+        key = keys[r][b]
+        if key in taken:
+            return False
+        taken.add(key)
+    picks[r].append(b)
+    return True
