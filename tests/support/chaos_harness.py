@@ -18,7 +18,8 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -478,3 +479,44 @@ def summarize_answers(answers: list[Answer]) -> tuple[int, int, int, Counter[str
 
 def load_average() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+# --- faults ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Fault:
+    """One fault in progress: when the kill began, the garbage records sent while the part was down (their
+    sha256s: each must reach the dead-letter topic exactly once), the time to recover."""
+
+    t0: float = field(default_factory=time.monotonic)
+    garbage: list[str] = field(default_factory=list)
+    recover_s: float | None = None
+
+    def wait_recovered(self, done: Callable[[], bool], timeout_s: float, every_s: float = 0.2) -> None:
+        """Wait for ``done``; the recovery time counts from the kill (None: not within ``timeout_s``)."""
+        back = wait_until(done, timeout_s, every_s=every_s)
+        self.recover_s = None if back is None else time.monotonic() - self.t0
+
+
+class FaultLog:
+    """The faults of one run, one at a time: each one's row and its window (from the kill to ``settle_s`` after
+    recovery), whose events and pages are checked after the run."""
+
+    def __init__(self, load: str, settle_s: float = 3.0) -> None:
+        self.load, self.settle_s = load, settle_s
+        self.windows: list[tuple[Row, float, float, list[str]]] = []  # row, window start and end, garbage
+
+    def record(self, row: Row, t0: float, garbage: Sequence[str] = ()) -> None:
+        time.sleep(self.settle_s)
+        self.windows.append((row, t0, time.monotonic(), list(garbage)))
+
+    @contextmanager
+    def fault(self, name: str, recovered: str, *notes: str) -> Iterator[Fault]:
+        """The body kills the part, restarts it and calls ``wait_recovered``; then the row (``notes``, what
+        ``recovered`` means) and the window are recorded. A body that raises records nothing."""
+        f = Fault()
+        yield f
+        self.record(
+            Row(name, self.load, recover_s=f.recover_s, notes=[*notes, f"recovered = {recovered}"]), f.t0, f.garbage
+        )
