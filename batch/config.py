@@ -108,7 +108,7 @@ class EvalConfig(_Section):
 
 
 class GateConfig(_Section):
-    """Promotion rule for one surface: beat popularity by ``min_lift`` and the current model within
+    """Promotion rule for one surface: beat popularity by ``min_lift_over_popularity`` and the current model within
     ``tolerance`` (both on ``metric``; lift relative, tolerance absolute)."""
 
     metric: str = "ndcg@10"
