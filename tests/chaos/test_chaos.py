@@ -51,26 +51,9 @@ def test_kafka_redis_ranker_faults(namespace: Settings, tmp_path: Path, table: l
         pages = harness.PageLoad(ports[:2], world.user_ids, PAGE_RATE).start()
         _settle(5)
 
-        # 1. a broker of three: the producer's acks=all + min.insync.replicas 2 keep writing on two
-        node = harness.cluster_nodes(settings)[1]
-        with faults.fault(f"Kafka broker {node.name} (of 3)", "every partition back to 3 in-sync replicas") as f:
-            harness.local_services.kill(node)
-            harness.local_services.up(node)
-            f.wait_recovered(lambda: harness.under_replicated(settings) == 0, 180, every_s=0.5)
-
-        # 2. Redis (the online store): pages fall back inside the deadline, AOF brings the features back
-        redis = harness.redis_service(settings)
-        with faults.fault("Redis", "first page without a degraded flag after the restart") as f:
-            harness.local_services.kill(redis)
-            harness.local_services.up(redis)
-            restarted = time.monotonic()
-            f.wait_recovered(lambda: any(a.kind == "ok" for a in pages.between(restarted, time.monotonic())), 60)
-
-        # 3. one of two rankers: the client's round robin moves to the other one, retrying UNAVAILABLE calls
-        with faults.fault("ranker process (1 of 2)", "the restarted process serves its model") as f:
-            rankers[0].kill()
-            rankers[0].restart()
-            f.wait_recovered(lambda: harness.ranker_healthy(ports[0]), 240, every_s=0.5)
+        harness.kill_broker(faults, settings, 180)
+        harness.kill_redis(faults, settings, pages, 60)
+        harness.kill_ranker(faults, rankers[0], ports[0], 240)
 
         pages.stop()
         summary = event_load.stop()

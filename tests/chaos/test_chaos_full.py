@@ -15,6 +15,7 @@ import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -96,28 +97,13 @@ def test_every_fault_under_load(namespace: Settings, tmp_path: Path, table: list
             valid, _ = event_load.offered_between(0.0, t_kill)
             return _archive_has(job_cfg, set(valid))
 
-        # 1. a Kafka broker of three
-        node = harness.cluster_nodes(settings)[1]
-        with run.fault(f"Kafka broker {node.name} (of 3)", "all partitions back to 3 in-sync replicas") as f:
-            harness.local_services.kill(node)
-            f.garbage = sl.send_garbage(settings, GARBAGE_PER_FAULT, "broker")
-            harness.local_services.up(node)
-            f.wait_recovered(lambda: harness.under_replicated(settings) == 0, 300, every_s=0.5)
+        def garbage(tag: str) -> Callable[[], list[str]]:
+            return lambda: sl.send_garbage(settings, GARBAGE_PER_FAULT, tag)
 
-        # 2. Redis: the rankers fall back, the job's writes fail and it restarts from its checkpoint
-        redis = harness.redis_service(settings)
-        with run.fault("Redis", "first page without a degraded flag after the restart") as f:
-            harness.local_services.kill(redis)
-            f.garbage = sl.send_garbage(settings, GARBAGE_PER_FAULT, "redis")
-            harness.local_services.up(redis)
-            restarted = time.monotonic()
-            f.wait_recovered(lambda: any(a.kind == "ok" for a in pages.between(restarted, time.monotonic())), 120)
-
-        # 3. one of two rankers
-        with run.fault("ranker process (1 of 2)", "the restarted process serves its model") as f:
-            rankers[0].kill()
-            rankers[0].restart()
-            f.wait_recovered(lambda: harness.ranker_healthy(ports[0]), 300, every_s=0.5)
+        # 1.-3. a Kafka broker of three; Redis (the job's writes fail and it restarts from its checkpoint); a ranker
+        harness.kill_broker(run, settings, 300, while_down=garbage("broker"))
+        harness.kill_redis(run, settings, pages, 120, while_down=garbage("redis"))
+        harness.kill_ranker(run, rankers[0], ports[0], 300)
 
         # 4. the local job (client and MiniCluster JVM), restarted from its newest checkpoint
         with run.fault("Flink local job (MiniCluster)", "every event offered before the kill is archived") as f:

@@ -520,3 +520,39 @@ class FaultLog:
         self.record(
             Row(name, self.load, recover_s=f.recover_s, notes=[*notes, f"recovered = {recovered}"]), f.t0, f.garbage
         )
+
+
+# The faults both chaos tests inflict. ``while_down`` runs while the part is down and returns the sha256s of the
+# garbage records it sent (the full suite checks each reaches the dead-letter topic once).
+WhileDown = Callable[[], list[str]]
+
+
+def kill_broker(faults: FaultLog, settings: Settings, timeout_s: float, while_down: WhileDown | None = None) -> None:
+    """One broker of the three killed and restarted: acks=all with min.insync.replicas 2 keeps writes going."""
+    node = cluster_nodes(settings)[1]
+    with faults.fault(f"Kafka broker {node.name} (of 3)", "every partition back to 3 in-sync replicas") as f:
+        local_services.kill(node)
+        f.garbage = while_down() if while_down else []
+        local_services.up(node)
+        f.wait_recovered(lambda: under_replicated(settings) == 0, timeout_s, every_s=0.5)
+
+
+def kill_redis(
+    faults: FaultLog, settings: Settings, pages: PageLoad, timeout_s: float, while_down: WhileDown | None = None
+) -> None:
+    """The online store killed and restarted: pages fall back inside the deadline, AOF brings the features back."""
+    redis = redis_service(settings)
+    with faults.fault("Redis", "first page without a degraded flag after the restart") as f:
+        local_services.kill(redis)
+        f.garbage = while_down() if while_down else []
+        local_services.up(redis)
+        restarted = time.monotonic()
+        f.wait_recovered(lambda: any(a.kind == "ok" for a in pages.between(restarted, time.monotonic())), timeout_s)
+
+
+def kill_ranker(faults: FaultLog, ranker: Proc, port: int, timeout_s: float) -> None:
+    """One of two rankers killed and restarted: the client's round robin retries UNAVAILABLE calls on the other."""
+    with faults.fault("ranker process (1 of 2)", "the restarted process serves its model") as f:
+        ranker.kill()
+        ranker.restart()
+        f.wait_recovered(lambda: ranker_healthy(port), timeout_s, every_s=0.5)
