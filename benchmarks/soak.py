@@ -253,7 +253,15 @@ def main() -> int:
     p.add_argument("--base-events", type=float, default=500.0)
     p.add_argument("--base-pages", type=float, default=12.5)
     p.add_argument("--p99-limit-ms", type=float, default=100.0)
-    p.add_argument("--sample-s", type=float, default=10.0)
+    # Not near a multiple of the job's 10 s checkpoint interval: the consumer lag is a sawtooth between checkpoints,
+    # and sampling it every ~10 s aliased it into a slow ramp that looked like growth.
+    p.add_argument("--sample-s", type=float, default=7.3)
+    p.add_argument(
+        "--warmup-s",
+        type=float,
+        default=600.0,
+        help="slopes fit the samples after this (JVM heaps reach their working size in the first minutes)",
+    )
     return soak(p.parse_args())
 
 
@@ -373,10 +381,15 @@ def report(
         f"\nsoak: {args.duration / 60:.0f} min at {events:,.0f} events/s + {page_rate:,.1f} pages/s "
         f"(half the calibrated capacity); {summary['failed_pages']} failed pages"
     )
+    settled = [k for k, tk in enumerate(t) if tk >= t[0] + args.warmup_s]
+    if len(settled) < 10:
+        settled = list(range(len(t)))  # too short a run to leave the warm-up out
+    summary["fit_from_s"] = t[settled[0]] - t[0]
+    print(f"slopes fit the samples from {summary['fit_from_s']:.0f} s on (--warmup-s)")
     print(f"{'series':<42} {'first':>9} {'last':>9} {'mean':>9} {'slope/h':>10} {'%mean/h':>8}")
     for name in series:
-        ys = [r[name] for r in rows]
-        slope, pct = slope_per_hour(t, ys)
+        ys = [rows[k][name] for k in settled]
+        slope, pct = slope_per_hour([t[k] for k in settled], ys)
         summary["series"][name] = {
             "first": ys[0],
             "last": ys[-1],

@@ -122,15 +122,17 @@ class DistinctLastN(Aggregation):
 @dataclass(frozen=True)
 class Session(Aggregation):
     """The current session: the events since the last gap of more than ``gap_ms`` between consecutive events.
-    Outputs its start (time of its first event; 0 without events), its item ids in event order and the mean genre
-    vector of its items (zeros without events)."""
+    Outputs its start (time of its first event; 0 without events), its newest ``max_items`` item ids in event order
+    and the mean genre vector of all its items (zeros without events). The cap bounds the state and the online row
+    of a user who never pauses for ``gap_ms`` (the soak found that row growing without end)."""
 
     gap_ms: int = 30 * MINUTE_MS
+    max_items: int = 50
     start_ms: str | None = None
     item_ids: str | None = None
     genre_mean: str | None = None
     kind: ClassVar[str] = "session"
-    params: ClassVar[tuple[str, ...]] = ("gap_ms",)
+    params: ClassVar[tuple[str, ...]] = ("gap_ms", "max_items")
     facets: ClassVar[dict[str, str]] = {
         "start_ms": "Int64",
         "item_ids": "Array(String)",
@@ -142,7 +144,7 @@ class Session(Aggregation):
         session = f"the current session ({self._of()} since the last gap > {self.gap_ms} ms)"
         return {
             "start_ms": f"start of {session}",
-            "item_ids": f"items of {session}, in order",
+            "item_ids": f"newest {self.max_items} items of {session}, in order",
             "genre_mean": f"mean genre vector of {session}",
         }[facet]
 
@@ -274,6 +276,7 @@ USER_FRESH = FreshView(
         Session(
             ENGAGEMENT,
             gap_ms=30 * MINUTE_MS,
+            max_items=50,
             start_ms="session_start_ms",
             item_ids="session_items",
             genre_mean="session_genres",

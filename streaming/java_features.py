@@ -110,7 +110,8 @@ def fresh_features_operator(entity_events: DataStream, spec: str) -> DataStream:
     """ENTITY_EVENT rows (a JVM DataStream from ``to_data_stream``) keyed by view + entity → SNAPSHOT rows, entirely
     in the JVM; late events on the side output of ``late_events``."""
     cls = jvm_class(jvm.FRESH_FEATURES)
-    j_stream = entity_events._j_data_stream.keyBy(cls.keySelector(spec)).process(cls(spec), cls.outputType())
+    keyed = entity_events._j_data_stream.keyBy(cls.keySelector(spec))
+    j_stream = keyed.transform("fresh-features", cls.outputType(), cls.operator(spec))
     return DataStream(j_stream)
 
 

@@ -105,7 +105,7 @@ def aggregate(
         )
         return {
             "start_ms": session[0].event_time_ms if session else 0,
-            "item_ids": [e.item_id for e in session],
+            "item_ids": [e.item_id for e in session][-agg.max_items :],
             "genre_mean": mean,
         }
     if isinstance(agg, DecayedGenreSum):

@@ -17,7 +17,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def test_session_cluster_computes_reference_features(services: Settings, tmp_path: Path) -> None:
     testkit.build_jar()
-    settings = testkit.isolated_streaming_settings(get_settings(), tmp_path)
+    # Snapshots wait for a flush boundary an hour away: every one is written by the end of the bounded input.
+    settings = testkit.isolated_streaming_settings(get_settings(), tmp_path, flush_interval_ms=3_600_000)
     started_here = not cluster.is_up(settings)
     cluster.up(settings)
     ensure_topics(settings.kafka)

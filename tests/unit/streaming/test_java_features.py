@@ -42,7 +42,7 @@ def small_views() -> tuple[ff.FreshView, ...]:
     """The production views with small parameters, so that truncation, session splits and windows all happen."""
     small = {
         ff.LastN: {"n": 5},
-        ff.Session: {"gap_ms": 600_000},
+        ff.Session: {"gap_ms": 600_000, "max_items": 2},
         ff.DecayedGenreSum: {"half_life_ms": 3_600_000},
         ff.DecayedCount: {"half_life_ms": 1_800_000},
         ff.Trending: {"window_ms": 1_800_000, "slide_ms": 300_000},

@@ -98,10 +98,10 @@ public abstract class Aggregation implements Serializable {
     }
 
     /** A state written by {@link State#write} of an aggregation of {@code kind}. */
-    static State readState(String kind, DataInput in) throws IOException {
+    static State readState(String kind, DataInput in, int format) throws IOException {
         switch (kind) {
             case LastN.KIND: case DistinctLastN.KIND: return LastN.Newest.read(in);
-            case Session.KIND: return Session.SessionState.read(in);
+            case Session.KIND: return Session.SessionState.read(in, format);
             case DecayedGenreSum.KIND: return DecayedGenreSum.SumState.read(in);
             case CountByType.KIND: return CountByType.WindowState.read(in);
             case Last.KIND: return Last.TimeState.read(in);
@@ -115,7 +115,8 @@ public abstract class Aggregation implements Serializable {
         switch (kind) {
             case LastN.KIND: return new LastN(id, types, (int) param(params, kind, "n"));
             case DistinctLastN.KIND: return new DistinctLastN(id, types, (int) param(params, kind, "n"));
-            case Session.KIND: return new Session(id, types, param(params, kind, "gap_ms"));
+            case Session.KIND:
+                return new Session(id, types, param(params, kind, "gap_ms"), (int) param(params, kind, "max_items"));
             case DecayedGenreSum.KIND: return new DecayedGenreSum(id, types, param(params, kind, "half_life_ms"));
             case CountByType.KIND: return new CountByType(id, types, param(params, kind, "window_ms"), nEventTypes);
             case Last.KIND: return new Last(id, types);

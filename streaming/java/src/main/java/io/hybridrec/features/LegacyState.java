@@ -73,6 +73,7 @@ public final class LegacyState {
             } else if (a instanceof Session && outputs(view, a, "session_items")) {
                 Session.SessionState ss = (Session.SessionState) st;
                 ss.items.addAll(session);
+                ss.count = session.size();
                 System.arraycopy(sessionSum, 0, ss.genreSum, 0, Math.min(sessionSum.length, ss.genreSum.length));
                 ss.startMs = sessionStart;
                 ss.lastMs = lastEngagement;

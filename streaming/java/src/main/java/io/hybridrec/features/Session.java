@@ -9,8 +9,10 @@ import java.util.List;
 
 /**
  * The current session: the events since the last gap of more than {@code gapMs} between consecutive events; its
- * start, its items in event order and their mean genre vector. Order-sensitive: an event arriving late can split
- * or join sessions, so {@link EntityState} re-folds it in event-time order.
+ * start, its newest {@code maxItems} items in event order and the mean genre vector of all its items (a sum and a
+ * count: bounded whatever the session's length, where the item list alone grew for as long as a user never paused).
+ * Order-sensitive: an event arriving late can split or join sessions, so {@link EntityState} re-folds it in
+ * event-time order.
  */
 final class Session extends Aggregation {
     private static final long serialVersionUID = 1L;
@@ -19,15 +21,18 @@ final class Session extends Aggregation {
     private static final String[] DTYPES = {"Int64", "Array(String)", "Array(Float32)"};
 
     final long gapMs;
+    final int maxItems;
 
-    Session(String id, boolean[] types, long gapMs) {
+    Session(String id, boolean[] types, long gapMs, int maxItems) {
         super(KIND, id, types, FACETS, DTYPES);
         this.gapMs = gapMs;
+        this.maxItems = maxItems;
     }
 
     static final class SessionState implements State {
         long startMs;
         long lastMs;
+        long count;  // events in the session; items holds only the newest of them
         final List<String> items;
         final double[] genreSum;
 
@@ -41,6 +46,7 @@ final class Session extends Aggregation {
             SessionState c = new SessionState(new ArrayList<>(items), genreSum.clone());
             c.startMs = startMs;
             c.lastMs = lastMs;
+            c.count = count;
             return c;
         }
 
@@ -48,6 +54,7 @@ final class Session extends Aggregation {
         public void write(DataOutput out) throws IOException {
             out.writeLong(startMs);
             out.writeLong(lastMs);
+            out.writeLong(count);
             out.writeInt(items.size());
             for (String item : items) {
                 out.writeUTF(item);
@@ -55,9 +62,11 @@ final class Session extends Aggregation {
             writeDoubles(out, genreSum);
         }
 
-        static SessionState read(DataInput in) throws IOException {
+        /** Format 1 had no count: its item list was the whole session. */
+        static SessionState read(DataInput in, int format) throws IOException {
             long start = in.readLong();
             long last = in.readLong();
+            long count = format >= 2 ? in.readLong() : -1;
             int n = in.readInt();
             List<String> items = new ArrayList<>(n);
             for (int i = 0; i < n; i++) {
@@ -66,6 +75,7 @@ final class Session extends Aggregation {
             SessionState s = new SessionState(items, readDoubles(in));
             s.startMs = start;
             s.lastMs = last;
+            s.count = count >= 0 ? count : n;
             return s;
         }
     }
@@ -84,12 +94,17 @@ final class Session extends Aggregation {
     @Override
     public void add(State state, Event e, Genres genres) {
         SessionState s = (SessionState) state;
-        if (s.items.isEmpty() || e.timeMs - s.lastMs > gapMs) {
+        if (s.count == 0 || e.timeMs - s.lastMs > gapMs) {
             s.startMs = e.timeMs;
+            s.count = 0;
             s.items.clear();
             Arrays.fill(s.genreSum, 0.0);
         }
+        s.count++;
         s.items.add(e.itemId);
+        if (s.items.size() > maxItems) {
+            s.items.subList(0, s.items.size() - maxItems).clear();
+        }
         double[] vec = genres.vector(e.itemId);
         for (int g = 0; g < s.genreSum.length; g++) {
             s.genreSum[g] = s.genreSum[g] + vec[g];
@@ -101,14 +116,14 @@ final class Session extends Aggregation {
     public Object facet(State state, int f) {
         SessionState s = (SessionState) state;
         switch (f) {
-            case 0: return s.items.isEmpty() ? 0L : s.startMs;
-            case 1: return s.items;
+            case 0: return s.count == 0 ? 0L : s.startMs;
+            case 1: return s.items.size() > maxItems ? s.items.subList(s.items.size() - maxItems, s.items.size())
+                : s.items;  // a state saved before the cap may hold more
             default: {
                 double[] mean = new double[s.genreSum.length];
-                int n = s.items.size();
-                if (n > 0) {
+                if (s.count > 0) {
                     for (int g = 0; g < mean.length; g++) {
-                        mean[g] = s.genreSum[g] / n;
+                        mean[g] = s.genreSum[g] / s.count;
                     }
                 }
                 return mean;

@@ -12,7 +12,8 @@ import java.util.ArrayList;
  * (the tests restore states of every format from fixtures).
  */
 public final class StateCodec {
-    public static final int FORMAT = 1;
+    /** 2: a session keeps its event count (its item list is capped). 1 is still read. */
+    public static final int FORMAT = 2;
 
     private StateCodec() {
     }
@@ -46,8 +47,8 @@ public final class StateCodec {
 
     public static EntityState read(DataInput in) throws IOException {
         int format = in.readUnsignedByte();
-        if (format != FORMAT) {
-            throw new IOException("entity state of format " + format + ", this code reads format " + FORMAT);
+        if (format < 1 || format > FORMAT) {
+            throw new IOException("entity state of format " + format + ", this code reads formats 1 to " + FORMAT);
         }
         EntityState s = new EntityState();
         s.version = in.readLong();
@@ -62,9 +63,9 @@ public final class StateCodec {
         for (int i = 0; i < n; i++) {
             s.ids[i] = in.readUTF();
             String kind = s.ids[i].substring(0, s.ids[i].indexOf(':'));
-            s.current[i] = Aggregation.readState(kind, in);
+            s.current[i] = Aggregation.readState(kind, in, format);
             if (in.readBoolean()) {
-                horizon[i] = Aggregation.readState(kind, in);
+                horizon[i] = Aggregation.readState(kind, in, format);
             }
         }
         s.horizon = in.readBoolean() ? horizon : null;

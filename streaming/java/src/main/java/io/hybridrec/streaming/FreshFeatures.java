@@ -43,6 +43,9 @@ public class FreshFeatures extends KeyedProcessFunction<String, Row, Row> {
     /** Dead letters of late events, in the columns the job's dead-letter insert reads. */
     public static final OutputTag<Row> LATE = new OutputTag<>("late-events", lateType());
 
+    /** Name of the per-entity state (its keys are what {@link FreshFeaturesOperator} walks at the end of input). */
+    static final String STATE = "fresh-entity";
+
     private final String specText;
     private transient FreshSpec spec;
     private transient Genres genres;
@@ -71,6 +74,11 @@ public class FreshFeatures extends KeyedProcessFunction<String, Row, Row> {
         }
     }
 
+    /** The keyed operator running this function over {@code specText}: it also flushes changed entities at end of input. */
+    public static FreshFeaturesOperator operator(String specText) {
+        return new FreshFeaturesOperator(new FreshFeatures(specText));
+    }
+
     public static KeySelector<Row, String> keySelector(String specText) {
         return new ViewEntity(FreshSpec.parse(specText).stateKeys);
     }
@@ -97,7 +105,7 @@ public class FreshFeatures extends KeyedProcessFunction<String, Row, Row> {
         spec = FreshSpec.parse(specText);
         genres = new CatalogGenres(spec);
         buf = new FeastEncoding.Buf();
-        state = getRuntimeContext().getState(new ValueStateDescriptor<>("fresh-entity", new EntityStateSerializer()));
+        state = getRuntimeContext().getState(new ValueStateDescriptor<>(STATE, new EntityStateSerializer()));
         // The state of the micro-window operator this one replaced (same uid): read once per key, then dropped.
         legacy = getRuntimeContext().getState(
             new ValueStateDescriptor<>("entity-features", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO));
@@ -144,6 +152,18 @@ public class FreshFeatures extends KeyedProcessFunction<String, Row, Row> {
         if (s.dirty) {
             emit(view, ctx.getCurrentKey(), s, out);
         }
+        state.update(s);
+    }
+
+    /** The entity of the current key emits its snapshot now if it changed since the last one (end of input). */
+    void emitIfChanged(String key, Collector<Row> out) throws Exception {
+        EntityState s = state.value();
+        if (s == null || !s.dirty) {
+            return;
+        }
+        FreshSpec.View view = spec.viewOfStateKey(key.charAt(0));
+        s.conform(view, spec.genres.length);
+        emit(view, key, s, out);
         state.update(s);
     }
 

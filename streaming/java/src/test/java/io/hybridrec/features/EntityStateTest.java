@@ -94,6 +94,25 @@ class EntityStateTest {
     }
 
     @Test
+    void aLongSessionKeepsItsNewestItemsAndTheMeanOfAll() {
+        EntityState s = EntityState.create(USER, SPEC.genres.length);
+        String[] items = {"i1", "i1", "i1", "i1", "i2", "i3"};  // Action x4, Comedy (alias), half Action half Comedy
+        for (int k = 0; k < items.length; k++) {
+            s.accept(USER, new Event(T + k * 60_000L, "e" + k, "u", items[k], 2), GENRES, Long.MIN_VALUE);
+        }
+        Object[] v = s.values(USER);
+        assertEquals(TestSpecs.SESSION_ITEMS, 4);
+        assertEquals(List.of("i1", "i1", "i2", "i3"), v[USER.fieldIndex("session_items")], "the newest four");
+        assertEquals(T, v[USER.fieldIndex("session_start_ms")], "the session still starts at its first event");
+        double[] mean = (double[]) v[USER.fieldIndex("session_genres")];
+        assertEquals(4.5 / 6, mean[0], 1e-12, "Action: the mean over all six items, not the four kept");
+        assertEquals(1.5 / 6, mean[1], 1e-12, "Comedy");
+        // a new session after the gap starts from nothing
+        s.accept(USER, new Event(T + 6 * 60_000L + TestSpecs.GAP_MS + 1, "n", "u", "i2", 2), GENRES, Long.MIN_VALUE);
+        assertEquals(List.of("i2"), s.values(USER)[USER.fieldIndex("session_items")]);
+    }
+
+    @Test
     void eventsBeyondTheBoundAreLateAndChangeNothing() {
         EntityState s = EntityState.create(USER, SPEC.genres.length);
         s.accept(USER, new Event(T, "a", "u", "i1", 2), GENRES, Long.MIN_VALUE);

@@ -18,9 +18,9 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
- * Saved state round-trips, is re-shaped under a changed spec, and a state written in format 1 (the fixture
- * {@code entity-state-format1.hex}, written by this code when format 1 was current) still reads: a change of the
- * layout must keep reading it.
+ * Saved state round-trips, is re-shaped under a changed spec, and a state written in every earlier format (the
+ * fixtures {@code entity-state-format<N>.hex}, each written by this code when its format was current) still reads:
+ * a change of the layout must keep reading them.
  */
 class StateCodecTest {
     private static final FreshSpec SPEC = TestSpecs.spec();
@@ -69,21 +69,36 @@ class StateCodecTest {
         assertArrayEquals(bytes(s), bytes(s.copy()));
     }
 
+    private static byte[] fixture(int format) throws IOException {
+        try (InputStream in = StateCodecTest.class.getResourceAsStream("/entity-state-format" + format + ".hex")) {
+            String text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            return FreshSpec.bytes(text.lines().filter(l -> !l.startsWith("#")).findFirst().orElseThrow().trim());
+        }
+    }
+
     @Test
     void formatOneFixtureStillReads() throws IOException {
-        byte[] fixture;
-        try (InputStream in = StateCodecTest.class.getResourceAsStream("/entity-state-format1.hex")) {
-            String text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-            fixture = FreshSpec.bytes(text.lines().filter(l -> !l.startsWith("#")).findFirst().orElseThrow().trim());
-        }
-        EntityState s = read(fixture);
+        EntityState s = read(fixture(1));
         s.conform(USER, SPEC.genres.length);
         Object[] v = s.values(USER);
         assertEquals(List.of("i2", "i3", "i3", "i2", "i1"), v[USER.fieldIndex("recent_items")]);
         assertEquals(List.of("i1", "i2"), v[USER.fieldIndex("hidden_items")]);
         assertEquals(T + 6 * 240_000L, v[USER.fieldIndex("last_event_ms")]);
         assertEquals(T + 6 * 240_000L, s.version);
-        assertArrayEquals(bytes(sample()), fixture, "format 1 changed: bump StateCodec.FORMAT and keep a reader");
+        // format 1 had no event count: the session's item list was all of it
+        Object[] now = sample().values(USER);
+        for (String f : List.of("session_items", "session_start_ms")) {
+            assertEquals(now[USER.fieldIndex(f)], v[USER.fieldIndex(f)], f);
+        }
+        assertArrayEquals((double[]) now[USER.fieldIndex("session_genres")], (double[]) v[USER.fieldIndex("session_genres")]);
+        s.accept(USER, new Event(T + 7 * 240_000L, "next", "u", "i1", 2), TestSpecs.genres(SPEC), 0L);
+        assertEquals(List.of("i3", "i2", "i1"), s.values(USER)[USER.fieldIndex("session_items")]);
+    }
+
+    @Test
+    void currentFormatIsPinnedByItsFixture() throws IOException {
+        assertArrayEquals(bytes(sample()), fixture(StateCodec.FORMAT),
+            "format " + StateCodec.FORMAT + " changed: bump StateCodec.FORMAT, keep a reader and add a fixture");
     }
 
     @Test
@@ -112,9 +127,9 @@ class StateCodecTest {
         assertThrows(IOException.class, () -> read(new byte[] {9, 0, 0}));
     }
 
-    /** Writes the format-1 fixture (run once, when format 1 was introduced). */
+    /** Writes the current format's fixture (run once, when a format is introduced). */
     public static void main(String[] args) throws IOException {
-        Files.writeString(Path.of(args[0]), "# StateCodec format 1: StateCodecTest.sample() written by StateCodec.write\n"
-            + FreshSpec.hex(bytes(sample())) + "\n");
+        Files.writeString(Path.of(args[0]), "# StateCodec format " + StateCodec.FORMAT
+            + ": StateCodecTest.sample() written by StateCodec.write\n" + FreshSpec.hex(bytes(sample())) + "\n");
     }
 }

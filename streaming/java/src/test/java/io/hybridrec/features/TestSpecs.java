@@ -11,6 +11,7 @@ import java.util.Map;
  */
 public final class TestSpecs {
     public static final long GAP_MS = 600_000;
+    public static final int SESSION_ITEMS = 4;
     public static final long LATENESS_MS = 1_800_000;
     public static final int MAX_BUFFER = 12;
     public static final String ENGAGEMENT = "2,3,4,5,6";
@@ -42,7 +43,7 @@ public final class TestSpecs {
         }
         lines.add("agg=0 last_n " + ENGAGEMENT + " n:5 item_ids:" + h("recent_items") + ";times_ms:"
             + h("recent_item_times_ms"));
-        lines.add("agg=0 session " + ENGAGEMENT + " gap_ms:" + GAP_MS + " start_ms:" + h("session_start_ms")
+        lines.add("agg=0 session " + ENGAGEMENT + " gap_ms:" + GAP_MS + ";max_items:" + SESSION_ITEMS + " start_ms:" + h("session_start_ms")
             + ";item_ids:" + h("session_items") + ";genre_mean:" + h("session_genres"));
         lines.add("agg=0 decayed_genre_sum " + ENGAGEMENT + " half_life_ms:3600000 shares:" + h("taste_genres"));
         lines.add("agg=0 count_by_type " + EVERY + " window_ms:3600000 counts:" + h("counts_1h"));

@@ -16,7 +16,6 @@ import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.runtime.state.VoidNamespace;
 import org.apache.flink.runtime.state.VoidNamespaceSerializer;
-import org.apache.flink.streaming.api.operators.KeyedProcessOperator;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 import org.apache.flink.types.Row;
@@ -39,7 +38,7 @@ class FreshFeaturesTest {
     private static KeyedOneInputStreamOperatorTestHarness<String, Row, Row> harness(OperatorSubtaskState restore)
             throws Exception {
         KeyedOneInputStreamOperatorTestHarness<String, Row, Row> h = new KeyedOneInputStreamOperatorTestHarness<>(
-            new KeyedProcessOperator<>(new FreshFeatures(SPEC_TEXT)), FreshFeatures.keySelector(SPEC_TEXT), Types.STRING);
+            FreshFeatures.operator(SPEC_TEXT), FreshFeatures.keySelector(SPEC_TEXT), Types.STRING);
         if (restore != null) {
             h.initializeState(restore);
         }
@@ -116,6 +115,23 @@ class FreshFeaturesTest {
         assertEquals(List.of("i2"), strings(u1.get("hidden_items")), "hidden items survive the restore");
         assertEquals(Long.toString(T + 20), new String(u1.get("_version"), StandardCharsets.UTF_8));
         restored.close();
+    }
+
+    @Test
+    void theEndOfABoundedInputEmitsEveryChangedEntity() throws Exception {
+        KeyedOneInputStreamOperatorTestHarness<String, Row, Row> h = harness(null);
+        h.setProcessingTime(1_000);
+        h.processElement(new StreamRecord<>(event(0, "u1", "u1", "e1", "i1", 2, T)));
+        h.processElement(new StreamRecord<>(event(0, "u2", "u2", "e2", "i2", 2, T + 10)));
+        h.setProcessingTime(1_100);
+        assertEquals(2, h.extractOutputValues().size(), "u1 and u2 at the flush boundary");
+        h.processElement(new StreamRecord<>(event(0, "u3", "u3", "e3", "i3", 2, T + 20)));
+        h.processElement(new StreamRecord<>(event(0, "u3", "u3", "e4", "i4", 2, T + 30)));
+        assertEquals(2, h.extractOutputValues().size(), "u3 waits for the next boundary");
+        h.endInput();
+        assertEquals(3, h.extractOutputValues().size(), "the end of input emits u3 alone (u1, u2 unchanged since)");
+        assertEquals(List.of("i4", "i3"), strings(snapshots(h).get("user_fresh:u3").get("recent_items")));
+        h.close();
     }
 
     @Test
