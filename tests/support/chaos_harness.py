@@ -43,7 +43,7 @@ from tests.support.streaming_kit import with_topics_named
 local_services = load_local_services()
 
 # Sections of the shared settings a child process needs to share the namespace.
-_SECTIONS = ("kafka", "redis", "paths", "feast", "validation")
+_SECTIONS = ("kafka", "redis", "paths", "feast", "validation", "synthetic")  # the same world in every child
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float, every_s: float = 0.2) -> float | None:
