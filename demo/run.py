@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evaluation import services
-from evaluation.cli import ReplayDefaults, add_replay_arguments, render_table
+from evaluation.cli import ReplayDefaults, add_replay_arguments, render_table, replay_options
 from evaluation.client import RankerClient, page_rows, render_homepage
 from evaluation.features import read_states
 from evaluation.loop import Loop, LoopOptions, say
@@ -203,17 +203,8 @@ def parse_options(argv: list[str] | None = None) -> Options:
     )
     add_replay_arguments(p, DEMO_DEFAULTS)
     args = p.parse_args(argv)
-    return Options(
-        loop=LoopOptions(
-            dataset=args.dataset,
-            path=args.path,
-            events=args.events,
-            history_fraction=args.history_fraction,
-            workdir=args.workdir,
-            namespace=args.namespace,
-        ),
-        replay=ReplayOptions(max_targets_per_user=args.max_targets_per_user, baselines=not args.no_baselines),
-    )
+    loop, replay = replay_options(args)
+    return Options(loop=loop, replay=replay)
 
 
 def main(argv: list[str] | None = None) -> int:

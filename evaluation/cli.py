@@ -13,11 +13,15 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from hybridrec.config import Settings
+
+if TYPE_CHECKING:  # the loop and the replay import pyarrow, Kafka and Feast: not needed for `hybridrec --help`
+    from evaluation.loop import LoopOptions
+    from evaluation.replay import ReplayOptions
 
 DATASETS = ("ml-100k", "ml-latest-small", "synthetic")
 
@@ -86,26 +90,14 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     import torch
 
     from evaluation import services
-    from evaluation.loop import Loop, LoopOptions
-    from evaluation.replay import Replay, ReplayOptions, catalog_of
+    from evaluation.loop import Loop
+    from evaluation.replay import Replay, catalog_of
     from evaluation.report import write_report
     from hybridrec.metrics import percentiles
 
     torch.set_num_threads(args.threads)
-    opts = LoopOptions(
-        dataset=args.dataset,
-        path=args.path,
-        events=args.events,
-        history_fraction=args.history_fraction,
-        workdir=args.workdir,
-        namespace=args.namespace,
-        live_profile=not args.no_live_profile,
-    )
-    ropts = ReplayOptions(
-        max_targets_per_user=args.max_targets_per_user,
-        baselines=not args.no_baselines,
-        freshness_timeout_s=args.freshness_timeout,
-    )
+    loop_opts, ropts = replay_options(args, freshness_timeout_s=args.freshness_timeout)
+    opts = replace(loop_opts, live_profile=not args.no_live_profile)
     try:
         # With --json, stdout carries only the JSON document; progress and the table go to stderr.
         with Loop(opts, say=_say_to(sys.stderr if args.json else sys.stdout)) as loop:
@@ -174,6 +166,23 @@ def add_replay_arguments(parser: argparse.ArgumentParser, defaults: ReplayDefaul
         type=_namespace,
         help="prefix of this run's topics and Feast project (letters, digits, _)",
     )
+
+
+def replay_options(args: argparse.Namespace, **extra: Any) -> tuple[LoopOptions, ReplayOptions]:
+    """The loop's and the replay's options from the arguments of :func:`add_replay_arguments`; ``extra``: the
+    caller's own replay options (``freshness_timeout_s``)."""
+    from evaluation.loop import LoopOptions
+    from evaluation.replay import ReplayOptions
+
+    loop = LoopOptions(
+        dataset=args.dataset,
+        path=args.path,
+        events=args.events,
+        history_fraction=args.history_fraction,
+        workdir=args.workdir,
+        namespace=args.namespace,
+    )
+    return loop, ReplayOptions(max_targets_per_user=args.max_targets_per_user, baselines=not args.no_baselines, **extra)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -74,15 +74,15 @@ def test_the_demo_takes_the_same_replay_options_with_its_own_defaults(capsys: py
     shared = ["--dataset", "synthetic", "--events", "500", "--history-fraction", "0.8", "--max-targets-per-user", "3"]
     shared += ["--no-baselines", "--workdir", "/tmp/w", "--namespace", "n1", "--path", "/data"]
     demo = parse_options(shared)
-    evaluation = _parser().parse_args(["eval", "replay", *shared])
-    assert (demo.loop.dataset, demo.loop.events, demo.loop.history_fraction, demo.loop.path) == (
-        evaluation.dataset,
-        evaluation.events,
-        evaluation.history_fraction,
-        evaluation.path,
+    loop, replay = cli.replay_options(_parser().parse_args(["eval", "replay", *shared]))
+    assert (demo.loop, demo.replay) == (loop, replay), "the same options from the same arguments"
+    assert (loop.dataset, loop.events, loop.history_fraction, loop.path) == ("synthetic", 500, 0.8, "/data")
+    assert (replay.max_targets_per_user, replay.baselines, loop.workdir, loop.namespace) == (
+        3,
+        False,
+        Path("/tmp/w"),
+        "n1",
     )
-    assert (demo.replay.max_targets_per_user, demo.replay.baselines) == (3, not evaluation.no_baselines)
-    assert (demo.loop.workdir, demo.loop.namespace) == (evaluation.workdir, evaluation.namespace)
     assert parse_options(["--dataset", "ml-1m"]).loop.dataset == "ml-1m", "the demo also offers ml-1m"
     with pytest.raises(SystemExit):
         parse_options(["--history-fraction", "1.5"])
