@@ -82,7 +82,9 @@ def test_kafka_redis_ranker_faults(namespace: Settings, tmp_path: Path, table: l
         assert (lost, dup) == (0, 0) and len(in_topic) == len(sent_valid), "interactions != input exactly once"
         assert harness.exactly_once(sorted(sent_poisoned), in_dlq) == (0, 0) and len(in_dlq) == len(sent_poisoned)
         answered, failed, _, reasons = harness.summarize_answers(pages.answers)
-        assert failed == 0, f"{failed} of {answered} GetHomepage calls failed: {reasons}"
+        assert failed == 0, (
+            f"{failed} of {answered} GetHomepage calls failed: {reasons}; {harness.when_failed(pages.answers, faults)}"
+        )
         for row in rows:
             assert row.recover_s is not None, f"{row.fault} did not recover"
     finally:

@@ -261,6 +261,6 @@ def _check_and_report(
     end.answered, end.failed, end.degraded, _ = harness.summarize_answers(pages.answers)
     table.append(end)
     assert (lost, dup) == (0, 0), f"archive != input exactly once: {lost} lost, {dup} duplicated"
-    assert end.failed == 0, f"{end.failed} GetHomepage calls failed"
+    assert end.failed == 0, f"{end.failed} GetHomepage calls failed; {harness.when_failed(pages.answers, run)}"
     assert not bad_features, testkit.dump(bad_features)
     assert all(r.recover_s is not None for r, *_ in run.windows), "a fault did not recover"

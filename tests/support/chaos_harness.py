@@ -477,6 +477,17 @@ def summarize_answers(answers: list[Answer]) -> tuple[int, int, int, Counter[str
     return (len(answers), sum(a.kind == "failed" for a in answers), sum(a.kind == "degraded" for a in answers), reasons)
 
 
+def when_failed(answers: list[Answer], faults: FaultLog) -> str:
+    """Where a run's failed calls fall: seconds into the page load and how long each took, beside the faults'
+    windows (a failure outside every window, or one that took far past its deadline, points at the load itself)."""
+    if not answers:
+        return "no answers"
+    t0 = answers[0].sent
+    failed = ", ".join(f"{a.sent - t0:.1f} s ({a.latency_s * 1000:.0f} ms)" for a in answers if a.kind == "failed")
+    windows = ", ".join(f"{row.fault} {a - t0:.1f}-{b - t0:.1f} s" for row, a, b, _ in faults.windows)
+    return f"failed calls sent at {failed or 'none'}; fault windows: {windows or 'none'}"
+
+
 def load_average() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
