@@ -19,6 +19,8 @@ waiting for a core) and ghz's own CPU, then the highest rate with p99 <= 25 ms a
 
 ``--cpu N`` instead runs N sequential ``Engine.homepage`` calls in this process on the same model and the
 users' real features (read once from Redis): CPU per page without gRPC and Redis; ``--profile`` adds cProfile.
+``--profile`` without ``--cpu`` runs the load test's server (``--workers 1``) under cProfile and prints where
+the whole process spent its CPU (gRPC, protobuf, the Redis client and the impression log included).
 """
 
 from __future__ import annotations
@@ -243,8 +245,11 @@ def summarise(rate: int, report: dict, before: dict, after: dict, server_cpu_s: 
     return res
 
 
-def serve(args: argparse.Namespace, environ: dict[str, str]) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "serving.main", "--log-level", "WARNING"]
+def serve(args: argparse.Namespace, environ: dict[str, str], profile_out: Path | None = None) -> subprocess.Popen:
+    """The ranker as users start it; with ``profile_out``, under cProfile (one worker: the profiled process is
+    the server; its stats are written when it stops gracefully on SIGTERM)."""
+    prof = [sys.executable, "-m", "cProfile", "-o", str(profile_out)] if profile_out is not None else [sys.executable]
+    cmd = [*prof, "-m", "serving.main", "--log-level", "WARNING"]
     if args.workers:
         cmd += ["--workers", str(args.workers)]
     return subprocess.Popen(cmd, cwd=ROOT, env=environ)
@@ -277,7 +282,10 @@ def load_test(args: argparse.Namespace, settings, environ: dict[str, str], users
     ports = [metrics_port + i for i in range(workers)]
     tmp = Path(tempfile.mkdtemp(prefix="serving-bench-"))
     data = request_file(users, args, tmp / "requests.json")
-    server = serve(args, environ)
+    if args.profile and workers != 1:
+        raise SystemExit("--profile of the load test needs --workers 1 (the profiled process is the server)")
+    profile_out = Path(settings.paths.run_dir) / "bench" / "serving-server.prof" if args.profile else None
+    server = serve(args, environ, profile_out)
     results = []
     try:
         version = wait_ready(port, users)
@@ -297,6 +305,11 @@ def load_test(args: argparse.Namespace, settings, environ: dict[str, str], users
     finally:
         server.terminate()
         server.wait(60)
+        if profile_out is not None and profile_out.exists():
+            import pstats
+
+            print(f"server profile ({profile_out}) of the whole process, start-up and warm-up included:")
+            pstats.Stats(str(profile_out)).sort_stats(args.sort).print_stats(45)
         for f in tmp.iterdir():
             f.unlink()
         tmp.rmdir()
@@ -418,7 +431,9 @@ def main() -> int:
     )
     p.add_argument("--ghz", type=Path, default=ROOT / ".deps" / "bin" / "ghz", help="ghz binary (make ghz)")
     p.add_argument("--cpu", type=int, default=0, help="N sequential in-process pages: CPU per page")
-    p.add_argument("--profile", action="store_true", help="with --cpu: cProfile top functions")
+    p.add_argument(
+        "--profile", action="store_true", help="cProfile top functions: of --cpu's pages, or of the server (1 worker)"
+    )
     p.add_argument("--sort", default="tottime", help="with --profile: pstats sort key (tottime, cumulative)")
     args = p.parse_args()
     data_dir = data_dir_of(args)

@@ -89,29 +89,31 @@ def rerank_rows(
     values = np.unique(g[g > 0])
     n_genres = g.shape[2]
     onehot = (g[..., None] == values).reshape(n_rows, n, n_genres * len(values)).astype(np.float64)
-    real = ~np.isinf(pad)
-    uniform = bool(real.any()) and bool(np.all(gsum[real] == gsum[real][0])) and float(gsum[real][0]) > 0
+    real = ~blocked
+    sums = gsum[real]
+    # Genre vectors are float32 (1/3 of a three-genre item rounds), so "every item adds the same mass" allows
+    # a relative 1e-6: the float32 rounding, never a real difference of genre weight.
+    uniform = len(sums) > 0 and float(sums[0]) > 0 and bool((np.abs(sums - sums[0]) <= 1e-6 * sums[0]).all())
+    # f(m + v) for v in (0, *values) in one array: column 0 is f(m) itself (for v > 0, m + v + 1e-300 == m + v,
+    # so the tiny only guards log 0). ``base`` is -inf wherever ``blocked``, so a slot's values need no mask.
+    shifts = np.concatenate(([0.0], values))
+    table_shape = (n_rows, n_genres * len(values), 1)
     mass = np.zeros((n_rows, n_genres))
     total = np.zeros((n_rows, 1))
+    per_item = float(sums[0]) if uniform else 0.0
     for _ in range(greedy):
-        fm = mass * np.log(mass + _TINY)
-        shifted = mass[:, :, None] + values
-        table = (shifted * np.log(shifted) - fm[:, :, None]).reshape(n_rows, -1, 1)
-        delta = np.matmul(onehot, table)[:, :, 0]
+        shifted = mass[:, :, None] + shifts
+        f = shifted * np.log(shifted + _TINY)
+        delta = np.matmul(onehot, (f[:, :, 1:] - f[:, :, :1]).reshape(table_shape))[:, :, 0]
         if uniform:  # every item adds the same total: log T' and S/T' are per-row constants
-            value = base - (gain / (total + gsum[real][0])) * delta
+            value = base - (gain / (total + per_item)) * delta
         else:
+            fm = mass * np.log(mass + _TINY)
             t = total + gsum
             tt = np.maximum(t, _TINY)
             value = base + gain * np.where(t > 0, np.log(tt) - (fm.sum(1, keepdims=True) + delta) / tt, 0.0)
-        best, live = _pick_step(value, blocked, picks, want, keys, taken)
-        if live == 0:
+        if _pick_step(value, base, blocked, picks, want, keys, taken, (mass, total, g, gsum)) == 0:
             break
-        for r, b in enumerate(best):
-            if b >= 0:
-                base[r, b] = -np.inf
-                mass[r] += g[r, b]
-                total[r, 0] += gsum[r, b]
     if greedy < k:
         _fill_in_order((1.0 - weight) * norm + pad, blocked, picks, want, keys, taken)
     return picks
@@ -135,11 +137,11 @@ def _fill_in_order(
         for r, row in enumerate(order):
             if len(picks[r]) >= want[r]:
                 continue
-            c = cursor[r]
-            while c < len(row):
+            own, c, end = blocked_rows[r], cursor[r], len(row)
+            while c < end:
                 b = row[c]
                 c += 1
-                if blocked_rows[r][b]:
+                if own[b]:
                     continue  # padding, or picked by the greedy part: the order puts these last or skips them
                 if _claim(r, b, blocked, picks, keys, taken):
                     live += 1
@@ -151,30 +153,34 @@ def _fill_in_order(
 
 def _pick_step(
     value: np.ndarray,
+    base: np.ndarray,
     blocked: np.ndarray,
     picks: list[list[int]],
     want: list[int],
     keys: Sequence[Sequence[object]] | None,
     taken: set[object],
-) -> tuple[list[int], int]:
-    """One slot for every row, in row order (-1 for a row that is full or has nothing left)."""
-    value = np.where(blocked, -np.inf, value)
-    best = value.argmax(1).tolist()
+    state: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> int:
+    """One slot for every row, in row order: each row takes its best item no earlier row took (:func:`_claim`),
+    and the pick joins the row's genre ``state`` (mass, total; from the item's genres g and their sum). Blocked
+    items are -inf in ``value``; what becomes blocked (a pick, an item another row took) turns -inf in ``base``
+    too, so later slots skip it without a mask. Returns how many rows picked."""
+    mass, total, g, gsum = state
     live = 0
-    for r, b in enumerate(best):
+    for r, b in enumerate(value.argmax(1).tolist()):
         if len(picks[r]) >= want[r]:
-            best[r] = -1
             continue
-        while value[r, b] != -np.inf:
+        row = value[r]
+        while row[b] != -np.inf:
+            base[r, b] = -np.inf
             if _claim(r, b, blocked, picks, keys, taken):
+                mass[r] += g[r, b]
+                total[r, 0] += gsum[r, b]
                 live += 1
                 break
-            value[r, b] = -np.inf  # another row has it: this row's next best
-            b = int(value[r].argmax())
-        else:
-            b = -1
-        best[r] = b
-    return best, live
+            row[b] = -np.inf  # another row has it: this row's next best
+            b = int(row.argmax())
+    return live
 
 
 def _claim(

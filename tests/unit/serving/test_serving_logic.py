@@ -109,6 +109,32 @@ def test_rerank_gain_is_the_exact_entropy_gain() -> None:
         mass += g[p]
 
 
+def test_rerank_of_float32_genre_vectors_is_the_plain_entropy_greedy() -> None:
+    """Genre vectors as serving holds them (float32, 1/k per genre: three-genre items do not sum to exactly 1)
+    are re-ranked as a plain greedy over :func:`diversity.entropy` would: score share plus entropy gain."""
+    rng = np.random.default_rng(11)
+    n, n_genres, weight = 40, 8, 0.4
+    g = np.zeros((n, n_genres), np.float32)
+    for i in range(n):
+        chosen = rng.choice(n_genres, size=rng.integers(1, 4), replace=False)
+        g[i, chosen] = np.float32(1.0) / np.float32(len(chosen))
+    assert len(set(g.astype(np.float64).sum(1).tolist())) > 1, "the float32 sums differ (else nothing is tested)"
+    scores = rng.normal(size=n)
+    norm = (scores - scores.min()) / (scores.max() - scores.min())
+    mass, expected = np.zeros(n_genres), []
+    for _ in range(10):
+        value = [
+            -np.inf
+            if i in expected
+            else (1 - weight) * norm[i]
+            + weight / np.log(n_genres) * (diversity.entropy(mass + g[i]) - diversity.entropy(mass))
+            for i in range(n)
+        ]
+        expected.append(int(np.argmax(value)))
+        mass = mass + g[expected[-1]]
+    assert diversity.rerank(scores, g, 10, weight) == expected
+
+
 def test_rank_fusion_weighs_the_two_orders_and_keeps_unscored_items_last() -> None:
     from serving.logic.candidates import rank_fusion
 
