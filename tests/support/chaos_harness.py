@@ -9,6 +9,7 @@ directory. Child processes get the namespace as ``HYBRIDREC_<SECTION>`` JSON var
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import random
@@ -247,6 +248,9 @@ def _channel_options(ports: list[int]) -> tuple[str, list[tuple[str, Any]]]:
     return target, [("grpc.service_config", json.dumps(config)), ("grpc.enable_retries", 1)]
 
 
+WARM_UP_CALLS = 40  # unrecorded pages before the load: every ranker's connection and first real pages
+
+
 class PageLoad:
     """Steady open-loop GetHomepage load over the rankers, every answer recorded with its send time."""
 
@@ -254,10 +258,20 @@ class PageLoad:
         self.ports, self.users, self.rate, self.deadline_s = ports, users, rate, deadline_s
         self.answers: list[Answer] = []
         self._stop = threading.Event()
+        self._warm = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), name="page-load", daemon=True)
 
     def start(self) -> PageLoad:
+        """Starts the load once a warm-up is answered. The test process's own pauses must not read as the
+        system's failures: its startup objects are frozen out of the collector (a full collection of the ground
+        truth lists stalled the client past the deadline), and the unrecorded warm-up pays for the channel's
+        connections and each ranker's first pages of real users."""
+        gc.collect()
+        gc.freeze()
+        self._warm.clear()
         self._thread.start()
+        if not self._warm.wait(60):
+            raise RuntimeError("the page load's warm-up got no answer in 60 s")
         return self
 
     def stop(self) -> None:
@@ -269,6 +283,9 @@ class PageLoad:
         rng = random.Random(7)
         async with grpc.aio.insecure_channel(target, options=options) as channel:
             stub = ranker_pb2_grpc.RankerStub(channel)
+            for user in rng.sample(self.users, min(WARM_UP_CALLS, len(self.users))):
+                await stub.GetHomepage(self._request(user), timeout=5)
+            self._warm.set()
             pending: set[asyncio.Task[None]] = set()
             start, n = time.monotonic(), 0
             while not self._stop.is_set():
@@ -282,9 +299,8 @@ class PageLoad:
 
     async def _one(self, stub: ranker_pb2_grpc.RankerStub, user: str) -> None:
         sent = time.monotonic()
-        req = pb.HomepageRequest(user_id=user, n_rows=4, items_per_row=10, context=pb.RequestContext(device=2))
         try:
-            page = await stub.GetHomepage(req, timeout=self.deadline_s)
+            page = await stub.GetHomepage(self._request(user), timeout=self.deadline_s)
             latency = time.monotonic() - sent
             if page.degraded:
                 self.answers.append(Answer(sent, latency, "degraded", ",".join(sorted(page.degraded))))
@@ -292,6 +308,10 @@ class PageLoad:
                 self.answers.append(Answer(sent, latency, "ok"))
         except grpc.aio.AioRpcError as exc:
             self.answers.append(Answer(sent, time.monotonic() - sent, "failed", exc.code().name))
+
+    @staticmethod
+    def _request(user: str) -> pb.HomepageRequest:
+        return pb.HomepageRequest(user_id=user, n_rows=4, items_per_row=10, context=pb.RequestContext(device=2))
 
     def between(self, t0: float, t1: float) -> list[Answer]:
         return [a for a in list(self.answers) if t0 <= a.sent < t1]
