@@ -9,7 +9,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from hybridrec.config import Settings
+from hybridrec.config import Settings, with_section
 
 
 def _date(text: str) -> date:
@@ -26,16 +26,13 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from batch.main import run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    overrides: dict[str, object] = {}
     cfg = load_batch_config(args.config, settings)
     if args.master:
-        overrides["spark"] = cfg.spark.model_copy(update={"master": args.master})
+        cfg = with_section(cfg, "spark", master=args.master)
     if args.no_materialize:
-        overrides["materialize"] = False
+        cfg = cfg.model_copy(update={"materialize": False})
     if args.window_days:
-        overrides["window"] = cfg.window.model_copy(update={"window_days": args.window_days})
-    if overrides:
-        cfg = cfg.model_copy(update=overrides)
+        cfg = with_section(cfg, "window", window_days=args.window_days)
     report = run(args.as_of, settings, cfg)
     out = report.as_dict()
     if args.report:

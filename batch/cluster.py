@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m batch.cluster")
     p.add_argument("action", choices=["up", "down", "status"])
     args = p.parse_args(argv)
-    cfg = load_batch_config(settings=get_settings()).spark
+    cfg = load_batch_config().spark
     if args.action == "up":
         up(cfg)
     elif args.action == "down":

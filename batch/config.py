@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from hybridrec.config import Settings
+from hybridrec.config import Settings, get_settings
 from hybridrec.fresh_features import ENGAGEMENT
 
 
@@ -108,7 +108,7 @@ class EvalConfig(_Section):
 
 
 class GateConfig(_Section):
-    """Promotion rule for one surface: beat popularity by ``min_lift`` and the current model within
+    """Promotion rule for one surface: beat popularity by ``min_lift_over_popularity`` and the current model within
     ``tolerance`` (both on ``metric``; lift relative, tolerance absolute)."""
 
     metric: str = "ndcg@10"
@@ -208,9 +208,12 @@ def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
 def load_batch_config(path: Path | None = None, settings: Settings | None = None, **overrides: object) -> BatchConfig:
     """Batch config, lowest first: defaults < the ``[batch]`` section of the shared settings (the one config
     file of ``HYBRIDREC_CONFIG``) < the ``[batch]`` table of ``path`` / ``HYBRIDREC_BATCH_CONFIG`` < env
-    ``HYBRIDREC_BATCH__*`` < ``overrides``."""
+    ``HYBRIDREC_BATCH__*`` < ``overrides``. Without ``settings``, this process's (so a checkout's own config file
+    gives its Spark ports; the test of the standalone cluster read the defaults, another checkout's ports)."""
+    if settings is None:
+        settings = get_settings()
     path = path or (Path(os.environ["HYBRIDREC_BATCH_CONFIG"]) if os.environ.get("HYBRIDREC_BATCH_CONFIG") else None)
-    data: dict[str, Any] = dict(settings.batch) if settings is not None else {}
+    data: dict[str, Any] = dict(settings.batch)
     if path is not None:
         with open(path, "rb") as fh:
             data = _deep_merge(data, dict(tomllib.load(fh).get("batch", {})))

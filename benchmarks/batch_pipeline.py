@@ -25,7 +25,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hybridrec.config import PROJECT_ROOT
+from hybridrec.config import PROJECT_ROOT, with_section
 
 
 def reference_s() -> float:
@@ -107,13 +107,9 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     as_of = args.as_of or last_day(settings.paths.lake_dir)
     cfg = load_batch_config(settings=settings)
-    spark_cfg = cfg.spark.model_copy(update={"driver_memory": args.driver_memory or cfg.spark.driver_memory})
-    cfg = cfg.model_copy(
-        update={
-            "window": cfg.window.model_copy(update={"window_days": args.window_days}),
-            "materialize": not args.no_materialize,
-            "spark": spark_cfg,
-        }
+    cfg = with_section(cfg, "spark", driver_memory=args.driver_memory or cfg.spark.driver_memory)
+    cfg = with_section(cfg, "window", window_days=args.window_days).model_copy(
+        update={"materialize": not args.no_materialize}
     )
     load_before, ref_before = os.getloadavg(), reference_s()
     t0 = time.perf_counter()

@@ -31,8 +31,8 @@ from serving.features.redis_direct import (  # noqa: E402
     USER_FRESH_FIELDS,
     RedisFeatureReader,
 )
-from tests.integration.serving import serving_env as env  # noqa: E402
-from tests.unit.serving import serving_kit as kit  # noqa: E402
+from tests.support import serving_env as env  # noqa: E402
+from tests.support import serving_kit as kit  # noqa: E402
 
 
 def pct(xs: list[float]) -> dict[str, float]:

@@ -36,13 +36,13 @@ from confluent_kafka import Consumer, TopicPartition
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hybridrec.config import FeastConfig, Settings, TopicsConfig, get_settings  # noqa: E402
+from hybridrec.config import FeastConfig, Settings, get_settings, with_section  # noqa: E402
 from hybridrec.contract import archive_table  # noqa: E402
 from hybridrec.datasets import SyntheticDataset  # noqa: E402
 
 if TYPE_CHECKING:
-    from tests.chaos.harness import Answer, PageLoad
-    from tests.unit.serving.serving_kit import World
+    from tests.support.chaos_harness import Answer, PageLoad
+    from tests.support.serving_kit import World
 
 # The soak's own parts (ranker, job, page load, test kits) are imported where used: the feed process imports only
 # what producing needs, so its RSS is the feed's, not torch's.
@@ -51,28 +51,21 @@ if TYPE_CHECKING:
 def namespace(base: Settings, work: Path) -> Settings:
     """Own topics on `make up`'s broker, own Feast project in its Redis, lake and registry under ``work``."""
     tag = uuid.uuid4().hex[:8]
-    topics = TopicsConfig(
-        **{
-            **base.kafka.topics.model_dump(),
-            "interactions": f"soak{tag}.interactions",
-            "dlq": f"soak{tag}.interactions.dlq",
-            "impressions": f"soak{tag}.impressions",
-            "catalog": f"soak{tag}.catalog",
-        }
+    settings = with_section(
+        base,
+        "kafka.topics",
+        interactions=f"soak{tag}.interactions",
+        dlq=f"soak{tag}.interactions.dlq",
+        impressions=f"soak{tag}.impressions",
+        catalog=f"soak{tag}.catalog",
     )
-    paths = base.paths.model_copy(update={"data_dir": work / "data", "registry_dir": work / "data" / "registry"})
-    return base.model_copy(
-        update={
-            "kafka": base.kafka.model_copy(update={"topics": topics}),
-            "paths": paths,
-            "feast": FeastConfig(project=f"soak{tag}", registry_path=work / "feast.db"),
-        }
-    )
+    settings = with_section(settings, "paths", data_dir=work / "data", registry_dir=work / "data" / "registry")
+    return settings.model_copy(update={"feast": FeastConfig(project=f"soak{tag}", registry_path=work / "feast.db")})
 
 
 def model_world(settings: Settings) -> World:
     """The ranker's world with the synthetic world's ids, so pages read the features the job writes."""
-    from tests.unit.serving.serving_kit import World
+    from tests.support.serving_kit import World
 
     items = list(SyntheticDataset(settings.synthetic, n_events=1).items())
     genres = {i.item_id: tuple(i.genres) for i in items}
@@ -186,7 +179,7 @@ class Feed:
     def run(self, rate: float) -> None:
         self.stop()
         self.seed += 1
-        from tests.chaos import harness
+        from tests.support import chaos_harness as harness
 
         argv = [sys.executable, str(Path(__file__).resolve()), "feed", "--rate", str(rate), "--seed", str(self.seed)]
         self.proc = harness.Proc(f"feed-{self.seed}", argv, harness.child_env(self.settings), self.logs)
@@ -277,10 +270,10 @@ def soak(args: argparse.Namespace) -> int:
     from hybridrec.kafka.topics import ensure_topics
     from hybridrec.registry import ModelRegistry
     from streaming.config import streaming_settings
-    from tests.chaos import harness
-    from tests.integration.serving import serving_env as env
+    from tests.support import chaos_harness as harness
+    from tests.support import serving_env as env
+    from tests.support import serving_kit as kit
     from tests.support import streaming_kit as testkit
-    from tests.unit.serving import serving_kit as kit
 
     base = get_settings()
     work = Path(tempfile.mkdtemp(prefix="soak-"))

@@ -246,8 +246,7 @@ def start_ranker(settings: StreamingSettings, workdir: Path) -> tuple[subprocess
     batch layer's part), once it serves that model: the process and a GetHomepage stub."""
     from benchmarks.serving_load import wait_ready
     from serving.config import ServingSettings
-    from tests.integration.serving import serving_env
-    from tests.unit.serving import serving_kit
+    from tests.support import serving_env, serving_kit
 
     world = serving_kit.world(n_users=40, n_items=CATALOG_ITEMS)
     base = serving_env.serving_settings(settings, workdir)

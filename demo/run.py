@@ -17,15 +17,13 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from evaluation import services
-from evaluation.cli import render_table
+from evaluation.cli import ReplayDefaults, add_replay_arguments, render_table, replay_options
 from evaluation.client import RankerClient, page_rows, render_homepage
 from evaluation.features import read_states
 from evaluation.loop import Loop, LoopOptions, say
-from evaluation.namespace import namespace_name
 from evaluation.replay import Replay, ReplayOptions, catalog_of
 from evaluation.report import write_report
 from hybridrec.config import Settings
@@ -35,6 +33,16 @@ from hybridrec.nextitem import Pause
 from hybridrec_pb import ranker_pb2 as pb
 
 STEPS = 8
+DEMO_DEFAULTS = ReplayDefaults(
+    dataset=LoopOptions.dataset,
+    datasets=("ml-100k", "ml-latest-small", "ml-1m", "synthetic"),
+    max_targets_per_user=10,
+    targets_help="first N targets of each user (the full evaluation, `hybridrec eval replay`, takes 50)",
+    workdir=LoopOptions.workdir,
+    namespace=LoopOptions.namespace,
+    events=LoopOptions.events,
+    history_fraction=LoopOptions.history_fraction,
+)
 
 
 @dataclass
@@ -188,40 +196,19 @@ def _model_items(settings: Settings) -> set[str]:
     return set(json.loads(current.artifact(ITEM_IDS).read_text())) if current is not None else set()
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_options(argv: list[str] | None = None) -> Options:
+    """The demo's options from its command line (the replay's shared options, with the demo's defaults)."""
     p = argparse.ArgumentParser(
         prog="python -m demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--dataset", default="ml-latest-small", choices=["ml-100k", "ml-latest-small", "ml-1m", "synthetic"])
-    p.add_argument("--path", help="dataset directory (default: datasets dir, earlier download, GroupLens)")
-    p.add_argument("--events", type=int, default=LoopOptions.events, help="synthetic: number of events")
-    p.add_argument("--history-fraction", type=float, default=LoopOptions.history_fraction)
-    p.add_argument(
-        "--max-targets-per-user",
-        type=int,
-        default=10,
-        help="first N targets of each user (the full evaluation, `hybridrec eval replay`, takes 50)",
-    )
-    p.add_argument("--no-baselines", action="store_true", help="skip the offline baselines")
-    p.add_argument("--workdir", type=Path, default=LoopOptions.workdir)
-    p.add_argument(
-        "--namespace",
-        default=LoopOptions.namespace,
-        type=namespace_name,
-        help="prefix of this run's topics and Feast project (letters, digits, _)",
-    )
+    add_replay_arguments(p, DEMO_DEFAULTS)
     args = p.parse_args(argv)
-    opts = Options(
-        loop=LoopOptions(
-            dataset=args.dataset,
-            path=args.path,
-            events=args.events,
-            history_fraction=args.history_fraction,
-            workdir=args.workdir,
-            namespace=args.namespace,
-        ),
-        replay=ReplayOptions(max_targets_per_user=args.max_targets_per_user, baselines=not args.no_baselines),
-    )
+    loop, replay = replay_options(args)
+    return Options(loop=loop, replay=replay)
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_options(argv)
     try:
         run(opts)
     except services.ServiceFailed as exc:

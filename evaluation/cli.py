@@ -13,12 +13,42 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from hybridrec.config import Settings
 
+if TYPE_CHECKING:  # the loop and the replay import pyarrow, Kafka and Feast: not needed for `hybridrec --help`
+    from evaluation.loop import LoopOptions
+    from evaluation.replay import ReplayOptions
+
 DATASETS = ("ml-100k", "ml-latest-small", "synthetic")
+
+
+@dataclass(frozen=True)
+class ReplayDefaults:
+    """What the demo and ``hybridrec eval replay`` choose differently for the options they share: the demo is a
+    shorter look at the loop (fewer targets, its own work dir and namespace), the evaluation the issue's protocol."""
+
+    dataset: str
+    datasets: tuple[str, ...]
+    max_targets_per_user: int
+    targets_help: str
+    workdir: Path
+    namespace: str
+    events: int = 100_000
+    history_fraction: float = 0.9
+
+
+EVAL_DEFAULTS = ReplayDefaults(
+    dataset="ml-100k",
+    datasets=DATASETS,
+    max_targets_per_user=50,
+    targets_help="first N targets of each user",
+    workdir=Path(".run/eval"),
+    namespace="eval",
+)
 
 
 def _fraction(text: str) -> float:
@@ -60,26 +90,14 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     import torch
 
     from evaluation import services
-    from evaluation.loop import Loop, LoopOptions
-    from evaluation.replay import Replay, ReplayOptions, catalog_of
+    from evaluation.loop import Loop
+    from evaluation.replay import Replay, catalog_of
     from evaluation.report import write_report
     from hybridrec.metrics import percentiles
 
     torch.set_num_threads(args.threads)
-    opts = LoopOptions(
-        dataset=args.dataset,
-        path=args.path,
-        events=args.events,
-        history_fraction=args.history_fraction,
-        workdir=args.workdir,
-        namespace=args.namespace,
-        live_profile=not args.no_live_profile,
-    )
-    ropts = ReplayOptions(
-        max_targets_per_user=args.max_targets_per_user,
-        baselines=not args.no_baselines,
-        freshness_timeout_s=args.freshness_timeout,
-    )
+    loop_opts, ropts = replay_options(args, freshness_timeout_s=args.freshness_timeout)
+    opts = replace(loop_opts, live_profile=not args.no_live_profile)
     try:
         # With --json, stdout carries only the JSON document; progress and the table go to stderr.
         with Loop(opts, say=_say_to(sys.stderr if args.json else sys.stdout)) as loop:
@@ -125,6 +143,48 @@ def _say_to(stream: TextIO) -> Callable[[str], None]:
     return say
 
 
+def add_replay_arguments(parser: argparse.ArgumentParser, defaults: ReplayDefaults) -> None:
+    """The options of one replay run (data, history cut, targets, baselines, where it runs), declared once for the
+    demo and ``hybridrec eval replay``, which both drive :class:`evaluation.loop.Loop` with them."""
+    parser.add_argument("--dataset", default=defaults.dataset, choices=defaults.datasets)
+    parser.add_argument("--path", help="dataset directory (default: datasets dir, earlier download, GroupLens)")
+    parser.add_argument("--events", type=_positive, default=defaults.events, help="synthetic: number of events")
+    parser.add_argument(
+        "--history-fraction",
+        type=_fraction,
+        default=defaults.history_fraction,
+        help="share of events (by time) in the history",
+    )
+    parser.add_argument(
+        "--max-targets-per-user", type=_positive, default=defaults.max_targets_per_user, help=defaults.targets_help
+    )
+    parser.add_argument("--no-baselines", action="store_true", help="skip the offline baselines")
+    parser.add_argument("--workdir", type=Path, default=defaults.workdir)
+    parser.add_argument(
+        "--namespace",
+        default=defaults.namespace,
+        type=_namespace,
+        help="prefix of this run's topics and Feast project (letters, digits, _)",
+    )
+
+
+def replay_options(args: argparse.Namespace, **extra: Any) -> tuple[LoopOptions, ReplayOptions]:
+    """The loop's and the replay's options from the arguments of :func:`add_replay_arguments`; ``extra``: the
+    caller's own replay options (``freshness_timeout_s``)."""
+    from evaluation.loop import LoopOptions
+    from evaluation.replay import ReplayOptions
+
+    loop = LoopOptions(
+        dataset=args.dataset,
+        path=args.path,
+        events=args.events,
+        history_fraction=args.history_fraction,
+        workdir=args.workdir,
+        namespace=args.namespace,
+    )
+    return loop, ReplayOptions(max_targets_per_user=args.max_targets_per_user, baselines=not args.no_baselines, **extra)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser("eval", help="quality evaluation through the running services")
     sub = p.add_subparsers(dest="eval_command", required=True)
@@ -134,26 +194,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    r.add_argument("--dataset", default="ml-100k", choices=DATASETS)
-    r.add_argument("--path", help="dataset directory (default: datasets dir, earlier download, GroupLens)")
-    r.add_argument("--events", type=_positive, default=100_000, help="synthetic: number of events")
-    r.add_argument("--history-fraction", type=_fraction, default=0.9, help="share of events (by time) in the history")
-    r.add_argument("--max-targets-per-user", type=_positive, default=50, help="first N targets of each user")
+    add_replay_arguments(r, EVAL_DEFAULTS)
     r.add_argument(
         "--freshness-timeout",
         type=float,
         default=30.0,
         help="seconds a pause waits for a user's features before asking anyway (counted)",
     )
-    r.add_argument("--no-baselines", action="store_true", help="skip the offline baselines")
     r.add_argument(
         "--no-live-profile",
         action="store_true",
         help="run the speed layer with its own settings, not the paused-replay profile",
     )
     r.add_argument("--threads", type=_positive, default=1, help="torch threads of the offline baselines")
-    r.add_argument("--workdir", type=Path, default=Path(".run/eval"))
-    r.add_argument("--namespace", default="eval", type=_namespace)
     r.add_argument(
         "--json",
         action="store_true",

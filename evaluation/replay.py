@@ -64,7 +64,6 @@ class Replay:
         assert loop.cut is not None and loop.client is not None
         self.loop, self.opts, self.cut, self.client = loop, opts, loop.cut, loop.client
         self.targets = nextitem.select_targets(self.cut.history, self.cut.live, max_per_user=opts.max_targets_per_user)
-        # the job folds user features on arrival: no event-time window to respect (plan_pauses' granularity 1 ms)
         self.pauses = nextitem.plan_pauses(self.cut.live.column("event_time_ms").to_numpy(), self.targets)
         self.truth = nextitem.Timeline([self.cut.history, self.cut.live])
         self._index = {t.position: n for n, t in enumerate(self.targets)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import (
@@ -25,6 +25,27 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ROOT_SAMPLE_CONFIG = PROJECT_ROOT / "deploy" / "hybridrec.sample.toml"
 
 DAY_MS = 24 * 3600 * 1000
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+def with_section(config: ConfigT, section: str, **fields: Any) -> ConfigT:
+    """``config`` with some fields of one section replaced, e.g. ``with_section(settings, "redis", port=p)``; a
+    dotted ``section`` reaches a nested one (``"kafka.topics"``). The changed section is validated again, so a
+    misspelt field or a wrong type fails here: ``model_copy(update=...)`` would keep either without a word.
+
+    Works on any configuration model (:class:`Settings`, a deployable's settings, ``BatchConfig``); the section
+    must be a model, not the shared settings' untyped dict of a deployable's own section.
+    """
+    head, _, rest = section.partition(".")
+    current = getattr(config, head)
+    if not isinstance(current, BaseModel):
+        raise TypeError(f"{type(config).__name__}.{head} is {type(current).__name__}, not a configuration section")
+    if rest:
+        replaced = with_section(current, rest, **fields)
+    else:
+        replaced = type(current).model_validate({**dict(current), **fields})
+    return config.model_copy(update={head: replaced})
 
 
 class _Section(BaseModel):
@@ -112,9 +133,9 @@ class KafkaConfig(_Section):
     def on_local_cluster(self) -> KafkaConfig:
         """This configuration pointed at `make kafka-cluster` (its brokers and replication factor)."""
         c = self.local_cluster
-        topics = self.topics.model_copy(update={"replication_factor": c.replication_factor})
-        TopicsConfig.model_validate(topics.model_dump())  # min_insync_replicas must still fit
-        return self.model_copy(update={"bootstrap_servers": c.bootstrap_servers, "topics": topics})
+        # validated again by with_section: min_insync_replicas must still fit
+        on_cluster = with_section(self, "topics", replication_factor=c.replication_factor)
+        return on_cluster.model_copy(update={"bootstrap_servers": c.bootstrap_servers})
 
     @property
     def broker_host(self) -> str:

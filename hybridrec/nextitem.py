@@ -161,19 +161,14 @@ class Pause:
     watermark_ms: int  # time of the clock event: every event of a target's user before it is at or before this
 
 
-def plan_pauses(live_times: np.ndarray, targets: Iterable[Target], granularity_ms: int = 1) -> list[Pause]:
+def plan_pauses(live_times: np.ndarray, targets: Iterable[Target]) -> list[Pause]:
     """The fewest pauses at which every target's user holds exactly the events before the target.
 
-    ``granularity_ms``: the event-time window of the job being replayed into. An event-time window fires whole,
-    so a clock can make an event visible only by closing its window, and closing the window that holds the
-    pause would make the events of it still to come late. A pause at ``P`` therefore moves the watermark to
-    just before the window holding ``P``, and serves only targets whose user's previous event lies before that
-    window. (A target whose previous event shares its own window cannot be served exactly: it gets a pause at
-    its own time and waits in vain, which the replay counts.)"""
-    g = max(1, granularity_ms)
+    A pause at ``P`` serves every target whose user's previous event is before ``P`` and whose own time is at or
+    after it: the speed layer folds each event in on arrival, so the state at ``P`` is every event before ``P``."""
     spans = []
     for t in targets:
-        start = (t.after_ms // g + 1) * g if t.after_ms >= 0 else t.after_ms
+        start = t.after_ms + 1 if t.after_ms >= 0 else t.after_ms
         spans.append((min(start, t.time_ms), t))
     spans.sort(key=lambda s: (s[1].time_ms, s[1].position))
     groups: list[tuple[int, list[Target]]] = []
@@ -182,9 +177,7 @@ def plan_pauses(live_times: np.ndarray, targets: Iterable[Target], granularity_m
             groups[-1][1].append(t)
         else:
             groups.append((t.time_ms, [t]))
-    return [
-        Pause(at, int(np.searchsorted(live_times, at, side="left")), tuple(ts), at - at % g - 1) for at, ts in groups
-    ]
+    return [Pause(at, int(np.searchsorted(live_times, at, side="left")), tuple(ts), at - 1) for at, ts in groups]
 
 
 @dataclass(frozen=True)

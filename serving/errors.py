@@ -1,5 +1,6 @@
 """One error hierarchy for the ranker; each class knows its gRPC status, mapped in one place
-(:func:`serving.servicer.guarded`). Dependency failures are not errors here: they degrade the response."""
+(:meth:`serving.servicer.RankerServicer._guarded`). Dependency failures are not errors here: they degrade the
+response."""
 
 from __future__ import annotations
 

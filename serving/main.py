@@ -15,6 +15,7 @@ import multiprocessing
 import signal
 from typing import Any
 
+from hybridrec.config import with_section
 from serving.config import ServingSettings
 
 
@@ -30,8 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 def _settings(overrides: dict[str, Any]) -> ServingSettings:
     settings = ServingSettings()
     if overrides:
-        serving = settings.serving.model_validate({**settings.serving.model_dump(), **overrides})
-        settings = settings.model_copy(update={"serving": serving})
+        settings = with_section(settings, "serving", **overrides)
     return settings
 
 

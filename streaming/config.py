@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from hybridrec.config import Settings
+from hybridrec.config import Settings, with_section
 
 
 class StreamingConfig(BaseModel):
@@ -124,11 +124,7 @@ def streaming_settings(base: Settings | None = None, **streaming: object) -> Str
     """StreamingSettings from the environment, or built on ``base`` (tests pass isolated settings)."""
     if base is None:
         settings = StreamingSettings()
-        return (
-            settings.model_copy(update={"streaming": settings.streaming.model_copy(update=streaming)})
-            if streaming
-            else settings
-        )
+        return with_section(settings, "streaming", **streaming) if streaming else settings
     fields = {name: getattr(base, name) for name in type(base).model_fields}
     # The shared Settings carry the streaming section untyped (a dict from the config file); validate it here.
     current = getattr(base, "streaming", None)

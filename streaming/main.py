@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from hybridrec.config import with_section
 from streaming.config import StreamingSettings
 
 
@@ -39,8 +40,7 @@ def load_settings(args: argparse.Namespace) -> StreamingSettings:
     if args.start_empty:
         update["start_empty"] = True
     if update:
-        cfg = settings.streaming.model_validate({**settings.streaming.model_dump(), **update})
-        settings = settings.model_copy(update={"streaming": cfg})
+        settings = with_section(settings, "streaming", **update)
     return settings
 
 

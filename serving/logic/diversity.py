@@ -128,7 +128,7 @@ def _fill_in_order(
     taken: set[object],
 ) -> None:
     """Fill every row up to ``want`` by ``value`` order, slot by slot in row order (the cross-row rule of
-    :func:`_pick_step`), with one sort for all rows instead of array operations per slot."""
+    :func:`_claim`), with one sort for all rows instead of array operations per slot."""
     order = np.argsort(-np.where(blocked, -np.inf, value), axis=1, kind="stable").tolist()
     blocked_rows = blocked.tolist()
     cursor = [0] * len(picks)
@@ -137,20 +137,15 @@ def _fill_in_order(
         for r, row in enumerate(order):
             if len(picks[r]) >= want[r]:
                 continue
-            c = cursor[r]
-            while c < len(row):
+            own, c, end = blocked_rows[r], cursor[r], len(row)
+            while c < end:
                 b = row[c]
                 c += 1
-                if blocked_rows[r][b]:
+                if own[b]:
                     continue  # padding, or picked by the greedy part: the order puts these last or skips them
-                if keys is not None:
-                    if keys[r][b] in taken:
-                        continue
-                    taken.add(keys[r][b])
-                picks[r].append(b)
-                blocked[r, b] = True
-                live += 1
-                break
+                if _claim(r, b, blocked, picks, keys, taken):
+                    live += 1
+                    break
             cursor[r] = c
         if live == 0:
             return
@@ -166,10 +161,10 @@ def _pick_step(
     taken: set[object],
     state: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
 ) -> int:
-    """One slot for every row, in row order: each row takes its best item no earlier row took, and the pick
-    joins the row's genre ``state`` (mass, total; from the item's genres g and their sum). Blocked items are
-    -inf in ``value``; what becomes blocked (a pick, an item another row took) turns -inf in ``base`` too, so
-    later slots skip it without a mask. Returns how many rows picked."""
+    """One slot for every row, in row order: each row takes its best item no earlier row took (:func:`_claim`),
+    and the pick joins the row's genre ``state`` (mass, total; from the item's genres g and their sum). Blocked
+    items are -inf in ``value``; what becomes blocked (a pick, an item another row took) turns -inf in ``base``
+    too, so later slots skip it without a mask. Returns how many rows picked."""
     mass, total, g, gsum = state
     live = 0
     for r, b in enumerate(value.argmax(1).tolist()):
@@ -177,18 +172,33 @@ def _pick_step(
             continue
         row = value[r]
         while row[b] != -np.inf:
-            blocked[r, b] = True
             base[r, b] = -np.inf
-            if keys is not None:
-                key = keys[r][b]
-                if key in taken:  # another row has it: this row's next best
-                    row[b] = -np.inf
-                    b = int(row.argmax())
-                    continue
-                taken.add(key)
-            picks[r].append(b)
-            mass[r] += g[r, b]
-            total[r, 0] += gsum[r, b]
-            live += 1
-            break
+            if _claim(r, b, blocked, picks, keys, taken):
+                mass[r] += g[r, b]
+                total[r, 0] += gsum[r, b]
+                live += 1
+                break
+            row[b] = -np.inf  # another row has it: this row's next best
+            b = int(row.argmax())
     return live
+
+
+def _claim(
+    r: int,
+    b: int,
+    blocked: np.ndarray,
+    picks: list[list[int]],
+    keys: Sequence[Sequence[object]] | None,
+    taken: set[object],
+) -> bool:
+    """The cross-row rule of :func:`rerank_rows`, written once for its greedy and its score-order slots: row
+    ``r`` takes candidate ``b`` unless another row has taken its id (then ``b`` is blocked for ``r`` too, and the
+    caller tries the row's next best). Rows ask slot by slot in row order, so an earlier row wins."""
+    blocked[r, b] = True
+    if keys is not None:
+        key = keys[r][b]
+        if key in taken:
+            return False
+        taken.add(key)
+    picks[r].append(b)
+    return True

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hybridrec.config import Settings
-from tests.chaos import harness
+from tests.support import chaos_harness as harness
 
 ROWS: list[harness.Row] = []
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from hybridrec.config import Settings
+from hybridrec.config import Settings, with_section
 from streaming import cluster as flink_cluster
 from streaming.config import StreamingSettings, streaming_settings
 from tests.support import streaming_kit as testkit
@@ -41,7 +41,7 @@ def restore_point(settings: StreamingSettings) -> Path | None:
 def restored(settings: StreamingSettings) -> StreamingSettings:
     """The same job restarted from its newest completed checkpoint (what a supervisor does after a crash)."""
     point = restore_point(settings)
-    return settings.model_copy(update={"streaming": settings.streaming.model_copy(update={"restore_from": point})})
+    return with_section(settings, "streaming", restore_from=point)
 
 
 # --- the session cluster ------------------------------------------------------------------------------------

@@ -15,10 +15,10 @@ import pytest
 
 from hybridrec.config import Settings
 from hybridrec.feature_store import drop_online_rows
-from tests.chaos import harness
-from tests.integration.serving import serving_env as env
+from tests.support import chaos_harness as harness
+from tests.support import serving_env as env
+from tests.support import serving_kit as kit
 from tests.support import streaming_kit as testkit
-from tests.unit.serving import serving_kit as kit
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -40,7 +40,7 @@ def test_kafka_redis_ranker_faults(namespace: Settings, tmp_path: Path, table: l
     ports = [harness.free_port() for _ in range(4)]
     rankers = [harness.start_ranker(settings, f"ranker-{k}", ports[k], ports[k + 2], logs) for k in range(2)]
     events = testkit.make_world(30_000, n_users=300, n_items=200, seed=16).events
-    load_desc = f"{EVENT_RATE:.0f} events/s, {PAGE_RATE:.0f} pages/s over 2 rankers"
+    faults = harness.FaultLog(f"{EVENT_RATE:.0f} events/s, {PAGE_RATE:.0f} pages/s over 2 rankers")
     event_load = pages = None
     rows: list[harness.Row] = []
     try:
@@ -50,48 +50,10 @@ def test_kafka_redis_ranker_faults(namespace: Settings, tmp_path: Path, table: l
         event_load = harness.EventLoad(settings, events, EVENT_RATE).start()
         pages = harness.PageLoad(ports[:2], world.user_ids, PAGE_RATE).start()
         _settle(5)
-        windows: list[tuple[harness.Row, float, float]] = []
 
-        # 1. a broker of three: the producer's acks=all + min.insync.replicas 2 keep writing on two
-        node = harness.cluster_nodes(settings)[1]
-        t0 = time.monotonic()
-        harness.local_services.kill(node)
-        harness.local_services.up(node)
-        recovered = harness.wait_until(lambda: harness.under_replicated(settings) == 0, 180, every_s=0.5)
-        row = harness.Row(
-            f"Kafka broker {node.name} (of 3)",
-            load_desc,
-            recover_s=None if recovered is None else time.monotonic() - t0,
-        )
-        row.notes.append("recovered = every partition back to 3 in-sync replicas")
-        _settle(3)
-        windows.append((row, t0, time.monotonic()))
-
-        # 2. Redis (the online store): pages fall back inside the deadline, AOF brings the features back
-        redis = harness.redis_service(settings)
-        t0 = time.monotonic()
-        harness.local_services.kill(redis)
-        harness.local_services.up(redis)
-        restarted = time.monotonic()
-        ok_after = harness.wait_until(
-            lambda: any(a.kind == "ok" for a in pages.between(restarted, time.monotonic())), 60
-        )
-        row = harness.Row("Redis", load_desc, recover_s=None if ok_after is None else time.monotonic() - t0)
-        row.notes.append("recovered = first page without a degraded flag after the restart")
-        _settle(3)
-        windows.append((row, t0, time.monotonic()))
-
-        # 3. one of two rankers: the client's round robin moves to the other one, retrying UNAVAILABLE calls
-        t0 = time.monotonic()
-        rankers[0].kill()
-        rankers[0].restart()
-        back = harness.wait_until(lambda: harness.ranker_healthy(ports[0]), 240, every_s=0.5)
-        row = harness.Row(
-            "ranker process (1 of 2)", load_desc, recover_s=None if back is None else time.monotonic() - t0
-        )
-        row.notes.append("recovered = the restarted process serves its model")
-        _settle(3)
-        windows.append((row, t0, time.monotonic()))
+        harness.kill_broker(faults, settings, 180)
+        harness.kill_redis(faults, settings, pages, 60)
+        harness.kill_ranker(faults, rankers[0], ports[0], 240)
 
         pages.stop()
         summary = event_load.stop()
@@ -101,7 +63,7 @@ def test_kafka_redis_ranker_faults(namespace: Settings, tmp_path: Path, table: l
         in_topic = harness.topic_event_ids(settings, settings.kafka.topics.interactions)
         in_dlq = harness.topic_event_ids(settings, settings.kafka.topics.dlq)
         topic_counts, dlq_counts = Counter(in_topic), Counter(in_dlq)
-        for row, t0, t1 in windows:
+        for row, t0, t1, _ in faults.windows:
             valid, poisoned = event_load.offered_between(t0, t1)
             valid = [i for i in valid if i in sent_valid]
             poisoned = [i for i in poisoned if i in sent_poisoned]
@@ -120,7 +82,9 @@ def test_kafka_redis_ranker_faults(namespace: Settings, tmp_path: Path, table: l
         assert (lost, dup) == (0, 0) and len(in_topic) == len(sent_valid), "interactions != input exactly once"
         assert harness.exactly_once(sorted(sent_poisoned), in_dlq) == (0, 0) and len(in_dlq) == len(sent_poisoned)
         answered, failed, _, reasons = harness.summarize_answers(pages.answers)
-        assert failed == 0, f"{failed} of {answered} GetHomepage calls failed: {reasons}"
+        assert failed == 0, (
+            f"{failed} of {answered} GetHomepage calls failed: {reasons}; {harness.when_failed(pages.answers, faults)}"
+        )
         for row in rows:
             assert row.recover_s is not None, f"{row.fault} did not recover"
     finally:

@@ -15,13 +15,14 @@ import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
 from hybridrec import catalog
-from hybridrec.config import Settings
+from hybridrec.config import Settings, with_section
 from hybridrec.datasets.model import Item
 from hybridrec.feature_store import drop_online_rows
 from hybridrec.registry import ModelRegistry
@@ -29,11 +30,11 @@ from hybridrec.replay import ReplaySummary
 from hybridrec_pb.events_pb2 import InteractionEvent
 from streaming import cluster as flink_cluster
 from streaming.config import StreamingSettings
-from tests.chaos import harness
 from tests.chaos import speed_layer as sl
-from tests.integration.serving import serving_env as env
+from tests.support import chaos_harness as harness
+from tests.support import serving_env as env
+from tests.support import serving_kit as kit
 from tests.support import streaming_kit as testkit
-from tests.unit.serving import serving_kit as kit
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(7200)]
 
@@ -48,17 +49,12 @@ def _only_in_make_chaos(request: pytest.FixtureRequest) -> None:
         pytest.skip("the whole suite runs with `make chaos` (pytest --chaos full); make test runs test_chaos.py")
 
 
-class Run:
-    """The loads, the parts and the rows of one chaos run."""
+class Run(harness.FaultLog):
+    """The loads, the parts and the faults of one chaos run."""
 
     def __init__(self, settings: Settings, tmp: Path) -> None:
+        super().__init__(f"{EVENT_RATE:.0f} events/s, {PAGE_RATE:.0f} pages/s over 2 rankers")
         self.settings, self.tmp, self.logs = settings, tmp, tmp / "logs"
-        self.rows: list[tuple[harness.Row, float, float, list[str]]] = []  # row, window, garbage sha256s
-        self.load = f"{EVENT_RATE:.0f} events/s, {PAGE_RATE:.0f} pages/s over 2 rankers"
-
-    def window(self, row: harness.Row, t0: float, garbage: list[str]) -> None:
-        time.sleep(3)
-        self.rows.append((row, t0, time.monotonic(), garbage))
 
 
 def _archive_has(job: StreamingSettings, ids: set[str]) -> bool:
@@ -101,72 +97,20 @@ def test_every_fault_under_load(namespace: Settings, tmp_path: Path, table: list
             valid, _ = event_load.offered_between(0.0, t_kill)
             return _archive_has(job_cfg, set(valid))
 
-        # 1. a Kafka broker of three
-        node = harness.cluster_nodes(settings)[1]
-        t0 = time.monotonic()
-        harness.local_services.kill(node)
-        garbage = sl.send_garbage(settings, GARBAGE_PER_FAULT, "broker")
-        harness.local_services.up(node)
-        back = harness.wait_until(lambda: harness.under_replicated(settings) == 0, 300, every_s=0.5)
-        run.window(
-            harness.Row(
-                f"Kafka broker {node.name} (of 3)",
-                run.load,
-                recover_s=None if back is None else time.monotonic() - t0,
-                notes=["recovered = all partitions back to 3 in-sync replicas"],
-            ),
-            t0,
-            garbage,
-        )
+        def garbage(tag: str) -> Callable[[], list[str]]:
+            return lambda: sl.send_garbage(settings, GARBAGE_PER_FAULT, tag)
 
-        # 2. Redis: the rankers fall back, the job's writes fail and it restarts from its checkpoint
-        redis = harness.redis_service(settings)
-        t0 = time.monotonic()
-        harness.local_services.kill(redis)
-        garbage = sl.send_garbage(settings, GARBAGE_PER_FAULT, "redis")
-        harness.local_services.up(redis)
-        restarted = time.monotonic()
-        ok = harness.wait_until(lambda: any(a.kind == "ok" for a in pages.between(restarted, time.monotonic())), 120)
-        row = harness.Row(
-            "Redis",
-            run.load,
-            recover_s=None if ok is None else time.monotonic() - t0,
-            notes=["recovered = first page without a degraded flag after the restart"],
-        )
-        run.window(row, t0, garbage)
-
-        # 3. one of two rankers
-        t0 = time.monotonic()
-        rankers[0].kill()
-        rankers[0].restart()
-        back = harness.wait_until(lambda: harness.ranker_healthy(ports[0]), 300, every_s=0.5)
-        run.window(
-            harness.Row(
-                "ranker process (1 of 2)",
-                run.load,
-                recover_s=None if back is None else time.monotonic() - t0,
-                notes=["recovered = the restarted process serves its model"],
-            ),
-            t0,
-            [],
-        )
+        # 1.-3. a Kafka broker of three; Redis (the job's writes fail and it restarts from its checkpoint); a ranker
+        harness.kill_broker(run, settings, 300, while_down=garbage("broker"))
+        harness.kill_redis(run, settings, pages, 120, while_down=garbage("redis"))
+        harness.kill_ranker(run, rankers[0], ports[0], 300)
 
         # 4. the local job (client and MiniCluster JVM), restarted from its newest checkpoint
-        t0 = time.monotonic()
-        job.kill()
-        garbage = sl.send_garbage(settings, GARBAGE_PER_FAULT, "local-job")
-        job = testkit.JobProcess(sl.restored(job_cfg), run.logs / "job")
-        back = harness.wait_until(lambda: caught_up_since(t0), 900, every_s=2)
-        run.window(
-            harness.Row(
-                "Flink local job (MiniCluster)",
-                run.load,
-                recover_s=None if back is None else time.monotonic() - t0,
-                notes=["recovered = every event offered before the kill is archived"],
-            ),
-            t0,
-            garbage,
-        )
+        with run.fault("Flink local job (MiniCluster)", "every event offered before the kill is archived") as f:
+            job.kill()
+            f.garbage = sl.send_garbage(settings, GARBAGE_PER_FAULT, "local-job")
+            job = testkit.JobProcess(sl.restored(job_cfg), run.logs / "job")
+            f.wait_recovered(lambda: caught_up_since(f.t0), 900, every_s=2)
 
         # the job moves to the session cluster: stop with a savepoint, submit from it
         job.proc.send_signal(signal.SIGTERM)
@@ -176,49 +120,29 @@ def test_every_fault_under_load(namespace: Settings, tmp_path: Path, table: list
         savepoint = Path(urlparse(found.group(1)).path)
         on_session_cluster = True
         flink_cluster.up(job_cfg, timeout_s=600)
-        on_cluster = job_cfg.model_copy(
-            update={"streaming": job_cfg.streaming.model_copy(update={"restore_from": savepoint})}
-        )
+        on_cluster = with_section(job_cfg, "streaming", restore_from=savepoint)
         session_job = sl.submit_detached(on_cluster, run.logs)
 
         # 5. the session cluster's TaskManager: Flink restarts the tasks when the new one registers
-        t0 = time.monotonic()
-        sl.kill_daemon(job_cfg, "taskexecutor")
-        garbage = sl.send_garbage(settings, GARBAGE_PER_FAULT, "taskmanager")
-        sl.start_daemon(job_cfg, "taskexecutor")
-        back = harness.wait_until(lambda: sl.job_running(job_cfg, session_job) and caught_up_since(t0), 900, 2)
-        run.window(
-            harness.Row(
-                "Flink TaskManager (session cluster)",
-                run.load,
-                recover_s=None if back is None else time.monotonic() - t0,
-                notes=["recovered = job RUNNING and every event offered before the kill archived"],
-            ),
-            t0,
-            garbage,
-        )
+        tm_recovered = "job RUNNING and every event offered before the kill archived"
+        with run.fault("Flink TaskManager (session cluster)", tm_recovered) as f:
+            sl.kill_daemon(job_cfg, "taskexecutor")
+            f.garbage = sl.send_garbage(settings, GARBAGE_PER_FAULT, "taskmanager")
+            sl.start_daemon(job_cfg, "taskexecutor")
+            f.wait_recovered(lambda: sl.job_running(job_cfg, session_job) and caught_up_since(f.t0), 900, 2)
 
         # 6. the session cluster's JobManager: without HA the job dies with it; submitted again from its checkpoint
-        t0 = time.monotonic()
-        sl.kill_daemon(job_cfg, "standalonesession")
-        garbage = sl.send_garbage(settings, GARBAGE_PER_FAULT, "jobmanager")
-        sl.start_daemon(job_cfg, "standalonesession")
-        assert harness.wait_until(lambda: flink_cluster.is_up(job_cfg), 600, every_s=2)
-        session_job = sl.submit_detached(sl.restored(job_cfg), run.logs)
-        back = harness.wait_until(lambda: caught_up_since(t0), 900, every_s=2)
-        run.window(
-            harness.Row(
-                "Flink JobManager (session cluster, no HA)",
-                run.load,
-                recover_s=None if back is None else time.monotonic() - t0,
-                notes=[
-                    "job resubmitted from its newest checkpoint",
-                    "recovered = every event offered before the kill archived",
-                ],
-            ),
-            t0,
-            garbage,
-        )
+        with run.fault(
+            "Flink JobManager (session cluster, no HA)",
+            "every event offered before the kill archived",
+            "job resubmitted from its newest checkpoint",
+        ) as f:
+            sl.kill_daemon(job_cfg, "standalonesession")
+            f.garbage = sl.send_garbage(settings, GARBAGE_PER_FAULT, "jobmanager")
+            sl.start_daemon(job_cfg, "standalonesession")
+            assert harness.wait_until(lambda: flink_cluster.is_up(job_cfg), 600, every_s=2)
+            session_job = sl.submit_detached(sl.restored(job_cfg), run.logs)
+            f.wait_recovered(lambda: caught_up_since(f.t0), 900, every_s=2)
 
         # 7. the nightly batch, killed in its features stage, then run again
         _batch_fault(run, settings, pages)
@@ -263,7 +187,7 @@ def _batch_fault(run: Run, settings: Settings, pages: harness.PageLoad) -> None:
     row = harness.Row("nightly batch, killed mid-stage", run.load, recover_s=time.monotonic() - t0, notes=notes)
     row.lost = None
     assert not half, "a killed run changed the registry"
-    run.window(row, t0, [])
+    run.record(row, t0)
 
 
 def _check_and_report(
@@ -301,7 +225,7 @@ def _check_and_report(
     harness.wait_until(lambda: not features_match(), 300, every_s=5)
     bad_features = features_match()
 
-    for row, t0, t1, garbage in run.rows:
+    for row, t0, t1, garbage in run.windows:
         valid, poisoned = load.offered_between(t0, t1)
         valid = [i for i in valid if i in sent_ids]
         row.lost, row.duplicated = harness.exactly_once(valid, archive_counts)
@@ -337,6 +261,6 @@ def _check_and_report(
     end.answered, end.failed, end.degraded, _ = harness.summarize_answers(pages.answers)
     table.append(end)
     assert (lost, dup) == (0, 0), f"archive != input exactly once: {lost} lost, {dup} duplicated"
-    assert end.failed == 0, f"{end.failed} GetHomepage calls failed"
+    assert end.failed == 0, f"{end.failed} GetHomepage calls failed; {harness.when_failed(pages.answers, run)}"
     assert not bad_features, testkit.dump(bad_features)
-    assert all(r.recover_s is not None for r, *_ in run.rows), "a fault did not recover"
+    assert all(r.recover_s is not None for r, *_ in run.windows), "a fault did not recover"

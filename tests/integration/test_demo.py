@@ -18,7 +18,7 @@ import pytest
 
 from evaluation.services import archive_event_ids
 from hybridrec import nextitem
-from hybridrec.config import Settings
+from hybridrec.config import Settings, with_section
 from hybridrec.datasets.synthetic import TRENDING_SURFACE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -76,7 +76,7 @@ def test_history_went_through_flink_into_the_archive_exactly_once(
     world = _world(services)
     events = pa.Table.from_batches(list(load_dataset("synthetic", None, world, n_events=EVENTS).batches(65_536)))
     cut = nextitem.cut(events, 0.9)
-    lake = world.model_copy(update={"paths": world.paths.model_copy(update={"data_dir": workdir / "data"})})
+    lake = with_section(world, "paths", data_dir=workdir / "data")
     ids = archive_event_ids(lake)  # the hourly tree and what the batch run compacted out of it
     assert pc.count_distinct(ids).as_py() == len(ids), "duplicates in the archive"
     assert pc.all(pc.is_in(cut.history.column("event_id"), value_set=ids)).as_py()

@@ -7,7 +7,7 @@ from collections import defaultdict
 
 import pytest
 
-from hybridrec.config import Settings
+from hybridrec.config import Settings, with_section
 from hybridrec.events import make_event
 from hybridrec.kafka.producer import EventProducer
 from hybridrec_pb.events_pb2 import InteractionEvent
@@ -150,9 +150,7 @@ def test_batch_path_matches_single_event_path_on_the_broker(isolated: Settings) 
             single.dead_letter(b"", row["user_id"].encode(), "unknown_event_type")  # type: ignore[union-attr]
     single.flush()
 
-    batched_kafka = isolated.kafka.model_copy(
-        update={"topics": isolated.kafka.topics.model_copy(update={"interactions": isolated.kafka.topics.impressions})}
-    )
+    batched_kafka = with_section(isolated.kafka, "topics", interactions=isolated.kafka.topics.impressions)
     batched = EventProducer(batched_kafka, isolated.validation, clock=lambda: NOW_MS)
     assert batched.send_batch(archive_table(rows)) == len(rows) - 3
     batched.flush()
@@ -174,12 +172,8 @@ def test_undeliverable_records_are_counted_and_surfaced(isolated: Settings) -> N
     from hybridrec.kafka.producer import DeliveryError
 
     missing = "no-such-topic-" + isolated.kafka.topics.dlq
-    kafka = isolated.kafka.model_copy(
-        update={
-            "topics": isolated.kafka.topics.model_copy(update={"interactions": missing}),
-            "producer": isolated.kafka.producer.model_copy(update={"delivery_timeout_ms": 3000}),
-        }
-    )
+    kafka = with_section(isolated.kafka, "topics", interactions=missing)
+    kafka = with_section(kafka, "producer", delivery_timeout_ms=3000)
     producer = EventProducer(kafka, isolated.validation, clock=lambda: NOW_MS)
     for event in _events(25):
         producer.send(event)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hybridrec.config import PROJECT_ROOT, RedisConfig, Settings
+from hybridrec.config import PROJECT_ROOT, Settings, with_section
 from tests.helpers import free_port, load_local_services
 
 pytestmark = pytest.mark.integration
@@ -23,8 +23,7 @@ local_services = load_local_services()
 
 @pytest.fixture
 def scratch(services: Settings, tmp_path: Path) -> Iterator[Settings]:
-    paths = services.paths.model_copy(update={"run_dir": tmp_path / "run"})
-    settings = services.model_copy(update={"paths": paths, "redis": RedisConfig(port=free_port())})
+    settings = with_section(with_section(services, "paths", run_dir=tmp_path / "run"), "redis", port=free_port())
     yield settings
     local_services.down(local_services.services(settings)["redis"])
 
@@ -63,8 +62,8 @@ def test_taken_port_names_the_holder_and_the_fix(scratch: Settings) -> None:
 
 
 def test_too_little_free_disk_refuses_to_start_and_says_why(scratch: Settings) -> None:
-    paths = scratch.paths.model_copy(update={"min_free_disk_mb": 2**40})  # more than any disk has
-    redis = local_services.services(scratch.model_copy(update={"paths": paths}))["redis"]
+    no_room = with_section(scratch, "paths", min_free_disk_mb=2**40)  # more than any disk has
+    redis = local_services.services(no_room)["redis"]
     with pytest.raises(local_services.ServiceError, match=r"MB free under .*HYBRIDREC_PATHS__MIN_FREE_DISK_MB"):
         local_services.up(redis)
     assert not redis.pid_file.exists()

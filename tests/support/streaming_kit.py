@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from hybridrec.config import PROJECT_ROOT, FeastConfig, KafkaConfig, Settings, TopicsConfig
+from hybridrec.config import PROJECT_ROOT, FeastConfig, KafkaConfig, Settings, with_section
 from hybridrec.contract import ARCHIVE_SCHEMA, ITEM_FRESH_VIEW, USER_FRESH_VIEW, genre_vector
 from hybridrec.events import make_event
 from hybridrec.feature_store import drop_online_rows
@@ -234,15 +234,13 @@ def with_topics_named(kafka: KafkaConfig, prefix: str, **topic_settings: object)
         "impressions": f"{prefix}.impressions",
         "catalog": f"{prefix}.catalog",
     }
-    topics = TopicsConfig(**{**kafka.topics.model_dump(), **names, **topic_settings})
-    return kafka.model_copy(update={"topics": topics})
+    return with_section(kafka, "topics", **names, **topic_settings)
 
 
 def isolated_streaming_settings(base: Settings, workdir: Path, **streaming: object) -> StreamingSettings:
     """Settings of one test run: unique topics, Feast project, registry, lake and checkpoints under workdir."""
     tag = uuid.uuid4().hex[:10]
     kafka = with_topics_named(base.kafka, f"t{tag}", partitions=4)
-    paths = base.paths.model_copy(update={"data_dir": workdir / "data"})
     feast = FeastConfig(project=f"t{tag}", registry_path=workdir / "registry.db")
     # Bounded runs need no idleness (a finished partition stops holding the watermark by itself), and with it
     # a backpressured partition could be marked idle and its backlog turn late on a loaded machine.
@@ -253,7 +251,8 @@ def isolated_streaming_settings(base: Settings, workdir: Path, **streaming: obje
         "source_idle_timeout_ms": 0,
     }
     return streaming_settings(
-        base.model_copy(update={"kafka": kafka, "paths": paths, "feast": feast}), **{**defaults, **streaming}
+        with_section(base, "paths", data_dir=workdir / "data").model_copy(update={"kafka": kafka, "feast": feast}),
+        **{**defaults, **streaming},
     )
 
 
@@ -280,6 +279,21 @@ def produce(
         plain.produce(settings.kafka.topics.interactions, value, key)
     producer.flush()
     assert plain.flush(30) == 0
+
+
+def now_event(user: str, item: str, event_type: str, event_id: str | None = None) -> InteractionEvent:
+    """A valid event stamped with the wall clock as it is made, as a homepage backend sends one when it happens
+    (freshness and recovery tests time from it); ``event_id`` defaults to one unique to this call."""
+    return make_event(
+        event_id=event_id or f"{user}-{item}-{event_type}-{time.time_ns()}",
+        user_id=user,
+        item_id=item,
+        event_type=event_type,
+        value=0.0,
+        event_time_ms=int(time.time() * 1000),
+        device="TV",
+        country="NL",
+    )
 
 
 SENTINEL_USER = "zz-sentinel"

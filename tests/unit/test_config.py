@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from hybridrec.config import ROOT_SAMPLE_CONFIG, Settings
+from hybridrec.config import ROOT_SAMPLE_CONFIG, Settings, with_section
 
 
 def test_env_overrides_file_overrides_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -69,3 +69,57 @@ def test_one_file_serves_every_deployable(tmp_path: Path, monkeypatch: pytest.Mo
     cfg.write_text("[serving]\nprot = 50123\n")
     with pytest.raises(ValidationError, match="prot"):
         ServingSettings()
+
+
+def test_with_section_replaces_only_the_named_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HYBRIDREC_CONFIG", raising=False)
+    base = Settings()
+    moved = with_section(base, "redis", port=16380)
+    assert moved.redis.port == 16380
+    assert (moved.redis.host, moved.redis.db) == (base.redis.host, base.redis.db)
+    assert moved.kafka == base.kafka and moved.paths == base.paths
+    assert base.redis.port == 6379, "the original is left as it was"
+    assert isinstance(moved, Settings)
+
+
+def test_with_section_reaches_nested_sections(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HYBRIDREC_CONFIG", raising=False)
+    base = Settings()
+    renamed = with_section(base, "kafka.topics", interactions="x.interactions", partitions=2)
+    assert (renamed.kafka.topics.interactions, renamed.kafka.topics.partitions) == ("x.interactions", 2)
+    assert renamed.kafka.topics.dlq == base.kafka.topics.dlq
+    assert renamed.kafka.bootstrap_servers == base.kafka.bootstrap_servers
+    cluster = with_section(
+        base, "kafka.local_cluster", broker_ports=(29092,), controller_ports=(29093,), replication_factor=1
+    )
+    assert cluster.kafka.local_cluster.bootstrap_servers == "127.0.0.1:29092"
+    assert cluster.kafka.topics == base.kafka.topics
+
+
+def test_with_section_works_on_each_deployables_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    from batch.config import BatchConfig, load_batch_config
+    from streaming.config import StreamingSettings
+
+    monkeypatch.delenv("HYBRIDREC_CONFIG", raising=False)
+    batch = load_batch_config()
+    remote = with_section(batch, "spark", master="spark://127.0.0.1:17077")
+    assert isinstance(remote, BatchConfig)
+    assert remote.spark.master == "spark://127.0.0.1:17077"
+    assert remote.spark.shuffle_partitions == batch.spark.shuffle_partitions and remote.als == batch.als
+    restored = with_section(StreamingSettings(), "streaming", restore_from="/tmp/savepoint-1")
+    assert restored.streaming.restore_from == Path("/tmp/savepoint-1"), "the section is validated (str -> Path)"
+
+
+def test_with_section_refuses_typos_bad_values_and_untyped_sections(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HYBRIDREC_CONFIG", raising=False)
+    base = Settings()
+    with pytest.raises(ValidationError, match="prot"):
+        with_section(base, "redis", prot=1)
+    with pytest.raises(ValidationError, match="partitions"):
+        with_section(base, "kafka.topics", partitions=0)
+    with pytest.raises(ValidationError, match="min_insync_replicas"):
+        with_section(base, "kafka.topics", min_insync_replicas=3)  # the section's own validator runs
+    with pytest.raises(TypeError, match="streaming is dict"):
+        with_section(base, "streaming", parallelism=2)
+    with pytest.raises(AttributeError):
+        with_section(base, "kafak", bootstrap_servers="x:1")

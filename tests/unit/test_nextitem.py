@@ -91,25 +91,6 @@ def test_pauses_are_the_fewest_that_serve_every_target() -> None:
         assert all(t.after_ms < p.time_ms <= t.time_ms for t in p.targets)
 
 
-def test_pauses_respect_the_jobs_event_time_windows() -> None:
-    """With 10 ms windows a clock can close only windows before the pause's own: the watermark goes to the end
-    of the previous window, and a user whose previous event is in the pause's window needs a later pause."""
-    live_times = np.array([95, 103, 105, 118, 130])
-    targets = [
-        _target("a", 105, 40, 2),  # previous event long before: any pause in [50, 105]
-        _target("b", 118, 103, 3),  # previous event at 103: needs a pause whose window starts after it
-        _target("c", 130, 95, 4),  # previous event at 95: any pause in [100, 130]
-        _target("d", 104, 101, 1),  # previous event in its own window: cannot be served exactly
-    ]
-    pauses = nextitem.plan_pauses(live_times, targets, granularity_ms=10)
-    assert [(p.time_ms, p.watermark_ms, [t.user_id for t in p.targets]) for p in pauses] == [
-        (104, 99, ["d", "a"]),
-        (118, 109, ["b", "c"]),
-    ]
-    for p in pauses:
-        assert all(t.after_ms <= p.watermark_ms or t.user_id == "d" for t in p.targets)
-
-
 def test_expected_state_is_the_users_events_strictly_before_a_time() -> None:
     c = _cut()
     truth = nextitem.Timeline([c.history, c.live])

@@ -15,7 +15,7 @@ from batch.config import BatchConfig, SparkConfig
 from batch.embeddings import Embeddings
 from batch.evaluate import Bundle
 from hybridrec.catalog import write_snapshot
-from hybridrec.config import Settings
+from hybridrec.config import Settings, with_section
 from hybridrec.contract import archive_table
 from hybridrec.registry import ModelRegistry
 
@@ -184,11 +184,9 @@ def test_a_run_whose_features_fail_publishes_and_promotes_nothing(
     reg = ModelRegistry(lake_settings.paths.registry_root)
     before = [v.version for v in reg.list()]
     assert reg.current_version() == run_report.version
-    no_redis = lake_settings.model_copy(update={"redis": lake_settings.redis.model_copy(update={"port": free_port()})})
+    no_redis = with_section(lake_settings, "redis", port=free_port())
     cfg: BatchConfig = run_report.cfg  # type: ignore[attr-defined]
-    cheap = cfg.model_copy(
-        update={"als": cfg.als.model_copy(update={"iters": 2}), "ranker": cfg.ranker.model_copy(update={"epochs": 1})}
-    )
+    cheap = with_section(with_section(cfg, "als", iters=2), "ranker", epochs=1)
     with pytest.raises(Exception, match=r"(?i)connect|refused"):
         main.run(AS_OF, no_redis, cheap, spark)
     assert [v.version for v in reg.list()] == before

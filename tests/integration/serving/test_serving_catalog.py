@@ -14,7 +14,7 @@ from hybridrec.kafka.producer import producer_config
 from hybridrec_pb.events_pb2 import CatalogItem
 from serving.catalog import read_catalog_topic
 from serving.server import start
-from tests.integration.serving import serving_env as env
+from tests.support import serving_env as env
 
 pytestmark = pytest.mark.integration
 

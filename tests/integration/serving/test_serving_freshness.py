@@ -16,15 +16,14 @@ from pathlib import Path
 import pytest
 
 from hybridrec.config import Settings, get_settings
-from hybridrec.events import make_event
 from hybridrec.kafka.producer import EventProducer
 from hybridrec.kafka.topics import ensure_topics
 from hybridrec_pb import ranker_pb2 as pb
 from serving.config import ServingSettings
 from serving.server import start
-from tests.integration.serving import serving_env as env
+from tests.support import serving_env as env
+from tests.support import serving_kit as kit
 from tests.support import streaming_kit as testkit
-from tests.unit.serving import serving_kit as kit
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 FRESHNESS_S = 2.0  # the issue's bound: produce → changed response
@@ -34,17 +33,7 @@ def _send(producer: EventProducer, user: str, item: str, event_type: str) -> Non
     """One event through a warm validating producer (as a homepage backend keeps one), acknowledged by the
     broker, stamped when sent (a producer created per event spends its first round trips getting an idempotence
     id, which would count as freshness)."""
-    e = make_event(
-        event_id=f"{user}-{item}-{event_type}-{time.time_ns()}",
-        user_id=user,
-        item_id=item,
-        event_type=event_type,
-        value=0.0,
-        event_time_ms=int(time.time() * 1000),
-        device="TV",
-        country="NL",
-    )
-    assert producer.send(e)
+    assert producer.send(testkit.now_event(user, item, event_type))
     producer.flush()
 
 

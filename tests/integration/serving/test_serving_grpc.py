@@ -23,8 +23,8 @@ from serving.features.feast_sdk import FeastFeatureReader
 from serving.features.redis_direct import RedisFeatureReader
 from serving.server import start
 from tests.helpers import consume
-from tests.integration.serving import serving_env as env
-from tests.unit.serving import serving_kit as kit
+from tests.support import serving_env as env
+from tests.support import serving_kit as kit
 
 pytestmark = pytest.mark.integration
 NOW = int(time.time() * 1000)

@@ -19,7 +19,7 @@ from hybridrec.kafka.producer import producer_config
 from hybridrec_pb import ranker_pb2 as pb
 from hybridrec_pb.events_pb2 import CatalogItem
 from serving.server import start
-from tests.integration.serving import serving_env as env
+from tests.support import serving_env as env
 
 pytestmark = pytest.mark.integration
 HOUR = 3_600_000

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from hybridrec.config import RedisConfig, Settings
+from hybridrec.config import Settings, with_section
 from hybridrec_pb import ranker_pb2 as pb
 from serving.server import start
 from tests.helpers import free_port, load_local_services
-from tests.integration.serving import serving_env as env
-from tests.unit.serving import serving_kit as kit
+from tests.support import serving_env as env
+from tests.support import serving_kit as kit
 
 pytestmark = pytest.mark.integration
 
@@ -24,8 +24,7 @@ local_services = load_local_services()
 
 @pytest.fixture
 def own_redis(isolated: Settings, tmp_path: Path) -> Iterator[Settings]:
-    paths = isolated.paths.model_copy(update={"run_dir": tmp_path / "run"})
-    settings = isolated.model_copy(update={"paths": paths, "redis": RedisConfig(port=free_port())})
+    settings = with_section(with_section(isolated, "paths", run_dir=tmp_path / "run"), "redis", port=free_port())
     redis = local_services.services(settings)["redis"]
     local_services.up(redis)
     yield settings

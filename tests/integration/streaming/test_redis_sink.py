@@ -16,7 +16,7 @@ import redis
 from feast.protos.feast.types.Value_pb2 import Value
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from hybridrec.config import FeastConfig, Settings
+from hybridrec.config import FeastConfig, Settings, with_section
 from hybridrec.feature_store import drop_online_rows
 from hybridrec.fresh_spec import HashLayout
 from streaming import jvm
@@ -144,7 +144,7 @@ def test_a_redis_restart_loses_no_pending_row(settings: StreamingSettings, java_
     """Redis away: the write fails, every row stays pending (and newer snapshots of the same entity replace older
     ones); Redis back: one write puts them all in."""
     server = testkit.RedisServer(tmp_path / "redis")
-    s = settings.model_copy(update={"redis": settings.redis.model_copy(update={"port": server.port})})
+    s = with_section(settings, "redis", port=server.port)
     user, _ = testkit.fresh_layouts(s)
     driver = SinkDriver(s, tmp_path, java_classpath)
     try:

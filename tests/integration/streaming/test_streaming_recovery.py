@@ -22,8 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from hybridrec.config import Settings, get_settings
-from hybridrec.events import make_event
+from hybridrec.config import Settings, get_settings, with_section
 from hybridrec.fresh_spec import HashLayout
 from hybridrec.kafka.producer import EventProducer
 from hybridrec.kafka.topics import ensure_topics
@@ -33,19 +32,6 @@ from tests.support import streaming_kit as testkit
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1800)]
 FRESH_S = 5.0
-
-
-def _now_event(user: str, item: str, event_type: str, n: int) -> InteractionEvent:
-    return make_event(
-        event_id=f"{user}-{n}",
-        user_id=user,
-        item_id=item,
-        event_type=event_type,
-        value=0.0,
-        event_time_ms=int(time.time() * 1000),
-        device="TV",
-        country="NL",
-    )
 
 
 def _readable_after(
@@ -102,7 +88,7 @@ def test_freshness_redis_restart_kill_and_savepoint(services: Settings, tmp_path
     redis_server = testkit.RedisServer(tmp_path / "redis")
     base = get_settings()
     settings = testkit.isolated_streaming_settings(
-        base.model_copy(update={"redis": base.redis.model_copy(update={"port": redis_server.port})}),
+        with_section(base, "redis", port=redis_server.port),
         tmp_path,
         bounded=False,
     )
@@ -123,13 +109,13 @@ def test_freshness_redis_restart_kill_and_savepoint(services: Settings, tmp_path
         # 1. Freshness with the shipped settings: a lone HIDE after a quiet stretch, then one event a second.
         producer = EventProducer(settings.kafka, settings.validation)  # warm, as a homepage backend keeps one
         time.sleep(10)
-        hide = _now_event("fresh-h", "i3", "HIDE", 0)
+        hide = testkit.now_event("fresh-h", "i3", "HIDE", event_id="fresh-h-0")
         live.append(hide)
         took = _readable_after(settings, producer, user_layout, hide, 60)
         assert took <= FRESH_S, f"lone event readable after {took:.2f} s"
         steady = []
         for n in range(8):
-            e = _now_event("fresh-s", f"i{n}", "PLAY", n)
+            e = testkit.now_event("fresh-s", f"i{n}", "PLAY", event_id=f"fresh-s-{n}")
             live.append(e)
             steady.append(_readable_after(settings, producer, user_layout, e, 60))
             time.sleep(max(0.0, 1.0 - steady[-1]))
@@ -150,7 +136,7 @@ def test_freshness_redis_restart_kill_and_savepoint(services: Settings, tmp_path
         feeder.join()
 
         # 3. SIGKILL mid-stream, then a plain start: it restores its newest checkpoint by itself.
-        more = [*tail[:250], _now_event("fresh-h", "i4", "PLAY", 1)]
+        more = [*tail[:250], testkit.now_event("fresh-h", "i4", "PLAY", event_id="fresh-h-1")]
         live.append(more[-1])
         before_kill = testkit.read_archive(settings).num_rows
         feeder = _feed(settings, more, per_s=60)

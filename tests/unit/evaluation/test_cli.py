@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
@@ -58,3 +59,31 @@ def test_table_lists_every_mode_per_segment_and_the_checks() -> None:
     rows = [line.split() for line in text.splitlines() if line.strip().startswith(("hybrid", "EASE"))]
     assert len(rows) == 6 and rows[0][1:4] == ["0.2500", "0.5000", "0.7500"] and rows[0][-1] == "1.5000"
     assert "3 pauses, 1 state mismatches, 2 targets waited past 30 s" in text
+
+
+def test_the_demo_takes_the_same_replay_options_with_its_own_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    from demo.run import parse_options
+
+    demo = parse_options([])
+    assert (demo.loop.dataset, demo.loop.history_fraction, demo.replay.max_targets_per_user) == (
+        "ml-latest-small",
+        0.9,
+        10,
+    )
+    assert (demo.loop.namespace, demo.loop.workdir, demo.replay.baselines) == ("demo", Path(".run/demo"), True)
+    shared = ["--dataset", "synthetic", "--events", "500", "--history-fraction", "0.8", "--max-targets-per-user", "3"]
+    shared += ["--no-baselines", "--workdir", "/tmp/w", "--namespace", "n1", "--path", "/data"]
+    demo = parse_options(shared)
+    loop, replay = cli.replay_options(_parser().parse_args(["eval", "replay", *shared]))
+    assert (demo.loop, demo.replay) == (loop, replay), "the same options from the same arguments"
+    assert (loop.dataset, loop.events, loop.history_fraction, loop.path) == ("synthetic", 500, 0.8, "/data")
+    assert (replay.max_targets_per_user, replay.baselines, loop.workdir, loop.namespace) == (
+        3,
+        False,
+        Path("/tmp/w"),
+        "n1",
+    )
+    assert parse_options(["--dataset", "ml-1m"]).loop.dataset == "ml-1m", "the demo also offers ml-1m"
+    with pytest.raises(SystemExit):
+        parse_options(["--history-fraction", "1.5"])
+    assert "must lie in (0, 1)" in capsys.readouterr().err

@@ -25,7 +25,7 @@ from serving.metrics import Metrics
 from serving.model.bundle import LoadedModel, load_version
 from serving.sink.memory import MemorySink
 from serving.trending import Trend
-from tests.unit.serving import serving_kit as kit
+from tests.support import serving_kit as kit
 
 NOW = 1_700_000_000_000
 # Budgets derive from the deadline (10 s in these tests), so the defaults never degrade a page on a slow machine.

@@ -195,3 +195,13 @@ def test_rerank_of_the_first_slots_only_then_score_order() -> None:
     # Weight 0 with a shared pool: slot by slot in row order, each row takes the best item left.
     plain = diversity.rerank_rows([np.arange(6.0), np.arange(6.0)], [np.eye(6)] * 2, 3, 0.0, [list("abcdef")] * 2)
     assert plain == [[5, 3, 1], [4, 2, 0]]
+
+
+def test_a_row_whose_items_earlier_rows_took_comes_up_short_in_greedy_and_score_order_slots() -> None:
+    """The cross-row rule is the same in the greedy slots and the score-order ones: slot by slot in row order, an
+    earlier row wins the item both want, the later row takes its next best, and a row left with nothing stops."""
+    scores = [np.array([3.0, 2.0, 1.0, 0.0])] * 2 + [np.array([1.0, 0.0])]
+    genres = [np.ones((4, 1))] * 2 + [np.ones((2, 1))]
+    keys = [list("abcd"), list("abcd"), list("ab")]
+    for slots in (None, 0, 1):
+        assert diversity.rerank_rows(scores, genres, 2, 0.5, keys, slots=slots) == [[0, 2], [1, 3], []], slots

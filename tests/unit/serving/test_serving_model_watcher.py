@@ -14,7 +14,7 @@ from serving.features.memory import MemoryFeatures
 from serving.metrics import Metrics
 from serving.model import bundle as names
 from serving.model.watcher import ModelHolder
-from tests.unit.serving import serving_kit as kit
+from tests.support import serving_kit as kit
 
 
 def test_swap_refuse_corrupt_and_unloadable_then_roll_back(tmp_path: Path) -> None:

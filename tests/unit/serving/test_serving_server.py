@@ -10,6 +10,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from hybridrec.config import with_section
 from hybridrec.registry import ModelRegistry
 from hybridrec_pb import ranker_pb2 as pb
 from hybridrec_pb import ranker_pb2_grpc
@@ -17,7 +18,7 @@ from serving.config import ServingSettings
 from serving.features.memory import MemoryFeatures
 from serving.server import start
 from serving.sink.memory import MemorySink
-from tests.unit.serving import serving_kit as kit
+from tests.support import serving_kit as kit
 
 
 def _settings(tmp: Path) -> ServingSettings:
@@ -93,7 +94,7 @@ def test_unexpected_failure_is_internal_and_the_server_keeps_serving(
 def test_stop_closes_the_metrics_port(tmp_path: Path) -> None:
     w = kit.world(n_users=5, n_items=20)
     base = _settings(tmp_path)
-    settings = base.model_copy(update={"serving": base.serving.model_copy(update={"metrics_port": 0})})
+    settings = with_section(base, "serving", metrics_port=0)
 
     async def scenario() -> int:
         running = await start(

@@ -6,7 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from hybridrec.config import get_settings
+from hybridrec.config import get_settings, with_section
 from streaming.config import streaming_settings
 from streaming.job import flink_configuration, scratch_dir
 
@@ -24,9 +24,7 @@ def test_flink_options_are_applied_last_and_override_derived_keys() -> None:
 
 
 def test_scratch_dir_is_per_process_and_sweeps_what_dead_processes_left(tmp_path: Path) -> None:
-    settings = streaming_settings(
-        get_settings().model_copy(update={"paths": get_settings().paths.model_copy(update={"data_dir": tmp_path})})
-    )
+    settings = streaming_settings(with_section(get_settings(), "paths", data_dir=tmp_path))
     dead = subprocess.Popen(["true"])
     dead.wait()
     root = settings.flink_tmp_root

@@ -12,30 +12,21 @@ from typing import Any
 import grpc
 import pandas as pd
 
-from hybridrec.config import Settings
+from hybridrec.config import Settings, with_section
 from hybridrec.contract import ITEM_BATCH_VIEW, USER_BATCH_VIEW, USER_FRESH_VIEW
 from hybridrec.feature_store import apply_definitions
 from hybridrec.registry import ModelRegistry
 from hybridrec_pb import ranker_pb2_grpc
 from serving.config import ServingSettings
 from serving.features.base import UserFeatures
-from tests.unit.serving import serving_kit as kit
+from tests.support import serving_kit as kit
 
 
 def serving_settings(base: Settings, tmp: Path, **serving: Any) -> ServingSettings:
-    feast = base.feast.model_copy(
-        update={"project": f"t{uuid.uuid4().hex[:10]}", "registry_path": tmp / "feast" / "registry.db"}
-    )
+    base = with_section(base, "feast", project=f"t{uuid.uuid4().hex[:10]}", registry_path=tmp / "feast" / "registry.db")
+    base = with_section(base, "paths", registry_dir=tmp / "registry")
     cfg = {"port": 0, "metrics_port": 0, "registry_poll_s": 0.2, "trending_refresh_s": 0.5, "grace_s": 1.0, **serving}
-    paths = base.paths.model_copy(update={"registry_dir": tmp / "registry"})
-    return ServingSettings(
-        **{
-            **base.model_dump(exclude={"feast", "paths", "serving"}),
-            "feast": feast.model_dump(),
-            "paths": paths.model_dump(),
-            "serving": cfg,
-        }
-    )
+    return ServingSettings(**{**base.model_dump(exclude={"serving"}), "serving": cfg})
 
 
 def seed_features(settings: ServingSettings, w: kit.World, users: dict[str, UserFeatures]) -> None:

@@ -9,6 +9,7 @@ directory. Child processes get the namespace as ``HYBRIDREC_<SECTION>`` JSON var
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import random
@@ -18,7 +19,8 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ import pyarrow as pa
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from hybridrec.config import PROJECT_ROOT, FeastConfig, RedisConfig, Settings
+from hybridrec.config import PROJECT_ROOT, FeastConfig, Settings, with_section
 from hybridrec.contract import archive_table
 from hybridrec.kafka.producer import EventProducer
 from hybridrec.kafka.topics import delete_topics, ensure_topics, topic_specs
@@ -63,12 +65,11 @@ def chaos_settings(base: Settings, workdir: Path) -> Settings:
     :func:`redis_service`), an own Feast project, lake and registry under ``workdir``."""
     tag = uuid.uuid4().hex[:8]
     cluster = with_topics_named(base.kafka.on_local_cluster(), f"chaos{tag}")
-    paths = base.paths.model_copy(update={"data_dir": workdir / "data", "registry_dir": workdir / "data" / "registry"})
-    return base.model_copy(
+    settings = with_section(base, "paths", data_dir=workdir / "data", registry_dir=workdir / "data" / "registry")
+    settings = with_section(settings, "redis", port=free_port())
+    return settings.model_copy(
         update={
             "kafka": cluster,
-            "redis": RedisConfig(port=free_port()),
-            "paths": paths,
             "feast": FeastConfig(project=f"chaos{tag}", registry_path=workdir / "feast" / "registry.db"),
         }
     )
@@ -128,8 +129,8 @@ def topic_durability(settings: Settings) -> set[tuple[int, str]]:
 
 def redis_service(settings: Settings) -> Any:
     """The namespace's own redis-server (its state beside the namespace's data, not `make up`'s)."""
-    paths = settings.paths.model_copy(update={"run_dir": settings.paths.data_dir / "run"})
-    return local_services.services(settings.model_copy(update={"paths": paths}))["redis"]
+    own = with_section(settings, "paths", run_dir=settings.paths.data_dir / "run")
+    return local_services.services(own)["redis"]
 
 
 # --- processes ----------------------------------------------------------------------------------------
@@ -247,6 +248,9 @@ def _channel_options(ports: list[int]) -> tuple[str, list[tuple[str, Any]]]:
     return target, [("grpc.service_config", json.dumps(config)), ("grpc.enable_retries", 1)]
 
 
+WARM_UP_CALLS = 40  # unrecorded pages before the load: every ranker's connection and first real pages
+
+
 class PageLoad:
     """Steady open-loop GetHomepage load over the rankers, every answer recorded with its send time."""
 
@@ -254,10 +258,20 @@ class PageLoad:
         self.ports, self.users, self.rate, self.deadline_s = ports, users, rate, deadline_s
         self.answers: list[Answer] = []
         self._stop = threading.Event()
+        self._warm = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), name="page-load", daemon=True)
 
     def start(self) -> PageLoad:
+        """Starts the load once a warm-up is answered. The test process's own pauses must not read as the
+        system's failures: its startup objects are frozen out of the collector (a full collection of the ground
+        truth lists stalled the client past the deadline), and the unrecorded warm-up pays for the channel's
+        connections and each ranker's first pages of real users."""
+        gc.collect()
+        gc.freeze()
+        self._warm.clear()
         self._thread.start()
+        if not self._warm.wait(60):
+            raise RuntimeError("the page load's warm-up got no answer in 60 s")
         return self
 
     def stop(self) -> None:
@@ -269,6 +283,9 @@ class PageLoad:
         rng = random.Random(7)
         async with grpc.aio.insecure_channel(target, options=options) as channel:
             stub = ranker_pb2_grpc.RankerStub(channel)
+            for user in rng.sample(self.users, min(WARM_UP_CALLS, len(self.users))):
+                await stub.GetHomepage(self._request(user), timeout=5)
+            self._warm.set()
             pending: set[asyncio.Task[None]] = set()
             start, n = time.monotonic(), 0
             while not self._stop.is_set():
@@ -282,9 +299,8 @@ class PageLoad:
 
     async def _one(self, stub: ranker_pb2_grpc.RankerStub, user: str) -> None:
         sent = time.monotonic()
-        req = pb.HomepageRequest(user_id=user, n_rows=4, items_per_row=10, context=pb.RequestContext(device=2))
         try:
-            page = await stub.GetHomepage(req, timeout=self.deadline_s)
+            page = await stub.GetHomepage(self._request(user), timeout=self.deadline_s)
             latency = time.monotonic() - sent
             if page.degraded:
                 self.answers.append(Answer(sent, latency, "degraded", ",".join(sorted(page.degraded))))
@@ -292,6 +308,10 @@ class PageLoad:
                 self.answers.append(Answer(sent, latency, "ok"))
         except grpc.aio.AioRpcError as exc:
             self.answers.append(Answer(sent, time.monotonic() - sent, "failed", exc.code().name))
+
+    @staticmethod
+    def _request(user: str) -> pb.HomepageRequest:
+        return pb.HomepageRequest(user_id=user, n_rows=4, items_per_row=10, context=pb.RequestContext(device=2))
 
     def between(self, t0: float, t1: float) -> list[Answer]:
         return [a for a in list(self.answers) if t0 <= a.sent < t1]
@@ -477,5 +497,93 @@ def summarize_answers(answers: list[Answer]) -> tuple[int, int, int, Counter[str
     return (len(answers), sum(a.kind == "failed" for a in answers), sum(a.kind == "degraded" for a in answers), reasons)
 
 
+def when_failed(answers: list[Answer], faults: FaultLog) -> str:
+    """Where a run's failed calls fall: seconds into the page load and how long each took, beside the faults'
+    windows (a failure outside every window, or one that took far past its deadline, points at the load itself)."""
+    if not answers:
+        return "no answers"
+    t0 = answers[0].sent
+    failed = ", ".join(f"{a.sent - t0:.1f} s ({a.latency_s * 1000:.0f} ms)" for a in answers if a.kind == "failed")
+    windows = ", ".join(f"{row.fault} {a - t0:.1f}-{b - t0:.1f} s" for row, a, b, _ in faults.windows)
+    return f"failed calls sent at {failed or 'none'}; fault windows: {windows or 'none'}"
+
+
 def load_average() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+# --- faults ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Fault:
+    """One fault in progress: when the kill began, the garbage records sent while the part was down (their
+    sha256s: each must reach the dead-letter topic exactly once), the time to recover."""
+
+    t0: float = field(default_factory=time.monotonic)
+    garbage: list[str] = field(default_factory=list)
+    recover_s: float | None = None
+
+    def wait_recovered(self, done: Callable[[], bool], timeout_s: float, every_s: float = 0.2) -> None:
+        """Wait for ``done``; the recovery time counts from the kill (None: not within ``timeout_s``)."""
+        back = wait_until(done, timeout_s, every_s=every_s)
+        self.recover_s = None if back is None else time.monotonic() - self.t0
+
+
+class FaultLog:
+    """The faults of one run, one at a time: each one's row and its window (from the kill to ``settle_s`` after
+    recovery), whose events and pages are checked after the run."""
+
+    def __init__(self, load: str, settle_s: float = 3.0) -> None:
+        self.load, self.settle_s = load, settle_s
+        self.windows: list[tuple[Row, float, float, list[str]]] = []  # row, window start and end, garbage
+
+    def record(self, row: Row, t0: float, garbage: Sequence[str] = ()) -> None:
+        time.sleep(self.settle_s)
+        self.windows.append((row, t0, time.monotonic(), list(garbage)))
+
+    @contextmanager
+    def fault(self, name: str, recovered: str, *notes: str) -> Iterator[Fault]:
+        """The body kills the part, restarts it and calls ``wait_recovered``; then the row (``notes``, what
+        ``recovered`` means) and the window are recorded. A body that raises records nothing."""
+        f = Fault()
+        yield f
+        self.record(
+            Row(name, self.load, recover_s=f.recover_s, notes=[*notes, f"recovered = {recovered}"]), f.t0, f.garbage
+        )
+
+
+# The faults both chaos tests inflict. ``while_down`` runs while the part is down and returns the sha256s of the
+# garbage records it sent (the full suite checks each reaches the dead-letter topic once).
+WhileDown = Callable[[], list[str]]
+
+
+def kill_broker(faults: FaultLog, settings: Settings, timeout_s: float, while_down: WhileDown | None = None) -> None:
+    """One broker of the three killed and restarted: acks=all with min.insync.replicas 2 keeps writes going."""
+    node = cluster_nodes(settings)[1]
+    with faults.fault(f"Kafka broker {node.name} (of 3)", "every partition back to 3 in-sync replicas") as f:
+        local_services.kill(node)
+        f.garbage = while_down() if while_down else []
+        local_services.up(node)
+        f.wait_recovered(lambda: under_replicated(settings) == 0, timeout_s, every_s=0.5)
+
+
+def kill_redis(
+    faults: FaultLog, settings: Settings, pages: PageLoad, timeout_s: float, while_down: WhileDown | None = None
+) -> None:
+    """The online store killed and restarted: pages fall back inside the deadline, AOF brings the features back."""
+    redis = redis_service(settings)
+    with faults.fault("Redis", "first page without a degraded flag after the restart") as f:
+        local_services.kill(redis)
+        f.garbage = while_down() if while_down else []
+        local_services.up(redis)
+        restarted = time.monotonic()
+        f.wait_recovered(lambda: any(a.kind == "ok" for a in pages.between(restarted, time.monotonic())), timeout_s)
+
+
+def kill_ranker(faults: FaultLog, ranker: Proc, port: int, timeout_s: float) -> None:
+    """One of two rankers killed and restarted: the client's round robin retries UNAVAILABLE calls on the other."""
+    with faults.fault("ranker process (1 of 2)", "the restarted process serves its model") as f:
+        ranker.kill()
+        ranker.restart()
+        f.wait_recovered(lambda: ranker_healthy(port), timeout_s, every_s=0.5)
