@@ -65,6 +65,12 @@ class StreamingConfig(BaseModel):
     )
     # --- operation
     parallelism: int = Field(1, ge=1, le=64)
+    local_heap_mb: int | None = Field(
+        None,
+        ge=256,
+        description="maximum heap of the local job's JVM (the MiniCluster of `make stream`; its hashmap state "
+        "backend keeps all keyed state there); unset: the JVM's default, a quarter of RAM",
+    )
     checkpoint_interval_ms: int = Field(10_000, ge=100)
     checkpoint_dir: Path | None = Field(None, description="default: <data_dir>/flink/checkpoints")
     restore_from: Path | None = Field(

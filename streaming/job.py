@@ -143,13 +143,22 @@ def build_pipeline(
     statements.attach_as_datastream()
 
 
+def local_jvm_args(settings: StreamingSettings, tmp_dir: Path, inherited: str = "") -> str:
+    """The local JVM's options: java.io.tmpdir (the planner's and compression codecs' extracted jars and libraries
+    follow it, not io.tmp.dirs) and the maximum heap when ``local_heap_mb`` is set (soaks saw the JVM grow to
+    the default quarter of RAM)."""
+    args = [inherited.strip(), f"-Djava.io.tmpdir={tmp_dir.resolve()}"]
+    if settings.streaming.local_heap_mb is not None:
+        args.append(f"-Xmx{settings.streaming.local_heap_mb}m")
+    return " ".join(a for a in args if a)
+
+
 def create_environment(settings: StreamingSettings) -> tuple[StreamExecutionEnvironment, StreamTableEnvironment]:
     tmp_dir = None
     if "PYFLINK_GATEWAY_PORT" not in os.environ:  # a local MiniCluster (under `flink run` the cluster's conf rules)
         tmp_dir = scratch_dir(settings)
-        # Read when pyflink launches the local JVM (the first call below): the planner's and compression codecs'
-        # extracted jars and libraries follow java.io.tmpdir, not io.tmp.dirs.
-        os.environ["JVM_ARGS"] = f"{os.environ.get('JVM_ARGS', '')} -Djava.io.tmpdir={tmp_dir.resolve()}".strip()
+        # Read when pyflink launches the local JVM (the first call below).
+        os.environ["JVM_ARGS"] = local_jvm_args(settings, tmp_dir, os.environ.get("JVM_ARGS", ""))
     env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(settings, tmp_dir))
     t_env = StreamTableEnvironment.create(env)
     for name, cls in (("proto_event_time", jvm.PROTO_EVENT_TIME), ("proto_decode", jvm.PROTO_DECODE)):
