@@ -147,6 +147,19 @@ public final class EntityState {
     }
 
     /** The view's features, in its field order. */
+    /** The value of one field of {@code view}, computing only its facet (a fold asked for a few fields). */
+    public Object value(FreshSpec.View view, int field) {
+        for (int i = 0; i < view.aggregations.length; i++) {
+            int[] fieldOfFacet = view.aggregations[i].fieldOfFacet;
+            for (int f = 0; f < fieldOfFacet.length; f++) {
+                if (fieldOfFacet[f] == field) {
+                    return view.aggregations[i].facet(current[i], f);
+                }
+            }
+        }
+        throw new IllegalArgumentException("view " + view.name + " has no field " + field);
+    }
+
     public Object[] values(FreshSpec.View view) {
         Object[] out = new Object[view.fields.length];
         for (int i = 0; i < view.aggregations.length; i++) {
