@@ -18,11 +18,13 @@ from batch import ann
 from batch.embeddings import Embeddings
 from batch.evaluate import Bundle
 from batch.ranker import Vocab
+from hybridrec import sequence
 from hybridrec.model_artifacts import (
     INDEX,
     ITEM_IDS,
     ITEM_VECS,
     NEIGHBOURS,
+    NEXT_ITEM,
     POPULAR,
     RANKER,
     SCHEMA,
@@ -42,6 +44,7 @@ def write_artifacts(
     similar_index: faiss.Index,
     popular_counts: list[tuple[str, int]],
     neighbours: Neighbours,
+    next_item: tuple[sequence.NextItemModel, sequence.SequenceConfig] | None = None,
 ) -> dict[str, Path]:
     """Files of one version in ``out``; returns name → path for :meth:`ModelRegistry.publish`."""
     out.mkdir(parents=True, exist_ok=True)
@@ -56,6 +59,8 @@ def write_artifacts(
     ann.save(similar_index, str(out / SIMILAR_INDEX))
     (out / POPULAR).write_text(json.dumps([{"item_id": i, "count": c} for i, c in popular_counts]))
     neighbours.save(out / NEIGHBOURS)
+    if next_item is not None:
+        sequence.save(*next_item, out / NEXT_ITEM)
     return {p.name: p for p in out.iterdir()}
 
 

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hybridrec.config import Settings, get_settings
 from hybridrec.fresh_features import ENGAGEMENT
+from hybridrec.sequence import SequenceConfig
 
 
 class _Section(BaseModel):
@@ -159,6 +160,15 @@ class NeighboursConfig(_Section):
     k: int = Field(100, ge=1, description="neighbours kept per item (serving sums the lists of a few seeds)")
 
 
+class NextItemConfig(SequenceConfig):
+    """The sequence-aware next-item model published with each version (``hybridrec.sequence``; serving scores
+    FOR_YOU with it from the user's fresh engaged items). The defaults are the architecture the offline try chose
+    on its validation cuts (benchmarks/sequence_quality.py, docs/benchmarks.md)."""
+
+    enabled: bool = Field(True, description="train and publish next_item.pt (off: versions without it)")
+    threads: int = Field(1, ge=1, description="torch threads while training (1: see ranker.threads)")
+
+
 class BatchConfig(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="HYBRIDREC_BATCH__", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -174,6 +184,7 @@ class BatchConfig(BaseSettings):
     faiss: FaissConfig = FaissConfig()
     top_k: TopKConfig = TopKConfig()
     neighbours: NeighboursConfig = NeighboursConfig()
+    next_item: NextItemConfig = NextItemConfig()
     compact_archive: bool = Field(
         True,
         description="first move the hourly archive files of days up to "

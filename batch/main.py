@@ -23,17 +23,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import torch
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from batch import ann, bundle, compact, feast_sink, io, ranker, sweep, topk
 from batch import transforms as tr
-from batch.config import BatchConfig
+from batch.config import BatchConfig, NextItemConfig
 from batch.embeddings import Embeddings, fit_als
 from batch.evaluate import Bundle, EvalData, evaluate_all, recommend, recommend_popularity
 from batch.gates import GateDecision, decide
-from batch.neighbours import item_neighbours
-from hybridrec import fresh_features, nextitem
+from batch.neighbours import item_neighbours, sequences
+from hybridrec import fresh_features, nextitem, sequence
 from hybridrec.config import Settings
 from hybridrec.contract import ARCHIVE_SCHEMA
 from hybridrec.model_artifacts import unit_rows
@@ -206,6 +207,16 @@ def eval_data(p: Prepared, cfg: BatchConfig) -> EvalData:
     )
 
 
+def train_next_item(seqs: list[np.ndarray], n_items: int, cfg: NextItemConfig) -> sequence.NextItemModel:
+    """The sequence model on the window's engagement sequences (item positions), with the configured threads."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        return sequence.train(seqs, n_items, cfg)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def surfaces_to_evaluate(p: Prepared, cfg: BatchConfig) -> list[str]:
     if cfg.eval_surfaces:
         return list(cfg.eval_surfaces)
@@ -256,6 +267,7 @@ class RunReport:
     compaction: dict[str, int] = field(default_factory=dict)
     swept: dict[str, int] = field(default_factory=dict)
     neighbours: dict[str, int] = field(default_factory=dict)
+    next_item: dict[str, Any] = field(default_factory=dict)  # the sequence model's fit (empty: not trained)
     candidate: Bundle | None = field(default=None, repr=False)
     eval_data: EvalData | None = field(default=None, repr=False)
 
@@ -319,8 +331,14 @@ def _run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession 
             items, ann.sample_rows(items, cfg.faiss.recall_queries), cfg.faiss
         )
     with timer.stage("item_neighbours"):
-        nb = item_neighbours(p.events, emb.item_ids, cfg.neighbours)
+        seqs = sequences(p.events, emb.item_ids)
+        nb = item_neighbours(seqs, emb.item_ids, cfg.neighbours)
         nb_stats = {"pairs": len(nb.indices), "items_with_neighbours": int((np.diff(nb.indptr) > 0).sum())}
+    next_item = None
+    if cfg.next_item.enabled:
+        with timer.stage("next_item_model"):
+            next_item = (train_next_item(seqs, len(emb.item_ids), cfg.next_item), cfg.next_item)
+    next_item_stats = {"encoder": cfg.next_item.encoder, **next_item[0].fit_stats} if next_item else {}
     decision = gate(cfg, results, surfaces, min(ann_report.recall, similar_report.recall))
     window = {"t0": p.t0, "t1": p.t1, "t2": p.t2, "end": p.end, "events": p.n_events}
     # Features first: a version is published, and promoted, only once the batch features it was evaluated with
@@ -345,6 +363,7 @@ def _run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession 
             similar_index,
             popular_counts,
             nb,
+            next_item,
         )
         manifest = {
             "data_window": {**window, "as_of": as_of.isoformat()},
@@ -355,6 +374,7 @@ def _run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession 
                 "ann_similar": similar_report.as_dict(),
                 "train": train_stats,
                 "neighbours": nb_stats,
+                "next_item": next_item_stats,
             },
             "gate": decision.as_dict(),
             "surfaces": surfaces,
@@ -379,6 +399,7 @@ def _run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession 
         compaction,
         swept.as_dict(),
         nb_stats,
+        next_item_stats,
         candidate,
         data,
     )

@@ -30,7 +30,9 @@ def sequences(events: DataFrame, item_ids: Sequence[str]) -> list[np.ndarray]:
     return [s[s >= 0] for s in np.split(pos, cuts)]
 
 
-def item_neighbours(events: DataFrame, item_ids: Sequence[str], cfg: NeighboursConfig) -> neighbours.Neighbours:
-    seqs = sequences(events, item_ids)
+def item_neighbours(
+    seqs: Sequence[np.ndarray], item_ids: Sequence[str], cfg: NeighboursConfig
+) -> neighbours.Neighbours:
+    """Co-occurrence lists from :func:`sequences` of the window."""
     counts = np.bincount(np.concatenate(seqs), minlength=len(item_ids)) if seqs else np.zeros(len(item_ids))
     return neighbours.cooccurrence(seqs, counts.astype(np.float64), cfg.window, cfg.k)

@@ -96,6 +96,13 @@ class ServingConfig(_Section):
         description="FOR_YOU order: share of the item-to-item rank against the ranker's "
         "(weighted reciprocal-rank fusion)",
     )
+    next_item_weight: float = Field(
+        0.7,
+        ge=0.0,
+        le=1.0,
+        description="FOR_YOU: share of the sequence model's next-item score in the item-to-item prior "
+        "(min-max blend; 0 = co-occurrence only; versions without next_item.pt use co-occurrence only)",
+    )
     exploration_rate: float = Field(0.07, ge=0.0, le=0.5, description="share of slots given to exploration")
     rerank_pool: int = Field(3, ge=1, description="diversity re-ranks the top rerank_pool × items_per_row by score")
     diversity_slots: int = Field(

@@ -169,6 +169,7 @@ class Engine:
             i2i_seeds=cfg.i2i_seeds,
             i2i_decay=cfg.i2i_decay,
             i2i_weight=cfg.i2i_weight,
+            next_item_weight=cfg.next_item_weight,
         )
         return cands, inputs
 

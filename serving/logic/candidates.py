@@ -7,6 +7,8 @@ and popularity lists. Works on plain data and the loaded model's in-memory searc
 FOR_YOU's order is a weighted reciprocal-rank fusion of the ranker's score and the item-to-item score
 (:func:`rank_fusion`, ``serving.i2i_weight``): the replay measured the co-occurrence lists well ahead of
 what the ranker alone serves (docs/benchmarks.md), and a rank fusion needs no calibration between the two.
+When the version carries the sequence model, that item-to-item score is its blend with the model's next-item
+score (:mod:`serving.logic.next_item`, ``serving.next_item_weight``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 from hybridrec import neighbours
 from hybridrec.contract import GENRES
 from serving.domain import RowKind
+from serving.logic import next_item
 from serving.logic.rows import RowPlan, plan_rows
 
 if TYPE_CHECKING:
@@ -118,6 +121,15 @@ def item_to_item(
     return neighbours.top(model.neighbours, pos, decay, n)
 
 
+def top_positions(scores: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the ``n`` best positive scores, best first (ties by position)."""
+    n = min(n, int((scores > 0).sum()))
+    if n <= 0:
+        return np.zeros(0, np.int64)
+    top = np.argpartition(-scores, n - 1)[:n]
+    return top[np.lexsort((top, -scores[top]))].astype(np.int64)
+
+
 def list_cands(c: Cands, model: LoadedModel | None, trend: Trend, n: int) -> None:
     """Trending, popularity (the model's, else the speed layer's decayed one), else trending again."""
     if c.plan.kind is RowKind.TRENDING and trend.items:
@@ -188,6 +200,7 @@ def personal_cands(
     i2i_seeds: int = 0,
     i2i_decay: float = 0.7,
     i2i_weight: float = 0.0,
+    next_item_weight: float = 0.0,
 ) -> list[Cands]:
     """Every planned row of a page with a model: one batched inner-product search for FOR_YOU, one batched
     cosine search for the BECAUSE rows, the batch top-K fused into FOR_YOU, list rows from memory. Hidden items
@@ -249,9 +262,14 @@ def personal_cands(
             out[r].pos = prow[keep].astype(np.int64)
             out[r].items = [ids[p] for p in out[r].pos.tolist()]
             out[r].base = srow[keep].astype(np.float64)
-    i2i_pos, i2i_score = (
-        item_to_item(model, user, hidden, i2i_seeds, i2i_decay, n) if for_you >= 0 else (np.zeros(0), np.zeros(0))
-    )
+    blended = next_item.prior(model, user, hidden, i2i_seeds, i2i_decay, next_item_weight) if for_you >= 0 else None
+    if blended is not None:  # the sequence model's blend with the neighbours: its best n join, it scores them all
+        i2i_pos = top_positions(blended, n)
+        i2i_score = blended[i2i_pos]
+    elif for_you >= 0:
+        i2i_pos, i2i_score = item_to_item(model, user, hidden, i2i_seeds, i2i_decay, n)
+    else:
+        i2i_pos, i2i_score = np.zeros(0, np.int64), np.zeros(0)
     if for_you >= 0 and (top_k or len(i2i_pos)):
         # the batch layer's precomputed candidates and the co-occurrence neighbours join the FAISS neighbours
         c = out[for_you]
@@ -259,7 +277,9 @@ def personal_cands(
         rest = (1.0 - i2i_weight) / 2
         c.items, c.base = fuse(c.items, top_k, i2i, weights=(rest, rest, i2i_weight) if len(i2i) else None)
         c.pos = np.fromiter((model.item_pos.get(i, -1) for i in c.items), np.int64, len(c.items))
-        if len(i2i):
+        if blended is not None:
+            c.prior = np.where(c.pos >= 0, blended[np.maximum(c.pos, 0)], 0.0)
+        elif len(i2i):
             by_item = dict(zip(i2i, i2i_score.tolist(), strict=True))
             c.prior = np.fromiter((by_item.get(i, 0.0) for i in c.items), np.float64, len(c.items))
     return out

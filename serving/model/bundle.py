@@ -19,13 +19,14 @@ import faiss
 import numpy as np
 import torch
 
-from hybridrec import seen
+from hybridrec import seen, sequence
 from hybridrec.contract import GENRES
 from hybridrec.model_artifacts import (
     INDEX,
     ITEM_IDS,
     ITEM_VECS,
     NEIGHBOURS,
+    NEXT_ITEM,
     POPULAR,
     RANKER,
     SCHEMA,
@@ -63,6 +64,7 @@ class LoadedModel:
     popular_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # positions of ``popular``
     similar_index: faiss.Index | None = None  # over unit item vectors; None for versions published without it
     neighbours: Neighbours | None = None  # co-occurrence lists by position; None for versions published without
+    next_item: sequence.NextItemModel | None = None  # over the item positions; None for versions published without
     _item_t: tuple | None = field(default=None, repr=False)  # (the item arrays, their tensor views)
 
     def __post_init__(self) -> None:
@@ -216,6 +218,9 @@ def load_version(version: ModelVersion) -> LoadedModel:
         raise ValueError(
             f"{version.version}: {NEIGHBOURS} covers {neighbours.n_items} items, the model {len(item_ids)}"
         )
+    next_item = sequence.load(version.artifact(NEXT_ITEM)) if NEXT_ITEM in version.manifest["artifacts"] else None
+    if next_item is not None and next_item.n_items != len(item_ids):
+        raise ValueError(f"{version.version}: {NEXT_ITEM} covers {next_item.n_items} items, the model {len(item_ids)}")
     model = LoadedModel(
         version=version.version,
         ranker=ranker,
@@ -230,6 +235,7 @@ def load_version(version: ModelVersion) -> LoadedModel:
         popular=popular,
         similar_index=similar_index,
         neighbours=neighbours,
+        next_item=next_item,
     )
     model.attach_item_features({}, {})
     warm_up(model)
@@ -273,3 +279,7 @@ def warm_up(model: LoadedModel, batch: int = 512, runs: int = 3) -> None:
         out = model.score(user, positions, np.zeros(batch, dtype=np.int64), "")
         if out.shape != (batch,) or not np.isfinite(out).all():
             raise ValueError(f"{model.version}: ranker smoke test returned {out[:4]!r}…")
+        if model.next_item is not None:
+            seq = sequence.score(model.next_item, [list(range(min(len(model.item_ids), model.next_item.max_len)))])
+            if seq.shape != (1, len(model.item_ids)) or not np.isfinite(seq).all():
+                raise ValueError(f"{model.version}: next-item smoke test returned {seq[0, :4]!r}…")

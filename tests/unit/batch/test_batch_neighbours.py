@@ -24,7 +24,8 @@ def test_sequences_follow_stream_order_and_drop_items_the_model_lacks(spark: Any
         rows, "user_id string, item_id string, event_time_ms long, event_id string, engaged boolean"
     )
     items = ["a", "b", "c"]
-    assert sorted(s.tolist() for s in sequences(df, items)) == [[0, 2, 1], [2]]
-    nb = item_neighbours(df, items, NeighboursConfig(window=1, k=5))
+    seqs = sequences(df, items)
+    assert sorted(s.tolist() for s in seqs) == [[0, 2, 1], [2]]
+    nb = item_neighbours(seqs, items, NeighboursConfig(window=1, k=5))
     assert nb.of(2)[0].tolist() == [0, 1]  # c sat next to both a and b
     assert nb.of(0)[1] == pytest.approx([1 / np.sqrt(2.0)])  # a–c once; a engaged once, c twice

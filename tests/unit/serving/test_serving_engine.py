@@ -416,6 +416,39 @@ def test_item_to_item_neighbours_of_the_newest_engagements_join_and_lead_for_you
     assert all(s.reason != I2I_REASON for s in asyncio.run(off.homepage(_q())).rows[0].items)
 
 
+def test_the_sequence_model_blends_into_the_item_to_item_prior_and_leads_for_you(
+    loaded: tuple[kit.World, LoadedModel],
+) -> None:
+    """A version with a next-item model: after i5 users went on to i7 (the order), while i5's co-occurrence
+    neighbours are i100..i104; the blended prior brings i7 to the top of FOR_YOU, and ``next_item_weight`` 0 (or
+    a version without the model) serves the neighbours alone."""
+    from hybridrec import sequence
+    from hybridrec.neighbours import cooccurrence
+    from serving.logic import next_item
+
+    w, model = loaded
+    seqs = [[5, 100 + k] for k in range(5) for _ in range(3)]
+    counts = np.bincount(np.concatenate(seqs), minlength=len(w.item_ids)).astype(float)
+    cfg_seq = sequence.SequenceConfig(dim=16, blocks=1, max_len=4, dropout=0.0, epochs=40, lr=1e-2)
+    seq_model = sequence.train([[5, 7]] * 20, len(w.item_ids), cfg_seq)
+    both = replace(model, neighbours=cooccurrence(seqs, counts, window=1), next_item=seq_model)
+    user = replace(kit.heavy_user(w, now_ms=NOW), recent_items=("i5",), engaged_items=("i5",))
+    prior = next_item.prior(both, user, frozenset(), 10, 0.7, 0.7)
+    assert prior is not None and int(np.argmax(prior)) == both.item_pos["i7"]
+    assert prior[both.item_pos["i5"]] == 0.0  # engaged: never proposed
+    feats = MemoryFeatures(users={"u1": user}, items=w.item_features())
+    cfg = RELAXED.model_copy(update={"exploration_rate": 0.0, "diversity": 0.0})
+    engine, _, _ = _engine(w, both, feats, cfg=cfg)
+    row = asyncio.run(engine.homepage(_q())).rows[0]
+    assert row.kind is RowKind.FOR_YOU and "i7" in [s.item_id for s in row.items[:3]], row.items[:5]
+    off, _, _ = _engine(w, both, feats, cfg=cfg.model_copy(update={"next_item_weight": 0.0}))
+    alone, _, _ = _engine(w, replace(both, next_item=None), feats, cfg=cfg)
+    for engine in (off, alone):
+        assert next_item.prior(replace(both, next_item=None), user, frozenset(), 10, 0.7, 0.7) is None
+        top3 = [s.item_id for s in asyncio.run(engine.homepage(_q())).rows[0].items[:3]]
+        assert set(top3) <= {f"i{100 + k}" for k in range(5)}, top3
+
+
 def test_no_model_ever_serves_speed_layer_trending_and_popularity_of_the_catalog(
     loaded: tuple[kit.World, LoadedModel],
 ) -> None:
