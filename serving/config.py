@@ -97,7 +97,7 @@ class ServingConfig(_Section):
         "(weighted reciprocal-rank fusion)",
     )
     next_item_weight: float = Field(
-        0.7,
+        0.5,
         ge=0.0,
         le=1.0,
         description="FOR_YOU: share of the sequence model's next-item score in the item-to-item prior "
