@@ -131,8 +131,11 @@ def train(sequences: Iterable[Sequence[int]], n_items: int, cfg: SequenceConfig)
 
 
 def save(model: NextItemModel, cfg: SequenceConfig, path: Path) -> None:
-    """Plain tensors and the config (the registry artifact; loaded with ``weights_only``, no pickled code)."""
-    torch.save({"config": cfg.model_dump(), "n_items": model.n_items, "state": model.state_dict()}, path)
+    """Plain tensors and the model's own config (the registry artifact; loaded with ``weights_only``, no pickled
+    code). Only :class:`SequenceConfig`'s fields are written: a caller's subclass (the batch section adds
+    ``enabled``, ``threads``) must not reach the reader, which forbids unknown keys."""
+    config = cfg.model_dump(include=set(SequenceConfig.model_fields))
+    torch.save({"config": config, "n_items": model.n_items, "state": model.state_dict()}, path)
 
 
 def load(path: Path) -> NextItemModel:

@@ -48,6 +48,14 @@ def test_a_saved_model_loads_and_scores_the_same(tmp_path) -> None:  # type: ign
     assert model.fit_stats["windows"] == 2 and model.fit_stats["epochs"] == 2
 
 
+def test_the_batch_sections_own_keys_stay_out_of_the_artifact(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from batch.config import NextItemConfig
+
+    cfg = NextItemConfig(dim=8, blocks=1, max_len=4, epochs=1, threads=1)
+    sequence.save(sequence.train([[0, 1, 2]], 3, cfg), cfg, tmp_path / "next_item.pt")
+    assert sequence.load(tmp_path / "next_item.pt").max_len == 4
+
+
 def test_blend_scales_each_score_to_the_unengaged_items_range() -> None:
     i2i = np.array([0.0, 2.0, 1.0, 9.0])  # item 3 is engaged: its 9.0 must not set the scale
     seq = np.array([-1.0, 1.0, 3.0, 5.0])
