@@ -146,11 +146,14 @@ def load(path: Path) -> NextItemModel:
 
 
 def pad_newest(histories: Sequence[Sequence[int]], max_len: int) -> Tensor:
-    """Each history's newest ``max_len`` item positions, shifted and left-padded (batch, L ≤ max_len)."""
-    length = max(1, min(max_len, max((len(h) for h in histories), default=1)))
-    x = np.zeros((len(histories), length), dtype=np.int64)
+    """Each history's newest ``max_len`` item positions, shifted and left-padded to ``max_len`` (batch, max_len).
+
+    Always the full width, as every training window is: a GRU that has not run through the padding steps
+    starts from another state than it was trained with (served one user at a time without the padding, the
+    model scored 0.0988 instead of 0.1099 NDCG@10 on ML-100K's replay targets)."""
+    x = np.zeros((len(histories), max_len), dtype=np.int64)
     for r, h in enumerate(histories):
-        tail = np.asarray(list(h)[-length:], dtype=np.int64) + 1
+        tail = np.asarray(list(h)[-max_len:], dtype=np.int64) + 1
         if len(tail):
             x[r, -len(tail) :] = tail
     return torch.from_numpy(x)

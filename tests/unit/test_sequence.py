@@ -18,6 +18,7 @@ def test_windows_cut_from_the_newest_end_overlapping_by_one() -> None:
 def test_pad_newest_keeps_the_newest_items_right_aligned() -> None:
     x = sequence.pad_newest([[4, 5, 6], [1], []], max_len=2)
     assert x.tolist() == [[6, 7], [0, 2], [0, 0]]
+    assert sequence.pad_newest([[1]], max_len=3).tolist() == [[0, 0, 2]]  # the full width, as in training
 
 
 @pytest.mark.parametrize("encoder", sequence.ENCODERS)
@@ -45,6 +46,8 @@ def test_a_saved_model_loads_and_scores_the_same(tmp_path) -> None:  # type: ign
     again = sequence.load(tmp_path / "next_item.pt")
     histories = [[0, 1], [4], []]
     assert np.allclose(sequence.score(model, histories), sequence.score(again, histories))
+    # one user at a time (serving) scores as in a batch of users (the offline evaluation)
+    assert np.allclose(sequence.score(model, histories[1:2]), sequence.score(model, histories)[1:2], atol=1e-5)
     assert model.fit_stats["windows"] == 2 and model.fit_stats["epochs"] == 2
 
 
