@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from hybridrec.registry import ModelRegistry
 from hybridrec_pb import ranker_pb2, ranker_pb2_grpc
-from serving import reflection
+from serving import grpc_log, reflection
 from serving.catalog import SKIP_REASONS, Catalog, read_catalog_topic
 from serving.config import ServingSettings
 from serving.engine import Engine
@@ -104,6 +104,7 @@ async def start(
     cfg = settings.serving
     pin_threads()
     metrics = Metrics()
+    grpc_log.install(metrics)
     features = features or feature_reader(settings)
     sink = sink or impression_sink(settings, metrics)
     catalog = catalog or Catalog()
