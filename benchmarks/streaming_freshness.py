@@ -16,8 +16,9 @@ at the end reads a sample of probes through ``get_online_features``.
 ranker runs in its own process with the shipped serving settings on the job's Feast project (a small model over the
 catalog's items, published to a registry in the work dir); every probe is an engagement with an item new to its
 user, and it is visible when a GetHomepage of that user shows "Because you watched <that item>" (the row serving
-seeds with the user's newest engaged items, from the speed layer's ``recent_items``). Each round sends one request
-per pending probe at once, so the figure includes up to one round of polling (a few ms idle, more under load).
+seeds with the user's newest engaged items, from the speed layer's ``recent_items``). A pending probe's user asks
+for a homepage every ``--poll-ms`` (one call in flight per user), so the figure includes up to one interval of
+polling; the output counts the pages the ranker flagged degraded, by reason.
 
     .venv/bin/python benchmarks/streaming_freshness.py                      # all four, shipped settings
     .venv/bin/python benchmarks/streaming_freshness.py --only load --rate 5000 --duration 60
@@ -38,6 +39,7 @@ import tempfile
 import threading
 import time
 import zlib
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -119,38 +121,68 @@ class FeastProbes(Probes):
 class HomepageProbes(Probes):
     """Visible when the probe user's next GetHomepage shows a "Because you watched <the probe's item>" row: serving
     seeds that row with the user's newest engaged items, which it reads from the speed layer's ``recent_items``.
-    One round sends a request for every pending probe at once and stamps each answer when it arrives."""
 
-    def __init__(self, ranker: object, items_per_row: int = 10) -> None:
+    Each pending probe's user asks for a homepage every ``interval_s`` at most, with one call in flight per user
+    (never a round that waits for its slowest call), and is stamped when the first answer that shows the probe
+    arrives: the figure includes up to one interval of polling. Pages the ranker flagged degraded are counted by
+    reason: a degraded page drops the user's fresh features, so it cannot show the probe."""
+
+    def __init__(self, ranker: object, items_per_row: int = 10, interval_s: float = 0.05) -> None:
         super().__init__()
-        self.ranker, self.items_per_row = ranker, items_per_row
+        self.ranker, self.items_per_row, self.interval_s = ranker, items_per_row, interval_s
         self.requests = 0
         self.failed = 0
+        self.degraded: Counter[str] = Counter()
+        self.call_ms: list[float] = []
+        self._asked: dict[str, float] = {}  # user -> when their call in flight (or last call) was sent
+        self._in_flight: set[str] = set()
 
     def poll(self) -> None:
-        pending = self.pending()
-        answers: dict[str, float] = {}
-
-        def stamp(user: str) -> Callable[[object], None]:
-            return lambda _: answers.__setitem__(user, time.time())
-
-        calls = []
-        for user, sent in pending:
+        now = time.time()
+        for user, sent in self.pending():
+            with self.lock:
+                if user in self._in_flight or now - self._asked.get(user, 0.0) < self.interval_s:
+                    continue
+                self._in_flight.add(user)
+                self._asked[user] = now
+                self.requests += 1
             call = self.ranker.GetHomepage.future(  # type: ignore[attr-defined]
                 pb.HomepageRequest(user_id=user, n_rows=5, items_per_row=self.items_per_row), timeout=2
             )
-            call.add_done_callback(stamp(user))
-            calls.append((user, sent, call))
-        for user, sent, call in calls:
-            self.requests += 1
+            call.add_done_callback(self._answered(user, sent, now))
+
+    def _answered(self, user: str, sent: tuple[float, int, str], asked: float) -> Callable[[object], None]:
+        def done(call: object) -> None:
+            at = time.time()
+            with self.lock:
+                self._in_flight.discard(user)
+                self.call_ms.append((at - asked) * 1000)
             try:
-                page = call.result()
+                page = call.result()  # type: ignore[attr-defined]
             except grpc.RpcError:
-                self.failed += 1
-                continue
+                with self.lock:
+                    self.failed += 1
+                return
+            with self.lock:
+                self.degraded.update(page.degraded)
             title = f"Because you watched {sent[2]}"  # the catalog's titles are the item ids here
             if any(r.type == pb.BECAUSE_YOU_WATCHED and r.title == title for r in page.rows):
-                self.saw(user, sent, answers.get(user, time.time()))
+                self.saw(user, sent, at)
+
+        return done
+
+    def report(self) -> dict[str, object]:
+        with self.lock:
+            calls = sorted(self.call_ms)
+        q = statistics.quantiles(calls, n=100, method="inclusive") if len(calls) >= 2 else [0.0] * 99
+        return {
+            "requests": self.requests,
+            "failed": self.failed,
+            "degraded_by_reason": dict(self.degraded),
+            "call_p50_ms": round(q[49], 1),
+            "call_p99_ms": round(q[98], 1),
+            "poll_interval_ms": round(self.interval_s * 1000),
+        }
 
 
 def event(n: int, user: str, item: str, etype: int) -> tuple[InteractionEvent, float]:
@@ -286,6 +318,9 @@ def main() -> None:
         action="store_true",
         help="measure event → the next GetHomepage shows it, through a ranker process",
     )
+    parser.add_argument(
+        "--poll-ms", type=float, default=50.0, help="--homepage: a pending probe's user asks at most this often"
+    )
     args = parser.parse_args()
     only = args.only or list(SCENARIOS)
 
@@ -343,7 +378,7 @@ def main() -> None:
             time.sleep(0.2)
         if args.homepage:
             ranker, stub = start_ranker(settings, workdir)
-            probes = HomepageProbes(stub)
+            probes = HomepageProbes(stub, interval_s=args.poll_ms / 1000)
 
         if "steady" in only:  # (b) 1 event/s over 200 users, each one a probe
             load = Load(settings, 1.0, lambda k: f"steady-{k % 200}", probes)
@@ -420,7 +455,7 @@ def main() -> None:
         ).to_dict()
         assert all(v is not None for v in got["last_event_ms"]), "a probe found in Redis is not readable via Feast"
         if isinstance(probes, HomepageProbes):
-            results["homepage"] = {"requests": probes.requests, "failed": probes.failed}
+            results["homepage"] = probes.report()
         print(json.dumps(results))
     finally:
         if ranker is not None:
