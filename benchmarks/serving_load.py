@@ -181,6 +181,11 @@ def run_ghz(args: argparse.Namespace, port: int, data: Path, rate: int, duration
         str(rate),
         "--duration",
         f"{duration}s",
+        # At the end of the duration ghz's default ("close") closes the connections under the calls still in
+        # flight and reports each as UNAVAILABLE ("transport is closing"), though the server answered it: one
+        # or two "errors" at every rate. "wait" lets them finish and counts them as what they are.
+        "--duration-stop",
+        "wait",
         "--async",
         "--connections",
         str(args.connections),
@@ -229,6 +234,7 @@ def summarise(rate: int, report: dict, before: dict, after: dict, server_cpu_s: 
         "max_ms": round(report.get("slowest", 0) / 1e6, 2),
         "codes": codes,
         "errors": errors,
+        "error_messages": report.get("errorDistribution") or {},
         "pages": int(pages),
         "degraded_pages": int(degraded),
         "degraded_share": round(degraded / pages, 5) if pages else None,

@@ -68,6 +68,12 @@ class Metrics:
             registry=r,
         )
         self.variant = Counter("hybridrec_serving_variant_total", "Requests per A/B variant", ["variant"], registry=r)
+        self.undelivered = Counter(
+            "hybridrec_serving_undelivered_total",
+            "Responses grpc could not send because the call had ended first (client deadline or cancel)",
+            ["method"],
+            registry=r,
+        )
 
     def set_model(self, version: str, previous: str | None) -> None:
         if previous is not None:

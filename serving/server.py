@@ -13,10 +13,11 @@ import faiss
 import grpc
 import torch
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from threadpoolctl import threadpool_limits
 
 from hybridrec.registry import ModelRegistry
 from hybridrec_pb import ranker_pb2, ranker_pb2_grpc
-from serving import reflection
+from serving import grpc_log, reflection
 from serving.catalog import SKIP_REASONS, Catalog, read_catalog_topic
 from serving.config import ServingSettings
 from serving.engine import Engine
@@ -81,7 +82,9 @@ async def _set_health(servicer: health.aio.HealthServicer, status: int) -> None:
 def pin_threads() -> None:
     """One compute thread per process: the event loop runs the CPU stages inline, and a worker process per core
     is how the ranker uses the machine; OpenMP pools (torch, faiss) spin-waiting beside the loop cost far more
-    than they gain on a page-sized batch."""
+    than they gain on a page-sized batch. numpy's BLAS too: OpenBLAS splits a matmul of a page's size (the numpy
+    ranker's, a few hundred rows) over every core, and on a shared core that costs tens of times its work."""
+    threadpool_limits(1)
     torch.set_num_threads(1)
     faiss.omp_set_num_threads(1)
     with contextlib.suppress(RuntimeError):  # only settable before the first parallel op
@@ -101,6 +104,7 @@ async def start(
     cfg = settings.serving
     pin_threads()
     metrics = Metrics()
+    grpc_log.install(metrics)
     features = features or feature_reader(settings)
     sink = sink or impression_sink(settings, metrics)
     catalog = catalog or Catalog()

@@ -56,6 +56,11 @@ return out
 """
 
 
+def packed_args(args: Sequence[bytes]) -> bytes:
+    """RESP bulk strings of ``args``, packed once (the fixed fields of a per-request command)."""
+    return b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
 def entity_key(join_key: str, value: str, project: str) -> bytes:
     return online_key(project, join_key, value)
 
@@ -86,7 +91,7 @@ def user_from_values(fresh: Sequence[Any], batch: Sequence[Any]) -> UserFeatures
     recent, session, taste, last, hidden, engaged = fresh
     profile, n_events, n_ratings, mean_rating, first, top_items, top_scores, seen_hashes = batch
     top_items = tuple(top_items or ())
-    top_scores = tuple(float(x) for x in top_scores or ())
+    top_scores = tuple(top_scores or ())  # floats already (a float list); not converted one by one
     return UserFeatures(
         recent_items=tuple(recent or ()),
         session_genres=session,
@@ -126,6 +131,8 @@ class RedisFeatureReader:
         self._trend_fields = hash_fields(ITEM_FRESH_VIEW, ITEM_FRESH_FIELDS)
         self._trending_script = self._client.register_script(_TRENDING_LUA)
         self._item_keys: tuple[Sequence[str], list[bytes]] | None = None  # keys of the last id list read
+        self._user_hmget = b"*%d\r\n$5\r\nHMGET\r\n" % (len(self._user_fields) + 2)
+        self._user_fields_packed = packed_args(self._user_fields)
 
     def _keys(self, item_ids: Sequence[str]) -> list[bytes]:
         """Entity keys of ``item_ids``, cached for the same list (the model's items, re-read every few seconds;
@@ -135,8 +142,21 @@ class RedisFeatureReader:
             cached = self._item_keys = (item_ids, [entity_key("item_id", i, self._project) for i in item_ids])
         return cached[1]
 
+    async def _packed(self, command: bytes) -> Any:
+        """One pre-packed command on a pooled connection: redis-py's connection handling (timeouts, reconnects, a
+        connection dropped on any error or cancellation) without its per-call command packing and retry
+        wrapper, a fifth of a user read's client CPU (profiled)."""
+        pool = self._client.connection_pool
+        conn = await pool.get_connection()
+        try:
+            await conn.send_packed_command(command)
+            return await conn.read_response()
+        finally:
+            await pool.release(conn)
+
     async def read_user(self, user_id: str) -> UserFeatures | None:
-        raw = await self._client.hmget(entity_key("user_id", user_id, self._project), self._user_fields)
+        key = entity_key("user_id", user_id, self._project)
+        raw = await self._packed(b"%s$%d\r\n%s\r\n%s" % (self._user_hmget, len(key), key, self._user_fields_packed))
         values = [decode(r) for r in raw]
         n = len(USER_FRESH_FIELDS)
         return user_from_values(values[:n], values[n:])

@@ -131,8 +131,9 @@ def top_positions(scores: np.ndarray, n: int) -> np.ndarray:
 
 
 def list_cands(c: Cands, model: LoadedModel | None, trend: Trend, n: int) -> None:
-    """Trending, popularity (the model's, else the speed layer's decayed one), else trending again."""
-    if c.plan.kind is RowKind.TRENDING and trend.items:
+    """Trending (the speed layer's counts, nothing else: no popularity list under "Trending now"); popularity
+    (the model's, else the speed layer's decayed one, else trending: the only signal left)."""
+    if c.plan.kind is RowKind.TRENDING:
         c.items, c.base = trend.items[:n], [float(x) for x in trend.counts[:n]]
         if model is not None and trend.pos is not None and trend.version == model.version:
             c.pos = trend.pos[:n]
@@ -169,6 +170,7 @@ def fallback_cands(
         title_of=title_of,
         n_rows=n_rows,
         only=only if only and not only.profiling else None,
+        trending=bool(trend.items),
     )
     out = []
     for plan in plans:
@@ -230,6 +232,7 @@ def personal_cands(
         n_rows=n_rows,
         only=only,
         can_seed=model.item_pos.__contains__,
+        trending=bool(trend.items),
     )
     k = n + len(recent)
     queries: list[tuple[int, np.ndarray]] = []  # user → item (inner product)

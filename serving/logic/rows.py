@@ -32,13 +32,16 @@ def plan_rows(
     only: RowKind | None = None,
     spare: int = 2,
     can_seed: Callable[[str], bool] = lambda _: True,
+    trending: bool = True,
 ) -> list[RowPlan]:
     """Up to ``n_rows + spare`` rows (spares replace rows that end up empty after filtering).
 
     Profiling rows only when ``personalized``; FOR_YOU needs a profile (ALS vector or a session), BECAUSE
     YOU WATCHED needs recent items that ``can_seed`` (the model has a vector for: a title released after the
     last training run has no neighbours, and a row titled after it would be filled with popular items); genre
-    rows use the user's genres, else the globally popular ones.
+    rows use the user's genres, else the globally popular ones. "Trending now" only when ``trending`` (the
+    speed layer has counts): a popularity list under that title would be a false explanation, and it would
+    duplicate "Popular right now", which the page's de-duplication would then empty.
     """
     profiling = personalized and (has_profile or bool(recent_items))
     seeds = [i for i in dict.fromkeys(recent_items) if can_seed(i)][:3] if personalized else []
@@ -60,9 +63,10 @@ def plan_rows(
                 seed_item=item,
             )
         )
-    per_kind[RowKind.TRENDING].append(
-        RowPlan(RowKind.TRENDING, "trending", "Trending now", "most watched in the last hour")
-    )
+    if trending:
+        per_kind[RowKind.TRENDING].append(
+            RowPlan(RowKind.TRENDING, "trending", "Trending now", "most watched in the last hour")
+        )
     for g in genres[:4]:
         mine = profiling and g in user_genres
         per_kind[RowKind.TOP_GENRE].append(

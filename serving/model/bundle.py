@@ -38,7 +38,9 @@ from hybridrec.model_artifacts import (
 from hybridrec.neighbours import Neighbours
 from hybridrec.registry import ModelVersion
 from serving.features.base import ItemFeatures
+from serving.model import fast_ranker
 from serving.model import inputs as mi
+from serving.model.fast_ranker import FastRanker, FastUser
 
 log = logging.getLogger("hybridrec.serving")
 
@@ -66,6 +68,8 @@ class LoadedModel:
     neighbours: Neighbours | None = None  # co-occurrence lists by position; None for versions published without
     next_item: sequence.NextItemModel | None = None  # over the item positions; None for versions published without
     _item_t: tuple | None = field(default=None, repr=False)  # (the item arrays, their tensor views)
+    fast_weights: FastRanker | None = field(default=None, repr=False)  # the ranker's layers read for numpy
+    fast: FastRanker | None = field(default=None, repr=False)  # over the current item matrices, checked
 
     def __post_init__(self) -> None:
         self.popular_pos = np.fromiter((self.item_pos.get(i, -1) for i in self.popular), np.int64, len(self.popular))
@@ -125,33 +129,42 @@ class LoadedModel:
             else self.item_genres.sum(0)
         )
         self.popular_genres = [int(g) for g in np.argsort(-mass, kind="stable") if mass[g] > 0]
+        self.use_fast(self.fast_weights)
+
+    def use_fast(self, weights: FastRanker | None) -> None:
+        """Score with ``weights`` over this model's item matrices from now on if they score like TorchScript
+        (:func:`fast_matches`), else with TorchScript."""
+        self.fast_weights, fast = weights, None
+        if weights is not None and self.item_ids:
+            fast = weights.with_items(self.item_num, self.item_genres, self.item_vecs)
+            if not fast_matches(self, fast):
+                fast = None
+        self.fast = fast
 
     def score(
         self, user: dict[str, np.ndarray] | UserTensors, item_positions: np.ndarray, surfaces: np.ndarray, device: str
     ) -> np.ndarray:
-        """Engagement probability of each (item, surface) pair for one user, in one torch batch.
-
-        The user's inputs are broadcast (``expand``, no copy) and the item inputs gathered from tensors that
-        share the model's arrays (``index_select``), so a page costs one forward pass and a few tensor views."""
-        n = len(item_positions)
+        """Engagement probability of each (item, surface) pair for one user: through the numpy forward with
+        the item side precomputed (:mod:`serving.model.fast_ranker`) when it was checked at load, else in one
+        TorchScript batch."""
         u = user if isinstance(user, UserTensors) else self.user_tensors(user)
-        num, gen, vec = self._item_tensors()
-        idx = torch.from_numpy(np.asarray(item_positions, dtype=np.int64))
-        t = {
-            **{k: v.expand(n, *v.shape[1:]) for k, v in u.tensors.items()},
-            "item_num": num.index_select(0, idx),
-            "item_genres": gen.index_select(0, idx),
-            "item_vec": vec.index_select(0, idx),
-            "surface": torch.from_numpy(surfaces.astype(np.int64, copy=False)),
-            "device": torch.tensor([self.devices.get(device, 0)], dtype=torch.long).expand(n),
-        }
-        with torch.inference_mode():
-            engagement, _satisfaction = self.ranker(*[t[k] for k in mi.INPUT_ORDER])
-        return engagement.numpy()
+        fast = self.fast
+        if fast is not None:
+            fu = u.fast if u.fast is not None else fast.user(u.inputs)
+            positions = np.asarray(item_positions, dtype=np.int64)
+            return fast.score(fu, positions, np.asarray(surfaces, dtype=np.int64), self.devices.get(device, 0))
+        return self.script_score(u, item_positions, surfaces, device)
+
+    def script_score(self, u: UserTensors, item_positions: np.ndarray, surfaces: np.ndarray, device: str) -> np.ndarray:
+        """The TorchScript forward over this model's items (:func:`script_forward`)."""
+        return script_forward(
+            self.ranker, u, self._item_tensors(), item_positions, surfaces, self.devices.get(device, 0)
+        )
 
     def user_tensors(self, user: dict[str, np.ndarray]) -> UserTensors:
-        """A request's user inputs as tensors once, for every scoring call of its page."""
-        return UserTensors({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in user.items()})
+        """A request's user inputs prepared once for every scoring call of its page (the numpy forward's user
+        part of the first layer, or TorchScript's tensors on first use)."""
+        return UserTensors(user, self.fast.user(user) if self.fast is not None else None)
 
     def _item_tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Tensor views of the item matrices (rebuilt when item features attach)."""
@@ -165,9 +178,72 @@ class LoadedModel:
         return cached[1]
 
 
-@dataclass(frozen=True)
+@dataclass
 class UserTensors:
-    tensors: dict[str, torch.Tensor]
+    inputs: dict[str, np.ndarray]
+    fast: FastUser | None = None
+    _tensors: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+
+    @property
+    def tensors(self) -> dict[str, torch.Tensor]:
+        if self._tensors is None:
+            self._tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.inputs.items()}
+        return self._tensors
+
+
+def fast_matches(model: LoadedModel, fast: FastRanker, pairs: int = 256) -> bool:
+    """Whether ``fast`` scores like the TorchScript ranker: on sampled inputs on the model's training scale
+    (:func:`fast_ranker.sample_inputs`: varied users, items, every device and surface), then on the model's own
+    items; within float32 rounding of a different summation order."""
+    rng = np.random.default_rng(0)
+    users, sample_items = fast_ranker.sample_inputs(fast, rng)
+    tables = [
+        (fast.with_items(*sample_items), sample_items),
+        (fast, (model.item_num, model.item_genres, model.item_vecs)),
+    ]
+    devices = list(model.devices) or [""]
+    surfaces = rng.integers(0, max(1, len(model.surfaces)), pairs)
+    for f, items in tables:
+        tensors = tuple(torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)) for a in items)
+        positions = rng.integers(0, len(items[0]), pairs)
+        for k, user in enumerate(users):
+            device = model.devices.get(devices[k % len(devices)], 0)
+            want = script_forward(model.ranker, UserTensors(user), tensors, positions, surfaces, device)
+            got = f.score(f.user(user), positions, surfaces, device)
+            if not np.allclose(got, want, rtol=1e-4, atol=1e-5):
+                log.warning(
+                    "%s: the numpy ranker differs from TorchScript (max |Δ| %.2e); scoring with TorchScript",
+                    model.version,
+                    float(np.max(np.abs(got - want))),
+                )
+                return False
+    return True
+
+
+def script_forward(
+    ranker: torch.jit.ScriptModule,
+    u: UserTensors,
+    items: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    item_positions: np.ndarray,
+    surfaces: np.ndarray,
+    device: int,
+) -> np.ndarray:
+    """One TorchScript forward pass: the user's inputs broadcast (``expand``, no copy), the item inputs
+    (num, genres, vectors) gathered from tensors that share the model's arrays (``index_select``)."""
+    n = len(item_positions)
+    num, gen, vec = items
+    idx = torch.from_numpy(np.asarray(item_positions, dtype=np.int64))
+    t = {
+        **{k: v.expand(n, *v.shape[1:]) for k, v in u.tensors.items()},
+        "item_num": num.index_select(0, idx),
+        "item_genres": gen.index_select(0, idx),
+        "item_vec": vec.index_select(0, idx),
+        "surface": torch.from_numpy(np.asarray(surfaces).astype(np.int64, copy=False)),
+        "device": torch.tensor([device], dtype=torch.long).expand(n),
+    }
+    with torch.inference_mode():
+        engagement, _satisfaction = ranker(*[t[k] for k in mi.INPUT_ORDER])
+    return engagement.numpy()
 
 
 def _neighbours(
@@ -239,7 +315,9 @@ def load_version(version: ModelVersion) -> LoadedModel:
     )
     model.attach_item_features({}, {})
     warm_up(model)
+    exported = model.ranker
     model.ranker = optimized(model)
+    model.use_fast(fast_ranker.build(exported, model.rank))
     _ = model.item_hash  # at load, not on the first request
     return model
 

@@ -6,16 +6,20 @@ import asyncio
 import time
 import urllib.request
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
 import numpy as np
+import pandas as pd
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from hybridrec import seen
 from hybridrec.config import Settings
+from hybridrec.contract import ITEM_FRESH_VIEW
+from hybridrec.feature_store import apply_definitions
 from hybridrec.registry import ModelRegistry
 from hybridrec_pb import ranker_pb2 as pb
 from hybridrec_pb.events_pb2 import ImpressionLog
@@ -182,6 +186,61 @@ def test_fresh_features_change_the_next_response(isolated: Settings, tmp_path: P
     assert [i.item_id for i in before.rows[0].items] != [i.item_id for i in after.rows[0].items], (
         "the session vector moved the FOR_YOU row"
     )
+
+
+def test_trending_row_only_from_the_speed_layer_s_counts(isolated: Settings, tmp_path: Path, world: kit.World) -> None:
+    """No item_fresh counts yet: no row titled "Trending now" (never the popularity list under that title),
+    "Popular right now" full, GetRow(TRENDING) says it fell back. Counts written through Feast, as the speed
+    layer does: "Trending now" appears at the next refresh with those items."""
+    settings = env.serving_settings(isolated, tmp_path, log_impressions=False)
+    env.seed_features(settings, world, {"u1": kit.heavy_user(world, now_ms=NOW)})
+    env.publish_model(settings, world, tmp_path)
+    counted = {"i140": 9, "i141": 7, "i142": 5}
+
+    async def scenario() -> tuple[pb.HomepageResponse, pb.RowResponse, pb.RowResponse, pb.HomepageResponse]:
+        running = await start(settings, catalog=world.catalog(), load_catalog=False)
+        channel, ranker = env.stub(running.port)
+        try:
+            page = await ranker.GetHomepage(
+                pb.HomepageRequest(user_id="u1", context=_ctx(), n_rows=5, items_per_row=10), timeout=2
+            )
+            row_req = pb.RowRequest(user_id="nobody", row_type=pb.TRENDING, n_items=5)
+            fallback = await ranker.GetRow(row_req, timeout=2)
+            store = apply_definitions(settings)
+            ts = pd.Timestamp(datetime.now(tz=UTC))
+            rows = [
+                {
+                    "item_id": i,
+                    "trending_1h": c,
+                    "trending_window_end_ms": NOW,
+                    "decayed_popularity": float(c),
+                    "last_event_ms": NOW,
+                    "event_timestamp": ts,
+                }
+                for i, c in counted.items()
+            ]
+            await asyncio.to_thread(store.write_to_online_store, ITEM_FRESH_VIEW, pd.DataFrame(rows))
+            trending, waited = fallback, time.monotonic()
+            while trending.row.type != pb.TRENDING and time.monotonic() - waited < 10:  # refresh every 0.5 s
+                await asyncio.sleep(0.2)
+                trending = await ranker.GetRow(row_req, timeout=2)
+            after = await ranker.GetHomepage(
+                pb.HomepageRequest(user_id="u1", context=_ctx(), n_rows=5, items_per_row=10), timeout=2
+            )
+        finally:
+            await channel.close()
+            await running.stop(1.0)
+        return page, fallback, trending, after
+
+    page, fallback, trending, after = asyncio.run(scenario())
+    assert list(page.degraded) == [] and len(page.rows) == 5
+    assert all(r.type != pb.TRENDING and r.title != "Trending now" for r in page.rows)
+    popular = [r for r in page.rows if r.type == pb.POPULAR]
+    assert len(popular) == 1 and popular[0].title == "Popular right now" and len(popular[0].items) == 10
+    assert fallback.row.type == pb.POPULAR and "row:trending_unavailable" in fallback.degraded
+    assert trending.row.type == pb.TRENDING and trending.row.title == "Trending now"
+    assert {i.item_id for i in trending.row.items} == set(counted) and list(trending.degraded) == ["user:cold_start"]
+    assert [r.type for r in after.rows][2] == pb.TRENDING, "the row takes its place once counts exist"
 
 
 def test_each_kind_of_invalid_request_gets_invalid_argument(

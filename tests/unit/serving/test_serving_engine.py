@@ -123,6 +123,28 @@ def test_slow_or_down_feature_store_degrades_within_the_deadline(
     assert page.rows and page.rows[0].kind is RowKind.FOR_YOU, "the ALS vector still personalises"
 
 
+def test_without_trending_counts_no_trending_row_popular_kept_one_forward_pass(
+    loaded: tuple[kit.World, LoadedModel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No counts from the speed layer: no row titled "Trending now" (it used to show the popularity list under
+    that title), "Popular right now" keeps its items, and the page is scored in one forward pass (the emptied
+    Popular row used to pull a spare row into a second pass)."""
+    w, model = loaded
+    engine, _, _ = _engine(w, model)
+    engine.trend = Trend()
+    calls: list[int] = []
+    score = model.score
+    monkeypatch.setattr(model, "score", lambda *a, **kw: calls.append(1) or score(*a, **kw))
+    page = asyncio.run(engine.homepage(_q()))
+    assert page.degraded == [] and len(page.rows) == 5
+    assert all(r.kind is not RowKind.TRENDING and r.title != "Trending now" for r in page.rows)
+    popular = [r for r in page.rows if r.kind is RowKind.POPULAR]
+    assert len(popular) == 1 and len(popular[0].items) == 10
+    assert len(calls) == 1, "one forward pass for the page"
+    row = asyncio.run(engine.homepage(_q(only=RowKind.TRENDING, n_rows=1)))
+    assert [r.kind for r in row.rows] == [RowKind.POPULAR] and "row:trending_unavailable" in row.degraded
+
+
 def test_no_model_falls_back_to_trending(loaded: tuple[kit.World, LoadedModel]) -> None:
     w, _ = loaded
     engine, _, _ = _engine(w, None)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -10,8 +11,9 @@ from hybridrec.contract import GENRES
 from serving.config import Variant
 from serving.domain import RowKind
 from serving.logic import ab, diversity, exploration, filters
-from serving.logic.candidates import blend_query, top_genres
-from serving.logic.rows import plan_rows
+from serving.logic.candidates import Cands, blend_query, list_cands, top_genres
+from serving.logic.rows import RowPlan, plan_rows
+from serving.trending import Trend
 
 
 def test_ab_assignment_is_deterministic_and_follows_weights() -> None:
@@ -94,6 +96,49 @@ def test_plans_respect_personalisation_and_history() -> None:
         can_seed=lambda i: i != "new",
     )
     assert [p.seed_item for p in known if p.kind is RowKind.BECAUSE_YOU_WATCHED] == ["x", "y"]
+
+
+def test_no_trending_counts_plan_no_trending_row() -> None:
+    """Without the speed layer's counts there is no "Trending now": neither a popularity list under that title
+    nor a plan slot that a spare would have to fill; the rows below move up."""
+    kw = dict(popular_genres=[3, 4, 5], genre_names=GENRES, title_of=lambda i: f"T-{i}", n_rows=5)
+    plans = plan_rows(
+        personalized=True, has_profile=True, recent_items=["x", "y"], user_genres=[7], trending=False, **kw
+    )
+    assert [p.kind for p in plans][:4] == [
+        RowKind.FOR_YOU,
+        RowKind.BECAUSE_YOU_WATCHED,
+        RowKind.TOP_GENRE,
+        RowKind.POPULAR,
+    ]
+    assert len(plans) == 7 and all(p.title != "Trending now" for p in plans)
+    assert (
+        plan_rows(
+            personalized=False,
+            has_profile=False,
+            recent_items=[],
+            user_genres=[],
+            only=RowKind.TRENDING,
+            trending=False,
+            **kw,
+        )
+        == []
+    )
+
+
+def test_trending_row_takes_only_trending_counts() -> None:
+    """A planned "Trending now" is filled from the counts only; "Popular right now" from popularity, so the
+    two never carry the same list (the page's de-duplication used to empty the second one)."""
+    model = SimpleNamespace(popular=["p1", "p2", "p3"], popular_pos=np.array([0, 1, 2]), version="v")
+    trending, popular = (
+        Cands(RowPlan(RowKind.TRENDING, "trending", "Trending now", ""), [], []),
+        Cands(RowPlan(RowKind.POPULAR, "popular", "Popular right now", ""), [], []),
+    )
+    for c in (trending, popular):
+        list_cands(c, model, Trend(), 10)  # type: ignore[arg-type]
+    assert trending.items == [] and popular.items == ["p1", "p2", "p3"]
+    list_cands(trending, model, Trend(["t1", "t2"], [5, 3]), 10)  # type: ignore[arg-type]
+    assert trending.items == ["t1", "t2"] and list(trending.base) == [5.0, 3.0]
 
 
 def test_rerank_gain_is_the_exact_entropy_gain() -> None:
