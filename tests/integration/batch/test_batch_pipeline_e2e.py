@@ -37,6 +37,7 @@ def run_report(spark: SparkSession, lake_settings: Settings, world: tuple) -> ma
         eval={"k_values": (5, 10)},
         gates={"*": {"metric": "ndcg@10"}},
         top_k={"k": 10},
+        next_item={"enabled": True},  # off by default; the stage must still work
     )
     report = main.run(AS_OF, lake_settings, cfg, spark)
     report.cfg = cfg  # type: ignore[attr-defined]
