@@ -173,8 +173,7 @@ class HomepageProbes(Probes):
 
     def report(self) -> dict[str, object]:
         with self.lock:
-            calls = sorted(self.call_ms)
-        q = statistics.quantiles(calls, n=100, method="inclusive") if len(calls) >= 2 else [0.0] * 99
+            q = percentiles(list(self.call_ms))
         return {
             "requests": self.requests,
             "failed": self.failed,
@@ -246,11 +245,16 @@ def pinned(user: str, partitions: list[int]) -> int:
     return partitions[zlib.crc32(user.encode()) % len(partitions)]
 
 
+def percentiles(values: list[float]) -> list[float]:
+    """The 1st..99th percentiles of ``values`` (index 49 is the median), never beyond the max; one value is every
+    percentile, none gives zeros."""
+    if len(values) >= 2:
+        return statistics.quantiles(values, n=100, method="inclusive")
+    return [values[0] if values else 0.0] * 99
+
+
 def summary(latencies: list[float], expected: int) -> dict[str, object]:
-    if len(latencies) >= 2:
-        q = statistics.quantiles(latencies, n=100, method="inclusive")  # never beyond the max
-    else:
-        q = [latencies[0] if latencies else 0.0] * 99
+    q = percentiles(latencies)
     return {
         "probes": expected,
         "readable": len(latencies),
