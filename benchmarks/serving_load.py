@@ -21,6 +21,9 @@ waiting for a core) and ghz's own CPU, then the highest rate with p99 <= 25 ms a
 users' real features (read once from Redis): CPU per page without gRPC and Redis; ``--profile`` adds cProfile.
 ``--profile`` without ``--cpu`` runs the load test's server (``--workers 1``) under cProfile and prints where
 the whole process spent its CPU (gRPC, protobuf, the Redis client and the impression log included).
+``--py-spy`` samples the server processes with py-spy (a dev dependency) during each rate's run only, without
+instrumenting them, and prints the CPU ms per page of the top frames, self and inclusive: where the server's
+time goes under load, start-up and warm-up excluded.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 SLO_P99_MS = 25.0
 SLO_DEGRADED = 0.001
+PY_SPY_HZ = 250
 
 
 def data_dir_of(args: argparse.Namespace) -> Path:
@@ -209,6 +213,40 @@ def run_ghz(args: argparse.Namespace, port: int, data: Path, rate: int, duration
     return report
 
 
+def py_spy_start(pid: int, duration: float, out: Path) -> subprocess.Popen:
+    """py-spy sampling the server (and its workers) for one rate's run, without pausing it (``--nonblocking``),
+    samples aggregated per function (``--function``)."""
+    cmd = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--subprocesses"]
+    cmd += ["--nonblocking", "--function"]
+    cmd += ["--rate", str(PY_SPY_HZ), "--duration", str(int(duration)), "--format", "raw", "--output", str(out)]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def py_spy_summary(out: Path, pages: int, top: int = 30) -> str:
+    """CPU ms per page of the top frames from py-spy's collapsed stacks: self (the innermost frame) and inclusive
+    (every frame on the stack once). Idle threads are not sampled, so this is the server's on-CPU Python time."""
+    self_n: Counter[str] = Counter()
+    incl_n: Counter[str] = Counter()
+    total = 0
+    for line in out.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack:
+            continue
+        frames = [f for f in stack.split(";") if not f.startswith("process ")]  # --subprocesses' root frame
+        count = int(n)
+        total += count
+        if frames:
+            self_n[frames[-1]] += count
+        for f in set(frames):
+            incl_n[f] += count
+    ms = 1000.0 / PY_SPY_HZ / max(pages, 1)
+    lines = [f"py-spy: {total} samples at {PY_SPY_HZ} Hz = {total * ms:.3f} ms per page over {pages} pages"]
+    for title, c in (("self", self_n), ("inclusive", incl_n)):
+        lines.append(f"  top {title} (ms per page):")
+        lines += [f"    {v * ms:7.3f}  {k}" for k, v in c.most_common(top)]
+    return "\n".join(lines)
+
+
 def summarise(rate: int, report: dict, before: dict, after: dict, server_cpu_s: float, load: tuple) -> dict:
     pct = {f"p{int(p['percentage'])}": p["latency"] / 1e6 for p in report.get("latencyDistribution") or []}
     codes = report.get("statusCodeDistribution") or {}
@@ -303,11 +341,16 @@ def load_test(args: argparse.Namespace, settings, environ: dict[str, str], users
         )
         for rate in args.rates:
             load, before, cpu0 = os.getloadavg(), counters(ports), tree_cpu_s(server.pid)
+            spy_out = Path(settings.paths.run_dir) / "bench" / f"serving-{rate}.py-spy.txt"
+            spy = py_spy_start(server.pid, args.duration, spy_out) if args.py_spy else None
             report = run_ghz(args, port, data, rate, args.duration)
             res = summarise(rate, report, before, counters(ports), tree_cpu_s(server.pid) - cpu0, load)
             res.update(model=version, workers=workers, dataset=args.dataset)
             results.append(res)
             print(json.dumps(res), flush=True)
+            if spy is not None:
+                spy.wait(args.duration + 30)
+                print(py_spy_summary(spy_out, res["pages"]), flush=True)
     finally:
         server.terminate()
         server.wait(60)
@@ -439,6 +482,9 @@ def main() -> int:
     p.add_argument("--cpu", type=int, default=0, help="N sequential in-process pages: CPU per page")
     p.add_argument(
         "--profile", action="store_true", help="cProfile top functions: of --cpu's pages, or of the server (1 worker)"
+    )
+    p.add_argument(
+        "--py-spy", action="store_true", help="sample the server with py-spy during each rate: top frames per page"
     )
     p.add_argument("--sort", default="tottime", help="with --profile: pstats sort key (tottime, cumulative)")
     args = p.parse_args()

@@ -24,10 +24,14 @@ R = TypeVar("R")
 
 def _add_items(items: Any, slots: list[Slot]) -> None:
     """Append to a repeated ``Item`` field in place: ``add`` builds each item inside its parent, ~30 % less CPU
-    than building 100 free-standing messages and copying them in (measured with the upb runtime)."""
+    than building 100 free-standing messages and copying them in (measured with the upb runtime). ``explored``
+    is passed only when true: each keyword costs upb ~0.1–0.2 µs, and false is the field's default anyway."""
     add = items.add
     for s in slots:
-        add(item_id=s.item_id, score=s.score, reason=s.reason, explored=s.explored, propensity=s.propensity)
+        if s.explored:
+            add(item_id=s.item_id, score=s.score, reason=s.reason, explored=True, propensity=s.propensity)
+        else:
+            add(item_id=s.item_id, score=s.score, reason=s.reason, propensity=s.propensity)
 
 
 def _fill_row(out: pb.Row, r: Row) -> pb.Row:

@@ -38,18 +38,26 @@ def to_log(page: Page, context: Context) -> ImpressionLog:
         country=context.country,
         degraded=page.degraded,
     )
-    add = out.slots.add  # built in place (cheaper than free-standing slot messages copied in)
+    # Built in place (cheaper than free-standing slot messages copied in); ``explored`` only when true: each
+    # keyword costs upb ~0.1–0.3 µs, a bool the most, and false is the field's default anyway.
+    add = out.slots.add
     for r, row in enumerate(page.rows):
+        row_id = row.row_id
         for p, s in enumerate(row.items):
-            add(
-                row_id=row.row_id,
-                item_id=s.item_id,
-                row_position=r,
-                position=p,
-                score=s.score,
-                propensity=s.propensity,
-                explored=s.explored,
-            )
+            if s.explored:
+                add(
+                    row_id=row_id,
+                    item_id=s.item_id,
+                    row_position=r,
+                    position=p,
+                    score=s.score,
+                    propensity=s.propensity,
+                    explored=True,
+                )
+            else:
+                add(
+                    row_id=row_id, item_id=s.item_id, row_position=r, position=p, score=s.score, propensity=s.propensity
+                )
     return out
 
 
