@@ -77,7 +77,13 @@ def rerank_rows(
         _fill_in_order(norm + pad, blocked, picks, want, keys, taken)
         return picks
     scale = math.log(max(width, 2))
-    g = g[:, :, g.any((0, 1))]  # genres no candidate has cannot change any entropy
+    # Genres no candidate has cannot change any entropy: dropped. Both that and the one-hot below come from
+    # the nonzero cells (a few per candidate) instead of passes over every (row, candidate, genre) cell.
+    rr, ii, jj = np.nonzero(g)
+    present = np.bincount(jj, minlength=width) > 0
+    cell = g[rr, ii, jj]
+    g = g[:, :, present]
+    jj = (np.cumsum(present) - 1)[jj]
     gsum = g.sum(2)
     # value = (1-w)·score + w/log(G)·(H(row + item) − H(row)); H(row) is the same for every candidate of a
     # row, so it drops out of the argmax. H(m) with total T is log T − Σ_j m_j·log m_j / T.
@@ -86,9 +92,12 @@ def rerank_rows(
     # Genre vectors take few distinct values (1/k for an item with k genres), so Σ_j f(m_j + g_ij) − f(m_j),
     # f(x) = x·log x, is one product of a one-hot (candidate × genre·value) matrix with a tiny table of
     # f(m_j + v) − f(m_j) per slot, not a log over every (row, candidate, genre) cell.
-    values = np.unique(g[g > 0])
+    positive = cell > 0
+    rr, ii, jj, cell = rr[positive], ii[positive], jj[positive], cell[positive]
+    values = np.array(sorted(set(cell.tolist())))
     n_genres = g.shape[2]
-    onehot = (g[..., None] == values).reshape(n_rows, n, n_genres * len(values)).astype(np.float64)
+    onehot = np.zeros((n_rows, n, n_genres * len(values)))
+    onehot[rr, ii, jj * len(values) + np.searchsorted(values, cell)] = 1.0
     real = ~blocked
     sums = gsum[real]
     # Genre vectors are float32 (1/3 of a three-genre item rounds), so "every item adds the same mass" allows
