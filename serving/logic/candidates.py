@@ -94,6 +94,39 @@ def fuse(*ranked: Sequence[str], k: int = 60, weights: Sequence[float] | None = 
     return order, [score[i] for i in order]
 
 
+def fuse_positions(
+    *ranked: np.ndarray, k: int = 60, weights: Sequence[float] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`fuse` of lists of item positions (each without repeats), in a few array operations instead of a
+    dict update per entry: the same items, order and scores (each item's terms are added in list order from 0,
+    as ``fuse`` does, by ``bincount``; ties keep first-seen order)."""
+    pos = np.concatenate([np.asarray(p, dtype=np.int64) for p in ranked])
+    if not len(pos):
+        return pos, np.zeros(0)
+    terms = np.concatenate(
+        [
+            w / (k + np.arange(1, len(p) + 1, dtype=np.float64))
+            for p, w in zip(ranked, weights or [1.0] * len(ranked), strict=True)
+        ]
+    )
+    items, first, inverse = np.unique(pos, return_index=True, return_inverse=True)
+    score = np.bincount(inverse, weights=terms)
+    order = np.lexsort((first, -score))
+    return items[order], score[order]
+
+
+def lookup(keys: np.ndarray, values: np.ndarray, at: np.ndarray, missing: float = 0.0) -> np.ndarray:
+    """``values[keys.index(x)]`` for each ``x`` of ``at`` (``missing`` where absent); ``keys`` without repeats."""
+    out = np.full(len(at), missing, dtype=np.float64)
+    if not len(keys) or not len(at):
+        return out
+    sorter = np.argsort(keys, kind="stable")
+    j = np.minimum(np.searchsorted(keys, at, sorter=sorter), len(keys) - 1)
+    hit = keys[sorter[j]] == at
+    out[hit] = np.asarray(values, dtype=np.float64)[sorter[j[hit]]]
+    return out
+
+
 def rank_fusion(scores: np.ndarray, prior: np.ndarray, weight: float, k: int = 60) -> np.ndarray:
     """``(1 - weight)/(k + rank by score) + weight/(k + rank by prior)``, ranks from 1; an item with no prior
     (0) gets only the first term. Unscored items (score < 0: not in the model) keep a negative score."""
@@ -276,15 +309,21 @@ def personal_cands(
     if for_you >= 0 and (top_k or len(i2i_pos)):
         # the batch layer's precomputed candidates and the co-occurrence neighbours join the FAISS neighbours
         c = out[for_you]
-        i2i = [ids[p] for p in i2i_pos.tolist()]
         rest = (1.0 - i2i_weight) / 2
-        c.items, c.base = fuse(c.items, top_k, i2i, weights=(rest, rest, i2i_weight) if len(i2i) else None)
-        c.pos = np.fromiter((model.item_pos.get(i, -1) for i in c.items), np.int64, len(c.items))
+        weights = (rest, rest, i2i_weight) if len(i2i_pos) else None
+        top_k_pos = np.fromiter((model.item_pos.get(i, -1) for i in top_k), np.int64, len(top_k))
+        if (top_k_pos >= 0).all():  # the usual case: every list is model positions, fused as arrays
+            faiss_pos = c.pos if c.pos is not None else np.zeros(0, np.int64)
+            c.pos, c.base = fuse_positions(faiss_pos, top_k_pos, i2i_pos, weights=weights)
+            c.items = [ids[p] for p in c.pos.tolist()]
+        else:  # a top-K item the model does not know (an older version's list): fused by id
+            i2i = [ids[p] for p in i2i_pos.tolist()]
+            c.items, c.base = fuse(c.items, top_k, i2i, weights=weights)
+            c.pos = np.fromiter((model.item_pos.get(i, -1) for i in c.items), np.int64, len(c.items))
         if blended is not None:
             c.prior = np.where(c.pos >= 0, blended[np.maximum(c.pos, 0)], 0.0)
-        elif len(i2i):
-            by_item = dict(zip(i2i, i2i_score.tolist(), strict=True))
-            c.prior = np.fromiter((by_item.get(i, 0.0) for i in c.items), np.float64, len(c.items))
+        elif len(i2i_pos):
+            c.prior = lookup(i2i_pos, i2i_score, c.pos)
     return out
 
 

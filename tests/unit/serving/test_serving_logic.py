@@ -201,6 +201,33 @@ def test_fuse_ranks_by_reciprocal_rank_across_lists() -> None:
     assert fuse([], ["x"]) == (["x"], [1 / 61])
 
 
+def test_fuse_of_positions_is_fuse_of_ids_exactly() -> None:
+    """The array fusion serving uses for FOR_YOU: the same items, order and float scores as the dict one,
+    ties (many: equal ranks in different lists) included."""
+    from serving.logic.candidates import fuse, fuse_positions
+
+    rng = random.Random(7)
+    for case in range(300):
+        lists = [rng.sample(range(40), rng.randint(0, 25)) for _ in range(3)]
+        weights = None if case % 3 == 0 else (0.2, 0.2, 0.6) if case % 3 == 1 else (0.5, 0.5, 0.0)
+        pos, scores = fuse_positions(*(np.array(x, dtype=np.int64) for x in lists), weights=weights)
+        items, expected = fuse(*([f"i{p}" for p in x] for x in lists), weights=weights)
+        assert [f"i{p}" for p in pos.tolist()] == items
+        assert scores.tolist() == expected  # bit for bit: the same additions in the same order
+
+
+def test_lookup_by_position_is_a_dict_lookup() -> None:
+    from serving.logic.candidates import lookup
+
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        keys = rng.permutation(50)[: rng.integers(0, 20)]
+        values = rng.random(len(keys)).astype(np.float32)
+        at = rng.integers(-1, 60, size=rng.integers(0, 30))
+        by_key = dict(zip(keys.tolist(), values.tolist(), strict=True))
+        assert lookup(keys, values, at).tolist() == [by_key.get(x, 0.0) for x in at.tolist()]
+
+
 def test_joint_rerank_equals_per_row_and_dedupes_across_rows() -> None:
     rng = np.random.default_rng(3)
     genres = np.eye(6)[rng.integers(0, 6, size=(2, 30))]
