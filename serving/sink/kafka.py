@@ -3,10 +3,16 @@
 ``produce`` only appends to librdkafka's local queue, so a request never waits for the broker; when the
 queue is full the log is dropped and counted (serving must not slow down because Kafka is), and delivery
 failures are counted from the delivery callbacks served by ``poll(0)``.
+
+On an event loop the log is not even built on the request's path: ``publish`` queues the page and the loop's
+next iteration builds and produces every page queued meanwhile (one ``poll`` for all), after the responses
+were handed to gRPC. A page's log costs ~0.25 ms of CPU (building 100 slots in upb, librdkafka's
+produce); that no longer delays the response it describes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -64,27 +70,47 @@ def to_log(page: Page, context: Context) -> ImpressionLog:
 class KafkaImpressionSink:
     def __init__(self, kafka: KafkaConfig, metrics: Metrics) -> None:
         self._topic = kafka.topics.impressions
-        self._metrics = metrics
+        self._queued = metrics.impressions.labels(outcome="queued")
+        self._dropped = metrics.impressions.labels(outcome="dropped")
+        self._failed = metrics.impressions.labels(outcome="failed")
+        self._pending: list[tuple[Page, Context]] = []
         # acks=all + idempotence as every producer of the project; delivery reports only on error.
         self._producer = Producer({**producer_config(kafka), "on_delivery": self._on_delivery})
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
-            self._metrics.impressions.labels(outcome="failed").inc()
+            self._failed.inc()
 
     def publish(self, page: Page, context: Context) -> None:
+        """Queue the page's log for the loop's next iteration (now, without a running loop)."""
+        self._pending.append((page, context))
+        if len(self._pending) > 1:
+            return  # a drain is already scheduled
+        try:
+            asyncio.get_running_loop().call_soon(self.drain)
+        except RuntimeError:
+            self.drain()
+
+    def drain(self) -> None:
+        """Build and produce every queued log, then serve delivery callbacks once."""
+        pending, self._pending = self._pending, []
+        for page, context in pending:
+            self._produce(page, context)
+        self._producer.poll(0)
+
+    def _produce(self, page: Page, context: Context) -> None:
         try:
             key = logged_user(page) or page.request_id  # anonymous pages spread over partitions by request
             self._producer.produce(self._topic, to_log(page, context).SerializeToString(), key.encode())
-            self._metrics.impressions.labels(outcome="queued").inc()
+            self._queued.inc()
         except BufferError:
-            self._metrics.impressions.labels(outcome="dropped").inc()
+            self._dropped.inc()
         except Exception as exc:  # never fail a request because of logging
             log.warning("impression log not queued: %s", exc)
-            self._metrics.impressions.labels(outcome="dropped").inc()
-        self._producer.poll(0)
+            self._dropped.inc()
 
     def close(self, timeout_s: float) -> None:
+        self.drain()
         left = self._producer.flush(timeout_s)
         if left:
             log.warning("%d impression logs not delivered at shutdown", left)
