@@ -20,6 +20,8 @@ ROW_KIND = {
     pb.POPULAR: RowKind.POPULAR,
 }
 ROW_TYPE = {v: k for k, v in ROW_KIND.items()}
+# Device value → name, once: the enum wrapper's values() builds a list and Name() searches, per request.
+DEVICE_NAME = {v: Device.Name(v) for v in Device.values()}
 
 
 def _id(name: str, value: str, cfg: ServingConfig, *, required: bool) -> str:
@@ -62,7 +64,8 @@ def deadline_s(time_remaining: float | None, cfg: ServingConfig) -> float:
 
 
 def context(ctx: pb.RequestContext, cfg: ServingConfig, now_ms: int) -> Context:
-    if ctx.device not in Device.values():
+    name = DEVICE_NAME.get(ctx.device)
+    if name is None:
         raise InvalidRequest(f"context.device {ctx.device} is not a known Device value")
     country = ctx.country
     if country and (len(country) != 2 or not country.isalpha() or not country.isupper()):
@@ -72,7 +75,7 @@ def context(ctx: pb.RequestContext, cfg: ServingConfig, now_ms: int) -> Context:
         raise InvalidRequest(
             f"context.time_ms {ctx.time_ms} is more than {cfg.max_clock_skew_ms} ms from server time {now_ms}"
         )
-    return Context(Device.Name(ctx.device) if ctx.device else "", country, t)
+    return Context(name if ctx.device else "", country, t)
 
 
 def _request_id(value: str, cfg: ServingConfig) -> str:

@@ -25,6 +25,7 @@ from serving.domain import Context, Page
 from serving.metrics import Metrics
 
 log = logging.getLogger("hybridrec.serving.impressions")
+DEVICE_VALUE = {Device.Name(v): v for v in Device.values()}  # once, not a lookup through the enum per page
 
 
 def logged_user(page: Page) -> str:
@@ -40,7 +41,7 @@ def to_log(page: Page, context: Context) -> ImpressionLog:
         served_time_ms=int(time.time() * 1000),
         model_version=page.model_version,
         variant=page.variant,
-        device=Device.Value(context.device) if context.device else 0,
+        device=DEVICE_VALUE[context.device] if context.device else 0,
         country=context.country,
         degraded=page.degraded,
     )
