@@ -21,15 +21,16 @@ def explore(ranked: Sequence[int], pool: Sequence[int], rate: float, rng: random
 
     Propensity of an exploited slot is ``1 - rate`` (1 once nothing is left to explore); of an explored one
     ``rate / len(pool left)``. The draws come first, so the common page without an explored slot costs one
-    pass over the pool and no per-slot bookkeeping.
+    pass over the pool until its first unranked item and no per-slot bookkeeping (the unused pool is listed
+    only when a slot explores).
     """
     chosen = set(ranked)
-    remaining = [p for p in pool if p not in chosen]
-    if rate <= 0 or not remaining:
+    if rate <= 0 or all(p in chosen for p in pool):
         return [Placed(i, False, 1.0) for i in ranked]
     draws = [rng.random() < rate for _ in ranked]
     if not any(draws):
         return [Placed(i, False, 1.0 - rate) for i in ranked]
+    remaining = [p for p in pool if p not in chosen]
     queue = iter(ranked)
     out: list[Placed] = []
     for explore_slot in draws:
