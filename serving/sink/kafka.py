@@ -75,6 +75,7 @@ class KafkaImpressionSink:
         self._dropped = metrics.impressions.labels(outcome="dropped")
         self._failed = metrics.impressions.labels(outcome="failed")
         self._pending: list[tuple[Page, Context]] = []
+        self._drain_on: asyncio.AbstractEventLoop | None = None  # the loop a drain is scheduled on
         # acks=all + idempotence as every producer of the project; delivery reports only on error.
         self._producer = Producer({**producer_config(kafka), "on_delivery": self._on_delivery})
 
@@ -85,16 +86,18 @@ class KafkaImpressionSink:
     def publish(self, page: Page, context: Context) -> None:
         """Queue the page's log for the loop's next iteration (now, without a running loop)."""
         self._pending.append((page, context))
-        if len(self._pending) > 1:
-            return  # a drain is already scheduled
         try:
-            asyncio.get_running_loop().call_soon(self.drain)
+            loop = asyncio.get_running_loop()
         except RuntimeError:
             self.drain()
+            return
+        if self._drain_on is not loop:  # none scheduled yet (or on a loop that ended before running it)
+            self._drain_on = loop
+            loop.call_soon(self.drain)
 
     def drain(self) -> None:
         """Build and produce every queued log, then serve delivery callbacks once."""
-        pending, self._pending = self._pending, []
+        pending, self._pending, self._drain_on = self._pending, [], None
         for page, context in pending:
             self._produce(page, context)
         self._producer.poll(0)

@@ -39,12 +39,32 @@ def test_logs_are_produced_after_the_request_in_one_batch(isolated: Settings) ->
 
     during, after = asyncio.run(serve_three())
     sink.publish(_page(3), Context("TV", "DE", 0))  # no running loop: produced at once
-    sink.close(10.0)
     assert (during, after, _queued(metrics)) == (0.0, 3.0, 4.0)
+
+    async def publish_and_stop() -> None:
+        sink.publish(_page(4), Context("TV", "DE", 0))
+        asyncio.get_running_loop().stop()  # the loop ends before the drain it scheduled runs
+
+    ended = asyncio.new_event_loop()
+    ended.run_until_complete(publish_and_stop())
+    ended.close()
+    assert _queued(metrics) == 4.0
+    asyncio.run(serve_three())  # a later loop drains what the ended one left too: 4 + 1 + 3
+    assert _queued(metrics) == 8.0
+    sink.close(10.0)
     logs = [
         ImpressionLog.FromString(m.value())
-        for m in consume(isolated.kafka.bootstrap_servers, isolated.kafka.topics.impressions, expected=4, timeout_s=30)
+        for m in consume(isolated.kafka.bootstrap_servers, isolated.kafka.topics.impressions, expected=8, timeout_s=30)
     ]
     by_request = sorted(logs, key=lambda x: x.request_id)
-    assert [x.request_id for x in by_request] == ["req-0", "req-1", "req-2", "req-3"]
-    assert [s.explored for x in by_request for s in x.slots] == [False, True, False, False]
+    assert [x.request_id for x in by_request] == [
+        "req-0",
+        "req-0",
+        "req-1",
+        "req-1",
+        "req-2",
+        "req-2",
+        "req-3",
+        "req-4",
+    ]
+    assert [s.explored for x in by_request for s in x.slots] == [False, False, True, True] + [False] * 4
