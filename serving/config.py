@@ -161,10 +161,18 @@ class ServingConfig(_Section):
 
     @property
     def worker_count(self) -> int:
-        """``workers``, or cores − 1 (at least 1) when it is 0; a single process on an ephemeral port."""
+        """``workers``, or cores − 1 (at least 1) when it is 0; a single process on an ephemeral port. Cores are
+        the ones this process may run on (its CPU affinity: a container's cpuset, ``taskset``), not the host's."""
         if self.workers:
             return self.workers
-        return 1 if self.port == 0 else max(1, (os.cpu_count() or 1) - 1)
+        return 1 if self.port == 0 else max(1, usable_cores() - 1)
+
+
+def usable_cores() -> int:
+    """Cores this process may run on: its affinity mask where the platform has one, else the machine's count."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 class ServingSettings(Settings):

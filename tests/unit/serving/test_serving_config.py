@@ -45,10 +45,13 @@ def test_workers_need_a_fixed_port() -> None:
     assert ServingConfig(workers=2, port=50051).workers == 2
 
 
-def test_workers_default_to_one_per_core_but_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("os.cpu_count", lambda: 8)
+def test_workers_default_to_one_per_usable_core_but_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 64)  # the host's cores: not what this process may use
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: set(range(8)), raising=False)
     assert ServingConfig(port=50051).worker_count == 7
     assert ServingConfig(port=0).worker_count == 1, "an ephemeral port cannot be shared"
     assert ServingConfig(port=50051, workers=3).worker_count == 3
-    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0}, raising=False)
     assert ServingConfig(port=50051).worker_count == 1
+    monkeypatch.delattr("os.sched_getaffinity", raising=False)  # a platform without affinity masks
+    assert ServingConfig(port=50051).worker_count == 63
