@@ -7,10 +7,11 @@ readable in Feast's Redis online store, under four kinds of traffic, on one job:
 (c) ``load``: ``--rate`` events/s (default 5,000) with ``--probes-per-s`` probes, after ``--warmup`` seconds;
 (a) ``lone``: one event after ``--silence`` seconds without any (default 125 s), ``--lone`` times.
 
-A probe is an event of a user seen only once (or, for ``steady``, whose newer event it is); it is readable when the
-Redis hash Feast reads holds its time in ``last_event_ms`` (same key and field as Feast, see
-``streaming.feast_writer.hash_layout``). The reader polls every pending probe with one pipelined HGET per round, and
-at the end reads a sample of probes through ``get_online_features``.
+The load comes from a process of its own (``benchmarks/event_load.py``), as a site's traffic comes from other
+hosts; it reports its probes back. A probe is an event of a user seen only once (or, for ``steady``, whose newer
+event it is); it is readable when the Redis hash Feast reads holds its time in ``last_event_ms`` (same key and
+field as Feast, see ``streaming.feast_writer.hash_layout``). The reader polls every pending probe with one
+pipelined HGET per round, and at the end reads a sample of probes through ``get_online_features``.
 
 ``--homepage`` measures the product's promise instead: event → the next GetHomepage of its user reflects it. A
 ranker runs in its own process with the shipped serving settings on the job's Feast project (a small model over the
@@ -30,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
 import statistics
 import subprocess
@@ -38,7 +38,6 @@ import sys
 import tempfile
 import threading
 import time
-import zlib
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -47,17 +46,17 @@ import grpc
 from confluent_kafka import Producer
 from feast.protos.feast.types.Value_pb2 import Value
 
+from benchmarks.event_load import LoadProcess, Probe, ProbeRule, event
 from hybridrec.config import get_settings
 from hybridrec.contract import USER_FRESH_VIEW
 from hybridrec.kafka.producer import producer_config
 from hybridrec.kafka.topics import ensure_topics
 from hybridrec_pb import ranker_pb2 as pb
 from hybridrec_pb import ranker_pb2_grpc
-from hybridrec_pb.events_pb2 import EventType, InteractionEvent
+from hybridrec_pb.events_pb2 import EventType
 from streaming.config import StreamingConfig, StreamingSettings
 from tests.support import streaming_kit as testkit
 
-TYPES = [EventType.PLAY, EventType.CLICK, EventType.IMPRESSION, EventType.ADD_TO_LIST]
 SCENARIOS = ("steady", "quiet-partition", "load", "lone")
 CATALOG_ITEMS = 5_000
 
@@ -184,65 +183,19 @@ class HomepageProbes(Probes):
         }
 
 
-def event(n: int, user: str, item: str, etype: int) -> tuple[InteractionEvent, float]:
-    now = time.time()
-    return InteractionEvent(
-        event_id=f"f{n}", user_id=user, item_id=item, event_type=etype, event_time_ms=int(now * 1000), position=-1
-    ), now
+def start_load(
+    settings: StreamingSettings, rate: float, rule: ProbeRule, probes: Probes, partitions: list[int] | None = None
+) -> LoadProcess:
+    """``rate`` events/s of random users from a process of its own (as a site's traffic comes from other hosts),
+    its probes added to ``probes``."""
 
+    def add(p: Probe) -> None:
+        probes.add(p.user, p.produced, p.event_ms, p.item)
 
-class Load(threading.Thread):
-    """``rate`` events/s of random users (on ``partitions`` only, when given); ``probe()`` decides which are probes."""
-
-    def __init__(
-        self,
-        settings: StreamingSettings,
-        rate: float,
-        probe: Callable[[int], str | None],
-        probes: Probes,
-        partitions: list[int] | None = None,
-        users: int = 10_000,
-        items: int = CATALOG_ITEMS,
-    ) -> None:
-        super().__init__(daemon=True)
-        self.settings, self.rate, self.probe, self.probes = settings, rate, probe, probes
-        self.users = [f"u{k}" for k in range(users)]
-        self.partitions = partitions
-        self.items = items
-        self.stop = threading.Event()
-        self.sent = 0
-
-    def run(self) -> None:
-        producer = Producer({**producer_config(self.settings.kafka), "linger.ms": 5})
-        topic = self.settings.kafka.topics.interactions
-        rng = random.Random(3)
-        start = time.monotonic()
-        while not self.stop.is_set():
-            due = int((time.monotonic() - start) * self.rate)
-            while self.sent < due:
-                n = self.sent
-                probe_user = self.probe(n)
-                user = probe_user or rng.choice(self.users)
-                # a probe's item differs from its user's previous probes' (the homepage tells them apart)
-                item = f"i{n % self.items if probe_user else rng.randrange(self.items)}"
-                e, now = event(n, user, item, EventType.CLICK if probe_user else rng.choice(TYPES))
-                if self.partitions is None:
-                    producer.produce(topic, e.SerializeToString(), user.encode())
-                else:
-                    producer.produce(
-                        topic, e.SerializeToString(), user.encode(), partition=pinned(user, self.partitions)
-                    )
-                if probe_user:
-                    self.probes.add(user, now, e.event_time_ms, item)
-                self.sent += 1
-            producer.poll(0)
-            time.sleep(0.002)
-        producer.flush(30)
-
-
-def pinned(user: str, partitions: list[int]) -> int:
-    """A fixed partition per user among ``partitions`` (records name their partition; the job reads any)."""
-    return partitions[zlib.crc32(user.encode()) % len(partitions)]
+    topic = settings.kafka.topics.interactions
+    return LoadProcess(
+        producer_config(settings.kafka), topic, rate, rule, add, partitions=partitions, items=CATALOG_ITEMS
+    ).start()
 
 
 def percentiles(values: list[float]) -> list[float]:
@@ -385,19 +338,16 @@ def main() -> None:
             probes = HomepageProbes(stub, interval_s=args.poll_ms / 1000)
 
         if "steady" in only:  # (b) 1 event/s over 200 users, each one a probe
-            load = Load(settings, 1.0, lambda k: f"steady-{k % 200}", probes)
-            load.start()
+            load = start_load(settings, 1.0, ProbeRule("steady-", cycle=200), probes)
             since, until = measure(probes, args.duration)
-            load.stop.set()
-            load.join()
+            load.stop()
             results["steady_1_per_s"] = summary(*probes.latencies(since, until))
         if "quiet-partition" in only:  # (d) partition 0 silent but for a probe every 5 s
             silent = 0
             busy = [p for p in range(settings.kafka.topics.partitions) if p != silent]
             quiet_users = [f"quiet-{k}" for k in range(2_000)]
             every = max(1, args.rate // args.probes_per_s)
-            load = Load(settings, args.rate, lambda k: f"busy-{k}" if k % every == 0 else None, probes, partitions=busy)
-            load.start()
+            load = start_load(settings, args.rate, ProbeRule("busy-", every), probes, partitions=busy)
             time.sleep(args.warmup)
             stop = threading.Event()
 
@@ -417,25 +367,22 @@ def main() -> None:
             quiet.start()
             since, until = measure(probes, args.duration)
             stop.set()
-            load.stop.set()
-            load.join()
+            produced_per_s = load.stop()
             results["quiet_partition"] = {
                 "busy_partitions": summary(*probes.latencies(since, until, "busy-")),
                 "silent_partition": summary(*probes.latencies(since, until, "quiet-")),
-                "produced_per_s": round(load.sent / (until - since + args.warmup)),
+                "produced_per_s": round(produced_per_s),
             }
         if "load" in only:  # (c) --rate events/s
             every = max(1, args.rate // args.probes_per_s)
-            load = Load(settings, args.rate, lambda k: f"probe-{k}" if k % every == 0 else None, probes)
-            load.start()
+            load = start_load(settings, args.rate, ProbeRule("probe-", every), probes)
             time.sleep(args.warmup)
             since, until = measure(probes, args.duration)
-            load.stop.set()
-            load.join()
+            produced_per_s = load.stop()
             results["load"] = {
                 **summary(*probes.latencies(since, until)),
                 "rate": args.rate,
-                "produced_per_s": round(load.sent / (until - since + args.warmup + 10)),
+                "produced_per_s": round(produced_per_s),
             }
         if "lone" in only:  # (a) one event after a silence
             lone = []
