@@ -133,10 +133,16 @@ class HomepageProbes(Probes):
     degraded are counted by reason: a degraded page drops the user's fresh features, so it cannot show the probe."""
 
     def __init__(
-        self, ranker: object, items_per_row: int = 10, interval_s: float = 0.05, calls_per_s: float = 100.0
+        self,
+        ranker: object,
+        items_per_row: int = 10,
+        interval_s: float = 0.05,
+        calls_per_s: float = 100.0,
+        readable: Probes | None = None,
     ) -> None:
         super().__init__()
         self.ranker, self.items_per_row, self.interval_s = ranker, items_per_row, interval_s
+        self.readable = readable  # the same probes timed to Feast's hash: the speed layer's share of each
         self.calls_per_s = calls_per_s
         self.requests = 0
         self.failed = 0
@@ -147,7 +153,14 @@ class HomepageProbes(Probes):
         self._in_flight: set[str] = set()
         self._tokens, self._refilled = 1.0, time.time()
 
+    def add(self, user: str, produced: float, event_ms: int, item: str) -> None:
+        super().add(user, produced, event_ms, item)
+        if self.readable is not None:
+            self.readable.add(user, produced, event_ms, item)
+
     def poll(self) -> None:
+        if self.readable is not None:
+            self.readable.poll()
         now = time.time()
         self._tokens = min(
             max(1.0, self.calls_per_s * self.interval_s), self._tokens + (now - self._refilled) * self.calls_per_s
@@ -232,6 +245,15 @@ def percentiles(values: list[float]) -> list[float]:
     if len(values) >= 2:
         return statistics.quantiles(values, n=100, method="inclusive")
     return [values[0] if values else 0.0] * 99
+
+
+def summarise(probes: Probes, since: float, until: float, prefix: str = "") -> dict[str, object]:
+    """``summary`` of the probes produced in [since, until]; for the homepage, with the same probes' time to
+    Feast's hash beside it (the speed layer's share)."""
+    out = summary(*probes.latencies(since, until, prefix))
+    if isinstance(probes, HomepageProbes) and probes.readable is not None:
+        out["readable_in_feast"] = summary(*probes.readable.latencies(since, until, prefix))
+    return out
 
 
 def summary(latencies: list[float], expected: int) -> dict[str, object]:
@@ -369,13 +391,15 @@ def main() -> None:
             time.sleep(0.2)
         if args.homepage:
             ranker, stub = start_ranker(settings, workdir)
-            probes = HomepageProbes(stub, interval_s=args.poll_ms / 1000, calls_per_s=args.poll_calls_per_s)
+            probes = HomepageProbes(
+                stub, interval_s=args.poll_ms / 1000, calls_per_s=args.poll_calls_per_s, readable=probes
+            )
 
         if "steady" in only:  # (b) 1 event/s over 200 users, each one a probe
             load = start_load(settings, 1.0, ProbeRule("steady-", cycle=200), probes)
             since, until = measure(probes, args.duration)
             load.stop()
-            results["steady_1_per_s"] = summary(*probes.latencies(since, until))
+            results["steady_1_per_s"] = summarise(probes, since, until)
         if "quiet-partition" in only:  # (d) partition 0 silent but for a probe every 5 s
             silent = 0
             busy = [p for p in range(settings.kafka.topics.partitions) if p != silent]
@@ -403,8 +427,8 @@ def main() -> None:
             stop.set()
             produced_per_s = load.stop()
             results["quiet_partition"] = {
-                "busy_partitions": summary(*probes.latencies(since, until, "busy-")),
-                "silent_partition": summary(*probes.latencies(since, until, "quiet-")),
+                "busy_partitions": summarise(probes, since, until, "busy-"),
+                "silent_partition": summarise(probes, since, until, "quiet-"),
                 "produced_per_s": round(produced_per_s),
             }
         if "load" in only:  # (c) --rate events/s
@@ -414,7 +438,7 @@ def main() -> None:
             since, until = measure(probes, args.duration)
             produced_per_s = load.stop()
             results["load"] = {
-                **summary(*probes.latencies(since, until)),
+                **summarise(probes, since, until),
                 "rate": args.rate,
                 "produced_per_s": round(produced_per_s),
             }
