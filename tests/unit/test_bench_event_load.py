@@ -73,3 +73,18 @@ def test_the_homepage_poller_bounds_its_calls_and_asks_the_longest_waiting_first
     assert 30 <= len(asked) <= 100 * (time.time() - start) + 5
     assert sorted(asked[:30]) == sorted(users), "each pending user once before any twice"
     assert probes.report()["ask_gap_p50_ms"] >= 250, "30 users at 100 calls/s: each asked every ~300 ms"
+
+
+def test_the_warm_up_s_pending_probes_are_forgotten_before_the_measurement() -> None:
+    """Probes of the unmeasured warm-up, polled at the start of the measurement, delayed its first probes."""
+    from benchmarks.streaming_freshness import HomepageProbes, Probes
+
+    readable = Probes()
+    probes = HomepageProbes(object(), readable=readable)
+    for k in range(3):
+        probes.add(f"probe-{k}", 1.0 + k, k, f"i{k}")
+    sent = probes.sent["probe-0"]
+    probes.saw("probe-0", sent, 1.5)
+    probes.forget_pending()
+    assert probes.pending() == [] and readable.pending() == []
+    assert probes.latencies(0.0, 10.0) == ([0.5], 1), "what was seen stays measured"
