@@ -16,7 +16,6 @@ and of the chosen ensemble, and the ensemble's ratio to the best single baseline
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import sys
@@ -33,7 +32,7 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import torch  # noqa: E402
 
-from benchmarks.sequence_quality import headline  # noqa: E402
+from benchmarks.sequence_quality import arguments, headline, print_run  # noqa: E402
 from evaluation.baselines import CoOccurrence, Ease, Method, Training, top_k  # noqa: E402
 from evaluation.baselines.sequence import NextItem  # noqa: E402
 from evaluation.offline import BASELINES, K, Validation, histories  # noqa: E402
@@ -230,14 +229,9 @@ def run(dataset: str, fraction: float, max_per_user: int, seq_grid: Sequence[dic
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", nargs="+", default=["ml-100k", "ml-latest-small"])
-    ap.add_argument("--fraction", nargs="+", type=float, default=[0.9])
-    ap.add_argument("--max-targets-per-user", type=int, default=50)
+    ap = arguments(__doc__.splitlines()[0])
     ap.add_argument("--seq", type=json.loads, default=[], help="JSON list of sequence-model parameter dicts")
     ap.add_argument("--step", type=float, default=0.1, help="grid step of the parts' weights")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (see benchmarks/sequence_quality.py)")
-    ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     runs = []
@@ -245,15 +239,7 @@ def main() -> int:
         for fraction in args.fraction:
             r = run(dataset, fraction, args.max_targets_per_user, args.seq, args.step)
             runs.append(r)
-            base = max(r["methods"][n]["ndcg@10"] for n in ("item-to-item (co-occurrence)", "EASE"))
-            print(f"\n{dataset} @ history fraction {fraction} ({r['targets']:,} targets, {r['seconds']:.0f} s)")
-            print(f"  {'method':<30}{'NDCG@10':>9}{'HR@10':>8}{'R@20':>8}{'× best':>8}  params")
-            for name, m in r["methods"].items():
-                print(
-                    f"  {name:<30}{m['ndcg@10']:>9.4f}{m['hr@10']:>8.4f}{m['recall@20']:>8.4f}"
-                    f"{m['ndcg@10'] / base:>8.3f}  {m['params']}",
-                    flush=True,
-                )
+            print_run(r, max(r["methods"][n]["ndcg@10"] for n in ("item-to-item (co-occurrence)", "EASE")), "× best")
     if args.json:
         args.json.write_text(json.dumps(runs, indent=1, default=str))
     return 0
