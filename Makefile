@@ -223,4 +223,4 @@ bench-stream: install up stream-jar   ## speed-layer throughput (p=1, 2; world, 
 	$(PY) benchmarks/streaming_throughput.py --parallelism 1 --dataset synthetic --events 10000000
 	$(PY) benchmarks/streaming_throughput.py --parallelism 2 --dataset synthetic --events 10000000
 	$(PY) benchmarks/streaming_freshness.py --rate 5000 --duration 60 --warmup 30
-	$(PY) benchmarks/streaming_freshness.py --homepage --only steady --only quiet-partition --only lone
+	$(PY) benchmarks/streaming_freshness.py --homepage

@@ -83,6 +83,18 @@ def headline(lists: list[list[str]], targets: list[nextitem.Target]) -> dict[str
     }
 
 
+def print_run(r: dict[str, Any], base: float, label: str) -> None:
+    """One dataset and cut: every method's NDCG@10 / HR@10 / Recall@20, its ratio to ``base`` and its params."""
+    print(f"\n{r['dataset']} @ history fraction {r['fraction']} ({r['targets']:,} targets, {r['seconds']:.0f} s)")
+    print(f"  {'method':<34}{'NDCG@10':>9}{'HR@10':>8}{'R@20':>8}{label:>8}  params")
+    for name, m in r["methods"].items():
+        ratio = m["ndcg@10"] / base if base else float("nan")
+        print(
+            f"  {name:<34}{m['ndcg@10']:>9.4f}{m['hr@10']:>8.4f}{m['recall@20']:>8.4f}{ratio:>8.3f}  {m['params']}",
+            flush=True,
+        )
+
+
 def run(dataset: str, fraction: float, max_per_user: int, seq_grid: tuple[dict[str, Any], ...]) -> dict[str, Any]:
     ds = load_dataset(dataset)
     events = pa.Table.from_batches(list(ds.batches(65_536)))
@@ -114,8 +126,9 @@ def run(dataset: str, fraction: float, max_per_user: int, seq_grid: tuple[dict[s
     return out
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(description: str) -> argparse.ArgumentParser:
+    """The options every offline quality benchmark on the replay's targets takes."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--dataset", nargs="+", default=["ml-100k", "ml-latest-small"])
     ap.add_argument("--fraction", nargs="+", type=float, default=[0.9])
     ap.add_argument("--max-targets-per-user", type=int, default=50)
@@ -125,8 +138,13 @@ def main() -> int:
         default=1,
         help="torch threads (1: OpenMP spinning on a shared 2-core machine made 2 threads 3-5x slower)",
     )
-    ap.add_argument("--grid", type=json.loads, default=None, help="JSON list of sequence-model parameter dicts")
     ap.add_argument("--json", type=Path, help="also write the results here")
+    return ap
+
+
+def main() -> int:
+    ap = arguments(__doc__.splitlines()[0])
+    ap.add_argument("--grid", type=json.loads, default=None, help="JSON list of sequence-model parameter dicts")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     grid = tuple(args.grid) if args.grid else SEQUENCE_GRID
@@ -137,16 +155,7 @@ def main() -> int:
             r = run(dataset, fraction, args.max_targets_per_user, grid)
             r["seconds"] = round(time.perf_counter() - t0, 1)
             runs.append(r)
-            base = r["methods"][CO_OCCURRENCE.name]["ndcg@10"]
-            print(f"\n{dataset} @ history fraction {fraction} ({r['targets']:,} targets, {r['seconds']:.0f} s)")
-            print(f"  {'method':<34}{'NDCG@10':>9}{'HR@10':>8}{'R@20':>8}{'× i2i':>7}  params")
-            for name, m in r["methods"].items():
-                ratio = m["ndcg@10"] / base if base else float("nan")
-                print(
-                    f"  {name:<34}{m['ndcg@10']:>9.4f}{m['hr@10']:>8.4f}{m['recall@20']:>8.4f}{ratio:>7.2f}"
-                    f"  {m['params']}",
-                    flush=True,
-                )
+            print_run(r, r["methods"][CO_OCCURRENCE.name]["ndcg@10"], "× i2i")
     if args.json:
         args.json.write_text(json.dumps(runs, indent=1, default=str))
     return 0

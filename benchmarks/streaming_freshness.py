@@ -7,18 +7,20 @@ readable in Feast's Redis online store, under four kinds of traffic, on one job:
 (c) ``load``: ``--rate`` events/s (default 5,000) with ``--probes-per-s`` probes, after ``--warmup`` seconds;
 (a) ``lone``: one event after ``--silence`` seconds without any (default 125 s), ``--lone`` times.
 
-A probe is an event of a user seen only once (or, for ``steady``, whose newer event it is); it is readable when the
-Redis hash Feast reads holds its time in ``last_event_ms`` (same key and field as Feast, see
-``streaming.feast_writer.hash_layout``). The reader polls every pending probe with one pipelined HGET per round, and
-at the end reads a sample of probes through ``get_online_features``.
+The load comes from a process of its own (``benchmarks/event_load.py``), as a site's traffic comes from other
+hosts; it reports its probes back. A probe is an event of a user seen only once (or, for ``steady``, whose newer
+event it is); it is readable when the Redis hash Feast reads holds its time in ``last_event_ms`` (same key and
+field as Feast, see ``streaming.feast_writer.hash_layout``). The reader polls every pending probe with one
+pipelined HGET per round, and at the end reads a sample of probes through ``get_online_features``.
 
 ``--homepage`` measures the product's promise instead: event → the next GetHomepage of its user reflects it. A
 ranker runs in its own process with the shipped serving settings on the job's Feast project (a small model over the
 catalog's items, published to a registry in the work dir); every probe is an engagement with an item new to its
 user, and it is visible when a GetHomepage of that user shows "Because you watched <that item>" (the row serving
 seeds with the user's newest engaged items, from the speed layer's ``recent_items``). A pending probe's user asks
-for a homepage every ``--poll-ms`` (one call in flight per user), so the figure includes up to one interval of
-polling; the output counts the pages the ranker flagged degraded, by reason.
+for a homepage every ``--poll-ms`` (one call in flight per user; all users together at most ``--poll-calls-per-s``),
+so the figure includes up to one interval of polling; the output counts the pages the ranker flagged degraded, by
+reason, and the gaps between a user's asks.
 
     .venv/bin/python benchmarks/streaming_freshness.py                      # all four, shipped settings
     .venv/bin/python benchmarks/streaming_freshness.py --only load --rate 5000 --duration 60
@@ -30,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
 import statistics
 import subprocess
@@ -38,7 +39,6 @@ import sys
 import tempfile
 import threading
 import time
-import zlib
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -47,17 +47,17 @@ import grpc
 from confluent_kafka import Producer
 from feast.protos.feast.types.Value_pb2 import Value
 
+from benchmarks.event_load import LoadProcess, Probe, ProbeRule, event
 from hybridrec.config import get_settings
 from hybridrec.contract import USER_FRESH_VIEW
 from hybridrec.kafka.producer import producer_config
 from hybridrec.kafka.topics import ensure_topics
 from hybridrec_pb import ranker_pb2 as pb
 from hybridrec_pb import ranker_pb2_grpc
-from hybridrec_pb.events_pb2 import EventType, InteractionEvent
+from hybridrec_pb.events_pb2 import EventType
 from streaming.config import StreamingConfig, StreamingSettings
 from tests.support import streaming_kit as testkit
 
-TYPES = [EventType.PLAY, EventType.CLICK, EventType.IMPRESSION, EventType.ADD_TO_LIST]
 SCENARIOS = ("steady", "quiet-partition", "load", "lone")
 CATALOG_ITEMS = 5_000
 
@@ -74,6 +74,13 @@ class Probes:
         with self.lock:
             self.sent[user] = (produced, event_ms, item)
             self.seen.pop(user, None)
+
+    def forget_pending(self) -> None:
+        """Drop the probes not seen yet: those of a warm-up, which is not measured. Polled, the 600 a 30 s warm-up
+        leaves at 20 probes/s were asked for all at once when the measurement began, and the first seconds'
+        probes waited behind them."""
+        with self.lock:
+            self.sent = {u: sent for u, sent in self.sent.items() if u in self.seen}
 
     def pending(self) -> list[tuple[str, tuple[float, int, str]]]:
         with self.lock:
@@ -124,28 +131,70 @@ class HomepageProbes(Probes):
 
     Each pending probe's user asks for a homepage every ``interval_s`` at most, with one call in flight per user
     (never a round that waits for its slowest call), and is stamped when the first answer that shows the probe
-    arrives: the figure includes up to one interval of polling. Pages the ranker flagged degraded are counted by
-    reason: a degraded page drops the user's fresh features, so it cannot show the probe."""
+    arrives: the figure includes up to one interval of polling. All users together ask at most ``calls_per_s``
+    times a second (the users asked longest ago first): the poller is the ranker's only client, and unbounded it
+    was its own feedback loop — probes not yet visible multiply the calls, whose CPU (≈ 4 ms a page) the job then
+    lacks on 2 cores, so probes stay pending longer (34,535 calls for 1,201 probes in one run, p50 6.3 s). When
+    more users are pending than the rate serves every ``interval_s``, each is asked less often: the figure only
+    grows (never flatters), and the report gives the gaps between a user's asks. Pages the ranker flagged
+    degraded are counted by reason: a degraded page drops the user's fresh features, so it cannot show the probe."""
 
-    def __init__(self, ranker: object, items_per_row: int = 10, interval_s: float = 0.05) -> None:
+    def __init__(
+        self,
+        ranker: object,
+        items_per_row: int = 10,
+        interval_s: float = 0.05,
+        calls_per_s: float = 100.0,
+        readable: Probes | None = None,
+    ) -> None:
         super().__init__()
         self.ranker, self.items_per_row, self.interval_s = ranker, items_per_row, interval_s
+        self.readable = readable  # the same probes timed to Feast's hash: the speed layer's share of each
+        self.calls_per_s = calls_per_s
         self.requests = 0
         self.failed = 0
         self.degraded: Counter[str] = Counter()
         self.call_ms: list[float] = []
+        self.gap_ms: list[float] = []  # between two asks of the same pending user
         self._asked: dict[str, float] = {}  # user -> when their call in flight (or last call) was sent
         self._in_flight: set[str] = set()
+        self._tokens, self._refilled = 1.0, time.time()
+
+    def add(self, user: str, produced: float, event_ms: int, item: str) -> None:
+        super().add(user, produced, event_ms, item)
+        if self.readable is not None:
+            self.readable.add(user, produced, event_ms, item)
+
+    def forget_pending(self) -> None:
+        super().forget_pending()
+        if self.readable is not None:
+            self.readable.forget_pending()
 
     def poll(self) -> None:
+        if self.readable is not None:
+            self.readable.poll()
         now = time.time()
-        for user, sent in self.pending():
+        self._tokens = min(
+            max(1.0, self.calls_per_s * self.interval_s), self._tokens + (now - self._refilled) * self.calls_per_s
+        )
+        self._refilled = now
+        pending = self.pending()
+        with self.lock:
+            due = sorted(
+                (self._asked.get(user, 0.0), user, sent)
+                for user, sent in pending
+                if user not in self._in_flight and now - self._asked.get(user, 0.0) >= self.interval_s
+            )
+        for last, user, sent in due:
+            if self._tokens < 1.0:
+                break
+            self._tokens -= 1.0
             with self.lock:
-                if user in self._in_flight or now - self._asked.get(user, 0.0) < self.interval_s:
-                    continue
                 self._in_flight.add(user)
                 self._asked[user] = now
                 self.requests += 1
+                if last:
+                    self.gap_ms.append((now - last) * 1000)
             call = self.ranker.GetHomepage.future(  # type: ignore[attr-defined]
                 pb.HomepageRequest(user_id=user, n_rows=5, items_per_row=self.items_per_row), timeout=2
             )
@@ -173,7 +222,7 @@ class HomepageProbes(Probes):
 
     def report(self) -> dict[str, object]:
         with self.lock:
-            q = percentiles(list(self.call_ms))
+            q, gap = percentiles(list(self.call_ms)), percentiles(list(self.gap_ms))
         return {
             "requests": self.requests,
             "failed": self.failed,
@@ -181,68 +230,25 @@ class HomepageProbes(Probes):
             "call_p50_ms": round(q[49], 1),
             "call_p99_ms": round(q[98], 1),
             "poll_interval_ms": round(self.interval_s * 1000),
+            "poll_calls_per_s": self.calls_per_s,
+            "ask_gap_p50_ms": round(gap[49], 1),
+            "ask_gap_p99_ms": round(gap[98], 1),
         }
 
 
-def event(n: int, user: str, item: str, etype: int) -> tuple[InteractionEvent, float]:
-    now = time.time()
-    return InteractionEvent(
-        event_id=f"f{n}", user_id=user, item_id=item, event_type=etype, event_time_ms=int(now * 1000), position=-1
-    ), now
+def start_load(
+    settings: StreamingSettings, rate: float, rule: ProbeRule, probes: Probes, partitions: list[int] | None = None
+) -> LoadProcess:
+    """``rate`` events/s of random users from a process of its own (as a site's traffic comes from other hosts),
+    its probes added to ``probes``."""
 
+    def add(p: Probe) -> None:
+        probes.add(p.user, p.produced, p.event_ms, p.item)
 
-class Load(threading.Thread):
-    """``rate`` events/s of random users (on ``partitions`` only, when given); ``probe()`` decides which are probes."""
-
-    def __init__(
-        self,
-        settings: StreamingSettings,
-        rate: float,
-        probe: Callable[[int], str | None],
-        probes: Probes,
-        partitions: list[int] | None = None,
-        users: int = 10_000,
-        items: int = CATALOG_ITEMS,
-    ) -> None:
-        super().__init__(daemon=True)
-        self.settings, self.rate, self.probe, self.probes = settings, rate, probe, probes
-        self.users = [f"u{k}" for k in range(users)]
-        self.partitions = partitions
-        self.items = items
-        self.stop = threading.Event()
-        self.sent = 0
-
-    def run(self) -> None:
-        producer = Producer({**producer_config(self.settings.kafka), "linger.ms": 5})
-        topic = self.settings.kafka.topics.interactions
-        rng = random.Random(3)
-        start = time.monotonic()
-        while not self.stop.is_set():
-            due = int((time.monotonic() - start) * self.rate)
-            while self.sent < due:
-                n = self.sent
-                probe_user = self.probe(n)
-                user = probe_user or rng.choice(self.users)
-                # a probe's item differs from its user's previous probes' (the homepage tells them apart)
-                item = f"i{n % self.items if probe_user else rng.randrange(self.items)}"
-                e, now = event(n, user, item, EventType.CLICK if probe_user else rng.choice(TYPES))
-                if self.partitions is None:
-                    producer.produce(topic, e.SerializeToString(), user.encode())
-                else:
-                    producer.produce(
-                        topic, e.SerializeToString(), user.encode(), partition=pinned(user, self.partitions)
-                    )
-                if probe_user:
-                    self.probes.add(user, now, e.event_time_ms, item)
-                self.sent += 1
-            producer.poll(0)
-            time.sleep(0.002)
-        producer.flush(30)
-
-
-def pinned(user: str, partitions: list[int]) -> int:
-    """A fixed partition per user among ``partitions`` (records name their partition; the job reads any)."""
-    return partitions[zlib.crc32(user.encode()) % len(partitions)]
+    topic = settings.kafka.topics.interactions
+    return LoadProcess(
+        producer_config(settings.kafka), topic, rate, rule, add, partitions=partitions, items=CATALOG_ITEMS
+    ).start()
 
 
 def percentiles(values: list[float]) -> list[float]:
@@ -251,6 +257,15 @@ def percentiles(values: list[float]) -> list[float]:
     if len(values) >= 2:
         return statistics.quantiles(values, n=100, method="inclusive")
     return [values[0] if values else 0.0] * 99
+
+
+def summarise(probes: Probes, since: float, until: float, prefix: str = "") -> dict[str, object]:
+    """``summary`` of the probes produced in [since, until]; for the homepage, with the same probes' time to
+    Feast's hash beside it (the speed layer's share)."""
+    out = summary(*probes.latencies(since, until, prefix))
+    if isinstance(probes, HomepageProbes) and probes.readable is not None:
+        out["readable_in_feast"] = summary(*probes.readable.latencies(since, until, prefix))
+    return out
 
 
 def summary(latencies: list[float], expected: int) -> dict[str, object]:
@@ -325,6 +340,12 @@ def main() -> None:
     parser.add_argument(
         "--poll-ms", type=float, default=50.0, help="--homepage: a pending probe's user asks at most this often"
     )
+    parser.add_argument(
+        "--poll-calls-per-s",
+        type=float,
+        default=100.0,
+        help="--homepage: all pending users together ask at most this often (the poller's load on the ranker)",
+    )
     args = parser.parse_args()
     only = args.only or list(SCENARIOS)
 
@@ -382,23 +403,23 @@ def main() -> None:
             time.sleep(0.2)
         if args.homepage:
             ranker, stub = start_ranker(settings, workdir)
-            probes = HomepageProbes(stub, interval_s=args.poll_ms / 1000)
+            probes = HomepageProbes(
+                stub, interval_s=args.poll_ms / 1000, calls_per_s=args.poll_calls_per_s, readable=probes
+            )
 
         if "steady" in only:  # (b) 1 event/s over 200 users, each one a probe
-            load = Load(settings, 1.0, lambda k: f"steady-{k % 200}", probes)
-            load.start()
+            load = start_load(settings, 1.0, ProbeRule("steady-", cycle=200), probes)
             since, until = measure(probes, args.duration)
-            load.stop.set()
-            load.join()
-            results["steady_1_per_s"] = summary(*probes.latencies(since, until))
+            load.stop()
+            results["steady_1_per_s"] = summarise(probes, since, until)
         if "quiet-partition" in only:  # (d) partition 0 silent but for a probe every 5 s
             silent = 0
             busy = [p for p in range(settings.kafka.topics.partitions) if p != silent]
             quiet_users = [f"quiet-{k}" for k in range(2_000)]
             every = max(1, args.rate // args.probes_per_s)
-            load = Load(settings, args.rate, lambda k: f"busy-{k}" if k % every == 0 else None, probes, partitions=busy)
-            load.start()
+            load = start_load(settings, args.rate, ProbeRule("busy-", every), probes, partitions=busy)
             time.sleep(args.warmup)
+            probes.forget_pending()
             stop = threading.Event()
 
             def quiet_probes() -> None:
@@ -417,25 +438,23 @@ def main() -> None:
             quiet.start()
             since, until = measure(probes, args.duration)
             stop.set()
-            load.stop.set()
-            load.join()
+            produced_per_s = load.stop()
             results["quiet_partition"] = {
-                "busy_partitions": summary(*probes.latencies(since, until, "busy-")),
-                "silent_partition": summary(*probes.latencies(since, until, "quiet-")),
-                "produced_per_s": round(load.sent / (until - since + args.warmup)),
+                "busy_partitions": summarise(probes, since, until, "busy-"),
+                "silent_partition": summarise(probes, since, until, "quiet-"),
+                "produced_per_s": round(produced_per_s),
             }
         if "load" in only:  # (c) --rate events/s
             every = max(1, args.rate // args.probes_per_s)
-            load = Load(settings, args.rate, lambda k: f"probe-{k}" if k % every == 0 else None, probes)
-            load.start()
+            load = start_load(settings, args.rate, ProbeRule("probe-", every), probes)
             time.sleep(args.warmup)
+            probes.forget_pending()
             since, until = measure(probes, args.duration)
-            load.stop.set()
-            load.join()
+            produced_per_s = load.stop()
             results["load"] = {
-                **summary(*probes.latencies(since, until)),
+                **summarise(probes, since, until),
                 "rate": args.rate,
-                "produced_per_s": round(load.sent / (until - since + args.warmup + 10)),
+                "produced_per_s": round(produced_per_s),
             }
         if "lone" in only:  # (a) one event after a silence
             lone = []

@@ -164,11 +164,19 @@ def blend(i2i: np.ndarray, seq: np.ndarray, weight: float, exclude: Sequence[int
     per row over the items not in ``exclude`` (what the user engaged with: never recommended, so their scores
     must not set the scale). Rows are users; a 1-d pair is one user. The offline blend and serving's FOR_YOU
     prior are this one function."""
-    out = weight * _minmax(i2i, exclude) + (1.0 - weight) * _minmax(seq, exclude)
-    return out
+    return blend_many((i2i, seq), (weight, 1.0 - weight), exclude)
 
 
-def _minmax(scores: np.ndarray, exclude: Sequence[int]) -> np.ndarray:
+def blend_many(parts: Sequence[np.ndarray], weights: Sequence[float], exclude: Sequence[int] = ()) -> np.ndarray:
+    """Σ weight × part, each part min-max scaled to [0, 1] per row over the items not in ``exclude`` (see
+    :func:`blend`, its two-part case): the score fusion of several signals, each made comparable per user."""
+    if len(parts) != len(weights) or not parts:
+        raise ValueError(f"need one weight per part, got {len(weights)} weights for {len(parts)} parts")
+    return sum(w * minmax(p, exclude) for p, w in zip(parts, weights, strict=True))
+
+
+def minmax(scores: np.ndarray, exclude: Sequence[int] = ()) -> np.ndarray:
+    """Scores scaled to [0, 1] per row over the finite entries not in ``exclude``; the rest 0."""
     s = np.array(scores, dtype=np.float64, ndmin=2)
     mask = np.isfinite(s)
     if len(exclude):

@@ -26,7 +26,11 @@ class StageBudgets(_Section):
 
     reserve_ms: float = Field(10.0, ge=0, description="kept back for encoding the response and the network")
     features_max_ms: float = Field(
-        500.0, gt=0, description="a feature read this slow counts as the store failing, whatever the deadline"
+        500.0,
+        gt=0,
+        description="a feature read the event loop has watched this long (its idle time: time it spent on "
+        "other calls' work does not count) without an answer counts as the store failing; the call's deadline "
+        "still bounds the wait",
     )
     features_min_ms: float = Field(
         5.0,
@@ -36,14 +40,6 @@ class StageBudgets(_Section):
     )
     cpu_headroom: float = Field(1.5, ge=1.0, description="safety factor on the measured CPU cost still ahead")
     cpu_initial_ms: float = Field(3.0, ge=0, description="expected wall time per CPU stage before any is measured")
-    loop_busy_share: float = Field(
-        0.5,
-        gt=0,
-        le=1.0,
-        description="a feature-read timeout during which the event loop was busy with other "
-        "work (its idle clock, serving/loop.py) this share of the wait is the loop's, not the store's: flagged, "
-        "not counted by the breaker",
-    )
 
 
 class Variant(_Section):

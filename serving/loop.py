@@ -1,10 +1,10 @@
 """The ranker's event loop, with a clock of the time it spends idle.
 
-A feature read that times out may be the store's fault (no answer) or the loop's (the answer was on the socket
-while the loop ran other calls' work: CPU stages, but also gRPC and protobuf, the Redis client's parsing, the
-impression log). Only the first kind may open the circuit breaker. The loop's own idle time tells them apart:
-it is the time the loop spent waiting in ``select()`` for I/O, so ``1 - idle / wall`` over a read's wait is the
-share of that wait the loop was busy with everything else, whatever the work was.
+A feature read's budget is the store's time, not the loop's: while the loop runs other calls' work (CPU stages,
+but also gRPC and protobuf, the Redis client's parsing, the impression log) an answer can sit on the socket
+unseen. The loop's own idle time is the time it spent waiting in ``select()`` for I/O, i.e. watching for that
+answer, whatever the other work was; ``serving.stages`` counts a read's budget in it, and only a store silent for
+the whole budget of the loop's attention may open the circuit breaker.
 
 The clock is a selector that times its ``select`` calls, given to :class:`asyncio.SelectorEventLoop` (a public
 parameter); ``serve`` runs on such a loop. Code on another loop (tests on pytest's loop) gets no clock, and the

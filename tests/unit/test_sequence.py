@@ -67,3 +67,14 @@ def test_blend_scales_each_score_to_the_unengaged_items_range() -> None:
     assert sequence.blend(i2i, seq, weight=1.0).argmax() == 3  # nothing excluded: co-occurrence alone
     flat = sequence.blend(np.zeros(3), np.array([1.0, 2.0, 3.0]), weight=0.5)  # a user with no neighbours
     assert flat == pytest.approx([0.0, 0.25, 0.5])
+
+
+def test_blend_many_fuses_several_parts_and_skips_unscored_items() -> None:
+    cooc = np.array([0.0, 4.0, 2.0, 9.0])
+    ease = np.array([-np.inf, 1.0, 3.0, 0.0])  # item 0 outside EASE's vocabulary: 0 after scaling, not -inf
+    recent = np.array([5.0, 5.0, 5.0, 5.0])  # no spread: every item 0
+    got = sequence.blend_many((cooc, ease, recent), (0.5, 0.3, 0.2), exclude=[3])
+    assert got == pytest.approx([0.0, 0.5 * 1.0 + 0.3 * 0.0, 0.5 * 0.5 + 0.3 * 1.0, 0.0])
+    assert sequence.blend(cooc, ease, 0.5, [3]) == pytest.approx(sequence.blend_many((cooc, ease), (0.5, 0.5), [3]))
+    with pytest.raises(ValueError, match="one weight per part"):
+        sequence.blend_many((cooc,), (0.5, 0.5))
