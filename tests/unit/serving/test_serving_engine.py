@@ -174,9 +174,11 @@ def test_a_long_deadline_waits_for_a_slow_store_instead_of_dropping_personalisat
     page = asyncio.run(engine.homepage(_q(deadline_s=1.0)))
     assert page.degraded == [] and page.stage_ms["features"] >= 80
     assert any(r.kind is RowKind.BECAUSE_YOU_WATCHED for r in page.rows)
-    # A 60 ms call cannot wait that long: it gives up the read within its deadline and says why.
+    # A 60 ms call cannot wait that long: it gives up the read within its deadline and says why (on a loaded
+    # machine the measured CPU stages can leave it less than ``features_min_ms``: then it never starts the read).
     page = asyncio.run(engine.homepage(_q(deadline_s=0.06)))
-    assert page.degraded[0] == "features:timeout" and page.stage_ms["features"] < 60 and page.rows
+    assert page.degraded[0] in ("features:timeout", "features:no_time") and page.stage_ms["features"] < 60
+    assert page.rows
 
 
 def test_get_row_and_variant_overrides(loaded: tuple[kit.World, LoadedModel]) -> None:
