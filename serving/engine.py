@@ -72,7 +72,7 @@ class Engine:
         cfg, st = self.cfg, self.stages
         budget = Budget(q.deadline_s, cfg.budgets.reserve_ms / 1000.0)
         variant = ab.assign(q.user_id or q.request_id, cfg.variants, cfg.ab_salt)
-        st.child(self.metrics.variant, "variant", variant.name).inc()
+        self.metrics.child(self.metrics.variant, "variant", variant.name).inc()
         model, degraded, stage_ms = self.models.current, [], {}
         if model is None:
             st.degrade(degraded, "model:unavailable")
@@ -88,7 +88,7 @@ class Engine:
             got = st.cpu("candidates", budget, build, degraded, stage_ms)[0]
         cands, inputs = got if got is not None else (self._fallback(model, q.n_rows, q.only), None)
         for c in cands:
-            st.child(self.metrics.candidates, "row", c.plan.kind.value).observe(len(c.items))
+            self.metrics.child(self.metrics.candidates, "row", c.plan.kind.value).observe(len(c.items))
         rescore = None
         if model is not None and inputs is not None and q.personalized and (user is not None or user_vec is not None):
             user_t = model.user_tensors(inputs)
@@ -142,7 +142,9 @@ class Engine:
             user_id=q.user_id,
             stage_ms=stage_ms,
         )
-        st.child(self.metrics.pages, "outcome", "degraded" if set(degraded) - {"user:cold_start"} else "full").inc()
+        self.metrics.child(
+            self.metrics.pages, "outcome", "degraded" if set(degraded) - {"user:cold_start"} else "full"
+        ).inc()
         if cfg.log_impressions:
             self.sink.publish(page, q.context)
         return page

@@ -62,7 +62,6 @@ class RankerServicer(ranker_pb2_grpc.RankerServicer):
         self._engine = engine
         self._cfg = engine.cfg
         self._metrics = engine.metrics
-        self._latency: dict[str, Any] = {}  # the latency histogram's child per method, bound on first use
 
     async def _guarded(self, method: str, context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[R]]) -> R:
         t0 = time.perf_counter()
@@ -76,10 +75,7 @@ class RankerServicer(ranker_pb2_grpc.RankerServicer):
             self._metrics.errors.labels(method=method, code="INTERNAL").inc()
             await context.abort(grpc.StatusCode.INTERNAL, f"{method} failed unexpectedly; see the server log")
         finally:
-            latency = self._latency.get(method)
-            if latency is None:
-                latency = self._latency[method] = self._metrics.request.labels(method=method)
-            latency.observe(time.perf_counter() - t0)
+            self._metrics.child(self._metrics.request, "method", method).observe(time.perf_counter() - t0)
         raise AssertionError("unreachable: abort raises")
 
     async def GetHomepage(self, request: pb.HomepageRequest, context: grpc.aio.ServicerContext) -> pb.HomepageResponse:

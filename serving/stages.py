@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from serving.breaker import Breaker
 from serving.config import ServingConfig
@@ -69,25 +69,15 @@ class StageRunner:
         self.busy_s = 0.0  # CPU-stage seconds this loop has run, all calls together (see ``features``)
         self.breaker = Breaker(cfg.breaker_failures, cfg.breaker_open_s, on_open=self._breaker_opened)
         self._last_failure = ("", "")  # kind (the metric's label), detail (the log line's)
-        # Bound metric children: ``labels()`` costs a lock and a dict lookup per call, a dozen times a page.
-        self._children: dict[tuple[int, str], Any] = {}
-
-    def child(self, metric: Any, label: str, value: str) -> Any:
-        """``metric.labels(label=value)``, bound once per metric and value."""
-        key = (id(metric), value)
-        c = self._children.get(key)
-        if c is None:
-            c = self._children[key] = metric.labels(**{label: value})
-        return c
 
     def observe(self, name: str, seconds: float, stage_ms: dict[str, float]) -> None:
         stage_ms[name] = round(seconds * 1000, 3)
-        self.child(self.metrics.stage, "stage", name).observe(seconds)
+        self.metrics.child(self.metrics.stage, "stage", name).observe(seconds)
         self.cost.observe(name, seconds)
 
     def degrade(self, degraded: list[str], reason: str) -> None:
         degraded.append(reason)
-        self.child(self.metrics.degraded, "reason", reason).inc()
+        self.metrics.child(self.metrics.degraded, "reason", reason).inc()
 
     def _breaker_opened(self, failures: int, open_s: float) -> None:
         kind, detail = self._last_failure
@@ -160,7 +150,7 @@ class StageRunner:
         except TimeoutError:
             self.degrade(degraded, "features:timeout")
             cause = expired[0] if expired else "store"
-            self.child(self.metrics.feature_timeouts, "cause", cause).inc()
+            self.metrics.child(self.metrics.feature_timeouts, "cause", cause).inc()
             if cause == "store":
                 wall = time.perf_counter() - t0
                 self._last_failure = (
