@@ -172,8 +172,11 @@ def request_file(users: list[str], args: argparse.Namespace, out: Path) -> Path:
     return out
 
 
-def run_ghz(args: argparse.Namespace, port: int, data: Path, rate: int, duration: float) -> dict:
-    """One open-loop ghz run (``--async``: sends on schedule whatever is in flight); its JSON report."""
+def run_ghz(
+    args: argparse.Namespace, port: int, data: Path, rate: int, duration: float, extra: tuple[str, ...] = ()
+) -> dict:
+    """One open-loop ghz run (``--async``: sends on schedule whatever is in flight); its JSON report. ``extra``:
+    more ghz options (e.g. ``--protoset``: no reflection)."""
     cmd = [
         str(args.ghz),
         "--insecure",
@@ -201,6 +204,7 @@ def run_ghz(args: argparse.Namespace, port: int, data: Path, rate: int, duration
         "json",
         "--skipFirst",
         "0",
+        *extra,
         f"127.0.0.1:{port}",
     ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
