@@ -1,10 +1,11 @@
 """The gRPC floor: server CPU per call of a trivial GetHomepage handler (a prebuilt 5 × 20 page, serialized per
 call) under ghz, one server flavour at a time: the ranker's grpc.aio server (on its idle-clock selector loop),
-grpc.aio on uvloop, and the sync ``grpc.server`` with a thread pool. Whatever the ranker's own code costs comes on
+the same with ``grpc.optimization_target=throughput``, grpc.aio on uvloop, and the sync ``grpc.server`` with a
+thread pool of N threads (``sync-N``). Whatever the ranker's own code costs comes on
 top of this floor; this says which server is cheapest before any engine work.
 
-    .venv/bin/python benchmarks/grpc_floor.py [--servers aio,aio-uvloop,sync-4] [--rates 300,600] [--duration 10]
-        [--connections 8] [--repeat 2]
+    .venv/bin/python benchmarks/grpc_floor.py [--servers aio,aio-throughput,aio-uvloop,sync-4]
+        [--rates 300,600] [--duration 10] [--connections 8] [--repeat 2]
 
 Each server runs in its own process (``--serve FLAVOUR``); per run it prints the calls, ghz's p50/p99, the
 server's CPU ms per call (/proc, all its threads) and ghz's own CPU per call.
@@ -76,7 +77,9 @@ def serve(flavour: str, port: int) -> None:
             return resp
 
     async def main() -> None:
-        server = grpc.aio.server()
+        # aio-throughput: gRPC core's hint to favour throughput over latency (batching of writes and polls)
+        options = [("grpc.optimization_target", "throughput")] if flavour == "aio-throughput" else []
+        server = grpc.aio.server(options=options)
         ranker_pb2_grpc.add_RankerServicer_to_server(AioServicer(), server)
         server.add_insecure_port(f"127.0.0.1:{port}")
         await server.start()

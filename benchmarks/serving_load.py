@@ -402,6 +402,7 @@ def cpu_per_page(args: argparse.Namespace, settings, users: list[str]) -> int:
     from serving.model.bundle import load_version
     from serving.model.watcher import settle_heap
     from serving.server import pin_threads
+    from serving.sink.kafka import KafkaImpressionSink
     from serving.sink.memory import MemorySink
 
     class Holder:
@@ -422,8 +423,11 @@ def cpu_per_page(args: argparse.Namespace, settings, users: list[str]) -> int:
     feats, items = asyncio.run(read())
     model.attach_item_features(items, {})
     Holder.current = model
-    cfg = settings.serving.model_copy(update={"log_impressions": False})
-    engine = Engine(cfg, Holder(), MemoryFeatures(users=feats), MemorySink(), Metrics(), Catalog())
+    metrics = Metrics()
+    # --sink kafka: the server's sink on the real broker, its producer threads counted in the process CPU
+    sink = KafkaImpressionSink(settings.kafka, metrics) if args.sink == "kafka" else MemorySink()
+    cfg = settings.serving.model_copy(update={"log_impressions": args.sink == "kafka"})
+    engine = Engine(cfg, Holder(), MemoryFeatures(users=feats), sink, metrics, Catalog())
     rng = random.Random(0)
     now = int(time.time() * 1000)
     queries = [
@@ -432,7 +436,11 @@ def cpu_per_page(args: argparse.Namespace, settings, users: list[str]) -> int:
     ]
 
     async def run(qs: list[HomepageQuery]) -> list[dict[str, float]]:
-        return [(await engine.homepage(q)).stage_ms for q in qs]
+        out = []
+        for q in qs:
+            out.append((await engine.homepage(q)).stage_ms)
+            await asyncio.sleep(0)  # one page per loop iteration, as served: the deferred log drains in between
+        return out
 
     asyncio.run(run(queries[:100]))  # warm-up
     settle_heap()
@@ -441,6 +449,8 @@ def cpu_per_page(args: argparse.Namespace, settings, users: list[str]) -> int:
     if prof is not None:
         prof.enable()
     stages = asyncio.run(run(queries))
+    if isinstance(sink, KafkaImpressionSink):
+        sink.close(30.0)  # every log delivered inside the measured window
     if prof is not None:
         prof.disable()
     cpu, wall = time.process_time() - c0, time.perf_counter() - t0
@@ -455,6 +465,7 @@ def cpu_per_page(args: argparse.Namespace, settings, users: list[str]) -> int:
                 "model": model.version,
                 "pages": args.cpu,
                 "users_with_features": len(feats),
+                "sink": args.sink,
                 "cpu_ms_per_page": round(cpu / args.cpu * 1000, 3),
                 "wall_ms_per_page": round(wall / args.cpu * 1000, 3),
                 "stage_mean_ms": means,
@@ -484,6 +495,12 @@ def main() -> int:
     )
     p.add_argument("--ghz", type=Path, default=ROOT / ".deps" / "bin" / "ghz", help="ghz binary (make ghz)")
     p.add_argument("--cpu", type=int, default=0, help="N sequential in-process pages: CPU per page")
+    p.add_argument(
+        "--sink",
+        default="memory",
+        choices=["memory", "kafka"],
+        help="--cpu's impression sink: none logged (memory), or the server's Kafka sink on the real broker",
+    )
     p.add_argument(
         "--profile", action="store_true", help="cProfile top functions: of --cpu's pages, or of the server (1 worker)"
     )
