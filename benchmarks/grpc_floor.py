@@ -53,8 +53,10 @@ def serve(flavour: str, port: int) -> None:
     import grpc
 
     from hybridrec_pb import ranker_pb2_grpc
+    from serving.model.watcher import settle_heap
 
     resp = page()
+    settle_heap()  # as the ranker does after loading: the import-sized heap out of the cyclic GC's reach
 
     if flavour.startswith("sync"):
 

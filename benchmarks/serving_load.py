@@ -4,7 +4,7 @@ stock open-loop gRPC load generator, ``make ghz``) through the server's reflecti
 
     .venv/bin/python benchmarks/serving_load.py --dataset ml-100k [--rates 100,200,400] [--duration 30]
         [--workers N] [--connections K] [--deadline-ms 250] [--rows 5] [--items-per-row 20]
-    .venv/bin/python benchmarks/serving_load.py --dataset ml-100k --cpu 1000 [--profile]
+    .venv/bin/python benchmarks/serving_load.py --dataset ml-100k --cpu 1000 [--profile] [--sink kafka]
 
 The model: ``benchmarks/batch_pipeline.py`` writes a data dir with the lake, the registry (the promoted
 version) and the batch features materialized in Redis (Feast project ``bench_<dataset>``); this reuses it
@@ -18,7 +18,8 @@ counts against the SLO), the server's CPU per page (its process tree from /proc,
 waiting for a core) and ghz's own CPU, then the highest rate with p99 <= 25 ms and < 0.1 % degraded.
 
 ``--cpu N`` instead runs N sequential ``Engine.homepage`` calls in this process on the same model and the
-users' real features (read once from Redis): CPU per page without gRPC and Redis; ``--profile`` adds cProfile.
+users' real features (read once from Redis): CPU per page without gRPC and Redis; ``--profile`` adds cProfile;
+``--sink kafka`` logs every page through the server's Kafka sink (its producer threads count in the process CPU).
 ``--profile`` without ``--cpu`` runs the load test's server (``--workers 1``) under cProfile and prints where
 the whole process spent its CPU (gRPC, protobuf, the Redis client and the impression log included).
 ``--py-spy`` samples the server processes with py-spy (a dev dependency) during each rate's run only, without
