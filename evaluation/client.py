@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -88,7 +89,11 @@ class RankerClient:
         in_flight: int = 16,
     ) -> list[Call]:
         """One row per ``(user_id, time_ms)``, at most ``in_flight`` calls at a time (the ranker serves them
-        concurrently; one after another, the round trips would dominate a replay's pauses)."""
+        concurrently; one after another, the round trips would dominate a replay's pauses).
+
+        The request id (which seeds the ranker's exploration draws) derives from the query, so a replay repeats
+        its draws from run to run, and two modes asked for the same target share them (common random numbers:
+        their difference is the modes', not the dice's)."""
         out: list[Call] = []
         for s in range(0, len(queries), in_flight):
             started = []
@@ -98,7 +103,7 @@ class RankerClient:
                     context=pb.RequestContext(time_ms=time_ms),
                     row_type=row_type,
                     n_items=n_items,
-                    request_id=uuid.uuid4().hex,
+                    request_id=query_request_id(user_id, time_ms),
                 )
                 started.append((time.perf_counter(), self.stub.GetRow.future(req, timeout=deadline_ms / 1000)))
             for t0, future in started:
@@ -135,6 +140,11 @@ class RankerClient:
 
     def close(self) -> None:
         self.channel.close()
+
+
+def query_request_id(user_id: str, time_ms: int) -> str:
+    """A request id that is a function of the query (a fixed-length digest: user ids may be long)."""
+    return hashlib.blake2b(f"{user_id}@{time_ms}".encode(), digest_size=16).hexdigest()
 
 
 def render_homepage(resp: pb.HomepageResponse, titles: Mapping[str, str], per_row: int = 5) -> list[str]:
