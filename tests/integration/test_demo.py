@@ -133,3 +133,24 @@ def test_the_burst_is_explained_and_the_report_has_every_section(demo: tuple[dic
     html = (workdir / "report.html").read_text()
     for section in ("Ingest", "Freshness", "Ranker latency", "next-item replay", "served: hybrid", "EASE", "burst"):
         assert section in html, section
+
+
+def test_ease_neighbours_published_by_batch_reach_the_served_for_you_rows(demo: tuple[dict[str, Any], Path]) -> None:
+    """The nightly batch published EASE's neighbour lists with the version beside the co-occurrence ones, the
+    ranker loaded them, and FOR_YOU slots whose prior EASE led were served (each says so in its reason), as were
+    slots led by the speed layer's recent popularity."""
+    import numpy as np
+
+    from hybridrec.neighbours import Neighbours
+    from serving.logic.assembly import EASE_REASON, RECENT_REASON
+
+    result, workdir = demo
+    assert result["batch"]["ease_neighbours"]["pairs"] > 0, result["batch"]
+    manifest_path = next((workdir / "data" / "registry").rglob("manifest.json"))
+    manifest = json.loads(manifest_path.read_text())
+    assert "ease_neighbours.npz" in manifest["artifacts"], manifest["artifacts"]
+    lists = Neighbours.load(manifest_path.parent / "ease_neighbours.npz")
+    assert int((np.diff(lists.indptr) > 0).sum()) == result["batch"]["ease_neighbours"]["items_with_neighbours"]
+    reasons = result["replay"]["reasons"]
+    assert reasons["hybrid"].get(EASE_REASON, 0.0) > 0.02, reasons
+    assert reasons["hybrid"].get(RECENT_REASON, 0.0) > 0.0, reasons
