@@ -304,10 +304,11 @@ ITEM_FRESH = FreshView(
             window_end_ms="trending_window_end_ms",
         ),
         DecayedCount(ENGAGEMENT, half_life_ms=6 * HOUR_MS, value="decayed_popularity", at_ms="last_event_ms"),
-        # FOR_YOU's recent-popularity part: what everyone engaged with over the last weeks (the half-life the
-        # offline ensemble chose on its validation cuts, benchmarks/ensemble_quality.py --served); its time is
-        # ``last_event_ms`` above (the same events)
-        DecayedCount(ENGAGEMENT, half_life_ms=7 * DAY_MS, value="popularity_recent"),
+        # FOR_YOU's recent-popularity part: what everyone engaged with over the last weeks. One half-life in stream
+        # time cannot suit every event rate: offline (benchmarks/ensemble_quality.py --served) ML-100K's ensemble was
+        # best at 7 days, ml-latest-small's at 365; 30 days costs each about 0.002-0.007 NDCG@10 (docs/benchmarks.md).
+        # Its time is ``last_event_ms`` above (the same events).
+        DecayedCount(ENGAGEMENT, half_life_ms=30 * DAY_MS, value="popularity_recent"),
     ),
 )
 
