@@ -93,19 +93,20 @@ class ServingConfig(_Section):
         "(weighted reciprocal-rank fusion)",
     )
     ease_weight: float = Field(
-        0.3,
+        0.0,
         ge=0.0,
         le=1.0,
         description="FOR_YOU: weight of EASE's neighbours of everything the user engaged with in the item-to-item "
         "prior (min-max score fusion; the co-occurrence neighbours weigh 1 - ease - recent popularity; versions "
-        "without ease_neighbours.npz leave it out)",
+        "without ease_neighbours.npz leave it out). Off (0) by default: the replay did not move (docs/evaluation.md); "
+        "0.3 is what the offline ensemble chose",
     )
     recent_popularity_weight: float = Field(
-        0.2,
+        0.0,
         ge=0.0,
         le=1.0,
         description="FOR_YOU: weight of the items' recent popularity (the speed layer's popularity_recent, decayed "
-        "to the stream's time) in the item-to-item prior",
+        "to the stream's time) in the item-to-item prior. Off (0) by default with ease_weight; 0.2 offline",
     )
     next_item_weight: float = Field(
         0.5,
