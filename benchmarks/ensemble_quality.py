@@ -11,7 +11,11 @@ scaled over the items the user has not engaged with). Prints NDCG@10 / HR@10 / R
 and of the chosen ensemble, and the ensemble's ratio to the best single baseline (item-to-item or EASE).
 
     .venv/bin/python benchmarks/ensemble_quality.py [--dataset ml-100k ml-latest-small] \
-        [--fraction 0.8 0.9 0.95] [--seq '[{"encoder": "gru", "epochs": 20}]'] [--json out.json]
+        [--fraction 0.8 0.9 0.95] [--seq '[{"encoder": "gru", "epochs": 20}]'] [--served] [--json out.json]
+
+``--served``: the parts as serving computes them — the published co-occurrence lists (best 100 per item), EASE's
+published lists (:func:`hybridrec.neighbours.ease`, best 100 positive weights per item) and the recent popularity
+decayed in stream time as the speed layer's ``popularity_recent`` (a half-life instead of the newest N).
 """
 
 from __future__ import annotations
