@@ -146,6 +146,7 @@ def test_ease_neighbours_published_by_batch_reach_the_served_for_you_rows(
 
     import numpy as np
 
+    from hybridrec.feature_store import apply_definitions
     from hybridrec.neighbours import Neighbours, score_all
     from hybridrec_pb import ranker_pb2 as pb
     from serving.catalog import Catalog
@@ -180,6 +181,7 @@ def test_ease_neighbours_published_by_batch_reach_the_served_for_you_rows(
         update={"paths": settings.paths.model_copy(update={"registry_dir": workdir / "data" / "registry"})}
     )
     ids = [item_ids[p] for p in engaged]
+    apply_definitions(settings)
     env.write_users(settings, {user: UserFeatures(recent_items=tuple(ids), engaged_items=tuple(ids), last_event_ms=1)})
 
     async def for_you() -> pb.Row:
