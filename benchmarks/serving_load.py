@@ -4,7 +4,7 @@ stock open-loop gRPC load generator, ``make ghz``) through the server's reflecti
 
     .venv/bin/python benchmarks/serving_load.py --dataset ml-100k [--rates 100,200,400] [--duration 30]
         [--workers N] [--connections K] [--deadline-ms 250] [--rows 5] [--items-per-row 20]
-    .venv/bin/python benchmarks/serving_load.py --dataset ml-100k --cpu 1000 [--profile]
+    .venv/bin/python benchmarks/serving_load.py --dataset ml-100k --cpu 1000 [--profile] [--sink kafka]
 
 The model: ``benchmarks/batch_pipeline.py`` writes a data dir with the lake, the registry (the promoted
 version) and the batch features materialized in Redis (Feast project ``bench_<dataset>``); this reuses it
@@ -18,7 +18,8 @@ counts against the SLO), the server's CPU per page (its process tree from /proc,
 waiting for a core) and ghz's own CPU, then the highest rate with p99 <= 25 ms and < 0.1 % degraded.
 
 ``--cpu N`` instead runs N sequential ``Engine.homepage`` calls in this process on the same model and the
-users' real features (read once from Redis): CPU per page without gRPC and Redis; ``--profile`` adds cProfile.
+users' real features (read once from Redis): CPU per page without gRPC and Redis; ``--profile`` adds cProfile;
+``--sink kafka`` logs every page through the server's Kafka sink (its producer threads count in the process CPU).
 ``--profile`` without ``--cpu`` runs the load test's server (``--workers 1``) under cProfile and prints where
 the whole process spent its CPU (gRPC, protobuf, the Redis client and the impression log included).
 ``--py-spy`` samples the server processes with py-spy (a dev dependency) during each rate's run only, without
@@ -172,8 +173,11 @@ def request_file(users: list[str], args: argparse.Namespace, out: Path) -> Path:
     return out
 
 
-def run_ghz(args: argparse.Namespace, port: int, data: Path, rate: int, duration: float) -> dict:
-    """One open-loop ghz run (``--async``: sends on schedule whatever is in flight); its JSON report."""
+def run_ghz(
+    args: argparse.Namespace, port: int, data: Path, rate: int, duration: float, extra: tuple[str, ...] = ()
+) -> dict:
+    """One open-loop ghz run (``--async``: sends on schedule whatever is in flight); its JSON report. ``extra``:
+    more ghz options (e.g. ``--protoset``: no reflection)."""
     cmd = [
         str(args.ghz),
         "--insecure",
@@ -201,6 +205,7 @@ def run_ghz(args: argparse.Namespace, port: int, data: Path, rate: int, duration
         "json",
         "--skipFirst",
         "0",
+        *extra,
         f"127.0.0.1:{port}",
     ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -398,6 +403,7 @@ def cpu_per_page(args: argparse.Namespace, settings, users: list[str]) -> int:
     from serving.model.bundle import load_version
     from serving.model.watcher import settle_heap
     from serving.server import pin_threads
+    from serving.sink.kafka import KafkaImpressionSink
     from serving.sink.memory import MemorySink
     from serving.trending import Trend
 
@@ -419,8 +425,11 @@ def cpu_per_page(args: argparse.Namespace, settings, users: list[str]) -> int:
     feats, items = asyncio.run(read())
     model.attach_item_features(items, {})
     Holder.current = model
-    cfg = settings.serving.model_copy(update={"log_impressions": False})
-    engine = Engine(cfg, Holder(), MemoryFeatures(users=feats), MemorySink(), Metrics(), Catalog())
+    metrics = Metrics()
+    # --sink kafka: the server's sink on the real broker, its producer threads counted in the process CPU
+    sink = KafkaImpressionSink(settings.kafka, metrics) if args.sink == "kafka" else MemorySink()
+    cfg = settings.serving.model_copy(update={"log_impressions": args.sink == "kafka"})
+    engine = Engine(cfg, Holder(), MemoryFeatures(users=feats), sink, metrics, Catalog())
     # FOR_YOU's recent-popularity part is the speed layer's item_fresh, which the bench project lacks: the model's
     # popularity order stands in for it (the prior's cost is the same dense vector whatever its values)
     recent = np.zeros(len(model.item_ids), np.float32)
@@ -435,18 +444,24 @@ def cpu_per_page(args: argparse.Namespace, settings, users: list[str]) -> int:
     ]
 
     async def run(qs: list[HomepageQuery]) -> list[dict[str, float]]:
-        return [(await engine.homepage(q)).stage_ms for q in qs]
+        out = []
+        for q in qs:
+            out.append((await engine.homepage(q)).stage_ms)
+            await asyncio.sleep(0)  # one page per loop iteration, as served: the deferred log drains in between
+        return out
 
     asyncio.run(run(queries[:100]))  # warm-up
     settle_heap()
     prof = cProfile.Profile() if args.profile else None
-    c0, t0 = time.process_time(), time.perf_counter()
+    c0, m0, t0 = time.process_time(), time.thread_time(), time.perf_counter()
     if prof is not None:
         prof.enable()
     stages = asyncio.run(run(queries))
+    if isinstance(sink, KafkaImpressionSink):
+        sink.close(30.0)  # every log delivered inside the measured window
     if prof is not None:
         prof.disable()
-    cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+    cpu, main_cpu, wall = time.process_time() - c0, time.thread_time() - m0, time.perf_counter() - t0
     means = {
         k: round(float(np.mean([s.get(k, 0.0) for s in stages])), 3)
         for k in ("features", "candidates", "scoring", "assemble")
@@ -458,7 +473,10 @@ def cpu_per_page(args: argparse.Namespace, settings, users: list[str]) -> int:
                 "model": model.version,
                 "pages": args.cpu,
                 "users_with_features": len(feats),
+                "sink": args.sink,
                 "cpu_ms_per_page": round(cpu / args.cpu * 1000, 3),
+                # the loop's thread alone: the rest is other threads' (librdkafka's, with --sink kafka)
+                "main_thread_cpu_ms_per_page": round(main_cpu / args.cpu * 1000, 3),
                 "wall_ms_per_page": round(wall / args.cpu * 1000, 3),
                 "stage_mean_ms": means,
                 "profiled": bool(prof),
@@ -487,6 +505,12 @@ def main() -> int:
     )
     p.add_argument("--ghz", type=Path, default=ROOT / ".deps" / "bin" / "ghz", help="ghz binary (make ghz)")
     p.add_argument("--cpu", type=int, default=0, help="N sequential in-process pages: CPU per page")
+    p.add_argument(
+        "--sink",
+        default="memory",
+        choices=["memory", "kafka"],
+        help="--cpu's impression sink: none logged (memory), or the server's Kafka sink on the real broker",
+    )
     p.add_argument(
         "--profile", action="store_true", help="cProfile top functions: of --cpu's pages, or of the server (1 worker)"
     )
