@@ -20,6 +20,7 @@ from batch.evaluate import Bundle
 from batch.ranker import Vocab
 from hybridrec import sequence
 from hybridrec.model_artifacts import (
+    EASE_NEIGHBOURS,
     INDEX,
     ITEM_IDS,
     ITEM_VECS,
@@ -45,6 +46,7 @@ def write_artifacts(
     popular_counts: list[tuple[str, int]],
     neighbours: Neighbours,
     next_item: tuple[sequence.NextItemModel, sequence.SequenceConfig] | None = None,
+    ease: Neighbours | None = None,
 ) -> dict[str, Path]:
     """Files of one version in ``out``; returns name → path for :meth:`ModelRegistry.publish`."""
     out.mkdir(parents=True, exist_ok=True)
@@ -59,6 +61,8 @@ def write_artifacts(
     ann.save(similar_index, str(out / SIMILAR_INDEX))
     (out / POPULAR).write_text(json.dumps([{"item_id": i, "count": c} for i, c in popular_counts]))
     neighbours.save(out / NEIGHBOURS)
+    if ease is not None:
+        ease.save(out / EASE_NEIGHBOURS)
     if next_item is not None:
         sequence.save(*next_item, out / NEXT_ITEM)
     return {p.name: p for p in out.iterdir()}

@@ -160,6 +160,24 @@ class NeighboursConfig(_Section):
     k: int = Field(100, ge=1, description="neighbours kept per item (serving sums the lists of a few seeds)")
 
 
+class EaseConfig(_Section):
+    """EASE's item-item weights published with each version as neighbour lists (``hybridrec.neighbours.ease``,
+    ``ease_neighbours.npz``) beside the co-occurrence ones: serving sums the lists of everything the user engaged
+    with into one part of FOR_YOU's prior. λ: the offline ensemble of the served parts (benchmarks/ensemble_quality.py
+    --served, docs/benchmarks.md) measured the same within 0.0005 NDCG@10 for λ 100–800 on ML-100K and chose 100 on
+    ml-latest-small's validation cut (6,400 alone was best on ML-100K's but worse in the ensemble)."""
+
+    enabled: bool = True
+    lam: float = Field(200.0, gt=0, description="L2 regularisation λ of the closed form")
+    k: int = Field(100, ge=1, description="largest positive weights kept per item")
+    max_items: int = Field(
+        10_000,
+        ge=2,
+        description="most engaged items in the model (the inverse is cubic in them and needs three dense "
+        "matrices of that side: 10,000 items ≈ 2 GB of driver memory)",
+    )
+
+
 class NextItemConfig(SequenceConfig):
     """The sequence-aware next-item model published with each version (``hybridrec.sequence``; serving scores
     FOR_YOU with it from the user's fresh engaged items). The defaults are the architecture the offline try chose
@@ -189,6 +207,7 @@ class BatchConfig(BaseSettings):
     faiss: FaissConfig = FaissConfig()
     top_k: TopKConfig = TopKConfig()
     neighbours: NeighboursConfig = NeighboursConfig()
+    ease: EaseConfig = EaseConfig()
     next_item: NextItemConfig = NextItemConfig()
     compact_archive: bool = Field(
         True,

@@ -33,7 +33,7 @@ from batch.config import BatchConfig, NextItemConfig
 from batch.embeddings import Embeddings, fit_als
 from batch.evaluate import Bundle, EvalData, evaluate_all, recommend, recommend_popularity
 from batch.gates import GateDecision, decide
-from batch.neighbours import item_neighbours, sequences
+from batch.neighbours import ease_neighbours, item_neighbours, sequences
 from hybridrec import fresh_features, nextitem, sequence
 from hybridrec.config import Settings
 from hybridrec.contract import ARCHIVE_SCHEMA
@@ -268,6 +268,7 @@ class RunReport:
     swept: dict[str, int] = field(default_factory=dict)
     neighbours: dict[str, int] = field(default_factory=dict)
     next_item: dict[str, Any] = field(default_factory=dict)  # the sequence model's fit (empty: not trained)
+    ease_neighbours: dict[str, int] = field(default_factory=dict)  # EASE's lists (empty: not published)
     candidate: Bundle | None = field(default=None, repr=False)
     eval_data: EvalData | None = field(default=None, repr=False)
 
@@ -334,6 +335,11 @@ def _run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession 
         seqs = sequences(p.events, emb.item_ids)
         nb = item_neighbours(seqs, emb.item_ids, cfg.neighbours)
         nb_stats = {"pairs": len(nb.indices), "items_with_neighbours": int((np.diff(nb.indptr) > 0).sum())}
+    ease, ease_stats = None, {}
+    if cfg.ease.enabled:
+        with timer.stage("ease_neighbours"):
+            ease = ease_neighbours(seqs, emb.item_ids, cfg.ease)
+        ease_stats = {"pairs": len(ease.indices), "items_with_neighbours": int((np.diff(ease.indptr) > 0).sum())}
     next_item = None
     if cfg.next_item.enabled:
         with timer.stage("next_item_model"):
@@ -364,6 +370,7 @@ def _run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession 
             popular_counts,
             nb,
             next_item,
+            ease,
         )
         manifest = {
             "data_window": {**window, "as_of": as_of.isoformat()},
@@ -374,6 +381,7 @@ def _run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession 
                 "ann_similar": similar_report.as_dict(),
                 "train": train_stats,
                 "neighbours": nb_stats,
+                "ease_neighbours": ease_stats,
                 "next_item": next_item_stats,
             },
             "gate": decision.as_dict(),
@@ -400,6 +408,7 @@ def _run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession 
         swept.as_dict(),
         nb_stats,
         next_item_stats,
+        ease_stats,
         candidate,
         data,
     )

@@ -1,5 +1,5 @@
-"""The item-to-item neighbour lists published with a version (:mod:`hybridrec.neighbours`): every user's
-engagement sequence of the window in stream order, over the model's item positions.
+"""The item-to-item neighbour lists published with a version (:mod:`hybridrec.neighbours`: co-occurrence and
+EASE): every user's engagement sequence of the window in stream order, over the model's item positions.
 
 The engagements come to the driver as one pandas frame, are sorted and split into one array per user, and the
 pairs are counted there with numpy. That holds the window's engagements in driver memory once (some 100 MB per
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from pyspark.sql import DataFrame
 
-from batch.config import NeighboursConfig
+from batch.config import EaseConfig, NeighboursConfig
 from hybridrec import neighbours
 
 
@@ -36,3 +36,8 @@ def item_neighbours(
     """Co-occurrence lists from :func:`sequences` of the window."""
     counts = np.bincount(np.concatenate(seqs), minlength=len(item_ids)) if seqs else np.zeros(len(item_ids))
     return neighbours.cooccurrence(seqs, counts.astype(np.float64), cfg.window, cfg.k)
+
+
+def ease_neighbours(seqs: Sequence[np.ndarray], item_ids: Sequence[str], cfg: EaseConfig) -> neighbours.Neighbours:
+    """EASE's lists from :func:`sequences` of the window (the driver inverts one dense matrix of the kept items)."""
+    return neighbours.ease(seqs, len(item_ids), cfg.lam, cfg.k, cfg.max_items)

@@ -11,7 +11,11 @@ scaled over the items the user has not engaged with). Prints NDCG@10 / HR@10 / R
 and of the chosen ensemble, and the ensemble's ratio to the best single baseline (item-to-item or EASE).
 
     .venv/bin/python benchmarks/ensemble_quality.py [--dataset ml-100k ml-latest-small] \
-        [--fraction 0.8 0.9 0.95] [--seq '[{"encoder": "gru", "epochs": 20}]'] [--json out.json]
+        [--fraction 0.8 0.9 0.95] [--seq '[{"encoder": "gru", "epochs": 20}]'] [--served] [--json out.json]
+
+``--served``: the parts as serving computes them — the published co-occurrence lists (best 100 per item), EASE's
+published lists (:func:`hybridrec.neighbours.ease`, best 100 positive weights per item) and the recent popularity
+decayed in stream time as the speed layer's ``popularity_recent`` (a half-life instead of the newest N).
 """
 
 from __future__ import annotations
@@ -36,11 +40,16 @@ from benchmarks.sequence_quality import arguments, headline, print_run  # noqa: 
 from evaluation.baselines import CoOccurrence, Ease, Method, Training, top_k  # noqa: E402
 from evaluation.baselines.sequence import NextItem  # noqa: E402
 from evaluation.offline import BASELINES, K, Validation, histories  # noqa: E402
-from hybridrec import nextitem, sequence  # noqa: E402
+from hybridrec import neighbours, nextitem, sequence  # noqa: E402
 from hybridrec.datasets import load_dataset  # noqa: E402
 
 GRIDS = {b.make: b.grid for b in BASELINES}
 RECENT_GRID: tuple[dict[str, Any], ...] = tuple({"last": n} for n in (2_000, 10_000, 30_000))
+DAY_MS = 86_400_000
+# --served: the parts as serving computes them (batch's published lists, the speed layer's decayed counts)
+SERVED_I2I_GRID: tuple[dict[str, Any], ...] = tuple({"seeds": n} for n in (10, 30))
+SERVED_EASE_GRID: tuple[dict[str, Any], ...] = tuple({"lam": 50.0 * 2**n, "k": 100} for n in range(8))
+DECAYED_GRID: tuple[dict[str, Any], ...] = tuple({"half_life_days": d} for d in (1, 3, 7, 14, 30))
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,53 @@ def recent_popularity(events: pa.Table, targets: Sequence[nextitem.Target], trai
         window = items[max(0, end - last) : end]
         out[r] = np.log1p(np.bincount(window[window >= 0], minlength=train.n_items))
     return out
+
+
+def decayed_popularity(
+    events: pa.Table, targets: Sequence[nextitem.Target], train: Training, half_life_days: float
+) -> np.ndarray:
+    """(targets, items): log(1 + Σ 2^-(T − t)/half-life) over each item's engagements strictly before the target's
+    time T: the speed layer's ``popularity_recent`` (a ``DecayedCount``) decayed to the stream's time, as
+    serving's FOR_YOU prior reads it."""
+    engaged = np.isin(events.column("event_type").to_numpy(zero_copy_only=False), list(nextitem.ENGAGEMENT_TYPES))
+    items = np.array([train.index.get(i, -1) for i in events.column("item_id").to_pylist()], dtype=np.int64)[engaged]
+    times = events.column("event_time_ms").to_numpy()[engaged].astype(np.float64)
+    known = items >= 0
+    items, times = items[known], times[known]
+    half = half_life_days * DAY_MS
+    out = np.zeros((len(targets), train.n_items), dtype=np.float32)
+    for r, t in enumerate(targets):
+        end = int(np.searchsorted(times, t.time_ms, side="left"))
+        w = np.exp2(-(t.time_ms - times[:end]) / half)
+        out[r] = np.log1p(np.bincount(items[:end], weights=w, minlength=train.n_items))
+    return out
+
+
+def newest_distinct(history: Sequence[int], n: int) -> list[int]:
+    """The ``n`` newest distinct items of a history (oldest first in): the speed layer's ``engaged_items``."""
+    return list(dict.fromkeys(reversed(list(history))))[:n]
+
+
+def served_i2i(train: Training, hists: list[list[int]]) -> Callable[..., np.ndarray]:
+    """Co-occurrence lists as the batch layer publishes them (window 100, best 100 per item), scored from the
+    ``seeds`` newest distinct engagements with serving's decay 0.7."""
+    nb = neighbours.cooccurrence(train.sequences.values(), train.counts, 100, 100)
+
+    def scores(params: dict[str, Any]) -> np.ndarray:
+        return np.stack([neighbours.score_all(nb, newest_distinct(h, params["seeds"]), 0.7) for h in hists])
+
+    return scores
+
+
+def served_ease(train: Training, hists: list[list[int]]) -> Callable[..., np.ndarray]:
+    """EASE as the batch layer publishes it (:func:`hybridrec.neighbours.ease`: best ``k`` positive weights per
+    item), scored from the newest 200 distinct engagements (the speed layer's ``engaged_items``)."""
+
+    def scores(params: dict[str, Any]) -> np.ndarray:
+        nb = neighbours.ease(train.sequences.values(), train.n_items, params["lam"], params["k"], 10_000)
+        return np.stack([neighbours.score_all(nb, newest_distinct(h, 200), 1.0) for h in hists])
+
+    return scores
 
 
 def without_seen(scores: np.ndarray, hists: Sequence[Sequence[int]]) -> np.ndarray:
@@ -164,32 +220,48 @@ def simplex(n: int, step: float) -> list[tuple[float, ...]]:
     return [tuple(c / m for c in combo) for combo in itertools.product(range(m + 1), repeat=n) if sum(combo) == m]
 
 
-def run(dataset: str, fraction: float, max_per_user: int, seq_grid: Sequence[dict[str, Any]], step: float) -> dict:
+def run(
+    dataset: str, fraction: float, max_per_user: int, seq_grid: Sequence[dict[str, Any]], step: float, served: bool
+) -> dict:
     t0 = time.perf_counter()
     cell = Cell.of(dataset, fraction, max_per_user)
     val_items = np.array([cell.val.train.index[t.item_id] for t in cell.val.targets])
     print(f"{dataset} @ {fraction}: {len(cell.targets):,} targets, validation {len(val_items):,}", flush=True)
     vt, tt = cell.val.train, cell.train
     vh, th = cell.val.histories, cell.test_histories
-    parts = [
-        choose(
-            "item-to-item (co-occurrence)",
-            GRIDS[CoOccurrence],
-            fitted_scores(CoOccurrence, vt, vh),
-            fitted_scores(CoOccurrence, tt, th),
-            cell,
-            val_items,
-        ),
-        choose("EASE", GRIDS[Ease], fitted_scores(Ease, vt, vh), fitted_scores(Ease, tt, th), cell, val_items),
-        choose(
-            "recent popularity",
-            RECENT_GRID,
-            lambda p: recent_popularity(cell.val_events, cell.val.targets, vt, **p),
-            lambda p: recent_popularity(cell.test_events, cell.targets, tt, **p),
-            cell,
-            val_items,
-        ),
-    ]
+    if served:
+        parts = [
+            choose("item-to-item (served)", SERVED_I2I_GRID, served_i2i(vt, vh), served_i2i(tt, th), cell, val_items),
+            choose("EASE (served)", SERVED_EASE_GRID, served_ease(vt, vh), served_ease(tt, th), cell, val_items),
+            choose(
+                "recent popularity (decayed)",
+                DECAYED_GRID,
+                lambda p: decayed_popularity(cell.val_events, cell.val.targets, vt, **p),
+                lambda p: decayed_popularity(cell.test_events, cell.targets, tt, **p),
+                cell,
+                val_items,
+            ),
+        ]
+    else:
+        parts = [
+            choose(
+                "item-to-item (co-occurrence)",
+                GRIDS[CoOccurrence],
+                fitted_scores(CoOccurrence, vt, vh),
+                fitted_scores(CoOccurrence, tt, th),
+                cell,
+                val_items,
+            ),
+            choose("EASE", GRIDS[Ease], fitted_scores(Ease, vt, vh), fitted_scores(Ease, tt, th), cell, val_items),
+            choose(
+                "recent popularity",
+                RECENT_GRID,
+                lambda p: recent_popularity(cell.val_events, cell.val.targets, vt, **p),
+                lambda p: recent_popularity(cell.test_events, cell.targets, tt, **p),
+                cell,
+                val_items,
+            ),
+        ]
     if seq_grid:
         parts.append(
             choose(
@@ -232,14 +304,19 @@ def main() -> int:
     ap = arguments(__doc__.splitlines()[0])
     ap.add_argument("--seq", type=json.loads, default=[], help="JSON list of sequence-model parameter dicts")
     ap.add_argument("--step", type=float, default=0.1, help="grid step of the parts' weights")
+    ap.add_argument(
+        "--served",
+        action="store_true",
+        help="the parts as served: published top-k lists (co-occurrence, EASE) and the decayed recent popularity",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     runs = []
     for dataset in args.dataset:
         for fraction in args.fraction:
-            r = run(dataset, fraction, args.max_targets_per_user, args.seq, args.step)
+            r = run(dataset, fraction, args.max_targets_per_user, args.seq, args.step, args.served)
             runs.append(r)
-            print_run(r, max(r["methods"][n]["ndcg@10"] for n in ("item-to-item (co-occurrence)", "EASE")), "× best")
+            print_run(r, max(m["ndcg@10"] for n, m in r["methods"].items() if n != "ensemble"), "× best part")
     if args.json:
         args.json.write_text(json.dumps(runs, indent=1, default=str))
     return 0

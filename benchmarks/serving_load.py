@@ -405,6 +405,7 @@ def cpu_per_page(args: argparse.Namespace, settings, users: list[str]) -> int:
     from serving.server import pin_threads
     from serving.sink.kafka import KafkaImpressionSink
     from serving.sink.memory import MemorySink
+    from serving.trending import Trend
 
     class Holder:
         current = None
@@ -429,6 +430,12 @@ def cpu_per_page(args: argparse.Namespace, settings, users: list[str]) -> int:
     sink = KafkaImpressionSink(settings.kafka, metrics) if args.sink == "kafka" else MemorySink()
     cfg = settings.serving.model_copy(update={"log_impressions": args.sink == "kafka"})
     engine = Engine(cfg, Holder(), MemoryFeatures(users=feats), sink, metrics, Catalog())
+    # FOR_YOU's recent-popularity part is the speed layer's item_fresh, which the bench project lacks: the model's
+    # popularity order stands in for it (the prior's cost is the same dense vector whatever its values)
+    recent = np.zeros(len(model.item_ids), np.float32)
+    popular = model.popular_pos[model.popular_pos >= 0]
+    recent[popular] = np.log1p(1000.0 / (1.0 + np.arange(len(popular))))
+    engine.trend = Trend(version=model.version, recent=recent)
     rng = random.Random(0)
     now = int(time.time() * 1000)
     queries = [

@@ -304,6 +304,11 @@ ITEM_FRESH = FreshView(
             window_end_ms="trending_window_end_ms",
         ),
         DecayedCount(ENGAGEMENT, half_life_ms=6 * HOUR_MS, value="decayed_popularity", at_ms="last_event_ms"),
+        # FOR_YOU's recent-popularity part: what everyone engaged with over the last weeks. One half-life in stream
+        # time cannot suit every event rate: offline (benchmarks/ensemble_quality.py --served) ML-100K's ensemble was
+        # best at 7 days, ml-latest-small's at 365; 30 days costs each about 0.002-0.007 NDCG@10 (docs/benchmarks.md).
+        # Its time is ``last_event_ms`` above (the same events).
+        DecayedCount(ENGAGEMENT, half_life_ms=30 * DAY_MS, value="popularity_recent"),
     ),
 )
 
@@ -319,6 +324,19 @@ def session_gap_ms() -> int:
     return USER_FRESH.one(Session).gap_ms  # type: ignore[attr-defined, no-any-return]
 
 
+def half_life_ms(value: str) -> int:
+    """The half-life of the item view's decayed count stored as ``value``; serving decays it to the stream's time."""
+    found = [a for a in ITEM_FRESH.aggregations if isinstance(a, DecayedCount) and a.value == value]
+    if len(found) != 1:
+        raise LookupError(f"{ITEM_FRESH.name} has {len(found)} decayed counts stored as {value!r}, expected one")
+    return found[0].half_life_ms
+
+
 def popularity_half_life_ms() -> int:
-    """The half-life ``decayed_popularity`` is computed with; serving decays it to the time of the request."""
-    return ITEM_FRESH.one(DecayedCount).half_life_ms  # type: ignore[attr-defined, no-any-return]
+    """The half-life ``decayed_popularity`` is computed with (the no-model popularity lists)."""
+    return half_life_ms("decayed_popularity")
+
+
+def recent_popularity_half_life_ms() -> int:
+    """The half-life ``popularity_recent`` is computed with (FOR_YOU's recent-popularity part)."""
+    return half_life_ms("popularity_recent")

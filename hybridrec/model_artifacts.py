@@ -1,7 +1,7 @@
 """File names of a model version's artifacts: the contract between batch (writes) and serving (reads).
 
 Formats: TorchScript ranker, JSON feature schema, ``.npy`` embeddings with JSON id lists, two FAISS index
-files (user → item and item → item), a JSON popularity list, co-occurrence neighbour lists (``.npz``) and the
+files (user → item and item → item), a JSON popularity list, co-occurrence and EASE neighbour lists (``.npz``) and the
 next-item sequence model (tensors and config, read by ``hybridrec.sequence.load``), so serving loads a version
 without importing batch code.
 """
@@ -20,6 +20,7 @@ INDEX: Final = "faiss.index"  # item vectors, inner product: user → item retri
 SIMILAR_INDEX: Final = "faiss_similar.index"  # unit_rows(item vectors), inner product = cosine: item → item
 POPULAR: Final = "popularity.json"
 NEIGHBOURS: Final = "item_neighbours.npz"  # hybridrec.neighbours CSR lists over the item_ids positions
+EASE_NEIGHBOURS: Final = "ease_neighbours.npz"  # hybridrec.neighbours.ease lists, the same format
 NEXT_ITEM: Final = "next_item.pt"  # hybridrec.sequence model over the item_ids positions (tensors + config)
 
 

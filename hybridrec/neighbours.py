@@ -133,3 +133,39 @@ def top(nb: Neighbours, seeds_newest_first: Sequence[int], decay: float, n: int)
     total = np.bincount(inverse, weights=score).astype(np.float32)
     order = np.lexsort((items, -total))[:n]
     return items[order], total[order]
+
+
+def ease(sequences: Iterable[Sequence[int]], n_items: int, lam: float, k: int, max_items: int) -> Neighbours:
+    """EASE's item-item weights (Steck, 2019) as neighbour lists: B = I − P/diag(P), P = (XᵀX + λI)⁻¹ over the
+    binary user × item matrix of ``sequences`` (item positions), row j holding the ``k`` largest positive B[j, i]
+    (what engaging with j adds to i's score). A user is scored by summing the rows of everything they engaged
+    with (:func:`score_all`, decay 1). Only the ``max_items`` most engaged items (and those engaged by at least
+    two users) take part: the inverse is cubic in them and holds three dense matrices of that side."""
+    rows = [np.unique(np.asarray(s, dtype=np.int64)) for s in sequences]
+    users = np.bincount(np.concatenate(rows), minlength=n_items) if rows else np.zeros(n_items, np.int64)
+    keep = np.flatnonzero(users >= 2)
+    keep = np.sort(keep[np.argsort(-users[keep], kind="stable")[:max_items]])
+    if not len(keep):
+        return Neighbours.empty(n_items)
+    col = np.full(n_items, -1, np.int64)
+    col[keep] = np.arange(len(keep))
+    x = np.zeros((len(rows), len(keep)), np.float32)
+    for r, s in enumerate(rows):
+        c = col[s]
+        x[r, c[c >= 0]] = 1.0
+    g = (x.T @ x).astype(np.float64)
+    g[np.diag_indices_from(g)] += lam
+    p = np.linalg.inv(g)
+    b = (-p / np.diag(p)).astype(np.float32)
+    np.fill_diagonal(b, 0.0)
+    del g, p
+    kk = min(k, len(keep) - 1)
+    top = np.argpartition(-b, kk - 1, axis=1)[:, :kk] if kk > 0 else np.zeros((len(keep), 0), np.int64)
+    w = np.take_along_axis(b, top, axis=1)
+    order = np.argsort(-w, axis=1, kind="stable")
+    top, w = np.take_along_axis(top, order, axis=1), np.take_along_axis(w, order, axis=1)
+    counts = np.zeros(n_items, np.int64)
+    counts[keep] = (w > 0).sum(axis=1)
+    indptr = np.concatenate(([0], np.cumsum(counts)))
+    positive = w > 0
+    return Neighbours(indptr, keep[top[positive]].astype(np.int32), w[positive].astype(np.float32))

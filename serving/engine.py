@@ -20,7 +20,7 @@ from serving.catalog import Catalog
 from serving.config import ServingConfig
 from serving.domain import Context, HomepageQuery, Page, Row, RowKind, SimilarQuery, Slot
 from serving.features.base import FeatureReader, UserFeatures
-from serving.logic import ab
+from serving.logic import ab, prior
 from serving.logic.assembly import Policy, assemble
 from serving.logic.candidates import Cands, fallback_cands, likely_shown, list_cands, personal_cands
 from serving.logic.filters import seen_set
@@ -171,7 +171,7 @@ class Engine:
             i2i_seeds=cfg.i2i_seeds,
             i2i_decay=cfg.i2i_decay,
             i2i_weight=cfg.i2i_weight,
-            next_item_weight=cfg.next_item_weight,
+            weights=prior.Weights(cfg.ease_weight, cfg.recent_popularity_weight, cfg.next_item_weight),
         )
         return cands, inputs
 
@@ -249,5 +249,6 @@ class Engine:
             version=model.version if model is not None else "",
             catalog_genres=self.catalog.genres,
             half_life_ms=fresh_features.popularity_half_life_ms(),
+            recent_half_life_ms=fresh_features.recent_popularity_half_life_ms(),
         )
         return True

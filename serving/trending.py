@@ -32,6 +32,7 @@ class Trend:
     pos: np.ndarray | None = None  # model positions of ``items``, computed at refresh for ``version``
     version: str = ""
     stream_ms: int = 0  # the stream's time at the refresh: newest window end / event written
+    recent: np.ndarray | None = None  # FOR_YOU's recent popularity of every item of ``version`` (by position)
     popular: list[str] = field(default_factory=list)  # by decayed popularity now, most first
     popular_scores: list[float] = field(default_factory=list)
     genre_popular: dict[int, list[str]] = field(default_factory=dict)  # genre axis position → ``popular`` order
@@ -51,9 +52,11 @@ def build(
     version: str,
     catalog_genres: Mapping[str, Sequence[str]],
     half_life_ms: float,
+    recent_half_life_ms: float,
 ) -> Trend:
-    """The trending list (windows within ``max_age_ms`` of the stream's time, by count, ties by id) and, when
-    no model is loaded (``item_pos`` None), the decayed-popularity lists overall and per genre."""
+    """The trending list (windows within ``max_age_ms`` of the stream's time, by count, ties by id) and the
+    model items' recent popularity, or, when no model is loaded (``item_pos`` None), the decayed-popularity lists
+    overall and per genre."""
     now = stream_time(got)
     fresh = [(i, t.count) for i, t in got.items() if t.count > 0 and now - t.window_end_ms <= max_age_ms]
     fresh.sort(key=lambda x: (-x[1], x[0]))
@@ -61,7 +64,8 @@ def build(
     counts = [c for _, c in fresh]
     if item_pos is not None:
         pos = np.fromiter((item_pos.get(i, -1) for i in items), np.int64, len(items))
-        return Trend(items, counts, pos, version, stream_ms=now)
+        recent = recent_popularity(got, item_pos, now, recent_half_life_ms)
+        return Trend(items, counts, pos, version, stream_ms=now, recent=recent)
     trend = Trend(items, counts, stream_ms=now)
     # Decayed to the stream's time with the speed layer's half-life, so items last seen at different times compare.
     pop = [
@@ -82,6 +86,22 @@ def build(
             trend.genre_popular.setdefault(g, []).append(i)
     trend.popular_genres = [int(g) for g in np.argsort(-mass, kind="stable") if mass[g] > 0]
     return trend
+
+
+def recent_popularity(
+    got: Mapping[str, Trending], item_pos: Mapping[str, int], now: int, half_life_ms: float
+) -> np.ndarray:
+    """log(1 + ``popularity_recent``) of every model item, decayed from its newest engagement to the stream's time
+    ``now`` (0 for items nobody engaged with): the recent-popularity part of FOR_YOU's prior, as the offline
+    ensemble scored it (benchmarks/ensemble_quality.py ``decayed_popularity``)."""
+    out = np.zeros(len(item_pos), np.float32)
+    hit = [(item_pos[i], t) for i, t in got.items() if t.popularity_recent > 0 and i in item_pos]
+    if hit:
+        pos = np.fromiter((p for p, _ in hit), np.int64, len(hit))
+        value = np.fromiter((t.popularity_recent for _, t in hit), np.float64, len(hit))
+        age = np.fromiter((max(0, now - t.last_event_ms) for _, t in hit), np.float64, len(hit))
+        out[pos] = np.log1p(value * np.exp2(-age / half_life_ms))
+    return out
 
 
 def keep_trending_place(scores: np.ndarray, known: np.ndarray) -> None:

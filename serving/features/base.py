@@ -49,12 +49,13 @@ class ItemFeatures:
 
 @dataclass(frozen=True)
 class Trending:
-    """``item_fresh`` of one item (speed layer): the newest 1 h window count and the decayed popularity."""
+    """``item_fresh`` of one item (speed layer): the newest 1 h window count and the decayed popularities."""
 
     count: int
     window_end_ms: int
     decayed_popularity: float = 0.0  # Σ 2^-(T - t)/half_life over engagement events, at T = last_event_ms
     last_event_ms: int = 0
+    popularity_recent: float = 0.0  # the same with the weeks-long half-life of FOR_YOU's recent-popularity part
 
 
 class FeatureReader(Protocol):

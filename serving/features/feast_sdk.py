@@ -79,9 +79,9 @@ class FeastFeatureReader:
     async def read_trending(self, item_ids: Sequence[str]) -> dict[str, Trending]:
         rows = await asyncio.to_thread(self._read, "item_id", item_ids, _refs(ITEM_FRESH_VIEW, ITEM_FRESH_FIELDS))
         return {
-            i: Trending(int(c or 0), int(e or 0), float(p or 0.0), int(t or 0))
-            for i, (c, e, p, t) in zip(item_ids, rows, strict=True)
-            if c or p
+            i: Trending(int(c or 0), int(e or 0), float(p or 0.0), int(t or 0), float(r or 0.0))
+            for i, (c, e, p, t, r) in zip(item_ids, rows, strict=True)
+            if c or p or r
         }
 
     async def close(self) -> None:

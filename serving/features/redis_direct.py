@@ -35,21 +35,27 @@ USER_BATCH_FIELDS = (
     "seen_hashes",
 )
 ITEM_BATCH_FIELDS = ("popularity", "n_ratings", "mean_rating", "genres", "year", "age_days")
-ITEM_FRESH_FIELDS = ("trending_1h", "trending_window_end_ms", "decayed_popularity", "last_event_ms")
+ITEM_FRESH_FIELDS = (
+    "trending_1h",
+    "trending_window_end_ms",
+    "decayed_popularity",
+    "last_event_ms",
+    "popularity_recent",
+)
 _CHUNK = 1000
 # Trending of every catalog item, every few seconds: a pipeline of one HMGET per item cost ~120 ms of Python
 # CPU per refresh for 5 000 items (command packing and reply parsing), in slices that stalled the event loop
 # between requests. This script does the per-item reads inside Redis and returns only the items that have a
-# count or a popularity (position and the four item_fresh fields), ~5 ms of client CPU for 5 000 items.
+# count or a popularity (position and the five item_fresh fields), ~5 ms of client CPU for 5 000 items.
 # Keys are passed as KEYS, so it is correct for a single Redis (the Feast online store here); on Redis
 # Cluster the keys of one call would have to share a slot.
 _TRENDING_LUA = """
 local out = {}
 for i, key in ipairs(KEYS) do
-  local v = redis.call('HMGET', key, ARGV[1], ARGV[2], ARGV[3], ARGV[4])
-  if v[1] or v[3] then
+  local v = redis.call('HMGET', key, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+  if v[1] or v[3] or v[5] then
     out[#out + 1] = i
-    for f = 1, 4 do out[#out + 1] = v[f] end
+    for f = 1, 5 do out[#out + 1] = v[f] end
   end
 end
 return out
@@ -185,11 +191,11 @@ class RedisFeatureReader:
         out: dict[str, Trending] = {}
         for start in range(0, len(keys), _CHUNK):
             flat = await self._trending_script(keys=keys[start : start + _CHUNK], args=self._trend_fields)
-            for k in range(0, len(flat), 5):
-                count, end, pop, last = (decode(x) for x in flat[k + 1 : k + 5])
-                if count or pop:
+            for k in range(0, len(flat), 6):
+                count, end, pop, last, recent = (decode(x) for x in flat[k + 1 : k + 6])
+                if count or pop or recent:
                     out[item_ids[start + int(flat[k]) - 1]] = Trending(
-                        int(count or 0), int(end or 0), float(pop or 0.0), int(last or 0)
+                        int(count or 0), int(end or 0), float(pop or 0.0), int(last or 0), float(recent or 0.0)
                     )
         return out
 

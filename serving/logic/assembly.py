@@ -19,7 +19,7 @@ from hybridrec import seen
 from hybridrec.contract import GENRES
 from serving.config import ServingConfig, Variant
 from serving.domain import Row, Slot
-from serving.logic import diversity, exploration, filters
+from serving.logic import diversity, exploration, filters, prior
 from serving.logic.candidates import Cands
 from serving.model import inputs as mi
 
@@ -30,6 +30,12 @@ if TYPE_CHECKING:
 I2I_REASON = "often watched with what you watched recently"
 """Reason of a FOR_YOU slot that the item-to-item neighbours of the user's newest engagements brought or scored
 (the titles are the explanations, ADR-001)."""
+EASE_REASON = "liked by people who liked what you watched"
+"""… a FOR_YOU slot whose prior EASE's neighbours of everything the user engaged with led."""
+RECENT_REASON = "popular lately"
+"""… a FOR_YOU slot whose prior the recent popularity of the speed layer led."""
+PRIOR_REASONS = {prior.CO_OCCURRENCE: I2I_REASON, prior.EASE: EASE_REASON, prior.RECENT: RECENT_REASON}
+"""The reason by the part of FOR_YOU's prior that led the slot's score (the sequence model: the first one's)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,14 @@ class Kept:
     pos: np.ndarray | None
     top: np.ndarray
     prior: np.ndarray | None = None  # item-to-item score of ``items`` (FOR_YOU), for the slot's reason
+    lead: np.ndarray | None = None  # the part of the prior that led it
+
+
+def prior_reason(r: Kept, k: int, row_reason: str) -> str:
+    """The reason of slot ``k`` of a row: the part of FOR_YOU's prior that scored it, else the row's own."""
+    if r.prior is None or r.prior[k] <= 0:
+        return row_reason
+    return I2I_REASON if r.lead is None else PRIOR_REASONS.get(int(r.lead[k]), I2I_REASON)
 
 
 def hashes_of(c: Cands, model: LoadedModel | None) -> np.ndarray:
@@ -84,7 +98,8 @@ def filtered(c: Cands, seen_hashes: np.ndarray, used: set[str], pool: int, model
     # Diversity trades score for genre spread among the best few times per_row, not the whole tail.
     top = np.argsort(-scores, kind="stable")[:pool]
     prior = c.prior[idx] if c.prior is not None and len(c.prior) == len(c.items) else None
-    return Kept(c, [c.items[k] for k in kept], scores, None if c.pos is None else c.pos[idx], top, prior)
+    lead = c.lead[idx] if c.lead is not None and len(c.lead) == len(c.items) else None
+    return Kept(c, [c.items[k] for k in kept], scores, None if c.pos is None else c.pos[idx], top, prior, lead)
 
 
 def genres_of(
@@ -168,11 +183,7 @@ def assemble(
                 Slot(
                     r.items[p.index],
                     float(r.scores[p.index]),
-                    "exploring something new"
-                    if p.explored
-                    else I2I_REASON
-                    if r.prior is not None and r.prior[p.index] > 0
-                    else plan.reason,
+                    "exploring something new" if p.explored else prior_reason(r, p.index, plan.reason),
                     p.explored,
                     p.propensity,
                 )

@@ -7,8 +7,9 @@ and popularity lists. Works on plain data and the loaded model's in-memory searc
 FOR_YOU's order is a weighted reciprocal-rank fusion of the ranker's score and the item-to-item score
 (:func:`rank_fusion`, ``serving.i2i_weight``): the replay measured the co-occurrence lists well ahead of
 what the ranker alone serves (docs/benchmarks.md), and a rank fusion needs no calibration between the two.
-When the version carries the sequence model, that item-to-item score is its blend with the model's next-item
-score (:mod:`serving.logic.next_item`, ``serving.next_item_weight``).
+When the version carries EASE's lists (and the speed layer recent popularity, or the version a sequence model),
+that item-to-item score is the score fusion of those parts (:mod:`serving.logic.prior`, ``serving.ease_weight``,
+``serving.recent_popularity_weight``, ``serving.next_item_weight``).
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ import numpy as np
 from hybridrec import neighbours
 from hybridrec.contract import GENRES
 from serving.domain import RowKind
-from serving.logic import next_item
+from serving.logic import prior
 from serving.logic.rows import RowPlan, plan_rows
+
+NO_EXTRA_PARTS = prior.Weights()
+"""FOR_YOU's prior of the co-occurrence neighbours alone (callers that pass no weights)."""
 
 if TYPE_CHECKING:
     from serving.features.base import UserFeatures
@@ -41,6 +45,7 @@ class Cands:
     scores: np.ndarray | None = None
     pos: np.ndarray | None = None  # model positions of ``items`` (-1: not in the model), when known
     prior: np.ndarray | None = None  # item-to-item score of ``items`` (0: not a neighbour), fused after scoring
+    lead: np.ndarray | None = None  # which part of the prior led each item's score (``prior.Prior.lead``)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -235,7 +240,7 @@ def personal_cands(
     i2i_seeds: int = 0,
     i2i_decay: float = 0.7,
     i2i_weight: float = 0.0,
-    next_item_weight: float = 0.0,
+    weights: prior.Weights = NO_EXTRA_PARTS,
 ) -> list[Cands]:
     """Every planned row of a page with a model: one batched inner-product search for FOR_YOU, one batched
     cosine search for the BECAUSE rows, the batch top-K fused into FOR_YOU, list rows from memory. Hidden items
@@ -298,10 +303,11 @@ def personal_cands(
             out[r].pos = prow[keep].astype(np.int64)
             out[r].items = [ids[p] for p in out[r].pos.tolist()]
             out[r].base = srow[keep].astype(np.float64)
-    blended = next_item.prior(model, user, hidden, i2i_seeds, i2i_decay, next_item_weight) if for_you >= 0 else None
-    if blended is not None:  # the sequence model's blend with the neighbours: its best n join, it scores them all
-        i2i_pos = top_positions(blended, n)
-        i2i_score = blended[i2i_pos]
+    recent = trend.recent if trend.version == model.version else None
+    blended = prior.prior(model, user, hidden, recent, i2i_seeds, i2i_decay, weights) if for_you >= 0 else None
+    if blended is not None:  # the fused prior of every part: its best n join, it scores them all
+        i2i_pos = top_positions(blended.score, n)
+        i2i_score = blended.score[i2i_pos]
     elif for_you >= 0:
         i2i_pos, i2i_score = item_to_item(model, user, hidden, i2i_seeds, i2i_decay, n)
     else:
@@ -321,7 +327,8 @@ def personal_cands(
             c.items, c.base = fuse(c.items, top_k, i2i, weights=weights)
             c.pos = np.fromiter((model.item_pos.get(i, -1) for i in c.items), np.int64, len(c.items))
         if blended is not None:
-            c.prior = np.where(c.pos >= 0, blended[np.maximum(c.pos, 0)], 0.0)
+            c.prior = np.where(c.pos >= 0, blended.score[np.maximum(c.pos, 0)], 0.0)
+            c.lead = blended.lead[np.maximum(c.pos, 0)]
         elif len(i2i_pos):
             c.prior = lookup(i2i_pos, i2i_score, c.pos)
     return out

@@ -22,6 +22,7 @@ import torch
 from hybridrec import seen, sequence
 from hybridrec.contract import GENRES
 from hybridrec.model_artifacts import (
+    EASE_NEIGHBOURS,
     INDEX,
     ITEM_IDS,
     ITEM_VECS,
@@ -67,6 +68,7 @@ class LoadedModel:
     similar_index: faiss.Index | None = None  # over unit item vectors; None for versions published without it
     neighbours: Neighbours | None = None  # co-occurrence lists by position; None for versions published without
     next_item: sequence.NextItemModel | None = None  # over the item positions; None for versions published without
+    ease: Neighbours | None = None  # EASE's lists by position (FOR_YOU's prior); None for versions published without
     _item_t: tuple | None = field(default=None, repr=False)  # (the item arrays, their tensor views)
     fast_weights: FastRanker | None = field(default=None, repr=False)  # the ranker's layers read for numpy
     fast: FastRanker | None = field(default=None, repr=False)  # over the current item matrices, checked
@@ -246,6 +248,16 @@ def script_forward(
     return engagement.numpy()
 
 
+def _read_neighbours(version: ModelVersion, name: str, n_items: int) -> Neighbours | None:
+    """A version's neighbour lists ``name``, None when it was published without them."""
+    if name not in version.manifest["artifacts"]:
+        return None
+    out = Neighbours.load(version.artifact(name))
+    if out.n_items != n_items:
+        raise ValueError(f"{version.version}: {name} covers {out.n_items} items, the model {n_items}")
+    return out
+
+
 def _neighbours(
     index: faiss.Index | None, queries: np.ndarray, vectors: Callable[[], np.ndarray], k: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -289,11 +301,7 @@ def load_version(version: ModelVersion) -> LoadedModel:
         _read_index(version, SIMILAR_INDEX, item_vecs.shape) if SIMILAR_INDEX in version.manifest["artifacts"] else None
     )
     popular = [r["item_id"] for r in json.loads(version.artifact(POPULAR).read_text())]
-    neighbours = Neighbours.load(version.artifact(NEIGHBOURS)) if NEIGHBOURS in version.manifest["artifacts"] else None
-    if neighbours is not None and neighbours.n_items != len(item_ids):
-        raise ValueError(
-            f"{version.version}: {NEIGHBOURS} covers {neighbours.n_items} items, the model {len(item_ids)}"
-        )
+    neighbours, ease = (_read_neighbours(version, name, len(item_ids)) for name in (NEIGHBOURS, EASE_NEIGHBOURS))
     next_item = sequence.load(version.artifact(NEXT_ITEM)) if NEXT_ITEM in version.manifest["artifacts"] else None
     if next_item is not None and next_item.n_items != len(item_ids):
         raise ValueError(f"{version.version}: {NEXT_ITEM} covers {next_item.n_items} items, the model {len(item_ids)}")
@@ -312,6 +320,7 @@ def load_version(version: ModelVersion) -> LoadedModel:
         similar_index=similar_index,
         neighbours=neighbours,
         next_item=next_item,
+        ease=ease,
     )
     model.attach_item_features({}, {})
     warm_up(model)

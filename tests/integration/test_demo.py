@@ -133,3 +133,72 @@ def test_the_burst_is_explained_and_the_report_has_every_section(demo: tuple[dic
     html = (workdir / "report.html").read_text()
     for section in ("Ingest", "Freshness", "Ranker latency", "next-item replay", "served: hybrid", "EASE", "burst"):
         assert section in html, section
+
+
+def test_ease_neighbours_published_by_batch_reach_the_served_for_you_rows(
+    demo: tuple[dict[str, Any], Path], services: Settings, tmp_path: Path
+) -> None:
+    """The nightly batch published EASE's neighbour lists with the version beside the co-occurrence ones; a real
+    gRPC ranker serving that version from the registry, with the user's fresh features in Redis (Feast's write
+    path) and FOR_YOU's prior set to EASE alone, fills FOR_YOU with the EASE neighbours of what the user engaged
+    with, best first, each slot saying so. (The shipped weights: docs/evaluation.md.)"""
+    import asyncio
+
+    import numpy as np
+
+    from hybridrec.feature_store import apply_definitions
+    from hybridrec.neighbours import Neighbours, score_all
+    from hybridrec_pb import ranker_pb2 as pb
+    from serving.catalog import Catalog
+    from serving.features.base import UserFeatures
+    from serving.logic.assembly import EASE_REASON
+    from serving.server import start
+    from tests.support import serving_env as env
+
+    result, workdir = demo
+    assert result["batch"]["ease_neighbours"]["pairs"] > 0, result["batch"]
+    version = next((workdir / "data" / "registry").rglob("manifest.json")).parent
+    assert "ease_neighbours.npz" in json.loads((version / "manifest.json").read_text())["artifacts"]
+    lists = Neighbours.load(version / "ease_neighbours.npz")
+    item_ids: list[str] = json.loads((version / "item_ids.json").read_text())
+    user = json.loads((version / "user_ids.json").read_text())[0]  # known to the model: FOR_YOU is planned
+    engaged = [int(np.argmax(np.diff(lists.indptr)))]  # the item with the longest list
+    engaged += [int(p) for p in lists.of(engaged[0])[0][:2]]  # and two of its neighbours
+    want = score_all(lists, engaged, 1.0)
+    want[engaged] = 0.0
+    settings = env.serving_settings(
+        services,
+        tmp_path,
+        log_impressions=False,
+        exploration_rate=0.0,
+        diversity=0.0,
+        i2i_seeds=0,
+        i2i_weight=1.0,
+        ease_weight=1.0,
+        recent_popularity_weight=0.0,
+    )
+    settings = settings.model_copy(
+        update={"paths": settings.paths.model_copy(update={"registry_dir": workdir / "data" / "registry"})}
+    )
+    ids = [item_ids[p] for p in engaged]
+    apply_definitions(settings)
+    env.write_users(settings, {user: UserFeatures(recent_items=tuple(ids), engaged_items=tuple(ids), last_event_ms=1)})
+
+    async def for_you() -> pb.Row:
+        running = await start(settings, catalog=Catalog({i: i for i in item_ids}, {}), load_catalog=False)
+        channel, ranker = env.stub(running.port)
+        try:
+            page = await ranker.GetHomepage(
+                pb.HomepageRequest(user_id=user, n_rows=3, items_per_row=10, context=pb.RequestContext(device=2)),
+                timeout=10,
+            )
+            return next(r for r in page.rows if r.type == pb.FOR_YOU)
+        finally:
+            await channel.close()
+            await running.stop(1.0)
+
+    row = asyncio.run(for_you())
+    by_ease = [i.item_id for i in row.items if i.reason == EASE_REASON]
+    assert len(by_ease) >= 5, row
+    assert {item_ids.index(i) for i in by_ease} <= set(np.flatnonzero(want > 0).tolist()), row
+    assert row.items[0].item_id == item_ids[int(np.argmax(want))], (row.items[0], want.max())

@@ -58,3 +58,40 @@ def test_lists_round_trip_and_a_broken_file_is_refused(tmp_path: Path) -> None:
     np.savez(tmp_path / "bad.npz", indptr=np.array([0, 1, 2]), indices=np.array([5, 0]), scores=np.ones(2))
     with pytest.raises(ValueError, match="outside"):
         nb.Neighbours.load(tmp_path / "bad.npz")
+
+
+def _dense_ease(seqs: list[list[int]], n: int, lam: float) -> np.ndarray:
+    """EASE's closed form by the book on the binary user × item matrix (every item kept)."""
+    x = np.zeros((len(seqs), n))
+    for r, s in enumerate(seqs):
+        x[r, s] = 1.0
+    p = np.linalg.inv(x.T @ x + lam * np.eye(n))
+    b = -p / np.diag(p)
+    np.fill_diagonal(b, 0.0)
+    return b
+
+
+def test_ease_lists_are_the_largest_positive_weights_of_the_closed_form() -> None:
+    rng = np.random.default_rng(3)
+    seqs = [rng.choice(8, size=int(rng.integers(2, 6)), replace=False).tolist() for _ in range(40)]
+    b = _dense_ease(seqs, 8, lam=5.0)
+    got = nb.ease(seqs, 8, lam=5.0, k=3, max_items=100)
+    for j in range(8):
+        pos, w = got.of(j)
+        want = [i for i in np.argsort(-b[j], kind="stable")[:3] if b[j, i] > 0]
+        assert pos.tolist() == want and w == pytest.approx(b[j, want], rel=1e-4)
+    # scoring a user sums the rows of everything they engaged with (decay 1), truncated to the lists
+    user = [1, 4]
+    dense = np.zeros(8)
+    for j in user:
+        pos, w = got.of(j)
+        dense[pos] += w
+    assert nb.score_all(got, user, 1.0) == pytest.approx(dense)
+
+
+def test_ease_keeps_the_most_engaged_items_and_leaves_out_items_of_one_user() -> None:
+    seqs = [[0, 1], [0, 1, 2], [0, 2], [0, 3]]  # users per item: 4, 2, 2, 1
+    got = nb.ease(seqs, 5, lam=1.0, k=5, max_items=2)
+    kept = {j for j in range(5) if len(got.of(j)[0])} | set(got.indices.tolist())
+    assert kept <= {0, 1} and got.n_items == 5  # item 3 (one user) and 4 (none) never; 2 is beyond max_items
+    assert len(nb.ease([[0], [1]], 3, lam=1.0, k=5, max_items=10).indices) == 0  # nothing engaged twice

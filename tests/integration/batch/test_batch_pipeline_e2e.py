@@ -66,9 +66,11 @@ def test_pipeline_trains_evaluates_registers_and_promotes(run_report: main.RunRe
         "faiss_similar.index",
         "popularity.json",
         "item_neighbours.npz",
+        "ease_neighbours.npz",
         "next_item.pt",
     } <= set(m["artifacts"])
     assert r.neighbours["pairs"] > 0 and m["metrics"]["neighbours"] == r.neighbours
+    assert r.ease_neighbours["pairs"] > 0 and m["metrics"]["ease_neighbours"] == r.ease_neighbours
     assert r.next_item["windows"] > 0 and r.next_item["epochs"] >= 1 and m["metrics"]["next_item"] == r.next_item
     assert m["data_window"]["as_of"] == AS_OF.isoformat() and m["metrics"]["ann"]["recall"] == pytest.approx(1.0)
     assert m["metrics"]["ann_similar"]["recall"] == pytest.approx(1.0)

@@ -448,7 +448,7 @@ def test_the_sequence_model_blends_into_the_item_to_item_prior_and_leads_for_you
     a version without the model) serves the neighbours alone."""
     from hybridrec import sequence
     from hybridrec.neighbours import cooccurrence
-    from serving.logic import next_item
+    from serving.logic.prior import Weights, prior
 
     w, model = loaded
     seqs = [[5, 100 + k] for k in range(5) for _ in range(3)]
@@ -457,9 +457,9 @@ def test_the_sequence_model_blends_into_the_item_to_item_prior_and_leads_for_you
     seq_model = sequence.train([[5, 7]] * 20, len(w.item_ids), cfg_seq)
     both = replace(model, neighbours=cooccurrence(seqs, counts, window=1), next_item=seq_model)
     user = replace(kit.heavy_user(w, now_ms=NOW), recent_items=("i5",), engaged_items=("i5",))
-    prior = next_item.prior(both, user, frozenset(), 10, 0.7, 0.7)
-    assert prior is not None and int(np.argmax(prior)) == both.item_pos["i7"]
-    assert prior[both.item_pos["i5"]] == 0.0  # engaged: never proposed
+    blended = prior(both, user, frozenset(), None, 10, 0.7, Weights(next_item=0.7))
+    assert blended is not None and int(np.argmax(blended.score)) == both.item_pos["i7"]
+    assert blended.score[both.item_pos["i5"]] == 0.0  # engaged: never proposed
     feats = MemoryFeatures(users={"u1": user}, items=w.item_features())
     # the row in the prior's order (the untrained test ranker's share of the rank fusion left out)
     cfg = RELAXED.model_copy(
@@ -471,7 +471,7 @@ def test_the_sequence_model_blends_into_the_item_to_item_prior_and_leads_for_you
     off, _, _ = _engine(w, both, feats, cfg=cfg.model_copy(update={"next_item_weight": 0.0}))
     alone, _, _ = _engine(w, replace(both, next_item=None), feats, cfg=cfg)
     for engine in (off, alone):
-        assert next_item.prior(replace(both, next_item=None), user, frozenset(), 10, 0.7, 0.7) is None
+        assert prior(replace(both, next_item=None), user, frozenset(), None, 10, 0.7, Weights(next_item=0.7)) is None
         top3 = [s.item_id for s in asyncio.run(engine.homepage(_q())).rows[0].items[:3]]
         assert set(top3) <= {f"i{100 + k}" for k in range(5)}, top3
 
@@ -516,3 +516,85 @@ def test_no_model_ever_serves_speed_layer_trending_and_popularity_of_the_catalog
     assert not asyncio.run(bare.refresh_trending())
     empty = asyncio.run(bare.homepage(_q()))
     assert empty.rows == [] and "model:unavailable" in empty.degraded
+
+
+def test_recent_popularity_is_decayed_to_the_stream_s_time_not_the_wall_clock(
+    loaded: tuple[kit.World, LoadedModel],
+) -> None:
+    """The trending refresh turns the speed layer's ``popularity_recent`` into log(1 + count decayed to the
+    newest time the stream has reached) for every model item: a 2018 replay decays by 2018's clock."""
+    from serving.features.base import Trending
+
+    w, model = loaded
+    now = 1_530_000_000_000  # mid-2018: the server's clock is years later
+    half = fresh_features.recent_popularity_half_life_ms()
+    feats = MemoryFeatures(
+        trending={
+            "i3": Trending(0, 0, 0.0, now, 8.0),  # engaged just now
+            "i4": Trending(0, 0, 0.0, now - half, 8.0),  # one half-life before: counts 4
+            "i5": Trending(2, now, 1.0, now),  # no recent popularity: 0
+            "gone": Trending(0, 0, 0.0, now, 50.0),  # not in the model: left out
+        }
+    )
+    engine, _, _ = _engine(w, model, feats)
+    assert asyncio.run(engine.refresh_trending())
+    recent = engine.trend.recent
+    assert recent is not None and len(recent) == len(model.item_ids) and engine.trend.version == model.version
+    assert recent[model.item_pos["i3"]] == pytest.approx(np.log1p(8.0))
+    assert recent[model.item_pos["i4"]] == pytest.approx(np.log1p(4.0))
+    assert recent[model.item_pos["i5"]] == 0.0 and np.count_nonzero(recent) == 2
+
+
+def test_ease_neighbours_and_recent_popularity_join_for_you_with_their_own_reasons(
+    loaded: tuple[kit.World, LoadedModel],
+) -> None:
+    """FOR_YOU's prior fuses the co-occurrence neighbours of the newest engagements (i5 → i100..i102), EASE's
+    neighbours of everything the user engaged with (i6 → i110..i112) and the recent popularity (i115..i117); each
+    part's items join the row, say which part brought them, and a part whose weight is 0 (or that the version
+    lacks) is left out."""
+    from hybridrec.neighbours import Neighbours, cooccurrence
+    from serving.logic.assembly import EASE_REASON, I2I_REASON, RECENT_REASON
+    from serving.logic.prior import Weights, prior
+
+    w, model = loaded
+    n = len(w.item_ids)
+    seqs = [[5, 100 + k] for k in range(3) for _ in range(3)]
+    counts = np.bincount(np.concatenate(seqs), minlength=n).astype(float)
+    ease = Neighbours(
+        np.concatenate(([0] * 7, [3] * (n - 6))).astype(np.int64),  # only item 6 has lists
+        np.array([110, 111, 112], np.int32),
+        np.array([0.3, 0.2, 0.1], np.float32),
+    )
+    both = replace(model, neighbours=cooccurrence(seqs, counts, window=1), ease=ease)
+    recent = np.zeros(n, np.float32)
+    recent[[115, 116, 117]] = [3.0, 2.5, 2.0]
+    user = replace(kit.heavy_user(w, now_ms=NOW), recent_items=("i5", "i6"), engaged_items=("i5", "i6"))
+    got = prior(both, user, frozenset(), recent, 10, 0.7, Weights(ease=0.3, recent=0.3))
+    assert got is not None
+    lead = {i: int(got.lead[i]) for i in (100, 110, 115)}
+    assert lead == {100: 0, 110: 1, 115: 2}
+    assert got.score[5] == got.score[6] == 0.0  # engaged: never proposed
+    feats = MemoryFeatures(users={"u1": user}, items=w.item_features())
+    cfg = RELAXED.model_copy(
+        update={
+            "exploration_rate": 0.0,
+            "diversity": 0.0,
+            "i2i_weight": 1.0,
+            "ease_weight": 0.3,
+            "recent_popularity_weight": 0.3,
+        }
+    )
+    engine, _, _ = _engine(w, both, feats, cfg=cfg)
+    engine.trend = replace(engine.trend, recent=recent, version=both.version)
+    row = asyncio.run(engine.homepage(_q(items_per_row=12))).rows[0]
+    assert row.kind is RowKind.FOR_YOU
+    by_reason = {r: {s.item_id for s in row.items if s.reason == r} for r in (I2I_REASON, EASE_REASON, RECENT_REASON)}
+    assert by_reason[I2I_REASON] >= {"i100", "i101", "i102"}, row.items
+    assert by_reason[EASE_REASON] >= {"i110", "i111", "i112"}, row.items
+    assert by_reason[RECENT_REASON] >= {"i115", "i116", "i117"}, row.items
+    # EASE's weight 0 and no recent popularity: the co-occurrence lists alone, as before
+    off, _, _ = _engine(w, both, feats, cfg=cfg.model_copy(update={"ease_weight": 0.0}))
+    assert prior(both, user, frozenset(), None, 10, 0.7, Weights(ease=0.0, recent=0.3)) is None
+    items = [s for s in asyncio.run(off.homepage(_q(items_per_row=12))).rows[0].items]
+    assert not {s.item_id for s in items} & {"i110", "i111", "i112"}
+    assert all(s.reason != EASE_REASON for s in items)

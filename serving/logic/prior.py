@@ -1,0 +1,88 @@
+"""FOR_YOU's prior from what the user engaged with just now and what everyone engages with lately: a score fusion
+(``hybridrec.sequence.blend_many``, each part min-max scaled over the items the user has not engaged with) of
+the co-occurrence neighbours of the user's newest engagements, EASE's neighbours of everything they engaged with
+(both lists published by the batch layer with the version), the recent popularity of every item (the speed
+layer's ``popularity_recent``, decayed to the stream's time by the trending refresh) and, when the version carries
+it, the sequence model's next-item score: the ensemble the offline try measured (benchmarks/ensemble_quality.py
+``--served``). Pure: the loaded model, the user's fresh features and the recent popularity in, a score for every
+model item out; no I/O.
+
+The user's engagements are the speed layer's ``engaged_items`` (else ``recent_items``), newest first, hidden items
+left out, so an event streamed a second ago moves the row on the next request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hybridrec import neighbours, sequence
+
+if TYPE_CHECKING:
+    from serving.features.base import UserFeatures
+    from serving.model.bundle import LoadedModel
+
+
+CO_OCCURRENCE, EASE, RECENT, NEXT_ITEM = range(4)
+"""Index of each part in :attr:`Prior.lead`."""
+
+
+@dataclass(frozen=True)
+class Prior:
+    """The fused score of every model item and which part contributed most to it (the slot's reason)."""
+
+    score: np.ndarray
+    lead: np.ndarray  # int8 part index per item
+
+
+@dataclass(frozen=True)
+class Weights:
+    """The parts' weights: EASE and recent popularity take theirs, co-occurrence the rest of 1; the sequence
+    model's share ``next_item`` then scales all of those by ``1 - next_item``."""
+
+    ease: float = 0.0
+    recent: float = 0.0
+    next_item: float = 0.0
+
+
+def engaged_positions(model: LoadedModel, user: UserFeatures, hidden: frozenset[str]) -> list[int]:
+    """Model positions of the user's distinct engagements, newest first (unknown items left out)."""
+    engaged = user.engaged_items or tuple(dict.fromkeys(user.recent_items))
+    pos = (model.item_pos.get(i, -1) for i in engaged if i not in hidden)
+    return [p for p in pos if p >= 0]
+
+
+def prior(
+    model: LoadedModel,
+    user: UserFeatures | None,
+    hidden: frozenset[str],
+    recent: np.ndarray | None,
+    seeds: int,
+    decay: float,
+    w: Weights,
+) -> Prior | None:
+    """Every model item's FOR_YOU prior, or None when no part beside the co-occurrence one is there (no EASE
+    lists, recent popularity or sequence model in this version, or their weights 0) or the user is unknown: the
+    caller then keeps the co-occurrence lists alone. ``recent``: the recent popularity by model position."""
+    seq_on = model.next_item is not None and w.next_item > 0.0
+    ease_on = model.ease is not None and w.ease > 0.0
+    recent_on = recent is not None and len(recent) == len(model.item_ids) and w.recent > 0.0
+    if user is None or not (seq_on or ease_on or recent_on):
+        return None
+    engaged = engaged_positions(model, user, hidden)
+    zeros = np.zeros(len(model.item_ids), np.float32)
+    rest = 1.0 - w.next_item if seq_on else 1.0
+    ease_w, recent_w = (w.ease if ease_on else 0.0), (w.recent if recent_on else 0.0)  # a missing part weighs 0
+    parts = [
+        neighbours.score_all(model.neighbours, engaged[:seeds], decay) if model.neighbours is not None else zeros,
+        neighbours.score_all(model.ease, engaged, 1.0) if ease_on and model.ease is not None else zeros,
+        recent if recent_on and recent is not None else zeros,
+    ]
+    weights = [rest * (1.0 - ease_w - recent_w), rest * ease_w, rest * recent_w]
+    if seq_on and model.next_item is not None and engaged:
+        parts.append(sequence.score(model.next_item, [engaged[: model.next_item.max_len][::-1]])[0])
+        weights.append(w.next_item)
+    shares = np.stack([sequence.blend_many((p,), (wt,), engaged) for p, wt in zip(parts, weights, strict=True)])
+    return Prior(shares.sum(axis=0), shares.argmax(axis=0).astype(np.int8))
