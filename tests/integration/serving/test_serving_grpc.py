@@ -215,6 +215,7 @@ def test_trending_row_only_from_the_speed_layer_s_counts(isolated: Settings, tmp
                     "trending_window_end_ms": NOW,
                     "decayed_popularity": float(c),
                     "last_event_ms": NOW,
+                    "popularity_recent": float(c),
                     "event_timestamp": ts,
                 }
                 for i, c in counted.items()

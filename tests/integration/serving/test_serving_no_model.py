@@ -64,6 +64,7 @@ def test_no_model_serves_trending_and_popularity_rows_from_the_speed_layer(isola
                     "trending_window_end_ms": e,
                     "decayed_popularity": p,
                     "last_event_ms": t,
+                    "popularity_recent": p,  # (FOR_YOU's part: no model, so no FOR_YOU here)
                     "event_timestamp": ts,
                 }
                 for i, (c, e, p, t) in fresh.items()
