@@ -86,27 +86,28 @@ class ServingConfig(_Section):
     )
     i2i_decay: float = Field(0.7, gt=0.0, le=1.0, description="weight of each older seed relative to the next newer")
     i2i_weight: float = Field(
-        0.7,
+        1.0,
         ge=0.0,
         le=1.0,
-        description="FOR_YOU order: share of the item-to-item rank against the ranker's "
-        "(weighted reciprocal-rank fusion)",
+        description="FOR_YOU order: share of the item-to-item prior's rank against the ranker's (weighted "
+        "reciprocal-rank fusion; 1 = the prior's order, the ranker's only for items without one). 1 since session 7: "
+        "with the ensemble prior the replays measured +4-5 % over the co-occurrence prior at 0.7 (docs/evaluation.md)",
     )
     ease_weight: float = Field(
-        0.0,
+        0.3,
         ge=0.0,
         le=1.0,
         description="FOR_YOU: weight of EASE's neighbours of everything the user engaged with in the item-to-item "
         "prior (min-max score fusion; the co-occurrence neighbours weigh 1 - ease - recent popularity; versions "
-        "without ease_neighbours.npz leave it out). Off (0) by default: at i2i_weight 0.7 the replay did not move; "
-        "0.3 with i2i_weight 1 measured +4 % on both MovieLens sets (docs/evaluation.md)",
+        "without ease_neighbours.npz leave it out; 0 = off). With i2i_weight 1 the replay measured +4 % on both "
+        "MovieLens sets at history fraction 0.9 (docs/evaluation.md)",
     )
     recent_popularity_weight: float = Field(
-        0.0,
+        0.2,
         ge=0.0,
         le=1.0,
         description="FOR_YOU: weight of the items' recent popularity (the speed layer's popularity_recent, decayed "
-        "to the stream's time) in the item-to-item prior. Off (0) by default with ease_weight; 0.2 offline",
+        "to the stream's time) in the item-to-item prior (0 = off; chosen offline on validation cuts)",
     )
     next_item_weight: float = Field(
         0.5,
