@@ -269,6 +269,16 @@ def test_rerank_of_the_first_slots_only_then_score_order() -> None:
     assert plain == [[5, 3, 1], [4, 2, 0]]
 
 
+def test_slots_after_the_greedy_ones_follow_the_score_even_at_full_weight() -> None:
+    """At weight 1 the greedy slots maximise genre entropy alone; the slots after them are still score order
+    (not candidate order: the score's share of the value is 0 there, the score itself is not)."""
+    scores = np.array([0.0, 1.0, 5.0, 3.0, 4.0, 2.0])
+    genres = np.eye(6)
+    picks = diversity.rerank_rows([scores], [genres], 6, 1.0, slots=1)[0]
+    assert picks[0] == 0, "one greedy slot at weight 1: every item adds the same entropy, the lowest index wins"
+    assert picks[1:] == [2, 4, 3, 5, 1]
+
+
 def test_a_row_whose_items_earlier_rows_took_comes_up_short_in_greedy_and_score_order_slots() -> None:
     """The cross-row rule is the same in the greedy slots and the score-order ones: slot by slot in row order, an
     earlier row wins the item both want, the later row takes its next best, and a row left with nothing stops."""
