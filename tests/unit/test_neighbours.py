@@ -95,3 +95,10 @@ def test_ease_keeps_the_most_engaged_items_and_leaves_out_items_of_one_user() ->
     kept = {j for j in range(5) if len(got.of(j)[0])} | set(got.indices.tolist())
     assert kept <= {0, 1} and got.n_items == 5  # item 3 (one user) and 4 (none) never; 2 is beyond max_items
     assert len(nb.ease([[0], [1]], 3, lam=1.0, k=5, max_items=10).indices) == 0  # nothing engaged twice
+
+
+def test_sequences_without_a_pair_of_distinct_items_give_empty_lists() -> None:
+    """One item repeated, or single engagements: nothing co-occurs (the lists are empty, not an error)."""
+    got = nb.cooccurrence([[3, 3, 3], [1], []], np.array([0, 1, 0, 3]), window=5)
+    assert got.n_items == 4 and len(got.indices) == 0
+    assert nb.score_all(got, [3, 1], 0.7).tolist() == [0.0] * 4
