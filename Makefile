@@ -34,6 +34,8 @@ $(VENV_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(VENV)/bin/uv pip install --python $(PY) --quiet -e '.[dev]' --config-settings editable_mode=compat
+	@# the numba kernels compiled once into __pycache__ (≈ 8 s), not at a server's first start
+	$(PY) -c "import hybridrec.neighbours, hybridrec.sequence, serving.logic.diversity"
 	@touch $@
 
 $(PB_STAMP): $(PROTOS) $(VENV_STAMP)
