@@ -328,7 +328,7 @@ def personal_cands(
             c.pos = np.fromiter((model.item_pos.get(i, -1) for i in c.items), np.int64, len(c.items))
         if blended is not None:
             c.prior = np.where(c.pos >= 0, blended.score[np.maximum(c.pos, 0)], 0.0)
-            c.lead = blended.lead[np.maximum(c.pos, 0)]
+            c.lead = blended.lead(np.maximum(c.pos, 0))
         elif len(i2i_pos):
             c.prior = lookup(i2i_pos, i2i_score, c.pos)
     return out

@@ -26,15 +26,21 @@ if TYPE_CHECKING:
 
 
 CO_OCCURRENCE, EASE, RECENT, NEXT_ITEM = range(4)
-"""Index of each part in :attr:`Prior.lead`."""
+"""Index of each part in :attr:`Prior.shares` (and what :meth:`Prior.lead` returns)."""
 
 
 @dataclass(frozen=True)
 class Prior:
-    """The fused score of every model item and which part contributed most to it (the slot's reason)."""
+    """The fused score of every model item and each part's share of it (which part led is the slot's reason)."""
 
     score: np.ndarray
-    lead: np.ndarray  # int8 part index per item
+    shares: np.ndarray  # (parts, items): each part's weighted, scaled score
+
+    def lead(self, pos: np.ndarray) -> np.ndarray:
+        """The part that contributed most to each of these items' score (int8; ties to the earlier part). Asked
+        for a row's candidates only: an argmax over the parts of every catalog item cost 0.1 ms per page on
+        ml-latest-small."""
+        return self.shares[:, pos].argmax(axis=0).astype(np.int8)
 
 
 @dataclass(frozen=True)
@@ -85,4 +91,4 @@ def prior(
         parts.append(sequence.score(model.next_item, [engaged[: model.next_item.max_len][::-1]])[0])
         weights.append(w.next_item)
     shares = np.stack([sequence.blend_many((p,), (wt,), engaged) for p, wt in zip(parts, weights, strict=True)])
-    return Prior(shares.sum(axis=0), shares.argmax(axis=0).astype(np.int8))
+    return Prior(shares.sum(axis=0), shares)

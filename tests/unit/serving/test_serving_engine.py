@@ -571,7 +571,7 @@ def test_ease_neighbours_and_recent_popularity_join_for_you_with_their_own_reaso
     user = replace(kit.heavy_user(w, now_ms=NOW), recent_items=("i5", "i6"), engaged_items=("i5", "i6"))
     got = prior(both, user, frozenset(), recent, 10, 0.7, Weights(ease=0.3, recent=0.3))
     assert got is not None
-    lead = {i: int(got.lead[i]) for i in (100, 110, 115)}
+    lead = dict(zip((100, 110, 115), got.lead(np.array([100, 110, 115])).tolist(), strict=True))
     assert lead == {100: 0, 110: 1, 115: 2}
     assert got.score[5] == got.score[6] == 0.0  # engaged: never proposed
     feats = MemoryFeatures(users={"u1": user}, items=w.item_features())
