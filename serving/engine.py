@@ -171,7 +171,11 @@ class Engine:
             i2i_seeds=cfg.i2i_seeds,
             i2i_decay=cfg.i2i_decay,
             i2i_weight=cfg.i2i_weight,
-            weights=prior.Weights(cfg.ease_weight, cfg.recent_popularity_weight, cfg.next_item_weight),
+            weights=prior.weights(
+                (cfg.ease_weight, cfg.recent_popularity_weight),
+                model.prior_weights if cfg.prior_weights == "version" else None,
+                cfg.next_item_weight,
+            ),
         )
         return cands, inputs
 

@@ -277,3 +277,14 @@ def test_a_row_whose_items_earlier_rows_took_comes_up_short_in_greedy_and_score_
     keys = [list("abcd"), list("abcd"), list("ab")]
     for slots in (None, 0, 1):
         assert diversity.rerank_rows(scores, genres, 2, 0.5, keys, slots=slots) == [[0, 2], [1, 3], []], slots
+
+
+def test_for_you_takes_the_prior_weights_the_version_chose_else_the_configured_ones() -> None:
+    from serving.logic.prior import Weights, weights
+    from serving.model.bundle import prior_weights
+
+    assert weights((0.3, 0.2), (0.45, 0.1), 0.5) == Weights(0.45, 0.1, 0.5)
+    assert weights((0.3, 0.2), None, 0.0) == Weights(0.3, 0.2, 0.0)
+    assert prior_weights({"prior": {"ease_weight": 0.15, "recent_popularity_weight": 0.3}}) == (0.15, 0.3)
+    for manifest in ({}, {"prior": {}}, {"prior": {"ease_weight": 0.8, "recent_popularity_weight": 0.3}}):
+        assert prior_weights(manifest) is None  # older versions, no targets, or not a weighting
