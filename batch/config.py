@@ -182,7 +182,8 @@ class PriorConfig(_Section):
     """FOR_YOU's prior weights chosen per version (``hybridrec.prior_choice``): both neighbour lists are fit again
     on the window's first part and the weightings below scored by NDCG@10 on its last part; the best goes into
     the version's manifest (``prior``), which serving applies unless told to use its own weights. The recent
-    popularity is the speed layer's one half-life (its stored decayed count cannot be re-decayed)."""
+    popularity's half-life is chosen with them among those the speed layer keeps the count at
+    (``fresh_features.recent_popularity_values``: a stored decayed count cannot be re-decayed)."""
 
     enabled: bool = True
     weights: tuple[tuple[float, float], ...] = Field(

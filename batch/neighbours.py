@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame
 
 from batch.config import EaseConfig, NeighboursConfig, PriorConfig
 from hybridrec import neighbours, prior_choice
-from hybridrec.fresh_features import recent_popularity_half_life_ms
+from hybridrec.fresh_features import recent_popularity_values
 
 
 def engagements(events: DataFrame, item_ids: Sequence[str]) -> prior_choice.Engagements:
@@ -52,8 +52,8 @@ def choose_prior(
     e: prior_choice.Engagements, item_ids: Sequence[str], nb: NeighboursConfig, ease: EaseConfig, cfg: PriorConfig
 ) -> prior_choice.Choice | None:
     """FOR_YOU's prior weights chosen on the window's last part (:mod:`hybridrec.prior_choice`), with the lists
-    built as published and the recent popularity at the speed layer's half-life (the only one serving has)."""
-    grid = prior_choice.Grid(cfg.weights, (recent_popularity_half_life_ms(),))
+    built as published and the recent popularity at each half-life the speed layer keeps it at."""
+    grid = prior_choice.Grid(cfg.weights, tuple(recent_popularity_values()))
     return prior_choice.choose(
         e,
         len(item_ids),

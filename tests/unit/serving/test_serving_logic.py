@@ -288,3 +288,25 @@ def test_for_you_takes_the_prior_weights_the_version_chose_else_the_configured_o
     assert prior_weights({"prior": {"ease_weight": 0.15, "recent_popularity_weight": 0.3}}) == (0.15, 0.3)
     for manifest in ({}, {"prior": {}}, {"prior": {"ease_weight": 0.8, "recent_popularity_weight": 0.3}}):
         assert prior_weights(manifest) is None  # older versions, no targets, or not a weighting
+
+
+def test_the_version_s_recent_popularity_half_life_counts_only_when_the_speed_layer_keeps_it() -> None:
+    from hybridrec.fresh_features import DAY_MS, recent_popularity_values
+    from serving.model.bundle import recent_half_life_ms
+
+    assert {7 * DAY_MS, 30 * DAY_MS, 365 * DAY_MS} <= set(recent_popularity_values())
+    assert recent_half_life_ms({"prior": {"recent_popularity_half_life_ms": 7 * DAY_MS}}) == 7 * DAY_MS
+    assert recent_half_life_ms({"prior": {"recent_popularity_half_life_ms": 3 * DAY_MS}}) is None  # not kept
+    assert recent_half_life_ms({}) is None
+
+
+def test_item_fresh_values_carry_the_recent_popularity_at_every_half_life_kept() -> None:
+    from serving.features.redis_direct import ITEM_FRESH_FIELDS, RECENT_POPULARITY, trending_from_values
+
+    assert ITEM_FRESH_FIELDS[4] == "popularity_recent" and len(ITEM_FRESH_FIELDS) == 4 + len(RECENT_POPULARITY)
+    recent = [2.0, 5.0, 1.0][: len(RECENT_POPULARITY)]
+    t = trending_from_values([None, None, None, 7, *recent])
+    assert t is not None and t.popularity_recent == 2.0 and t.last_event_ms == 7
+    for (h, _), v in zip(RECENT_POPULARITY, recent, strict=True):
+        assert t.recent_at(h) == v
+    assert trending_from_values([None, None, None, 7, *([None] * len(RECENT_POPULARITY))]) is None
