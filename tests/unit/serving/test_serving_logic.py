@@ -310,3 +310,26 @@ def test_item_fresh_values_carry_the_recent_popularity_at_every_half_life_kept()
     for (h, _), v in zip(RECENT_POPULARITY, recent, strict=True):
         assert t.recent_at(h) == v
     assert trending_from_values([None, None, None, 7, *([None] * len(RECENT_POPULARITY))]) is None
+
+
+def test_trending_row_shows_items_for_you_placed_rather_than_too_few() -> None:
+    """FOR_YOU's recent-popularity part can place the few trending items first; "Trending now" then shows them
+    again (after its own unplaced ones), where the page-wide dedup would have left it short or empty."""
+    from serving.logic.assembly import Policy, assemble
+    from serving.logic.candidates import Cands
+
+    def row(kind: RowKind, items: list[str]) -> Cands:
+        plan = RowPlan(kind, kind.value, kind.value, kind.value)
+        return Cands(plan, items, [float(len(items) - k) for k in range(len(items))])
+
+    policy = Policy(3, 0.0, 0.0, (), 0, 3)
+    page = [
+        row(RowKind.FOR_YOU, ["a", "b", "c"]),
+        row(RowKind.TRENDING, ["b", "a", "x"]),
+        row(RowKind.POPULAR, ["x", "a", "y"]),
+    ]
+    rows = assemble(page, np.zeros(0, np.uint64), 3, policy, None, {}, random.Random(0))
+    got = {r.kind: [s.item_id for s in r.items] for r in rows}
+    assert got[RowKind.FOR_YOU] == ["a", "b", "c"]
+    assert got[RowKind.TRENDING] == ["b", "a", "x"]  # its own order; a and b already placed, x alone was left
+    assert got[RowKind.POPULAR] == ["y"]  # other rows keep the page-wide dedup
