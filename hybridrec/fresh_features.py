@@ -294,6 +294,9 @@ USER_FRESH = FreshView(
 ITEM_FRESH = FreshView(
     name=ITEM_FRESH_VIEW,
     join_key="item_id",
+    # Feast's view TTL (materialisation and offline retrieval windows), not a key expiry: the online store sets no
+    # ``key_ttl_seconds``, so an idle item's hash stays and its recent popularity (half-lives up to 365 days) keeps
+    # decaying at read time. Setting a key expiry would drop the recent popularity of every item idle that long.
     ttl=timedelta(days=2),
     aggregations=(
         Trending(
