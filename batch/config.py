@@ -178,6 +178,31 @@ class EaseConfig(_Section):
     )
 
 
+class PriorConfig(_Section):
+    """FOR_YOU's prior weights chosen per version (``hybridrec.prior_choice``): both neighbour lists are fit again
+    on the window's first part and the weightings below scored by NDCG@10 on its last part; the best goes into
+    the version's manifest (``prior``), which serving applies unless told to use its own weights. The recent
+    popularity's half-life is chosen with them among those the speed layer keeps the count at
+    (``fresh_features.recent_popularity_values``: a stored decayed count cannot be re-decayed)."""
+
+    enabled: bool = True
+    weights: tuple[tuple[float, float], ...] = Field(
+        tuple((e, r) for e in (0.0, 0.15, 0.3, 0.45) for r in (0.0, 0.1, 0.2, 0.3)),
+        description="(EASE, recent popularity) weights tried; co-occurrence takes the rest of 1",
+    )
+    validation_fraction: float = Field(0.1, gt=0, lt=0.5, description="last share of the engagements replayed")
+    max_targets_per_user: int = Field(50, ge=1, description="first N next-item targets of each user (the replay's)")
+    max_targets: int = Field(5_000, ge=1, description="targets scored in all (thinned evenly): bounds the cost")
+    seeds: int = Field(10, ge=1, description="newest engagements the co-occurrence lists are read from (serving's)")
+    decay: float = Field(0.7, gt=0, le=1, description="weight of each older seed (serving's i2i_decay)")
+
+    @model_validator(mode="after")
+    def _check(self) -> PriorConfig:
+        if not self.weights or any(e < 0 or r < 0 or e + r > 1 for e, r in self.weights):
+            raise ValueError("prior.weights: each (EASE, recent popularity) pair must be >= 0 and sum to at most 1")
+        return self
+
+
 class NextItemConfig(SequenceConfig):
     """The sequence-aware next-item model published with each version (``hybridrec.sequence``; serving scores
     FOR_YOU with it from the user's fresh engaged items). The defaults are the architecture the offline try chose
@@ -208,6 +233,7 @@ class BatchConfig(BaseSettings):
     top_k: TopKConfig = TopKConfig()
     neighbours: NeighboursConfig = NeighboursConfig()
     ease: EaseConfig = EaseConfig()
+    prior: PriorConfig = PriorConfig()
     next_item: NextItemConfig = NextItemConfig()
     compact_archive: bool = Field(
         True,

@@ -33,7 +33,7 @@ from batch.config import BatchConfig, NextItemConfig
 from batch.embeddings import Embeddings, fit_als
 from batch.evaluate import Bundle, EvalData, evaluate_all, recommend, recommend_popularity
 from batch.gates import GateDecision, decide
-from batch.neighbours import ease_neighbours, item_neighbours, sequences
+from batch.neighbours import choose_prior, ease_neighbours, engagements, item_neighbours
 from hybridrec import fresh_features, nextitem, sequence
 from hybridrec.config import Settings
 from hybridrec.contract import ARCHIVE_SCHEMA
@@ -269,6 +269,7 @@ class RunReport:
     neighbours: dict[str, int] = field(default_factory=dict)
     next_item: dict[str, Any] = field(default_factory=dict)  # the sequence model's fit (empty: not trained)
     ease_neighbours: dict[str, int] = field(default_factory=dict)  # EASE's lists (empty: not published)
+    prior: dict[str, Any] = field(default_factory=dict)  # FOR_YOU's prior weights chosen (empty: none)
     candidate: Bundle | None = field(default=None, repr=False)
     eval_data: EvalData | None = field(default=None, repr=False)
 
@@ -332,7 +333,8 @@ def _run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession 
             items, ann.sample_rows(items, cfg.faiss.recall_queries), cfg.faiss
         )
     with timer.stage("item_neighbours"):
-        seqs = sequences(p.events, emb.item_ids)
+        engaged = engagements(p.events, emb.item_ids)
+        seqs = engaged.sequences()
         nb = item_neighbours(seqs, emb.item_ids, cfg.neighbours)
         nb_stats = {"pairs": len(nb.indices), "items_with_neighbours": int((np.diff(nb.indptr) > 0).sum())}
     ease, ease_stats = None, {}
@@ -340,6 +342,11 @@ def _run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession 
         with timer.stage("ease_neighbours"):
             ease = ease_neighbours(seqs, emb.item_ids, cfg.ease)
         ease_stats = {"pairs": len(ease.indices), "items_with_neighbours": int((np.diff(ease.indptr) > 0).sum())}
+    prior_stats: dict[str, Any] = {}
+    if cfg.prior.enabled:
+        with timer.stage("prior_weights"):
+            choice = choose_prior(engaged, emb.item_ids, cfg.neighbours, cfg.ease, cfg.prior)
+        prior_stats = choice.as_manifest() if choice is not None else {}
     next_item = None
     if cfg.next_item.enabled:
         with timer.stage("next_item_model"):
@@ -386,6 +393,7 @@ def _run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession 
             },
             "gate": decision.as_dict(),
             "surfaces": surfaces,
+            "prior": prior_stats,
             "batch_features": {"as_of_ms": p.end, "rows": features, "materialized": cfg.materialize},
             "config": json.loads(cfg.model_dump_json()),
         }
@@ -409,6 +417,7 @@ def _run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession 
         nb_stats,
         next_item_stats,
         ease_stats,
+        prior_stats,
         candidate,
         data,
     )

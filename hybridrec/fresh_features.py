@@ -294,6 +294,9 @@ USER_FRESH = FreshView(
 ITEM_FRESH = FreshView(
     name=ITEM_FRESH_VIEW,
     join_key="item_id",
+    # Feast's view TTL (materialisation and offline retrieval windows), not a key expiry: the online store sets no
+    # ``key_ttl_seconds``, so an idle item's hash stays and its recent popularity (half-lives up to 365 days) keeps
+    # decaying at read time. Setting a key expiry would drop the recent popularity of every item idle that long.
     ttl=timedelta(days=2),
     aggregations=(
         Trending(
@@ -307,8 +310,12 @@ ITEM_FRESH = FreshView(
         # FOR_YOU's recent-popularity part: what everyone engaged with over the last weeks. One half-life in stream
         # time cannot suit every event rate: offline (benchmarks/ensemble_quality.py --served) ML-100K's ensemble was
         # best at 7 days, ml-latest-small's at 365; 30 days costs each about 0.002-0.007 NDCG@10 (docs/benchmarks.md).
-        # Its time is ``last_event_ms`` above (the same events).
+        # So the count is kept at three half-lives and each model version's batch chooses one on its validation cut
+        # (hybridrec.prior_choice); ``popularity_recent`` (30 days) is the one used without a choice. Their time is
+        # ``last_event_ms`` above (the same events).
         DecayedCount(ENGAGEMENT, half_life_ms=30 * DAY_MS, value="popularity_recent"),
+        DecayedCount(ENGAGEMENT, half_life_ms=7 * DAY_MS, value="popularity_recent_7d"),
+        DecayedCount(ENGAGEMENT, half_life_ms=365 * DAY_MS, value="popularity_recent_365d"),
     ),
 )
 
@@ -338,5 +345,18 @@ def popularity_half_life_ms() -> int:
 
 
 def recent_popularity_half_life_ms() -> int:
-    """The half-life ``popularity_recent`` is computed with (FOR_YOU's recent-popularity part)."""
+    """The half-life ``popularity_recent`` is computed with (FOR_YOU's recent-popularity part without a version's
+    choice)."""
     return half_life_ms("popularity_recent")
+
+
+RECENT_POPULARITY = "popularity_recent"
+
+
+def recent_popularity_values() -> dict[int, str]:
+    """Every half-life (ms) FOR_YOU's recent popularity is kept at → the feature it is stored as."""
+    return {
+        a.half_life_ms: a.value
+        for a in ITEM_FRESH.aggregations
+        if isinstance(a, DecayedCount) and a.value is not None and a.value.startswith(RECENT_POPULARITY)
+    }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -108,6 +109,12 @@ class ServingConfig(_Section):
         le=1.0,
         description="FOR_YOU: weight of the items' recent popularity (the speed layer's popularity_recent, decayed "
         "to the stream's time) in the item-to-item prior (0 = off; chosen offline on validation cuts)",
+    )
+    prior_weights: Literal["version", "config"] = Field(
+        "config",
+        description="FOR_YOU's ease / recent-popularity weights: 'version' = those the nightly batch chose on a "
+        "validation cut inside its window and published in the version's manifest (prior), ease_weight and "
+        "recent_popularity_weight only for versions without them; 'config' = always these two",
     )
     next_item_weight: float = Field(
         0.5,

@@ -171,7 +171,11 @@ class Engine:
             i2i_seeds=cfg.i2i_seeds,
             i2i_decay=cfg.i2i_decay,
             i2i_weight=cfg.i2i_weight,
-            weights=prior.Weights(cfg.ease_weight, cfg.recent_popularity_weight, cfg.next_item_weight),
+            weights=prior.weights(
+                (cfg.ease_weight, cfg.recent_popularity_weight),
+                model.prior_weights if cfg.prior_weights == "version" else None,
+                cfg.next_item_weight,
+            ),
         )
         return cands, inputs
 
@@ -230,6 +234,12 @@ class Engine:
             cached = self._trending_ids_cache = (key, ids)
         return cached[1]
 
+    def _recent_half_life_ms(self, model: LoadedModel | None) -> int:
+        """The half-life FOR_YOU's recent popularity is read at: the version's choice (``prior_weights``
+        'version'), else the speed layer's default one."""
+        chosen = model.recent_half_life_ms if model is not None and self.cfg.prior_weights == "version" else None
+        return chosen or fresh_features.recent_popularity_half_life_ms()
+
     async def refresh_trending(self) -> bool:
         """Re-read ``item_fresh`` of the model's and the catalog's items and rebuild the lists (aged by the
         stream's time, see ``trending.py``); keep the old lists on failure."""
@@ -249,6 +259,6 @@ class Engine:
             version=model.version if model is not None else "",
             catalog_genres=self.catalog.genres,
             half_life_ms=fresh_features.popularity_half_life_ms(),
-            recent_half_life_ms=fresh_features.recent_popularity_half_life_ms(),
+            recent_half_life_ms=self._recent_half_life_ms(model),
         )
         return True

@@ -91,15 +91,16 @@ def build(
 def recent_popularity(
     got: Mapping[str, Trending], item_pos: Mapping[str, int], now: int, half_life_ms: float
 ) -> np.ndarray:
-    """log(1 + ``popularity_recent``) of every model item, decayed from its newest engagement to the stream's time
-    ``now`` (0 for items nobody engaged with): the recent-popularity part of FOR_YOU's prior, as the offline
-    ensemble scored it (benchmarks/ensemble_quality.py ``decayed_popularity``)."""
+    """log(1 + the count kept at ``half_life_ms``) of every model item, decayed from its newest engagement to the
+    stream's time ``now`` (0 for items nobody engaged with): the recent-popularity part of FOR_YOU's prior, as the
+    offline ensemble scored it (benchmarks/ensemble_quality.py ``decayed_popularity``)."""
     out = np.zeros(len(item_pos), np.float32)
-    hit = [(item_pos[i], t) for i, t in got.items() if t.popularity_recent > 0 and i in item_pos]
+    hit = [(item_pos[i], t.recent_at(int(half_life_ms)), t) for i, t in got.items() if i in item_pos]
+    hit = [h for h in hit if h[1] > 0]
     if hit:
-        pos = np.fromiter((p for p, _ in hit), np.int64, len(hit))
-        value = np.fromiter((t.popularity_recent for _, t in hit), np.float64, len(hit))
-        age = np.fromiter((max(0, now - t.last_event_ms) for _, t in hit), np.float64, len(hit))
+        pos = np.fromiter((p for p, _, _ in hit), np.int64, len(hit))
+        value = np.fromiter((v for _, v, _ in hit), np.float64, len(hit))
+        age = np.fromiter((max(0, now - t.last_event_ms) for _, _, t in hit), np.float64, len(hit))
         out[pos] = np.log1p(value * np.exp2(-age / half_life_ms))
     return out
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -56,6 +56,12 @@ class Trending:
     decayed_popularity: float = 0.0  # Σ 2^-(T - t)/half_life over engagement events, at T = last_event_ms
     last_event_ms: int = 0
     popularity_recent: float = 0.0  # the same with the weeks-long half-life of FOR_YOU's recent-popularity part
+    # that count at every half-life the speed layer keeps it at (ms → value; fresh_features.recent_popularity_values)
+    recent_by_half_life: Mapping[int, float] = field(default_factory=dict)
+
+    def recent_at(self, half_life_ms: int) -> float:
+        """FOR_YOU's recent popularity kept at ``half_life_ms`` (``popularity_recent`` when not read at it)."""
+        return self.recent_by_half_life.get(half_life_ms, self.popularity_recent)
 
 
 class FeatureReader(Protocol):

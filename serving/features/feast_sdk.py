@@ -17,6 +17,7 @@ from serving.features.redis_direct import (
     ITEM_FRESH_FIELDS,
     USER_BATCH_FIELDS,
     USER_FRESH_FIELDS,
+    trending_from_values,
     user_from_values,
 )
 
@@ -78,11 +79,8 @@ class FeastFeatureReader:
 
     async def read_trending(self, item_ids: Sequence[str]) -> dict[str, Trending]:
         rows = await asyncio.to_thread(self._read, "item_id", item_ids, _refs(ITEM_FRESH_VIEW, ITEM_FRESH_FIELDS))
-        return {
-            i: Trending(int(c or 0), int(e or 0), float(p or 0.0), int(t or 0), float(r or 0.0))
-            for i, (c, e, p, t, r) in zip(item_ids, rows, strict=True)
-            if c or p or r
-        }
+        got = ((i, trending_from_values(vals)) for i, vals in zip(item_ids, rows, strict=True))
+        return {i: t for i, t in got if t is not None}
 
     async def close(self) -> None:
         return None

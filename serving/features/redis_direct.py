@@ -16,6 +16,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from feast.protos.feast.types.Value_pb2 import Value
 
+from hybridrec import fresh_features
 from hybridrec.config import RedisConfig
 from hybridrec.contract import ITEM_BATCH_VIEW, ITEM_FRESH_VIEW, USER_BATCH_VIEW, USER_FRESH_VIEW
 from hybridrec.feature_store import online_field, online_key
@@ -35,27 +36,32 @@ USER_BATCH_FIELDS = (
     "seen_hashes",
 )
 ITEM_BATCH_FIELDS = ("popularity", "n_ratings", "mean_rating", "genres", "year", "age_days")
+RECENT_POPULARITY = tuple(fresh_features.recent_popularity_values().items())  # (half-life ms, feature), 30 d first
 ITEM_FRESH_FIELDS = (
     "trending_1h",
     "trending_window_end_ms",
     "decayed_popularity",
     "last_event_ms",
-    "popularity_recent",
+    *(name for _, name in RECENT_POPULARITY),
 )
 _CHUNK = 1000
 # Trending of every catalog item, every few seconds: a pipeline of one HMGET per item cost ~120 ms of Python
 # CPU per refresh for 5 000 items (command packing and reply parsing), in slices that stalled the event loop
 # between requests. This script does the per-item reads inside Redis and returns only the items that have a
-# count or a popularity (position and the five item_fresh fields), ~5 ms of client CPU for 5 000 items.
+# count or a popularity (position and the item_fresh fields of ARGV: a count, two times, then the popularities
+# from the fifth on), ~5 ms of client CPU for 5 000 items.
 # Keys are passed as KEYS, so it is correct for a single Redis (the Feast online store here); on Redis
 # Cluster the keys of one call would have to share a slot.
 _TRENDING_LUA = """
 local out = {}
+local n = #ARGV
 for i, key in ipairs(KEYS) do
-  local v = redis.call('HMGET', key, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
-  if v[1] or v[3] or v[5] then
+  local v = redis.call('HMGET', key, unpack(ARGV))
+  local hit = v[1] or v[3]
+  for f = 5, n do hit = hit or v[f] end
+  if hit then
     out[#out + 1] = i
-    for f = 1, 5 do out[#out + 1] = v[f] end
+    for f = 1, n do out[#out + 1] = v[f] end
   end
 end
 return out
@@ -89,6 +95,15 @@ def decode(raw: bytes | None) -> Any:
 
 def _num(x: Any) -> float:
     return float(x) if x is not None else 0.0
+
+
+def trending_from_values(values: Sequence[Any]) -> Trending | None:
+    """``item_fresh`` of one item from its :data:`ITEM_FRESH_FIELDS` values; None without a count or popularity."""
+    count, end, pop, last, *recent = values
+    if not (count or pop or any(recent)):
+        return None
+    by = {h: float(v or 0.0) for (h, _), v in zip(RECENT_POPULARITY, recent, strict=True)}
+    return Trending(int(count or 0), int(end or 0), float(pop or 0.0), int(last or 0), float(recent[0] or 0.0), by)
 
 
 def user_from_values(fresh: Sequence[Any], batch: Sequence[Any]) -> UserFeatures | None:
@@ -191,12 +206,11 @@ class RedisFeatureReader:
         out: dict[str, Trending] = {}
         for start in range(0, len(keys), _CHUNK):
             flat = await self._trending_script(keys=keys[start : start + _CHUNK], args=self._trend_fields)
-            for k in range(0, len(flat), 6):
-                count, end, pop, last, recent = (decode(x) for x in flat[k + 1 : k + 6])
-                if count or pop or recent:
-                    out[item_ids[start + int(flat[k]) - 1]] = Trending(
-                        int(count or 0), int(end or 0), float(pop or 0.0), int(last or 0), float(recent or 0.0)
-                    )
+            n = len(ITEM_FRESH_FIELDS)
+            for k in range(0, len(flat), n + 1):
+                t = trending_from_values([decode(x) for x in flat[k + 1 : k + 1 + n]])
+                if t is not None:
+                    out[item_ids[start + int(flat[k]) - 1]] = t
         return out
 
     async def close(self) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 from hybridrec import seen
 from hybridrec.contract import GENRES
 from serving.config import ServingConfig, Variant
-from serving.domain import Row, Slot
+from serving.domain import Row, RowKind, Slot
 from serving.logic import diversity, exploration, filters, prior
 from serving.logic.candidates import Cands
 from serving.model import inputs as mi
@@ -89,9 +89,16 @@ def hashes_of(c: Cands, model: LoadedModel | None) -> np.ndarray:
     return h
 
 
-def filtered(c: Cands, seen_hashes: np.ndarray, used: set[str], pool: int, model: LoadedModel | None) -> Kept:
+def filtered(
+    c: Cands, seen_hashes: np.ndarray, used: set[str], pool: int, model: LoadedModel | None, backfill: int = 0
+) -> Kept:
+    """The row's candidates without seen, hidden or already placed items; ``backfill``: when fewer than that are
+    left, items already placed higher on the page fill the row up, in candidate order (the row keeps its own)."""
     drop = seen.contains(seen_hashes, hashes_of(c, model)) if len(seen_hashes) and c.items else None
     kept = filters.keep(c.items, used, drop=drop)
+    if len(kept) < backfill:
+        again = [k for k in filters.keep(c.items, drop=drop) if c.items[k] in used][: backfill - len(kept)]
+        kept = sorted(kept + again)
     raw = c.scores if c.scores is not None else np.asarray(c.base, dtype=np.float64)
     idx = np.asarray(kept, dtype=np.int64)
     scores = raw[idx] if len(idx) else np.zeros(0)
@@ -166,7 +173,10 @@ def assemble(
             orders = [[int(r.top[p]) for p in pk] for r, pk in zip(run, picks, strict=True)]
             taken = {r.items[k] for r, order in zip(run, orders, strict=True) for k in order}
         else:
-            run = [filtered(cands[i], seen_hashes, used, pool, model)]
+            # "Trending now" follows FOR_YOU, whose recent-popularity part may have placed the trending items
+            # already: the row then shows them again rather than too few (or none).
+            backfill = per_row if cands[i].plan.kind is RowKind.TRENDING else 0
+            run = [filtered(cands[i], seen_hashes, used, pool, model, backfill)]
             orders = [run[0].top[:per_row].tolist()]
             taken = set()
         for r, order in zip(run, orders, strict=True):

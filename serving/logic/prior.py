@@ -53,6 +53,13 @@ class Weights:
     next_item: float = 0.0
 
 
+def weights(configured: tuple[float, float], chosen: tuple[float, float] | None, next_item: float) -> Weights:
+    """The (EASE, recent popularity) weights the version's batch chose on its validation cut when given, else the
+    configured ones: one fixed weighting does not suit every catalogue (docs/evaluation.md)."""
+    ease, recent = chosen if chosen is not None else configured
+    return Weights(ease, recent, next_item)
+
+
 def engaged_positions(model: LoadedModel, user: UserFeatures, hidden: frozenset[str]) -> list[int]:
     """Model positions of the user's distinct engagements, newest first (unknown items left out)."""
     engaged = user.engaged_items or tuple(dict.fromkeys(user.recent_items))

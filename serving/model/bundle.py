@@ -19,7 +19,7 @@ import faiss
 import numpy as np
 import torch
 
-from hybridrec import seen, sequence
+from hybridrec import fresh_features, seen, sequence
 from hybridrec.contract import GENRES
 from hybridrec.model_artifacts import (
     EASE_NEIGHBOURS,
@@ -69,6 +69,8 @@ class LoadedModel:
     neighbours: Neighbours | None = None  # co-occurrence lists by position; None for versions published without
     next_item: sequence.NextItemModel | None = None  # over the item positions; None for versions published without
     ease: Neighbours | None = None  # EASE's lists by position (FOR_YOU's prior); None for versions published without
+    prior_weights: tuple[float, float] | None = None  # (EASE, recent popularity) the batch chose; None: not chosen
+    recent_half_life_ms: int | None = None  # the recent popularity's half-life the batch chose; None: not chosen
     _item_t: tuple | None = field(default=None, repr=False)  # (the item arrays, their tensor views)
     fast_weights: FastRanker | None = field(default=None, repr=False)  # the ranker's layers read for numpy
     fast: FastRanker | None = field(default=None, repr=False)  # over the current item matrices, checked
@@ -321,6 +323,8 @@ def load_version(version: ModelVersion) -> LoadedModel:
         neighbours=neighbours,
         next_item=next_item,
         ease=ease,
+        prior_weights=prior_weights(version.manifest),
+        recent_half_life_ms=recent_half_life_ms(version.manifest),
     )
     model.attach_item_features({}, {})
     warm_up(model)
@@ -329,6 +333,24 @@ def load_version(version: ModelVersion) -> LoadedModel:
     model.use_fast(fast_ranker.build(exported, model.rank))
     _ = model.item_hash  # at load, not on the first request
     return model
+
+
+def prior_weights(manifest: dict) -> tuple[float, float] | None:
+    """FOR_YOU's (EASE, recent popularity) weights the batch chose on its validation cut (``hybridrec.prior_choice``),
+    or None for a version without them."""
+    chosen = manifest.get("prior") or {}
+    try:
+        e, r = float(chosen["ease_weight"]), float(chosen["recent_popularity_weight"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (e, r) if e >= 0 and r >= 0 and e + r <= 1 else None
+
+
+def recent_half_life_ms(manifest: dict) -> int | None:
+    """The half-life of FOR_YOU's recent popularity the batch chose with the weights, or None for a version
+    without one or with one the speed layer does not keep (a stored decayed count cannot be re-decayed)."""
+    chosen = (manifest.get("prior") or {}).get("recent_popularity_half_life_ms")
+    return chosen if isinstance(chosen, int) and chosen in fresh_features.recent_popularity_values() else None
 
 
 def optimized(model: LoadedModel) -> torch.jit.ScriptModule:

@@ -215,10 +215,12 @@ def test_trending_row_only_from_the_speed_layer_s_counts(isolated: Settings, tmp
                     "trending_window_end_ms": NOW,
                     "decayed_popularity": float(c),
                     "last_event_ms": NOW,
-                    # no weeks-long popularity: with it FOR_YOU's recent-popularity part would take this tiny
-                    # world's few counted items first and leave the trending row too few to place (the part has
-                    # its own tests: tests/unit/serving/test_serving_engine.py, the demo's replay)
-                    "popularity_recent": 0.0,
+                    # the weeks-long popularity too: FOR_YOU's recent-popularity part then takes this tiny world's
+                    # few counted items first, and the trending row still shows them (it backfills with items
+                    # placed higher on the page when the dedup leaves it fewer than a row)
+                    "popularity_recent": float(c),
+                    "popularity_recent_7d": float(c),
+                    "popularity_recent_365d": float(c),
                     "event_timestamp": ts,
                 }
                 for i, c in counted.items()

@@ -64,7 +64,10 @@ def test_no_model_serves_trending_and_popularity_rows_from_the_speed_layer(isola
                     "trending_window_end_ms": e,
                     "decayed_popularity": p,
                     "last_event_ms": t,
-                    "popularity_recent": p,  # (FOR_YOU's part: no model, so no FOR_YOU here)
+                    # (FOR_YOU's part, at each half-life the speed layer keeps: no model, so no FOR_YOU here)
+                    "popularity_recent": p,
+                    "popularity_recent_7d": p,
+                    "popularity_recent_365d": p,
                     "event_timestamp": ts,
                 }
                 for i, (c, e, p, t) in fresh.items()

@@ -545,6 +545,32 @@ def test_recent_popularity_is_decayed_to_the_stream_s_time_not_the_wall_clock(
     assert recent[model.item_pos["i5"]] == 0.0 and np.count_nonzero(recent) == 2
 
 
+def test_recent_popularity_is_read_at_the_half_life_the_version_chose(
+    loaded: tuple[kit.World, LoadedModel],
+) -> None:
+    """With ``prior_weights`` 'version' the trending refresh reads the speed layer's count kept at the version's
+    half-life (and decays it with that half-life); with 'config', or a version without a choice, the 30-day one."""
+    import dataclasses
+
+    from serving.features.base import Trending
+
+    w, model = loaded
+    now = 1_530_000_000_000
+    week, month = 7 * fresh_features.DAY_MS, fresh_features.recent_popularity_half_life_ms()
+    t = Trending(0, 0, 0.0, now - week, 8.0, {month: 8.0, week: 2.0})
+    feats = MemoryFeatures(trending={"i3": t, "i5": Trending(2, now, 1.0, now)})  # i5: the stream is at ``now``
+    chose = dataclasses.replace(model, recent_half_life_ms=week)
+    for cfg, m, want in (
+        (ServingConfig(prior_weights="version"), chose, 2.0 / 2),  # the 7-day count, one half-life old
+        (ServingConfig(prior_weights="config"), chose, 8.0 * 2 ** (-week / month)),
+        (ServingConfig(prior_weights="version"), model, 8.0 * 2 ** (-week / month)),  # no choice in the version
+    ):
+        engine, _, _ = _engine(w, m, feats, cfg)
+        assert asyncio.run(engine.refresh_trending())
+        assert engine.trend.recent is not None
+        assert engine.trend.recent[m.item_pos["i3"]] == pytest.approx(np.log1p(want), rel=1e-6)
+
+
 def test_ease_neighbours_and_recent_popularity_join_for_you_with_their_own_reasons(
     loaded: tuple[kit.World, LoadedModel],
 ) -> None:

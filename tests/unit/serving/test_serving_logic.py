@@ -287,3 +287,59 @@ def test_a_row_whose_items_earlier_rows_took_comes_up_short_in_greedy_and_score_
     keys = [list("abcd"), list("abcd"), list("ab")]
     for slots in (None, 0, 1):
         assert diversity.rerank_rows(scores, genres, 2, 0.5, keys, slots=slots) == [[0, 2], [1, 3], []], slots
+
+
+def test_for_you_takes_the_prior_weights_the_version_chose_else_the_configured_ones() -> None:
+    from serving.logic.prior import Weights, weights
+    from serving.model.bundle import prior_weights
+
+    assert weights((0.3, 0.2), (0.45, 0.1), 0.5) == Weights(0.45, 0.1, 0.5)
+    assert weights((0.3, 0.2), None, 0.0) == Weights(0.3, 0.2, 0.0)
+    assert prior_weights({"prior": {"ease_weight": 0.15, "recent_popularity_weight": 0.3}}) == (0.15, 0.3)
+    for manifest in ({}, {"prior": {}}, {"prior": {"ease_weight": 0.8, "recent_popularity_weight": 0.3}}):
+        assert prior_weights(manifest) is None  # older versions, no targets, or not a weighting
+
+
+def test_the_version_s_recent_popularity_half_life_counts_only_when_the_speed_layer_keeps_it() -> None:
+    from hybridrec.fresh_features import DAY_MS, recent_popularity_values
+    from serving.model.bundle import recent_half_life_ms
+
+    assert {7 * DAY_MS, 30 * DAY_MS, 365 * DAY_MS} <= set(recent_popularity_values())
+    assert recent_half_life_ms({"prior": {"recent_popularity_half_life_ms": 7 * DAY_MS}}) == 7 * DAY_MS
+    assert recent_half_life_ms({"prior": {"recent_popularity_half_life_ms": 3 * DAY_MS}}) is None  # not kept
+    assert recent_half_life_ms({}) is None
+
+
+def test_item_fresh_values_carry_the_recent_popularity_at_every_half_life_kept() -> None:
+    from serving.features.redis_direct import ITEM_FRESH_FIELDS, RECENT_POPULARITY, trending_from_values
+
+    assert ITEM_FRESH_FIELDS[4] == "popularity_recent" and len(ITEM_FRESH_FIELDS) == 4 + len(RECENT_POPULARITY)
+    recent = [2.0, 5.0, 1.0][: len(RECENT_POPULARITY)]
+    t = trending_from_values([None, None, None, 7, *recent])
+    assert t is not None and t.popularity_recent == 2.0 and t.last_event_ms == 7
+    for (h, _), v in zip(RECENT_POPULARITY, recent, strict=True):
+        assert t.recent_at(h) == v
+    assert trending_from_values([None, None, None, 7, *([None] * len(RECENT_POPULARITY))]) is None
+
+
+def test_trending_row_shows_items_for_you_placed_rather_than_too_few() -> None:
+    """FOR_YOU's recent-popularity part can place the few trending items first; "Trending now" then shows them
+    again (after its own unplaced ones), where the page-wide dedup would have left it short or empty."""
+    from serving.logic.assembly import Policy, assemble
+    from serving.logic.candidates import Cands
+
+    def row(kind: RowKind, items: list[str]) -> Cands:
+        plan = RowPlan(kind, kind.value, kind.value, kind.value)
+        return Cands(plan, items, [float(len(items) - k) for k in range(len(items))])
+
+    policy = Policy(3, 0.0, 0.0, (), 0, 3)
+    page = [
+        row(RowKind.FOR_YOU, ["a", "b", "c"]),
+        row(RowKind.TRENDING, ["b", "a", "x"]),
+        row(RowKind.POPULAR, ["x", "a", "y"]),
+    ]
+    rows = assemble(page, np.zeros(0, np.uint64), 3, policy, None, {}, random.Random(0))
+    got = {r.kind: [s.item_id for s in r.items] for r in rows}
+    assert got[RowKind.FOR_YOU] == ["a", "b", "c"]
+    assert got[RowKind.TRENDING] == ["b", "a", "x"]  # its own order; a and b already placed, x alone was left
+    assert got[RowKind.POPULAR] == ["y"]  # other rows keep the page-wide dedup

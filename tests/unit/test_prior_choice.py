@@ -1,0 +1,87 @@
+"""FOR_YOU's prior weights chosen on a validation cut (hybridrec.prior_choice), on hand-made engagements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from hybridrec import neighbours, prior_choice
+from hybridrec.prior_choice import Engagements, Grid
+
+DAY = 86_400_000
+
+
+def table(rows: Sequence[tuple[int, int, int]]) -> Engagements:
+    """(user, item, time) rows, already in stream order."""
+    u, i, t = (np.array(c, np.int64) for c in zip(*rows, strict=True))
+    return Engagements(u, i, t)
+
+
+def lists(n_items: int, pairs: dict[int, list[tuple[int, float]]]) -> neighbours.Neighbours:
+    indptr, indices, scores = [0], [], []
+    for item in range(n_items):
+        for j, s in pairs.get(item, []):
+            indices.append(j)
+            scores.append(s)
+        indptr.append(len(indices))
+    return neighbours.Neighbours(np.array(indptr), np.array(indices, np.int32), np.array(scores, np.float32))
+
+
+# users 0-2 engage items 0 then 1 (and user 2 item 2); then, after the cut, user 0 engages 2 (new to them, known),
+# user 1 engages 1 again (not new), user 2 engages 3 (never engaged before the cut) and user 0 engages -1 (unknown).
+EVENTS = table(
+    [(0, 0, 1), (0, 1, 2), (1, 0, 3), (1, 1, 4), (2, 0, 5), (2, 1, 6), (2, 2, 7), (0, 2, 10), (1, 1, 11), (2, 3, 12)]
+)
+CUT = 7
+N = 20  # items: enough that a tie of every unseen item leaves the target out of the top 10
+
+
+def test_targets_are_new_known_items_with_the_users_engagements_before_them_newest_first() -> None:
+    targets = prior_choice.validation_targets(EVENTS, CUT, max_per_user=5, max_targets=10)
+    assert [(t.row, t.item, t.engaged) for t in targets] == [(7, 2, [1, 0])]
+    assert prior_choice.validation_targets(EVENTS, CUT, max_per_user=0, max_targets=10) == []
+
+
+def test_targets_are_thinned_evenly() -> None:
+    # users 1-6 engage item 0 after the cut at row 1, user 1 twice (the second is not new)
+    e = table([(0, 0, 0), *((u, 0, 10 + u) for u in range(1, 7)), (1, 0, 30)])
+    assert len(prior_choice.validation_targets(e, 1, max_per_user=5, max_targets=10)) == 6
+    assert [t.row for t in prior_choice.validation_targets(e, 1, max_per_user=5, max_targets=3)] == [1, 3, 6]
+
+
+def test_decayed_popularity_matches_the_sum_over_earlier_engagements() -> None:
+    e = table([(0, 0, 0), (1, 0, DAY), (1, 1, 2 * DAY), (2, 1, 4 * DAY)])
+    targets = [prior_choice.Target(3, 1, 4 * DAY, []), prior_choice.Target(3, 1, 6 * DAY, [])]
+    got = prior_choice.decayed_popularity(e, targets, 3, 2 * DAY)
+    want0 = [2**-2 + 2**-1.5, 2**-1, 0]  # the engagement at 4 d is not before the first target
+    want1 = [2**-3 + 2**-2.5, 2**-2 + 2**-1, 0]
+    assert got == pytest.approx(np.log1p([want0, want1]), rel=1e-5)
+
+
+def test_choose_keeps_the_weighting_that_ranks_the_validation_targets_best() -> None:
+    wrong = lists(N, {1: [(3, 1.0)]})  # co-occurrence: after 1 comes 3
+    right = lists(N, {1: [(2, 1.0)]})  # EASE: after 1 comes 2 (the validation target)
+    grid = Grid(((0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (0.5, 0.5)), (DAY,))
+    fit: list[int] = []
+
+    def cooc(seqs: Sequence[np.ndarray]) -> neighbours.Neighbours:
+        fit.append(sum(len(s) for s in seqs))
+        return wrong
+
+    got = prior_choice.choose(EVENTS, N, cooc, lambda _: right, grid, validation_fraction=0.3)
+    assert got is not None
+    assert (got.ease_weight, got.recent_popularity_weight, got.half_life_ms) == (1.0, 0.0, DAY)
+    assert got.ndcg == pytest.approx(1.0) and got.targets == 1
+    assert fit == [CUT]  # the lists are fit on the events before the cut only
+    # all parts 0: every unseen item ties, the target ranks last; recent popularity alone also finds item 2
+    assert [s[3] for s in got.scored] == pytest.approx([0.0, 1.0, 1.0, 1.0])
+    assert got.as_manifest()["ease_weight"] == 1.0
+
+
+def test_choose_without_targets_or_ease_lists() -> None:
+    grid = Grid(((0.0, 0.0),), (DAY,))
+    assert prior_choice.choose(EVENTS, N, lambda _: None, lambda _: None, grid, validation_fraction=0.05) is None
+    got = prior_choice.choose(EVENTS, N, lambda _: None, lambda _: None, grid, validation_fraction=0.3)
+    assert got is not None and got.ndcg == 0.0  # every part off: all items tie, the target is not ranked
