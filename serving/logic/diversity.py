@@ -76,6 +76,36 @@ def rerank_rows(
     return [picks[r, : counts[r]].tolist() for r in range(n_rows)]
 
 
+@numba.njit(cache=True, nogil=True)
+def _claim(
+    r: int,
+    b: int,
+    tried: np.ndarray,
+    key_ids: np.ndarray,
+    taken: np.ndarray,
+    picks: np.ndarray,
+    counts: np.ndarray,
+) -> bool:  # pragma: no cover - compiled; tested through rerank_rows
+    """The cross-row rule, once for the greedy and the score-order slots: row ``r`` has now tried ``b`` and takes
+    it unless another row took its id (then the caller tries the row's next best). Rows ask slot by slot in row
+    order, so an earlier row wins."""
+    tried[r, b] = True
+    kid = key_ids[r, b]
+    if kid >= 0:
+        if taken[kid]:
+            return False
+        taken[kid] = True
+    picks[r, counts[r]] = b
+    counts[r] += 1
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _xlogx_step(m: float, x: float) -> float:  # pragma: no cover - compiled; tested through rerank_rows
+    """f(m + x) − f(m), f(y) = y·log y (f(0) = 0): how adding genre mass ``x`` changes Σ_j m_j·log m_j."""
+    return (m + x) * math.log(m + x) - (m * math.log(m) if m > 0.0 else 0.0)
+
+
 @numba.njit(
     numba.types.Tuple((numba.int64[:, :], numba.int64[:]))(
         numba.float64[:, :],
@@ -128,8 +158,7 @@ def _rerank(
                 for j in range(width):
                     x = g[r, b, j]
                     if x > 0.0:
-                        m = mass[r, j]
-                        delta += (m + x) * math.log(m + x) - (m * math.log(m) if m > 0.0 else 0.0)
+                        delta += _xlogx_step(mass[r, j], x)
                         added += x
                 t = total[r] + added
                 h = math.log(t) - (flogf[r] + delta) / t if t > 0.0 else 0.0
@@ -138,21 +167,14 @@ def _rerank(
                 b = np.argmax(value)
                 if value[b] == -np.inf:
                     break
-                tried[r, b] = True
                 value[b] = -np.inf
-                kid = key_ids[r, b]
-                if kid >= 0:
-                    if taken[kid]:
-                        continue
-                    taken[kid] = True
-                picks[r, counts[r]] = b
-                counts[r] += 1
+                if not _claim(r, b, tried, key_ids, taken, picks, counts):
+                    continue
                 for j in range(width):
                     x = g[r, b, j]
                     if x > 0.0:
-                        m = mass[r, j]
-                        flogf[r] += (m + x) * math.log(m + x) - (m * math.log(m) if m > 0.0 else 0.0)
-                        mass[r, j] = m + x
+                        flogf[r] += _xlogx_step(mass[r, j], x)
+                        mass[r, j] += x
                         total[r] += x
                 live += 1
                 break
@@ -171,18 +193,9 @@ def _rerank(
             while c < n:
                 b = order[r, c]
                 c += 1
-                if tried[r, b]:
-                    continue
-                tried[r, b] = True
-                kid = key_ids[r, b]
-                if kid >= 0:
-                    if taken[kid]:
-                        continue
-                    taken[kid] = True
-                picks[r, counts[r]] = b
-                counts[r] += 1
-                live += 1
-                break
+                if not tried[r, b] and _claim(r, b, tried, key_ids, taken, picks, counts):
+                    live += 1
+                    break
             cursor[r] = c
         if live == 0:
             break
