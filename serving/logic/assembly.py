@@ -89,24 +89,68 @@ def hashes_of(c: Cands, model: LoadedModel | None) -> np.ndarray:
     return h
 
 
+@dataclass
+class OnPage:
+    """What the page shows so far: the ids, and a mask over the model's positions for the compiled filter."""
+
+    ids: set[str]
+    pos: np.ndarray | None  # bool per model item; None without a model
+    position_of: Mapping[str, int]
+
+    @staticmethod
+    def of(model: LoadedModel | None) -> OnPage:
+        if model is None:
+            return OnPage(set(), None, {})
+        return OnPage(set(), np.zeros(len(model.item_ids), dtype=np.bool_), model.item_pos)
+
+    def add(self, item: str, position: int) -> None:
+        """Mark ``item`` shown; ``position`` its model position when the row knows it (-1: look it up)."""
+        self.ids.add(item)
+        if self.pos is not None:
+            position = position if position >= 0 else self.position_of.get(item, -1)
+            if position >= 0:
+                self.pos[position] = True
+
+
+def known(c: Cands) -> bool:
+    """Whether every candidate of the row has a model position (retrieval rows do; list rows usually)."""
+    return c.pos is not None and len(c.pos) == len(c.items) and (not len(c.pos) or int(c.pos.min()) >= 0)
+
+
+def kept_positions(
+    c: Cands, seen_hashes: np.ndarray, used: OnPage, model: LoadedModel | None, backfill: int
+) -> np.ndarray:
+    """Positions into the row's candidates that pass the filters (see :func:`filtered`)."""
+    if model is not None and used.pos is not None and known(c):  # the usual row: one compiled pass
+        assert c.pos is not None
+        kept = filters.keep_positions(c.pos, model.item_hash, seen_hashes, used.pos)
+        if len(kept) < backfill:
+            every = filters.keep_positions(c.pos, model.item_hash, seen_hashes, np.zeros_like(used.pos))
+            again = every[used.pos[c.pos[every]]][: backfill - len(kept)]
+            kept = np.sort(np.concatenate([kept, again]))
+        return kept
+    drop = seen.contains(seen_hashes, hashes_of(c, model)) if len(seen_hashes) and c.items else None
+    listed = filters.keep(c.items, used.ids, drop=drop)
+    if len(listed) < backfill:
+        again = [k for k in filters.keep(c.items, drop=drop) if c.items[k] in used.ids][: backfill - len(listed)]
+        listed = sorted(listed + again)
+    return np.asarray(listed, dtype=np.int64)
+
+
 def filtered(
-    c: Cands, seen_hashes: np.ndarray, used: set[str], pool: int, model: LoadedModel | None, backfill: int = 0
+    c: Cands, seen_hashes: np.ndarray, used: OnPage, pool: int, model: LoadedModel | None, backfill: int = 0
 ) -> Kept:
     """The row's candidates without seen, hidden or already placed items; ``backfill``: when fewer than that are
     left, items already placed higher on the page fill the row up, in candidate order (the row keeps its own)."""
-    drop = seen.contains(seen_hashes, hashes_of(c, model)) if len(seen_hashes) and c.items else None
-    kept = filters.keep(c.items, used, drop=drop)
-    if len(kept) < backfill:
-        again = [k for k in filters.keep(c.items, drop=drop) if c.items[k] in used][: backfill - len(kept)]
-        kept = sorted(kept + again)
+    idx = kept_positions(c, seen_hashes, used, model, backfill)
     raw = c.scores if c.scores is not None else np.asarray(c.base, dtype=np.float64)
-    idx = np.asarray(kept, dtype=np.int64)
     scores = raw[idx] if len(idx) else np.zeros(0)
     # Diversity trades score for genre spread among the best few times per_row, not the whole tail.
     top = np.argsort(-scores, kind="stable")[:pool]
     prior = c.prior[idx] if c.prior is not None and len(c.prior) == len(c.items) else None
     lead = c.lead[idx] if c.lead is not None and len(c.lead) == len(c.items) else None
-    return Kept(c, [c.items[k] for k in kept], scores, None if c.pos is None else c.pos[idx], top, prior, lead)
+    items = [c.items[k] for k in idx.tolist()]
+    return Kept(c, items, scores, None if c.pos is None else c.pos[idx], top, prior, lead)
 
 
 def genres_of(
@@ -146,7 +190,7 @@ def assemble(
     """Rows in plan order: filters (seen, hidden, already on the page), ranking, exploration."""
     per_row = policy.items_per_row
     pool = policy.rerank_pool * per_row
-    used: set[str] = set()
+    used = OnPage.of(model)
     rows: list[Row] = []
 
     def ensure_scored(c: Cands) -> None:
@@ -166,7 +210,12 @@ def assemble(
                 j += 1
             run = [filtered(c, seen_hashes, used, pool, model) for c in cands[i:j]]
             genres = [genres_of(model, catalog_genres, r.items, r.pos, r.top) for r in run]
-            keys = [[r.items[t] for t in r.top.tolist()] for r in run]
+            # an item's id for the cross-row dedup: its model position when every row has them
+            keys: list = (
+                [r.pos[r.top] for r in run]
+                if all(r.pos is not None and known(r.cand) for r in run)
+                else [[r.items[t] for t in r.top.tolist()] for r in run]
+            )
             picks = diversity.rerank_rows(
                 [r.scores[r.top] for r in run], genres, per_row, policy.diversity, keys, slots=policy.diversity_slots
             )
@@ -199,7 +248,8 @@ def assemble(
                 )
                 for p in placed
             ]
-            used.update(s.item_id for s in slots)
+            for p in placed:
+                used.add(r.items[p.index], -1 if r.pos is None else int(r.pos[p.index]))
             rows.append(Row(plan.row_id, plan.kind, plan.title, plan.reason, slots))
         i = j
     return rows

@@ -58,8 +58,6 @@ def rerank_rows(
     norm = np.zeros((n_rows, n))
     valid = np.zeros((n_rows, n), dtype=np.bool_)
     g = np.zeros((n_rows, n, width))
-    key_ids = np.full((n_rows, n), -1, dtype=np.int64)
-    ids: dict[object, int] = {}
     for r, (s, gen) in enumerate(zip(scores, genres, strict=True)):
         m = sizes[r]
         if m == 0:
@@ -69,11 +67,27 @@ def rerank_rows(
         norm[r, :m] = (s - lo) / spread if spread > 0 else 0.0
         valid[r, :m] = True
         g[r, :m] = gen
-        if keys is not None:
-            key_ids[r, :m] = [ids.setdefault(key, len(ids)) for key in keys[r]]
+    key_ids, n_keys = _key_ids(keys, n_rows, n)
     greedy = k if slots is None else max(0, min(k, slots))
-    picks, counts = _rerank(norm, valid, g, k, float(weight), greedy if weight > 0 else 0, key_ids, len(ids))
+    picks, counts = _rerank(norm, valid, g, k, float(weight), greedy if weight > 0 else 0, key_ids, n_keys)
     return [picks[r, : counts[r]].tolist() for r in range(n_rows)]
+
+
+def _key_ids(keys: Sequence[Sequence[object]] | None, n_rows: int, n: int) -> tuple[np.ndarray, int]:
+    """Each candidate's id as a small integer (rows × n, -1 past a row's end) and how many ids there are.
+    Keys that are non-negative integer arrays already (model positions: assembly's usual case) are used as they
+    are; any other keys are numbered through a dict."""
+    out = np.full((n_rows, n), -1, dtype=np.int64)
+    if keys is None:
+        return out, 0
+    if all(isinstance(k, np.ndarray) and k.dtype.kind in "iu" for k in keys):
+        for r, k in enumerate(keys):
+            out[r, : len(k)] = k
+        return out, int(out.max()) + 1
+    ids: dict[object, int] = {}
+    for r, row in enumerate(keys):
+        out[r, : len(row)] = [ids.setdefault(key, len(ids)) for key in row]
+    return out, len(ids)
 
 
 @numba.njit(cache=True, nogil=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numba
 import numpy as np
 
 from hybridrec import seen
@@ -38,3 +39,38 @@ def keep(candidates: Sequence[str], *excluded: Iterable[str], drop: np.ndarray |
         return [i for i, item in enumerate(candidates) if not (item in banned or add(item))]
     dropped = drop.tolist()
     return [i for i, item in enumerate(candidates) if not (dropped[i] or item in banned or add(item))]
+
+
+def keep_positions(pos: np.ndarray, item_hash: np.ndarray, seen_hashes: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """:func:`keep` of a row whose candidates are all model positions (``pos`` ≥ 0), in one compiled pass: the
+    positions (into ``pos``) of first occurrences that are neither ``used`` (a mask over model positions) nor in
+    the sorted ``seen_hashes`` (``item_hash``: each model item's seen-set hash). Same answer as :func:`keep`
+    with the ids, ``drop`` = seen; no per-item Python object (every row of every page runs it)."""
+    return _keep_positions(
+        np.ascontiguousarray(pos, np.int64),
+        item_hash,
+        np.ascontiguousarray(seen_hashes, seen.DTYPE),
+        used,
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def _keep_positions(
+    pos: np.ndarray, item_hash: np.ndarray, seen_hashes: np.ndarray, used: np.ndarray
+) -> np.ndarray:  # pragma: no cover - compiled; tested through keep_positions
+    out = np.empty(len(pos), np.int64)
+    in_row = np.zeros(len(used), np.bool_)
+    n, m = 0, len(seen_hashes)
+    for k in range(len(pos)):
+        p = pos[k]
+        if used[p] or in_row[p]:
+            continue
+        if m:
+            h = item_hash[p]
+            at = np.searchsorted(seen_hashes, h)
+            if at < m and seen_hashes[at] == h:
+                continue
+        in_row[p] = True
+        out[n] = k
+        n += 1
+    return out[:n]

@@ -343,3 +343,62 @@ def test_trending_row_shows_items_for_you_placed_rather_than_too_few() -> None:
     assert got[RowKind.FOR_YOU] == ["a", "b", "c"]
     assert got[RowKind.TRENDING] == ["b", "a", "x"]  # its own order; a and b already placed, x alone was left
     assert got[RowKind.POPULAR] == ["y"]  # other rows keep the page-wide dedup
+
+
+def test_filters_by_model_position_keep_what_the_id_filter_keeps() -> None:
+    """The compiled filter over model positions answers as :func:`filters.keep` does over the ids."""
+    from hybridrec import seen
+
+    rng = np.random.default_rng(3)
+    ids = [f"i{k}" for k in range(300)]
+    hashes = seen.hashes(ids)
+    for _ in range(500):
+        pos = rng.integers(0, 300, rng.integers(0, 60))
+        seen_ids = [ids[k] for k in rng.integers(0, 300, rng.integers(0, 40))]
+        seen_set = np.unique(seen.hashes(seen_ids)) if seen_ids else seen.EMPTY
+        used = np.zeros(300, dtype=bool)
+        used[rng.integers(0, 300, rng.integers(0, 30))] = True
+        items = [ids[p] for p in pos]
+        drop = seen.contains(seen_set, hashes[pos]) if len(seen_set) and items else None
+        want = filters.keep(items, {ids[p] for p in np.flatnonzero(used)}, drop=drop)
+        assert filters.keep_positions(pos, hashes, seen_set, used).tolist() == want
+
+
+def test_assembly_by_model_position_places_what_assembly_by_id_places() -> None:
+    """Rows whose candidates carry model positions take the compiled path (filters, cross-row dedup); the same
+    rows without positions take the path by id. Both must build the same page, slot for slot."""
+    from hybridrec import seen
+    from serving.logic.assembly import Policy, assemble
+
+    n = 120
+    ids = [f"m{k}" for k in range(n)]
+    rng = np.random.default_rng(7)
+    genres = (rng.random((n, len(GENRES))) < 0.15).astype(np.float32)
+    model = SimpleNamespace(
+        item_ids=ids, item_pos={i: k for k, i in enumerate(ids)}, item_hash=seen.hashes(ids), item_genres=genres
+    )
+    kinds = [RowKind.FOR_YOU, RowKind.BECAUSE_YOU_WATCHED, RowKind.TRENDING, RowKind.TOP_GENRE, RowKind.POPULAR]
+    for case in range(60):
+        page: list[list[Cands]] = [[], []]
+        for kind in kinds:
+            pos = rng.permutation(n)[: rng.integers(5, 60)]
+            scores = rng.random(len(pos))
+            plan = RowPlan(kind, kind.value, kind.value, kind.value)
+            items = [ids[p] for p in pos]
+            page[0].append(Cands(plan, items, scores.tolist(), scores.copy(), pos.astype(np.int64)))
+            page[1].append(Cands(plan, list(items), scores.tolist(), scores.copy(), None))
+        seen_set = np.unique(model.item_hash[rng.integers(0, n, 25)])
+        policy = Policy(
+            8, 0.1, 0.5 if case % 3 else 0.0, (RowKind.FOR_YOU.value, RowKind.BECAUSE_YOU_WATCHED.value), 4, 3
+        )
+        by_pos, by_id = (
+            assemble(p, seen_set, 5, policy, model, {}, random.Random(case))  # type: ignore[arg-type]
+            for p in page
+        )
+        assert [[(s.item_id, s.score, s.reason, s.explored, s.propensity) for s in r.items] for r in by_pos] == [
+            [(s.item_id, s.score, s.reason, s.explored, s.propensity) for s in r.items] for r in by_id
+        ], case
+        shown = [s.item_id for r in by_pos for s in r.items if r.kind is not RowKind.TRENDING]
+        assert len(shown) == len(set(shown)) and not set(shown) & {
+            ids[k] for k in range(n) if model.item_hash[k] in seen_set
+        }
