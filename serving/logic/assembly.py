@@ -103,13 +103,18 @@ class OnPage:
             return OnPage(set(), None, {})
         return OnPage(set(), np.zeros(len(model.item_ids), dtype=np.bool_), model.item_pos)
 
-    def add(self, item: str, position: int) -> None:
-        """Mark ``item`` shown; ``position`` its model position when the row knows it (-1: look it up)."""
-        self.ids.add(item)
-        if self.pos is not None:
-            position = position if position >= 0 else self.position_of.get(item, -1)
-            if position >= 0:
-                self.pos[position] = True
+    def add(self, items: list[str], positions: np.ndarray | None) -> None:
+        """Mark ``items`` shown; ``positions`` their model positions when the row knows them (-1: look it up)."""
+        self.ids.update(items)
+        if self.pos is None:
+            return
+        if positions is None:
+            positions = np.full(len(items), -1, dtype=np.int64)
+        self.pos[positions[positions >= 0]] = True
+        for k in np.flatnonzero(positions < 0).tolist():
+            p = self.position_of.get(items[k], -1)
+            if p >= 0:
+                self.pos[p] = True
 
 
 def known(c: Cands) -> bool:
@@ -248,8 +253,8 @@ def assemble(
                 )
                 for p in placed
             ]
-            for p in placed:
-                used.add(r.items[p.index], -1 if r.pos is None else int(r.pos[p.index]))
+            at = [p.index for p in placed]
+            used.add([s.item_id for s in slots], None if r.pos is None else r.pos[at])
             rows.append(Row(plan.row_id, plan.kind, plan.title, plan.reason, slots))
         i = j
     return rows

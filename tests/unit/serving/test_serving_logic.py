@@ -366,7 +366,8 @@ def test_filters_by_model_position_keep_what_the_id_filter_keeps() -> None:
 
 def test_assembly_by_model_position_places_what_assembly_by_id_places() -> None:
     """Rows whose candidates carry model positions take the compiled path (filters, cross-row dedup); the same
-    rows without positions take the path by id. Both must build the same page, slot for slot."""
+    rows without positions take the path by id, and a page may mix both. All must build the same page, slot for
+    slot."""
     from hybridrec import seen
     from serving.logic.assembly import Policy, assemble
 
@@ -379,7 +380,7 @@ def test_assembly_by_model_position_places_what_assembly_by_id_places() -> None:
     )
     kinds = [RowKind.FOR_YOU, RowKind.BECAUSE_YOU_WATCHED, RowKind.TRENDING, RowKind.TOP_GENRE, RowKind.POPULAR]
     for case in range(60):
-        page: list[list[Cands]] = [[], []]
+        page: list[list[Cands]] = [[], [], []]
         for kind in kinds:
             pos = rng.permutation(n)[: rng.integers(5, 60)]
             scores = rng.random(len(pos))
@@ -387,18 +388,18 @@ def test_assembly_by_model_position_places_what_assembly_by_id_places() -> None:
             items = [ids[p] for p in pos]
             page[0].append(Cands(plan, items, scores.tolist(), scores.copy(), pos.astype(np.int64)))
             page[1].append(Cands(plan, list(items), scores.tolist(), scores.copy(), None))
+            page[2].append(Cands(plan, list(items), scores.tolist(), scores.copy(), page[rng.integers(0, 2)][-1].pos))
         seen_set = np.unique(model.item_hash[rng.integers(0, n, 25)])
         policy = Policy(
             8, 0.1, 0.5 if case % 3 else 0.0, (RowKind.FOR_YOU.value, RowKind.BECAUSE_YOU_WATCHED.value), 4, 3
         )
-        by_pos, by_id = (
-            assemble(p, seen_set, 5, policy, model, {}, random.Random(case))  # type: ignore[arg-type]
-            for p in page
+        pages = [assemble(p, seen_set, 5, policy, model, {}, random.Random(case)) for p in page]  # type: ignore[arg-type]
+        by_pos, by_id, mixed = (
+            [(r.kind, [(s.item_id, s.score, s.reason, s.explored, s.propensity) for s in r.items]) for r in rows]
+            for rows in pages
         )
-        assert [[(s.item_id, s.score, s.reason, s.explored, s.propensity) for s in r.items] for r in by_pos] == [
-            [(s.item_id, s.score, s.reason, s.explored, s.propensity) for s in r.items] for r in by_id
-        ], case
-        shown = [s.item_id for r in by_pos for s in r.items if r.kind is not RowKind.TRENDING]
+        assert by_pos == by_id == mixed, case
+        shown = [s.item_id for r in pages[0] if r.kind is not RowKind.TRENDING for s in r.items]
         assert len(shown) == len(set(shown)) and not set(shown) & {
             ids[k] for k in range(n) if model.item_hash[k] in seen_set
         }
