@@ -60,6 +60,44 @@ def test_decayed_popularity_matches_the_sum_over_earlier_engagements() -> None:
     assert got == pytest.approx(np.log1p([want0, want1]), rel=1e-5)
 
 
+def test_decayed_popularity_is_the_speed_layer_s_count_as_serving_decays_it() -> None:
+    """One definition, three executions: the batch's one-pass recomputation per validation target must equal the
+    declared ``DecayedCount`` of ``item_fresh`` (the reference the JVM operator is held to) over the engagements
+    before the target, decayed from the item's newest engagement to the target's time as serving decays it
+    (``serving.trending.recent_popularity``), at every half-life the speed layer keeps."""
+    from hybridrec.fresh_features import ITEM_FRESH, recent_popularity_values
+    from hybridrec_pb.events_pb2 import EventType
+    from serving.features.base import Trending
+    from serving.trending import recent_popularity
+    from tests.support.fresh_reference import Event, view_features
+
+    rng = np.random.default_rng(5)
+    n_items, n = 8, 200
+    times = np.sort(rng.integers(0, 400 * DAY, n))
+    e = Engagements(rng.integers(0, 30, n), rng.integers(0, n_items, n), times)
+    at = np.sort(rng.choice(n, 15, replace=False))
+    targets = [prior_choice.Target(int(r), int(e.items[r]), int(e.times[r]), []) for r in at]
+    events = [
+        Event(int(t), f"e{k}", f"i{i}", EventType.PLAY) for k, (i, t) in enumerate(zip(e.items, e.times, strict=True))
+    ]
+    item_pos = {f"i{k}": k for k in range(n_items)}
+    stored = []  # per target: item → its item_fresh as the speed layer holds it just before the target
+    for target in targets:
+        fresh = {}
+        for item in item_pos:
+            before = [x for x in events if x.item_id == item and x.event_time_ms < target.time_ms]
+            if before:
+                ref = view_features(ITEM_FRESH, before, lambda _: [])
+                kept = {h: float(ref[f]) for h, f in recent_popularity_values().items()}
+                fresh[item] = Trending(0, 0, 0.0, int(ref["last_event_ms"]), 0.0, kept)
+        stored.append(fresh)
+    for half_life in recent_popularity_values():
+        got = prior_choice.decayed_popularity(e, targets, n_items, half_life)
+        for row, target, fresh in zip(got, targets, stored, strict=True):
+            want = recent_popularity(fresh, item_pos, target.time_ms, half_life)
+            assert row == pytest.approx(want, rel=1e-5, abs=1e-7), (half_life, target)
+
+
 def test_choose_keeps_the_weighting_that_ranks_the_validation_targets_best() -> None:
     wrong = lists(N, {1: [(3, 1.0)]})  # co-occurrence: after 1 comes 3
     right = lists(N, {1: [(2, 1.0)]})  # EASE: after 1 comes 2 (the validation target)
