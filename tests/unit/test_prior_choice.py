@@ -98,6 +98,23 @@ def test_decayed_popularity_is_the_speed_layer_s_count_as_serving_decays_it() ->
             assert row == pytest.approx(want, rel=1e-5, abs=1e-7), (half_life, target)
 
 
+def test_the_grid_s_ndcg_is_the_replay_s_ndcg_and_counts_ties_against_the_target() -> None:
+    """The grid scores dense arrays (``ndcg_at_10``) where the replay scores ranked lists (``metrics.ndcg_at_k``):
+    without ties they agree; a tie with the target ranks it below the tied items (never flatters a weighting)."""
+    from hybridrec.metrics import ndcg_at_k
+
+    rng = np.random.default_rng(11)
+    scores = rng.random((200, 40))
+    scores[rng.random((200, 40)) < 0.1] = -np.inf  # engaged items
+    targets = [prior_choice.Target(r, int(rng.integers(0, 40)), 0, []) for r in range(200)]
+    got = prior_choice.ndcg_at_10(scores, targets)
+    for r, t in enumerate(targets):
+        ranked = [str(i) for i in np.argsort(-scores[r], kind="stable") if np.isfinite(scores[r, i])]
+        assert got[r] == pytest.approx(ndcg_at_k(ranked, {str(t.item)}, 10))
+    tied = np.array([[0.5, 0.5, 0.5, 0.1]])
+    assert prior_choice.ndcg_at_10(tied, [prior_choice.Target(0, 0, 0, [])])[0] == pytest.approx(1 / np.log2(4))
+
+
 def test_choose_keeps_the_weighting_that_ranks_the_validation_targets_best() -> None:
     wrong = lists(N, {1: [(3, 1.0)]})  # co-occurrence: after 1 comes 3
     right = lists(N, {1: [(2, 1.0)]})  # EASE: after 1 comes 2 (the validation target)
