@@ -22,7 +22,7 @@ from serving.features.memory import MemoryFeatures
 from serving.logic.assembly import genres_of
 from serving.logic.candidates import personal_cands
 from serving.metrics import Metrics
-from serving.model.bundle import LoadedModel, load_version
+from serving.model.bundle import LoadedModel, _neighbours, load_version
 from serving.sink.memory import MemorySink
 from serving.trending import Trend
 from tests.support import serving_kit as kit
@@ -624,3 +624,24 @@ def test_ease_neighbours_and_recent_popularity_join_for_you_with_their_own_reaso
     items = [s for s in asyncio.run(off.homepage(_q(items_per_row=12))).rows[0].items]
     assert not {s.item_id for s in items} & {"i110", "i111", "i112"}
     assert all(s.reason != EASE_REASON for s in items)
+
+
+def test_similar_lists_kept_per_seed_answer_as_a_fresh_search(loaded: tuple[kit.World, LoadedModel]) -> None:
+    """Kept neighbour lists: any mix of seeds and lengths (a shorter ask reads a longer list's prefix, a longer
+    one searches again) gives what the index gives; past the cap the oldest seeds go; a replaced model (another
+    index, another version) starts empty."""
+    _, model = loaded
+    n = len(model.item_ids)
+    rng = np.random.default_rng(2)
+    for _ in range(40):
+        seeds = rng.integers(0, n, rng.integers(1, 4)).tolist()
+        k = int(rng.integers(1, n + 3))
+        got = model.similar(seeds, k)
+        want = _neighbours(model.similar_index, unit_rows(model.item_vecs[seeds]), lambda: model.item_unit, min(k, n))
+        assert np.array_equal(got[1], want[1]) and np.allclose(got[0], want[0])
+    assert model._similar and replace(model)._similar == {}
+    small = replace(model)
+    small.SIMILAR_CACHE = 2
+    small.similar([0, 1, 2], 3)
+    assert list(small._similar) == [1, 2]
+    assert model.similar([], 5)[1].shape == (0, 5)
