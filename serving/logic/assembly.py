@@ -108,6 +108,9 @@ class OnPage:
         self.ids.update(items)
         if self.pos is None:
             return
+        if positions is not None and (not len(positions) or positions.min() >= 0):  # the usual row
+            self.pos[positions] = True
+            return
         if positions is None:
             positions = np.full(len(items), -1, dtype=np.int64)
         self.pos[positions[positions >= 0]] = True
