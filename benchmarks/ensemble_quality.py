@@ -40,7 +40,7 @@ from benchmarks.sequence_quality import arguments, headline, print_run  # noqa: 
 from evaluation.baselines import CoOccurrence, Ease, Method, Training, top_k  # noqa: E402
 from evaluation.baselines.sequence import NextItem  # noqa: E402
 from evaluation.offline import BASELINES, K, Validation, histories  # noqa: E402
-from hybridrec import neighbours, nextitem, sequence  # noqa: E402
+from hybridrec import neighbours, nextitem, prior_choice, sequence  # noqa: E402
 from hybridrec.datasets import load_dataset  # noqa: E402
 
 GRIDS = {b.make: b.grid for b in BASELINES}
@@ -91,21 +91,15 @@ def recent_popularity(events: pa.Table, targets: Sequence[nextitem.Target], trai
 def decayed_popularity(
     events: pa.Table, targets: Sequence[nextitem.Target], train: Training, half_life_days: float
 ) -> np.ndarray:
-    """(targets, items): log(1 + Σ 2^-(T − t)/half-life) over each item's engagements strictly before the target's
-    time T: the speed layer's ``popularity_recent`` (a ``DecayedCount``) decayed to the stream's time, as
-    serving's FOR_YOU prior reads it."""
+    """(targets, items): the speed layer's ``popularity_recent`` (a ``DecayedCount``) over each item's engagements
+    strictly before the target's time, decayed to it as serving's FOR_YOU prior reads it — the batch's own
+    computation (:func:`hybridrec.prior_choice.decayed_popularity`), which a unit test holds to the declaration."""
     engaged = np.isin(events.column("event_type").to_numpy(zero_copy_only=False), list(nextitem.ENGAGEMENT_TYPES))
     items = np.array([train.index.get(i, -1) for i in events.column("item_id").to_pylist()], dtype=np.int64)[engaged]
-    times = events.column("event_time_ms").to_numpy()[engaged].astype(np.float64)
-    known = items >= 0
-    items, times = items[known], times[known]
-    half = half_life_days * DAY_MS
-    out = np.zeros((len(targets), train.n_items), dtype=np.float32)
-    for r, t in enumerate(targets):
-        end = int(np.searchsorted(times, t.time_ms, side="left"))
-        w = np.exp2(-(t.time_ms - times[:end]) / half)
-        out[r] = np.log1p(np.bincount(items[:end], weights=w, minlength=train.n_items))
-    return out
+    times = events.column("event_time_ms").to_numpy()[engaged].astype(np.int64)
+    e = prior_choice.Engagements(np.zeros(len(items), np.int64), items, times)
+    cases = [prior_choice.Target(t.position, -1, t.time_ms, []) for t in targets]
+    return prior_choice.decayed_popularity(e, cases, train.n_items, half_life_days * DAY_MS)
 
 
 def newest_distinct(history: Sequence[int], n: int) -> list[int]:

@@ -93,7 +93,8 @@ def recent_popularity(
 ) -> np.ndarray:
     """log(1 + the count kept at ``half_life_ms``) of every model item, decayed from its newest engagement to the
     stream's time ``now`` (0 for items nobody engaged with): the recent-popularity part of FOR_YOU's prior, as the
-    offline ensemble scored it (benchmarks/ensemble_quality.py ``decayed_popularity``)."""
+    batch's prior choice and the offline ensemble compute it (``hybridrec.prior_choice.decayed_popularity``; a unit
+    test holds the two to the declared count)."""
     out = np.zeros(len(item_pos), np.float32)
     hit = [(item_pos[i], t.recent_at(int(half_life_ms)), t) for i, t in got.items() if i in item_pos]
     hit = [h for h in hit if h[1] > 0]
