@@ -51,7 +51,7 @@ def i2i(train: eq.Training, hists: list[list[int]], params: dict[str, Any]) -> n
         train.sequences.values(),
         train.counts,
         params["window"],
-        K,
+        params.get("k", K),
         backward=params["backward"],
         alpha=params["alpha"],
         damping=params.get("damping", 0.0),
