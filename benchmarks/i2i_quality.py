@@ -13,7 +13,12 @@ neighbour kept, window × last chosen on validation as the replay does), the ser
 directed part alone, and the served ensemble with each at the shipped weights and at weights chosen on validation.
 
     .venv/bin/python benchmarks/i2i_quality.py [--dataset ml-100k ml-latest-small] [--fraction 0.8 0.9 0.95] \
-        [--json out.json]
+        [--grid '[{"window": 100, "backward": 1, "alpha": 0.7, "damping": 0, "k": 300, "seeds": 30, "decay": 0.85}]'] \
+        [--joint] [--json out.json]
+
+``--grid`` replaces the default grid (``damping``, ``k``, ``seeds`` and ``decay`` default to the published and served
+values); ``--joint`` chooses each grid point's ensemble weights on validation too, and the point by that figure.
+Figures and what they showed: docs/benchmarks.md, *session 9*.
 """
 
 from __future__ import annotations
