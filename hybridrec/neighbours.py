@@ -60,20 +60,40 @@ class Neighbours:
 
 
 def cooccurrence(
-    sequences: Iterable[Sequence[int]], counts: np.ndarray, window: int, k: int | None = None
+    sequences: Iterable[Sequence[int]],
+    counts: np.ndarray,
+    window: int,
+    k: int | None = None,
+    *,
+    backward: float = 1.0,
+    alpha: float = 0.5,
+    damping: float = 0.0,
 ) -> Neighbours:
     """Neighbours of every item from users' engagement sequences (item positions, oldest first); ``counts``
-    the engagements per item (the cosine norm); ``k`` keeps each item's best k (None: all)."""
+    the engagements per item (the norm); ``k`` keeps each item's best k (None: all).
+
+    The defaults are the symmetric, cosine-normalised method (the replay's item-to-item baseline). ``backward``
+    weighs a pair read against time (b's list gains a when a came *before* b) relative to one read forwards:
+    below 1 the lists lean to what users engage with *next*, which is what a next-item row asks (sequential
+    rules). ``alpha`` is the asymmetric cosine's exponent (Aiolli): the list of a divides by count_a^alpha ·
+    count_b^(1 − alpha), so below 0.5 a popular neighbour b is penalised more. ``damping`` weighs each user's
+    pairs by (their sequence length)^−damping, so one heavy user's hundreds of engagements do not make every
+    pair among them a neighbour (inverse user frequency)."""
     n = len(counts)
     keys: list[np.ndarray] = []
     weights: list[np.ndarray] = []
     for seq in sequences:
         s = np.asarray(seq, dtype=np.int64)
+        user = float(len(s)) ** -damping if damping else 1.0
         for d in range(1, min(window, len(s) - 1) + 1):
             a, b = s[:-d], s[d:]
             keep = a != b
-            keys += [a[keep] * n + b[keep], b[keep] * n + a[keep]]
-            weights += [np.full(int(keep.sum()), 1.0 / d)] * 2
+            m = int(keep.sum())
+            keys.append(a[keep] * n + b[keep])
+            weights.append(np.full(m, user / d))
+            if backward > 0:
+                keys.append(b[keep] * n + a[keep])
+                weights.append(np.full(m, backward * user / d))
     key = np.concatenate(keys) if keys else np.zeros(0, np.int64)
     if not len(key):  # no pair of distinct items within the window (e.g. every sequence one item repeated)
         return Neighbours.empty(n)
@@ -84,8 +104,9 @@ def cooccurrence(
     first = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
     pair, w = key[first], np.add.reduceat(weight, first)
     rows, cols = pair // n, pair % n
-    norm = np.sqrt(np.maximum(np.asarray(counts, dtype=np.float64), 1.0))
-    w = w / norm[rows] / norm[cols]
+    # sqrt(count) raised to 2·alpha and 2·(1 − alpha): at alpha 0.5 both powers are 1, the plain cosine exactly.
+    root = np.sqrt(np.maximum(np.asarray(counts, dtype=np.float64), 1.0))
+    w = w / root[rows] ** (2.0 * alpha) / root[cols] ** (2.0 * (1.0 - alpha))
     # Within each row best first, ties by column: one stable sort of row + (a fraction falling with the weight).
     order = np.argsort(rows + (1.0 - 0.999 * w / w.max()), kind="stable")
     rows, cols, w = rows[order], cols[order], w[order]

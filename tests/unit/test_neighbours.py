@@ -23,6 +23,51 @@ def test_pairs_count_one_over_distance_both_ways_cosine_normalised() -> None:
     assert got.of(2)[0].tolist() == [1, 0] and got.of(2)[1] == pytest.approx([1 / R2, 0.5 / R2])
 
 
+def test_backward_pairs_weigh_less_and_zero_keeps_only_what_came_next() -> None:
+    # raw forward: (0→1) 1 (user one), (1→0) 1 (user two), (1→2) 1, (0→2) 1/2; backward: the reverse × 0.25
+    got = nb.cooccurrence(SEQUENCES, COUNTS, window=2, backward=0.25)
+    assert got.of(2)[0].tolist() == [1, 0] and got.of(2)[1] == pytest.approx([0.25 / R2, 0.125 / R2])
+    assert got.of(1)[0].tolist() == [2, 0] and got.of(1)[1] == pytest.approx([1 / R2, 1.25 / 2])
+    forward = nb.cooccurrence(SEQUENCES, COUNTS, window=2, backward=0.0)
+    assert forward.of(2)[0].size == 0  # 2 was every sequence's last item: nothing came after it
+    assert forward.of(0)[0].tolist() == [1, 2] and forward.of(0)[1] == pytest.approx([1 / 2, 0.5 / R2])
+
+
+def test_alpha_moves_the_norm_between_the_seed_and_the_neighbour() -> None:
+    counts = np.array([4.0, 1.0, 1.0])  # 0 is popular
+    seqs = [[0, 1], [2, 1]]
+    for alpha in (0.0, 0.5, 0.8):
+        got = nb.cooccurrence(seqs, counts, window=1, alpha=alpha)
+        assert got.of(0)[1] == pytest.approx([1 / 4**alpha])  # row 0: count_0^alpha · count_1^(1 − alpha)
+        assert got.of(1)[0].tolist() == [2, 0]  # from 1, the rare 2 beats the popular 0 ...
+        assert got.of(1)[1] == pytest.approx([1.0, 1 / 4 ** (1 - alpha)])  # ... by count_0^(1 − alpha)
+
+
+def test_damping_weighs_a_long_sequence_s_pairs_less() -> None:
+    seqs = [[0, 1], [0, 2, 3, 4]]  # (0, 1) from a user of 2 engagements, (0, 2) from one of 4
+    got = nb.cooccurrence(seqs, np.ones(5), window=1, damping=1.0)
+    assert got.of(0)[0].tolist() == [1, 2] and got.of(0)[1] == pytest.approx([1 / 2, 1 / 4])
+    assert nb.cooccurrence(seqs, np.ones(5), window=1).of(0)[1] == pytest.approx([1.0, 1.0])
+
+
+def test_the_defaults_are_the_symmetric_cosine_exactly() -> None:
+    rng = np.random.default_rng(3)
+    seqs = [rng.integers(0, 30, rng.integers(1, 40)).tolist() for _ in range(50)]
+    counts = np.bincount(np.concatenate(seqs), minlength=30).astype(np.float64)
+    plain = nb.cooccurrence(seqs, counts, window=5, k=10)
+    explicit = nb.cooccurrence(seqs, counts, window=5, k=10, backward=1.0, alpha=0.5, damping=0.0)
+    for a, b in zip(
+        (plain.indptr, plain.indices, plain.scores), (explicit.indptr, explicit.indices, explicit.scores), strict=True
+    ):
+        assert np.array_equal(a, b)
+    raw = nb.cooccurrence(seqs, np.ones(30), window=5)  # unnormalised sums, every neighbour kept
+    root = np.sqrt(np.maximum(counts, 1.0))
+    for item in range(30):
+        sums = dict(zip(*raw.of(item), strict=True))
+        cols, got = plain.of(item)
+        assert got == pytest.approx([sums[j] / root[item] / root[j] for j in cols], rel=1e-6)
+
+
 def test_window_and_k_cut_the_lists() -> None:
     one = nb.cooccurrence(SEQUENCES, COUNTS, window=1)
     assert one.of(0)[0].tolist() == [1] and one.of(2)[0].tolist() == [1]  # 0 and 2 are two apart
