@@ -48,13 +48,22 @@ def keep_positions(pos: np.ndarray, item_hash: np.ndarray, seen_hashes: np.ndarr
     with the ids, ``drop`` = seen; no per-item Python object (every row of every page runs it)."""
     return _keep_positions(
         np.ascontiguousarray(pos, np.int64),
-        item_hash,
+        np.ascontiguousarray(item_hash, seen.DTYPE),
         np.ascontiguousarray(seen_hashes, seen.DTYPE),
-        used,
+        np.ascontiguousarray(used, np.bool_),
     )
 
 
-@numba.njit(cache=True, nogil=True)
+def _read_only(dtype: numba.types.Type) -> numba.types.Array:
+    """A 1-d array argument the kernel only reads: the user's seen set is often a read-only view of Redis bytes."""
+    return numba.types.Array(dtype, 1, "A", readonly=True)
+
+
+@numba.njit(
+    numba.int64[:](*(_read_only(t) for t in (numba.int64, numba.uint64, numba.uint64, numba.boolean))),
+    cache=True,  # compiled at import (`make install` does it once)
+    nogil=True,
+)
 def _keep_positions(
     pos: np.ndarray, item_hash: np.ndarray, seen_hashes: np.ndarray, used: np.ndarray
 ) -> np.ndarray:  # pragma: no cover - compiled; tested through keep_positions

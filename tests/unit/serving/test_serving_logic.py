@@ -362,6 +362,8 @@ def test_filters_by_model_position_keep_what_the_id_filter_keeps() -> None:
         drop = seen.contains(seen_set, hashes[pos]) if len(seen_set) and items else None
         want = filters.keep(items, {ids[p] for p in np.flatnonzero(used)}, drop=drop)
         assert filters.keep_positions(pos, hashes, seen_set, used).tolist() == want
+        stored = seen.decode(seen_set.tobytes())  # read-only, as the server reads it from Redis
+        assert filters.keep_positions(pos, hashes, stored, used).tolist() == want
 
 
 def test_assembly_by_model_position_places_what_assembly_by_id_places() -> None:
@@ -389,7 +391,7 @@ def test_assembly_by_model_position_places_what_assembly_by_id_places() -> None:
             page[0].append(Cands(plan, items, scores.tolist(), scores.copy(), pos.astype(np.int64)))
             page[1].append(Cands(plan, list(items), scores.tolist(), scores.copy(), None))
             page[2].append(Cands(plan, list(items), scores.tolist(), scores.copy(), page[rng.integers(0, 2)][-1].pos))
-        seen_set = np.unique(model.item_hash[rng.integers(0, n, 25)])
+        seen_set = seen.decode(np.unique(model.item_hash[rng.integers(0, n, 25)]).tobytes())  # read-only, as served
         policy = Policy(
             8, 0.1, 0.5 if case % 3 else 0.0, (RowKind.FOR_YOU.value, RowKind.BECAUSE_YOU_WATCHED.value), 4, 3
         )
