@@ -29,22 +29,16 @@ def engagements(events: DataFrame, item_ids: Sequence[str]) -> prior_choice.Enga
     return prior_choice.Engagements(users, pos, pdf["event_time_ms"].to_numpy(np.int64))
 
 
-def sequences(events: DataFrame, item_ids: Sequence[str]) -> list[np.ndarray]:
-    """Each user's engaged items in stream order (time, then event id), as positions in ``item_ids``; items
-    outside the vocabulary are left out of the sequence."""
-    return engagements(events, item_ids).sequences()
-
-
 def item_neighbours(
     seqs: Sequence[np.ndarray], item_ids: Sequence[str], cfg: NeighboursConfig
 ) -> neighbours.Neighbours:
-    """Co-occurrence lists from :func:`sequences` of the window."""
+    """Co-occurrence lists from the window's sequences (:meth:`prior_choice.Engagements.sequences`)."""
     counts = np.bincount(np.concatenate(seqs), minlength=len(item_ids)) if seqs else np.zeros(len(item_ids))
     return neighbours.cooccurrence(seqs, counts.astype(np.float64), cfg.window, cfg.k)
 
 
 def ease_neighbours(seqs: Sequence[np.ndarray], item_ids: Sequence[str], cfg: EaseConfig) -> neighbours.Neighbours:
-    """EASE's lists from :func:`sequences` of the window (the driver inverts one dense matrix of the kept items)."""
+    """EASE's lists from the window's sequences (the driver inverts one dense matrix of the kept items)."""
     return neighbours.ease(seqs, len(item_ids), cfg.lam, cfg.k, cfg.max_items)
 
 

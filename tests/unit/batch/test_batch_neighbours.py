@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from batch.config import NeighboursConfig
-from batch.neighbours import item_neighbours, sequences
+from batch.neighbours import engagements, item_neighbours
 
 
 def test_sequences_follow_stream_order_and_drop_items_the_model_lacks(spark: Any) -> None:
@@ -24,7 +24,7 @@ def test_sequences_follow_stream_order_and_drop_items_the_model_lacks(spark: Any
         rows, "user_id string, item_id string, event_time_ms long, event_id string, engaged boolean"
     )
     items = ["a", "b", "c"]
-    seqs = sequences(df, items)
+    seqs = engagements(df, items).sequences()
     assert sorted(s.tolist() for s in seqs) == [[0, 2, 1], [2]]
     nb = item_neighbours(seqs, items, NeighboursConfig(window=1, k=5))
     assert nb.of(2)[0].tolist() == [0, 1]  # c sat next to both a and b
@@ -33,7 +33,7 @@ def test_sequences_follow_stream_order_and_drop_items_the_model_lacks(spark: Any
 
 def test_engagements_are_in_stream_order_and_the_prior_is_chosen_from_them(spark: Any) -> None:
     from batch.config import EaseConfig, PriorConfig
-    from batch.neighbours import choose_prior, engagements
+    from batch.neighbours import choose_prior
 
     pairs = [(u, i) for u in range(6) for i in "abc"]  # users 0-5 engage a, b, c; then u9 a and b
     rows = [(f"u{u}", i, 1_000 * n, f"e{n:03d}", True) for n, (u, i) in enumerate(pairs)]
