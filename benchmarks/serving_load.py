@@ -43,6 +43,7 @@ import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -386,11 +387,20 @@ def load_test(args: argparse.Namespace, settings, environ: dict[str, str], users
     return 0
 
 
-def cpu_per_page(args: argparse.Namespace, settings, users: list[str]) -> int:
-    """Sequential in-process pages on the real model and features: CPU ms per page and per stage."""
-    import cProfile
-    import pstats
+class CpuWorld(NamedTuple):
+    """What ``--cpu`` runs pages on: the engine over the real model and features, and the queries."""
 
+    engine: Any
+    model: Any
+    sink: Any
+    queries: list
+    users_with_features: int
+
+
+def cpu_world(args: argparse.Namespace, settings, users: list[str], pages: int, now_ms: int | None = None) -> CpuWorld:
+    """The engine on the real model and the users' real features (read once from Redis), and ``pages``
+    homepage queries for random users (seeded: every run asks the same users; both sides of
+    ``benchmarks/cpu_ab.py`` also share ``now_ms``, the requests' time, so they ask the same pages)."""
     import numpy as np
 
     from hybridrec.registry import ModelRegistry
@@ -401,7 +411,6 @@ def cpu_per_page(args: argparse.Namespace, settings, users: list[str]) -> int:
     from serving.features.redis_direct import RedisFeatureReader
     from serving.metrics import Metrics
     from serving.model.bundle import load_version
-    from serving.model.watcher import settle_heap
     from serving.server import pin_threads
     from serving.sink.kafka import KafkaImpressionSink
     from serving.sink.memory import MemorySink
@@ -437,26 +446,42 @@ def cpu_per_page(args: argparse.Namespace, settings, users: list[str]) -> int:
     recent[popular] = np.log1p(1000.0 / (1.0 + np.arange(len(popular))))
     engine.trend = Trend(version=model.version, recent=recent)
     rng = random.Random(0)
-    now = int(time.time() * 1000)
+    now = int(time.time() * 1000) if now_ms is None else now_ms
     queries = [
         HomepageQuery(rng.choice(users), Context("TV", "DE", now), args.rows, args.items_per_row, True, f"r{k}", 10.0)
-        for k in range(args.cpu)
+        for k in range(pages)
     ]
+    return CpuWorld(engine, model, sink, queries, len(feats))
 
-    async def run(qs: list[HomepageQuery]) -> list[dict[str, float]]:
-        out = []
-        for q in qs:
-            out.append((await engine.homepage(q)).stage_ms)
-            await asyncio.sleep(0)  # one page per loop iteration, as served: the deferred log drains in between
-        return out
 
-    asyncio.run(run(queries[:100]))  # warm-up
+async def run_pages(engine, queries: list) -> list:
+    """The pages of ``queries``, one per loop iteration as served (the deferred log drains in between)."""
+    out = []
+    for q in queries:
+        out.append(await engine.homepage(q))
+        await asyncio.sleep(0)
+    return out
+
+
+def cpu_per_page(args: argparse.Namespace, settings, users: list[str]) -> int:
+    """Sequential in-process pages on the real model and features: CPU ms per page and per stage."""
+    import cProfile
+    import pstats
+
+    import numpy as np
+
+    from serving.model.watcher import settle_heap
+    from serving.sink.kafka import KafkaImpressionSink
+
+    world = cpu_world(args, settings, users, args.cpu)
+    engine, sink = world.engine, world.sink
+    asyncio.run(run_pages(engine, world.queries[:100]))  # warm-up
     settle_heap()
     prof = cProfile.Profile() if args.profile else None
     c0, m0, t0 = time.process_time(), time.thread_time(), time.perf_counter()
     if prof is not None:
         prof.enable()
-    stages = asyncio.run(run(queries))
+    stages = [page.stage_ms for page in asyncio.run(run_pages(engine, world.queries))]
     if isinstance(sink, KafkaImpressionSink):
         sink.close(30.0)  # every log delivered inside the measured window
     if prof is not None:
@@ -470,9 +495,9 @@ def cpu_per_page(args: argparse.Namespace, settings, users: list[str]) -> int:
         json.dumps(
             {
                 "dataset": args.dataset,
-                "model": model.version,
+                "model": world.model.version,
                 "pages": args.cpu,
-                "users_with_features": len(feats),
+                "users_with_features": world.users_with_features,
                 "sink": args.sink,
                 "cpu_ms_per_page": round(cpu / args.cpu * 1000, 3),
                 # the loop's thread alone: the rest is other threads' (librdkafka's, with --sink kafka)
@@ -489,7 +514,7 @@ def cpu_per_page(args: argparse.Namespace, settings, users: list[str]) -> int:
     return 0
 
 
-def main() -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser()
     p.add_argument("--dataset", default="ml-100k", choices=["ml-100k", "ml-latest-small"])
     p.add_argument("--path", help="dataset directory (default: the datasets dir)")
@@ -518,7 +543,12 @@ def main() -> int:
         "--py-spy", action="store_true", help="sample the server with py-spy during each rate: top frames per page"
     )
     p.add_argument("--sort", default="tottime", help="with --profile: pstats sort key (tottime, cumulative)")
-    args = p.parse_args()
+    return p
+
+
+def prepare(args: argparse.Namespace, seed: bool = True) -> tuple[Any, dict[str, str], list[str]]:
+    """The settings of the dataset's batch run (its model, run first when missing), the environment the server
+    needs for them, and the users whose live sessions it wrote to Redis (none without ``seed``)."""
     data_dir = data_dir_of(args)
     ensure_model(args, data_dir)
     project = "bench_" + re.sub(r"\W", "_", args.dataset)  # the batch benchmark's Feast project
@@ -527,7 +557,12 @@ def main() -> int:
     from serving.config import ServingSettings
 
     settings = ServingSettings()
-    users = seed_fresh(settings, args.dataset, args.path)
+    return settings, environ, seed_fresh(settings, args.dataset, args.path) if seed else []
+
+
+def main() -> int:
+    args = parser().parse_args()
+    settings, environ, users = prepare(args)
     if args.cpu:
         return cpu_per_page(args, settings, users)
     if not args.ghz.exists():
