@@ -25,7 +25,7 @@ def explore(ranked: Sequence[int], pool: Sequence[int], rate: float, rng: random
     only when a slot explores).
     """
     chosen = set(ranked)
-    if rate <= 0 or all(p in chosen for p in pool):
+    if rate <= 0 or chosen.issuperset(pool):
         return [Placed(i, False, 1.0) for i in ranked]
     draws = [rng.random() < rate for _ in ranked]
     if not any(draws):
