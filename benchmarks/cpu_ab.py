@@ -10,7 +10,7 @@ this checkout (``make proto``), so the two revisions must share the engine's con
 runs the next ``--chunk`` pages on both sides, one after the other, in turn first (ABBA), each timed by its worker's
 own thread CPU; both sides meet the same machine within a second. Printed: each side's CPU ms per page, the ratio
 head / base (the median of the rounds' ratios and their quartiles) and whether every page was identical (rows, items,
-scores, reasons, flags: a speed-up must not change what users see).
+reasons, flags, and how far the scores of identical pages drift: a speed-up must not change what users see).
 """
 
 from __future__ import annotations
@@ -34,16 +34,20 @@ sys.path.insert(0, str(HERE))
 import serving_load  # noqa: E402  (stdlib imports only: ``serving`` is imported later, from the chosen root)
 
 
-def page_digest(pages: list) -> str:
-    """One hash of what these pages show: row kinds and titles, every slot's item, score, reason and flags."""
+def page_digest(pages: list) -> tuple[str, list[float]]:
+    """One hash of what these pages show (row kinds and titles, every slot's item, reason and flags) and their
+    scores in order: the scores are compared with a tolerance, since a forward pass over a different batch of
+    candidates rounds float32 differently in the last bit."""
     h = hashlib.blake2b(digest_size=16)
+    scores: list[float] = []
     for page in pages:
         h.update(repr((page.degraded, page.personalized)).encode())
         for row in page.rows:
             h.update(repr((row.kind.value, row.title)).encode())
             for s in row.items:
-                h.update(repr((s.item_id, round(s.score, 6), s.reason, s.explored, round(s.propensity, 6))).encode())
-    return h.hexdigest()
+                h.update(repr((s.item_id, s.reason, s.explored, round(s.propensity, 9))).encode())
+                scores.append(s.score)
+    return h.hexdigest(), scores
 
 
 def worker(args: argparse.Namespace) -> int:
@@ -67,7 +71,8 @@ def worker(args: argparse.Namespace) -> int:
         t0 = time.thread_time()
         pages = loop.run_until_complete(serving_load.run_pages(world.engine, qs))
         cpu = time.thread_time() - t0
-        print(json.dumps({"cpu_s": cpu, "pages": len(pages), "digest": page_digest(pages)}), flush=True)
+        digest, scores = page_digest(pages)
+        print(json.dumps({"cpu_s": cpu, "pages": len(pages), "digest": digest, "scores": scores}), flush=True)
     return 0
 
 
@@ -118,14 +123,19 @@ def lead(args: argparse.Namespace, passthrough: list[str]) -> int:
             assert proc.stdout is not None
             print(f"{side}: serving code from {_reply(proc.stdout)['root']}", file=sys.stderr)
         cpu = {"base": [], "head": []}
-        differ = 0
+        differ, score_gap = 0, 0.0
         rounds = args.pages // args.chunk
         for k in range(rounds):
             order = ["base", "head"] if k % 4 in (0, 3) else ["head", "base"]  # ABBA
             got = {side: ask(procs[side], args.chunk) for side in order}
             for side in cpu:
                 cpu[side].append(got[side]["cpu_s"] / got[side]["pages"] * 1000)
-            differ += got["base"]["digest"] != got["head"]["digest"]
+            if got["base"]["digest"] != got["head"]["digest"]:
+                differ += 1
+            else:
+                score_gap = max(
+                    [score_gap, *(abs(a - b) for a, b in zip(*(got[x]["scores"] for x in cpu), strict=True))]
+                )
             if (k + 1) % max(1, rounds // 10) == 0:
                 print(f"  round {k + 1}/{rounds}", file=sys.stderr)
     finally:
@@ -149,6 +159,7 @@ def lead(args: argparse.Namespace, passthrough: list[str]) -> int:
                 "ratio_head_base_median": round(med, 3),
                 "ratio_quartiles": [round(q1, 3), round(q3, 3)],
                 "chunks_with_different_pages": differ,
+                "max_score_difference_of_same_pages": score_gap,
                 "load_avg_1m": round(os.getloadavg()[0], 2),
             }
         )

@@ -405,3 +405,37 @@ def test_assembly_by_model_position_places_what_assembly_by_id_places() -> None:
         assert len(shown) == len(set(shown)) and not set(shown) & {
             ids[k] for k in range(n) if model.item_hash[k] in seen_set
         }
+
+
+def test_a_row_ordered_by_its_prior_alone_is_not_scored_and_keeps_the_same_scores() -> None:
+    """With the prior's weight at 1 FOR_YOU's ranker scores weigh nothing: the forward pass skips the row, and
+    its fused scores equal those computed from real ranker scores; below 1 the ranker scores it."""
+    from serving.logic.candidates import rank_fusion
+    from serving.scoring import score_rows
+
+    rng = np.random.default_rng(3)
+    asked: list[np.ndarray] = []
+
+    def score(user: object, pos: np.ndarray, surfaces: np.ndarray, device: str) -> np.ndarray:
+        asked.append(pos.copy())
+        return (pos * 0.37 % 1.0).astype(np.float64)
+
+    model = SimpleNamespace(item_pos={}, score=score)
+
+    def page() -> list[Cands]:
+        for_you = Cands(RowPlan(RowKind.FOR_YOU, "r0", "For you", ""), [f"i{k}" for k in range(30)], [0.0] * 30)
+        for_you.pos = np.array([*range(29), -1], dtype=np.int64)
+        for_you.prior = np.where(rng.random(30) < 0.7, rng.random(30), 0.0)
+        popular = Cands(RowPlan(RowKind.POPULAR, "r1", "Popular", ""), [f"p{k}" for k in range(10)], [0.0] * 10)
+        popular.pos = np.arange(100, 110, dtype=np.int64)
+        return [for_you, popular]
+
+    for weight in (1.0, 0.7):
+        asked.clear()
+        cands = page()
+        score_rows(model, None, cands, "cpu", lambda kind: 0, prior_weight=weight)  # type: ignore[arg-type]
+        every = np.concatenate(asked)
+        assert set(every.tolist()) == (set(range(100, 110)) | (set() if weight == 1.0 else set(range(29))))
+        ranker = np.append(np.arange(29) * 0.37 % 1.0, -1.0)
+        assert np.array_equal(cands[0].scores, rank_fusion(ranker, cands[0].prior, weight))
+        assert np.array_equal(cands[1].scores, np.arange(100, 110) * 0.37 % 1.0)
