@@ -68,6 +68,7 @@ class Kept:
     top: np.ndarray
     prior: np.ndarray | None = None  # item-to-item score of ``items`` (FOR_YOU), for the slot's reason
     lead: np.ndarray | None = None  # the part of the prior that led it
+    known: bool = False  # every candidate has a model position (:func:`known`)
 
 
 EXPLORE_REASON = "exploring something new"
@@ -122,12 +123,13 @@ class OnPage:
             return OnPage(set(), None, {})
         return OnPage(set(), np.zeros(len(model.item_ids), dtype=np.bool_), model.item_pos)
 
-    def add(self, items: list[str], positions: np.ndarray | None) -> None:
-        """Mark ``items`` shown; ``positions`` their model positions when the row knows them (-1: look it up)."""
+    def add(self, items: list[str], positions: np.ndarray | None, known: bool = False) -> None:
+        """Mark ``items`` shown; ``positions`` their model positions when the row knows them (-1: look it up);
+        ``known``: all of them are positions."""
         self.ids.update(items)
         if self.pos is None:
             return
-        if positions is not None and (not len(positions) or positions.min() >= 0):  # the usual row
+        if positions is not None and (known or not len(positions) or positions.min() >= 0):  # the usual row
             self.pos[positions] = True
             return
         if positions is None:
@@ -145,10 +147,11 @@ def known(c: Cands) -> bool:
 
 
 def kept_positions(
-    c: Cands, seen_hashes: np.ndarray, used: OnPage, model: LoadedModel | None, backfill: int
+    c: Cands, seen_hashes: np.ndarray, used: OnPage, model: LoadedModel | None, backfill: int, by_position: bool
 ) -> np.ndarray:
-    """Positions into the row's candidates that pass the filters (see :func:`filtered`)."""
-    if model is not None and used.pos is not None and known(c):  # the usual row: one compiled pass
+    """Positions into the row's candidates that pass the filters (see :func:`filtered`); ``by_position``: every
+    candidate has a model position."""
+    if model is not None and used.pos is not None and by_position:  # the usual row: one compiled pass
         assert c.pos is not None
         kept = filters.keep_positions(c.pos, model.item_hash, seen_hashes, used.pos)
         if len(kept) < backfill:
@@ -169,7 +172,8 @@ def filtered(
 ) -> Kept:
     """The row's candidates without seen, hidden or already placed items; ``backfill``: when fewer than that are
     left, items already placed higher on the page fill the row up, in candidate order (the row keeps its own)."""
-    idx = kept_positions(c, seen_hashes, used, model, backfill)
+    by_position = known(c)
+    idx = kept_positions(c, seen_hashes, used, model, backfill, by_position)
     raw = c.scores if c.scores is not None else np.asarray(c.base, dtype=np.float64)
     scores = raw[idx] if len(idx) else np.zeros(0)
     # Diversity trades score for genre spread among the best few times per_row, not the whole tail.
@@ -177,7 +181,7 @@ def filtered(
     prior = c.prior[idx] if c.prior is not None and len(c.prior) == len(c.items) else None
     lead = c.lead[idx] if c.lead is not None and len(c.lead) == len(c.items) else None
     items = [c.items[k] for k in idx.tolist()]
-    return Kept(c, items, scores, None if c.pos is None else c.pos[idx], top, prior, lead)
+    return Kept(c, items, scores, None if c.pos is None else c.pos[idx], top, prior, lead, by_position)
 
 
 def genres_of(
@@ -240,7 +244,7 @@ def assemble(
             # an item's id for the cross-row dedup: its model position when every row has them
             keys: list = (
                 [r.pos[r.top] for r in run]
-                if all(r.pos is not None and known(r.cand) for r in run)
+                if all(r.pos is not None and r.known for r in run)
                 else [[r.items[t] for t in r.top.tolist()] for r in run]
             )
             picks = diversity.rerank_rows(
@@ -266,7 +270,7 @@ def assemble(
             placed = exploration.explore(order, explorable, policy.exploration_rate, rng)
             plan = r.cand.plan
             slots = slots_of(r, placed, plan.reason)
-            used.add([s.item_id for s in slots], None if r.pos is None else r.pos[[p.index for p in placed]])
+            used.add([s.item_id for s in slots], None if r.pos is None else r.pos[[p.index for p in placed]], r.known)
             rows.append(Row(plan.row_id, plan.kind, plan.title, plan.reason, slots))
         i = j
     return rows

@@ -188,9 +188,8 @@ def list_cands(c: Cands, model: LoadedModel | None, trend: Trend, n: int) -> Non
 def genre_cands(c: Cands, model: LoadedModel, genre: int, n: int) -> None:
     if not model.genre_items:
         return
-    pos = np.asarray(model.genre_items[genre][:n], dtype=np.int64)
-    c.pos, c.items = pos, [model.item_ids[p] for p in pos.tolist()]
-    c.base = 1.0 / (1.0 + np.arange(len(pos), dtype=np.float64))
+    c.pos, c.items = model.genre_items[genre][:n], model.genre_ids[genre][:n]
+    c.base = 1.0 / (1.0 + np.arange(len(c.pos), dtype=np.float64))
 
 
 def fallback_cands(

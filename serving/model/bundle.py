@@ -63,7 +63,8 @@ class LoadedModel:
     item_num: np.ndarray = field(default_factory=lambda: np.zeros((0, len(mi.ITEM_NUM)), np.float32))
     item_genres: np.ndarray = field(default_factory=lambda: np.zeros((0, mi.N_GENRES), np.float32))
     item_features_loaded: bool = False
-    genre_items: list[list[int]] = field(default_factory=list)  # per genre: item positions, most popular first
+    genre_items: list[np.ndarray] = field(default_factory=list)  # per genre: item positions, most popular first
+    genre_ids: list[list[str]] = field(default_factory=list)  # per genre: the ids of ``genre_items``
     popular_genres: list[int] = field(default_factory=list)
     popular_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # positions of ``popular``
     similar_index: faiss.Index | None = None  # over unit item vectors; None for versions published without it
@@ -149,7 +150,9 @@ class LoadedModel:
             range(len(self.item_ids)),
             key=lambda p: (rank_of.get(self.item_ids[p], len(rank_of)), -float(self.item_num[p, 0])),
         )
-        self.genre_items = [[p for p in by_pop if self.item_genres[p, g] > 0] for g in range(len(GENRES))]
+        order = np.asarray(by_pop, dtype=np.int64)
+        self.genre_items = [order[self.item_genres[order, g] > 0] for g in range(len(GENRES))]
+        self.genre_ids = [[self.item_ids[p] for p in pos.tolist()] for pos in self.genre_items]  # once, not per row
         mass = (
             self.item_genres[[self.item_pos[i] for i in self.popular if i in self.item_pos][:200]].sum(0)
             if self.popular
