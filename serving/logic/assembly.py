@@ -87,13 +87,14 @@ def reasons_of(r: Kept, at: list[int], row_reason: str) -> list[str]:
     return [get(lead, I2I_REASON) if x else row_reason for x, lead in zip(scored, r.lead[at].tolist(), strict=True)]
 
 
-def slots_of(r: Kept, placed: list[exploration.Placed], row_reason: str) -> list[Slot]:
+def slots_of(r: Kept, placed: exploration.Placement, row_reason: str) -> list[Slot]:
     """A row's slots in the order exploration placed its candidates."""
-    at = [p.index for p in placed]
-    scores = r.scores[at].tolist()
+    at, items = placed.index, r.items
     return [
-        Slot(r.items[k], score, EXPLORE_REASON if p.explored else why, p.explored, p.propensity)
-        for k, score, why, p in zip(at, scores, reasons_of(r, at, row_reason), placed, strict=True)
+        Slot(items[k], score, EXPLORE_REASON if explored else why, explored, propensity)
+        for k, score, why, explored, propensity in zip(
+            at, r.scores[at].tolist(), reasons_of(r, at, row_reason), placed.explored, placed.propensity, strict=True
+        )
     ]
 
 
@@ -270,7 +271,7 @@ def assemble(
             placed = exploration.explore(order, explorable, policy.exploration_rate, rng)
             plan = r.cand.plan
             slots = slots_of(r, placed, plan.reason)
-            used.add([s.item_id for s in slots], None if r.pos is None else r.pos[[p.index for p in placed]], r.known)
+            used.add([s.item_id for s in slots], None if r.pos is None else r.pos[placed.index], r.known)
             rows.append(Row(plan.row_id, plan.kind, plan.title, plan.reason, slots))
         i = j
     return rows

@@ -9,13 +9,15 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 
-class Placed(NamedTuple):
-    index: int  # into the caller's candidate list
-    explored: bool
-    propensity: float
+class Placement(NamedTuple):
+    """A row's slots in order, as columns (a page places 100; a tuple per slot cost more than the policy)."""
+
+    index: list[int]  # into the caller's candidate list
+    explored: list[bool]
+    propensity: list[float]
 
 
-def explore(ranked: Sequence[int], pool: Sequence[int], rate: float, rng: random.Random) -> list[Placed]:
+def explore(ranked: Sequence[int], pool: Sequence[int], rate: float, rng: random.Random) -> Placement:
     """Fill ``len(ranked)`` slots: each slot independently explores with probability ``rate`` (drawing
     uniformly from the unused ``pool``), else takes the next ranked item.
 
@@ -24,19 +26,24 @@ def explore(ranked: Sequence[int], pool: Sequence[int], rate: float, rng: random
     pass over the pool until its first unranked item and no per-slot bookkeeping (the unused pool is listed
     only when a slot explores).
     """
+    n = len(ranked)
     chosen = set(ranked)
     if rate <= 0 or chosen.issuperset(pool):
-        return [Placed(i, False, 1.0) for i in ranked]
+        return Placement(list(ranked), [False] * n, [1.0] * n)
     draws = [rng.random() < rate for _ in ranked]
     if not any(draws):
-        return [Placed(i, False, 1.0 - rate) for i in ranked]
+        return Placement(list(ranked), [False] * n, [1.0 - rate] * n)
     remaining = [p for p in pool if p not in chosen]
     queue = iter(ranked)
-    out: list[Placed] = []
+    out = Placement([], [], [])
     for explore_slot in draws:
         if explore_slot and remaining:
             j = rng.randrange(len(remaining))
-            out.append(Placed(remaining.pop(j), True, rate / (len(remaining) + 1)))
+            out.index.append(remaining.pop(j))
+            out.explored.append(True)
+            out.propensity.append(rate / (len(remaining) + 1))
         else:
-            out.append(Placed(next(queue), False, 1.0 - rate if remaining else 1.0))
+            out.index.append(next(queue))
+            out.explored.append(False)
+            out.propensity.append(1.0 - rate if remaining else 1.0)
     return out

@@ -48,16 +48,16 @@ def test_exploration_share_and_propensities() -> None:
     explored = total = 0
     for _ in range(2000):
         placed = exploration.explore(list(range(10)), list(range(40)), 0.07, rng)
-        assert len({p.index for p in placed}) == 10
-        for p in placed:
+        assert len(set(placed.index)) == 10 == len(placed.explored) == len(placed.propensity)
+        for was_explored, propensity in zip(placed.explored, placed.propensity, strict=True):
             total += 1
-            if p.explored:
+            if was_explored:
                 explored += 1
-                assert 0.07 / 30 <= p.propensity <= 0.07 / 21
+                assert 0.07 / 30 <= propensity <= 0.07 / 21
             else:
-                assert p.propensity == pytest.approx(0.93)
+                assert propensity == pytest.approx(0.93)
     assert 0.05 < explored / total < 0.09
-    assert all(not p.explored for p in exploration.explore([0, 1], [0, 1], 0.5, rng))
+    assert not any(exploration.explore([0, 1], [0, 1], 0.5, rng).explored)
 
 
 def test_blend_query_mixes_unit_vectors() -> None:
