@@ -439,3 +439,26 @@ def test_a_row_ordered_by_its_prior_alone_is_not_scored_and_keeps_the_same_score
         ranker = np.append(np.arange(29) * 0.37 % 1.0, -1.0)
         assert np.array_equal(cands[0].scores, rank_fusion(ranker, cands[0].prior, weight))
         assert np.array_equal(cands[1].scores, np.arange(100, 110) * 0.37 % 1.0)
+
+
+def test_the_prior_s_fusion_is_blend_many_term_by_term() -> None:
+    """FOR_YOU's prior scales all parts in one call: each part's share is exactly blend_many of that part alone,
+    and their sum exactly blend_many of all (NaN, infinities and the user's engaged items included)."""
+    from hybridrec import sequence
+    from serving.logic import prior
+
+    rng = np.random.default_rng(5)
+    for case in range(200):
+        n, n_parts = int(rng.integers(1, 60)), int(rng.integers(1, 5))
+        parts = [rng.normal(size=n).astype(np.float32 if k % 2 else np.float64) for k in range(n_parts)]
+        if case % 3 == 0:
+            parts[0][rng.integers(n)] = np.nan
+            parts[-1][rng.integers(n)] = -np.inf
+        if case % 7 == 0:
+            parts[0][:] = 0.0  # a missing part
+        weights = rng.dirichlet(np.ones(n_parts)).tolist()
+        engaged = rng.choice(n, size=int(rng.integers(0, n)), replace=False).tolist()
+        fused = prior.fuse(parts, weights, engaged)
+        for k, (p, w) in enumerate(zip(parts, weights, strict=True)):
+            assert np.array_equal(fused.shares[k], sequence.blend_many((p,), (w,), engaged))
+        assert np.array_equal(fused.score, sequence.blend_many(parts, weights, engaged))
