@@ -91,7 +91,7 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
 
     from evaluation import services
     from evaluation.loop import Loop
-    from evaluation.replay import Replay, catalog_of
+    from evaluation.replay import Replay, catalog_of, target_records
     from evaluation.report import write_report
     from hybridrec.metrics import percentiles
 
@@ -127,6 +127,10 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     result["freshness_ms"] = percentiles([f for _, f in loop.timeline.freshness])
     workdir = loop.workdir
     (workdir / "result.json").write_text(json.dumps(result, default=str))
+    if args.dump_targets is not None:
+        with args.dump_targets.open("w") as f:
+            for rec in target_records(replay.targets, replay.calls):
+                f.write(json.dumps(rec) + "\n")
     write_report(result, workdir / "report.html")
     text = sys.stderr if args.json else sys.stdout
     print(render_table(result["replay"]), file=text)
@@ -205,6 +209,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--no-live-profile",
         action="store_true",
         help="run the speed layer with its own settings, not the paused-replay profile",
+    )
+    r.add_argument(
+        "--dump-targets",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="write one JSON line per target: user, time, item and every mode's served row with the target's rank",
     )
     r.add_argument("--threads", type=_positive, default=1, help="torch threads of the offline baselines")
     r.add_argument(

@@ -229,6 +229,36 @@ class Replay:
         }
 
 
+def target_records(targets: Sequence[nextitem.Target], calls: dict[str, list[Call | None]]) -> list[dict[str, Any]]:
+    """One record per target: who, when, which item, and what every served mode answered (items, each slot's
+    reason, the target's 0-based rank or -1, degraded flags, error): the per-target evidence behind the metrics,
+    for comparing a served row with an offline score of the same target (``--dump-targets``)."""
+    out = []
+    for n, t in enumerate(targets):
+        rec: dict[str, Any] = {
+            "user_id": t.user_id,
+            "item_id": t.item_id,
+            "time_ms": t.time_ms,
+            "position": t.position,
+            "returning": t.returning,
+        }
+        for mode, got in calls.items():
+            call = got[n]
+            if call is None:
+                rec[mode] = {"error": "not asked"}
+                continue
+            rank = call.items.index(t.item_id) if t.item_id in call.items else -1
+            rec[mode] = {
+                "items": call.items,
+                "reasons": call.reasons,
+                "rank": rank,
+                "degraded": call.degraded,
+                "error": call.error,
+            }
+        out.append(rec)
+    return out
+
+
 NOT_FAILURES = ("user:cold_start", "row:for_you_unavailable")
 """Degraded flags that describe the user (no history yet: popular rows instead of FOR_YOU), not a failure."""
 

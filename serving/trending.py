@@ -33,6 +33,7 @@ class Trend:
     version: str = ""
     stream_ms: int = 0  # the stream's time at the refresh: newest window end / event written
     recent: np.ndarray | None = None  # FOR_YOU's recent popularity of every item of ``version`` (by position)
+    recent_order: np.ndarray | None = None  # positions of ``recent``'s items engaged with, most first ("Popular")
     popular: list[str] = field(default_factory=list)  # by decayed popularity now, most first
     popular_scores: list[float] = field(default_factory=list)
     genre_popular: dict[int, list[str]] = field(default_factory=dict)  # genre axis position → ``popular`` order
@@ -65,7 +66,7 @@ def build(
     if item_pos is not None:
         pos = np.fromiter((item_pos.get(i, -1) for i in items), np.int64, len(items))
         recent = recent_popularity(got, item_pos, now, recent_half_life_ms)
-        return Trend(items, counts, pos, version, stream_ms=now, recent=recent)
+        return Trend(items, counts, pos, version, stream_ms=now, recent=recent, recent_order=popular_order(recent))
     trend = Trend(items, counts, stream_ms=now)
     # Decayed to the stream's time with the speed layer's half-life, so items last seen at different times compare.
     pop = [
@@ -104,6 +105,15 @@ def recent_popularity(
         age = np.fromiter((max(0, now - t.last_event_ms) for _, _, t in hit), np.float64, len(hit))
         out[pos] = np.log1p(value * np.exp2(-age / half_life_ms))
     return out
+
+
+def popular_order(recent: np.ndarray) -> np.ndarray:
+    """Positions of the items with a recent popularity, most first (ties by position): "Popular right now" of a
+    loaded model. The batch's counts over its whole window order what was popular then; on ML-100K a user's first
+    engagement is far more often among the recently popular (the replay's cold-start targets: NDCG@10 0.22 vs 0.06,
+    docs/benchmarks.md, session 10)."""
+    order = np.flatnonzero(recent > 0)
+    return order[np.argsort(-recent[order], kind="stable")]
 
 
 def keep_trending_place(scores: np.ndarray, known: np.ndarray) -> None:

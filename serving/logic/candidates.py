@@ -170,11 +170,22 @@ def top_positions(scores: np.ndarray, n: int) -> np.ndarray:
 
 def list_cands(c: Cands, model: LoadedModel | None, trend: Trend, n: int) -> None:
     """Trending (the speed layer's counts, nothing else: no popularity list under "Trending now"); popularity
-    (the model's, else the speed layer's decayed one, else trending: the only signal left)."""
+    (the model's items by the speed layer's recent popularity, decayed to the stream's time; before the trending
+    refresh has it for this version, the batch's counts; without a model the speed layer's decayed popularity;
+    else trending: the only signal left)."""
     if c.plan.kind is RowKind.TRENDING:
         c.items, c.base = trend.items[:n], [float(x) for x in trend.counts[:n]]
         if model is not None and trend.pos is not None and trend.version == model.version:
             c.pos = trend.pos[:n]
+    elif (
+        model is not None
+        and trend.recent_order is not None
+        and len(trend.recent_order)
+        and trend.version == model.version
+    ):
+        c.pos = trend.recent_order[:n]
+        c.items = [model.item_ids[p] for p in c.pos.tolist()]
+        c.base = [1.0 / (1 + k) for k in range(len(c.items))]
     elif model is not None and model.popular:
         c.items = model.popular[:n]
         c.base = [1.0 / (1 + k) for k in range(len(c.items))]

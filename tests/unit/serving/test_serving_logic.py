@@ -13,7 +13,7 @@ from serving.domain import RowKind
 from serving.logic import ab, diversity, exploration, filters
 from serving.logic.candidates import Cands, blend_query, list_cands, top_genres
 from serving.logic.rows import RowPlan, plan_rows
-from serving.trending import Trend
+from serving.trending import Trend, popular_order
 
 
 def test_ab_assignment_is_deterministic_and_follows_weights() -> None:
@@ -139,6 +139,28 @@ def test_trending_row_takes_only_trending_counts() -> None:
     assert trending.items == [] and popular.items == ["p1", "p2", "p3"]
     list_cands(trending, model, Trend(["t1", "t2"], [5, 3]), 10)  # type: ignore[arg-type]
     assert trending.items == ["t1", "t2"] and list(trending.base) == [5.0, 3.0]
+
+
+def test_popular_row_of_a_model_is_the_recent_popularity_once_the_refresh_has_it() -> None:
+    """ "Popular right now" orders the model's items by the speed layer's recent popularity (ties by position,
+    items nobody engaged with left out) when the trending refresh read it for the loaded version; before that,
+    or for another version's positions, the batch's counts."""
+    model = SimpleNamespace(
+        popular=["p0", "p1", "p2", "p3"], popular_pos=np.arange(4), item_ids=["p0", "p1", "p2", "p3"], version="v"
+    )
+    recent = np.array([0.5, 0.0, 2.0, 0.5], np.float32)
+    assert popular_order(recent).tolist() == [2, 0, 3]
+    fresh = Trend(version="v", recent=recent, recent_order=popular_order(recent))
+
+    def popular(trend: Trend) -> Cands:
+        c = Cands(RowPlan(RowKind.POPULAR, "popular", "Popular right now", ""), [], [])
+        list_cands(c, model, trend, 2)  # type: ignore[arg-type]
+        return c
+
+    c = popular(fresh)
+    assert c.items == ["p2", "p0"] and c.pos is not None and c.pos.tolist() == [2, 0] and list(c.base) == [1.0, 0.5]
+    older = Trend(version="u", recent=recent, recent_order=popular_order(recent))
+    assert popular(older).items == popular(Trend()).items == ["p0", "p1"]
 
 
 def test_rerank_gain_is_the_exact_entropy_gain() -> None:
