@@ -133,9 +133,8 @@ def lead(args: argparse.Namespace, passthrough: list[str]) -> int:
             if got["base"]["digest"] != got["head"]["digest"]:
                 differ += 1
             else:
-                score_gap = max(
-                    [score_gap, *(abs(a - b) for a, b in zip(*(got[x]["scores"] for x in cpu), strict=True))]
-                )
+                pairs = zip(got["base"]["scores"], got["head"]["scores"], strict=True)
+                score_gap = max([score_gap, *(abs(a - b) for a, b in pairs)])
             if (k + 1) % max(1, rounds // 10) == 0:
                 print(f"  round {k + 1}/{rounds}", file=sys.stderr)
     finally:

@@ -38,6 +38,7 @@ from benchmarks import ensemble_quality as eq
 from benchmarks import i2i_quality as iq
 from hybridrec import neighbours, nextitem, prior_choice, sequence
 from hybridrec.neighbours import Neighbours
+from serving.trending import popular_order
 
 DAY_MS = 86_400_000
 ENGAGED_KEPT = 200  # the speed layer's engaged_items (hybridrec.fresh_features)
@@ -145,7 +146,7 @@ def run(dataset: str, fraction: float, max_per_user: int, workdir: Path, dump: P
     popular = [r["item_id"] for r in json.loads((vdir / "popularity.json").read_text())]
     by_list: dict[str, list[float]] = {"popularity.json": [], "recent popularity": []}
     for k in np.flatnonzero(cold).tolist():
-        order = [item_ids[p] for p in np.argsort(-recent[k], kind="stable") if recent[k][p] > 0]
+        order = [item_ids[p] for p in popular_order(recent[k]).tolist()]  # as serving orders the row
         seen = set(timeline.engaged_before(targets[k].user_id, targets[k].time_ms))
         for name, ranked in (("popularity.json", popular), ("recent popularity", order)):
             row = [i for i in ranked if i not in seen][:20]
