@@ -339,7 +339,8 @@ def load_test(args: argparse.Namespace, settings, environ: dict[str, str], users
     results = []
     try:
         version = wait_ready(port, users)
-        run_ghz(args, port, data, 50, 5)  # warm-up: connections, the loop's first pages; not reported
+        # warm-up: connections, the loop's first pages; not reported
+        run_ghz(args, port, data, 50, 5, tuple(args.ghz_arg))
         print(
             f"model {version}, {workers} worker(s), {len(users)} users, ghz open loop, {args.connections} "
             f"connections, deadline {args.deadline_ms:g} ms",
@@ -349,7 +350,7 @@ def load_test(args: argparse.Namespace, settings, environ: dict[str, str], users
             load, before, cpu0 = os.getloadavg(), counters(ports), tree_cpu_s(server.pid)
             spy_out = Path(settings.paths.run_dir) / "bench" / f"serving-{rate}.py-spy.txt"
             spy = py_spy_start(server.pid, args.duration, spy_out) if args.py_spy else None
-            report = run_ghz(args, port, data, rate, args.duration)
+            report = run_ghz(args, port, data, rate, args.duration, tuple(args.ghz_arg))
             res = summarise(rate, report, before, counters(ports), tree_cpu_s(server.pid) - cpu0, load)
             res.update(model=version, workers=workers, dataset=args.dataset)
             results.append(res)
@@ -529,6 +530,12 @@ def parser() -> argparse.ArgumentParser:
         "--connections", type=int, default=8, help="ghz's gRPC connections (the kernel hashes each to one worker)"
     )
     p.add_argument("--ghz", type=Path, default=ROOT / ".deps" / "bin" / "ghz", help="ghz binary (make ghz)")
+    p.add_argument(
+        "--ghz-arg",
+        action="append",
+        default=[],
+        help="one more ghz option, e.g. --ghz-arg=--cpus=1 (repeatable; the load generator's own knobs)",
+    )
     p.add_argument("--cpu", type=int, default=0, help="N sequential in-process pages: CPU per page")
     p.add_argument(
         "--sink",

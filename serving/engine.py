@@ -82,11 +82,12 @@ class Engine:
         if q.personalized and q.user_id:
             user = await st.features(budget, lambda: self.features.read_user(q.user_id), degraded, stage_ms)
         user_vec = model.user_vec(q.user_id) if model is not None and q.personalized else None
+        seen = seen_set(user)
         got = None
         if model is not None:
-            build = lambda: self._candidates(q, model, user, user_vec)  # noqa: E731
+            build = lambda: self._candidates(q, model, user, user_vec, seen)  # noqa: E731
             got = st.cpu("candidates", budget, build, degraded, stage_ms)[0]
-        cands, inputs = got if got is not None else (self._fallback(model, q.n_rows, q.only), None)
+        cands, inputs = got if got is not None else (self._fallback(model, q.n_rows, q.only, seen), None)
         for c in cands:
             self.metrics.child(self.metrics.candidates, "row", c.plan.kind.value).observe(len(c.items))
         rescore = None
@@ -101,7 +102,7 @@ class Engine:
             if not st.cpu("scoring", budget, lambda: rescore(likely_shown(cands, q.n_rows)), degraded, stage_ms)[1]:
                 rescore = None
         t0 = time.perf_counter()
-        seen, policy, rng = seen_set(user), Policy.of(cfg, variant, q.items_per_row), random.Random(q.request_id)
+        policy, rng = Policy.of(cfg, variant, q.items_per_row), random.Random(q.request_id)
         rows = assemble(
             cands,
             seen,
@@ -115,7 +116,7 @@ class Engine:
         if not rows and q.only is not None:  # GetRow of a type this user cannot have (e.g. no history yet)
             degraded.append(f"row:{q.only.value}_unavailable")
             rows = assemble(
-                self._fallback(model, 1, RowKind.POPULAR),
+                self._fallback(model, 1, RowKind.POPULAR, seen),
                 seen,
                 1,
                 policy,
@@ -150,7 +151,12 @@ class Engine:
         return page
 
     def _candidates(
-        self, q: HomepageQuery, model: LoadedModel, user: UserFeatures | None, user_vec: np.ndarray | None
+        self,
+        q: HomepageQuery,
+        model: LoadedModel,
+        user: UserFeatures | None,
+        user_vec: np.ndarray | None,
+        seen: np.ndarray,
     ) -> tuple[list[Cands], dict[str, np.ndarray]]:
         """Every planned row's candidates and the user's model inputs (built once, used by scoring too)."""
         cfg = self.cfg
@@ -176,11 +182,12 @@ class Engine:
                 model.prior_weights if cfg.prior_weights == "version" else None,
                 cfg.next_item_weight,
             ),
+            seen_hashes=seen,
         )
         return cands, inputs
 
-    def _fallback(self, model: LoadedModel | None, n_rows: int, only: RowKind | None) -> list[Cands]:
-        return fallback_cands(model, self.trend, self.catalog.title, n_rows, only, self.cfg.candidates_per_row)
+    def _fallback(self, model: LoadedModel | None, n_rows: int, only: RowKind | None, seen: np.ndarray) -> list[Cands]:
+        return fallback_cands(model, self.trend, self.catalog.title, n_rows, only, self.cfg.candidates_per_row, seen)
 
     def _surface(self, model: LoadedModel, kind: str) -> int:
         return model.surfaces.get(self.cfg.row_surfaces.get(kind, ""), 0)

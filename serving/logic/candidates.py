@@ -20,11 +20,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hybridrec import neighbours
+from hybridrec import neighbours, seen
 from hybridrec.contract import GENRES
 from serving.domain import RowKind
-from serving.logic import prior
+from serving.logic import filters, prior
 from serving.logic.rows import RowPlan, plan_rows
+
+SIMILAR_DEPTH = 3
+"""A "Because you watched" search looks up to this many times ``n`` further for a user who has seen that much,
+so the row's ``n`` candidates are unseen neighbours."""
 
 NO_EXTRA_PARTS = prior.Weights()
 """FOR_YOU's prior of the co-occurrence neighbours alone (callers that pass no weights)."""
@@ -168,11 +172,12 @@ def top_positions(scores: np.ndarray, n: int) -> np.ndarray:
     return top[np.lexsort((top, -scores[top]))].astype(np.int64)
 
 
-def list_cands(c: Cands, model: LoadedModel | None, trend: Trend, n: int) -> None:
+def list_cands(c: Cands, model: LoadedModel | None, trend: Trend, n: int, seen_hashes: np.ndarray = seen.EMPTY) -> None:
     """Trending (the speed layer's counts, nothing else: no popularity list under "Trending now"); popularity
     (the model's items by the speed layer's recent popularity, decayed to the stream's time; before the trending
     refresh has it for this version, the batch's counts; without a model the speed layer's decayed popularity;
-    else trending: the only signal left)."""
+    else trending: the only signal left). A model's popularity list skips what the user has seen
+    (``seen_hashes``) before it takes its ``n``."""
     if c.plan.kind is RowKind.TRENDING:
         c.items, c.base = trend.items[:n], [float(x) for x in trend.counts[:n]]
         if model is not None and trend.pos is not None and trend.version == model.version:
@@ -183,30 +188,44 @@ def list_cands(c: Cands, model: LoadedModel | None, trend: Trend, n: int) -> Non
         and len(trend.recent_order)
         and trend.version == model.version
     ):
-        c.pos = trend.recent_order[:n]
-        c.items = [model.item_ids[p] for p in c.pos.tolist()]
-        c.base = [1.0 / (1 + k) for k in range(len(c.items))]
+        _take(c, model, trend.recent_order, None, n, seen_hashes)
     elif model is not None and model.popular:
-        c.items = model.popular[:n]
-        c.base = [1.0 / (1 + k) for k in range(len(c.items))]
-        c.pos = model.popular_pos[: len(c.items)]
+        _take(c, model, model.popular_pos, model.popular, n, seen_hashes)
     elif model is None and trend.popular:  # no model: the speed layer's decayed popularity
         c.items, c.base = trend.popular[:n], trend.popular_scores[:n]
     elif trend.items:  # no popularity at all: trending is the only signal left
         c.items, c.base = trend.items[:n], [float(x) for x in trend.counts[:n]]
 
 
-def genre_cands(c: Cands, model: LoadedModel, genre: int, n: int) -> None:
+def _take(
+    c: Cands, model: LoadedModel, order: np.ndarray, ids: Sequence[str] | None, n: int, seen_hashes: np.ndarray
+) -> None:
+    """A list row's candidates: the first ``n`` unseen of ``order`` (model positions, best first; -1 an item the
+    model does not know, so ``ids`` names them when it can hold one), scored by their rank in the list."""
+    sel = filters.first_unseen(order, model.item_hash, seen_hashes, n)
+    c.pos = order[sel]
+    c.items = [ids[k] for k in sel.tolist()] if ids is not None else [model.item_ids[p] for p in c.pos.tolist()]
+    c.base = 1.0 / (1.0 + np.arange(len(sel), dtype=np.float64))
+
+
+def genre_cands(c: Cands, model: LoadedModel, genre: int, n: int, seen_hashes: np.ndarray = seen.EMPTY) -> None:
+    """A genre row's candidates: the genre's items by popularity, the first ``n`` the user has not seen."""
     if not model.genre_items:
         return
-    c.pos, c.items = model.genre_items[genre][:n], model.genre_ids[genre][:n]
-    c.base = 1.0 / (1.0 + np.arange(len(c.pos), dtype=np.float64))
+    _take(c, model, model.genre_items[genre], model.genre_ids[genre], n, seen_hashes)
 
 
 def fallback_cands(
-    model: LoadedModel | None, trend: Trend, title_of: Callable[[str], str], n_rows: int, only: RowKind | None, n: int
+    model: LoadedModel | None,
+    trend: Trend,
+    title_of: Callable[[str], str],
+    n_rows: int,
+    only: RowKind | None,
+    n: int,
+    seen_hashes: np.ndarray = seen.EMPTY,
 ) -> list[Cands]:
-    """Rows that need no retrieval: trending, then popularity per genre and overall."""
+    """Rows that need no retrieval: trending, then popularity per genre and overall (a model's lists without
+    what the user has seen, ``seen_hashes``)."""
     genres = model.popular_genres if model is not None else trend.popular_genres
     plans = plan_rows(
         personalized=False,
@@ -224,12 +243,12 @@ def fallback_cands(
     for plan in plans:
         c = Cands(plan, [], [])
         if plan.kind is RowKind.TOP_GENRE and model is not None and plan.genre is not None:
-            genre_cands(c, model, plan.genre, n)
+            genre_cands(c, model, plan.genre, n, seen_hashes)
         elif plan.kind is RowKind.TOP_GENRE and plan.genre is not None:
             items = trend.genre_popular.get(plan.genre, [])[:n]
             c.items, c.base = items, [1.0 / (1 + k) for k in range(len(items))]
         else:
-            list_cands(c, model, trend, n)
+            list_cands(c, model, trend, n, seen_hashes)
         out.append(c)
     return out
 
@@ -251,10 +270,11 @@ def personal_cands(
     i2i_decay: float = 0.7,
     i2i_weight: float = 0.0,
     weights: prior.Weights = NO_EXTRA_PARTS,
+    seen_hashes: np.ndarray = seen.EMPTY,
 ) -> list[Cands]:
     """Every planned row of a page with a model: one batched inner-product search for FOR_YOU, one batched
-    cosine search for the BECAUSE rows, the batch top-K fused into FOR_YOU, list rows from memory. Hidden items
-    never seed a row nor join from the top-K."""
+    cosine search for the BECAUSE rows, the batch top-K fused into FOR_YOU, list rows from memory (without what
+    the user has seen, ``seen_hashes``). Hidden items never seed a row nor join from the top-K."""
     hidden = user.hidden_items if user is not None else frozenset()
     recent = [i for i in user.recent_items if i not in hidden] if user is not None else []
     top_k = [i for i in user.top_k_items[:n] if i not in hidden] if user is not None else []
@@ -298,18 +318,22 @@ def personal_cands(
         elif plan.kind is RowKind.BECAUSE_YOU_WATCHED and plan.seed_item in model.item_pos:
             seeds.append((r, model.item_pos[plan.seed_item]))
         elif plan.kind is RowKind.TOP_GENRE and plan.genre is not None:
-            genre_cands(c, model, plan.genre, n)
+            genre_cands(c, model, plan.genre, n, seen_hashes)
         else:
-            list_cands(c, model, trend, n)
+            list_cands(c, model, trend, n, seen_hashes)
     found: list[tuple[list[int], np.ndarray, np.ndarray]] = []
     if queries:
         found.append(([r for r, _ in queries], *model.search(np.stack([v for _, v in queries]), k)))
     if seeds:
-        found.append(([r for r, _ in seeds], *model.similar([p for _, p in seeds], k)))
+        # a heavy user has seen many of a title's neighbours: search deeper, keep the first n unseen
+        deeper = n + min(max(len(recent), len(seen_hashes)), SIMILAR_DEPTH * n)
+        found.append(([r for r, _ in seeds], *model.similar([p for _, p in seeds], deeper)))
     ids = model.item_ids
     for rows, scores, pos in found:
         for r, srow, prow in zip(rows, scores, pos, strict=True):
-            keep = prow >= 0
+            keep = np.flatnonzero(prow >= 0)
+            if out[r].plan.kind is RowKind.BECAUSE_YOU_WATCHED:
+                keep = keep[filters.first_unseen(prow[keep], model.item_hash, seen_hashes, n)]
             out[r].pos = prow[keep].astype(np.int64)
             out[r].items = [ids[p] for p in out[r].pos.tolist()]
             out[r].base = srow[keep].astype(np.float64)

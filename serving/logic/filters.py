@@ -83,3 +83,40 @@ def _keep_positions(
         out[n] = k
         n += 1
     return out[:n]
+
+
+def first_unseen(order: np.ndarray, item_hash: np.ndarray, seen_hashes: np.ndarray, n: int) -> np.ndarray:
+    """Indices into ``order`` (model positions, best first) of its first ``n`` items not in the sorted
+    ``seen_hashes``; a position < 0 (an item the model does not know) is kept. A list row (popularity, a
+    genre) takes its candidates this way, so a heavy user who has seen the list's head still gets a full row
+    instead of the few left of its first ``n``."""
+    return _first_unseen(
+        np.ascontiguousarray(order, np.int64),
+        np.ascontiguousarray(item_hash, seen.DTYPE),
+        np.ascontiguousarray(seen_hashes, seen.DTYPE),
+        n,
+    )
+
+
+@numba.njit(
+    numba.int64[:](*(_read_only(t) for t in (numba.int64, numba.uint64, numba.uint64)), numba.int64),
+    cache=True,
+    nogil=True,
+)
+def _first_unseen(
+    order: np.ndarray, item_hash: np.ndarray, seen_hashes: np.ndarray, n: int
+) -> np.ndarray:  # pragma: no cover - compiled; tested through first_unseen
+    out = np.empty(max(0, min(n, len(order))), np.int64)
+    k, m = 0, len(seen_hashes)
+    for j in range(len(order)):
+        if k == len(out):
+            break
+        p = order[j]
+        if p >= 0 and m:
+            h = item_hash[p]
+            at = np.searchsorted(seen_hashes, h)
+            if at < m and seen_hashes[at] == h:
+                continue
+        out[k] = j
+        k += 1
+    return out[:k]

@@ -429,3 +429,37 @@ def test_hidden_items_and_batch_top_k_through_redis(isolated: Settings, tmp_path
     assert len(hidden) == 8 and not hidden & served_after and len(served_after) == 50
     assert list(newcomer_page.degraded) == [] and newcomer_page.rows[0].type == pb.FOR_YOU
     assert {i.item_id for i in newcomer_page.rows[0].items} <= set(top_k)
+
+
+def test_a_user_who_watched_the_head_of_the_lists_still_gets_full_rows(
+    isolated: Settings, tmp_path: Path, world: kit.World
+) -> None:
+    """A heavy user's batch history (``seen_hashes`` in Redis) covers the 80 most popular titles, more than a
+    row's candidates: "Popular right now" still holds a full row of titles from further down the list, none of
+    them watched (the list skips what was seen before it is cut); no row of the page shows a watched title."""
+    settings = env.serving_settings(isolated, tmp_path, log_impressions=False, exploration_rate=0.0)
+    watched = world.popular[:80]
+    binge = replace(kit.heavy_user(world, now_ms=NOW), seen_hashes=seen.encode(watched))
+    env.seed_features(settings, world, {"binge": binge})
+    env.publish_model(settings, world, tmp_path)
+
+    async def ask() -> tuple[pb.RowResponse, pb.HomepageResponse]:
+        running = await start(settings, catalog=world.catalog(), load_catalog=False)
+        channel, ranker = env.stub(running.port)
+        try:
+            row = await ranker.GetRow(pb.RowRequest(user_id="binge", row_type=pb.POPULAR, n_items=20), timeout=5)
+            page = await ranker.GetHomepage(
+                pb.HomepageRequest(user_id="binge", context=_ctx(), n_rows=5, items_per_row=10), timeout=5
+            )
+            return row, page
+        finally:
+            await channel.close()
+            await running.stop(1.0)
+
+    row, page = asyncio.run(ask())
+    popular = [i.item_id for i in row.row.items]
+    assert row.row.type == pb.POPULAR and list(row.degraded) == [] and len(popular) == 20
+    assert not set(popular) & set(watched)
+    assert popular == sorted(popular, key=world.popular.index), "in the list's order past what was watched"
+    assert len(page.rows) == 5 and all(r.items for r in page.rows)
+    assert not {i.item_id for r in page.rows for i in r.items} & set(watched)

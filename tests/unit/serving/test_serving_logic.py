@@ -7,11 +7,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from hybridrec import seen
 from hybridrec.contract import GENRES
 from serving.config import Variant
 from serving.domain import RowKind
 from serving.logic import ab, diversity, exploration, filters
-from serving.logic.candidates import Cands, blend_query, list_cands, top_genres
+from serving.logic.candidates import Cands, blend_query, genre_cands, list_cands, top_genres
 from serving.logic.rows import RowPlan, plan_rows
 from serving.trending import Trend, popular_order
 
@@ -129,7 +130,12 @@ def test_no_trending_counts_plan_no_trending_row() -> None:
 def test_trending_row_takes_only_trending_counts() -> None:
     """A planned "Trending now" is filled from the counts only; "Popular right now" from popularity, so the
     two never carry the same list (the page's de-duplication used to empty the second one)."""
-    model = SimpleNamespace(popular=["p1", "p2", "p3"], popular_pos=np.array([0, 1, 2]), version="v")
+    model = SimpleNamespace(
+        popular=["p1", "p2", "p3"],
+        popular_pos=np.array([0, 1, 2]),
+        item_hash=seen.hashes(["p1", "p2", "p3"]),
+        version="v",
+    )
     trending, popular = (
         Cands(RowPlan(RowKind.TRENDING, "trending", "Trending now", ""), [], []),
         Cands(RowPlan(RowKind.POPULAR, "popular", "Popular right now", ""), [], []),
@@ -145,8 +151,9 @@ def test_popular_row_of_a_model_is_the_recent_popularity_once_the_refresh_has_it
     """ "Popular right now" orders the model's items by the speed layer's recent popularity (ties by position,
     items nobody engaged with left out) when the trending refresh read it for the loaded version; before that,
     or for another version's positions, the batch's counts."""
+    ids = ["p0", "p1", "p2", "p3"]
     model = SimpleNamespace(
-        popular=["p0", "p1", "p2", "p3"], popular_pos=np.arange(4), item_ids=["p0", "p1", "p2", "p3"], version="v"
+        popular=ids, popular_pos=np.arange(4), item_ids=ids, item_hash=seen.hashes(ids), version="v"
     )
     recent = np.array([0.5, 0.0, 2.0, 0.5], np.float32)
     assert popular_order(recent).tolist() == [2, 0, 3]
@@ -161,6 +168,46 @@ def test_popular_row_of_a_model_is_the_recent_popularity_once_the_refresh_has_it
     assert c.items == ["p2", "p0"] and c.pos is not None and c.pos.tolist() == [2, 0] and list(c.base) == [1.0, 0.5]
     older = Trend(version="u", recent=recent, recent_order=popular_order(recent))
     assert popular(older).items == popular(Trend()).items == ["p0", "p1"]
+
+
+def test_list_rows_skip_what_the_user_has_seen_before_taking_their_n() -> None:
+    """A heavy user who has seen the head of "Popular right now" or of a genre's list still gets ``n``
+    candidates: the lists skip seen items before they are cut (the row used to keep the few left of its first
+    ``n``, down to an empty row), in list order; an item the model does not know (position -1) is kept."""
+    ids = [f"i{k}" for k in range(8)]
+    model = SimpleNamespace(
+        popular=["x", *ids[:7]],
+        popular_pos=np.array([-1, *range(7)]),
+        item_ids=ids,
+        item_hash=seen.hashes(ids),
+        version="v",
+        genre_items=[np.array([7, 0, 1, 2, 3])],
+        genre_ids=[["i7", "i0", "i1", "i2", "i3"]],
+    )
+    watched = np.sort(seen.hashes(["i0", "i1", "i2", "i7"]))
+    popular = Cands(RowPlan(RowKind.POPULAR, "popular", "Popular right now", ""), [], [])
+    list_cands(popular, model, Trend(), 3, watched)  # type: ignore[arg-type]
+    assert popular.items == ["x", "i3", "i4"] and popular.pos is not None and popular.pos.tolist() == [-1, 3, 4]
+    assert list(popular.base) == [1.0, 0.5, 1 / 3]
+    recent = np.array([0, 0, 0, 0, 0, 0.5, 2.0, 1.0], np.float32)  # i6, i7, i5 recently popular
+    fresh = Trend(version="v", recent=recent, recent_order=popular_order(recent))
+    list_cands(popular, model, fresh, 3, watched)  # type: ignore[arg-type]
+    assert popular.items == ["i6", "i5"]  # the recently popular ones, i7 seen
+    genre = Cands(RowPlan(RowKind.TOP_GENRE, "genre:0", "Top Action", "", genre=0), [], [])
+    genre_cands(genre, model, 0, 2, watched)  # type: ignore[arg-type]
+    assert genre.items == ["i3"] and genre.pos is not None and genre.pos.tolist() == [3]
+    genre_cands(genre, model, 0, 2)  # type: ignore[arg-type]
+    assert genre.items == ["i7", "i0"]
+
+
+def test_first_unseen_takes_the_first_n_unseen_in_order() -> None:
+    ids = [f"i{k}" for k in range(10)]
+    hashes = seen.hashes(ids)
+    watched = np.sort(seen.hashes(["i0", "i2", "i3"]))
+    assert filters.first_unseen(np.arange(10), hashes, watched, 4).tolist() == [1, 4, 5, 6]
+    assert filters.first_unseen(np.array([0, -1, 2, 5]), hashes, watched, 9).tolist() == [1, 3]
+    assert filters.first_unseen(np.arange(10), hashes, seen.EMPTY, 3).tolist() == [0, 1, 2]
+    assert filters.first_unseen(np.arange(3), hashes, watched, 0).tolist() == []
 
 
 def test_rerank_gain_is_the_exact_entropy_gain() -> None:
@@ -369,7 +416,6 @@ def test_trending_row_shows_items_for_you_placed_rather_than_too_few() -> None:
 
 def test_filters_by_model_position_keep_what_the_id_filter_keeps() -> None:
     """The compiled filter over model positions answers as :func:`filters.keep` does over the ids."""
-    from hybridrec import seen
 
     rng = np.random.default_rng(3)
     ids = [f"i{k}" for k in range(300)]
@@ -392,7 +438,6 @@ def test_assembly_by_model_position_places_what_assembly_by_id_places() -> None:
     """Rows whose candidates carry model positions take the compiled path (filters, cross-row dedup); the same
     rows without positions take the path by id, and a page may mix both. All must build the same page, slot for
     slot."""
-    from hybridrec import seen
     from serving.logic.assembly import Policy, assemble
 
     n = 120
