@@ -26,9 +26,9 @@ from serving.domain import RowKind
 from serving.logic import filters, prior
 from serving.logic.rows import RowPlan, plan_rows
 
-SIMILAR_DEPTH = 3
-"""A "Because you watched" search looks up to this many times ``n`` further for a user who has seen that much,
-so the row's ``n`` candidates are unseen neighbours."""
+SIMILAR_DEPTH = 4
+"""A "Because you watched" search returns this many times ``n`` neighbours, of which the row keeps the first
+``n`` the user has not seen."""
 
 NO_EXTRA_PARTS = prior.Weights()
 """FOR_YOU's prior of the co-occurrence neighbours alone (callers that pass no weights)."""
@@ -325,9 +325,9 @@ def personal_cands(
     if queries:
         found.append(([r for r, _ in queries], *model.search(np.stack([v for _, v in queries]), k)))
     if seeds:
-        # a heavy user has seen many of a title's neighbours: search deeper, keep the first n unseen
-        deeper = n + min(max(len(recent), len(seen_hashes)), SIMILAR_DEPTH * n)
-        found.append(([r for r, _ in seeds], *model.similar([p for _, p in seeds], deeper)))
+        # a heavy user has seen many of a title's neighbours: search deeper, keep the first n unseen (one depth
+        # for every user, so each seed's list is searched once and then read from the model's cache)
+        found.append(([r for r, _ in seeds], *model.similar([p for _, p in seeds], SIMILAR_DEPTH * n)))
     ids = model.item_ids
     for rows, scores, pos in found:
         for r, srow, prow in zip(rows, scores, pos, strict=True):
