@@ -124,6 +124,12 @@ class ServingConfig(_Section):
         "(min-max blend; 0 = co-occurrence only; versions without next_item.pt use co-occurrence only)",
     )
     exploration_rate: float = Field(0.07, ge=0.0, le=0.5, description="share of slots given to exploration")
+    exploration_first_slot: int = Field(
+        4,
+        ge=1,
+        description="first slot of a row (1-based) that may explore; the slots before it show the ranked top, "
+        "the later ones explore more often so the row's share stays exploration_rate",
+    )
     rerank_pool: int = Field(3, ge=1, description="diversity re-ranks the top rerank_pool × items_per_row by score")
     diversity_slots: int = Field(
         8,

@@ -48,13 +48,22 @@ class Policy:
     diversity_rows: Collection[str]
     diversity_slots: int
     rerank_pool: int
+    exploration_first_slot: int  # 1-based
 
     @staticmethod
     def of(cfg: ServingConfig, variant: Variant, items_per_row: int) -> Policy:
         """The serving defaults with the request's A/B variant's overrides."""
         rate = cfg.exploration_rate if variant.exploration_rate is None else variant.exploration_rate
         weight = cfg.diversity if variant.diversity is None else variant.diversity
-        return Policy(items_per_row, rate, weight, cfg.diversity_rows, cfg.diversity_slots, cfg.rerank_pool)
+        return Policy(
+            items_per_row,
+            rate,
+            weight,
+            cfg.diversity_rows,
+            cfg.diversity_slots,
+            cfg.rerank_pool,
+            cfg.exploration_first_slot,
+        )
 
 
 @dataclass
@@ -268,7 +277,9 @@ def assemble(
             explorable = (
                 range(len(r.items)) if not others else [k for k, item in enumerate(r.items) if item not in others]
             )
-            placed = exploration.explore(order, explorable, policy.exploration_rate, rng)
+            placed = exploration.explore(
+                order, explorable, policy.exploration_rate, rng, policy.exploration_first_slot - 1
+            )
             plan = r.cand.plan
             slots = slots_of(r, placed, plan.reason)
             used.add([s.item_id for s in slots], None if r.pos is None else r.pos[placed.index], r.known)

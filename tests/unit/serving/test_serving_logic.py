@@ -61,6 +61,30 @@ def test_exploration_share_and_propensities() -> None:
     assert not any(exploration.explore([0, 1], [0, 1], 0.5, rng).explored)
 
 
+def test_exploration_from_a_first_slot_keeps_the_row_s_share() -> None:
+    """Slots before ``first_slot`` always show the ranked top (propensity 1); the later ones explore at
+    ``rate · n / (n − first_slot)``, so the row's share of explored slots stays ``rate``, and their propensities
+    say the later rate. A row no longer than ``first_slot`` never explores."""
+    rng = random.Random(2)
+    counts = [0] * 20
+    rows = 4000
+    for _ in range(rows):
+        placed = exploration.explore(list(range(20)), list(range(100)), 0.07, rng, first_slot=3)
+        assert placed.index[:3] == [0, 1, 2] and placed.propensity[:3] == [1.0, 1.0, 1.0]
+        assert len(set(placed.index)) == 20
+        later = 0.07 * 20 / 17
+        for k, (was, propensity) in enumerate(zip(placed.explored, placed.propensity, strict=True)):
+            counts[k] += was
+            if k >= 3 and not was:
+                assert propensity == pytest.approx(1 - later)
+            if was:
+                assert later / 80 <= propensity <= later / 64
+    assert counts[:3] == [0, 0, 0]
+    assert 0.06 < sum(counts) / (20 * rows) < 0.08
+    short = exploration.explore([0, 1, 2], list(range(10)), 0.5, rng, first_slot=3)
+    assert short.index == [0, 1, 2] and short.propensity == [1.0, 1.0, 1.0]
+
+
 def test_blend_query_mixes_unit_vectors() -> None:
     u, s = np.array([1.0, 0.0]), np.array([0.0, 10.0])
     q = blend_query(u, s, 0.5)
@@ -401,7 +425,7 @@ def test_trending_row_shows_items_for_you_placed_rather_than_too_few() -> None:
         plan = RowPlan(kind, kind.value, kind.value, kind.value)
         return Cands(plan, items, [float(len(items) - k) for k in range(len(items))])
 
-    policy = Policy(3, 0.0, 0.0, (), 0, 3)
+    policy = Policy(3, 0.0, 0.0, (), 0, 3, 1)
     page = [
         row(RowKind.FOR_YOU, ["a", "b", "c"]),
         row(RowKind.TRENDING, ["b", "a", "x"]),
@@ -460,7 +484,7 @@ def test_assembly_by_model_position_places_what_assembly_by_id_places() -> None:
             page[2].append(Cands(plan, list(items), scores.tolist(), scores.copy(), page[rng.integers(0, 2)][-1].pos))
         seen_set = seen.decode(np.unique(model.item_hash[rng.integers(0, n, 25)]).tobytes())  # read-only, as served
         policy = Policy(
-            8, 0.1, 0.5 if case % 3 else 0.0, (RowKind.FOR_YOU.value, RowKind.BECAUSE_YOU_WATCHED.value), 4, 3
+            8, 0.1, 0.5 if case % 3 else 0.0, (RowKind.FOR_YOU.value, RowKind.BECAUSE_YOU_WATCHED.value), 4, 3, 3
         )
         pages = [assemble(p, seen_set, 5, policy, model, {}, random.Random(case)) for p in page]  # type: ignore[arg-type]
         by_pos, by_id, mixed = (
