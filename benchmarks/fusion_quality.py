@@ -370,15 +370,27 @@ def run(dataset: str, fraction: float, args: Any) -> dict[str, Any]:
             )
         lists = concat(train_lists)
         out["fusion"] = {}
+        prior_ndcg = out["prior (served blend)"]["ndcg@10"]
         for hidden in args.hidden:
-            model, mu, sd, info = train_fusion(lists, hidden, args.epochs, args.lr, args.wd, args.seed)
-            m = metrics_of(ranks_by(score(model, mu, sd, test), test.target))
-            gain = m["ndcg@10"] / out["prior (served blend)"]["ndcg@10"] - 1
-            out["fusion"][f"hidden {hidden}"] = {**m, "vs prior": round(gain, 4), **info}
-            print(f"  fusion hidden {hidden}: {m} ({gain:+.1%} vs prior); {info}", flush=True)
-            if hidden == 0:
-                w = model.net.weight.detach().numpy()[0]
-                out["fusion"]["linear weights"] = {n: round(float(v), 3) for n, v in zip(FEATURES, w, strict=True)}
+            runs, total = {}, np.zeros(test.prior.shape)
+            for seed in args.fusion_seeds:
+                model, mu, sd, info = train_fusion(lists, hidden, args.epochs, args.lr, args.wd, seed)
+                s = score(model, mu, sd, test)
+                total += s
+                m = metrics_of(ranks_by(s, test.target))
+                info.pop("dev_curve")
+                runs[seed] = {**m, "vs prior": round(m["ndcg@10"] / prior_ndcg - 1, 4), **info}
+                print(f"  fusion hidden {hidden} seed {seed}: {runs[seed]}", flush=True)
+                if hidden == 0:
+                    w = model.net.weight.detach().numpy()[0]
+                    runs[seed]["weights"] = {n: round(float(v), 3) for n, v in zip(FEATURES, w, strict=True)}
+            m = metrics_of(ranks_by(total, test.target))
+            out["fusion"][f"hidden {hidden}"] = {**m, "vs prior": round(m["ndcg@10"] / prior_ndcg - 1, 4), "runs": runs}
+            print(
+                f"  fusion hidden {hidden}, mean of {len(runs)} seeds' scores: {m} "
+                f"({m['ndcg@10'] / prior_ndcg - 1:+.1%} vs prior)",
+                flush=True,
+            )
     out["seconds"] = round(time.perf_counter() - t0, 1)
     return out
 
@@ -395,7 +407,8 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--wd", type=float, default=1e-5)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="exploration draws' seed")
+    ap.add_argument("--fusion-seeds", type=int, nargs="+", default=[0], help="one model per seed; scores averaged")
     ap.set_defaults(fraction=[0.8])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
