@@ -329,7 +329,7 @@ def concat(parts: list[Lists]) -> Lists:
         np.concatenate([p.prior for p in parts]),
         np.concatenate([p.x for p in parts]),
         np.concatenate([p.target for p in parts]),
-        [f"{k}:{u}" for k, p in enumerate(parts) for u in p.users],
+        [u for p in parts for u in p.users],  # a user's lists of every cut on one side of the early-stopping split
     )
 
 
@@ -369,6 +369,10 @@ def run(dataset: str, fraction: float, args: Any) -> dict[str, Any]:
                 flush=True,
             )
         lists = concat(train_lists)
+        if args.drop:  # ablation: the features whose names start with any of these left out
+            keep = [k for k, n in enumerate(FEATURES) if not n.startswith(tuple(args.drop))]
+            out["features"] = [FEATURES[k] for k in keep]
+            lists.x, test.x = lists.x[:, :, keep], test.x[:, :, keep]
         out["fusion"] = {}
         prior_ndcg = out["prior (served blend)"]["ndcg@10"]
         for hidden in args.hidden:
@@ -383,7 +387,8 @@ def run(dataset: str, fraction: float, args: Any) -> dict[str, Any]:
                 print(f"  fusion hidden {hidden} seed {seed}: {runs[seed]}", flush=True)
                 if hidden == 0:
                     w = model.net.weight.detach().numpy()[0]
-                    runs[seed]["weights"] = {n: round(float(v), 3) for n, v in zip(FEATURES, w, strict=True)}
+                    names = out.get("features", FEATURES)
+                    runs[seed]["weights"] = {n: round(float(v), 3) for n, v in zip(names, w, strict=True)}
             m = metrics_of(ranks_by(total, test.target))
             out["fusion"][f"hidden {hidden}"] = {**m, "vs prior": round(m["ndcg@10"] / prior_ndcg - 1, 4), "runs": runs}
             print(
@@ -404,6 +409,7 @@ def main() -> int:
     ap.add_argument("--baseline", action="store_true", help="also the item-to-item baseline (validation-chosen)")
     ap.add_argument("--train-cuts", type=float, nargs="+", default=[0.9], help="cuts inside the history")
     ap.add_argument("--hidden", type=int, nargs="+", default=[0, 32])
+    ap.add_argument("--drop", nargs="*", default=[], help="leave out features whose names start with these")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--wd", type=float, default=1e-5)
