@@ -133,6 +133,7 @@ def build(
     events: pa.Table,
     targets: Sequence[nextitem.Target],
     n_cand: int,
+    local_ranks: bool = False,
     chunk: int = 1000,
 ) -> Lists:
     """Every target's candidates and features, from parts fit on ``train`` (a cut's history) and scored as served."""
@@ -179,8 +180,9 @@ def build(
         )
         feats = []
         for r, s in zip(raw, scaled, strict=True):
-            feats += [take(np.where(np.isfinite(r), r, 0.0)), take(s), take(ranks(r))]
-        feats += [take(fused), take(ranks(fused)), take(sequence.minmax(newest1))]
+            rank = ranks(take(r)) if local_ranks else take(ranks(r))
+            feats += [take(np.where(np.isfinite(r), r, 0.0)), take(s), rank]
+        feats += [take(fused), ranks(take(fused)), take(sequence.minmax(newest1))]
         feats += [alltime[cand], take(since_last[rows]), take(since_first[rows])]
         feats += [np.broadcast_to(user[:, None, k], cand.shape) for k in range(user.shape[1])]
         feats.append(np.einsum("ncg,ng->nc", g, taste).astype(np.float32))
@@ -337,7 +339,9 @@ def run(dataset: str, fraction: float, args: Any) -> dict[str, Any]:
     t0 = time.perf_counter()
     cell = eq.Cell.of(dataset, fraction, args.max_targets_per_user)
     print(f"{dataset} @ {fraction}: {len(cell.targets):,} targets", flush=True)
-    test = build(dataset, cell.train, cell.test_histories, cell.test_events, cell.targets, args.candidates)
+    test = build(
+        dataset, cell.train, cell.test_histories, cell.test_events, cell.targets, args.candidates, args.local_ranks
+    )
     out: dict[str, Any] = {"dataset": dataset, "fraction": fraction, "targets": len(cell.targets)}
     out["prior (served blend)"] = metrics_of(ranks_by(test.prior, test.target))
     out["target among candidates"] = round(float((test.target >= 0).mean()), 4)
@@ -363,7 +367,9 @@ def run(dataset: str, fraction: float, args: Any) -> dict[str, Any]:
         train_lists = []
         for f in args.train_cuts:
             val = Validation.inside(history, f, args.max_targets_per_user)
-            train_lists.append(build(dataset, val.train, val.histories, history, val.targets, args.candidates))
+            train_lists.append(
+                build(dataset, val.train, val.histories, history, val.targets, args.candidates, args.local_ranks)
+            )
             print(
                 f"  training cut {f}: {len(val.targets):,} targets, {(train_lists[-1].target >= 0).mean():.3f} inside",
                 flush=True,
@@ -409,6 +415,9 @@ def main() -> int:
     ap.add_argument("--baseline", action="store_true", help="also the item-to-item baseline (validation-chosen)")
     ap.add_argument("--train-cuts", type=float, nargs="+", default=[0.9], help="cuts inside the history")
     ap.add_argument("--hidden", type=int, nargs="+", default=[0, 32])
+    ap.add_argument(
+        "--local-ranks", action="store_true", help="each part's rank among the candidates, not among all items"
+    )
     ap.add_argument("--drop", nargs="*", default=[], help="leave out features whose names start with these")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--lr", type=float, default=3e-3)
