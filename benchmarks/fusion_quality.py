@@ -51,7 +51,7 @@ from benchmarks.i2i_quality import EASE, SHIPPED, SYMMETRIC
 from benchmarks.sequence_quality import arguments, headline
 from evaluation.baselines import CoOccurrence, Training
 from evaluation.offline import Validation
-from hybridrec import contract, neighbours, nextitem, sequence
+from hybridrec import contract, fusion, neighbours, nextitem, sequence
 from hybridrec.datasets import load_dataset
 from serving.logic import diversity, exploration
 
@@ -257,74 +257,6 @@ def exploration_costs(lists: Lists, genres: np.ndarray, draws: int, seed: int) -
 # --- B: the learned fusion ---------------------------------------------------------------------------------
 
 
-class Scorer(torch.nn.Module):
-    """Linear (``hidden`` 0) or one-hidden-layer MLP over a candidate's standardised features."""
-
-    def __init__(self, n_features: int, hidden: int) -> None:
-        super().__init__()
-        self.net = (
-            torch.nn.Linear(n_features, 1)
-            if hidden == 0
-            else torch.nn.Sequential(torch.nn.Linear(n_features, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1))
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(-1)
-
-
-def ranks_by(scores: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """0-based rank of each row's target among its candidates by ``scores`` (ties: candidate order); −1 if absent."""
-    st = scores[np.arange(len(target)), np.maximum(target, 0)]
-    above = (scores > st[:, None]).sum(1)
-    tied = ((scores == st[:, None]) & (np.arange(scores.shape[1])[None, :] < target[:, None])).sum(1)
-    return np.where(target >= 0, above + tied, -1)
-
-
-def train_fusion(
-    lists: Lists, hidden: int, epochs: int, lr: float, wd: float, seed: int
-) -> tuple[Scorer, np.ndarray, np.ndarray, dict[str, Any]]:
-    """Listwise softmax cross-entropy over the lists whose target is a candidate; a fifth of the users held out
-    for early stopping on their NDCG@10 (over every held-out list). Returns the model and the standardisation."""
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    users = sorted(set(lists.users))
-    held = set(rng.choice(users, size=max(1, len(users) // 5), replace=False).tolist())
-    dev = np.array([u in held for u in lists.users])
-    fit = np.flatnonzero(~dev & (lists.target >= 0))
-    mu = lists.x[fit].reshape(-1, lists.x.shape[2]).mean(0)
-    sd = lists.x[fit].reshape(-1, lists.x.shape[2]).std(0) + 1e-6
-    x = torch.from_numpy((lists.x - mu) / sd)
-    y = torch.from_numpy(lists.target.astype(np.int64))
-    model = Scorer(x.shape[2], hidden)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=wd)
-    dev_idx = np.flatnonzero(dev)
-    best: tuple[float, int, dict] = (-1.0, -1, {})
-    history = []
-    for epoch in range(epochs):
-        model.train()
-        for b in np.array_split(rng.permutation(fit), max(1, len(fit) // 256)):
-            loss = torch.nn.functional.cross_entropy(model(x[b]), y[b])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        model.eval()
-        with torch.no_grad():
-            s = model(x[dev_idx]).numpy()
-        ndcg = metrics_of(ranks_by(s, lists.target[dev_idx]))["ndcg@10"]
-        history.append(ndcg)
-        if ndcg > best[0]:
-            best = (ndcg, epoch, {k: v.clone() for k, v in model.state_dict().items()})
-    model.load_state_dict(best[2])
-    prior_dev = metrics_of(ranks_by(lists.prior[dev_idx], lists.target[dev_idx]))["ndcg@10"]
-    info = {"best_epoch": best[1], "dev_ndcg@10": best[0], "dev_prior_ndcg@10": prior_dev, "dev_curve": history}
-    return model, mu, sd, info
-
-
-def score(model: Scorer, mu: np.ndarray, sd: np.ndarray, lists: Lists) -> np.ndarray:
-    with torch.no_grad():
-        return model(torch.from_numpy((lists.x - mu) / sd)).numpy()
-
-
 def concat(parts: list[Lists]) -> Lists:
     return Lists(
         np.concatenate([p.cand for p in parts]),
@@ -343,7 +275,7 @@ def run(dataset: str, fraction: float, args: Any) -> dict[str, Any]:
         dataset, cell.train, cell.test_histories, cell.test_events, cell.targets, args.candidates, args.local_ranks
     )
     out: dict[str, Any] = {"dataset": dataset, "fraction": fraction, "targets": len(cell.targets)}
-    out["prior (served blend)"] = metrics_of(ranks_by(test.prior, test.target))
+    out["prior (served blend)"] = metrics_of(fusion.target_ranks(test.prior, test.target))
     out["target among candidates"] = round(float((test.target >= 0).mean()), 4)
     print(f"  prior {out['prior (served blend)']}, target among {args.candidates}: {out['target among candidates']}")
     if args.baseline:
@@ -384,18 +316,31 @@ def run(dataset: str, fraction: float, args: Any) -> dict[str, Any]:
         for hidden in args.hidden:
             runs, total = {}, np.zeros(test.prior.shape)
             for seed in args.fusion_seeds:
-                model, mu, sd, info = train_fusion(lists, hidden, args.epochs, args.lr, args.wd, seed)
-                s = score(model, mu, sd, test)
+                got = fusion.fit(
+                    lists.x,
+                    lists.target,
+                    lists.users,
+                    hidden=hidden,
+                    epochs=args.epochs,
+                    lr=args.lr,
+                    weight_decay=args.wd,
+                    seed=seed,
+                )
+                s = got.fusion.score(test.x)
                 total += s
-                m = metrics_of(ranks_by(s, test.target))
-                info.pop("dev_curve")
+                m = metrics_of(fusion.target_ranks(s, test.target))
+                info = {
+                    "best_epoch": got.best_epoch,
+                    "dev_ndcg@10": round(got.dev_ndcg, 4),
+                    "dev_prior_ndcg@10": round(got.dev_prior_ndcg, 4),
+                }
                 runs[seed] = {**m, "vs prior": round(m["ndcg@10"] / prior_ndcg - 1, 4), **info}
                 print(f"  fusion hidden {hidden} seed {seed}: {runs[seed]}", flush=True)
                 if hidden == 0:
-                    w = model.net.weight.detach().numpy()[0]
                     names = out.get("features", FEATURES)
+                    w = got.fusion.layers[0][0][0]  # on standardised features: comparable
                     runs[seed]["weights"] = {n: round(float(v), 3) for n, v in zip(names, w, strict=True)}
-            m = metrics_of(ranks_by(total, test.target))
+            m = metrics_of(fusion.target_ranks(total, test.target))
             out["fusion"][f"hidden {hidden}"] = {**m, "vs prior": round(m["ndcg@10"] / prior_ndcg - 1, 4), "runs": runs}
             print(
                 f"  fusion hidden {hidden}, mean of {len(runs)} seeds' scores: {m} "
