@@ -257,6 +257,35 @@ def exploration_costs(lists: Lists, genres: np.ndarray, draws: int, seed: int) -
 # --- B: the learned fusion ---------------------------------------------------------------------------------
 
 
+def reordered(lists: Lists, scores: np.ndarray) -> Lists:
+    """The candidates in ``scores``' order (ties: the prior's), the target's index moved with them."""
+    order = np.argsort(-scores, axis=1, kind="stable")
+    inverse = np.argsort(order, axis=1)
+    target = np.where(lists.target >= 0, inverse[np.arange(len(order)), np.maximum(lists.target, 0)], -1)
+    pick = lambda m: np.take_along_axis(m, order, axis=1)  # noqa: E731
+    return Lists(pick(lists.cand), pick(scores), lists.x, target, lists.users)
+
+
+def segments(lists: Lists, scores: np.ndarray, cell: eq.Cell) -> dict[str, Any]:
+    """NDCG@10 of the prior and of ``scores`` by kind of target: returning users (in the batch history), new users
+    with earlier engagements, and a user's first engagement of all; each as its mean and its share of the total."""
+    empty = np.array([not h for h in cell.test_histories])
+    returning = np.array([t.returning for t in cell.targets])
+    kinds = {"returning": returning, "new, with history": ~returning & ~empty, "first engagement": empty}
+    out: dict[str, Any] = {}
+    for name, mask in kinds.items():
+        p = fusion.target_ranks(lists.prior[mask], lists.target[mask])
+        f = fusion.target_ranks(scores[mask], lists.target[mask])
+        share = mask.mean()
+        out[name] = {
+            "targets": int(mask.sum()),
+            "prior": round(fusion.ndcg_at_10(p), 4),
+            "fused": round(fusion.ndcg_at_10(f), 4),
+            "share of the gain": round(share * (fusion.ndcg_at_10(f) - fusion.ndcg_at_10(p)), 4),
+        }
+    return out
+
+
 def concat(parts: list[Lists]) -> Lists:
     return Lists(
         np.concatenate([p.cand for p in parts]),
@@ -342,6 +371,12 @@ def run(dataset: str, fraction: float, args: Any) -> dict[str, Any]:
                     runs[seed]["weights"] = {n: round(float(v), 3) for n, v in zip(names, w, strict=True)}
             m = metrics_of(fusion.target_ranks(total, test.target))
             out["fusion"][f"hidden {hidden}"] = {**m, "vs prior": round(m["ndcg@10"] / prior_ndcg - 1, 4), "runs": runs}
+            out["fusion"][f"hidden {hidden}"]["segments"] = segments(test, total, cell)
+            print(f"  segments (prior → fused): {out['fusion'][f'hidden {hidden}']['segments']}", flush=True)
+            if args.exploration:  # the costs again, on the fused order
+                out["fusion"][f"hidden {hidden}"]["exploration"] = exploration_costs(
+                    reordered(test, total), genre_matrix(dataset, cell.train), args.draws, args.seed
+                )
             print(
                 f"  fusion hidden {hidden}, mean of {len(runs)} seeds' scores: {m} "
                 f"({m['ndcg@10'] / prior_ndcg - 1:+.1%} vs prior)",
