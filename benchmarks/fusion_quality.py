@@ -51,26 +51,13 @@ from benchmarks.i2i_quality import EASE, SHIPPED, SYMMETRIC
 from benchmarks.sequence_quality import arguments, headline
 from evaluation.baselines import CoOccurrence, Training
 from evaluation.offline import Validation
-from hybridrec import contract, fusion, neighbours, nextitem, sequence
+from hybridrec import contract, fusion, neighbours, nextitem
 from hybridrec.datasets import load_dataset
 from serving.logic import diversity, exploration
 
 HALF_LIVES = (7, 30, 365)  # days: the recent popularity counts the speed layer keeps
 HOUR_MS = 3_600_000
 ROW, POOL, RATE, DIVERSITY, DIVERSITY_SLOTS = 20, 60, 0.07, 0.3, 8  # serving's row, rerank pool and policy
-FEATURES = (
-    *(f"{p} {k}" for p in ("i2i", "ease", *(f"pop{d}" for d in HALF_LIVES)) for k in ("raw", "minmax", "log rank")),
-    "prior",
-    "prior log rank",
-    "i2i newest-1 minmax",
-    "all-time popularity",
-    "log h since anyone engaged",
-    "log h since first engaged",
-    "log history length",
-    "log h since user's previous event",
-    "user has no history",
-    "genre overlap newest 10",
-)
 
 
 @dataclass
@@ -118,14 +105,6 @@ def item_times(events: pa.Table, targets: Sequence[nextitem.Target], train: Trai
     return since_last, since_first
 
 
-def ranks(scores: np.ndarray) -> np.ndarray:
-    """log1p of each entry's rank in its row (0 = best; −inf entries last)."""
-    order = np.argsort(-scores, axis=1, kind="stable")
-    out = np.empty(scores.shape, np.float32)
-    np.put_along_axis(out, order, np.arange(scores.shape[1], dtype=np.float32)[None, :], axis=1)
-    return np.log1p(out)
-
-
 def build(
     dataset: str,
     train: Training,
@@ -152,21 +131,8 @@ def build(
             np.stack([neighbours.score_all(ez, eq.newest_distinct(h, 200), 1.0) for h in hs]),
             *(p[rows] for p in pops),
         ]
-        raw = [eq.without_seen(r, hs) for r in raw]
-        scaled = [sequence.minmax(r) for r in raw]
-        fused = eq.without_seen(
-            sum(w * s for w, s in zip((*SHIPPED[:2], 0.0, SHIPPED[2], 0.0), scaled, strict=True)), hs
-        )
-        cand = np.argsort(-fused, axis=1, kind="stable")[:, :n_cand]
-
-        def take(m: np.ndarray, cand: np.ndarray = cand) -> np.ndarray:
-            return np.take_along_axis(m, cand, axis=1).astype(np.float32)
-
-        newest1 = eq.without_seen(np.stack([neighbours.score_all(nb, eq.newest_distinct(h, 1), 1.0) for h in hs]), hs)
+        newest = np.stack([neighbours.score_all(nb, eq.newest_distinct(h, 1), 1.0) for h in hs])
         taste = np.stack([genres[eq.newest_distinct(h, 10)].sum(0) if h else np.zeros(genres.shape[1]) for h in hs])
-        taste /= np.maximum(np.linalg.norm(taste, axis=1, keepdims=True), 1e-9)
-        g = genres[cand]
-        g = g / np.maximum(np.linalg.norm(g, axis=2, keepdims=True), 1e-9)
         user = np.array(
             [
                 [
@@ -178,17 +144,23 @@ def build(
             ],
             np.float32,
         )
-        feats = []
-        for r, s in zip(raw, scaled, strict=True):
-            rank = ranks(take(r)) if local_ranks else take(ranks(r))
-            feats += [take(np.where(np.isfinite(r), r, 0.0)), take(s), rank]
-        feats += [take(fused), ranks(take(fused)), take(sequence.minmax(newest1))]
-        feats += [alltime[cand], take(since_last[rows]), take(since_first[rows])]
-        feats += [np.broadcast_to(user[:, None, k], cand.shape) for k in range(user.shape[1])]
-        feats.append(np.einsum("ncg,ng->nc", g, taste).astype(np.float32))
-        xs.append(np.stack(feats, axis=2).astype(np.float32))
+        c = fusion.features(
+            [eq.without_seen(r, hs) for r in raw],
+            (*SHIPPED[:2], 0.0, SHIPPED[2], 0.0),  # the served prior: 30-day recent popularity
+            eq.without_seen(newest, hs),
+            alltime,
+            since_last[rows],
+            since_first[rows],
+            user,
+            genres,
+            taste,
+            n_cand,
+            local_ranks=local_ranks,
+        )
+        cand = c.items
+        xs.append(c.x)
         cands.append(cand)
-        priors.append(take(fused))
+        priors.append(c.prior)
         hit = cand == item[rows, None]
         where.append(np.where(hit.any(1), hit.argmax(1), -1))
     return Lists(
@@ -337,8 +309,8 @@ def run(dataset: str, fraction: float, args: Any) -> dict[str, Any]:
             )
         lists = concat(train_lists)
         if args.drop:  # ablation: the features whose names start with any of these left out
-            keep = [k for k, n in enumerate(FEATURES) if not n.startswith(tuple(args.drop))]
-            out["features"] = [FEATURES[k] for k in keep]
+            keep = [k for k, n in enumerate(fusion.FEATURES) if not n.startswith(tuple(args.drop))]
+            out["features"] = [fusion.FEATURES[k] for k in keep]
             lists.x, test.x = lists.x[:, :, keep], test.x[:, :, keep]
         out["fusion"] = {}
         prior_ndcg = out["prior (served blend)"]["ndcg@10"]
@@ -366,7 +338,7 @@ def run(dataset: str, fraction: float, args: Any) -> dict[str, Any]:
                 runs[seed] = {**m, "vs prior": round(m["ndcg@10"] / prior_ndcg - 1, 4), **info}
                 print(f"  fusion hidden {hidden} seed {seed}: {runs[seed]}", flush=True)
                 if hidden == 0:
-                    names = out.get("features", FEATURES)
+                    names = out.get("features", fusion.FEATURES)
                     w = got.fusion.layers[0][0][0]  # on standardised features: comparable
                     runs[seed]["weights"] = {n: round(float(v), 3) for n, v in zip(names, w, strict=True)}
             m = metrics_of(fusion.target_ranks(total, test.target))

@@ -17,6 +17,87 @@ from typing import Any
 
 import numpy as np
 
+from hybridrec import sequence
+
+PARTS = ("i2i", "ease", "pop7", "pop30", "pop365")
+"""The prior's parts a candidate is described by: co-occurrence, EASE, recent popularity at 7 / 30 / 365 days."""
+FEATURES: tuple[str, ...] = (
+    *(f"{p} {k}" for p in PARTS for k in ("raw", "minmax", "log rank")),
+    "prior",
+    "prior log rank",
+    "i2i newest-1 minmax",
+    "all-time popularity",
+    "log h since anyone engaged",
+    "log h since first engaged",
+    "log history length",
+    "log h since user's previous event",
+    "user has no history",
+    "genre overlap newest 10",
+)
+"""What :func:`features` lays out per candidate, in order."""
+
+
+def log_ranks(scores: np.ndarray) -> np.ndarray:
+    """log1p of each entry's 0-based rank in its row (ties by position; −inf entries last)."""
+    order = np.argsort(-scores, axis=1, kind="stable")
+    out = np.empty(scores.shape, np.float32)
+    np.put_along_axis(out, order, np.arange(scores.shape[1], dtype=np.float32)[None, :], axis=1)
+    return np.log1p(out)
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Each case's best ``n`` items by the prior (positions, best first), the prior's score and their features."""
+
+    items: np.ndarray  # (cases, n)
+    prior: np.ndarray  # (cases, n)
+    x: np.ndarray  # (cases, n, len(FEATURES)) float32
+
+
+def features(
+    parts: Sequence[np.ndarray],
+    weights: Sequence[float],
+    newest: np.ndarray,
+    popularity: np.ndarray,
+    since_last: np.ndarray,
+    since_first: np.ndarray,
+    user: np.ndarray,
+    genres: np.ndarray,
+    taste: np.ndarray,
+    n: int,
+    *,
+    local_ranks: bool = True,
+) -> Candidates:
+    """The prior's best ``n`` unengaged items of each case and :data:`FEATURES` of each.
+
+    ``parts``: the raw score of every item (cases × items) of each of :data:`PARTS`, engaged items −inf; the prior is
+    their :func:`hybridrec.sequence.minmax` blend at ``weights``. ``newest``: the co-occurrence score from the newest
+    engagement alone (engaged −inf). ``popularity``: log all-time engagements per item; ``since_last`` /
+    ``since_first``: log hours since anyone's last / first engagement with each item (cases × items). ``user``:
+    (cases × 3) log history length, log hours since the user's previous event, no-history flag. ``genres``: items ×
+    genres; ``taste``: the genre sum of each case's newest engagements (cases × genres). ``local_ranks``: each part's
+    rank among the ``n`` candidates (what a request can afford) rather than among all items."""
+    seen = ~np.isfinite(parts[0])
+    scaled = [sequence.minmax(p) for p in parts]
+    fused = np.where(seen, -np.inf, sum(w * s for w, s in zip(weights, scaled, strict=True))).astype(np.float32)
+    cand = np.argsort(-fused, axis=1, kind="stable")[:, :n]
+
+    def take(m: np.ndarray) -> np.ndarray:
+        return np.take_along_axis(m, cand, axis=1).astype(np.float32)
+
+    feats = []
+    for r, s in zip(parts, scaled, strict=True):
+        rank = log_ranks(take(r)) if local_ranks else take(log_ranks(r))
+        feats += [take(np.where(np.isfinite(r), r, 0.0)), take(s), rank]
+    feats += [take(fused), log_ranks(take(fused)), take(sequence.minmax(newest))]
+    feats += [popularity[cand].astype(np.float32), take(since_last), take(since_first)]
+    feats += [np.broadcast_to(user[:, None, k], cand.shape) for k in range(user.shape[1])]
+    t = taste / np.maximum(np.linalg.norm(taste, axis=1, keepdims=True), 1e-9)
+    g = genres[cand]
+    g = g / np.maximum(np.linalg.norm(g, axis=2, keepdims=True), 1e-9)
+    feats.append(np.einsum("ncg,ng->nc", g, t))
+    return Candidates(cand, take(fused), np.stack(feats, axis=2).astype(np.float32))
+
 
 @dataclass(frozen=True)
 class Fusion:

@@ -51,3 +51,42 @@ def test_fit_learns_which_feature_marks_the_engaged_candidate(hidden: int) -> No
     assert got.curve[got.best_epoch] == got.dev_ndcg
     ranks = fusion.target_ranks(got.fusion.score(x), target)
     assert (ranks[target >= 0] == 0).mean() > 0.9
+
+
+def test_features_take_the_priors_best_unengaged_items_and_describe_each() -> None:
+    """Two cases over 4 items, two parts (the rest of :data:`PARTS` left out is fine for the layout's logic):
+    item 0 engaged in case 0; the prior is part 0 at weight 1, so candidates follow part 0 among unengaged items."""
+    inf = np.inf
+    part0 = np.array([[-inf, 3.0, 1.0, 2.0], [0.0, 1.0, 4.0, 2.0]])
+    part1 = np.array([[-inf, 0.0, 10.0, 5.0], [1.0, 1.0, 1.0, 1.0]])
+    newest = np.array([[-inf, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 2.0]])
+    since = np.arange(8, dtype=np.float32).reshape(2, 4)
+    genres = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], np.float32)
+    got = fusion.features(
+        [part0, part1],
+        [1.0, 0.0],
+        newest,
+        popularity=np.array([0.5, 1.5, 2.5, 3.5]),
+        since_last=since,
+        since_first=since + 100,
+        user=np.array([[1.0, 2.0, 0.0], [0.0, 0.0, 1.0]], np.float32),
+        genres=genres,
+        taste=np.array([[2.0, 0.0], [0.0, 0.0]]),
+        n=3,
+    )
+    assert got.items.tolist() == [[1, 3, 2], [2, 3, 1]]
+    assert got.prior.tolist() == [[1.0, 0.5, 0.0], [1.0, 0.5, 0.25]]
+    x = got.x[0]  # case 0, candidates 1, 3, 2; columns: part0 raw/minmax/rank, part1 raw/minmax/rank, prior, ...
+    assert x[:, 0].tolist() == [3.0, 2.0, 1.0]
+    assert x[:, 1].tolist() == [1.0, 0.5, 0.0]
+    assert x[:, 2].tolist() == pytest.approx(np.log1p([0, 1, 2]).tolist())  # rank among the candidates
+    assert x[:, 3].tolist() == [0.0, 5.0, 10.0]
+    assert x[:, 5].tolist() == pytest.approx(np.log1p([2, 1, 0]).tolist())
+    assert x[:, 6].tolist() == [1.0, 0.5, 0.0]  # the prior
+    assert x[:, 8].tolist() == [1.0, 0.0, 0.0]  # the newest engagement's part, min-max
+    assert x[:, 9].tolist() == [1.5, 3.5, 2.5]  # all-time popularity
+    assert x[:, 10].tolist() == [1.0, 3.0, 2.0] and x[:, 11].tolist() == [101.0, 103.0, 102.0]
+    assert x[:, 12:15].tolist() == [[1.0, 2.0, 0.0]] * 3
+    assert x[:, 15].tolist() == pytest.approx([1.0, 2**-0.5, 0.0])  # genre cosine with the newest engagements
+    assert got.x[1, :, 15].tolist() == [0.0, 0.0, 0.0]  # no history: no taste
+    assert got.x.shape == (2, 3, 16)
