@@ -59,6 +59,13 @@ def _read_only(dtype: numba.types.Type) -> numba.types.Array:
     return numba.types.Array(dtype, 1, "A", readonly=True)
 
 
+@numba.njit(numba.boolean(_read_only(numba.uint64), numba.uint64), cache=True, nogil=True)
+def _is_seen(seen_hashes: np.ndarray, h: int) -> bool:  # pragma: no cover - compiled; tested through its callers
+    """``h`` in the sorted ``seen_hashes``: the one membership test of both kernels below."""
+    at = np.searchsorted(seen_hashes, h)
+    return at < len(seen_hashes) and seen_hashes[at] == h
+
+
 @numba.njit(
     numba.int64[:](*(_read_only(t) for t in (numba.int64, numba.uint64, numba.uint64, numba.boolean))),
     cache=True,  # compiled at import (`make install` does it once)
@@ -69,16 +76,11 @@ def _keep_positions(
 ) -> np.ndarray:  # pragma: no cover - compiled; tested through keep_positions
     out = np.empty(len(pos), np.int64)
     in_row = np.zeros(len(used), np.bool_)
-    n, m = 0, len(seen_hashes)
+    n = 0
     for k in range(len(pos)):
         p = pos[k]
-        if used[p] or in_row[p]:
+        if used[p] or in_row[p] or _is_seen(seen_hashes, item_hash[p]):
             continue
-        if m:
-            h = item_hash[p]
-            at = np.searchsorted(seen_hashes, h)
-            if at < m and seen_hashes[at] == h:
-                continue
         in_row[p] = True
         out[n] = k
         n += 1
@@ -107,16 +109,13 @@ def _first_unseen(
     order: np.ndarray, item_hash: np.ndarray, seen_hashes: np.ndarray, n: int
 ) -> np.ndarray:  # pragma: no cover - compiled; tested through first_unseen
     out = np.empty(max(0, min(n, len(order))), np.int64)
-    k, m = 0, len(seen_hashes)
+    k = 0
     for j in range(len(order)):
         if k == len(out):
             break
         p = order[j]
-        if p >= 0 and m:
-            h = item_hash[p]
-            at = np.searchsorted(seen_hashes, h)
-            if at < m and seen_hashes[at] == h:
-                continue
+        if p >= 0 and _is_seen(seen_hashes, item_hash[p]):
+            continue
         out[k] = j
         k += 1
     return out[:k]
