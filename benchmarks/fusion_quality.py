@@ -176,7 +176,7 @@ def metrics_of(rank: np.ndarray) -> dict[str, float]:
     """NDCG@10 / HR@10 / Recall@20 of one relevant item per target from its 0-based rank (−1: not in the row)."""
     r = np.where(rank < 0, 10**6, rank).astype(np.float64)
     return {
-        "ndcg@10": round(float(np.where(r < 10, 1.0 / np.log2(r + 2), 0.0).mean()), 4),
+        "ndcg@10": round(fusion.ndcg_at_10(rank), 4),
         "hr@10": round(float((r < 10).mean()), 4),
         "recall@20": round(float((r < 20).mean()), 4),
     }
