@@ -18,9 +18,10 @@ from batch import ann
 from batch.embeddings import Embeddings
 from batch.evaluate import Bundle
 from batch.ranker import Vocab
-from hybridrec import sequence
+from hybridrec import fusion, sequence
 from hybridrec.model_artifacts import (
     EASE_NEIGHBOURS,
+    FUSION,
     INDEX,
     ITEM_IDS,
     ITEM_VECS,
@@ -47,6 +48,7 @@ def write_artifacts(
     neighbours: Neighbours,
     next_item: tuple[sequence.NextItemModel, sequence.SequenceConfig] | None = None,
     ease: Neighbours | None = None,
+    learned: fusion.Learned | None = None,
 ) -> dict[str, Path]:
     """Files of one version in ``out``; returns name → path for :meth:`ModelRegistry.publish`."""
     out.mkdir(parents=True, exist_ok=True)
@@ -65,6 +67,8 @@ def write_artifacts(
         ease.save(out / EASE_NEIGHBOURS)
     if next_item is not None:
         sequence.save(*next_item, out / NEXT_ITEM)
+    if learned is not None:
+        learned.save(out / FUSION)
     return {p.name: p for p in out.iterdir()}
 
 

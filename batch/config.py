@@ -203,6 +203,25 @@ class PriorConfig(_Section):
         return self
 
 
+class FusionConfig(_Section):
+    """FOR_YOU's learned fusion published with each version (``hybridrec.fusion``, ``fusion.npz``): a small MLP
+    re-ranks the prior's best ``candidates`` items of a request from each part's score and rank, the recent
+    popularity at three half-lives, item and user recency and genre overlap. Fit listwise on next-item targets
+    after cuts inside the window (the last ``validation_fractions`` of its engagements; the lists fit on what is
+    before each cut), one scorer per seed, their scores averaged. Published only when it beats the prior's order on
+    the held-out users of its cases. Offline it gave +6.6 % / +17 % NDCG@10 over the prior on ML-100K /
+    ml-latest-small (docs/benchmarks.md, session 11)."""
+
+    enabled: bool = True
+    validation_fractions: tuple[float, ...] = Field((0.1, 0.2), description="last shares of the engagements cut")
+    max_targets: int = Field(10_000, ge=1, description="targets per cut (thinned evenly): bounds the cost")
+    candidates: int = Field(100, ge=2, description="the prior's best items re-ranked per request")
+    hidden: int = Field(32, ge=0, description="hidden units (0: a linear scorer)")
+    epochs: int = Field(40, ge=1)
+    seeds: tuple[int, ...] = Field((0, 1, 2), min_length=1, description="one scorer per seed, scores averaged")
+    threads: int = Field(1, ge=1, description="torch threads while fitting")
+
+
 class NextItemConfig(SequenceConfig):
     """The sequence-aware next-item model published with each version (``hybridrec.sequence``; serving scores
     FOR_YOU with it from the user's fresh engaged items). The defaults are the architecture the offline try chose
@@ -234,6 +253,7 @@ class BatchConfig(BaseSettings):
     neighbours: NeighboursConfig = NeighboursConfig()
     ease: EaseConfig = EaseConfig()
     prior: PriorConfig = PriorConfig()
+    fusion: FusionConfig = FusionConfig()
     next_item: NextItemConfig = NextItemConfig()
     compact_archive: bool = Field(
         True,

@@ -27,17 +27,19 @@ import torch
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from batch import ann, bundle, compact, feast_sink, io, ranker, sweep, topk
+from batch import ann, bundle, compact, feast_sink, fusion, io, ranker, sweep, topk
 from batch import transforms as tr
 from batch.config import BatchConfig, NextItemConfig
 from batch.embeddings import Embeddings, fit_als
 from batch.evaluate import Bundle, EvalData, evaluate_all, recommend, recommend_popularity
 from batch.gates import GateDecision, decide
 from batch.neighbours import choose_prior, ease_neighbours, engagements, item_neighbours
-from hybridrec import fresh_features, nextitem, sequence
+from hybridrec import contract, fresh_features, nextitem, sequence
 from hybridrec.config import Settings
 from hybridrec.contract import ARCHIVE_SCHEMA
+from hybridrec.fusion import Learned
 from hybridrec.model_artifacts import unit_rows
+from hybridrec.prior_choice import Choice, Engagements
 from hybridrec.registry import ModelRegistry, RegistryError
 
 log = logging.getLogger("hybridrec.batch")
@@ -217,6 +219,25 @@ def train_next_item(seqs: list[np.ndarray], n_items: int, cfg: NextItemConfig) -
         torch.set_num_threads(threads)
 
 
+def fit_fusion(
+    p: Prepared, cfg: BatchConfig, engaged: Engagements, item_ids: list[str], choice: Choice | None
+) -> tuple[Learned | None, dict[str, Any]]:
+    """FOR_YOU's learned fusion on the window's engagements (``batch.fusion``), with each item's genre vector."""
+    vecs = dict(p.genres.select("item_id", "genre_vec").toPandas().itertuples(index=False, name=None))
+    other = contract.genre_vector([])
+    genres = np.array([vecs.get(i, other) for i in item_ids], np.float32)
+    return fusion.fit(
+        engaged,
+        len(item_ids),
+        lambda seqs: item_neighbours(seqs, item_ids, cfg.neighbours),
+        lambda seqs: ease_neighbours(seqs, item_ids, cfg.ease) if cfg.ease.enabled else None,
+        genres,
+        choice,
+        cfg.prior,
+        cfg.fusion,
+    )
+
+
 def surfaces_to_evaluate(p: Prepared, cfg: BatchConfig) -> list[str]:
     if cfg.eval_surfaces:
         return list(cfg.eval_surfaces)
@@ -270,6 +291,7 @@ class RunReport:
     next_item: dict[str, Any] = field(default_factory=dict)  # the sequence model's fit (empty: not trained)
     ease_neighbours: dict[str, int] = field(default_factory=dict)  # EASE's lists (empty: not published)
     prior: dict[str, Any] = field(default_factory=dict)  # FOR_YOU's prior weights chosen (empty: none)
+    fusion: dict[str, Any] = field(default_factory=dict)  # FOR_YOU's learned fusion's fit (empty: not fit)
     candidate: Bundle | None = field(default=None, repr=False)
     eval_data: EvalData | None = field(default=None, repr=False)
 
@@ -343,10 +365,15 @@ def _run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession 
             ease = ease_neighbours(seqs, emb.item_ids, cfg.ease)
         ease_stats = {"pairs": len(ease.indices), "items_with_neighbours": int((np.diff(ease.indptr) > 0).sum())}
     prior_stats: dict[str, Any] = {}
+    choice = None
     if cfg.prior.enabled:
         with timer.stage("prior_weights"):
             choice = choose_prior(engaged, emb.item_ids, cfg.neighbours, cfg.ease, cfg.prior)
         prior_stats = choice.as_manifest() if choice is not None else {}
+    learned, fusion_stats = None, {}
+    if cfg.fusion.enabled:
+        with timer.stage("fusion"):
+            learned, fusion_stats = fit_fusion(p, cfg, engaged, emb.item_ids, choice)
     next_item = None
     if cfg.next_item.enabled:
         with timer.stage("next_item_model"):
@@ -378,6 +405,7 @@ def _run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession 
             nb,
             next_item,
             ease,
+            learned,
         )
         manifest = {
             "data_window": {**window, "as_of": as_of.isoformat()},
@@ -390,6 +418,7 @@ def _run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession 
                 "neighbours": nb_stats,
                 "ease_neighbours": ease_stats,
                 "next_item": next_item_stats,
+                "fusion": fusion_stats,
             },
             "gate": decision.as_dict(),
             "surfaces": surfaces,
@@ -418,6 +447,7 @@ def _run(as_of: date, settings: Settings, cfg: BatchConfig, spark: SparkSession 
         next_item_stats,
         ease_stats,
         prior_stats,
+        fusion_stats,
         candidate,
         data,
     )

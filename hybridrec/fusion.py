@@ -7,18 +7,29 @@ The linear min-max blend of :mod:`serving.logic.prior` weighs each part the same
 (docs/benchmarks.md, *session 11*) a scorer that sees the parts' ranks and a few cheap context features beat it on
 the replay's targets. Pure: arrays in, a :class:`Fusion` (numpy inference, no torch at serving) out; torch only
 to fit.
+
+Served (session 12): the nightly batch fits a :class:`Learned` on next-item cases of its own window
+(:func:`cases`, the same validation targets :mod:`hybridrec.prior_choice` scores) and publishes it as
+``fusion.npz``; serving re-ranks each request's candidates with :func:`rank_one`. Both build every feature through
+:func:`case_parts`, :func:`item_ages`, :func:`user_row` and :func:`features`, so there is one definition of each.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hybridrec import sequence
+from hybridrec import neighbours, sequence
 
+DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
+HALF_LIVES_MS = (7 * DAY_MS, 30 * DAY_MS, 365 * DAY_MS)
+"""The recent popularity's half-lives the fusion reads (each kept by the speed layer, a unit test holds them)."""
 PARTS = ("i2i", "ease", "pop7", "pop30", "pop365")
 """The prior's parts a candidate is described by: co-occurrence, EASE, recent popularity at 7 / 30 / 365 days."""
 FEATURES: tuple[str, ...] = (
@@ -45,6 +56,22 @@ def log_ranks(scores: np.ndarray) -> np.ndarray:
     return np.log1p(out)
 
 
+def top_n(scores: np.ndarray, n: int) -> np.ndarray:
+    """Each row's ``n`` best columns, best first, ties by column (a partition, then a sort of the ``n``: serving
+    asks this of every catalogue item per request)."""
+    n = min(n, scores.shape[1])
+    if n <= 0:
+        return np.zeros((scores.shape[0], 0), np.int64)
+    part = (
+        np.argpartition(-scores, n - 1, axis=1)[:, :n]
+        if n < scores.shape[1]
+        else np.tile(np.arange(scores.shape[1]), (scores.shape[0], 1))
+    )
+    vals = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -vals), axis=1)
+    return np.take_along_axis(part, order, axis=1).astype(np.int64)
+
+
 @dataclass(frozen=True)
 class Candidates:
     """Each case's best ``n`` items by the prior (positions, best first), the prior's score and their features."""
@@ -52,6 +79,7 @@ class Candidates:
     items: np.ndarray  # (cases, n)
     prior: np.ndarray  # (cases, n)
     x: np.ndarray  # (cases, n, len(FEATURES)) float32
+    scaled: tuple[np.ndarray, ...] = ()  # each part's min-max score of every item (cases × items)
 
 
 def features(
@@ -80,7 +108,7 @@ def features(
     seen = ~np.isfinite(parts[0])
     scaled = [sequence.minmax(p) for p in parts]
     fused = np.where(seen, -np.inf, sum(w * s for w, s in zip(weights, scaled, strict=True))).astype(np.float32)
-    cand = np.argsort(-fused, axis=1, kind="stable")[:, :n]
+    cand = top_n(fused, n)
 
     def take(m: np.ndarray) -> np.ndarray:
         return np.take_along_axis(m, cand, axis=1).astype(np.float32)
@@ -96,7 +124,7 @@ def features(
     g = genres[cand]
     g = g / np.maximum(np.linalg.norm(g, axis=2, keepdims=True), 1e-9)
     feats.append(np.einsum("ncg,ng->nc", g, t))
-    return Candidates(cand, take(fused), np.stack(feats, axis=2).astype(np.float32))
+    return Candidates(cand, take(fused), np.stack(feats, axis=2).astype(np.float32), tuple(scaled))
 
 
 @dataclass(frozen=True)
@@ -213,3 +241,245 @@ def fit(
     layers = tuple((m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy()) for m in linears)
     prior_ndcg = ndcg_at_10(target_ranks(prior, target[dev_idx]))
     return Fit(Fusion(mean, scale, layers), best[1], best[0], prior_ndcg, curve)
+
+
+# --- served: what a version carries, and the features of a case as the batch and serving both build them ----------
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How a version's candidates are drawn and described: the prior's weights (co-occurrence takes the rest of
+    1; the recent popularity at ``half_life_ms``), how the co-occurrence lists are read (the newest ``seeds``
+    engagements, each older one weighing ``decay`` more little), how many engagements the EASE part reads
+    (``engaged``: the speed layer's ``engaged_items``), the genre taste's depth and the candidates re-ranked."""
+
+    ease_weight: float = 0.3
+    recent_weight: float = 0.2
+    half_life_ms: int = 30 * DAY_MS
+    seeds: int = 10
+    decay: float = 0.7
+    engaged: int = 200
+    taste: int = 10
+    candidates: int = 100
+
+    def weights(self) -> tuple[float, ...]:
+        """Each of :data:`PARTS`' weight in the prior."""
+        recent = tuple(self.recent_weight if h == self.half_life_ms else 0.0 for h in HALF_LIVES_MS)
+        return (1.0 - self.ease_weight - self.recent_weight, self.ease_weight, *recent)
+
+
+@dataclass(frozen=True)
+class ItemHistory:
+    """What the lists' data knew of each item (by model position): its engagements and its first and last
+    engagement time (−1: none)."""
+
+    count: np.ndarray  # float64
+    first_ms: np.ndarray  # int64
+    last_ms: np.ndarray  # int64
+
+    @classmethod
+    def of(cls, items: np.ndarray, times: np.ndarray, n_items: int) -> ItemHistory:
+        """From engagements in time order (positions −1 left out)."""
+        keep = items >= 0
+        it, tm = items[keep], times[keep].astype(np.int64)
+        first = np.full(n_items, -1, np.int64)
+        last = np.full(n_items, -1, np.int64)
+        last[it] = tm  # in time order: the newest write wins
+        first[it[::-1]] = tm[::-1]  # reversed: the oldest write wins
+        return cls(np.bincount(it, minlength=n_items).astype(np.float64), first, last)
+
+
+def case_parts(
+    nb: neighbours.Neighbours | None,
+    ease: neighbours.Neighbours | None,
+    engaged: Sequence[int],
+    recent: Sequence[np.ndarray],
+    spec: Spec,
+    n_items: int,
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """One case's raw part scores (:data:`PARTS`, engaged items −inf) and the co-occurrence score of its newest
+    engagement alone: ``engaged`` its distinct engagements, newest first; ``recent`` the recent popularity at each
+    of :data:`HALF_LIVES_MS`."""
+    zeros = np.zeros(n_items, np.float32)
+    eng = np.asarray(list(engaged)[: spec.engaged], np.int64)
+    raw = [
+        neighbours.score_all(nb, eng[: spec.seeds], spec.decay) if nb is not None else zeros,
+        neighbours.score_all(ease, eng, 1.0) if ease is not None else zeros,
+        *(np.asarray(r, np.float32) for r in recent),
+    ]
+    newest = neighbours.score_all(nb, eng[:1], 1.0) if nb is not None else zeros
+    out = []
+    for r in (*raw, newest):
+        r = np.array(r, np.float32)
+        r[eng] = -np.inf
+        out.append(r)
+    return out[:-1], out[-1]
+
+
+def item_ages(now_ms: np.ndarray, first_ms: np.ndarray, last_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(cases, items) log1p hours from each item's last and first engagement to each case's time ``now_ms``
+    (cases,); an item never engaged with takes the case's oldest age, as if as old as the oldest item."""
+    out = []
+    for at in (last_ms, first_ms):
+        at = np.broadcast_to(at, (len(now_ms), at.shape[-1]))
+        h = np.log1p(np.maximum(now_ms[:, None] - at, 0) / HOUR_MS).astype(np.float32)
+        known = at >= 0
+        fill = np.where(known, h, 0.0).max(axis=1, keepdims=True)
+        out.append(np.where(known, h, fill).astype(np.float32))
+    return out[0], out[1]
+
+
+def user_row(n_engaged: np.ndarray, now_ms: np.ndarray, previous_ms: np.ndarray) -> np.ndarray:
+    """(cases, 3): log1p distinct engagements, log1p hours since the user's previous event (0: none), no-history."""
+    since = np.where(previous_ms >= 0, np.log1p(np.maximum(now_ms - previous_ms, 0) / HOUR_MS), 0.0)
+    return np.stack([np.log1p(n_engaged), since, (n_engaged == 0).astype(np.float64)], axis=1).astype(np.float32)
+
+
+def taste_of(genres: np.ndarray, engaged: Sequence[int], spec: Spec) -> np.ndarray:
+    """The genre sum of the newest ``spec.taste`` engagements (zeros without any)."""
+    eng = list(engaged)[: spec.taste]
+    return genres[eng].sum(0) if eng else np.zeros(genres.shape[1], np.float32)
+
+
+@dataclass(frozen=True)
+class Learned:
+    """A version's fusion: the scorers (their scores averaged), how candidates are drawn (``spec``), what the
+    window knew of each item and each item's genre vector (by model position)."""
+
+    nets: tuple[Fusion, ...]
+    spec: Spec
+    history: ItemHistory
+    genres: np.ndarray  # (items, genres) float32
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        return np.mean([f.score(x) for f in self.nets], axis=0)
+
+    def save(self, path: Path) -> None:
+        arrays: dict[str, Any] = {
+            "spec": np.frombuffer(json.dumps(asdict(self.spec)).encode(), np.uint8),
+            "count": self.history.count,
+            "first_ms": self.history.first_ms,
+            "last_ms": self.history.last_ms,
+            "genres": self.genres,
+        }
+        for k, net in enumerate(self.nets):
+            arrays.update({f"net{k}.{name}": a for name, a in net.arrays().items()})
+        with open(path, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> Learned:
+        with np.load(path) as a:
+            spec = Spec(**json.loads(bytes(a["spec"]).decode()))
+            nets = []
+            while f"net{len(nets)}.mean" in a:
+                pre = f"net{len(nets)}."
+                nets.append(Fusion.of_arrays({k[len(pre) :]: a[k] for k in a.files if k.startswith(pre)}))
+            history = ItemHistory(a["count"], a["first_ms"], a["last_ms"])
+            return cls(tuple(nets), spec, history, np.asarray(a["genres"], np.float32))
+
+
+def rank_one(
+    m: Learned,
+    nb: neighbours.Neighbours | None,
+    ease: neighbours.Neighbours | None,
+    engaged: Sequence[int],
+    recent: Sequence[np.ndarray],
+    fresh_last_ms: np.ndarray | None,
+    now_ms: int,
+    previous_ms: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One request: the prior's best ``spec.candidates`` unengaged items (positions) re-ordered by the learned
+    score, best first, and each part's weighted min-max score of every item (:data:`PARTS` × items: the prior is
+    their sum, the largest names the slot's reason).
+    ``fresh_last_ms``: the speed layer's newest engagement of each item (0/−1: none), newer than the window's."""
+    n_items = len(m.history.count)
+    parts, newest = case_parts(nb, ease, engaged, recent, m.spec, n_items)
+    last = m.history.last_ms if fresh_last_ms is None else np.maximum(m.history.last_ms, fresh_last_ms)
+    now = np.array([now_ms], np.int64)
+    since_last, since_first = item_ages(now, m.history.first_ms, last)
+    n_eng = min(len(engaged), m.spec.engaged)
+    user = user_row(np.array([n_eng]), now, np.array([previous_ms]))
+    c = features(
+        [p[None, :] for p in parts],
+        m.spec.weights(),
+        newest[None, :],
+        np.log1p(m.history.count).astype(np.float32),
+        since_last,
+        since_first,
+        user,
+        m.genres,
+        taste_of(m.genres, engaged, m.spec)[None, :],
+        m.spec.candidates,
+    )
+    s = m.score(c.x[0])
+    shares = np.stack([sc[0] for sc in c.scaled]) * np.asarray(m.spec.weights())[:, None]
+    return c.items[0][np.argsort(-s, kind="stable")], shares
+
+
+@dataclass(frozen=True)
+class Cases:
+    """Training cases: features (cases × candidates × features), the engaged candidate (−1: not one), the user."""
+
+    x: np.ndarray
+    target: np.ndarray
+    users: list[int]
+
+
+def cases(
+    times: np.ndarray,
+    items: np.ndarray,
+    targets: Sequence[Any],
+    history: ItemHistory,
+    nb: neighbours.Neighbours | None,
+    ease: neighbours.Neighbours | None,
+    recent: Iterator[Sequence[np.ndarray]],
+    genres: np.ndarray,
+    spec: Spec,
+    chunk: int = 500,
+) -> Cases:
+    """Each next-item target's (``hybridrec.prior_choice.Target``, in time order) candidates and features, as
+    serving builds them at the target's time from the engagements before it (``times``/``items``: every engagement
+    in time order). ``history``: the lists' data (the all-time counts); ``recent``: per chunk of targets, the
+    recent popularity at each of :data:`HALF_LIVES_MS` (targets × items each)."""
+    n_items = len(history.count)
+    first = np.full(n_items, -1, np.int64)
+    last = np.full(n_items, -1, np.int64)
+    k = 0
+    xs, where = [], []
+    for lo in range(0, len(targets), chunk):
+        batch = targets[lo : lo + chunk]
+        pops = next(recent)
+        firsts, lasts = np.empty((len(batch), n_items), np.int64), np.empty((len(batch), n_items), np.int64)
+        raws, newests = [], []
+        for r, t in enumerate(batch):
+            end = int(np.searchsorted(times, t.time_ms, side="left"))
+            if end > k:
+                seen_now = ItemHistory.of(items[k:end], times[k:end], n_items)
+                last = np.where(seen_now.last_ms >= 0, seen_now.last_ms, last)
+                first = np.where(first >= 0, first, seen_now.first_ms)
+                k = end
+            firsts[r], lasts[r] = first, last
+            raw, newest = case_parts(nb, ease, t.engaged, [p[r] for p in pops], spec, n_items)
+            raws.append(raw)
+            newests.append(newest)
+        now = np.array([t.time_ms for t in batch], np.int64)
+        since_last, since_first = item_ages(now, firsts, lasts)
+        n_eng = np.array([min(len(t.engaged), spec.engaged) for t in batch])
+        user = user_row(n_eng, now, np.array([t.previous_ms for t in batch], np.int64))
+        c = features(
+            [np.stack([raw[j] for raw in raws]) for j in range(len(PARTS))],
+            spec.weights(),
+            np.stack(newests),
+            np.log1p(history.count).astype(np.float32),
+            since_last,
+            since_first,
+            user,
+            genres,
+            np.stack([taste_of(genres, t.engaged, spec) for t in batch]),
+            spec.candidates,
+        )
+        xs.append(c.x)
+        hit = c.items == np.array([t.item for t in batch])[:, None]
+        where.append(np.where(hit.any(1), hit.argmax(1), -1))
+    return Cases(np.concatenate(xs), np.concatenate(where), [int(t.user) for t in targets])

@@ -21,6 +21,7 @@ SIMILAR_INDEX: Final = "faiss_similar.index"  # unit_rows(item vectors), inner p
 POPULAR: Final = "popularity.json"
 NEIGHBOURS: Final = "item_neighbours.npz"  # hybridrec.neighbours CSR lists over the item_ids positions
 EASE_NEIGHBOURS: Final = "ease_neighbours.npz"  # hybridrec.neighbours.ease lists, the same format
+FUSION: Final = "fusion.npz"  # hybridrec.fusion.Learned: FOR_YOU's learned re-ranking of the prior's candidates
 NEXT_ITEM: Final = "next_item.pt"  # hybridrec.sequence model over the item_ids positions (tensors + config)
 
 

@@ -59,6 +59,8 @@ class Target:
     item: int
     time_ms: int
     engaged: list[int]
+    user: int = -1
+    previous_ms: int = -1  # the user's newest engagement before it (−1: none)
 
 
 @dataclass(frozen=True)
@@ -113,8 +115,10 @@ def validation_targets(e: Engagements, cut: int, max_per_user: int, max_targets:
         u, i, t = int(e.users[row]), int(e.items[row]), int(e.times[row])
         past, had = history.setdefault(u, []), seen.setdefault(u, set())
         if i >= 0 and known[i] and i not in had and taken.get(u, 0) < max_per_user:
-            before = [j for s, j in past if s < t and j >= 0]
-            out.append(Target(row, i, t, list(dict.fromkeys(reversed(before)))))
+            earlier = [(s, j) for s, j in past if s < t]
+            before = [j for _, j in earlier if j >= 0]
+            previous = earlier[-1][0] if earlier else -1
+            out.append(Target(row, i, t, list(dict.fromkeys(reversed(before))), u, previous))
             taken[u] = taken.get(u, 0) + 1
         past.append((t, i))
         had.add(i)

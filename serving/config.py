@@ -123,6 +123,12 @@ class ServingConfig(_Section):
         description="FOR_YOU: share of the sequence model's next-item score in the item-to-item prior "
         "(min-max blend; 0 = co-occurrence only; versions without next_item.pt use co-occurrence only)",
     )
+    fusion: bool = Field(
+        True,
+        description="FOR_YOU and 'Popular right now': re-rank the prior's best candidates with the version's learned "
+        "fusion (fusion.npz, fit nightly on the window's next-item cases) when it carries one; false = the linear "
+        "prior alone (docs/benchmarks.md, session 12)",
+    )
     exploration_rate: float = Field(0.07, ge=0.0, le=0.5, description="share of slots given to exploration")
     exploration_first_slot: int = Field(
         4,

@@ -183,6 +183,7 @@ class Engine:
                 cfg.next_item_weight,
             ),
             seen_hashes=seen,
+            fused_at_ms=q.context.time_ms if cfg.fusion else None,
         )
         return cands, inputs
 
@@ -268,4 +269,6 @@ class Engine:
             half_life_ms=fresh_features.popularity_half_life_ms(),
             recent_half_life_ms=self._recent_half_life_ms(model),
         )
+        if model is not None and self.cfg.fusion:
+            self.trend.cold_order = prior.cold_order(model, self.trend)
         return True

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hybridrec.contract import GENRES
+from hybridrec.fusion import HALF_LIVES_MS
 from serving.features.base import Trending
 from serving.model import inputs as mi
 
@@ -34,6 +35,9 @@ class Trend:
     stream_ms: int = 0  # the stream's time at the refresh: newest window end / event written
     recent: np.ndarray | None = None  # FOR_YOU's recent popularity of every item of ``version`` (by position)
     recent_order: np.ndarray | None = None  # positions of ``recent``'s items engaged with, most first ("Popular")
+    recent_all: tuple[np.ndarray, ...] = ()  # the recent popularity at each of fusion.HALF_LIVES_MS (by position)
+    item_last_ms: np.ndarray | None = None  # each model item's newest engagement the speed layer has (0: none)
+    cold_order: np.ndarray | None = None  # "Popular right now" of a version with a learned fusion (prior.cold_order)
     popular: list[str] = field(default_factory=list)  # by decayed popularity now, most first
     popular_scores: list[float] = field(default_factory=list)
     genre_popular: dict[int, list[str]] = field(default_factory=dict)  # genre axis position → ``popular`` order
@@ -65,8 +69,23 @@ def build(
     counts = [c for _, c in fresh]
     if item_pos is not None:
         pos = np.fromiter((item_pos.get(i, -1) for i in items), np.int64, len(items))
-        recent = recent_popularity(got, item_pos, now, recent_half_life_ms)
-        return Trend(items, counts, pos, version, stream_ms=now, recent=recent, recent_order=popular_order(recent))
+        every = {h: recent_popularity(got, item_pos, now, h) for h in {*HALF_LIVES_MS, int(recent_half_life_ms)}}
+        recent = every[int(recent_half_life_ms)]
+        last = np.zeros(len(item_pos), np.int64)
+        for i, t in got.items():
+            if i in item_pos:
+                last[item_pos[i]] = t.last_event_ms
+        return Trend(
+            items,
+            counts,
+            pos,
+            version,
+            stream_ms=now,
+            recent=recent,
+            recent_order=popular_order(recent),
+            recent_all=tuple(every[h] for h in HALF_LIVES_MS),
+            item_last_ms=last,
+        )
     trend = Trend(items, counts, stream_ms=now)
     # Decayed to the stream's time with the speed layer's half-life, so items last seen at different times compare.
     pop = [

@@ -188,7 +188,8 @@ def list_cands(c: Cands, model: LoadedModel | None, trend: Trend, n: int, seen_h
         and len(trend.recent_order)
         and trend.version == model.version
     ):
-        _take(c, model, trend.recent_order, None, n, seen_hashes)
+        order = trend.cold_order if trend.cold_order is not None else trend.recent_order
+        _take(c, model, order, None, n, seen_hashes)
     elif model is not None and model.popular:
         _take(c, model, model.popular_pos, model.popular, n, seen_hashes)
     elif model is None and trend.popular:  # no model: the speed layer's decayed popularity
@@ -271,10 +272,12 @@ def personal_cands(
     i2i_weight: float = 0.0,
     weights: prior.Weights = NO_EXTRA_PARTS,
     seen_hashes: np.ndarray = seen.EMPTY,
+    fused_at_ms: int | None = None,
 ) -> list[Cands]:
     """Every planned row of a page with a model: one batched inner-product search for FOR_YOU, one batched
     cosine search for the BECAUSE rows, the batch top-K fused into FOR_YOU, list rows from memory (without what
-    the user has seen, ``seen_hashes``). Hidden items never seed a row nor join from the top-K."""
+    the user has seen, ``seen_hashes``). Hidden items never seed a row nor join from the top-K. ``fused_at_ms``:
+    the request's time, when FOR_YOU may take the version's learned fusion (:func:`prior.learned`)."""
     hidden = user.hidden_items if user is not None else frozenset()
     recent = [i for i in user.recent_items if i not in hidden] if user is not None else []
     top_k = [i for i in user.top_k_items[:n] if i not in hidden] if user is not None else []
@@ -338,7 +341,11 @@ def personal_cands(
             out[r].items = [ids[p] for p in out[r].pos.tolist()]
             out[r].base = srow[keep].astype(np.float64)
     recent = trend.recent if trend.version == model.version else None
-    blended = prior.prior(model, user, hidden, recent, i2i_seeds, i2i_decay, weights) if for_you >= 0 else None
+    blended = None
+    if for_you >= 0 and fused_at_ms is not None:  # the version's learned fusion, at the request's time
+        blended = prior.learned(model, user, hidden, trend, fused_at_ms)
+    if for_you >= 0 and blended is None:
+        blended = prior.prior(model, user, hidden, recent, i2i_seeds, i2i_decay, weights)
     if blended is not None:  # the fused prior of every part: its best n join, it scores them all
         i2i_pos = top_positions(blended.score, n)
         i2i_score = blended.score[i2i_pos]

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hybridrec import neighbours, sequence
+from hybridrec import fusion, neighbours, sequence
 
 if TYPE_CHECKING:
     from serving.features.base import UserFeatures
     from serving.model.bundle import LoadedModel
+    from serving.trending import Trend
 
 
 CO_OCCURRENCE, EASE, RECENT, NEXT_ITEM = range(4)
@@ -105,3 +106,40 @@ def fuse(parts: list[np.ndarray], weights: list[float], engaged: list[int]) -> P
     parts min-max scaled in one compiled call rather than one blend per part (0.1-0.2 ms per page less)."""
     shares = sequence.minmax(parts, engaged) * np.asarray(weights, dtype=np.float64)[:, None]
     return Prior(shares.sum(axis=0), shares)
+
+
+def learned(
+    model: LoadedModel, user: UserFeatures | None, hidden: frozenset[str], trend: Trend, now_ms: int
+) -> Prior | None:
+    """FOR_YOU's prior re-ranked by the version's learned fusion (:func:`hybridrec.fusion.rank_one`): its
+    candidates, in the fused order, score above every other item (2 … 3), the rest keep the prior's blend at the
+    weights the fusion was fit with. None without a fusion or before the trending refresh has read the recent
+    popularity at every half-life for this version (the caller then keeps the linear prior)."""
+    f = model.fusion
+    if f is None or trend.version != model.version or len(trend.recent_all) != len(fusion.HALF_LIVES_MS):
+        return None
+    engaged = engaged_positions(model, user, hidden) if user is not None else []
+    previous = user.last_event_ms if user is not None and user.last_event_ms is not None else -1
+    order, shares = fusion.rank_one(
+        f, model.neighbours, model.ease, engaged, trend.recent_all, trend.item_last_ms, now_ms, previous
+    )
+    by_part = np.stack([shares[0], shares[1], shares[2:].sum(axis=0)])  # CO_OCCURRENCE, EASE, RECENT
+    score = by_part.sum(axis=0)
+    if len(order):
+        score[order] = 2.0 + (len(order) - np.arange(len(order))) / len(order)
+    return Prior(score, by_part)
+
+
+def cold_order(model: LoadedModel, trend: Trend) -> np.ndarray | None:
+    """ "Popular right now" of a version with a learned fusion: the fused order of an empty history at the
+    stream's time (what a newcomer engages with first; the scorer learned it from users' first engagements), then
+    the rest of the recent popularity's order. None without a fusion or the recent popularity."""
+    if model.fusion is None or trend.recent_order is None:
+        return None
+    got = learned(model, None, frozenset(), trend, trend.stream_ms)
+    if got is None:
+        return None
+    head = np.flatnonzero(got.score >= 2.0)
+    head = head[np.argsort(-got.score[head], kind="stable")]
+    rest = trend.recent_order[~np.isin(trend.recent_order, head)]
+    return np.concatenate([head, rest]).astype(np.int64)

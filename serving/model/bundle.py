@@ -22,8 +22,10 @@ import torch
 
 from hybridrec import fresh_features, seen, sequence
 from hybridrec.contract import GENRES
+from hybridrec.fusion import Learned
 from hybridrec.model_artifacts import (
     EASE_NEIGHBOURS,
+    FUSION,
     INDEX,
     ITEM_IDS,
     ITEM_VECS,
@@ -73,6 +75,7 @@ class LoadedModel:
     ease: Neighbours | None = None  # EASE's lists by position (FOR_YOU's prior); None for versions published without
     prior_weights: tuple[float, float] | None = None  # (EASE, recent popularity) the batch chose; None: not chosen
     recent_half_life_ms: int | None = None  # the recent popularity's half-life the batch chose; None: not chosen
+    fusion: Learned | None = None  # FOR_YOU's learned re-ranking of the prior's candidates; None: without
     _item_t: tuple | None = field(default=None, repr=False)  # (the item arrays, their tensor views)
     fast_weights: FastRanker | None = field(default=None, repr=False)  # the ranker's layers read for numpy
     fast: FastRanker | None = field(default=None, repr=False)  # over the current item matrices, checked
@@ -333,6 +336,10 @@ def load_version(version: ModelVersion) -> LoadedModel:
     next_item = sequence.load(version.artifact(NEXT_ITEM)) if NEXT_ITEM in version.manifest["artifacts"] else None
     if next_item is not None and next_item.n_items != len(item_ids):
         raise ValueError(f"{version.version}: {NEXT_ITEM} covers {next_item.n_items} items, the model {len(item_ids)}")
+    learned = Learned.load(version.artifact(FUSION)) if FUSION in version.manifest["artifacts"] else None
+    if learned is not None and len(learned.history.count) != len(item_ids):
+        n = len(learned.history.count)
+        raise ValueError(f"{version.version}: {FUSION} covers {n} items, the model {len(item_ids)}")
     model = LoadedModel(
         version=version.version,
         ranker=ranker,
@@ -351,6 +358,7 @@ def load_version(version: ModelVersion) -> LoadedModel:
         ease=ease,
         prior_weights=prior_weights(version.manifest),
         recent_half_life_ms=recent_half_life_ms(version.manifest),
+        fusion=learned,
     )
     model.attach_item_features({}, {})
     warm_up(model)

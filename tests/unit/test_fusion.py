@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
-from hybridrec import fusion
+from hybridrec import fusion, neighbours
 
 
 def test_target_ranks_count_ties_by_candidate_order_and_mark_absent_targets() -> None:
@@ -90,3 +92,99 @@ def test_features_take_the_priors_best_unengaged_items_and_describe_each() -> No
     assert x[:, 15].tolist() == pytest.approx([1.0, 2**-0.5, 0.0])  # genre cosine with the newest engagements
     assert got.x[1, :, 15].tolist() == [0.0, 0.0, 0.0]  # no history: no taste
     assert got.x.shape == (2, 3, 16)
+
+
+def test_top_n_is_the_stable_order_of_each_rows_best() -> None:
+    rng = np.random.default_rng(3)
+    s = rng.integers(0, 5, size=(20, 30)).astype(np.float32)  # many ties
+    s[:, ::7] = -np.inf
+    want = np.argsort(-s, axis=1, kind="stable")[:, :8]
+    got = fusion.top_n(s, 8)
+    # ties at the cut may take any of the tied columns; everything above the cut's value is the same, in order
+    assert (np.take_along_axis(s, got, 1) == np.take_along_axis(s, want, 1)).all()
+    assert fusion.top_n(s, 100).tolist() == np.argsort(-s, axis=1, kind="stable").tolist()
+
+
+def test_item_history_and_ages() -> None:
+    h = fusion.ItemHistory.of(np.array([2, 0, -1, 2]), np.array([10, 20, 25, 30]), 4)
+    assert h.count.tolist() == [1, 0, 2, 0]
+    assert h.first_ms.tolist() == [20, -1, 10, -1] and h.last_ms.tolist() == [20, -1, 30, -1]
+    hour = fusion.HOUR_MS
+    last, first = fusion.item_ages(np.array([30 + hour]), h.first_ms, h.last_ms)
+    oldest = float(np.log1p((hour + 10) / hour))
+    assert last[0].tolist() == pytest.approx([oldest, oldest, float(np.log1p(1.0)), oldest])
+    assert first[0, 1] == first[0, 2] == first[0].max()  # never engaged: as old as the oldest
+    user = fusion.user_row(np.array([0, 3]), np.array([hour, 2 * hour]), np.array([-1, 0]))
+    assert np.allclose(user, [[0.0, 0.0, 1.0], [np.log1p(3), np.log1p(2), 0.0]])
+
+
+def test_half_lives_are_kept_by_the_speed_layer() -> None:
+    from hybridrec import fresh_features
+
+    assert set(fusion.HALF_LIVES_MS) <= set(fresh_features.recent_popularity_values())
+
+
+def _world(seed: int = 0) -> tuple[np.ndarray, np.ndarray, neighbours.Neighbours, fusion.Learned]:
+    """Engagements of 30 users over 40 items in time order, their lists and a random two-net fusion."""
+    rng = np.random.default_rng(seed)
+    n_items, n = 40, 600
+    items = rng.integers(0, n_items, size=n)
+    users = rng.integers(0, 30, size=n)
+    times = np.arange(n, dtype=np.int64) * 3_600_000
+    seqs = [items[users == u] for u in range(30)]
+    nb = neighbours.cooccurrence(seqs, np.bincount(items, minlength=n_items).astype(np.float64), 5, 10)
+    nets = tuple(
+        fusion.Fusion(
+            np.zeros(len(fusion.FEATURES), np.float32),
+            np.ones(len(fusion.FEATURES), np.float32),
+            (
+                (rng.normal(size=(4, len(fusion.FEATURES))).astype(np.float32), np.zeros(4, np.float32)),
+                (rng.normal(size=(1, 4)).astype(np.float32), np.zeros(1, np.float32)),
+            ),
+        )
+        for _ in range(2)
+    )
+    genres = rng.random((n_items, 3)).astype(np.float32)
+    spec = fusion.Spec(ease_weight=0.3, recent_weight=0.2, half_life_ms=fusion.HALF_LIVES_MS[0], candidates=12)
+    learned = fusion.Learned(nets, spec, fusion.ItemHistory.of(items, times, n_items), genres)
+    return users, np.stack([items, times]), nb, learned
+
+
+def test_a_served_request_has_the_features_of_the_training_case_at_its_time(tmp_path) -> None:
+    """One definition: the batch's case for a target and serving's request at the target's time, from the same
+    engagements before it, give the same candidates in the same fused order (and so the same features)."""
+    users, (items, times), nb, m = _world()
+    t = 400
+    target = SimpleNamespace(
+        item=int(items[t]),
+        time_ms=int(times[t]),
+        engaged=list(dict.fromkeys(items[:t][users[:t] == users[t]][::-1].tolist())),
+        previous_ms=int(times[:t][users[:t] == users[t]][-1]),
+        user=int(users[t]),
+    )
+    recent = [np.log1p(np.bincount(items[:t], minlength=40) * (k + 1)).astype(np.float32) for k in range(3)]
+    history_then = fusion.ItemHistory.of(items[:t], times[:t], 40)  # what a version published at t knows
+    c = fusion.cases(
+        times, items, [target], history_then, nb, nb, iter([[r[None, :] for r in recent]]), m.genres, m.spec
+    )
+    m.save(tmp_path / "f.npz")
+    again = fusion.Learned.load(tmp_path / "f.npz")
+    assert again.spec == m.spec and len(again.nets) == 2
+    served = fusion.Learned(again.nets, again.spec, history_then, again.genres)
+    order, shares = fusion.rank_one(served, nb, nb, target.engaged, recent, None, target.time_ms, target.previous_ms)
+    want = np.argsort(-m.score(c.x[0]), kind="stable")
+    chosen = fusion.features(
+        [p[None, :] for p in fusion.case_parts(nb, nb, target.engaged, recent, m.spec, 40)[0]],
+        m.spec.weights(),
+        fusion.case_parts(nb, nb, target.engaged, recent, m.spec, 40)[1][None, :],
+        np.log1p(history_then.count).astype(np.float32),
+        *fusion.item_ages(np.array([target.time_ms]), history_then.first_ms, history_then.last_ms),
+        fusion.user_row(np.array([len(target.engaged)]), np.array([target.time_ms]), np.array([target.previous_ms])),
+        m.genres,
+        fusion.taste_of(m.genres, target.engaged, m.spec)[None, :],
+        m.spec.candidates,
+    )
+    assert chosen.x[0] == pytest.approx(c.x[0])  # the batch's case is the request's features at that time
+    assert order.tolist() == chosen.items[0][want].tolist()
+    assert not set(order.tolist()) & set(target.engaged)
+    assert shares.shape == (len(fusion.PARTS), 40) and shares[:, target.engaged].sum() == 0.0
