@@ -415,7 +415,7 @@ def cpu_world(args: argparse.Namespace, settings, users: list[str], pages: int, 
     from serving.server import pin_threads
     from serving.sink.kafka import KafkaImpressionSink
     from serving.sink.memory import MemorySink
-    from serving.trending import Trend
+    from serving.trending import Trend, popular_order
 
     class Holder:
         current = None
@@ -445,7 +445,14 @@ def cpu_world(args: argparse.Namespace, settings, users: list[str], pages: int, 
     recent = np.zeros(len(model.item_ids), np.float32)
     popular = model.popular_pos[model.popular_pos >= 0]
     recent[popular] = np.log1p(1000.0 / (1.0 + np.arange(len(popular))))
-    engine.trend = Trend(version=model.version, recent=recent)
+    engine.trend = Trend(version=model.version, recent=recent, recent_order=popular_order(recent))
+    if "recent_all" in Trend.__dataclass_fields__:  # a revision that serves the learned fusion: the same stand-in
+        from serving.logic import prior
+
+        engine.trend.recent_all = (recent, recent, recent)
+        engine.trend.item_last_ms = np.zeros(len(model.item_ids), np.int64)
+        if cfg.fusion:
+            engine.trend.cold_order = prior.cold_order(model, engine.trend)
     rng = random.Random(0)
     now = int(time.time() * 1000) if now_ms is None else now_ms
     queries = [

@@ -110,18 +110,19 @@ def test_fresh_events_make_the_served_rows_better(demo: tuple[dict[str, Any], Pa
 
 
 def test_item_to_item_neighbours_reach_the_served_for_you_rows(demo: tuple[dict[str, Any], Path]) -> None:
-    """The nightly batch published co-occurrence neighbours with the version, and serving brought the neighbours
-    of each user's newest engagements into FOR_YOU (each such slot says so in its reason). The next-item sequence
-    model is off by default (``batch.next_item.enabled``), so the version carries none."""
-    from serving.logic.assembly import I2I_REASON
+    """The nightly batch published item-to-item neighbours (co-occurrence and EASE) with the version, and serving
+    brought the neighbours of what each user engaged with into FOR_YOU (each such slot says which list led its
+    prior score; which of the two leads follows the weights the batch chose for the prior on its validation cut).
+    The next-item sequence model is off by default (``batch.next_item.enabled``), so the version carries none."""
+    from serving.logic.assembly import EASE_REASON, I2I_REASON
 
     result, workdir = demo
     assert result["batch"]["neighbours"]["pairs"] > 0, result["batch"]
     assert not result["batch"].get("next_item"), result["batch"]
     manifest = json.loads(next((workdir / "data" / "registry").rglob("manifest.json")).read_text())
     assert "next_item.pt" not in manifest["artifacts"], manifest["artifacts"]
-    share = result["replay"]["reasons"]["hybrid"].get(I2I_REASON, 0.0)
-    assert share > 0.2, result["replay"]["reasons"]
+    reasons = result["replay"]["reasons"]["hybrid"]
+    assert reasons.get(I2I_REASON, 0.0) + reasons.get(EASE_REASON, 0.0) > 0.2, result["replay"]["reasons"]
 
 
 def test_for_you_holds_no_item_the_user_engaged_with(demo: tuple[dict[str, Any], Path]) -> None:
@@ -179,6 +180,7 @@ def test_ease_neighbours_published_by_batch_reach_the_served_for_you_rows(
         i2i_weight=1.0,
         ease_weight=1.0,
         recent_popularity_weight=0.0,
+        fusion=False,  # the linear prior: the learned fusion would re-order EASE's list
     )
     settings = settings.model_copy(
         update={"paths": settings.paths.model_copy(update={"registry_dir": workdir / "data" / "registry"})}
@@ -205,3 +207,78 @@ def test_ease_neighbours_published_by_batch_reach_the_served_for_you_rows(
     assert len(by_ease) >= 5, row
     assert {item_ids.index(i) for i in by_ease} <= set(np.flatnonzero(want > 0).tolist()), row
     assert row.items[0].item_id == item_ids[int(np.argmax(want))], (row.items[0], want.max())
+
+
+def test_the_learned_fusion_published_by_batch_orders_the_served_for_you_row(
+    demo: tuple[dict[str, Any], Path], services: Settings, tmp_path: Path
+) -> None:
+    """The nightly batch fit FOR_YOU's learned fusion on its window's next-item cases and published it with the
+    version; a real gRPC ranker serving that version, with the user's fresh features in Redis, orders FOR_YOU as
+    :func:`hybridrec.fusion.rank_one` orders the prior's candidates for that user at the request's time (the
+    function the batch's training cases are built with: one definition), not as the linear prior does."""
+    import asyncio
+    import time
+
+    import numpy as np
+
+    from hybridrec import fusion
+    from hybridrec.feature_store import apply_definitions
+    from hybridrec.neighbours import Neighbours
+    from hybridrec_pb import ranker_pb2 as pb
+    from serving.catalog import Catalog
+    from serving.features.base import UserFeatures
+    from serving.server import start
+    from tests.support import serving_env as env
+
+    result, workdir = demo
+    assert result["batch"]["fusion"]["published"], result["batch"]["fusion"]
+    assert result["batch"]["fusion"]["held_out_ndcg@10"] > result["batch"]["fusion"]["held_out_prior_ndcg@10"]
+    version = next((workdir / "data" / "registry").rglob("manifest.json")).parent
+    learned = fusion.Learned.load(version / "fusion.npz")
+    nb, ease = (Neighbours.load(version / f) for f in ("item_neighbours.npz", "ease_neighbours.npz"))
+    item_ids: list[str] = json.loads((version / "item_ids.json").read_text())
+    user = json.loads((version / "user_ids.json").read_text())[0]
+    engaged = [int(np.argmax(np.diff(nb.indptr)))]
+    engaged += [int(p) for p in nb.of(engaged[0])[0][:2]]
+    ids = [item_ids[p] for p in engaged]
+    now_ms, last_ms = int(time.time() * 1000), int(time.time() * 1000) - 3_600_000
+    none = np.zeros(len(item_ids), np.float32)  # a fresh feature store: no recent popularity yet
+    want, shares = fusion.rank_one(learned, nb, ease, engaged, [none] * 3, None, now_ms, last_ms)
+    prior = shares.sum(axis=0)
+    prior[engaged] = -np.inf
+    linear = fusion.top_n(prior[None, :], 10)[0]
+    settings = env.serving_settings(
+        services, tmp_path, log_impressions=False, exploration_rate=0.0, diversity=0.0, i2i_weight=1.0
+    )
+    settings = settings.model_copy(
+        update={"paths": settings.paths.model_copy(update={"registry_dir": workdir / "data" / "registry"})}
+    )
+    apply_definitions(settings)
+    env.write_users(
+        settings, {user: UserFeatures(recent_items=tuple(ids), engaged_items=tuple(ids), last_event_ms=last_ms)}
+    )
+
+    async def for_you() -> list[str]:
+        running = await start(settings, catalog=Catalog({i: i for i in item_ids}, {}), load_catalog=False)
+        channel, ranker = env.stub(running.port)
+        try:
+            got: list[str] = []
+            for _ in range(40):  # until the trending refresh has read this version's recent popularity
+                page = await ranker.GetHomepage(
+                    pb.HomepageRequest(
+                        user_id=user, n_rows=3, items_per_row=10, context=pb.RequestContext(device=2, time_ms=now_ms)
+                    ),
+                    timeout=10,
+                )
+                got = [i.item_id for i in next(r for r in page.rows if r.type == pb.FOR_YOU).items]
+                if got == [item_ids[p] for p in want[:10]]:
+                    break
+                await asyncio.sleep(0.25)
+            return got
+        finally:
+            await channel.close()
+            await running.stop(1.0)
+
+    got = asyncio.run(for_you())
+    assert got == [item_ids[p] for p in want[:10]], (got, want[:10])
+    assert want[:10].tolist() != linear[:10].tolist(), "the fused order is the linear prior's: nothing to tell"

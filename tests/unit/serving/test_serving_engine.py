@@ -21,6 +21,7 @@ from serving.engine import Engine
 from serving.features.memory import MemoryFeatures
 from serving.logic.assembly import genres_of
 from serving.logic.candidates import personal_cands
+from serving.logic.filters import seen_set
 from serving.metrics import Metrics
 from serving.model.bundle import LoadedModel, _neighbours, load_version
 from serving.sink.memory import MemorySink
@@ -645,3 +646,60 @@ def test_similar_lists_kept_per_seed_answer_as_a_fresh_search(loaded: tuple[kit.
     small.similar([0, 1, 2], 3)
     assert list(small._similar) == [1, 2]
     assert model.similar([], 5)[1].shape == (0, 5)
+
+
+def test_a_version_s_learned_fusion_orders_for_you_and_popular_at_the_request_s_time(
+    loaded: tuple[kit.World, LoadedModel],
+) -> None:
+    """With a fusion in the version, the trending refresh reads the recent popularity at every half-life the fusion
+    reads, FOR_YOU's slots follow :func:`hybridrec.fusion.rank_one` for the user at the request's time, and
+    "Popular right now" starts with its order for an empty history; ``fusion`` false keeps the linear prior."""
+    from hybridrec import fusion
+    from hybridrec.neighbours import cooccurrence
+    from serving.features.base import Trending
+
+    w, model = loaded
+    n = len(w.item_ids)
+    rng = np.random.default_rng(5)
+    seqs = [rng.integers(0, n, 8).tolist() for _ in range(60)]
+    nb = cooccurrence(seqs, np.bincount(np.concatenate(seqs), minlength=n).astype(float), window=3)
+    f = len(fusion.FEATURES)
+    nets = (
+        fusion.Fusion(
+            np.zeros(f, np.float32),
+            np.ones(f, np.float32),
+            ((rng.normal(size=(1, f)).astype(np.float32), np.zeros(1, np.float32)),),
+        ),
+    )
+    history = fusion.ItemHistory.of(np.concatenate(seqs), np.arange(480, dtype=np.int64) * 60_000 + NOW - 10**8, n)
+    spec = fusion.Spec(ease_weight=0.0, recent_weight=0.3, half_life_ms=fusion.HALF_LIVES_MS[0], candidates=30)
+    learned = fusion.Learned(nets, spec, history, rng.random((n, 3)).astype(np.float32))
+    fused = replace(model, neighbours=nb, ease=None, fusion=learned)
+    week, month, year = fusion.HALF_LIVES_MS
+    trending = {
+        w.item_ids[k]: Trending(
+            0, 0, 0.0, NOW - k * 1000, float(k % 7), {week: float(k % 5), month: float(k % 7), year: float(k % 3)}
+        )
+        for k in range(0, n, 2)
+    }
+    user = replace(kit.heavy_user(w, now_ms=NOW), recent_items=("i5", "i6"), engaged_items=("i5", "i6"))
+    feats = MemoryFeatures(users={"u1": user}, items=w.item_features(), trending=trending)
+    cfg = RELAXED.model_copy(update={"exploration_rate": 0.0, "diversity": 0.0, "i2i_weight": 1.0})
+    engine, _, _ = _engine(w, fused, feats, cfg=cfg)
+    assert asyncio.run(engine.refresh_trending())
+    trend = engine.trend
+    assert len(trend.recent_all) == 3 and trend.item_last_ms is not None
+    assert trend.recent_all[1][fused.item_pos["i4"]] == pytest.approx(np.log1p(4.0 * 2 ** (-4000 / month)), rel=1e-4)
+    assert trend.item_last_ms[fused.item_pos["i4"]] == NOW - 4000 and trend.item_last_ms[fused.item_pos["i5"]] == 0
+    want, _ = fusion.rank_one(learned, nb, None, [5, 6], trend.recent_all, trend.item_last_ms, NOW, user.last_event_ms)
+    seen_now = seen_set(user)
+    keep = [p for p in want.tolist() if not np.isin(fused.item_hash[p], seen_now)]
+    page = asyncio.run(engine.homepage(_q(items_per_row=10)))
+    row = next(r for r in page.rows if r.kind is RowKind.FOR_YOU)
+    assert [s.item_id for s in row.items] == [fused.item_ids[p] for p in keep[:10]]
+    cold, _ = fusion.rank_one(learned, nb, None, [], trend.recent_all, trend.item_last_ms, trend.stream_ms, -1)
+    assert trend.cold_order is not None and trend.cold_order[: len(cold)].tolist() == cold.tolist()
+    linear, _, _ = _engine(w, fused, feats, cfg=cfg.model_copy(update={"fusion": False}))
+    assert asyncio.run(linear.refresh_trending()) and linear.trend.cold_order is None
+    other = next(r for r in asyncio.run(linear.homepage(_q(items_per_row=10))).rows if r.kind is RowKind.FOR_YOU)
+    assert [s.item_id for s in other.items] != [s.item_id for s in row.items]
