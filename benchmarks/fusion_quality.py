@@ -149,8 +149,10 @@ def build(
             (*SHIPPED[:2], 0.0, SHIPPED[2], 0.0),  # the served prior: 30-day recent popularity
             eq.without_seen(newest, hs),
             alltime,
-            since_last[rows],
-            since_first[rows],
+            lambda cand, rows=rows: (  # type: ignore[misc]
+                np.take_along_axis(since_last[rows], cand, axis=1),
+                np.take_along_axis(since_first[rows], cand, axis=1),
+            ),
             user,
             genres,
             taste,

@@ -16,8 +16,9 @@ Served (session 12): the nightly batch fits a :class:`Learned` on next-item case
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -87,8 +88,7 @@ def features(
     weights: Sequence[float],
     newest: np.ndarray,
     popularity: np.ndarray,
-    since_last: np.ndarray,
-    since_first: np.ndarray,
+    ages: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
     user: np.ndarray,
     genres: np.ndarray,
     taste: np.ndarray,
@@ -100,8 +100,8 @@ def features(
 
     ``parts``: the raw score of every item (cases × items) of each of :data:`PARTS`, engaged items −inf; the prior is
     their :func:`hybridrec.sequence.minmax` blend at ``weights``. ``newest``: the co-occurrence score from the newest
-    engagement alone (engaged −inf). ``popularity``: log all-time engagements per item; ``since_last`` /
-    ``since_first``: log hours since anyone's last / first engagement with each item (cases × items). ``user``:
+    engagement alone (engaged −inf). ``popularity``: log all-time engagements per item; ``ages``: the candidates
+    (cases × n positions) → log hours since anyone's last and first engagement with each (:func:`item_ages`). ``user``:
     (cases × 3) log history length, log hours since the user's previous event, no-history flag. ``genres``: items ×
     genres; ``taste``: the genre sum of each case's newest engagements (cases × genres). ``local_ranks``: each part's
     rank among the ``n`` candidates (what a request can afford) rather than among all items."""
@@ -115,10 +115,11 @@ def features(
 
     feats = []
     for r, s in zip(parts, scaled, strict=True):
-        rank = log_ranks(take(r)) if local_ranks else take(log_ranks(r))
-        feats += [take(np.where(np.isfinite(r), r, 0.0)), take(s), rank]
+        raw = take(r)
+        rank = log_ranks(raw) if local_ranks else take(log_ranks(r))
+        feats += [np.where(np.isfinite(raw), raw, 0.0), take(s), rank]
     feats += [take(fused), log_ranks(take(fused)), take(sequence.minmax(newest))]
-    feats += [popularity[cand].astype(np.float32), take(since_last), take(since_first)]
+    feats += [popularity[cand].astype(np.float32), *ages(cand)]
     feats += [np.broadcast_to(user[:, None, k], cand.shape) for k in range(user.shape[1])]
     t = taste / np.maximum(np.linalg.norm(taste, axis=1, keepdims=True), 1e-9)
     g = genres[cand]
@@ -316,16 +317,20 @@ def case_parts(
     return out[:-1], out[-1]
 
 
-def item_ages(now_ms: np.ndarray, first_ms: np.ndarray, last_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(cases, items) log1p hours from each item's last and first engagement to each case's time ``now_ms``
-    (cases,); an item never engaged with takes the case's oldest age, as if as old as the oldest item."""
+def item_ages(
+    now_ms: np.ndarray, first_ms: np.ndarray, last_ms: np.ndarray, cand: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """log1p hours from each item's last and first engagement (``*_ms``: cases × items, or items for every case;
+    −1: never) to each case's time ``now_ms`` (cases,), at the candidates ``cand`` (cases × n; None: every item); an
+    item never engaged with takes the case's oldest age, as if as old as the oldest item."""
     out = []
     for at in (last_ms, first_ms):
         at = np.broadcast_to(at, (len(now_ms), at.shape[-1]))
-        h = np.log1p(np.maximum(now_ms[:, None] - at, 0) / HOUR_MS).astype(np.float32)
-        known = at >= 0
-        fill = np.where(known, h, 0.0).max(axis=1, keepdims=True)
-        out.append(np.where(known, h, fill).astype(np.float32))
+        oldest = np.where(at >= 0, at, np.iinfo(np.int64).max).min(axis=1)
+        sub = at if cand is None else np.take_along_axis(at, cand, axis=1)
+        sub = np.where(sub >= 0, sub, oldest[:, None])
+        h = np.log1p(np.maximum(now_ms[:, None] - sub, 0) / HOUR_MS)
+        out.append(np.where(oldest[:, None] < np.iinfo(np.int64).max, h, 0.0).astype(np.float32))
     return out[0], out[1]
 
 
@@ -397,7 +402,6 @@ def rank_one(
     parts, newest = case_parts(nb, ease, engaged, recent, m.spec, n_items)
     last = m.history.last_ms if fresh_last_ms is None else np.maximum(m.history.last_ms, fresh_last_ms)
     now = np.array([now_ms], np.int64)
-    since_last, since_first = item_ages(now, m.history.first_ms, last)
     n_eng = min(len(engaged), m.spec.engaged)
     user = user_row(np.array([n_eng]), now, np.array([previous_ms]))
     c = features(
@@ -405,8 +409,7 @@ def rank_one(
         m.spec.weights(),
         newest[None, :],
         np.log1p(m.history.count).astype(np.float32),
-        since_last,
-        since_first,
+        functools.partial(item_ages, now, m.history.first_ms, last),
         user,
         m.genres,
         taste_of(m.genres, engaged, m.spec)[None, :],
@@ -464,7 +467,6 @@ def cases(
             raws.append(raw)
             newests.append(newest)
         now = np.array([t.time_ms for t in batch], np.int64)
-        since_last, since_first = item_ages(now, firsts, lasts)
         n_eng = np.array([min(len(t.engaged), spec.engaged) for t in batch])
         user = user_row(n_eng, now, np.array([t.previous_ms for t in batch], np.int64))
         c = features(
@@ -472,8 +474,7 @@ def cases(
             spec.weights(),
             np.stack(newests),
             np.log1p(history.count).astype(np.float32),
-            since_last,
-            since_first,
+            functools.partial(item_ages, now, firsts, lasts),
             user,
             genres,
             np.stack([taste_of(genres, t.engaged, spec) for t in batch]),
