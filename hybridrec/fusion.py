@@ -80,7 +80,7 @@ class Candidates:
     items: np.ndarray  # (cases, n)
     prior: np.ndarray  # (cases, n)
     x: np.ndarray  # (cases, n, len(FEATURES)) float32
-    scaled: tuple[np.ndarray, ...] = ()  # each part's min-max score of every item (cases × items)
+    scaled: np.ndarray | None = None  # each part's min-max score of every item (parts × cases × items)
 
 
 def features(
@@ -105,27 +105,35 @@ def features(
     (cases × 3) log history length, log hours since the user's previous event, no-history flag. ``genres``: items ×
     genres; ``taste``: the genre sum of each case's newest engagements (cases × genres). ``local_ranks``: each part's
     rank among the ``n`` candidates (what a request can afford) rather than among all items."""
-    seen = ~np.isfinite(parts[0])
-    scaled = [sequence.minmax(p) for p in parts]
-    fused = np.where(seen, -np.inf, sum(w * s for w, s in zip(weights, scaled, strict=True))).astype(np.float32)
+    stacked = np.stack(parts)  # (parts, cases, items)
+    k, cases, items = stacked.shape
+    scaled = sequence.minmax(stacked.reshape(k * cases, items)).reshape(k, cases, items)  # one compiled call
+    fused = np.tensordot(np.asarray(weights, np.float64), scaled, axes=1)
+    fused = np.where(~np.isfinite(stacked[0]), -np.inf, fused).astype(np.float32)
     cand = top_n(fused, n)
-
-    def take(m: np.ndarray) -> np.ndarray:
-        return np.take_along_axis(m, cand, axis=1).astype(np.float32)
-
-    feats = []
-    for r, s in zip(parts, scaled, strict=True):
-        raw = take(r)
-        rank = log_ranks(raw) if local_ranks else take(log_ranks(r))
-        feats += [np.where(np.isfinite(raw), raw, 0.0), take(s), rank]
-    feats += [take(fused), log_ranks(take(fused)), take(sequence.minmax(newest))]
-    feats += [popularity[cand].astype(np.float32), *ages(cand)]
-    feats += [np.broadcast_to(user[:, None, k], cand.shape) for k in range(user.shape[1])]
+    at = (np.arange(cases)[:, None], cand)  # plain fancy indexing: take_along_axis rebuilds its index every call
+    raw = stacked[(slice(None), *at)].astype(np.float32)  # (parts, cases, n)
+    prior = fused[at]
+    x = np.empty((cases, cand.shape[1], 3 * k + 10), np.float32)  # len(FEATURES) with every part
+    x[..., 0 : 3 * k : 3] = np.moveaxis(np.where(np.isfinite(raw), raw, 0.0), 0, -1)
+    x[..., 1 : 3 * k : 3] = np.moveaxis(scaled[(slice(None), *at)], 0, -1)
+    if local_ranks:
+        ranked = log_ranks(np.concatenate([raw, prior[None]]).reshape((k + 1) * cases, -1)).reshape(k + 1, cases, -1)
+        x[..., 2 : 3 * k : 3] = np.moveaxis(ranked[:k], 0, -1)
+    else:
+        x[..., 2 : 3 * k : 3] = np.stack([log_ranks(r)[at] for r in stacked], axis=-1)
+        ranked = log_ranks(prior)[None]
+    x[..., 3 * k] = prior
+    x[..., 3 * k + 1] = ranked[-1]
+    x[..., 3 * k + 2] = sequence.minmax(newest)[at]
+    x[..., 3 * k + 3] = popularity[cand]
+    x[..., 3 * k + 4], x[..., 3 * k + 5] = ages(cand)
+    x[..., 3 * k + 6 : 3 * k + 9] = user[:, None, :]
     t = taste / np.maximum(np.linalg.norm(taste, axis=1, keepdims=True), 1e-9)
     g = genres[cand]
     g = g / np.maximum(np.linalg.norm(g, axis=2, keepdims=True), 1e-9)
-    feats.append(np.einsum("ncg,ng->nc", g, t))
-    return Candidates(cand, take(fused), np.stack(feats, axis=2).astype(np.float32), tuple(scaled))
+    x[..., 3 * k + 9] = np.einsum("ncg,ng->nc", g, t)
+    return Candidates(cand, prior, x, scaled)
 
 
 @dataclass(frozen=True)
@@ -325,13 +333,16 @@ def item_ages(
     item never engaged with takes the case's oldest age, as if as old as the oldest item."""
     out = []
     for at in (last_ms, first_ms):
-        at = np.broadcast_to(at, (len(now_ms), at.shape[-1]))
-        oldest = np.where(at >= 0, at, np.iinfo(np.int64).max).min(axis=1)
-        sub = at if cand is None else np.take_along_axis(at, cand, axis=1)
+        at = at.reshape(-1, at.shape[-1])  # one row for every case, or one per case
+        oldest = np.where(at >= 0, at, _NEVER).min(axis=1)
+        oldest = np.where(oldest < _NEVER, oldest, now_ms)  # nothing engaged yet: age 0
+        sub = at if cand is None else at[np.arange(len(at))[:, None] if len(at) > 1 else 0, cand]
         sub = np.where(sub >= 0, sub, oldest[:, None])
-        h = np.log1p(np.maximum(now_ms[:, None] - sub, 0) / HOUR_MS)
-        out.append(np.where(oldest[:, None] < np.iinfo(np.int64).max, h, 0.0).astype(np.float32))
+        out.append(np.log1p(np.maximum(now_ms[:, None] - sub, 0) * (1.0 / HOUR_MS)).astype(np.float32))
     return out[0], out[1]
+
+
+_NEVER = np.iinfo(np.int64).max
 
 
 def user_row(n_engaged: np.ndarray, now_ms: np.ndarray, previous_ms: np.ndarray) -> np.ndarray:
@@ -346,6 +357,21 @@ def taste_of(genres: np.ndarray, engaged: Sequence[int], spec: Spec) -> np.ndarr
     return genres[eng].sum(0) if eng else np.zeros(genres.shape[1], np.float32)
 
 
+def merged(nets: Sequence[Fusion]) -> Fusion | None:
+    """One net scoring as the mean of ``nets`` (each one hidden layer): each standardisation folded into its first
+    layer, the hidden layers side by side, the output weights divided by their number. Serving scores one matrix
+    product pair instead of three; None when a net is linear or deeper."""
+    if not nets or any(len(f.layers) != 2 for f in nets):
+        return None
+    first = [(w / f.scale[None, :], b - (w / f.scale[None, :]) @ f.mean) for f in nets for w, b in [f.layers[0]]]
+    w1 = np.concatenate([w for w, _ in first]).astype(np.float32)
+    b1 = np.concatenate([b for _, b in first]).astype(np.float32)
+    w2 = (np.concatenate([f.layers[1][0] for f in nets], axis=1) / len(nets)).astype(np.float32)
+    b2 = np.mean([f.layers[1][1] for f in nets], axis=0).astype(np.float32)
+    d = len(nets[0].mean)
+    return Fusion(np.zeros(d, np.float32), np.ones(d, np.float32), ((w1, b1), (w2, b2)))
+
+
 @dataclass(frozen=True)
 class Learned:
     """A version's fusion: the scorers (their scores averaged), how candidates are drawn (``spec``), what the
@@ -356,8 +382,13 @@ class Learned:
     history: ItemHistory
     genres: np.ndarray  # (items, genres) float32
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_one", merged(self.nets))
+
     def score(self, x: np.ndarray) -> np.ndarray:
-        return np.mean([f.score(x) for f in self.nets], axis=0)
+        """The mean of the scorers' scores (one merged net when they have one hidden layer each)."""
+        one: Fusion | None = getattr(self, "_one", None)
+        return one.score(x) if one is not None else np.mean([f.score(x) for f in self.nets], axis=0)
 
     def save(self, path: Path) -> None:
         arrays: dict[str, Any] = {
@@ -416,7 +447,8 @@ def rank_one(
         m.spec.candidates,
     )
     s = m.score(c.x[0])
-    shares = np.stack([sc[0] for sc in c.scaled]) * np.asarray(m.spec.weights())[:, None]
+    assert c.scaled is not None
+    shares = c.scaled[:, 0, :] * np.asarray(m.spec.weights())[:, None]
     return c.items[0][np.argsort(-s, kind="stable")], shares
 
 

@@ -187,3 +187,14 @@ def test_a_served_request_has_the_features_of_the_training_case_at_its_time(tmp_
     assert order.tolist() == chosen.items[0][want].tolist()
     assert not set(order.tolist()) & set(target.engaged)
     assert shares.shape == (len(fusion.PARTS), 40) and shares[:, target.engaged].sum() == 0.0
+
+
+def test_merged_net_scores_as_the_mean_of_the_scorers() -> None:
+    _, _, _, m = _world(4)
+    x = np.random.default_rng(1).normal(size=(3, 12, len(fusion.FEATURES))).astype(np.float32)
+    want = np.mean([f.score(x) for f in m.nets], axis=0)
+    assert m.score(x) == pytest.approx(want, rel=1e-5, abs=1e-5)
+    linear = fusion.Fusion(
+        np.zeros(2, np.float32), np.ones(2, np.float32), ((np.ones((1, 2), np.float32), np.zeros(1, np.float32)),)
+    )
+    assert fusion.merged([linear]) is None
