@@ -26,9 +26,8 @@ from typing import Any
 import numpy as np
 
 from hybridrec import neighbours, sequence
+from hybridrec.fresh_features import DAY_MS, HOUR_MS
 
-DAY_MS = 86_400_000
-HOUR_MS = 3_600_000
 HALF_LIVES_MS = (7 * DAY_MS, 30 * DAY_MS, 365 * DAY_MS)
 """The recent popularity's half-lives the fusion reads (each kept by the speed layer, a unit test holds them)."""
 PARTS = ("i2i", "ease", "pop7", "pop30", "pop365")
