@@ -220,6 +220,18 @@ class FusionConfig(_Section):
     epochs: int = Field(40, ge=1)
     seeds: tuple[int, ...] = Field((0, 1, 2), min_length=1, description="one scorer per seed, scores averaged")
     threads: int = Field(1, ge=1, description="torch threads while fitting")
+    temperature: float = Field(
+        0.5,
+        gt=0.0,
+        description="of the softmax over a request's fused scores that FOR_YOU's genre re-rank weighs against "
+        "entropy (published with the version; lower: only the fusion's surest items hold their place)",
+    )
+    diversity_weights: tuple[float, ...] = Field(
+        (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7),
+        min_length=1,
+        description="the re-rank weights tried on held-out cases: the least whose rows' genre entropy reaches the "
+        "popular rows' is published (the largest when none does)",
+    )
 
 
 class NextItemConfig(SequenceConfig):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
@@ -74,11 +74,15 @@ def training_cases(
             genres,
             spec,
         )
-        got.append(fusion.Cases(c.x, c.target, [u * len(cfg.validation_fractions) + k for u in c.users]))
+        got.append(replace(c, users=[u * len(cfg.validation_fractions) + k for u in c.users]))
     if not got:
         return None
     return fusion.Cases(
-        np.concatenate([c.x for c in got]), np.concatenate([c.target for c in got]), [u for c in got for u in c.users]
+        np.concatenate([c.x for c in got]),
+        np.concatenate([c.target for c in got]),
+        [u for c in got for u in c.users],
+        np.concatenate([c.items for c in got]),
+        np.concatenate([c.popular for c in got]),
     )
 
 
@@ -118,5 +122,17 @@ def fit(
     if learned <= prior_ndcg:
         log.warning("fusion not published: held-out NDCG@10 %.4f <= the prior's %.4f", learned, prior_ndcg)
         return None, {**stats, "published": False, "reason": "does not beat the prior on held-out users"}
+    held = fits[0].held  # out of sample for the first scorer: its confidence there is what serving will see
+    sub = fusion.Cases(c.x[held], c.target[held], [c.users[k] for k in held], c.items[held], c.popular[held])
+    weight, table = fusion.diversity_choice(
+        fits[0].fusion.score(sub.x), sub, genres, cfg.diversity_weights, cfg.temperature
+    )
+    stats["diversity"] = {
+        "weight": weight,
+        "temperature": cfg.temperature,
+        "by_weight": [{k: round(v, 5) for k, v in t.items()} for t in table],
+    }
+    log.info("fusion: genre re-rank weight %.2f (%s)", weight, stats["diversity"]["by_weight"])
     history = fusion.ItemHistory.of(e.items, e.times, n_items)
-    return fusion.Learned(tuple(f.fusion for f in fits), spec, history, genres), {**stats, "published": True}
+    learned_fusion = fusion.Learned(tuple(f.fusion for f in fits), spec, history, genres, weight, cfg.temperature)
+    return learned_fusion, {**stats, "published": True}

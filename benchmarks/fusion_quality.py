@@ -9,7 +9,7 @@ weights 0.5 / 0.3 / 0.2 (``benchmarks/i2i_quality.py``'s "served ensemble, symme
 stand-in for serving's candidate set: prior top 60 ∪ FAISS ∪ batch top-K), scored under
 :func:`serving.logic.exploration.explore` itself (seeded, ``--draws`` draws per target: expected NDCG@10 / HR@10 /
 Recall@20) at the shipped rate and with the same expected number of explored slots (rate × 20) placed only from slot
-k on; each with and without the genre re-rank (:func:`serving.logic.diversity.rerank_rows` over the top 60, weight
+k on; each with and without the genre re-rank (:func:`hybridrec.diversity.rerank_rows` over the top 60, weight
 0.3, 8 greedy slots), which runs before exploration as in ``serving/logic/assembly.py``.
 
 Fusion (default on): per target the prior's top ``--candidates`` unengaged items, each with features serving could
@@ -51,9 +51,9 @@ from benchmarks.i2i_quality import EASE, SHIPPED, SYMMETRIC
 from benchmarks.sequence_quality import arguments, headline
 from evaluation.baselines import CoOccurrence, Training
 from evaluation.offline import Validation
-from hybridrec import contract, fusion, neighbours, nextitem
+from hybridrec import contract, diversity, fusion, neighbours, nextitem
 from hybridrec.datasets import load_dataset
-from serving.logic import diversity, exploration
+from serving.logic import exploration
 
 HALF_LIVES = (7, 30, 365)  # days: the recent popularity counts the speed layer keeps
 HOUR_MS = 3_600_000
@@ -228,6 +228,58 @@ def exploration_costs(lists: Lists, genres: np.ndarray, draws: int, seed: int) -
     return out
 
 
+# --- C: the genre re-rank over the fused order --------------------------------------------------------------
+
+
+def softmax_rows(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def diversity_frontier(
+    fused: Lists, genres: np.ndarray, popular: np.ndarray, grid: dict[str, Sequence[Any]]
+) -> dict[str, Any]:
+    """NDCG@10 and genre entropy@20 of the fused row re-ranked over its top ``POOL`` with each order score (the
+    rank score serving uses, the fused score itself, its softmax over the candidates), weight and number of
+    greedy slots; beside the entropy of ``popular`` (each target's popularity row, positions)."""
+    n = len(fused.target)
+    top = fused.cand[:, :POOL]
+    g = [genres[t] for t in top]
+    orders = {
+        "rank": np.broadcast_to(1.0 / (61.0 + np.arange(POOL)), top.shape),
+        "score": fused.prior[:, :POOL],
+        "softmax": softmax_rows(fused.prior)[:, :POOL],
+        "softmax T 0.5": softmax_rows(fused.prior / 0.5)[:, :POOL],
+        "softmax T 0.33": softmax_rows(fused.prior / 0.33)[:, :POOL],
+    }
+    out: dict[str, Any] = {"popularity entropy@20": round(float(diversity.entropy_bits(popular, genres).mean()), 4)}
+    base = fused.cand[:, :ROW]
+    out["no re-rank"] = {
+        **metrics_of(np.where(fused.target < ROW, fused.target, -1)),
+        "entropy@20": round(float(diversity.entropy_bits(base, genres).mean()), 4),
+    }
+    print(f"  popularity entropy {out['popularity entropy@20']}; no re-rank {out['no re-rank']}", flush=True)
+    for name in grid["orders"]:
+        order = orders[name]
+        for weight in grid["weights"]:
+            for slots in grid["slots"]:
+                picks = diversity.rerank_rows(list(order), g, ROW, weight, slots=slots)
+                rows = np.full((n, ROW), -1, np.int64)
+                rank = np.full(n, -1)
+                for r, p in enumerate(picks):
+                    rows[r, : len(p)] = top[r, p]
+                    t = fused.target[r]
+                    if 0 <= t < POOL and t in p:
+                        rank[r] = p.index(t)
+                label = f"{name} w {weight} slots {slots}"
+                out[label] = {
+                    **metrics_of(rank),
+                    "entropy@20": round(float(diversity.entropy_bits(rows, genres).mean()), 4),
+                }
+                print(f"  {label:<28} {out[label]}", flush=True)
+    return out
+
+
 # --- B: the learned fusion ---------------------------------------------------------------------------------
 
 
@@ -347,6 +399,18 @@ def run(dataset: str, fraction: float, args: Any) -> dict[str, Any]:
             out["fusion"][f"hidden {hidden}"] = {**m, "vs prior": round(m["ndcg@10"] / prior_ndcg - 1, 4), "runs": runs}
             out["fusion"][f"hidden {hidden}"]["segments"] = segments(test, total, cell)
             print(f"  segments (prior → fused): {out['fusion'][f'hidden {hidden}']['segments']}", flush=True)
+            if args.frontier:
+                genres = genre_matrix(dataset, cell.train)
+                pops = eq.decayed_popularity(cell.test_events, cell.targets, cell.train, half_life_days=7)
+                for r, h in enumerate(cell.test_histories):
+                    pops[r, h] = -np.inf
+                popular = np.argsort(-pops, axis=1, kind="stable")[:, :ROW]
+                out["fusion"][f"hidden {hidden}"]["frontier"] = diversity_frontier(
+                    reordered(test, total / len(runs)),  # the mean: what the served merged net scores
+                    genres,
+                    popular,
+                    {"orders": args.frontier_orders, "weights": args.frontier_weights, "slots": args.frontier_slots},
+                )
             if args.exploration:  # the costs again, on the fused order
                 out["fusion"][f"hidden {hidden}"]["exploration"] = exploration_costs(
                     reordered(test, total), genre_matrix(dataset, cell.train), args.draws, args.seed
@@ -364,6 +428,10 @@ def main() -> int:
     ap = arguments(__doc__.splitlines()[0])
     ap.add_argument("--candidates", type=int, default=100, help="prior's top N per target")
     ap.add_argument("--exploration", action="store_true", help="A: exploration / re-rank costs by slot")
+    ap.add_argument("--frontier", action="store_true", help="C: the genre re-rank over the fused order")
+    ap.add_argument("--frontier-orders", nargs="+", default=["rank", "score", "softmax"])
+    ap.add_argument("--frontier-weights", nargs="+", type=float, default=[0.3, 0.5, 0.7, 0.85])
+    ap.add_argument("--frontier-slots", nargs="+", type=int, default=[8, 20])
     ap.add_argument("--draws", type=int, default=200, help="exploration draws per target")
     ap.add_argument("--no-fusion", dest="fusion", action="store_false")
     ap.add_argument("--baseline", action="store_true", help="also the item-to-item baseline (validation-chosen)")

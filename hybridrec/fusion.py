@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from hybridrec import neighbours, sequence
+from hybridrec import diversity, neighbours, sequence
 from hybridrec.fresh_features import DAY_MS, HOUR_MS
 
 HALF_LIVES_MS = (7 * DAY_MS, 30 * DAY_MS, 365 * DAY_MS)
@@ -190,6 +190,7 @@ class Fit:
     dev_ndcg: float
     dev_prior_ndcg: float
     curve: list[float]
+    held: np.ndarray  # the held-out cases (indices): out of sample for this scorer
 
 
 def fit(
@@ -248,7 +249,7 @@ def fit(
     linears = [m for m in net if isinstance(m, torch.nn.Linear)]
     layers = tuple((m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy()) for m in linears)
     prior_ndcg = ndcg_at_10(target_ranks(prior, target[dev_idx]))
-    return Fit(Fusion(mean, scale, layers), best[1], best[0], prior_ndcg, curve)
+    return Fit(Fusion(mean, scale, layers), best[1], best[0], prior_ndcg, curve, dev_idx)
 
 
 # --- served: what a version carries, and the features of a case as the batch and serving both build them ----------
@@ -374,12 +375,16 @@ def merged(nets: Sequence[Fusion]) -> Fusion | None:
 @dataclass(frozen=True)
 class Learned:
     """A version's fusion: the scorers (their scores averaged), how candidates are drawn (``spec``), what the
-    window knew of each item and each item's genre vector (by model position)."""
+    window knew of each item and each item's genre vector (by model position); how FOR_YOU's genre re-rank weighs
+    its :func:`confidence` (``temperature``) against entropy (``diversity``, chosen by :func:`diversity_choice`;
+    None: not chosen, serving keeps its configured weight)."""
 
     nets: tuple[Fusion, ...]
     spec: Spec
     history: ItemHistory
     genres: np.ndarray  # (items, genres) float32
+    diversity: float | None = None
+    temperature: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_one", merged(self.nets))
@@ -396,7 +401,10 @@ class Learned:
             "first_ms": self.history.first_ms,
             "last_ms": self.history.last_ms,
             "genres": self.genres,
+            "temperature": np.float64(self.temperature),
         }
+        if self.diversity is not None:
+            arrays["diversity"] = np.float64(self.diversity)
         for k, net in enumerate(self.nets):
             arrays.update({f"net{k}.{name}": a for name, a in net.arrays().items()})
         with open(path, "wb") as fh:
@@ -411,7 +419,21 @@ class Learned:
                 pre = f"net{len(nets)}."
                 nets.append(Fusion.of_arrays({k[len(pre) :]: a[k] for k in a.files if k.startswith(pre)}))
             history = ItemHistory(a["count"], a["first_ms"], a["last_ms"])
-            return cls(tuple(nets), spec, history, np.asarray(a["genres"], np.float32))
+            chosen = float(a["diversity"]) if "diversity" in a else None
+            temperature = float(a["temperature"]) if "temperature" in a else 1.0
+            return cls(tuple(nets), spec, history, np.asarray(a["genres"], np.float32), chosen, temperature)
+
+
+def confidence(scores: np.ndarray, temperature: float) -> np.ndarray:
+    """The softmax of one request's learned scores at ``temperature``: each candidate's share of the chance that
+    it is the next engagement (the scorers were fit listwise, so their logits are on this scale). A re-rank that
+    trades relevance against something else weighs this, not the rank: where the fusion is sure, it keeps the
+    item; where it is indifferent, the other goal decides."""
+    if not len(scores):
+        return np.zeros(0)
+    z = np.asarray(scores, np.float64) / temperature
+    e = np.exp(z - z.max())
+    return e / e.sum()
 
 
 def rank_one(
@@ -423,10 +445,11 @@ def rank_one(
     fresh_last_ms: np.ndarray | None,
     now_ms: int,
     previous_ms: int,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One request: the prior's best ``spec.candidates`` unengaged items (positions) re-ordered by the learned
-    score, best first, and each part's weighted min-max score of every item (:data:`PARTS` × items: the prior is
-    their sum, the largest names the slot's reason).
+    score, best first, their learned scores (logits of the listwise softmax, in that order), and each part's
+    weighted min-max score of every item (:data:`PARTS` × items: the prior is their sum, the largest names the
+    slot's reason).
     ``fresh_last_ms``: the speed layer's newest engagement of each item (0/−1: none), newer than the window's."""
     n_items = len(m.history.count)
     parts, newest = case_parts(nb, ease, engaged, recent, m.spec, n_items)
@@ -448,16 +471,21 @@ def rank_one(
     s = m.score(c.x[0])
     assert c.scaled is not None
     shares = c.scaled[:, 0, :] * np.asarray(m.spec.weights())[:, None]
-    return c.items[0][np.argsort(-s, kind="stable")], shares
+    order = np.argsort(-s, kind="stable")
+    return c.items[0][order], s[order], shares
 
 
 @dataclass(frozen=True)
 class Cases:
-    """Training cases: features (cases × candidates × features), the engaged candidate (−1: not one), the user."""
+    """Training cases: features (cases × candidates × features), the engaged candidate (−1: not one), the user;
+    the candidates (positions) and the case's popular row (the recent popularity's best ``row`` unengaged items
+    at the spec's half-life), which :func:`diversity_choice` compares genre entropy with."""
 
     x: np.ndarray
     target: np.ndarray
     users: list[int]
+    items: np.ndarray
+    popular: np.ndarray
 
 
 def cases(
@@ -471,6 +499,7 @@ def cases(
     genres: np.ndarray,
     spec: Spec,
     chunk: int = 500,
+    row: int = 20,
 ) -> Cases:
     """Each next-item target's (``hybridrec.prior_choice.Target``, in time order) candidates and features, as
     serving builds them at the target's time from the engagements before it (``times``/``items``: every engagement
@@ -480,10 +509,12 @@ def cases(
     first = np.full(n_items, -1, np.int64)
     last = np.full(n_items, -1, np.int64)
     k = 0
-    xs, where = [], []
+    xs, where, cands, popular = [], [], [], []
+    half_life = HALF_LIVES_MS.index(spec.half_life_ms)
     for lo in range(0, len(targets), chunk):
         batch = targets[lo : lo + chunk]
         pops = next(recent)
+        ranked = np.array(pops[half_life], np.float64)
         firsts, lasts = np.empty((len(batch), n_items), np.int64), np.empty((len(batch), n_items), np.int64)
         raws, newests = [], []
         for r, t in enumerate(batch):
@@ -495,6 +526,7 @@ def cases(
                 k = end
             firsts[r], lasts[r] = first, last
             raw, newest = case_parts(nb, ease, t.engaged, [p[r] for p in pops], spec, n_items)
+            ranked[r, np.asarray(t.engaged, np.int64)] = -np.inf
             raws.append(raw)
             newests.append(newest)
         now = np.array([t.time_ms for t in batch], np.int64)
@@ -512,6 +544,50 @@ def cases(
             spec.candidates,
         )
         xs.append(c.x)
+        cands.append(c.items)
+        popular.append(top_n(ranked, row))
         hit = c.items == np.array([t.item for t in batch])[:, None]
         where.append(np.where(hit.any(1), hit.argmax(1), -1))
-    return Cases(np.concatenate(xs), np.concatenate(where), [int(t.user) for t in targets])
+    return Cases(
+        np.concatenate(xs),
+        np.concatenate(where),
+        [int(t.user) for t in targets],
+        np.concatenate(cands),
+        np.concatenate(popular),
+    )
+
+
+def diversity_choice(
+    scores: np.ndarray,
+    cases: Cases,
+    genres: np.ndarray,
+    weights: Sequence[float],
+    temperature: float,
+    pool: int = 60,
+    row: int = 20,
+) -> tuple[float, list[dict[str, float]]]:
+    """The least of ``weights`` at which FOR_YOU's rows — each case's best ``pool`` candidates by ``scores``
+    re-ranked over every slot by :func:`hybridrec.diversity.rerank_rows`, weighing each candidate's
+    :func:`confidence` at ``temperature`` against the genre entropy it adds, as serving does — reach the mean
+    genre entropy of the cases' popular rows (ADR-001's guardrail: a personal row no narrower than the popular
+    one); the largest when none does. And what each weight gave (NDCG@10, entropy@``row``)."""
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :pool]
+    top = np.take_along_axis(cases.items, order, axis=1)
+    sure = np.exp((scores - scores.max(1, keepdims=True)) / temperature)
+    sure = np.take_along_axis(sure / sure.sum(1, keepdims=True), order, axis=1)
+    g = [genres[t] for t in top]
+    want = float(diversity.entropy_bits(cases.popular, genres).mean())
+    table = []
+    for w in weights:
+        picks = diversity.rerank_rows(list(sure), g, row, w, slots=row)
+        rows = np.full((len(top), row), -1, np.int64)
+        rank = np.full(len(top), -1)
+        for r, p in enumerate(picks):
+            rows[r, : len(p)] = top[r, p]
+            t = cases.target[r]
+            hit = np.flatnonzero(rows[r, : len(p)] == cases.items[r, t]) if t >= 0 else ()
+            rank[r] = hit[0] if len(hit) else -1
+        got = float(diversity.entropy_bits(rows, genres).mean())
+        table.append({"weight": float(w), "ndcg@10": ndcg_at_10(rank), "entropy": got, "popular_entropy": want})
+    reached = [t["weight"] for t in table if t["entropy"] >= want]
+    return (min(reached) if reached else float(max(weights))), table

@@ -129,6 +129,15 @@ class ServingConfig(_Section):
         "fusion (fusion.npz, fit nightly on the window's next-item cases) when it carries one; false = the linear "
         "prior alone (docs/benchmarks.md, session 12)",
     )
+    fusion_diversity: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="FOR_YOU with a learned fusion: weight of the genre-entropy gain against the fusion's confidence, "
+        "over every slot of the row. None: the weight the version's batch chose (the least that keeps the row's "
+        "genre entropy at the popular row's on held-out cases; docs/benchmarks.md, session 13), else ``diversity``; "
+        "the other re-ranked rows keep ``diversity`` and ``diversity_slots``",
+    )
     exploration_rate: float = Field(0.07, ge=0.0, le=0.5, description="share of slots given to exploration")
     exploration_first_slot: int = Field(
         4,

@@ -102,7 +102,8 @@ class Engine:
             if not st.cpu("scoring", budget, lambda: rescore(likely_shown(cands, q.n_rows)), degraded, stage_ms)[1]:
                 rescore = None
         t0 = time.perf_counter()
-        policy, rng = Policy.of(cfg, variant, q.items_per_row), random.Random(q.request_id)
+        chosen = model.fusion.diversity if model is not None and model.fusion is not None else None
+        policy, rng = Policy.of(cfg, variant, q.items_per_row, chosen), random.Random(q.request_id)
         rows = assemble(
             cands,
             seen,

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hybridrec import seen
+from hybridrec import diversity, seen
 from hybridrec.contract import GENRES
 from serving.config import ServingConfig, Variant
 from serving.domain import Row, RowKind, Slot
-from serving.logic import diversity, exploration, filters, prior
+from serving.logic import exploration, filters, prior
 from serving.logic.candidates import Cands
 from serving.model import inputs as mi
 
@@ -49,12 +49,20 @@ class Policy:
     diversity_slots: int
     rerank_pool: int
     exploration_first_slot: int  # 1-based
+    fusion_diversity: float = 0.0  # the weight for a row the learned fusion ordered, over all its slots
+
+    def weight_of(self, c: Cands) -> float:
+        """The genre re-rank's weight for a row: the fused FOR_YOU trades the fusion's confidence, the others
+        their scores."""
+        return self.fusion_diversity if c.confidence is not None else self.diversity
 
     @staticmethod
-    def of(cfg: ServingConfig, variant: Variant, items_per_row: int) -> Policy:
-        """The serving defaults with the request's A/B variant's overrides."""
+    def of(cfg: ServingConfig, variant: Variant, items_per_row: int, chosen: float | None = None) -> Policy:
+        """The serving defaults with the request's A/B variant's overrides (a variant's diversity weighs every
+        re-ranked row); ``chosen``: the fused row's weight the version's batch chose."""
         rate = cfg.exploration_rate if variant.exploration_rate is None else variant.exploration_rate
         weight = cfg.diversity if variant.diversity is None else variant.diversity
+        fused = next(w for w in (variant.diversity, cfg.fusion_diversity, chosen, cfg.diversity) if w is not None)
         return Policy(
             items_per_row,
             rate,
@@ -63,6 +71,7 @@ class Policy:
             cfg.diversity_slots,
             cfg.rerank_pool,
             cfg.exploration_first_slot,
+            fused,
         )
 
 
@@ -78,6 +87,13 @@ class Kept:
     prior: np.ndarray | None = None  # item-to-item score of ``items`` (FOR_YOU), for the slot's reason
     lead: np.ndarray | None = None  # the part of the prior that led it
     known: bool = False  # every candidate has a model position (:func:`known`)
+    confidence: np.ndarray | None = None  # the learned fusion's confidence in ``items`` (FOR_YOU)
+
+    def relevance(self) -> np.ndarray:
+        """What the genre re-rank weighs against entropy at the row's best ``pool``: the fusion's confidence where
+        the row has one (a sure item keeps its place, an item the fusion is indifferent about yields to a new
+        genre), else the scores."""
+        return (self.scores if self.confidence is None else self.confidence)[self.top]
 
 
 EXPLORE_REASON = "exploring something new"
@@ -190,8 +206,9 @@ def filtered(
     top = np.argsort(-scores, kind="stable")[:pool]
     prior = c.prior[idx] if c.prior is not None and len(c.prior) == len(c.items) else None
     lead = c.lead[idx] if c.lead is not None and len(c.lead) == len(c.items) else None
+    sure = c.confidence[idx] if c.confidence is not None and len(c.confidence) == len(c.items) else None
     items = [c.items[k] for k in idx.tolist()]
-    return Kept(c, items, scores, None if c.pos is None else c.pos[idx], top, prior, lead, by_position)
+    return Kept(c, items, scores, None if c.pos is None else c.pos[idx], top, prior, lead, by_position, sure)
 
 
 def genres_of(
@@ -239,7 +256,7 @@ def assemble(
             rescore(c)
 
     def rerun(c: Cands) -> bool:
-        return policy.diversity > 0 and c.plan.kind.value in policy.diversity_rows
+        return policy.weight_of(c) > 0 and c.plan.kind.value in policy.diversity_rows
 
     i = 0
     while i < len(cands) and len(rows) < n_rows:
@@ -258,7 +275,12 @@ def assemble(
                 else [[r.items[t] for t in r.top.tolist()] for r in run]
             )
             picks = diversity.rerank_rows(
-                [r.scores[r.top] for r in run], genres, per_row, policy.diversity, keys, slots=policy.diversity_slots
+                [r.relevance() for r in run],
+                genres,
+                per_row,
+                [policy.weight_of(r.cand) for r in run],
+                keys,
+                slots=[per_row if r.confidence is not None else policy.diversity_slots for r in run],
             )
             orders = [[int(r.top[p]) for p in pk] for r, pk in zip(run, picks, strict=True)]
             taken = {r.items[k] for r, order in zip(run, orders, strict=True) for k in order}

@@ -50,6 +50,7 @@ class Cands:
     pos: np.ndarray | None = None  # model positions of ``items`` (-1: not in the model), when known
     prior: np.ndarray | None = None  # item-to-item score of ``items`` (0: not a neighbour), fused after scoring
     lead: np.ndarray | None = None  # which part of the prior led each item's score (``prior.Prior.lead``)
+    confidence: np.ndarray | None = None  # the learned fusion's confidence in ``items`` (``prior.Prior.confidence``)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -370,6 +371,8 @@ def personal_cands(
         if blended is not None:
             c.prior = np.where(c.pos >= 0, blended.score[np.maximum(c.pos, 0)], 0.0)
             c.lead = blended.lead(np.maximum(c.pos, 0))
+            if blended.confidence is not None:
+                c.confidence = np.where(c.pos >= 0, blended.confidence[np.maximum(c.pos, 0)], 0.0)
         elif len(i2i_pos):
             c.prior = lookup(i2i_pos, i2i_score, c.pos)
     return out

@@ -36,6 +36,7 @@ class Prior:
 
     score: np.ndarray
     shares: np.ndarray  # (parts, items): each part's weighted, scaled score
+    confidence: np.ndarray | None = None  # the learned fusion's softmax over its candidates (0 elsewhere)
 
     def lead(self, pos: np.ndarray) -> np.ndarray:
         """The part that contributed most to each of these items' score (int8; ties to the earlier part). Asked
@@ -109,25 +110,32 @@ def fuse(parts: list[np.ndarray], weights: list[float], engaged: list[int]) -> P
 
 
 def learned(
-    model: LoadedModel, user: UserFeatures | None, hidden: frozenset[str], trend: Trend, now_ms: int
+    model: LoadedModel,
+    user: UserFeatures | None,
+    hidden: frozenset[str],
+    trend: Trend,
+    now_ms: int,
 ) -> Prior | None:
     """FOR_YOU's prior re-ranked by the version's learned fusion (:func:`hybridrec.fusion.rank_one`): its
     candidates, in the fused order, score above every other item (2 … 3), the rest keep the prior's blend at the
-    weights the fusion was fit with. None without a fusion or before the trending refresh has read the recent
+    weights the fusion was fit with; their :func:`hybridrec.fusion.confidence` at the version's temperature is what
+    the genre re-rank weighs. None without a fusion or before the trending refresh has read the recent
     popularity at every half-life for this version (the caller then keeps the linear prior)."""
     f = model.fusion
     if f is None or trend.version != model.version or len(trend.recent_all) != len(fusion.HALF_LIVES_MS):
         return None
     engaged = engaged_positions(model, user, hidden) if user is not None else []
     previous = user.last_event_ms if user is not None and user.last_event_ms is not None else -1
-    order, shares = fusion.rank_one(
+    order, logits, shares = fusion.rank_one(
         f, model.neighbours, model.ease, engaged, trend.recent_all, trend.item_last_ms, now_ms, previous
     )
     by_part = np.stack([shares[0], shares[1], shares[2:].sum(axis=0)])  # CO_OCCURRENCE, EASE, RECENT
     score = by_part.sum(axis=0)
+    sure = np.zeros(len(score))
     if len(order):
         score[order] = 2.0 + (len(order) - np.arange(len(order))) / len(order)
-    return Prior(score, by_part)
+        sure[order] = fusion.confidence(logits, f.temperature)
+    return Prior(score, by_part, sure)
 
 
 def cold_order(model: LoadedModel, trend: Trend) -> np.ndarray | None:

@@ -235,6 +235,10 @@ def test_the_learned_fusion_published_by_batch_orders_the_served_for_you_row(
     assert result["batch"]["fusion"]["held_out_ndcg@10"] > result["batch"]["fusion"]["held_out_prior_ndcg@10"]
     version = next((workdir / "data" / "registry").rglob("manifest.json")).parent
     learned = fusion.Learned.load(version / "fusion.npz")
+    chose = result["batch"]["fusion"]["diversity"]
+    assert learned.diversity == chose["weight"] and learned.temperature == chose["temperature"]
+    reached = [t["weight"] for t in chose["by_weight"] if t["entropy"] >= t["popular_entropy"]]
+    assert learned.diversity == (min(reached) if reached else max(t["weight"] for t in chose["by_weight"]))
     nb, ease = (Neighbours.load(version / f) for f in ("item_neighbours.npz", "ease_neighbours.npz"))
     item_ids: list[str] = json.loads((version / "item_ids.json").read_text())
     user = json.loads((version / "user_ids.json").read_text())[0]
@@ -243,12 +247,18 @@ def test_the_learned_fusion_published_by_batch_orders_the_served_for_you_row(
     ids = [item_ids[p] for p in engaged]
     now_ms, last_ms = int(time.time() * 1000), int(time.time() * 1000) - 3_600_000
     none = np.zeros(len(item_ids), np.float32)  # a fresh feature store: no recent popularity yet
-    want, shares = fusion.rank_one(learned, nb, ease, engaged, [none] * 3, None, now_ms, last_ms)
+    want, _, shares = fusion.rank_one(learned, nb, ease, engaged, [none] * 3, None, now_ms, last_ms)
     prior = shares.sum(axis=0)
     prior[engaged] = -np.inf
     linear = fusion.top_n(prior[None, :], 10)[0]
     settings = env.serving_settings(
-        services, tmp_path, log_impressions=False, exploration_rate=0.0, diversity=0.0, i2i_weight=1.0
+        services,
+        tmp_path,
+        log_impressions=False,
+        exploration_rate=0.0,
+        diversity=0.0,
+        fusion_diversity=0.0,
+        i2i_weight=1.0,
     )
     settings = settings.model_copy(
         update={"paths": settings.paths.model_copy(update={"registry_dir": workdir / "data" / "registry"})}

@@ -166,11 +166,20 @@ def test_a_served_request_has_the_features_of_the_training_case_at_its_time(tmp_
     c = fusion.cases(
         times, items, [target], history_then, nb, nb, iter([[r[None, :] for r in recent]]), m.genres, m.spec
     )
+    pop = recent[0].astype(np.float64)  # the spec's half-life, engaged items left out: the case's popular row
+    pop[target.engaged] = -np.inf
+    assert c.popular[0].tolist() == np.lexsort((np.arange(40), -pop))[:20].tolist()
     m.save(tmp_path / "f.npz")
     again = fusion.Learned.load(tmp_path / "f.npz")
-    assert again.spec == m.spec and len(again.nets) == 2
+    assert again.spec == m.spec and len(again.nets) == 2 and again.diversity is None and again.temperature == 1.0
+    chosen_one = fusion.Learned(m.nets, m.spec, m.history, m.genres, 0.4, 0.5)
+    chosen_one.save(tmp_path / "g.npz")
+    assert (fusion.Learned.load(tmp_path / "g.npz").diversity, fusion.Learned.load(tmp_path / "g.npz").temperature) == (
+        0.4,
+        0.5,
+    )
     served = fusion.Learned(again.nets, again.spec, history_then, again.genres)
-    order, shares = fusion.rank_one(served, nb, nb, target.engaged, recent, None, target.time_ms, target.previous_ms)
+    order, _, shares = fusion.rank_one(served, nb, nb, target.engaged, recent, None, target.time_ms, target.previous_ms)
     want = np.argsort(-m.score(c.x[0]), kind="stable")
     chosen = fusion.features(
         [p[None, :] for p in fusion.case_parts(nb, nb, target.engaged, recent, m.spec, 40)[0]],
@@ -184,6 +193,7 @@ def test_a_served_request_has_the_features_of_the_training_case_at_its_time(tmp_
         m.spec.candidates,
     )
     assert chosen.x[0] == pytest.approx(c.x[0])  # the batch's case is the request's features at that time
+    assert c.items[0].tolist() == chosen.items[0].tolist()
     assert order.tolist() == chosen.items[0][want].tolist()
     assert not set(order.tolist()) & set(target.engaged)
     assert shares.shape == (len(fusion.PARTS), 40) and shares[:, target.engaged].sum() == 0.0
@@ -198,3 +208,51 @@ def test_merged_net_scores_as_the_mean_of_the_scorers() -> None:
         np.zeros(2, np.float32), np.ones(2, np.float32), ((np.ones((1, 2), np.float32), np.zeros(1, np.float32)),)
     )
     assert fusion.merged([linear]) is None
+
+
+def test_confidence_is_the_softmax_of_the_scores_sharper_at_a_lower_temperature() -> None:
+    scores = np.array([2.0, 1.0, 0.5, -1.0])
+    p = fusion.confidence(scores, 1.0)
+    assert np.isclose(p.sum(), 1.0) and (np.diff(p) < 0).all()
+    assert np.allclose(p, np.exp(scores) / np.exp(scores).sum())
+    sharp = fusion.confidence(scores, 0.5)
+    assert sharp[0] > p[0] and sharp[-1] < p[-1]
+    assert np.allclose(fusion.confidence(scores + 100.0, 1.0), p), "shift-invariant, no overflow"
+    assert len(fusion.confidence(np.zeros(0), 1.0)) == 0
+
+
+def test_diversity_choice_is_the_least_weight_whose_rows_reach_the_popular_rows_entropy() -> None:
+    """Thirty items of one genre lead every case's fused order, ten of two others trail: at weight 0 the row is one
+    genre; the choice is the least weight whose re-ranked rows reach the popular rows' entropy, and 0 when the
+    popular rows are one genre too. The table reports each weight's NDCG@10 and entropy."""
+    from hybridrec import diversity
+
+    genres = np.zeros((40, 3), np.float32)
+    genres[:30, 0], genres[30:35, 1], genres[35:, 2] = 1.0, 1.0, 1.0
+    n = 50
+    items = np.tile(np.arange(40), (n, 1))
+    scores = np.tile(-np.arange(40, dtype=np.float64) * 0.05, (n, 1))
+    mixed = np.tile(np.r_[np.arange(10), np.arange(30, 40)], (n, 1))
+    cases = fusion.Cases(np.zeros((n, 40, 1)), np.zeros(n, np.int64), list(range(n)), items, mixed)
+    weights = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    weight, table = fusion.diversity_choice(scores, cases, genres, weights, 0.5, pool=40, row=20)
+    want = float(diversity.entropy_bits(mixed[:1], genres)[0])
+    assert [t["weight"] for t in table] == list(weights) and table[0]["entropy"] == pytest.approx(0.0)
+    k = weights.index(weight)
+    assert weight > 0 and table[k]["entropy"] >= want > table[k - 1]["entropy"]
+    assert table[0]["ndcg@10"] == pytest.approx(1.0), "item 0, the target, leads the plain row"
+    narrow = fusion.Cases(cases.x, cases.target, cases.users, items, np.tile(np.arange(20), (n, 1)))
+    assert fusion.diversity_choice(scores, narrow, genres, weights, 0.5, pool=40, row=20)[0] == 0.0
+
+
+def test_entropy_bits_of_rows_is_the_metric_s_genre_entropy() -> None:
+    from hybridrec import diversity
+    from hybridrec.metrics import genre_entropy
+
+    rng = np.random.default_rng(2)
+    genres = (rng.random((30, 5)) < 0.4).astype(np.float32)
+    rows = rng.integers(0, 30, size=(6, 8))
+    rows[0, 5:] = -1
+    by_id = {str(k): genres[k] for k in range(30)}
+    want = [genre_entropy([str(k) for k in r if k >= 0], by_id, 8) for r in rows]
+    assert diversity.entropy_bits(rows, genres) == pytest.approx(want)

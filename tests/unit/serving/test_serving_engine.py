@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from hybridrec import fresh_features
+from hybridrec.metrics import genre_entropy
 from hybridrec.model_artifacts import unit_rows
 from hybridrec.registry import ModelRegistry
 from serving.catalog import Catalog
@@ -314,7 +315,7 @@ def test_checksums_are_verified_on_load(tmp_path: Path) -> None:
 
 
 def test_diversity_spreads_genres_of_personal_rows_only(loaded: tuple[kit.World, LoadedModel]) -> None:
-    from serving.logic.diversity import entropy
+    from hybridrec.diversity import entropy
 
     w, model = loaded
 
@@ -684,21 +685,33 @@ def test_a_version_s_learned_fusion_orders_for_you_and_popular_at_the_request_s_
     }
     user = replace(kit.heavy_user(w, now_ms=NOW), recent_items=("i5", "i6"), engaged_items=("i5", "i6"))
     feats = MemoryFeatures(users={"u1": user}, items=w.item_features(), trending=trending)
-    cfg = RELAXED.model_copy(update={"exploration_rate": 0.0, "diversity": 0.0, "i2i_weight": 1.0})
+    cfg = RELAXED.model_copy(
+        update={"exploration_rate": 0.0, "diversity": 0.0, "fusion_diversity": 0.0, "i2i_weight": 1.0}
+    )
     engine, _, _ = _engine(w, fused, feats, cfg=cfg)
     assert asyncio.run(engine.refresh_trending())
     trend = engine.trend
     assert len(trend.recent_all) == 3 and trend.item_last_ms is not None
     assert trend.recent_all[1][fused.item_pos["i4"]] == pytest.approx(np.log1p(4.0 * 2 ** (-4000 / month)), rel=1e-4)
     assert trend.item_last_ms[fused.item_pos["i4"]] == NOW - 4000 and trend.item_last_ms[fused.item_pos["i5"]] == 0
-    want, _ = fusion.rank_one(learned, nb, None, [5, 6], trend.recent_all, trend.item_last_ms, NOW, user.last_event_ms)
+    want, _, _ = fusion.rank_one(
+        learned, nb, None, [5, 6], trend.recent_all, trend.item_last_ms, NOW, user.last_event_ms
+    )
     seen_now = seen_set(user)
     keep = [p for p in want.tolist() if not np.isin(fused.item_hash[p], seen_now)]
     page = asyncio.run(engine.homepage(_q(items_per_row=10)))
     row = next(r for r in page.rows if r.kind is RowKind.FOR_YOU)
     assert [s.item_id for s in row.items] == [fused.item_ids[p] for p in keep[:10]]
-    cold, _ = fusion.rank_one(learned, nb, None, [], trend.recent_all, trend.item_last_ms, trend.stream_ms, -1)
+    cold, _, _ = fusion.rank_one(learned, nb, None, [], trend.recent_all, trend.item_last_ms, trend.stream_ms, -1)
     assert trend.cold_order is not None and trend.cold_order[: len(cold)].tolist() == cold.tolist()
+    # The genre re-rank weighs the fusion's confidence: the row takes the fused pool's genres further apart.
+    diverse, _, _ = _engine(w, fused, feats, cfg=cfg.model_copy(update={"fusion_diversity": 0.9}))
+    assert asyncio.run(diverse.refresh_trending())
+    spread = next(r for r in asyncio.run(diverse.homepage(_q(items_per_row=10))).rows if r.kind is RowKind.FOR_YOU)
+    got = [s.item_id for s in spread.items]
+    assert got != [s.item_id for s in row.items] and set(got) <= {fused.item_ids[p] for p in keep}
+    by_id = dict(zip(fused.item_ids, fused.item_genres, strict=True))
+    assert genre_entropy(got, by_id, 10) > genre_entropy([s.item_id for s in row.items], by_id, 10)
     linear, _, _ = _engine(w, fused, feats, cfg=cfg.model_copy(update={"fusion": False}))
     assert asyncio.run(linear.refresh_trending()) and linear.trend.cold_order is None
     other = next(r for r in asyncio.run(linear.homepage(_q(items_per_row=10))).rows if r.kind is RowKind.FOR_YOU)

@@ -7,11 +7,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from hybridrec import seen
+from hybridrec import diversity, seen
 from hybridrec.contract import GENRES
 from serving.config import Variant
 from serving.domain import RowKind
-from serving.logic import ab, diversity, exploration, filters
+from serving.logic import ab, exploration, filters
 from serving.logic.candidates import Cands, blend_query, genre_cands, list_cands, top_genres
 from serving.logic.rows import RowPlan, plan_rows
 from serving.trending import Trend, popular_order
@@ -370,6 +370,52 @@ def test_slots_after_the_greedy_ones_follow_the_score_even_at_full_weight() -> N
     picks = diversity.rerank_rows([scores], [genres], 6, 1.0, slots=1)[0]
     assert picks[0] == 0, "one greedy slot at weight 1: every item adds the same entropy, the lowest index wins"
     assert picks[1:] == [2, 4, 3, 5, 1]
+
+
+def test_weight_and_greedy_slots_per_row_re_rank_each_row_as_if_alone() -> None:
+    """Per-row ``weight`` and ``slots`` (the fused FOR_YOU beside a BECAUSE row): without shared ids each row
+    gets exactly the re-rank it would get alone at its own weight and slots."""
+    rng = np.random.default_rng(11)
+    genres = list(np.eye(6)[rng.integers(0, 6, size=(3, 40))])
+    scores = [rng.normal(size=40) for _ in range(3)]
+    weights, slots = [0.7, 0.3, 0.0], [20, 6, 20]
+    joint = diversity.rerank_rows(scores, genres, 20, weights, slots=slots)
+    alone = [diversity.rerank_rows([scores[r]], [genres[r]], 20, weights[r], slots=slots[r])[0] for r in range(3)]
+    assert joint == alone
+    assert joint[2] == np.argsort(-scores[2], kind="stable")[:20].tolist(), "weight 0: score order"
+    assert joint[0] != diversity.rerank_rows([scores[0]], [genres[0]], 20, 0.3, slots=6)[0]
+
+
+def test_the_fused_row_re_ranks_by_the_fusion_s_confidence_over_every_slot() -> None:
+    """A FOR_YOU row the learned fusion ordered trades its confidence, not its rank score, against genre entropy,
+    at ``fusion_diversity`` over the whole row: an item the fusion is sure of keeps slot 1 against a new genre,
+    items it is indifferent about yield to new genres. Other rows keep ``diversity`` and ``diversity_slots``."""
+    from serving.logic.assembly import Policy, assemble
+
+    n = 8
+    ids = [f"m{k}" for k in range(n)]
+    genres = np.zeros((n, len(GENRES)), np.float32)
+    genres[:6, 0] = 1.0  # six items of one genre, then two of two others
+    genres[6, 1] = genres[7, 2] = 1.0
+    model = SimpleNamespace(
+        item_ids=ids, item_pos={i: k for k, i in enumerate(ids)}, item_hash=seen.hashes(ids), item_genres=genres
+    )
+    plan = RowPlan(RowKind.FOR_YOU, "r0", "For you", "")
+
+    def page(confidence: np.ndarray | None) -> list[str]:
+        rank = 1.0 / (61.0 + np.arange(n))  # what rank_fusion gives the fused order
+        c = Cands(plan, list(ids), rank.tolist(), rank.copy(), np.arange(n, dtype=np.int64), confidence=confidence)
+        policy = Policy(4, 0.0, 0.0, (RowKind.FOR_YOU.value,), 1, 2, 1, fusion_diversity=0.5)
+        rows = assemble([c], seen.EMPTY, 1, policy, model, {}, random.Random(0))  # type: ignore[arg-type]
+        return [s.item_id for s in rows[0].items]
+
+    assert page(None) == ids[:4], "no fusion: diversity 0 leaves the row in score order"
+    sure = np.array([0.9, 0.02, 0.02, 0.02, 0.01, 0.01, 0.01, 0.01])
+    got = page(sure)
+    assert got[0] == "m0", "the item the fusion is sure of keeps its place"
+    assert {"m6", "m7"} <= set(got), "where it is indifferent, the new genres come in"
+    flat = page(np.full(n, 1.0 / n))
+    assert {"m6", "m7"} <= set(flat[:3])
 
 
 def test_a_row_whose_items_earlier_rows_took_comes_up_short_in_greedy_and_score_order_slots() -> None:

@@ -25,6 +25,14 @@ def entropy(mass: np.ndarray) -> np.ndarray:
     return terms.sum(-1)
 
 
+def entropy_bits(rows: np.ndarray, genres: np.ndarray) -> np.ndarray:
+    """Genre entropy (bits) of each row of item positions (rows × k, −1: an empty slot) over ``genres`` (items ×
+    genres): ``hybridrec.metrics.genre_entropy`` of many rows at once."""
+    rows = np.asarray(rows, np.int64)
+    mass = np.where(rows[..., None] >= 0, genres[np.maximum(rows, 0)], 0.0).sum(1)
+    return entropy(mass) / math.log(2)
+
+
 def rerank(scores: np.ndarray, genres: np.ndarray, k: int, weight: float) -> list[int]:
     """Indices of ``k`` picks, in order. ``weight`` 0 is plain score order; 1 maximises genre entropy.
 
@@ -38,9 +46,9 @@ def rerank_rows(
     scores: Sequence[np.ndarray],
     genres: Sequence[np.ndarray],
     k: int,
-    weight: float,
+    weight: float | Sequence[float],
     keys: Sequence[Sequence[object]] | None = None,
-    slots: int | None = None,
+    slots: int | Sequence[int] | None = None,
 ) -> list[list[int]]:
     """:func:`rerank` of several rows at once. With ``keys`` (one id per candidate), an id is picked by at
     most one row: slot by slot the rows pick in row order, an item taken is gone for the other rows, and a
@@ -48,7 +56,9 @@ def rerank_rows(
     an earlier row wins an item two rows want at the same slot).
 
     ``slots``: only the first ``slots`` positions of each row are chosen greedily for genre entropy (what
-    the first screen shows); the rest follow in score order, with the same cross-row rule."""
+    the first screen shows); the rest follow in score order, with the same cross-row rule. ``weight`` and ``slots``
+    may also be given per row (a row whose scores mean something else — the fusion's confidence — trades them
+    against entropy at its own rate)."""
     n_rows = len(scores)
     sizes = [len(s) for s in scores]
     n = max(sizes, default=0)
@@ -68,8 +78,10 @@ def rerank_rows(
         valid[r, :m] = True
         g[r, :m] = gen
     key_ids, n_keys = _key_ids(keys, n_rows, n)
-    greedy = k if slots is None else max(0, min(k, slots))
-    picks, counts = _rerank(norm, valid, g, k, float(weight), greedy if weight > 0 else 0, key_ids, n_keys)
+    weights = np.broadcast_to(np.asarray(weight, np.float64), (n_rows,)).copy()
+    per_row = np.broadcast_to(np.asarray(k if slots is None else slots, np.int64), (n_rows,))
+    greedy = np.where(weights > 0, np.clip(per_row, 0, k), 0).astype(np.int64)
+    picks, counts = _rerank(norm, valid, g, k, weights, greedy, key_ids, n_keys)
     return [picks[r, : counts[r]].tolist() for r in range(n_rows)]
 
 
@@ -126,8 +138,8 @@ def _xlogx_step(m: float, x: float) -> float:  # pragma: no cover - compiled; te
         numba.boolean[:, :],
         numba.float64[:, :, :],
         numba.int64,
-        numba.float64,
-        numba.int64,
+        numba.float64[:],
+        numba.int64[:],
         numba.int64[:, :],
         numba.int64,
     ),
@@ -139,30 +151,31 @@ def _rerank(
     valid: np.ndarray,
     g: np.ndarray,
     k: int,
-    weight: float,
-    greedy: int,
+    weight: np.ndarray,
+    greedy: np.ndarray,
     key_ids: np.ndarray,
     n_keys: int,
 ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled; its behaviour is tested through rerank_rows
     """Picks (rows × k, -1 past each row's count) and counts. Slot by slot, each row in order takes the
     candidate of best value it has not tried that no earlier row took (an item another row has is tried once,
-    then skipped). The first ``greedy`` slots value a candidate as (1 − w)·score + w / log(G) · H(row + item)
-    (H of the row itself is the same for every candidate, so it drops out); the rest take score order."""
+    then skipped). A row's first ``greedy[r]`` slots value a candidate as (1 − w)·score + w / log(G) · H(row + item)
+    (w = ``weight[r]``; H of the row itself is the same for every candidate, so it drops out); the rest take score
+    order, once every row's greedy slots are placed."""
     n_rows, n, width = g.shape
     tried = ~valid
     picks = np.full((n_rows, max(k, 1)), -1, dtype=np.int64)
     counts = np.zeros(n_rows, dtype=np.int64)
     want = np.minimum(valid.sum(axis=1), k)
     taken = np.zeros(max(n_keys, 1), dtype=np.bool_)
-    gain = weight / math.log(max(width, 2))
+    gain = weight / math.log(max(width, 2))  # per row
     mass = np.zeros((n_rows, width))
     total = np.zeros(n_rows)
     flogf = np.zeros(n_rows)  # Σ_j m_j·log m_j of the row's mass
     value = np.empty(n)
-    for _ in range(greedy):
+    for _ in range(greedy.max() if n_rows else 0):
         live = 0
         for r in range(n_rows):
-            if counts[r] >= want[r]:
+            if counts[r] >= want[r] or counts[r] >= greedy[r]:
                 continue
             for b in range(n):
                 if tried[r, b]:
@@ -176,7 +189,7 @@ def _rerank(
                         added += x
                 t = total[r] + added
                 h = math.log(t) - (flogf[r] + delta) / t if t > 0.0 else 0.0
-                value[b] = (1.0 - weight) * norm[r, b] + gain * h
+                value[b] = (1.0 - weight[r]) * norm[r, b] + gain[r] * h
             while True:
                 b = np.argmax(value)
                 if value[b] == -np.inf:
