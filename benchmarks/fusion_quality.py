@@ -24,6 +24,12 @@ a fifth of those targets' users; then the test targets re-ranked and compared wi
     .venv/bin/python -u benchmarks/fusion_quality.py --dataset ml-100k --fraction 0.8 [--exploration] \
         [--no-fusion] [--train-cuts 0.9 0.8] [--json out.json]
 
+``--frontier`` (session 13): the fused order (the mean of ``--fusion-seeds``' scores, as the served merged net scores)
+re-ranked for genre entropy over its best 60 with each order score — the rank score serving gave FOR_YOU
+(``rank``: 1/(61 + rank)), the fused score, its softmax (``softmax T t``: at temperature t) — at each weight and
+number of greedy slots (``--frontier-orders / --frontier-weights / --frontier-slots``): NDCG@10 and genre
+entropy@20 beside the popularity row's (the 7-day recent popularity's best 20 unengaged items).
+
 Figures and what they showed: docs/benchmarks.md, *session 11*.
 """
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -129,12 +129,10 @@ class ServingConfig(_Section):
         "fusion (fusion.npz, fit nightly on the window's next-item cases) when it carries one; false = the linear "
         "prior alone (docs/benchmarks.md, session 12)",
     )
-    fusion_diversity: float | None = Field(
-        None,
-        ge=0.0,
-        le=1.0,
+    fusion_diversity: Literal["version"] | Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        "version",
         description="FOR_YOU with a learned fusion: weight of the genre-entropy gain against the fusion's confidence, "
-        "over every slot of the row. None: the weight the version's batch chose (the least that keeps the row's "
+        "over every slot of the row. 'version': the weight the version's batch chose (the least that keeps the row's "
         "genre entropy at the popular row's on held-out cases; docs/benchmarks.md, session 13), else ``diversity``; "
         "the other re-ranked rows keep ``diversity`` and ``diversity_slots``",
     )

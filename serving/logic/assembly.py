@@ -62,7 +62,8 @@ class Policy:
         re-ranked row); ``chosen``: the fused row's weight the version's batch chose."""
         rate = cfg.exploration_rate if variant.exploration_rate is None else variant.exploration_rate
         weight = cfg.diversity if variant.diversity is None else variant.diversity
-        fused = next(w for w in (variant.diversity, cfg.fusion_diversity, chosen, cfg.diversity) if w is not None)
+        own = None if cfg.fusion_diversity == "version" else cfg.fusion_diversity
+        fused = next(w for w in (variant.diversity, own, chosen, cfg.diversity) if w is not None)
         return Policy(
             items_per_row,
             rate,

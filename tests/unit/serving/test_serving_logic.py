@@ -418,6 +418,20 @@ def test_the_fused_row_re_ranks_by_the_fusion_s_confidence_over_every_slot() -> 
     assert {"m6", "m7"} <= set(flat[:3])
 
 
+def test_the_fused_row_s_weight_is_the_arm_s_then_the_configured_then_the_version_s_then_diversity() -> None:
+    from serving.config import ServingConfig
+    from serving.logic.assembly import Policy
+
+    cfg, control = ServingConfig(), Variant(name="control")
+    assert cfg.fusion_diversity == "version"
+    assert Policy.of(cfg, control, 20, 0.4).fusion_diversity == 0.4
+    assert Policy.of(cfg, control, 20, None).fusion_diversity == cfg.diversity, "a version that chose none"
+    fixed = cfg.model_copy(update={"fusion_diversity": 0.2})
+    assert Policy.of(fixed, control, 20, 0.4).fusion_diversity == 0.2
+    arm = Variant(name="b", diversity=0.0)
+    assert Policy.of(fixed, arm, 20, 0.4).fusion_diversity == 0.0 == Policy.of(fixed, arm, 20, 0.4).diversity
+
+
 def test_a_row_whose_items_earlier_rows_took_comes_up_short_in_greedy_and_score_order_slots() -> None:
     """The cross-row rule is the same in the greedy slots and the score-order ones: slot by slot in row order, an
     earlier row wins the item both want, the later row takes its next best, and a row left with nothing stops."""
