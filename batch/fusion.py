@@ -81,7 +81,7 @@ def training_cases(
         np.concatenate([c.x for c in got]),
         np.concatenate([c.target for c in got]),
         [u for c in got for u in c.users],
-        np.concatenate([c.items for c in got]),
+        *(np.concatenate([getattr(c, f) for c in got]) for f in ("items", "cold_x", "cold_items", "cold_engaged")),
         np.concatenate([c.popular for c in got]),
     )
 
@@ -123,9 +123,10 @@ def fit(
         log.warning("fusion not published: held-out NDCG@10 %.4f <= the prior's %.4f", learned, prior_ndcg)
         return None, {**stats, "published": False, "reason": "does not beat the prior on held-out users"}
     held = fits[0].held  # out of sample for the first scorer: its confidence there is what serving will see
-    sub = fusion.Cases(c.x[held], c.target[held], [c.users[k] for k in held], c.items[held], c.popular[held])
+    sub = fusion.subset(c, held)
+    scorer = fits[0].fusion
     weight, table = fusion.diversity_choice(
-        fits[0].fusion.score(sub.x), sub, genres, cfg.diversity_weights, cfg.temperature
+        scorer.score(sub.x), scorer.score(sub.cold_x), sub, genres, cfg.diversity_weights, cfg.temperature
     )
     stats["diversity"] = {
         "weight": weight,

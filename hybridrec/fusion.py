@@ -477,14 +477,19 @@ def rank_one(
 
 @dataclass(frozen=True)
 class Cases:
-    """Training cases: features (cases × candidates × features), the engaged candidate (−1: not one), the user;
-    the candidates (positions) and the case's popular row (the recent popularity's best ``row`` unengaged items
-    at the spec's half-life), which :func:`diversity_choice` compares genre entropy with."""
+    """Training cases: features (cases × candidates × features), the engaged candidate (−1: not one), the user,
+    the candidates (positions); and what the case's user would see as "Popular right now" at its time, which
+    :func:`diversity_choice` compares genre entropy with: the candidates and features of an empty history there
+    (serving's cold order, :func:`hybridrec.fusion.rank_one` without engagements), which of those the user had
+    engaged with (the row filters them), and the recent popularity's best unengaged items that follow."""
 
     x: np.ndarray
     target: np.ndarray
     users: list[int]
     items: np.ndarray
+    cold_x: np.ndarray
+    cold_items: np.ndarray
+    cold_engaged: np.ndarray  # (cases, candidates) bool
     popular: np.ndarray
 
 
@@ -509,14 +514,14 @@ def cases(
     first = np.full(n_items, -1, np.int64)
     last = np.full(n_items, -1, np.int64)
     k = 0
-    xs, where, cands, popular = [], [], [], []
+    xs, where, cands, popular, cold_xs, cold_items, cold_engaged = [], [], [], [], [], [], []
     half_life = HALF_LIVES_MS.index(spec.half_life_ms)
     for lo in range(0, len(targets), chunk):
         batch = targets[lo : lo + chunk]
         pops = next(recent)
         ranked = np.array(pops[half_life], np.float64)
         firsts, lasts = np.empty((len(batch), n_items), np.int64), np.empty((len(batch), n_items), np.int64)
-        raws, newests = [], []
+        raws, newests, colds = [], [], []
         for r, t in enumerate(batch):
             end = int(np.searchsorted(times, t.time_ms, side="left"))
             if end > k:
@@ -527,6 +532,7 @@ def cases(
             firsts[r], lasts[r] = first, last
             raw, newest = case_parts(nb, ease, t.engaged, [p[r] for p in pops], spec, n_items)
             ranked[r, np.asarray(t.engaged, np.int64)] = -np.inf
+            colds.append(case_parts(nb, ease, [], [p[r] for p in pops], spec, n_items)[0])
             raws.append(raw)
             newests.append(newest)
         now = np.array([t.time_ms for t in batch], np.int64)
@@ -543,8 +549,23 @@ def cases(
             np.stack([taste_of(genres, t.engaged, spec) for t in batch]),
             spec.candidates,
         )
+        none = np.zeros(len(batch))
+        cold = features(
+            [np.stack([raw[j] for raw in colds]) for j in range(len(PARTS))],
+            spec.weights(),
+            np.zeros((len(batch), n_items), np.float32),
+            np.log1p(history.count).astype(np.float32),
+            functools.partial(item_ages, now, firsts, lasts),
+            user_row(none, now, none.astype(np.int64) - 1),
+            genres,
+            np.zeros((len(batch), genres.shape[1]), np.float32),
+            spec.candidates,
+        )
         xs.append(c.x)
         cands.append(c.items)
+        cold_xs.append(cold.x)
+        cold_items.append(cold.items)
+        cold_engaged.append(np.stack([np.isin(i, t.engaged) for i, t in zip(cold.items, batch, strict=True)]))
         popular.append(top_n(ranked, row))
         hit = c.items == np.array([t.item for t in batch])[:, None]
         where.append(np.where(hit.any(1), hit.argmax(1), -1))
@@ -553,12 +574,42 @@ def cases(
         np.concatenate(where),
         [int(t.user) for t in targets],
         np.concatenate(cands),
+        np.concatenate(cold_xs),
+        np.concatenate(cold_items),
+        np.concatenate(cold_engaged),
         np.concatenate(popular),
     )
 
 
+def subset(c: Cases, idx: np.ndarray) -> Cases:
+    """The cases at ``idx``."""
+    return Cases(
+        c.x[idx],
+        c.target[idx],
+        [c.users[k] for k in idx.tolist()],
+        c.items[idx],
+        c.cold_x[idx],
+        c.cold_items[idx],
+        c.cold_engaged[idx],
+        c.popular[idx],
+    )
+
+
+def popular_rows(cold_scores: np.ndarray, c: Cases, row: int = 20) -> np.ndarray:
+    """(cases, row) item positions (−1: short) of each case's "Popular right now" as serving builds it: the cold
+    candidates in the fused order without what the user engaged with, then the recent popularity's order."""
+    order = np.argsort(-cold_scores, axis=1, kind="stable")
+    out = np.full((len(order), row), -1, np.int64)
+    for r in range(len(order)):
+        head = c.cold_items[r, order[r]][~c.cold_engaged[r, order[r]]]
+        got = np.concatenate([head, c.popular[r][~np.isin(c.popular[r], head)]])[:row]
+        out[r, : len(got)] = got
+    return out
+
+
 def diversity_choice(
     scores: np.ndarray,
+    cold_scores: np.ndarray,
     cases: Cases,
     genres: np.ndarray,
     weights: Sequence[float],
@@ -569,14 +620,15 @@ def diversity_choice(
     """The least of ``weights`` at which FOR_YOU's rows — each case's best ``pool`` candidates by ``scores``
     re-ranked over every slot by :func:`hybridrec.diversity.rerank_rows`, weighing each candidate's
     :func:`confidence` at ``temperature`` against the genre entropy it adds, as serving does — reach the mean
-    genre entropy of the cases' popular rows (ADR-001's guardrail: a personal row no narrower than the popular
-    one); the largest when none does. And what each weight gave (NDCG@10, entropy@``row``)."""
+    genre entropy of the cases' popular rows (:func:`popular_rows` by ``cold_scores``: ADR-001's guardrail, a
+    personal row no narrower than the popular one); the largest when none does. And what each weight gave (NDCG@10,
+    entropy@``row``)."""
     order = np.argsort(-scores, axis=1, kind="stable")[:, :pool]
     top = np.take_along_axis(cases.items, order, axis=1)
     sure = np.exp((scores - scores.max(1, keepdims=True)) / temperature)
     sure = np.take_along_axis(sure / sure.sum(1, keepdims=True), order, axis=1)
     g = [genres[t] for t in top]
-    want = float(diversity.entropy_bits(cases.popular, genres).mean())
+    want = float(diversity.entropy_bits(popular_rows(cold_scores, cases, row), genres).mean())
     table = []
     for w in weights:
         picks = diversity.rerank_rows(list(sure), g, row, w, slots=row)

@@ -166,9 +166,14 @@ def test_a_served_request_has_the_features_of_the_training_case_at_its_time(tmp_
     c = fusion.cases(
         times, items, [target], history_then, nb, nb, iter([[r[None, :] for r in recent]]), m.genres, m.spec
     )
-    pop = recent[0].astype(np.float64)  # the spec's half-life, engaged items left out: the case's popular row
+    pop = recent[0].astype(np.float64)  # the spec's half-life, engaged items left out: the popular row's tail
     pop[target.engaged] = -np.inf
     assert c.popular[0].tolist() == np.lexsort((np.arange(40), -pop))[:20].tolist()
+    cold, _, _ = fusion.rank_one(  # serving's "Popular right now" head: an empty history at the case's time
+        fusion.Learned(m.nets, m.spec, history_then, m.genres), nb, nb, [], recent, None, target.time_ms, -1
+    )
+    assert cold.tolist() == c.cold_items[0][np.argsort(-m.score(c.cold_x[0]), kind="stable")].tolist()
+    assert c.cold_engaged[0].tolist() == np.isin(c.cold_items[0], target.engaged).tolist()
     m.save(tmp_path / "f.npz")
     again = fusion.Learned.load(tmp_path / "f.npz")
     assert again.spec == m.spec and len(again.nets) == 2 and again.diversity is None and again.temperature == 1.0
@@ -233,16 +238,41 @@ def test_diversity_choice_is_the_least_weight_whose_rows_reach_the_popular_rows_
     items = np.tile(np.arange(40), (n, 1))
     scores = np.tile(-np.arange(40, dtype=np.float64) * 0.05, (n, 1))
     mixed = np.tile(np.r_[np.arange(10), np.arange(30, 40)], (n, 1))
-    cases = fusion.Cases(np.zeros((n, 40, 1)), np.zeros(n, np.int64), list(range(n)), items, mixed)
+
+    def with_cold(cold: np.ndarray) -> fusion.Cases:
+        none = np.zeros(cold.shape, bool)
+        x = np.zeros((n, 40, 1))
+        return fusion.Cases(x, np.zeros(n, np.int64), list(range(n)), items, x[:, :20], cold, none, cold[:, :0])
+
+    cases = with_cold(mixed)
+    cold_scores = np.tile(-np.arange(20.0), (n, 1))
     weights = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-    weight, table = fusion.diversity_choice(scores, cases, genres, weights, 0.5, pool=40, row=20)
+    weight, table = fusion.diversity_choice(scores, cold_scores, cases, genres, weights, 0.5, pool=40, row=20)
     want = float(diversity.entropy_bits(mixed[:1], genres)[0])
     assert [t["weight"] for t in table] == list(weights) and table[0]["entropy"] == pytest.approx(0.0)
     k = weights.index(weight)
     assert weight > 0 and table[k]["entropy"] >= want > table[k - 1]["entropy"]
     assert table[0]["ndcg@10"] == pytest.approx(1.0), "item 0, the target, leads the plain row"
-    narrow = fusion.Cases(cases.x, cases.target, cases.users, items, np.tile(np.arange(20), (n, 1)))
-    assert fusion.diversity_choice(scores, narrow, genres, weights, 0.5, pool=40, row=20)[0] == 0.0
+    narrow = with_cold(np.tile(np.arange(20), (n, 1)))
+    assert fusion.diversity_choice(scores, cold_scores, narrow, genres, weights, 0.5, pool=40, row=20)[0] == 0.0
+
+
+def test_the_popular_row_is_the_cold_order_without_what_the_user_engaged_with_then_recent_popularity() -> None:
+    cold_items = np.array([[5, 6, 7, 8]])
+    engaged = np.array([[False, True, False, False]])
+    c = fusion.Cases(
+        np.zeros((1, 4, 1)),
+        np.zeros(1, np.int64),
+        [0],
+        cold_items,
+        np.zeros((1, 4, 1)),
+        cold_items,
+        engaged,
+        np.array([[8, 1, 2]]),
+    )
+    cold_scores = np.array([[0.1, 0.9, 0.5, 0.7]])  # fused order 6, 8, 7, 5; 6 engaged
+    assert fusion.popular_rows(cold_scores, c, row=5).tolist() == [[8, 7, 5, 1, 2]]
+    assert fusion.popular_rows(cold_scores, c, row=7).tolist() == [[8, 7, 5, 1, 2, -1, -1]]
 
 
 def test_entropy_bits_of_rows_is_the_metric_s_genre_entropy() -> None:
