@@ -425,15 +425,15 @@ class Learned:
 
 
 def confidence(scores: np.ndarray, temperature: float) -> np.ndarray:
-    """The softmax of one request's learned scores at ``temperature``: each candidate's share of the chance that
-    it is the next engagement (the scorers were fit listwise, so their logits are on this scale). A re-rank that
-    trades relevance against something else weighs this, not the rank: where the fusion is sure, it keeps the
-    item; where it is indifferent, the other goal decides."""
-    if not len(scores):
-        return np.zeros(0)
+    """The softmax of a request's learned scores (along the last axis) at ``temperature``: each candidate's share
+    of the chance that it is the next engagement (the scorers were fit listwise, so their logits are on this
+    scale). A re-rank that trades relevance against something else weighs this, not the rank: where the fusion is
+    sure, it keeps the item; where it is indifferent, the other goal decides."""
     z = np.asarray(scores, np.float64) / temperature
-    e = np.exp(z - z.max())
-    return e / e.sum()
+    if not z.size:
+        return z
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
 
 
 def rank_one(
@@ -625,8 +625,7 @@ def diversity_choice(
     entropy@``row``)."""
     order = np.argsort(-scores, axis=1, kind="stable")[:, :pool]
     top = np.take_along_axis(cases.items, order, axis=1)
-    sure = np.exp((scores - scores.max(1, keepdims=True)) / temperature)
-    sure = np.take_along_axis(sure / sure.sum(1, keepdims=True), order, axis=1)
+    sure = np.take_along_axis(confidence(scores, temperature), order, axis=1)
     g = [genres[t] for t in top]
     want = float(diversity.entropy_bits(popular_rows(cold_scores, cases, row), genres).mean())
     table = []

@@ -224,6 +224,8 @@ def test_confidence_is_the_softmax_of_the_scores_sharper_at_a_lower_temperature(
     assert sharp[0] > p[0] and sharp[-1] < p[-1]
     assert np.allclose(fusion.confidence(scores + 100.0, 1.0), p), "shift-invariant, no overflow"
     assert len(fusion.confidence(np.zeros(0), 1.0)) == 0
+    rows = np.stack([scores, scores[::-1]])
+    assert fusion.confidence(rows, 0.5) == pytest.approx(np.stack([sharp, sharp[::-1]])), "row by row"
 
 
 def test_diversity_choice_is_the_least_weight_whose_rows_reach_the_popular_rows_entropy() -> None:
