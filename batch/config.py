@@ -230,7 +230,13 @@ class FusionConfig(_Section):
         (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7),
         min_length=1,
         description="the re-rank weights tried on held-out cases: the least whose rows' genre entropy reaches the "
-        "popular rows' is published (the largest when none does)",
+        "popular rows' (plus diversity_margin) is published (the largest when none does)",
+    )
+    diversity_margin: float = Field(
+        0.0,
+        ge=0.0,
+        description="bits the held-out rows' genre entropy must exceed the popular rows' by: what the served row "
+        "loses to what the choice does not model (exploration's slots, a later period)",
     )
 
 

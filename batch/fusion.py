@@ -126,7 +126,13 @@ def fit(
     sub = fusion.subset(c, held)
     scorer = fits[0].fusion
     weight, table = fusion.diversity_choice(
-        scorer.score(sub.x), scorer.score(sub.cold_x), sub, genres, cfg.diversity_weights, cfg.temperature
+        scorer.score(sub.x),
+        scorer.score(sub.cold_x),
+        sub,
+        genres,
+        cfg.diversity_weights,
+        cfg.temperature,
+        margin=cfg.diversity_margin,
     )
     stats["diversity"] = {
         "weight": weight,

@@ -616,13 +616,14 @@ def diversity_choice(
     temperature: float,
     pool: int = 60,
     row: int = 20,
+    margin: float = 0.0,
 ) -> tuple[float, list[dict[str, float]]]:
     """The least of ``weights`` at which FOR_YOU's rows — each case's best ``pool`` candidates by ``scores``
     re-ranked over every slot by :func:`hybridrec.diversity.rerank_rows`, weighing each candidate's
     :func:`confidence` at ``temperature`` against the genre entropy it adds, as serving does — reach the mean
     genre entropy of the cases' popular rows (:func:`popular_rows` by ``cold_scores``: ADR-001's guardrail, a
-    personal row no narrower than the popular one); the largest when none does. And what each weight gave (NDCG@10,
-    entropy@``row``)."""
+    personal row no narrower than the popular one), plus ``margin`` bits; the largest when none does. And what each
+    weight gave (NDCG@10, entropy@``row``)."""
     order = np.argsort(-scores, axis=1, kind="stable")[:, :pool]
     top = np.take_along_axis(cases.items, order, axis=1)
     sure = np.take_along_axis(confidence(scores, temperature), order, axis=1)
@@ -640,5 +641,5 @@ def diversity_choice(
             rank[r] = hit[0] if len(hit) else -1
         got = float(diversity.entropy_bits(rows, genres).mean())
         table.append({"weight": float(w), "ndcg@10": ndcg_at_10(rank), "entropy": got, "popular_entropy": want})
-    reached = [t["weight"] for t in table if t["entropy"] >= want]
+    reached = [t["weight"] for t in table if t["entropy"] >= want + margin]
     return (min(reached) if reached else float(max(weights))), table

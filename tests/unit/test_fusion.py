@@ -239,7 +239,7 @@ def test_diversity_choice_is_the_least_weight_whose_rows_reach_the_popular_rows_
     n = 50
     items = np.tile(np.arange(40), (n, 1))
     scores = np.tile(-np.arange(40, dtype=np.float64) * 0.05, (n, 1))
-    mixed = np.tile(np.r_[np.arange(10), np.arange(30, 40)], (n, 1))
+    mixed = np.tile(np.r_[np.arange(16), 30, 31, 35, 36], (n, 1))  # 80 / 10 / 10 % of the three genres
 
     def with_cold(cold: np.ndarray) -> fusion.Cases:
         none = np.zeros(cold.shape, bool)
@@ -255,6 +255,8 @@ def test_diversity_choice_is_the_least_weight_whose_rows_reach_the_popular_rows_
     k = weights.index(weight)
     assert weight > 0 and table[k]["entropy"] >= want > table[k - 1]["entropy"]
     assert table[0]["ndcg@10"] == pytest.approx(1.0), "item 0, the target, leads the plain row"
+    higher, _ = fusion.diversity_choice(scores, cold_scores, cases, genres, weights, 0.5, 40, 20, margin=0.3)
+    assert higher == min(t["weight"] for t in table if t["entropy"] >= want + 0.3) > weight
     narrow = with_cold(np.tile(np.arange(20), (n, 1)))
     assert fusion.diversity_choice(scores, cold_scores, narrow, genres, weights, 0.5, pool=40, row=20)[0] == 0.0
 
