@@ -35,7 +35,7 @@ $(VENV_STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(VENV)/bin/uv pip install --python $(PY) --quiet -e '.[dev]' --config-settings editable_mode=compat
 	@# the numba kernels compiled once into __pycache__ (≈ 8 s), not at a server's first start
-	$(PY) -c "import hybridrec.neighbours, hybridrec.sequence, serving.logic.diversity, serving.logic.filters"
+	$(PY) -c "import hybridrec.neighbours, hybridrec.sequence, hybridrec.diversity, serving.logic.filters"
 	@touch $@
 
 $(PB_STAMP): $(PROTOS) $(VENV_STAMP)
