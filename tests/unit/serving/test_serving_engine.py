@@ -712,6 +712,12 @@ def test_a_version_s_learned_fusion_orders_for_you_and_popular_at_the_request_s_
     assert got != [s.item_id for s in row.items] and set(got) <= {fused.item_ids[p] for p in keep}
     by_id = dict(zip(fused.item_ids, fused.item_genres, strict=True))
     assert genre_entropy(got, by_id, 10) > genre_entropy([s.item_id for s in row.items], by_id, 10)
+    # By default the weight is the one the version's batch chose (fusion.npz), not serving's own.
+    chose = replace(fused, fusion=replace(learned, diversity=0.9))
+    versioned, _, _ = _engine(w, chose, feats, cfg=cfg.model_copy(update={"fusion_diversity": "version"}))
+    assert asyncio.run(versioned.refresh_trending())
+    again = next(r for r in asyncio.run(versioned.homepage(_q(items_per_row=10))).rows if r.kind is RowKind.FOR_YOU)
+    assert [s.item_id for s in again.items] == got
     linear, _, _ = _engine(w, fused, feats, cfg=cfg.model_copy(update={"fusion": False}))
     assert asyncio.run(linear.refresh_trending()) and linear.trend.cold_order is None
     other = next(r for r in asyncio.run(linear.homepage(_q(items_per_row=10))).rows if r.kind is RowKind.FOR_YOU)
