@@ -77,13 +77,7 @@ def training_cases(
         got.append(replace(c, users=[u * len(cfg.validation_fractions) + k for u in c.users]))
     if not got:
         return None
-    return fusion.Cases(
-        np.concatenate([c.x for c in got]),
-        np.concatenate([c.target for c in got]),
-        [u for c in got for u in c.users],
-        *(np.concatenate([getattr(c, f) for c in got]) for f in ("items", "cold_x", "cold_items", "cold_engaged")),
-        np.concatenate([c.popular for c in got]),
-    )
+    return fusion.concat(got)
 
 
 def fit(

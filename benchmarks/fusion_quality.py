@@ -237,11 +237,6 @@ def exploration_costs(lists: Lists, genres: np.ndarray, draws: int, seed: int) -
 # --- C: the genre re-rank over the fused order --------------------------------------------------------------
 
 
-def softmax_rows(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(1, keepdims=True))
-    return e / e.sum(1, keepdims=True)
-
-
 def diversity_frontier(
     fused: Lists, genres: np.ndarray, popular: np.ndarray, grid: dict[str, Sequence[Any]]
 ) -> dict[str, Any]:
@@ -254,9 +249,9 @@ def diversity_frontier(
     orders = {
         "rank": np.broadcast_to(1.0 / (61.0 + np.arange(POOL)), top.shape),
         "score": fused.prior[:, :POOL],
-        "softmax": softmax_rows(fused.prior)[:, :POOL],
-        "softmax T 0.5": softmax_rows(fused.prior / 0.5)[:, :POOL],
-        "softmax T 0.33": softmax_rows(fused.prior / 0.33)[:, :POOL],
+        "softmax": fusion.confidence(fused.prior, 1.0)[:, :POOL],
+        "softmax T 0.5": fusion.confidence(fused.prior, 0.5)[:, :POOL],
+        "softmax T 0.33": fusion.confidence(fused.prior, 0.33)[:, :POOL],
     }
     out: dict[str, Any] = {"popularity entropy@20": round(float(diversity.entropy_bits(popular, genres).mean()), 4)}
     base = fused.cand[:, :ROW]

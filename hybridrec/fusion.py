@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -583,15 +583,18 @@ def cases(
 
 def subset(c: Cases, idx: np.ndarray) -> Cases:
     """The cases at ``idx``."""
+    users = [c.users[k] for k in idx.tolist()]
+    return Cases(**{f.name: users if f.name == "users" else getattr(c, f.name)[idx] for f in fields(Cases)})
+
+
+def concat(parts: Sequence[Cases]) -> Cases:
+    """The cases of ``parts``, one after another."""
+    users = [u for c in parts for u in c.users]
     return Cases(
-        c.x[idx],
-        c.target[idx],
-        [c.users[k] for k in idx.tolist()],
-        c.items[idx],
-        c.cold_x[idx],
-        c.cold_items[idx],
-        c.cold_engaged[idx],
-        c.popular[idx],
+        **{
+            f.name: users if f.name == "users" else np.concatenate([getattr(c, f.name) for c in parts])
+            for f in fields(Cases)
+        }
     )
 
 

@@ -56,6 +56,11 @@ class Policy:
         their scores."""
         return self.fusion_diversity if c.confidence is not None else self.diversity
 
+    def slots_of(self, c: Cands) -> int:
+        """How many of a row's slots the re-rank picks greedily: every one of the fused FOR_YOU (its confidence
+        already keeps the sure items first), the first screen of the others."""
+        return self.items_per_row if c.confidence is not None else self.diversity_slots
+
     @staticmethod
     def of(cfg: ServingConfig, variant: Variant, items_per_row: int, chosen: float | None = None) -> Policy:
         """The serving defaults with the request's A/B variant's overrides (a variant's diversity weighs every
@@ -281,7 +286,7 @@ def assemble(
                 per_row,
                 [policy.weight_of(r.cand) for r in run],
                 keys,
-                slots=[per_row if r.confidence is not None else policy.diversity_slots for r in run],
+                slots=[policy.slots_of(r.cand) for r in run],
             )
             orders = [[int(r.top[p]) for p in pk] for r, pk in zip(run, picks, strict=True)]
             taken = {r.items[k] for r, order in zip(run, orders, strict=True) for k in order}
