@@ -238,6 +238,13 @@ class FusionConfig(_Section):
         description="bits the held-out rows' genre entropy must exceed the popular rows' by: what the served row "
         "loses to what the choice does not model (exploration's slots, a later period)",
     )
+    diversity_head: int = Field(
+        3,
+        ge=0,
+        description="FOR_YOU's first slots that keep the fusion's order (published with the version): the genre "
+        "re-rank trades from the next slot on, as exploration does (serving.exploration_first_slot 4); offline it "
+        "cost 1-4 % less NDCG@10 than re-ranking every slot at the same genre entropy (docs/benchmarks.md, session 14)",
+    )
 
 
 class NextItemConfig(SequenceConfig):

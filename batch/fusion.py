@@ -127,13 +127,17 @@ def fit(
         cfg.diversity_weights,
         cfg.temperature,
         margin=cfg.diversity_margin,
+        head=cfg.diversity_head,
     )
     stats["diversity"] = {
         "weight": weight,
+        "head": cfg.diversity_head,
         "temperature": cfg.temperature,
         "by_weight": [{k: round(v, 5) for k, v in t.items()} for t in table],
     }
     log.info("fusion: genre re-rank weight %.2f (%s)", weight, stats["diversity"]["by_weight"])
     history = fusion.ItemHistory.of(e.items, e.times, n_items)
-    learned_fusion = fusion.Learned(tuple(f.fusion for f in fits), spec, history, genres, weight, cfg.temperature)
+    learned_fusion = fusion.Learned(
+        tuple(f.fusion for f in fits), spec, history, genres, weight, cfg.temperature, cfg.diversity_head
+    )
     return learned_fusion, {**stats, "published": True}

@@ -263,8 +263,8 @@ def diversity_frontier(
     for name in grid["orders"]:
         order = orders[name]
         for weight in grid["weights"]:
-            for slots in grid["slots"]:
-                picks = diversity.rerank_rows(list(order), g, ROW, weight, slots=slots)
+            for slots, head in ((s, h) for s in grid["slots"] for h in grid.get("heads", [0]) if h < s):
+                picks = diversity.rerank_rows(list(order), g, ROW, weight, slots=slots, head=head)
                 rows = np.full((n, ROW), -1, np.int64)
                 rank = np.full(n, -1)
                 for r, p in enumerate(picks):
@@ -272,7 +272,7 @@ def diversity_frontier(
                     t = fused.target[r]
                     if 0 <= t < POOL and t in p:
                         rank[r] = p.index(t)
-                label = f"{name} w {weight} slots {slots}"
+                label = f"{name} w {weight} slots {slots}" + (f" head {head}" if head else "")
                 out[label] = {
                     **metrics_of(rank),
                     "entropy@20": round(float(diversity.entropy_bits(rows, genres).mean()), 4),
@@ -410,7 +410,12 @@ def run(dataset: str, fraction: float, args: Any) -> dict[str, Any]:
                     reordered(test, total / len(runs)),  # the mean: what the served merged net scores
                     genres,
                     popular,
-                    {"orders": args.frontier_orders, "weights": args.frontier_weights, "slots": args.frontier_slots},
+                    {
+                        "orders": args.frontier_orders,
+                        "weights": args.frontier_weights,
+                        "slots": args.frontier_slots,
+                        "heads": args.frontier_heads,
+                    },
                 )
             if args.exploration:  # the costs again, on the fused order
                 out["fusion"][f"hidden {hidden}"]["exploration"] = exploration_costs(
@@ -433,6 +438,7 @@ def main() -> int:
     ap.add_argument("--frontier-orders", nargs="+", default=["rank", "score", "softmax"])
     ap.add_argument("--frontier-weights", nargs="+", type=float, default=[0.3, 0.5, 0.7, 0.85])
     ap.add_argument("--frontier-slots", nargs="+", type=int, default=[8, 20])
+    ap.add_argument("--frontier-heads", nargs="+", type=int, default=[0], help="first greedy slots kept in score order")
     ap.add_argument("--draws", type=int, default=200, help="exploration draws per target")
     ap.add_argument("--no-fusion", dest="fusion", action="store_false")
     ap.add_argument("--baseline", action="store_true", help="also the item-to-item baseline (validation-chosen)")

@@ -49,6 +49,7 @@ def rerank_rows(
     weight: float | Sequence[float],
     keys: Sequence[Sequence[object]] | None = None,
     slots: int | Sequence[int] | None = None,
+    head: int | Sequence[int] = 0,
 ) -> list[list[int]]:
     """:func:`rerank` of several rows at once. With ``keys`` (one id per candidate), an id is picked by at
     most one row: slot by slot the rows pick in row order, an item taken is gone for the other rows, and a
@@ -58,7 +59,9 @@ def rerank_rows(
     ``slots``: only the first ``slots`` positions of each row are chosen greedily for genre entropy (what
     the first screen shows); the rest follow in score order, with the same cross-row rule. ``weight`` and ``slots``
     may also be given per row (a row whose scores mean something else — the fusion's confidence — trades them
-    against entropy at its own rate)."""
+    against entropy at its own rate). ``head``: of those greedy slots, the first ``head`` take score order (their
+    genres still count in the row's mix): the items the scorer is surest of keep the first places, later slots
+    trade for genres (per row too)."""
     n_rows = len(scores)
     sizes = [len(s) for s in scores]
     n = max(sizes, default=0)
@@ -81,7 +84,8 @@ def rerank_rows(
     weights = np.broadcast_to(np.asarray(weight, np.float64), (n_rows,)).copy()
     per_row = np.broadcast_to(np.asarray(k if slots is None else slots, np.int64), (n_rows,))
     greedy = np.where(weights > 0, np.clip(per_row, 0, k), 0).astype(np.int64)
-    picks, counts = _rerank(norm, valid, g, k, weights, greedy, key_ids, n_keys)
+    heads = np.broadcast_to(np.asarray(head, np.int64), (n_rows,)).copy()
+    picks, counts = _rerank(norm, valid, g, k, weights, greedy, heads, key_ids, n_keys)
     return [picks[r, : counts[r]].tolist() for r in range(n_rows)]
 
 
@@ -140,6 +144,7 @@ def _xlogx_step(m: float, x: float) -> float:  # pragma: no cover - compiled; te
         numba.int64,
         numba.float64[:],
         numba.int64[:],
+        numba.int64[:],
         numba.int64[:, :],
         numba.int64,
     ),
@@ -153,21 +158,22 @@ def _rerank(
     k: int,
     weight: np.ndarray,
     greedy: np.ndarray,
+    head: np.ndarray,
     key_ids: np.ndarray,
     n_keys: int,
 ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled; its behaviour is tested through rerank_rows
     """Picks (rows × k, -1 past each row's count) and counts. Slot by slot, each row in order takes the
     candidate of best value it has not tried that no earlier row took (an item another row has is tried once,
     then skipped). A row's first ``greedy[r]`` slots value a candidate as (1 − w)·score + w / log(G) · H(row + item)
-    (w = ``weight[r]``; H of the row itself is the same for every candidate, so it drops out); the rest take score
-    order, once every row's greedy slots are placed."""
+    (w = ``weight[r]``, 0 in the row's first ``head[r]`` slots; H of the row itself is the same for every
+    candidate, so it drops out); the rest take score order, once every row's greedy slots are placed."""
     n_rows, n, width = g.shape
     tried = ~valid
     picks = np.full((n_rows, max(k, 1)), -1, dtype=np.int64)
     counts = np.zeros(n_rows, dtype=np.int64)
     want = np.minimum(valid.sum(axis=1), k)
     taken = np.zeros(max(n_keys, 1), dtype=np.bool_)
-    gain = weight / math.log(max(width, 2))  # per row
+    scale = 1.0 / math.log(max(width, 2))  # entropy in [0, 1]
     mass = np.zeros((n_rows, width))
     total = np.zeros(n_rows)
     flogf = np.zeros(n_rows)  # Σ_j m_j·log m_j of the row's mass
@@ -177,6 +183,7 @@ def _rerank(
         for r in range(n_rows):
             if counts[r] >= want[r] or counts[r] >= greedy[r]:
                 continue
+            w = weight[r] if counts[r] >= head[r] else 0.0
             for b in range(n):
                 if tried[r, b]:
                     value[b] = -np.inf
@@ -189,7 +196,7 @@ def _rerank(
                         added += x
                 t = total[r] + added
                 h = math.log(t) - (flogf[r] + delta) / t if t > 0.0 else 0.0
-                value[b] = (1.0 - weight[r]) * norm[r, b] + gain[r] * h
+                value[b] = (1.0 - w) * norm[r, b] + w * scale * h
             while True:
                 b = np.argmax(value)
                 if value[b] == -np.inf:

@@ -377,7 +377,8 @@ class Learned:
     """A version's fusion: the scorers (their scores averaged), how candidates are drawn (``spec``), what the
     window knew of each item and each item's genre vector (by model position); how FOR_YOU's genre re-rank weighs
     its :func:`confidence` (``temperature``) against entropy (``diversity``, chosen by :func:`diversity_choice`;
-    None: not chosen, serving keeps its configured weight)."""
+    None: not chosen, serving keeps its configured weight) from which slot (``diversity_head``: the first slots
+    keep the fused order)."""
 
     nets: tuple[Fusion, ...]
     spec: Spec
@@ -385,6 +386,7 @@ class Learned:
     genres: np.ndarray  # (items, genres) float32
     diversity: float | None = None
     temperature: float = 1.0
+    diversity_head: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_one", merged(self.nets))
@@ -402,6 +404,7 @@ class Learned:
             "last_ms": self.history.last_ms,
             "genres": self.genres,
             "temperature": np.float64(self.temperature),
+            "diversity_head": np.int64(self.diversity_head),
         }
         if self.diversity is not None:
             arrays["diversity"] = np.float64(self.diversity)
@@ -421,7 +424,9 @@ class Learned:
             history = ItemHistory(a["count"], a["first_ms"], a["last_ms"])
             chosen = float(a["diversity"]) if "diversity" in a else None
             temperature = float(a["temperature"]) if "temperature" in a else 1.0
-            return cls(tuple(nets), spec, history, np.asarray(a["genres"], np.float32), chosen, temperature)
+            head = int(a["diversity_head"]) if "diversity_head" in a else 0
+            genres = np.asarray(a["genres"], np.float32)
+            return cls(tuple(nets), spec, history, genres, chosen, temperature, head)
 
 
 def confidence(scores: np.ndarray, temperature: float) -> np.ndarray:
@@ -620,9 +625,10 @@ def diversity_choice(
     pool: int = 60,
     row: int = 20,
     margin: float = 0.0,
+    head: int = 0,
 ) -> tuple[float, list[dict[str, float]]]:
     """The least of ``weights`` at which FOR_YOU's rows — each case's best ``pool`` candidates by ``scores``
-    re-ranked over every slot by :func:`hybridrec.diversity.rerank_rows`, weighing each candidate's
+    re-ranked from slot ``head`` + 1 on by :func:`hybridrec.diversity.rerank_rows`, weighing each candidate's
     :func:`confidence` at ``temperature`` against the genre entropy it adds, as serving does — reach the mean
     genre entropy of the cases' popular rows (:func:`popular_rows` by ``cold_scores``: ADR-001's guardrail, a
     personal row no narrower than the popular one), plus ``margin`` bits; the largest when none does. And what each
@@ -634,7 +640,7 @@ def diversity_choice(
     want = float(diversity.entropy_bits(popular_rows(cold_scores, cases, row), genres).mean())
     table = []
     for w in weights:
-        picks = diversity.rerank_rows(list(sure), g, row, w, slots=row)
+        picks = diversity.rerank_rows(list(sure), g, row, w, slots=row, head=head)
         rows = np.full((len(top), row), -1, np.int64)
         rank = np.full(len(top), -1)
         for r, p in enumerate(picks):

@@ -102,8 +102,9 @@ class Engine:
             if not st.cpu("scoring", budget, lambda: rescore(likely_shown(cands, q.n_rows)), degraded, stage_ms)[1]:
                 rescore = None
         t0 = time.perf_counter()
-        chosen = model.fusion.diversity if model is not None and model.fusion is not None else None
-        policy, rng = Policy.of(cfg, variant, q.items_per_row, chosen), random.Random(q.request_id)
+        learned = model.fusion if model is not None else None
+        chosen, head = (learned.diversity, learned.diversity_head) if learned is not None else (None, 0)
+        policy, rng = Policy.of(cfg, variant, q.items_per_row, chosen, head), random.Random(q.request_id)
         rows = assemble(
             cands,
             seen,

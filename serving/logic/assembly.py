@@ -50,6 +50,7 @@ class Policy:
     rerank_pool: int
     exploration_first_slot: int  # 1-based
     fusion_diversity: float = 0.0  # the weight for a row the learned fusion ordered, over all its slots
+    fusion_head: int = 0  # … from the slot after these (the version's choice)
 
     def weight_of(self, c: Cands) -> float:
         """The genre re-rank's weight for a row: the fused FOR_YOU trades the fusion's confidence, the others
@@ -61,10 +62,18 @@ class Policy:
         already keeps the sure items first), the first screen of the others."""
         return self.items_per_row if c.confidence is not None else self.diversity_slots
 
+    def head_of(self, c: Cands) -> int:
+        """How many of a row's first slots keep its order before the re-rank trades: the version's for the fused
+        FOR_YOU (its batch chose the weight with it), none for the others."""
+        return self.fusion_head if c.confidence is not None else 0
+
     @staticmethod
-    def of(cfg: ServingConfig, variant: Variant, items_per_row: int, chosen: float | None = None) -> Policy:
+    def of(
+        cfg: ServingConfig, variant: Variant, items_per_row: int, chosen: float | None = None, head: int = 0
+    ) -> Policy:
         """The serving defaults with the request's A/B variant's overrides (a variant's diversity weighs every
-        re-ranked row); ``chosen``: the fused row's weight the version's batch chose."""
+        re-ranked row); ``chosen``, ``head``: the fused row's weight and first re-ranked slot the version's batch
+        chose."""
         rate = cfg.exploration_rate if variant.exploration_rate is None else variant.exploration_rate
         weight = cfg.diversity if variant.diversity is None else variant.diversity
         own = None if cfg.fusion_diversity == "version" else cfg.fusion_diversity
@@ -78,6 +87,7 @@ class Policy:
             cfg.rerank_pool,
             cfg.exploration_first_slot,
             fused,
+            head,
         )
 
 
@@ -287,6 +297,7 @@ def assemble(
                 [policy.weight_of(r.cand) for r in run],
                 keys,
                 slots=[policy.slots_of(r.cand) for r in run],
+                head=[policy.head_of(r.cand) for r in run],
             )
             orders = [[int(r.top[p]) for p in pk] for r, pk in zip(run, picks, strict=True)]
             taken = {r.items[k] for r, order in zip(run, orders, strict=True) for k in order}

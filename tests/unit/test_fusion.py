@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
@@ -177,12 +178,11 @@ def test_a_served_request_has_the_features_of_the_training_case_at_its_time(tmp_
     m.save(tmp_path / "f.npz")
     again = fusion.Learned.load(tmp_path / "f.npz")
     assert again.spec == m.spec and len(again.nets) == 2 and again.diversity is None and again.temperature == 1.0
-    chosen_one = fusion.Learned(m.nets, m.spec, m.history, m.genres, 0.4, 0.5)
+    assert again.diversity_head == 0
+    chosen_one = fusion.Learned(m.nets, m.spec, m.history, m.genres, 0.4, 0.5, 3)
     chosen_one.save(tmp_path / "g.npz")
-    assert (fusion.Learned.load(tmp_path / "g.npz").diversity, fusion.Learned.load(tmp_path / "g.npz").temperature) == (
-        0.4,
-        0.5,
-    )
+    loaded = fusion.Learned.load(tmp_path / "g.npz")
+    assert (loaded.diversity, loaded.temperature, loaded.diversity_head) == (0.4, 0.5, 3)
     served = fusion.Learned(again.nets, again.spec, history_then, again.genres)
     order, _, shares = fusion.rank_one(served, nb, nb, target.engaged, recent, None, target.time_ms, target.previous_ms)
     want = np.argsort(-m.score(c.x[0]), kind="stable")
@@ -259,6 +259,13 @@ def test_diversity_choice_is_the_least_weight_whose_rows_reach_the_popular_rows_
     assert higher == min(t["weight"] for t in table if t["entropy"] >= want + 0.4) > weight
     narrow = with_cold(np.tile(np.arange(20), (n, 1)))
     assert fusion.diversity_choice(scores, cold_scores, narrow, genres, weights, 0.5, pool=40, row=20)[0] == 0.0
+    # ``head``: the first slots keep the fused order, so a target third in it keeps slot 3 at any weight (re-ranked
+    # from slot 2 on it yields to the other genres), and the rows still reach the popular entropy from the later slots.
+    third = dataclasses.replace(cases, target=np.full(n, 2))
+    _, every = fusion.diversity_choice(scores, cold_scores, third, genres, weights, 0.5, 40, 20)
+    _, headed = fusion.diversity_choice(scores, cold_scores, third, genres, weights, 0.5, 40, 20, head=3)
+    assert all(t["ndcg@10"] == pytest.approx(0.5) for t in headed)
+    assert every[-1]["ndcg@10"] < 0.5 and headed[-1]["entropy"] >= want
 
 
 def test_the_popular_row_is_the_cold_order_without_what_the_user_engaged_with_then_recent_popularity() -> None:

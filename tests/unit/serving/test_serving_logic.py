@@ -362,6 +362,23 @@ def test_rerank_of_the_first_slots_only_then_score_order() -> None:
     assert plain == [[5, 3, 1], [4, 2, 0]]
 
 
+def test_a_head_keeps_the_first_slots_in_score_order_and_its_genres_count() -> None:
+    """``head``: the first ``head`` slots take score order even at full weight; the greedy slots after them value
+    entropy with those slots' genres already in the row (so they do not repeat the head's genres first)."""
+    scores = np.array([5.0, 4.0, 3.0, 2.0, 1.0, 0.0])
+    genres = np.eye(3)[[0, 0, 1, 1, 2, 2]]
+    assert diversity.rerank_rows([scores], [genres], 6, 1.0, slots=6, head=2)[0][:2] == [0, 1]
+    picks = diversity.rerank_rows([scores], [genres], 4, 0.9, slots=4, head=1)[0]
+    assert picks[0] == 0 and set(picks[1:3]) == {2, 4}, "after the head's genre 0, the other two genres first"
+    assert diversity.rerank_rows([scores], [genres], 4, 0.9, slots=4, head=0)[0][0] == 0
+    rng = np.random.default_rng(3)
+    many = [rng.normal(size=30) for _ in range(2)]
+    g = list(np.eye(5)[rng.integers(0, 5, size=(2, 30))])
+    headed = diversity.rerank_rows(many, g, 20, 0.7, slots=20, head=[4, 0])
+    assert headed[0][:4] == np.argsort(-many[0], kind="stable")[:4].tolist()
+    assert headed[1] == diversity.rerank_rows([many[1]], [g[1]], 20, 0.7, slots=20)[0], "per row"
+
+
 def test_slots_after_the_greedy_ones_follow_the_score_even_at_full_weight() -> None:
     """At weight 1 the greedy slots maximise genre entropy alone; the slots after them are still score order
     (not candidate order: the score's share of the value is 0 there, the score itself is not)."""
@@ -402,10 +419,10 @@ def test_the_fused_row_re_ranks_by_the_fusion_s_confidence_over_every_slot() -> 
     )
     plan = RowPlan(RowKind.FOR_YOU, "r0", "For you", "")
 
-    def page(confidence: np.ndarray | None) -> list[str]:
+    def page(confidence: np.ndarray | None, head: int = 0) -> list[str]:
         rank = 1.0 / (61.0 + np.arange(n))  # what rank_fusion gives the fused order
         c = Cands(plan, list(ids), rank.tolist(), rank.copy(), np.arange(n, dtype=np.int64), confidence=confidence)
-        policy = Policy(4, 0.0, 0.0, (RowKind.FOR_YOU.value,), 1, 2, 1, fusion_diversity=0.5)
+        policy = Policy(4, 0.0, 0.0, (RowKind.FOR_YOU.value,), 1, 2, 1, fusion_diversity=0.5, fusion_head=head)
         rows = assemble([c], seen.EMPTY, 1, policy, model, {}, random.Random(0))  # type: ignore[arg-type]
         return [s.item_id for s in rows[0].items]
 
@@ -416,6 +433,8 @@ def test_the_fused_row_re_ranks_by_the_fusion_s_confidence_over_every_slot() -> 
     assert {"m6", "m7"} <= set(got), "where it is indifferent, the new genres come in"
     flat = page(np.full(n, 1.0 / n))
     assert {"m6", "m7"} <= set(flat[:3])
+    headed = page(np.full(n, 1.0 / n), head=2)
+    assert headed[:2] == ["m0", "m1"] and {"m6", "m7"} <= set(headed), "the version's head keeps the fused order"
 
 
 def test_the_fused_row_s_weight_is_the_arm_s_then_the_configured_then_the_version_s_then_diversity() -> None:
@@ -425,6 +444,7 @@ def test_the_fused_row_s_weight_is_the_arm_s_then_the_configured_then_the_versio
     cfg, control = ServingConfig(), Variant(name="control")
     assert cfg.fusion_diversity == "version"
     assert Policy.of(cfg, control, 20, 0.4).fusion_diversity == 0.4
+    assert Policy.of(cfg, control, 20, 0.4, 3).fusion_head == 3
     assert Policy.of(cfg, control, 20, None).fusion_diversity == cfg.diversity, "a version that chose none"
     fixed = cfg.model_copy(update={"fusion_diversity": 0.2})
     assert Policy.of(fixed, control, 20, 0.4).fusion_diversity == 0.2
