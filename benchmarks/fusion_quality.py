@@ -27,8 +27,9 @@ a fifth of those targets' users; then the test targets re-ranked and compared wi
 ``--frontier`` (session 13): the fused order (the mean of ``--fusion-seeds``' scores, as the served merged net scores)
 re-ranked for genre entropy over its best 60 with each order score — the rank score serving gave FOR_YOU
 (``rank``: 1/(61 + rank)), the fused score, its softmax (``softmax T t``: at temperature t) — at each weight and
-number of greedy slots (``--frontier-orders / --frontier-weights / --frontier-slots``): NDCG@10 and genre
-entropy@20 beside the popularity row's (the 7-day recent popularity's best 20 unengaged items).
+number of greedy slots (``--frontier-orders / --frontier-weights / --frontier-slots``), and of first slots kept in
+the fused order (``--frontier-heads``, session 14): NDCG@10 and genre entropy@20 beside the popularity row's (the
+7-day recent popularity's best 20 unengaged items).
 
 Figures and what they showed: docs/benchmarks.md, *session 11*.
 """
