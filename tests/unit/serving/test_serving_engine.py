@@ -718,6 +718,13 @@ def test_a_version_s_learned_fusion_orders_for_you_and_popular_at_the_request_s_
     assert asyncio.run(versioned.refresh_trending())
     again = next(r for r in asyncio.run(versioned.homepage(_q(items_per_row=10))).rows if r.kind is RowKind.FOR_YOU)
     assert [s.item_id for s in again.items] == got
+    # … and so are the first slots that keep the fused order: the re-ranked row with the plain row's first two.
+    headed = replace(fused, fusion=replace(learned, diversity=0.9, diversity_head=2))
+    held, _, _ = _engine(w, headed, feats, cfg=cfg.model_copy(update={"fusion_diversity": "version"}))
+    assert asyncio.run(held.refresh_trending())
+    front = next(r for r in asyncio.run(held.homepage(_q(items_per_row=10))).rows if r.kind is RowKind.FOR_YOU)
+    ids = [s.item_id for s in front.items]
+    assert ids[:2] == [s.item_id for s in row.items][:2] and ids != [s.item_id for s in row.items]
     linear, _, _ = _engine(w, fused, feats, cfg=cfg.model_copy(update={"fusion": False}))
     assert asyncio.run(linear.refresh_trending()) and linear.trend.cold_order is None
     other = next(r for r in asyncio.run(linear.homepage(_q(items_per_row=10))).rows if r.kind is RowKind.FOR_YOU)
