@@ -22,6 +22,7 @@ class UserFeatures:
     first_event_ms: int | None = None
     hidden_items: frozenset[str] = field(default_factory=frozenset)  # HIDE events (speed layer)
     engaged_items: tuple[str, ...] = ()  # distinct items engaged with, newest first (speed layer)
+    last_engaged_ms: int | None = None  # the newest engagement's time (``last_event_ms`` counts impressions too)
     top_k_items: tuple[str, ...] = ()  # the batch layer's precomputed candidates, best first
     top_k_scores: tuple[float, ...] = ()  # their scores, same order (empty when absent or mismatched)
     seen_hashes: bytes = b""  # batch history: every item engaged with (hybridrec.seen format)

@@ -24,7 +24,15 @@ from serving.features.base import ItemFeatures, Trending, UserFeatures
 
 # hidden_items and engaged_items (speed layer) and top_k_items/top_k_scores/seen_hashes (batch layer) came later than
 # the rest: a hash written by an older job simply lacks them, which reads as None (nothing hidden, no candidates).
-USER_FRESH_FIELDS = ("recent_items", "session_genres", "taste_genres", "last_event_ms", "hidden_items", "engaged_items")
+USER_FRESH_FIELDS = (
+    "recent_items",
+    "session_genres",
+    "taste_genres",
+    "last_event_ms",
+    "hidden_items",
+    "engaged_items",
+    "recent_item_times_ms",
+)
 USER_BATCH_FIELDS = (
     "genre_profile",
     "n_events",
@@ -109,7 +117,7 @@ def trending_from_values(values: Sequence[Any]) -> Trending | None:
 def user_from_values(fresh: Sequence[Any], batch: Sequence[Any]) -> UserFeatures | None:
     if all(x is None for x in (*fresh, *batch)):
         return None
-    recent, session, taste, last, hidden, engaged = fresh
+    recent, session, taste, last, hidden, engaged, recent_times = fresh
     profile, n_events, n_ratings, mean_rating, first, top_items, top_scores, seen_hashes = batch
     top_items = tuple(top_items or ())
     top_scores = tuple(top_scores or ())  # floats already (a float list); not converted one by one
@@ -125,6 +133,7 @@ def user_from_values(fresh: Sequence[Any], batch: Sequence[Any]) -> UserFeatures
         first_event_ms=None if first is None else int(first),
         hidden_items=frozenset(hidden or ()),
         engaged_items=tuple(engaged or ()),
+        last_engaged_ms=max(recent_times) if recent_times else None,
         top_k_items=top_items,
         top_k_scores=top_scores if len(top_scores) == len(top_items) else (),
         seen_hashes=seen_hashes if isinstance(seen_hashes, bytes) else b"",

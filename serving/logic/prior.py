@@ -125,7 +125,8 @@ def learned(
     if f is None or trend.version != model.version or len(trend.recent_all) != len(fusion.HALF_LIVES_MS):
         return None
     engaged = engaged_positions(model, user, hidden) if user is not None else []
-    previous = user.last_event_ms if user is not None and user.last_event_ms is not None else -1
+    # the newest engagement, as the batch's cases have it (an impression is an event, not an engagement)
+    previous = user.last_engaged_ms if user is not None and user.last_engaged_ms is not None else -1
     order, logits, shares = fusion.rank_one(
         f, model.neighbours, model.ease, engaged, trend.recent_all, trend.item_last_ms, now_ms, previous
     )

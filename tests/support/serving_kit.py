@@ -111,6 +111,7 @@ def heavy_user(w: World, recent: int = 3, now_ms: int = 1_700_000_000_000) -> Us
         session_genres=tuple(g.tolist()),
         taste_genres=tuple(g.tolist()),
         last_event_ms=now_ms - 60_000,
+        last_engaged_ms=now_ms - 60_000,
         genre_profile=tuple(g.tolist()),
         n_events=40,
         n_ratings=10,

@@ -665,13 +665,9 @@ def test_a_version_s_learned_fusion_orders_for_you_and_popular_at_the_request_s_
     seqs = [rng.integers(0, n, 8).tolist() for _ in range(60)]
     nb = cooccurrence(seqs, np.bincount(np.concatenate(seqs), minlength=n).astype(float), window=3)
     f = len(fusion.FEATURES)
-    nets = (
-        fusion.Fusion(
-            np.zeros(f, np.float32),
-            np.ones(f, np.float32),
-            ((rng.normal(size=(1, f)).astype(np.float32), np.zeros(1, np.float32)),),
-        ),
-    )
+    hidden = (rng.normal(size=(8, f)).astype(np.float32), rng.normal(size=8).astype(np.float32))
+    out = (rng.normal(size=(1, 8)).astype(np.float32), np.zeros(1, np.float32))
+    nets = (fusion.Fusion(np.zeros(f, np.float32), np.ones(f, np.float32), (hidden, out)),)  # user × item terms
     history = fusion.ItemHistory.of(np.concatenate(seqs), np.arange(480, dtype=np.int64) * 60_000 + NOW - 10**8, n)
     spec = fusion.Spec(ease_weight=0.0, recent_weight=0.3, half_life_ms=fusion.HALF_LIVES_MS[0], candidates=30)
     learned = fusion.Learned(nets, spec, history, rng.random((n, 3)).astype(np.float32))
@@ -683,7 +679,15 @@ def test_a_version_s_learned_fusion_orders_for_you_and_popular_at_the_request_s_
         )
         for k in range(0, n, 2)
     }
-    user = replace(kit.heavy_user(w, now_ms=NOW), recent_items=("i5", "i6"), engaged_items=("i5", "i6"))
+    # an impression a second ago is the user's last event; their last engagement is three days old, and the fusion's
+    # "hours since the previous event" is the engagement's, as the batch's cases have it
+    user = replace(
+        kit.heavy_user(w, now_ms=NOW),
+        recent_items=("i5", "i6"),
+        engaged_items=("i5", "i6"),
+        last_event_ms=NOW - 1_000,
+        last_engaged_ms=NOW - 3 * 86_400_000,
+    )
     feats = MemoryFeatures(users={"u1": user}, items=w.item_features(), trending=trending)
     cfg = RELAXED.model_copy(
         update={"exploration_rate": 0.0, "diversity": 0.0, "fusion_diversity": 0.0, "i2i_weight": 1.0}
@@ -695,7 +699,7 @@ def test_a_version_s_learned_fusion_orders_for_you_and_popular_at_the_request_s_
     assert trend.recent_all[1][fused.item_pos["i4"]] == pytest.approx(np.log1p(4.0 * 2 ** (-4000 / month)), rel=1e-4)
     assert trend.item_last_ms[fused.item_pos["i4"]] == NOW - 4000 and trend.item_last_ms[fused.item_pos["i5"]] == 0
     want, _, _ = fusion.rank_one(
-        learned, nb, None, [5, 6], trend.recent_all, trend.item_last_ms, NOW, user.last_event_ms
+        learned, nb, None, [5, 6], trend.recent_all, trend.item_last_ms, NOW, user.last_engaged_ms
     )
     seen_now = seen_set(user)
     keep = [p for p in want.tolist() if not np.isin(fused.item_hash[p], seen_now)]

@@ -27,7 +27,9 @@ def test_new_fields_are_read_and_their_absence_is_empty() -> None:
         )
     )
     assert f is not None and f.hidden_items == {"x", "y"} and f.top_k_items == ("p", "q")
-    assert f.engaged_items == ("a", "b")
+    assert f.engaged_items == ("a", "b") and f.last_engaged_ms is None
+    engaged = user_from_values(*_values(recent_items=("a", "b"), recent_item_times_ms=(9, 4), last_event_ms=12))
+    assert engaged is not None and engaged.last_engaged_ms == 9 and engaged.last_event_ms == 12, "12: an impression"
     assert f.top_k_scores == (0.9, 0.5) and f.recent_items == ("a",)
     old = user_from_values(*_values(recent_items=("a",), last_event_ms=5))  # hash of an older job
     assert old is not None and old.hidden_items == frozenset() and old.top_k_items == () and old.top_k_scores == ()
