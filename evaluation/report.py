@@ -176,7 +176,7 @@ def render(result: Mapping[str, Any]) -> str:
             )
         )
 
-    parts.append("<h2>Offline quality of the nightly batch (temporal holdout)</h2>")
+    parts.append("<h2>The nightly batch's own evaluation (next-item cases of its newest window, the gate's)</h2>")
     parts.append(
         f"<p>model {escape(str(batch.get('version')))}: "
         f"{'promoted' if batch.get('promoted') else 'NOT promoted'} in {result.get('batch_s')} s; "

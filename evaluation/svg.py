@@ -120,6 +120,11 @@ def histogram(
     return f.done()
 
 
+def _tick(name: str) -> str:
+    """A bar's label, cut to what fits under it (the full name stays in the bar's tooltip)."""
+    return name if len(name) <= 14 else name[:13] + "…"
+
+
 def bar_chart(values: dict[str, float], *, title: str, ylabel: str) -> str:
     """One bar per named value."""
     f = _Frame(title, "", ylabel, (0.0, float(len(values))), (0.0, max([*values.values(), 1e-9]) * 1.15), xticks=False)
@@ -127,9 +132,9 @@ def bar_chart(values: dict[str, float], *, title: str, ylabel: str) -> str:
         x0, x1 = f.px(i + 0.15), f.px(i + 0.85)
         f.parts.append(
             f'<rect x="{x0:.1f}" y="{f.py(v):.1f}" width="{x1 - x0:.1f}" height="{f.py(0) - f.py(v):.1f}" '
-            f'fill="{COLORS[i % 6]}"/><text x="{(x0 + x1) / 2:.1f}" y="{f.py(v) - 4:.1f}" '
-            f'text-anchor="middle">{v:.3g}</text><text x="{(x0 + x1) / 2:.1f}" y="{H - B + 14}" '
-            f'text-anchor="middle">{escape(name)}</text>'
+            f'fill="{COLORS[i % 6]}"><title>{escape(name)}: {v:.4f}</title></rect>'
+            f'<text x="{(x0 + x1) / 2:.1f}" y="{f.py(v) - 4:.1f}" text-anchor="middle">{v:.3g}</text>'
+            f'<text x="{(x0 + x1) / 2:.1f}" y="{H - B + 14}" text-anchor="middle">{escape(_tick(name))}</text>'
         )
     return f.done()
 
@@ -150,7 +155,8 @@ def grouped_bars(groups: dict[str, dict[str, float]], *, title: str, ylabel: str
                 f'height="{f.py(0) - f.py(v):.1f}" fill="{COLORS[k % 6]}"><title>{escape(name)} / '
                 f"{escape(s)}: {v:.4f}</title></rect>"
             )
-        label = name if len(name) <= 14 else name[:13] + "…"
-        f.parts.append(f'<text x="{f.px(i + 0.5):.1f}" y="{H - B + 14}" text-anchor="middle">{escape(label)}</text>')
+        f.parts.append(
+            f'<text x="{f.px(i + 0.5):.1f}" y="{H - B + 14}" text-anchor="middle">{escape(_tick(name))}</text>'
+        )
     f.legend(series)
     return f.done()
