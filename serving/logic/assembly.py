@@ -72,8 +72,8 @@ class Policy:
         cfg: ServingConfig, variant: Variant, items_per_row: int, chosen: float | None = None, head: int = 0
     ) -> Policy:
         """The serving defaults with the request's A/B variant's overrides (a variant's diversity weighs every
-        re-ranked row); ``chosen``, ``head``: the fused row's weight and first re-ranked slot the version's batch
-        chose."""
+        re-ranked row); ``chosen``, ``head``: the fused row's weight and how many of its first slots keep the fused
+        order, as the version's batch chose them."""
         rate = cfg.exploration_rate if variant.exploration_rate is None else variant.exploration_rate
         weight = cfg.diversity if variant.diversity is None else variant.diversity
         own = None if cfg.fusion_diversity == "version" else cfg.fusion_diversity
