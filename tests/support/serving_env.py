@@ -79,7 +79,11 @@ def write_users(settings: ServingSettings, users: dict[str, UserFeatures], *, ne
                     {
                         "user_id": u,
                         "recent_items": list(f.recent_items),
-                        "recent_item_times_ms": [0] * len(f.recent_items),
+                        # the engagements' times: the newest is the user's last engagement (else last event)
+                        "recent_item_times_ms": [
+                            f.last_engaged_ms if f.last_engaged_ms is not None else (f.last_event_ms or 0)
+                        ]
+                        * len(f.recent_items),
                         "session_start_ms": f.last_event_ms or 0,
                         "session_items": list(f.recent_items),
                         "session_genres": list(f.session_genres or ()),
