@@ -132,7 +132,8 @@ class ServingConfig(_Section):
     fusion_diversity: Literal["version"] | Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         "version",
         description="FOR_YOU with a learned fusion: weight of the genre-entropy gain against the fusion's confidence, "
-        "over every slot of the row. 'version': the weight the version's batch chose (the least that keeps the row's "
+        "over every slot after the version's first batch.fusion.diversity_head (those keep the fused order). "
+        "'version': the weight the version's batch chose (the least that keeps the row's "
         "genre entropy at the popular row's on held-out cases; docs/benchmarks.md, session 13), else ``diversity``; "
         "the other re-ranked rows keep ``diversity`` and ``diversity_slots``",
     )

@@ -49,8 +49,8 @@ class Policy:
     diversity_slots: int
     rerank_pool: int
     exploration_first_slot: int  # 1-based
-    fusion_diversity: float = 0.0  # the weight for a row the learned fusion ordered, over all its slots
-    fusion_head: int = 0  # … from the slot after these (the version's choice)
+    fusion_diversity: float = 0.0  # the weight for a row the learned fusion ordered, over its slots after …
+    fusion_head: int = 0  # … its first ones, which keep the fused order (the version's choice)
 
     def weight_of(self, c: Cands) -> float:
         """The genre re-rank's weight for a row: the fused FOR_YOU trades the fusion's confidence, the others
