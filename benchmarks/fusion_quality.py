@@ -261,8 +261,14 @@ def diversity_frontier(
         "entropy@20": round(float(diversity.entropy_bits(base, genres).mean()), 4),
     }
     print(f"  popularity entropy {out['popularity entropy@20']}; no re-rank {out['no re-rank']}", flush=True)
+    want = diversity.entropy_bits(popular, genres)
     for name in grid["orders"]:
         order = orders[name]
+        for slots, head in ((s, h) for s in grid["slots"] for h in grid.get("heads", [0]) if h < s):
+            if grid.get("guardrail"):
+                label = f"{name} per-row guardrail slots {slots}" + (f" head {head}" if head else "")
+                out[label] = guardrail(order, g, top, fused.target, genres, want, grid["guardrail"], slots, head)
+                print(f"  {label:<28} {out[label]}", flush=True)
         for weight in grid["weights"]:
             for slots, head in ((s, h) for s in grid["slots"] for h in grid.get("heads", [0]) if h < s):
                 picks = diversity.rerank_rows(list(order), g, ROW, weight, slots=slots, head=head)
@@ -280,6 +286,46 @@ def diversity_frontier(
                 }
                 print(f"  {label:<28} {out[label]}", flush=True)
     return out
+
+
+def guardrail(
+    order: np.ndarray,
+    g: list[np.ndarray],
+    top: np.ndarray,
+    target: np.ndarray,
+    genres: np.ndarray,
+    want: np.ndarray,
+    ladder: Sequence[float],
+    slots: int,
+    head: int,
+) -> dict[str, Any]:
+    """Each row re-ranked at the least weight of ``ladder`` whose row reaches its own popular row's entropy
+    (``want``, per target; the largest weight where none does): the guardrail kept per page, not on average."""
+    n = len(target)
+    done = np.zeros(n, bool)
+    rows = np.full((n, ROW), -1, np.int64)
+    rank = np.full(n, -1)
+    used = np.zeros(n)
+    for k, weight in enumerate(sorted(ladder)):
+        todo = np.flatnonzero(~done)
+        picks = diversity.rerank_rows(
+            [order[r] for r in todo], [g[r] for r in todo], ROW, weight, slots=slots, head=head
+        )
+        for r, p in zip(todo.tolist(), picks, strict=True):
+            row = np.full(ROW, -1, np.int64)
+            row[: len(p)] = top[r, p]
+            ent = float(diversity.entropy_bits(row[None, :], genres)[0])
+            if ent >= want[r] or k == len(ladder) - 1:
+                done[r], rows[r], used[r] = True, row, weight
+                t = target[r]
+                rank[r] = p.index(t) if 0 <= t < POOL and t in p else -1
+    return {
+        **metrics_of(rank),
+        "entropy@20": round(float(diversity.entropy_bits(rows, genres).mean()), 4),
+        "mean weight": round(float(used.mean()), 3),
+        "rows at weight 0": round(float((used == 0).mean()), 3),
+        "rows short": round(float((diversity.entropy_bits(rows, genres) < want - 1e-9).mean()), 3),
+    }
 
 
 # --- B: the learned fusion ---------------------------------------------------------------------------------
@@ -416,6 +462,7 @@ def run(dataset: str, fraction: float, args: Any) -> dict[str, Any]:
                         "weights": args.frontier_weights,
                         "slots": args.frontier_slots,
                         "heads": args.frontier_heads,
+                        "guardrail": args.frontier_guardrail,
                     },
                 )
             if args.exploration:  # the costs again, on the fused order
@@ -440,6 +487,9 @@ def main() -> int:
     ap.add_argument("--frontier-weights", nargs="+", type=float, default=[0.3, 0.5, 0.7, 0.85])
     ap.add_argument("--frontier-slots", nargs="+", type=int, default=[8, 20])
     ap.add_argument("--frontier-heads", nargs="+", type=int, default=[0], help="first greedy slots kept in score order")
+    ap.add_argument(
+        "--frontier-guardrail", nargs="*", type=float, default=[], help="weight ladder of a per-row entropy guardrail"
+    )
     ap.add_argument("--draws", type=int, default=200, help="exploration draws per target")
     ap.add_argument("--no-fusion", dest="fusion", action="store_false")
     ap.add_argument("--baseline", action="store_true", help="also the item-to-item baseline (validation-chosen)")

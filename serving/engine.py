@@ -17,13 +17,14 @@ import numpy as np
 
 from hybridrec import fresh_features
 from serving.catalog import Catalog
-from serving.config import ServingConfig
+from serving.config import ServingConfig, Variant
 from serving.domain import Context, HomepageQuery, Page, Row, RowKind, SimilarQuery, Slot
 from serving.features.base import FeatureReader, UserFeatures
 from serving.logic import ab, prior
 from serving.logic.assembly import Policy, assemble
 from serving.logic.candidates import Cands, fallback_cands, likely_shown, list_cands, personal_cands
 from serving.logic.filters import seen_set
+from serving.logic.guardrail import EntropyGuardrail, entropy_of
 from serving.logic.rows import RowPlan
 from serving.metrics import Metrics
 from serving.model import inputs as mi
@@ -57,6 +58,7 @@ class Engine:
         self.trend = trend or Trend()
         self.stages = StageRunner(cfg, metrics)
         self._trending_ids_cache: tuple[tuple[int, str], list[str]] | None = None
+        self._guard: EntropyGuardrail | None = None
 
     def close(self) -> None:
         return None
@@ -104,7 +106,9 @@ class Engine:
         t0 = time.perf_counter()
         learned = model.fusion if model is not None else None
         chosen, head = (learned.diversity, learned.diversity_head) if learned is not None else (None, 0)
-        policy, rng = Policy.of(cfg, variant, q.items_per_row, chosen, head), random.Random(q.request_id)
+        guard = self._guardrail(model, chosen, variant)
+        weight = guard.weight if guard is not None else chosen
+        policy, rng = Policy.of(cfg, variant, q.items_per_row, weight, head), random.Random(q.request_id)
         rows = assemble(
             cands,
             seen,
@@ -126,6 +130,8 @@ class Engine:
                 self.catalog.genres,
                 random.Random(q.request_id),
             )
+        if guard is not None and model is not None:
+            self._keep_guardrail(guard, model, cands, rows, seen)
         st.observe("assemble", time.perf_counter() - t0, stage_ms)
         if (
             q.personalized
@@ -188,6 +194,44 @@ class Engine:
             fused_at_ms=q.context.time_ms if cfg.fusion else None,
         )
         return cands, inputs
+
+    def _guardrail(self, model: LoadedModel | None, chosen: float | None, variant: Variant) -> EntropyGuardrail | None:
+        """The fused FOR_YOU's guardrail of the model being served (:mod:`serving.logic.guardrail`), started at the
+        version's weight; None when the weight is not the version's to move (a fixed one in the config or the
+        request's A/B variant, no learned fusion, a step of 0)."""
+        cfg = self.cfg
+        if (
+            model is None
+            or model.fusion is None
+            or cfg.fusion_guardrail_step <= 0
+            or cfg.fusion_diversity != "version"
+            or variant.diversity is not None
+        ):
+            return None
+        if self._guard is None or self._guard.version != model.version:
+            start = chosen if chosen is not None else cfg.diversity
+            self._guard = EntropyGuardrail(model.version, start, cfg.fusion_guardrail_step)
+            self.metrics.for_you_diversity_weight.set(start)
+        return self._guard
+
+    def _keep_guardrail(
+        self, guard: EntropyGuardrail, model: LoadedModel, cands: list[Cands], rows: list[Row], seen: np.ndarray
+    ) -> None:
+        """Move the guardrail's weight by the served fused FOR_YOU row's genre entropy against the user's own
+        "Popular right now" row of the same length (what GetRow(POPULAR) shows them, before exploration)."""
+        fused = any(c.plan.kind is RowKind.FOR_YOU and c.confidence is not None for c in cands)
+        row = next((r for r in rows if r.kind is RowKind.FOR_YOU), None)
+        if not fused or row is None or not row.items:
+            return
+        popular = Cands(RowPlan(RowKind.POPULAR, "popular", "", ""), [], [])
+        list_cands(popular, model, self.trend, len(row.items), seen)
+        if popular.pos is None or not len(popular.pos):
+            return
+        mine = np.fromiter((model.item_pos.get(s.item_id, -1) for s in row.items), np.int64, len(row.items))
+        row_bits = entropy_of(mine, model.item_genres)
+        popular_bits = entropy_of(popular.pos[: len(row.items)], model.item_genres)
+        self.metrics.for_you_entropy_gap.observe(row_bits - popular_bits)
+        self.metrics.for_you_diversity_weight.set(guard.update(popular_bits, row_bits))
 
     def _fallback(self, model: LoadedModel | None, n_rows: int, only: RowKind | None, seen: np.ndarray) -> list[Cands]:
         return fallback_cands(model, self.trend, self.catalog.title, n_rows, only, self.cfg.candidates_per_row, seen)

@@ -70,6 +70,18 @@ class Metrics:
             ["cause"],
             registry=r,
         )
+        self.for_you_diversity_weight = Gauge(
+            "hybridrec_serving_for_you_diversity_weight",
+            "The fused FOR_YOU's genre re-rank weight, as the entropy guardrail has moved it",
+            registry=r,
+        )
+        self.for_you_entropy_gap = Histogram(
+            "hybridrec_serving_for_you_entropy_gap_bits",
+            "Genre entropy of each served fused FOR_YOU row minus the user's popular row's (the guardrail: >= 0 on "
+            "average)",
+            buckets=(-2.0, -1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 2.0),
+            registry=r,
+        )
         self.variant = Counter("hybridrec_serving_variant_total", "Requests per A/B variant", ["variant"], registry=r)
         self.undelivered = Counter(
             "hybridrec_serving_undelivered_total",
