@@ -11,14 +11,16 @@ import faiss
 import numpy as np
 import pytest
 
-from hybridrec import fresh_features
+from hybridrec import fresh_features, fusion
 from hybridrec.metrics import genre_entropy
 from hybridrec.model_artifacts import unit_rows
+from hybridrec.neighbours import Neighbours
 from hybridrec.registry import ModelRegistry
 from serving.catalog import Catalog
 from serving.config import ServingConfig, Variant
 from serving.domain import Context, HomepageQuery, RowKind, SimilarQuery
 from serving.engine import Engine
+from serving.features.base import UserFeatures
 from serving.features.memory import MemoryFeatures
 from serving.logic.assembly import genres_of
 from serving.logic.candidates import personal_cands
@@ -649,13 +651,21 @@ def test_similar_lists_kept_per_seed_answer_as_a_fresh_search(loaded: tuple[kit.
     assert model.similar([], 5)[1].shape == (0, 5)
 
 
-def test_a_version_s_learned_fusion_orders_for_you_and_popular_at_the_request_s_time(
-    loaded: tuple[kit.World, LoadedModel],
-) -> None:
-    """With a fusion in the version, the trending refresh reads the recent popularity at every half-life the fusion
-    reads, FOR_YOU's slots follow :func:`hybridrec.fusion.rank_one` for the user at the request's time, and
-    "Popular right now" starts with its order for an empty history; ``fusion`` false keeps the linear prior."""
-    from hybridrec import fusion
+@dataclass
+class FusedWorld:
+    """A version with a learned fusion over co-occurrence lists, the speed layer's counts at every half-life the
+    fusion reads, and a user whose last event (an impression) is newer than their last engagement."""
+
+    world: kit.World
+    model: LoadedModel
+    learned: fusion.Learned
+    nb: Neighbours
+    user: UserFeatures
+    feats: MemoryFeatures
+    cfg: ServingConfig
+
+
+def _fused_world(loaded: tuple[kit.World, LoadedModel]) -> FusedWorld:
     from hybridrec.neighbours import cooccurrence
     from serving.features.base import Trending
 
@@ -692,6 +702,18 @@ def test_a_version_s_learned_fusion_orders_for_you_and_popular_at_the_request_s_
     cfg = RELAXED.model_copy(
         update={"exploration_rate": 0.0, "diversity": 0.0, "fusion_diversity": 0.0, "i2i_weight": 1.0}
     )
+    return FusedWorld(w, fused, learned, nb, user, feats, cfg)
+
+
+def test_a_version_s_learned_fusion_orders_for_you_and_popular_at_the_request_s_time(
+    loaded: tuple[kit.World, LoadedModel],
+) -> None:
+    """With a fusion in the version, the trending refresh reads the recent popularity at every half-life the fusion
+    reads, FOR_YOU's slots follow :func:`hybridrec.fusion.rank_one` for the user at the request's time, and
+    "Popular right now" starts with its order for an empty history; ``fusion`` false keeps the linear prior."""
+    fw = _fused_world(loaded)
+    w, fused, learned, nb, user, feats, cfg = fw.world, fw.model, fw.learned, fw.nb, fw.user, fw.feats, fw.cfg
+    month = fusion.HALF_LIVES_MS[1]
     engine, _, _ = _engine(w, fused, feats, cfg=cfg)
     assert asyncio.run(engine.refresh_trending())
     trend = engine.trend
@@ -733,3 +755,46 @@ def test_a_version_s_learned_fusion_orders_for_you_and_popular_at_the_request_s_
     assert asyncio.run(linear.refresh_trending()) and linear.trend.cold_order is None
     other = next(r for r in asyncio.run(linear.homepage(_q(items_per_row=10))).rows if r.kind is RowKind.FOR_YOU)
     assert [s.item_id for s in other.items] != [s.item_id for s in row.items]
+
+
+def _for_you(engine: Engine, **kw: object) -> list[str]:
+    page = asyncio.run(engine.homepage(_q(items_per_row=10, **kw)))
+    return [s.item_id for s in next(r for r in page.rows if r.kind is RowKind.FOR_YOU).items]
+
+
+def test_the_fused_row_s_weight_moves_by_each_served_row_s_entropy_gap_to_the_user_s_popular_row(
+    loaded: tuple[kit.World, LoadedModel],
+) -> None:
+    """The entropy guardrail (``serving.logic.guardrail``): the fused FOR_YOU starts at the version's weight; after
+    each served row the weight moves by ``fusion_guardrail_step`` per bit the row's genre entropy missed the user's
+    "Popular right now" (what GetRow(POPULAR) shows them), and the next request re-ranks at the moved weight. A
+    weight the config or the request's A/B variant fixes never moves; a new version starts again at its own."""
+    fw = _fused_world(loaded)
+    step, start = 0.3, 0.5
+    cfg = fw.cfg.model_copy(update={"fusion_diversity": "version", "fusion_guardrail_step": step})
+    model = replace(fw.model, fusion=replace(fw.learned, diversity=start))
+    engine, _, _ = _engine(fw.world, model, fw.feats, cfg=cfg)
+    assert asyncio.run(engine.refresh_trending())
+    weight = lambda e: e.metrics.registry.get_sample_value("hybridrec_serving_for_you_diversity_weight")  # noqa: E731
+    by_id = dict(zip(model.item_ids, model.item_genres, strict=True))
+    popular = asyncio.run(engine.homepage(_q(only=RowKind.POPULAR, n_rows=1, items_per_row=10))).rows[0]
+    assert popular.kind is RowKind.POPULAR and weight(engine) == start  # no FOR_YOU row: nothing moved
+    first = _for_you(engine)
+    gap = genre_entropy([s.item_id for s in popular.items], by_id, 10) - genre_entropy(first, by_id, 10)
+    moved = start + step * gap
+    assert abs(gap) > 0.01 and 0.0 < moved < 1.0 and weight(engine) == pytest.approx(moved, abs=1e-6)
+    fixed, _, _ = _engine(fw.world, model, fw.feats, cfg=cfg.model_copy(update={"fusion_diversity": moved}))
+    assert asyncio.run(fixed.refresh_trending())
+    assert _for_you(engine) == _for_you(fixed) != first and weight(fixed) == 0.0  # a fixed weight has no guardrail
+    # an A/B arm that sets its own diversity is served at it and does not move the version's weight
+    armed = cfg.model_copy(update={"variants": (Variant(name="wide", diversity=0.9),)})
+    arm, _, _ = _engine(fw.world, model, fw.feats, cfg=armed)
+    assert asyncio.run(arm.refresh_trending())
+    assert _for_you(arm) == _for_you(arm) and weight(arm) == 0.0
+    # a new version starts again at its own weight: its first row is a fresh server's
+    nxt = replace(model, version=model.version + "-next", fusion=replace(fw.learned, diversity=0.1))
+    engine.models.current = nxt
+    assert asyncio.run(engine.refresh_trending())
+    fresh, _, _ = _engine(fw.world, nxt, fw.feats, cfg=cfg)
+    assert asyncio.run(fresh.refresh_trending())
+    assert _for_you(engine) == _for_you(fresh)

@@ -13,6 +13,7 @@ from serving.config import Variant
 from serving.domain import RowKind
 from serving.logic import ab, exploration, filters
 from serving.logic.candidates import Cands, blend_query, genre_cands, list_cands, top_genres
+from serving.logic.guardrail import EntropyGuardrail, entropy_of
 from serving.logic.rows import RowPlan, plan_rows
 from serving.trending import Trend, popular_order
 
@@ -633,3 +634,19 @@ def test_the_prior_s_fusion_is_blend_many_term_by_term() -> None:
         for k, (p, w) in enumerate(zip(parts, weights, strict=True)):
             assert np.array_equal(fused.shares[k], sequence.blend_many((p,), (w,), engaged))
         assert np.array_equal(fused.score, sequence.blend_many(parts, weights, engaged))
+
+
+def test_the_entropy_guardrail_moves_its_weight_by_the_gap_and_stays_in_bounds() -> None:
+    """A row narrower than the user's popular row raises the weight by ``step`` per bit, a wider one lowers it,
+    never past [low, high]; the weight settles where the rows' gaps average zero."""
+    g = EntropyGuardrail("v1", 0.4, 0.1)
+    assert g.update(3.0, 2.5) == pytest.approx(0.45) and g.update(3.0, 3.5) == pytest.approx(0.4)
+    assert g.update(10.0, 0.0) == 1.0 and g.update(0.0, 20.0) == 0.0
+    # a row whose entropy grows with the weight (2.6 + weight bits) against a popular row of 3.0 bits: it settles at 0.4
+    g = EntropyGuardrail("v1", 0.0, 0.2)
+    for _ in range(200):
+        g.update(3.0, 2.6 + g.weight)
+    assert g.weight == pytest.approx(0.4, abs=1e-6)
+    genres = np.array([[1, 0], [0, 1], [1, 0]], np.float32)
+    assert entropy_of(np.array([0, 1]), genres) == pytest.approx(1.0)
+    assert entropy_of(np.array([0, 2, -1]), genres) == pytest.approx(0.0)  # an unknown item adds no genre
