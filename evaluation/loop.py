@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -181,6 +182,31 @@ class Loop:
             f"in {self.result['batch_s']} s"
         )
         return batch
+
+    def guardrail(self) -> dict[str, float]:
+        """The ranker's FOR_YOU entropy guardrail as its Prometheus endpoint shows it: the weight now, and the
+        fused rows so far with their mean genre-entropy gap to the user's popular row ({} when it does not say)."""
+        port = self.env_ns.get("HYBRIDREC_SERVING__METRICS_PORT")
+        if not port:
+            return {}
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+                text = resp.read().decode()
+        except OSError:
+            return {}
+        got = {
+            line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("hybridrec_serving_for_you_") and " " in line
+        }
+        rows = got.get("hybridrec_serving_for_you_entropy_gap_bits_count", 0.0)
+        gap = got.get("hybridrec_serving_for_you_entropy_gap_bits_sum", 0.0)
+        weight = got.get("hybridrec_serving_for_you_diversity_weight")
+        return {
+            **({"weight": round(weight, 4)} if weight is not None else {}),
+            "rows": int(rows),
+            "mean_gap_bits": round(gap / rows, 4) if rows else 0.0,
+        }
 
     def start_ranker(self) -> RankerClient:
         """The ranker, waited for until it serves the promoted model (or its fallbacks, without one)."""

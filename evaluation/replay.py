@@ -71,6 +71,7 @@ class Replay:
         self.checks: list[PauseCheck] = []
         self.timed_out_targets = 0
         self.seconds: dict[str, float] = {}
+        self.guardrail: dict[str, dict[str, float]] = {}  # the ranker's entropy guardrail after each phase
         returning = sum(t.returning for t in self.targets)
         loop.say(
             f"  {len(self.targets):,} targets ({returning:,} of returning users, {len(self.targets) - returning:,}"
@@ -92,6 +93,7 @@ class Replay:
         )
         self.calls["batch-only"] = list(calls)
         self.seconds["batch_only"] = round(time.perf_counter() - t0, 1)
+        self.guardrail["after batch-only"] = self.loop.guardrail()
 
     def stream_live(self, on_pause: Callable[[nextitem.Pause, int], None] | None = None) -> None:
         """Stream the live period forwards, pausing where targets are due; then the rest of it."""
@@ -122,6 +124,7 @@ class Replay:
         if self.cut.live.num_rows:
             loop.clock.tick(int(self.cut.live.column("event_time_ms")[-1].as_py()) + 60_000)
         self.seconds["live"] = round(time.perf_counter() - t0, 1)
+        self.guardrail["after live"] = self.loop.guardrail()
 
     def _await(self, pause: nextitem.Pause) -> PauseCheck:
         """Wait until each user of the pause holds exactly their events before it (read through Feast)."""
@@ -226,6 +229,7 @@ class Replay:
                 "wait_ms": metrics.percentiles(waits),
             },
             "seconds": self.seconds,
+            "guardrail": self.guardrail,
         }
 
 

@@ -143,8 +143,9 @@ class ServingConfig(_Section):
         le=1.0,
         description="FOR_YOU with a learned fusion and fusion_diversity 'version': after each served row, the genre "
         "re-rank weight moves by this much per bit that the row's genre entropy fell short of (or exceeded) the "
-        "user's popular row's, starting from the version's weight, so the guardrail holds on average on the traffic "
-        "served (serving/logic/guardrail.py; docs/benchmarks.md, session 15); 0 = the version's weight fixed",
+        "moving average of the popular rows served to users with a history, starting from the version's weight, so "
+        "the guardrail holds on average on the traffic served (serving/logic/guardrail.py; docs/benchmarks.md, "
+        "session 15); 0 = the version's weight fixed",
     )
     exploration_rate: float = Field(0.07, ge=0.0, le=0.5, description="share of slots given to exploration")
     exploration_first_slot: int = Field(

@@ -217,21 +217,21 @@ class Engine:
     def _keep_guardrail(
         self, guard: EntropyGuardrail, model: LoadedModel, cands: list[Cands], rows: list[Row], seen: np.ndarray
     ) -> None:
-        """Move the guardrail's weight by the served fused FOR_YOU row's genre entropy against the user's own
-        "Popular right now" row of the same length (what GetRow(POPULAR) shows them, before exploration)."""
+        """Feed the guardrail the page's served rows: a popular row shown to a user with a history (whose FOR_YOU
+        would be fused) moves its average, a fused FOR_YOU row moves the weight."""
         fused = any(c.plan.kind is RowKind.FOR_YOU and c.confidence is not None for c in cands)
-        row = next((r for r in rows if r.kind is RowKind.FOR_YOU), None)
-        if not fused or row is None or not row.items:
-            return
-        popular = Cands(RowPlan(RowKind.POPULAR, "popular", "", ""), [], [])
-        list_cands(popular, model, self.trend, len(row.items), seen)
-        if popular.pos is None or not len(popular.pos):
-            return
-        mine = np.fromiter((model.item_pos.get(s.item_id, -1) for s in row.items), np.int64, len(row.items))
-        row_bits = entropy_of(mine, model.item_genres)
-        popular_bits = entropy_of(popular.pos[: len(row.items)], model.item_genres)
-        self.metrics.for_you_entropy_gap.observe(row_bits - popular_bits)
-        self.metrics.for_you_diversity_weight.set(guard.update(popular_bits, row_bits))
+        counted = {RowKind.POPULAR: len(seen) > 0, RowKind.FOR_YOU: fused}
+        for row in rows:
+            if not row.items or not counted.get(row.kind, False):
+                continue
+            at = np.fromiter((model.item_pos.get(s.item_id, -1) for s in row.items), np.int64, len(row.items))
+            bits = entropy_of(at, model.item_genres)
+            if row.kind is RowKind.POPULAR:
+                guard.saw_popular(bits)
+                self.metrics.popular_entropy.set(guard.popular_bits or 0.0)
+            elif guard.popular_bits is not None:
+                self.metrics.for_you_entropy_gap.observe(bits - guard.popular_bits)
+                self.metrics.for_you_diversity_weight.set(guard.saw_fused(bits))
 
     def _fallback(self, model: LoadedModel | None, n_rows: int, only: RowKind | None, seen: np.ndarray) -> list[Cands]:
         return fallback_cands(model, self.trend, self.catalog.title, n_rows, only, self.cfg.candidates_per_row, seen)

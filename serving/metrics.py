@@ -75,10 +75,15 @@ class Metrics:
             "The fused FOR_YOU's genre re-rank weight, as the entropy guardrail has moved it",
             registry=r,
         )
+        self.popular_entropy = Gauge(
+            "hybridrec_serving_popular_entropy_bits",
+            "Moving average of the genre entropy of the popular rows served to users with a history",
+            registry=r,
+        )
         self.for_you_entropy_gap = Histogram(
             "hybridrec_serving_for_you_entropy_gap_bits",
-            "Genre entropy of each served fused FOR_YOU row minus the user's popular row's (the guardrail: >= 0 on "
-            "average)",
+            "Genre entropy of each served fused FOR_YOU row minus the popular rows' moving average (the guardrail: "
+            ">= 0 on average)",
             buckets=(-2.0, -1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 2.0),
             registry=r,
         )

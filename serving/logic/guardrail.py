@@ -1,13 +1,15 @@
-"""FOR_YOU's genre-entropy guardrail, kept on the traffic served (ADR-001: a personal row no narrower than the
+"""FOR_YOU's genre-entropy guardrail, kept on the traffic served (ADR-001: the personal row no narrower than the
 popular one, on average).
 
-The batch chooses the genre re-rank's weight on held-out cases of its window, against its estimate of the popular
-row's entropy. That estimate drifts with the period served: in session 14's replays it was off by −0.10 … +0.07
-bits, its sign depending on the dataset, so one cut fell short of the guardrail and another paid relevance for
-variety nobody asked for. Serving knows both rows at each request, so it keeps the guardrail itself: after each
-fused FOR_YOU row, the weight moves by ``step`` times the gap between the user's "Popular right now" entropy and
-the row's own (a dual ascent on the average constraint: every request trades relevance for genres at one price,
-the least at which the average holds). The version's weight is where it starts.
+The batch chooses the genre re-rank's weight on held-out cases of its window, against its own estimate of the
+popular row: the cold fused order. The row users get as "Popular right now" is that order re-scored by the ranker
+for each of them, over another period, so the estimate missed by −0.10 … +0.07 bits in session 14's replays, its
+sign depending on the dataset: one cut fell short of the guardrail, another paid relevance for variety nobody
+asked for. Serving sees both rows as it serves them, so it keeps the guardrail itself: it follows the genre entropy
+of the popular rows it serves to users with a history (a moving average), and after each fused FOR_YOU row moves
+the weight by ``step`` times the gap between that average and the row's entropy (a dual ascent on the average
+constraint: every request trades relevance for genres at one price, the least at which the average holds). The
+version's weight is where it starts.
 """
 
 from __future__ import annotations
@@ -21,18 +23,29 @@ from hybridrec import diversity
 
 @dataclass
 class EntropyGuardrail:
-    """The fused FOR_YOU's current re-rank weight for one model version, moved by each served row's entropy gap."""
+    """The fused FOR_YOU's current re-rank weight for one model version, moved by each served row's entropy against
+    the served popular rows' moving average (``popular_bits``: None until the first one)."""
 
     version: str
     weight: float
     step: float
+    smoothing: float = 0.01  # each popular row's share of the moving average (about the last 100 rows)
     low: float = 0.0
     high: float = 1.0
+    popular_bits: float | None = None
 
-    def update(self, popular_bits: float, row_bits: float) -> float:
-        """After one served row: the weight rises when the row was narrower than the user's popular row, falls
-        when it was wider (by ``step`` per bit), within [``low``, ``high``]."""
-        self.weight = min(self.high, max(self.low, self.weight + self.step * (popular_bits - row_bits)))
+    def saw_popular(self, bits: float) -> None:
+        """A popular row was served with ``bits`` of genre entropy."""
+        p = self.popular_bits
+        self.popular_bits = bits if p is None else p + self.smoothing * (bits - p)
+
+    def saw_fused(self, bits: float) -> float:
+        """A fused FOR_YOU row was served with ``bits``: the weight rises when it was narrower than the popular
+        rows, falls when it was wider (``step`` per bit), within [``low``, ``high``]; unchanged before any
+        popular row."""
+        if self.popular_bits is not None:
+            moved = self.weight + self.step * (self.popular_bits - bits)
+            self.weight = min(self.high, max(self.low, moved))
         return self.weight
 
 

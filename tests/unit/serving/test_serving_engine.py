@@ -757,44 +757,58 @@ def test_a_version_s_learned_fusion_orders_for_you_and_popular_at_the_request_s_
     assert [s.item_id for s in other.items] != [s.item_id for s in row.items]
 
 
-def _for_you(engine: Engine, **kw: object) -> list[str]:
-    page = asyncio.run(engine.homepage(_q(items_per_row=10, **kw)))
-    return [s.item_id for s in next(r for r in page.rows if r.kind is RowKind.FOR_YOU).items]
+def _for_you(engine: Engine) -> list[str]:
+    """GetRow(FOR_YOU) of u1: a page without a popular row."""
+    page = asyncio.run(engine.homepage(_q(only=RowKind.FOR_YOU, n_rows=1, items_per_row=10)))
+    assert [r.kind for r in page.rows] == [RowKind.FOR_YOU]
+    return [s.item_id for s in page.rows[0].items]
 
 
-def test_the_fused_row_s_weight_moves_by_each_served_row_s_entropy_gap_to_the_user_s_popular_row(
+def test_the_fused_row_s_weight_moves_by_each_served_row_s_entropy_gap_to_the_served_popular_rows(
     loaded: tuple[kit.World, LoadedModel],
 ) -> None:
-    """The entropy guardrail (``serving.logic.guardrail``): the fused FOR_YOU starts at the version's weight; after
-    each served row the weight moves by ``fusion_guardrail_step`` per bit the row's genre entropy missed the user's
-    "Popular right now" (what GetRow(POPULAR) shows them), and the next request re-ranks at the moved weight. A
-    weight the config or the request's A/B variant fixes never moves; a new version starts again at its own."""
+    """The entropy guardrail (``serving.logic.guardrail``): the fused FOR_YOU starts at the version's weight and
+    keeps it until a popular row is served to a user with a history; after that each served fused row moves the
+    weight by ``fusion_guardrail_step`` per bit its genre entropy missed the popular rows' moving average, and the
+    next request re-ranks at the moved weight. A cold user's popular row does not count; a weight the config or the
+    request's A/B variant fixes never moves; a new version starts again at its own."""
     fw = _fused_world(loaded)
     step, start = 0.3, 0.5
     cfg = fw.cfg.model_copy(update={"fusion_diversity": "version", "fusion_guardrail_step": step})
     model = replace(fw.model, fusion=replace(fw.learned, diversity=start))
     engine, _, _ = _engine(fw.world, model, fw.feats, cfg=cfg)
     assert asyncio.run(engine.refresh_trending())
-    weight = lambda e: e.metrics.registry.get_sample_value("hybridrec_serving_for_you_diversity_weight")  # noqa: E731
+    sample = engine.metrics.registry.get_sample_value
+    weight = lambda e: e._guard.weight if e._guard is not None else None  # noqa: E731
     by_id = dict(zip(model.item_ids, model.item_genres, strict=True))
-    popular = asyncio.run(engine.homepage(_q(only=RowKind.POPULAR, n_rows=1, items_per_row=10))).rows[0]
-    assert popular.kind is RowKind.POPULAR and weight(engine) == start  # no FOR_YOU row: nothing moved
     first = _for_you(engine)
-    gap = genre_entropy([s.item_id for s in popular.items], by_id, 10) - genre_entropy(first, by_id, 10)
-    moved = start + step * gap
-    assert abs(gap) > 0.01 and 0.0 < moved < 1.0 and weight(engine) == pytest.approx(moved, abs=1e-6)
+    assert _for_you(engine) == first and weight(engine) == start  # no popular row served yet: nothing to compare
+    cold = asyncio.run(engine.homepage(_q(user="nobody", only=RowKind.POPULAR, n_rows=1, items_per_row=10))).rows[0]
+    assert cold.kind is RowKind.POPULAR and cold.items
+    assert _for_you(engine) == first and weight(engine) == start  # a cold user's popular row does not count
+    popular = asyncio.run(engine.homepage(_q(only=RowKind.POPULAR, n_rows=1, items_per_row=10))).rows[0]
+    popular_bits = genre_entropy([s.item_id for s in popular.items], by_id, 10)
+    assert sample("hybridrec_serving_popular_entropy_bits") == pytest.approx(popular_bits, abs=1e-6)
+    assert _for_you(engine) == first
+    moved = start + step * (popular_bits - genre_entropy(first, by_id, 10))
+    assert abs(moved - start) > 0.01 and 0.0 < moved < 1.0 and weight(engine) == pytest.approx(moved, abs=1e-6)
+    # … and Prometheus shows it (read before another engine of this test sets the process's metrics: imported after
+    # feast, prometheus_client keeps one value per metric name and process)
+    assert sample("hybridrec_serving_for_you_diversity_weight") == pytest.approx(moved, abs=1e-6)
+    assert sample("hybridrec_serving_for_you_entropy_gap_bits_count") == 1
     fixed, _, _ = _engine(fw.world, model, fw.feats, cfg=cfg.model_copy(update={"fusion_diversity": moved}))
     assert asyncio.run(fixed.refresh_trending())
-    assert _for_you(engine) == _for_you(fixed) != first and weight(fixed) == 0.0  # a fixed weight has no guardrail
+    assert _for_you(engine) == _for_you(fixed) != first and weight(fixed) is None  # a fixed weight has no guardrail
     # an A/B arm that sets its own diversity is served at it and does not move the version's weight
     armed = cfg.model_copy(update={"variants": (Variant(name="wide", diversity=0.9),)})
     arm, _, _ = _engine(fw.world, model, fw.feats, cfg=armed)
     assert asyncio.run(arm.refresh_trending())
-    assert _for_you(arm) == _for_you(arm) and weight(arm) == 0.0
+    asyncio.run(arm.homepage(_q(only=RowKind.POPULAR, n_rows=1, items_per_row=10)))
+    assert _for_you(arm) == _for_you(arm) and weight(arm) is None
     # a new version starts again at its own weight: its first row is a fresh server's
     nxt = replace(model, version=model.version + "-next", fusion=replace(fw.learned, diversity=0.1))
     engine.models.current = nxt
     assert asyncio.run(engine.refresh_trending())
     fresh, _, _ = _engine(fw.world, nxt, fw.feats, cfg=cfg)
     assert asyncio.run(fresh.refresh_trending())
-    assert _for_you(engine) == _for_you(fresh)
+    assert _for_you(engine) == _for_you(fresh) and weight(engine) == pytest.approx(0.1)

@@ -636,17 +636,24 @@ def test_the_prior_s_fusion_is_blend_many_term_by_term() -> None:
         assert np.array_equal(fused.score, sequence.blend_many(parts, weights, engaged))
 
 
-def test_the_entropy_guardrail_moves_its_weight_by_the_gap_and_stays_in_bounds() -> None:
-    """A row narrower than the user's popular row raises the weight by ``step`` per bit, a wider one lowers it,
-    never past [low, high]; the weight settles where the rows' gaps average zero."""
-    g = EntropyGuardrail("v1", 0.4, 0.1)
-    assert g.update(3.0, 2.5) == pytest.approx(0.45) and g.update(3.0, 3.5) == pytest.approx(0.4)
-    assert g.update(10.0, 0.0) == 1.0 and g.update(0.0, 20.0) == 0.0
-    # a row whose entropy grows with the weight (2.6 + weight bits) against a popular row of 3.0 bits: it settles at 0.4
-    g = EntropyGuardrail("v1", 0.0, 0.2)
-    for _ in range(200):
-        g.update(3.0, 2.6 + g.weight)
-    assert g.weight == pytest.approx(0.4, abs=1e-6)
+def test_the_entropy_guardrail_moves_its_weight_by_the_gap_to_the_popular_rows_and_stays_in_bounds() -> None:
+    """A fused row narrower than the served popular rows' moving average raises the weight by ``step`` per bit, a
+    wider one lowers it, never past [low, high], and nothing moves before a popular row was seen; the weight
+    settles where the fused rows' entropy averages the popular rows'."""
+    g = EntropyGuardrail("v1", 0.4, 0.1, smoothing=0.5)
+    assert g.saw_fused(1.0) == 0.4 and g.popular_bits is None
+    g.saw_popular(3.0)
+    g.saw_popular(2.0)
+    assert g.popular_bits == pytest.approx(2.5)
+    assert g.saw_fused(2.0) == pytest.approx(0.45) and g.saw_fused(3.0) == pytest.approx(0.4)
+    assert g.saw_fused(-20.0) == 1.0 and g.saw_fused(40.0) == 0.0
+    # fused rows whose entropy grows with the weight (2.6 + weight bits), popular rows of 2.8 or 3.2 bits: it settles
+    # at 0.4, where the fused rows match the popular rows' mean
+    g = EntropyGuardrail("v1", 0.0, 0.2, smoothing=0.01)
+    for k in range(4000):
+        g.saw_popular(2.8 if k % 2 else 3.2)
+        g.saw_fused(2.6 + g.weight)
+    assert g.weight == pytest.approx(0.4, abs=0.02)
     genres = np.array([[1, 0], [0, 1], [1, 0]], np.float32)
     assert entropy_of(np.array([0, 1]), genres) == pytest.approx(1.0)
     assert entropy_of(np.array([0, 2, -1]), genres) == pytest.approx(0.0)  # an unknown item adds no genre
