@@ -184,29 +184,16 @@ class Loop:
         return batch
 
     def guardrail(self) -> dict[str, float]:
-        """The ranker's FOR_YOU entropy guardrail as its Prometheus endpoint shows it: the weight now, and the
-        fused rows so far with their mean genre-entropy gap to the user's popular row ({} when it does not say)."""
+        """The ranker's FOR_YOU entropy guardrail as its Prometheus endpoint shows it (:func:`guardrail_of`; {} when
+        the endpoint does not answer)."""
         port = self.env_ns.get("HYBRIDREC_SERVING__METRICS_PORT")
         if not port:
             return {}
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-                text = resp.read().decode()
+                return guardrail_of(resp.read().decode())
         except OSError:
             return {}
-        got = {
-            line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith("hybridrec_serving_for_you_") and " " in line
-        }
-        rows = got.get("hybridrec_serving_for_you_entropy_gap_bits_count", 0.0)
-        gap = got.get("hybridrec_serving_for_you_entropy_gap_bits_sum", 0.0)
-        weight = got.get("hybridrec_serving_for_you_diversity_weight")
-        return {
-            **({"weight": round(weight, 4)} if weight is not None else {}),
-            "rows": int(rows),
-            "mean_gap_bits": round(gap / rows, 4) if rows else 0.0,
-        }
 
     def start_ranker(self) -> RankerClient:
         """The ranker, waited for until it serves the promoted model (or its fallbacks, without one)."""
@@ -247,3 +234,24 @@ class Loop:
         """The batch run's own progress lines (Spark's chatter stays in the log file)."""
         if "hybridrec" in line or "Error" in line or "PROMOTED" in line or line.startswith(("version", "stages", "  ")):
             self.say(f"  batch | {line[:160]}")
+
+
+def guardrail_of(metrics_text: str) -> dict[str, float]:
+    """The FOR_YOU entropy guardrail in a ranker's Prometheus text: the weight now, the popular rows' moving average,
+    and the fused rows so far with their mean gap to it (bits)."""
+    got = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in metrics_text.splitlines()
+        if line.startswith(("hybridrec_serving_for_you_", "hybridrec_serving_popular_entropy")) and " " in line
+    }
+    rows = got.get("hybridrec_serving_for_you_entropy_gap_bits_count", 0.0)
+    gap = got.get("hybridrec_serving_for_you_entropy_gap_bits_sum", 0.0)
+    out = {
+        key: round(got[name], 4)
+        for key, name in (
+            ("weight", "hybridrec_serving_for_you_diversity_weight"),
+            ("popular_bits", "hybridrec_serving_popular_entropy_bits"),
+        )
+        if name in got
+    }
+    return {**out, "rows": int(rows), "mean_gap_bits": round(gap / rows, 4) if rows else 0.0}

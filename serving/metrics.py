@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary, start_http_server
 
 _LATENCY = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0)
 
@@ -80,11 +80,10 @@ class Metrics:
             "Moving average of the genre entropy of the popular rows served to users with a history",
             registry=r,
         )
-        self.for_you_entropy_gap = Histogram(
+        self.for_you_entropy_gap = Summary(
             "hybridrec_serving_for_you_entropy_gap_bits",
             "Genre entropy of each served fused FOR_YOU row minus the popular rows' moving average (the guardrail: "
-            ">= 0 on average)",
-            buckets=(-2.0, -1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 2.0),
+            "rate(_sum) / rate(_count) >= 0)",
             registry=r,
         )
         self.variant = Counter("hybridrec_serving_variant_total", "Requests per A/B variant", ["variant"], registry=r)
