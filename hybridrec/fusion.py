@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -387,9 +387,11 @@ class Learned:
     diversity: float | None = None
     temperature: float = 1.0
     diversity_head: int = 0
+    log_count: np.ndarray = field(init=False, repr=False, compare=False)  # log1p of ``history.count``
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_one", merged(self.nets))
+        object.__setattr__(self, "log_count", np.log1p(self.history.count).astype(np.float32))
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """The mean of the scorers' scores (one merged net when they have one hidden layer each)."""
@@ -466,7 +468,7 @@ def rank_one(
         [p[None, :] for p in parts],
         m.spec.weights(),
         newest[None, :],
-        np.log1p(m.history.count).astype(np.float32),
+        m.log_count,  # all-time popularity (:meth:`Learned.__post_init__`: once per version, not per request)
         functools.partial(item_ages, now, m.history.first_ms, last),
         user,
         m.genres,

@@ -348,7 +348,9 @@ def personal_cands(
     if for_you >= 0 and blended is None:
         blended = prior.prior(model, user, hidden, recent, i2i_seeds, i2i_decay, weights)
     if blended is not None:  # the fused prior of every part: its best n join, it scores them all
-        i2i_pos = top_positions(blended.score, n)
+        fused = blended.order
+        # the learned fusion's candidates outrank every other item: no partition of the catalogue needed
+        i2i_pos = fused[:n] if fused is not None and len(fused) >= n else top_positions(blended.score, n)
         i2i_score = blended.score[i2i_pos]
     elif for_you >= 0:
         i2i_pos, i2i_score = item_to_item(model, user, hidden, i2i_seeds, i2i_decay, n)

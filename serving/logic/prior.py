@@ -37,6 +37,7 @@ class Prior:
     score: np.ndarray
     shares: np.ndarray  # (parts, items): each part's weighted, scaled score
     confidence: np.ndarray | None = None  # the learned fusion's softmax over its candidates (0 elsewhere)
+    order: np.ndarray | None = None  # the learned fusion's candidates, best first: the items of the highest score
 
     def lead(self, pos: np.ndarray) -> np.ndarray:
         """The part that contributed most to each of these items' score (int8; ties to the earlier part). Asked
@@ -136,7 +137,7 @@ def learned(
     if len(order):
         score[order] = 2.0 + (len(order) - np.arange(len(order))) / len(order)
         sure[order] = fusion.confidence(logits, f.temperature)
-    return Prior(score, by_part, sure)
+    return Prior(score, by_part, sure, order)
 
 
 def cold_order(model: LoadedModel, trend: Trend) -> np.ndarray | None:
