@@ -230,7 +230,8 @@ class FusionConfig(_Section):
         (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7),
         min_length=1,
         description="the re-rank weights tried on held-out cases: the least whose rows' genre entropy reaches the "
-        "popular rows' (plus diversity_margin) is published (the largest when none does)",
+        "popular rows' (plus diversity_margin) is published (the largest when none does); serving starts from it and "
+        "moves it on the rows it serves (serving.fusion_guardrail_step)",
     )
     diversity_margin: float = Field(
         0.0,
