@@ -60,6 +60,7 @@ def _quality(replay: Mapping[str, Any]) -> str:
             for mode, row in zip(modes, scoring.table(modes, seg, columns), strict=True)
         ]
         parts.append(f"<h3>{seg} ({n:,} targets)</h3>" + _table(["mode", *columns], rows))
+    parts.append(_guardrail(replay.get("guardrail") or {}))
     parts.append(
         svg.grouped_bars(
             {mode: {seg: m[seg]["ndcg@10"] for seg in scoring.SEGMENTS} for mode, m in modes.items()},
@@ -68,6 +69,27 @@ def _quality(replay: Mapping[str, Any]) -> str:
         )
     )
     return "".join(parts)
+
+
+def _guardrail(phases: Mapping[str, Mapping[str, float]]) -> str:
+    """The ranker's genre-entropy guardrail after each phase (docs/serving.md): where the fused row's weight went
+    and how far its rows stayed from the popular rows' entropy; nothing when the ranker kept a fixed weight (no
+    fused row counted)."""
+    if not any(g.get("rows") for g in phases.values()):
+        return ""
+    rows = [
+        [
+            phase,
+            g.get("weight", 0.0),
+            g.get("popular_bits", 0.0),
+            f"{int(g.get('rows', 0)):,}",
+            g.get("mean_gap_bits", 0.0),
+        ]
+        for phase, g in phases.items()
+    ]
+    return "<h3>FOR_YOU's genre-entropy guardrail in the ranker</h3>" + _table(
+        ["phase", "re-rank weight", "popular rows' entropy (bits)", "fused rows", "mean gap (bits)"], rows
+    )
 
 
 def _count(v: Any) -> Any:

@@ -46,6 +46,7 @@ def test_report_is_self_contained_and_shows_every_section() -> None:
             "checks": {"state_mismatches": 0, "timed_out_targets": 0, "freshness_timeout_s": 30.0},
             "served": ["popularity", "batch-only", "hybrid"],
             "modes": _modes(),
+            "guardrail": {"after live": {"weight": 0.23, "popular_bits": 3.02, "rows": 3471, "mean_gap_bits": 0.003}},
         },
         "batch": {
             "version": "v1",
@@ -76,6 +77,8 @@ def test_report_is_self_contained_and_shows_every_section() -> None:
         "beats popularity",
         "FLUSH_INTERVAL_MS",
         "seen@20",
+        "genre-entropy guardrail",
+        "3,471",
     ):
         assert text in html, text
     assert html.count("<svg") == 5  # ingest, freshness, latency, NDCG@10 by mode, genre entropy
@@ -83,6 +86,15 @@ def test_report_is_self_contained_and_shows_every_section() -> None:
 
 def test_report_without_a_replay_says_so() -> None:
     assert "no replay in this run" in report.render({"description": "x"})
+
+
+def test_the_guardrail_table_is_left_out_when_the_ranker_kept_a_fixed_weight() -> None:
+    def page(rows: int) -> str:
+        phases = {"after live": {"weight": 0.3, "popular_bits": 3.1, "rows": rows, "mean_gap_bits": 0.0}}
+        return report.render({"description": "x", "replay": {"modes": _modes(), "guardrail": phases}})
+
+    assert "genre-entropy guardrail" in page(5)
+    assert "genre-entropy guardrail" not in page(0)
 
 
 def test_svg_histogram_marks_the_budget_even_when_every_call_is_faster() -> None:
