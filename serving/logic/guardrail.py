@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hybridrec import diversity
+
 
 @dataclass
 class EntropyGuardrail:
@@ -48,12 +50,5 @@ class EntropyGuardrail:
 
 
 def entropy_of(positions: np.ndarray, genres: np.ndarray) -> float:
-    """Genre entropy (bits) of one row of model positions (−1: an item the model does not know, no genres):
-    :func:`hybridrec.diversity.entropy_bits` of one row, in a few small passes (every page pays it per row)."""
-    pos = np.asarray(positions, np.int64)
-    mass = genres[pos[pos >= 0]].sum(0, dtype=np.float64)
-    total = mass.sum()
-    if total <= 0:
-        return 0.0
-    p = mass[mass > 0] / total
-    return float(-(p * np.log2(p)).sum())
+    """Genre entropy (bits) of one row of model positions (−1: an item the model does not know, no genres)."""
+    return float(diversity.entropy_bits(np.asarray(positions, np.int64)[None, :], genres)[0])
