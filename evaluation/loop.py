@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Any
 
 import pyarrow as pa
+from prometheus_client.parser import text_string_to_metric_families
 
 from evaluation import namespace, services
 from evaluation.client import RankerClient
@@ -240,9 +241,10 @@ def guardrail_of(metrics_text: str) -> dict[str, float]:
     """The FOR_YOU entropy guardrail in a ranker's Prometheus text: the weight now, the popular rows' moving average,
     and the fused rows so far with their mean gap to it (bits)."""
     got = {
-        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
-        for line in metrics_text.splitlines()
-        if line.startswith(("hybridrec_serving_for_you_", "hybridrec_serving_popular_entropy")) and " " in line
+        s.name: s.value
+        for family in text_string_to_metric_families(metrics_text)
+        for s in family.samples
+        if s.name.startswith(("hybridrec_serving_for_you_", "hybridrec_serving_popular_entropy"))
     }
     rows = got.get("hybridrec_serving_for_you_entropy_gap_bits_count", 0.0)
     gap = got.get("hybridrec_serving_for_you_entropy_gap_bits_sum", 0.0)
