@@ -806,7 +806,9 @@ def test_the_fused_row_s_weight_moves_by_each_served_row_s_entropy_gap_to_the_se
     arm, _, _ = _engine(fw.world, model, fw.feats, cfg=armed)
     assert asyncio.run(arm.refresh_trending())
     asyncio.run(arm.homepage(_q(only=RowKind.POPULAR, n_rows=1, items_per_row=10)))
-    assert _for_you(arm) == _for_you(arm) and weight(arm) is None
+    at_arm, _, _ = _engine(fw.world, model, fw.feats, cfg=cfg.model_copy(update={"fusion_diversity": 0.9}))
+    assert asyncio.run(at_arm.refresh_trending())
+    assert _for_you(arm) == _for_you(at_arm) != _for_you(fixed) and weight(arm) is None
     # a new version starts again at its own weight: its first row is a fresh server's
     nxt = replace(model, version=model.version + "-next", fusion=replace(fw.learned, diversity=0.1))
     engine.models.current = nxt
