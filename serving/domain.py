@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import numpy as np
+
 
 class RowKind(StrEnum):
     FOR_YOU = "for_you"
@@ -67,6 +69,8 @@ class Row:
     title: str
     reason: str
     items: list[Slot] = field(default_factory=list)
+    positions: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """The slots' model positions (−1: an item the model does not know), where assembly had them."""
 
 
 @dataclass

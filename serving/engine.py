@@ -21,7 +21,7 @@ from serving.config import ServingConfig, Variant
 from serving.domain import Context, HomepageQuery, Page, Row, RowKind, SimilarQuery, Slot
 from serving.features.base import FeatureReader, UserFeatures
 from serving.logic import ab, prior
-from serving.logic.assembly import Policy, assemble
+from serving.logic.assembly import Policy, assemble, genres_of
 from serving.logic.candidates import Cands, fallback_cands, likely_shown, list_cands, personal_cands
 from serving.logic.filters import seen_set
 from serving.logic.guardrail import EntropyGuardrail, entropy_of
@@ -224,8 +224,8 @@ class Engine:
         for row in rows:
             if not row.items or not counted.get(row.kind, False):
                 continue
-            at = np.fromiter((model.item_pos.get(s.item_id, -1) for s in row.items), np.int64, len(row.items))
-            bits = entropy_of(at, model.item_genres)
+            ids = [s.item_id for s in row.items]
+            bits = entropy_of(genres_of(model, self.catalog.genres, ids, row.positions))
             if row.kind is RowKind.POPULAR:
                 guard.saw_popular(bits)
                 self.metrics.popular_entropy.set(guard.popular_bits or 0.0)

@@ -321,7 +321,8 @@ def assemble(
             )
             plan = r.cand.plan
             slots = slots_of(r, placed, plan.reason)
-            used.add([s.item_id for s in slots], None if r.pos is None else r.pos[placed.index], r.known)
-            rows.append(Row(plan.row_id, plan.kind, plan.title, plan.reason, slots))
+            positions = None if r.pos is None else r.pos[placed.index]
+            used.add([s.item_id for s in slots], positions, r.known)
+            rows.append(Row(plan.row_id, plan.kind, plan.title, plan.reason, slots, positions))
         i = j
     return rows

@@ -49,6 +49,7 @@ class EntropyGuardrail:
         return self.weight
 
 
-def entropy_of(positions: np.ndarray, genres: np.ndarray) -> float:
-    """Genre entropy (bits) of one row of model positions (−1: an item the model does not know, no genres)."""
-    return float(diversity.entropy_bits(np.asarray(positions, np.int64)[None, :], genres)[0])
+def entropy_of(genres: np.ndarray) -> float:
+    """Genre entropy (bits) of one row from its items' genre vectors (items × genres: the genres the re-rank saw,
+    :func:`serving.logic.assembly.genres_of`)."""
+    return float(diversity.entropy_bits(np.arange(len(genres))[None, :], genres)[0])

@@ -816,3 +816,29 @@ def test_the_fused_row_s_weight_moves_by_each_served_row_s_entropy_gap_to_the_se
     fresh, _, _ = _engine(fw.world, nxt, fw.feats, cfg=cfg)
     assert asyncio.run(fresh.refresh_trending())
     assert _for_you(engine) == _for_you(fresh) and weight(engine) == pytest.approx(0.1)
+
+
+def test_the_guardrail_counts_a_served_item_the_model_does_not_know_by_its_catalog_genres(
+    loaded: tuple[kit.World, LoadedModel],
+) -> None:
+    """The guardrail's row entropy reads each served item's genres as the re-rank does
+    (:func:`serving.logic.assembly.genres_of`: the model's matrix, the catalog for an item added since the version),
+    from the positions the row carries or, without them, from its ids."""
+    from serving.domain import Row, Slot
+    from serving.logic.guardrail import EntropyGuardrail
+
+    w, model = loaded
+    known = w.item_ids[:3]
+    other = next(g for g in ("Horror", "Documentary", "Western") if g not in w.item_genres[known[0]])
+    catalog = Catalog({**{i: f"Title {i}" for i in w.item_ids}, "new": "New"}, {**dict(w.item_genres), "new": (other,)})
+    engine = Engine(RELAXED, Holder(model), MemoryFeatures(), MemorySink(), Metrics(), catalog, Trend([], []))
+    ids = ["new", *known]
+    by_id = {i: genres_of(model, catalog.genres, [i])[0] for i in ids}
+    want = genre_entropy(ids, by_id, len(ids))
+    assert by_id["new"].sum() == 1.0 and want != pytest.approx(genre_entropy(known, by_id, len(known)))
+    positions = np.array([-1, *(model.item_pos[i] for i in known)], np.int64)
+    for carried in (positions, None):
+        row = Row("popular", RowKind.POPULAR, "Popular", "popular", [Slot(i, 0.5, "popular") for i in ids], carried)
+        guard = EntropyGuardrail(model.version, 0.5, 0.1)
+        engine._keep_guardrail(guard, model, [], [row], np.array([1], np.uint64))
+        assert guard.popular_bits == pytest.approx(want, abs=1e-6)
