@@ -130,6 +130,24 @@ def test_for_you_holds_no_item_the_user_engaged_with(demo: tuple[dict[str, Any],
     assert modes["hybrid"]["all"]["seen@20"] == 0.0 and modes["batch-only"]["all"]["seen@20"] == 0.0
 
 
+def test_the_ranker_kept_the_entropy_guardrail_on_the_rows_it_served(demo: tuple[dict[str, Any], Path]) -> None:
+    """The replay scraped the running ranker's Prometheus metrics after each phase: the fused FOR_YOU rows served to
+    users with a history moved the genre re-rank's weight from where the version's batch put it, by their entropy
+    against the popular rows served (``serving.logic.guardrail``), and the weight stayed within [0, 1]."""
+    import math
+
+    from hybridrec.contract import GENRES
+
+    result, _ = demo
+    start = result["batch"]["fusion"]["diversity"]["weight"]
+    kept = result["replay"]["guardrail"]
+    before, after = kept["after batch-only"], kept["after live"]
+    assert 0 < before["rows"] < after["rows"], kept
+    for phase in (before, after):
+        assert 0.0 < phase["popular_bits"] <= math.log2(len(GENRES)) and 0.0 <= phase["weight"] <= 1.0, kept
+    assert after["weight"] != start or start in (0.0, 1.0), (start, kept)  # hundreds of rows' gaps: it moved
+
+
 def test_the_burst_is_explained_and_the_report_has_every_section(demo: tuple[dict[str, Any], Path]) -> None:
     result, workdir = demo
     burst = result["burst"]
