@@ -78,6 +78,11 @@ def render_table(replay: dict[str, Any]) -> str:
         for row in rows:
             seen = replay["modes"][row[0]][seg].get("seen@20", float("nan"))
             lines.append(f"  {row[0]:<30}" + "".join(f"{v:>17.4f}" for v in (*row[1:], seen)))
+    intervals = replay.get("intervals") or {}
+    level = round(100 * intervals.get("level", 0.95))
+    for name, r in (intervals.get("ratios") or {}).items():
+        which = f" ({r['baseline']})" if "baseline" in r else ""
+        lines.append(f"NDCG@10 {name}{which}: {r['value']:.3f}× ({level} % interval {r['low']:.3f}–{r['high']:.3f}×)")
     c = replay["checks"]
     lines.append(
         f"checks: {c['pauses']:,} pauses, {c['state_mismatches']} state mismatches, "

@@ -19,6 +19,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from evaluation import uncertainty
 from evaluation.client import Call
 from evaluation.features import read_states
 from evaluation.loop import Loop
@@ -178,8 +181,10 @@ class Replay:
         modes: dict[str, Any] = {}
         degraded: dict[str, dict[str, int]] = {}
         reasons: dict[str, dict[str, float]] = {}  # share of the served slots per reason (what brought them)
+        per_target: dict[str, np.ndarray] = {}  # NDCG@10 of each target, for the intervals
         for mode in SERVED:
             calls = [c if c is not None else Call([], 0.0, error="not asked") for c in self.calls[mode]]
+            per_target[mode] = uncertainty.ndcg_per_target([c.items for c in calls], self.targets)
             modes[mode] = by_segment(
                 [c.items for c in calls],
                 self.targets,
@@ -203,6 +208,7 @@ class Replay:
             ):
                 modes[b.name] = by_segment(b.lists, self.targets, catalog, seen=seen)
                 baselines[b.name] = b.summary()
+                per_target[b.name] = uncertainty.ndcg_per_target(b.lists, self.targets)
             self.seconds["baselines"] = round(time.perf_counter() - t0, 1)
         waits = [c.waited_ms for c in self.checks]
         return {
@@ -216,6 +222,7 @@ class Replay:
                 "deadline_ms": self.opts.deadline_ms,
             },
             "modes": modes,
+            "intervals": uncertainty.comparisons(per_target, self.targets, SERVED, list(baselines)),
             "served": list(SERVED),
             "baselines": baselines,
             "degraded": degraded,

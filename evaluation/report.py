@@ -60,6 +60,7 @@ def _quality(replay: Mapping[str, Any]) -> str:
             for mode, row in zip(modes, scoring.table(modes, seg, columns), strict=True)
         ]
         parts.append(f"<h3>{seg} ({n:,} targets)</h3>" + _table(["mode", *columns], rows))
+    parts.append(_intervals(replay.get("intervals") or {}))
     parts.append(_guardrail(replay.get("guardrail") or {}))
     parts.append(
         svg.grouped_bars(
@@ -69,6 +70,26 @@ def _quality(replay: Mapping[str, Any]) -> str:
         )
     )
     return "".join(parts)
+
+
+def _intervals(got: Mapping[str, Any]) -> str:
+    """The ratios the replay is judged by, each with its interval (:mod:`evaluation.uncertainty`)."""
+    ratios = got.get("ratios") or {}
+    if not ratios:
+        return ""
+    rows = [
+        [
+            name.replace("best baseline", f"best baseline ({r['baseline']})") if "baseline" in r else name,
+            f"{r['value']:.3f}×",
+            f"{r['low']:.3f}× – {r['high']:.3f}×",
+        ]
+        for name, r in ratios.items()
+    ]
+    level = round(100 * got.get("level", 0.95))
+    return (
+        f"<h3>NDCG@10 ratios, {level} % intervals (paired bootstrap over {got.get('users', 0):,} users, "
+        f"{got.get('draws', 0):,} draws)</h3>" + _table(["ratio", "value", "interval"], rows)
+    )
 
 
 def _guardrail(phases: Mapping[str, Mapping[str, float]]) -> str:

@@ -107,6 +107,10 @@ def test_fresh_events_make_the_served_rows_better(demo: tuple[dict[str, Any], Pa
     modes = demo[0]["replay"]["modes"]
     hybrid, batch_only = modes["hybrid"]["all"]["ndcg@10"], modes["batch-only"]["all"]["ndcg@10"]
     assert hybrid > batch_only > 0, (hybrid, batch_only)
+    # … and the replay says how sure that is: the ratio's interval over the users it had (evaluation.uncertainty)
+    ratio = demo[0]["replay"]["intervals"]["ratios"]["hybrid / batch-only"]
+    assert ratio["value"] == pytest.approx(hybrid / batch_only, rel=1e-3), (ratio, hybrid / batch_only)
+    assert ratio["low"] <= ratio["value"] <= ratio["high"], ratio
 
 
 def test_item_to_item_neighbours_reach_the_served_for_you_rows(demo: tuple[dict[str, Any], Path]) -> None:

@@ -52,8 +52,13 @@ def test_table_lists_every_mode_per_segment_and_the_checks() -> None:
     replay = {
         "modes": {m: {s: dict(seg) for s in ("all", "returning", "new")} for m in ("hybrid", "EASE")},
         "checks": {"pauses": 3, "state_mismatches": 1, "timed_out_targets": 2, "freshness_timeout_s": 30.0},
+        "intervals": {
+            "level": 0.9,
+            "ratios": {"hybrid / best baseline": {"baseline": "EASE", "value": 1.1, "low": 1.0, "high": 1.2}},
+        },
     }
     text = cli.render_table(replay)
+    assert "NDCG@10 hybrid / best baseline (EASE): 1.100× (90 % interval 1.000–1.200×)" in text
     for seg_name in ("all (4 targets)", "returning (4 targets)", "new (4 targets)"):
         assert seg_name in text
     rows = [line.split() for line in text.splitlines() if line.strip().startswith(("hybrid", "EASE"))]

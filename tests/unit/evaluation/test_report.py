@@ -47,6 +47,15 @@ def test_report_is_self_contained_and_shows_every_section() -> None:
             "served": ["popularity", "batch-only", "hybrid"],
             "modes": _modes(),
             "guardrail": {"after live": {"weight": 0.23, "popular_bits": 3.02, "rows": 3471, "mean_gap_bits": 0.003}},
+            "intervals": {
+                "level": 0.95,
+                "draws": 2000,
+                "users": 734,
+                "ratios": {
+                    "hybrid / batch-only": {"value": 2.52, "low": 2.2, "high": 2.9},
+                    "hybrid / best baseline": {"baseline": "EASE", "value": 1.11, "low": 1.02, "high": 1.21},
+                },
+            },
         },
         "batch": {
             "version": "v1",
@@ -79,6 +88,9 @@ def test_report_is_self_contained_and_shows_every_section() -> None:
         "seen@20",
         "genre-entropy guardrail",
         "3,471",
+        "95 % intervals (paired bootstrap over 734 users",
+        "hybrid / best baseline (EASE)",
+        "1.020× – 1.210×",
     ):
         assert text in html, text
     assert html.count("<svg") == 5  # ingest, freshness, latency, NDCG@10 by mode, genre entropy
