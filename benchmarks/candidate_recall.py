@@ -28,11 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import json
 
 import numpy as np
-import torch
 
 from benchmarks import ensemble_quality as eq
 from benchmarks.i2i_quality import EASE, SYMMETRIC
-from benchmarks.sequence_quality import arguments
+from benchmarks.sequence_quality import arguments, run_cells
 from evaluation.baselines import ImplicitALS, Training
 from hybridrec import neighbours, nextitem, sequence
 
@@ -202,12 +201,7 @@ def main() -> int:
     ap.add_argument("--knn", type=int, nargs="+", default=[50, 100])
     ap.add_argument("--refit-days", type=float, default=1.0)
     ap.set_defaults(fraction=[0.95], dataset=["ml-100k"])
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    runs = [run(d, f, args) for d in args.dataset for f in args.fraction]
-    if args.json:
-        args.json.write_text(json.dumps(runs, indent=1, default=str))
-    return 0
+    return run_cells(ap.parse_args(), run)
 
 
 if __name__ == "__main__":

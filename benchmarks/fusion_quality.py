@@ -47,15 +47,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import json
 
 import numpy as np
 import pyarrow as pa
-import torch
 
 from benchmarks import ensemble_quality as eq
 from benchmarks.i2i_quality import EASE, SHIPPED, SYMMETRIC
-from benchmarks.sequence_quality import arguments, headline
+from benchmarks.sequence_quality import arguments, headline, run_cells
 from evaluation.baselines import CoOccurrence, Training
 from evaluation.offline import Validation
 from hybridrec import contract, diversity, fusion, neighbours, nextitem
@@ -507,12 +505,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0, help="exploration draws' seed")
     ap.add_argument("--fusion-seeds", type=int, nargs="+", default=[0], help="one model per seed; scores averaged")
     ap.set_defaults(fraction=[0.8])
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    runs = [run(d, f, args) for d in args.dataset for f in args.fraction]
-    if args.json:
-        args.json.write_text(json.dumps(runs, indent=1, default=str))
-    return 0
+    return run_cells(ap.parse_args(), run)
 
 
 if __name__ == "__main__":

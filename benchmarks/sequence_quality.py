@@ -126,6 +126,15 @@ def run(dataset: str, fraction: float, max_per_user: int, seq_grid: tuple[dict[s
     return out
 
 
+def run_cells(args: argparse.Namespace, run: Callable[[str, float, argparse.Namespace], dict[str, Any]]) -> int:
+    """``run`` every dataset at every fraction (torch on ``--threads``), the results also to ``--json``."""
+    torch.set_num_threads(args.threads)
+    runs = [run(d, f, args) for d in args.dataset for f in args.fraction]
+    if args.json:
+        args.json.write_text(json.dumps(runs, indent=1, default=str))
+    return 0
+
+
 def arguments(description: str) -> argparse.ArgumentParser:
     """The options every offline quality benchmark on the replay's targets takes."""
     ap = argparse.ArgumentParser(description=description)
