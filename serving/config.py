@@ -147,6 +147,15 @@ class ServingConfig(_Section):
         "the guardrail holds on average on the traffic served (serving/logic/guardrail.py; docs/benchmarks.md, "
         "session 15); 0 = the version's weight fixed",
     )
+    fusion_guardrail_margin_bits: float = Field(
+        0.02,
+        ge=0.0,
+        le=1.0,
+        description="how many bits above the served popular rows' moving average the guardrail aims FOR_YOU's genre "
+        "entropy: it holds its own average gap at this margin, so the promise (at least the popular row's entropy) "
+        "survives the small difference between its moving average and a replay's comparison on the same targets "
+        "(−0.002 … +0.04 bits over seven replays, docs/benchmarks.md session 16)",
+    )
     exploration_rate: float = Field(0.07, ge=0.0, le=0.5, description="share of slots given to exploration")
     exploration_first_slot: int = Field(
         4,

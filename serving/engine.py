@@ -210,7 +210,9 @@ class Engine:
             return None
         if self._guard is None or self._guard.version != model.version:
             start = chosen if chosen is not None else cfg.diversity
-            self._guard = EntropyGuardrail(model.version, start, cfg.fusion_guardrail_step)
+            self._guard = EntropyGuardrail(
+                model.version, start, cfg.fusion_guardrail_step, cfg.fusion_guardrail_margin_bits
+            )
             self.metrics.for_you_diversity_weight.set(start)
         return self._guard
 

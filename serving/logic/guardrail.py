@@ -9,7 +9,9 @@ asked for. Serving sees both rows as it serves them, so it keeps the guardrail i
 of the popular rows it serves to users with a history (a moving average), and after each fused FOR_YOU row moves
 the weight by ``step`` times the gap between that average and the row's entropy (a dual ascent on the average
 constraint: every request trades relevance for genres at one price, the least at which the average holds). The
-version's weight is where it starts.
+version's weight is where it starts. It aims a small ``margin`` above the popular rows' average: held exactly at it,
+the promise is a coin flip on any comparison whose rows differ a little from its moving average (a replay's
+targets: −0.002 … +0.04 bits over seven replays).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class EntropyGuardrail:
     version: str
     weight: float
     step: float
+    margin: float = 0.0  # bits above the popular rows' average the fused rows aim at
     smoothing: float = 0.01  # each popular row's share of the moving average (about the last 100 rows)
     low: float = 0.0
     high: float = 1.0
@@ -41,10 +44,10 @@ class EntropyGuardrail:
 
     def saw_fused(self, bits: float) -> float:
         """A fused FOR_YOU row was served with ``bits``: the weight rises when it was narrower than the popular
-        rows, falls when it was wider (``step`` per bit), within [``low``, ``high``]; unchanged before any
-        popular row."""
+        rows' average plus ``margin``, falls when it was wider (``step`` per bit), within [``low``, ``high``];
+        unchanged before any popular row."""
         if self.popular_bits is not None:
-            moved = self.weight + self.step * (self.popular_bits - bits)
+            moved = self.weight + self.step * (self.popular_bits + self.margin - bits)
             self.weight = min(self.high, max(self.low, moved))
         return self.weight
 

@@ -654,6 +654,12 @@ def test_the_entropy_guardrail_moves_its_weight_by_the_gap_to_the_popular_rows_a
         g.saw_popular(2.8 if k % 2 else 3.2)
         g.saw_fused(2.6 + g.weight)
     assert g.weight == pytest.approx(0.4, abs=0.02)
+    # with a margin it settles where the fused rows average the popular rows' mean plus the margin
+    g = EntropyGuardrail("v1", 0.0, 0.2, margin=0.1, smoothing=0.01)
+    for k in range(4000):
+        g.saw_popular(2.8 if k % 2 else 3.2)
+        g.saw_fused(2.6 + g.weight)
+    assert g.weight == pytest.approx(0.5, abs=0.02)
     genres = np.array([[1, 0], [0, 1], [1, 0]], np.float32)
     assert entropy_of(genres[[0, 1]]) == pytest.approx(1.0)
     assert entropy_of(genres[[0, 2]]) == pytest.approx(0.0) and entropy_of(genres[:0]) == 0.0
