@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evaluation import services
-from evaluation.cli import ReplayDefaults, add_replay_arguments, render_table, replay_options
+from evaluation.cli import PER_TARGET, ReplayDefaults, add_replay_arguments, render_table, replay_options
 from evaluation.client import RankerClient, page_rows, render_homepage
 from evaluation.features import read_states
 from evaluation.loop import Loop, LoopOptions, say
-from evaluation.replay import Replay, ReplayOptions, catalog_of
+from evaluation.replay import Replay, ReplayOptions, catalog_of, write_per_target
 from evaluation.report import write_report
 from hybridrec.config import Settings
 from hybridrec.contract import archive_table
@@ -112,6 +112,7 @@ def run(opts: Options) -> dict[str, Any]:
     result["timeline"] = {"ingest": loop.timeline.ingest, "freshness": loop.timeline.freshness}
     result["freshness_ms"] = percentiles([f for _, f in loop.timeline.freshness])
     (loop.workdir / "result.json").write_text(json.dumps(result, default=str))
+    write_per_target(replay, loop.workdir / PER_TARGET)
     path = write_report(result, loop.workdir / "report.html")
     say(f"\nreport: {path}")
     return result

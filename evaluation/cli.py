@@ -96,7 +96,7 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
 
     from evaluation import services
     from evaluation.loop import Loop
-    from evaluation.replay import Replay, catalog_of, target_records
+    from evaluation.replay import Replay, catalog_of, target_records, write_per_target
     from evaluation.report import write_report
     from hybridrec.metrics import percentiles
 
@@ -132,6 +132,7 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     result["freshness_ms"] = percentiles([f for _, f in loop.timeline.freshness])
     workdir = loop.workdir
     (workdir / "result.json").write_text(json.dumps(result, default=str))
+    write_per_target(replay, workdir / PER_TARGET)
     if args.dump_targets is not None:
         with args.dump_targets.open("w") as f:
             for rec in target_records(replay.targets, replay.calls):
@@ -142,6 +143,36 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     print(f"result: {workdir / 'result.json'}; report: {workdir / 'report.html'}", file=text)
     if args.json:
         print(json.dumps({k: v for k, v in result.items() if k not in ("latencies", "timeline")}, default=str))
+    return 0
+
+
+PER_TARGET = "per_target.json"
+"""Beside a run's ``result.json``: every target's key and each mode's NDCG@10 on it (``hybridrec eval compare``)."""
+
+
+def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
+    """Two runs on the same cut, target by target: each mode's NDCG@10 before and after and their ratio's interval."""
+    from evaluation.uncertainty import compare_runs, load_per_target
+
+    runs = []
+    for run in (args.a, args.b):
+        path = run / PER_TARGET if run.is_dir() else run
+        if not path.exists():
+            say = f"error: {path} not found: a run of `hybridrec eval replay` writes it into its --workdir"
+            print(say, file=sys.stderr)
+            return 2
+        runs.append(load_per_target(path))
+    got = compare_runs(runs[0], runs[1], args.mode or None)
+    if args.json:
+        print(json.dumps(got))
+        return 0
+    t = got["targets"]
+    print(f"{t['shared']:,} targets in both runs ({t['a']:,} in A, {t['b']:,} in B), {got['users']:,} users")
+    level = round(100 * got["level"])
+    print(f"  {'mode':<30}{'A':>10}{'B':>10}{'B / A':>10}  {level} % interval")
+    for mode, m in got["modes"].items():
+        r = m["b / a"]
+        print(f"  {mode:<30}{m['a']:>10.4f}{m['b']:>10.4f}{r['value']:>10.4f}  {r['low']:.4f}–{r['high']:.4f}")
     return 0
 
 
@@ -229,6 +260,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="print the result (without the raw series) as JSON on stdout; progress goes to stderr",
     )
     r.set_defaults(func=cmd_replay)
+    c = sub.add_parser(
+        "compare",
+        help="two replay runs of the same cut, target by target: NDCG@10 before / after with a paired interval",
+        description="Pairs two runs' targets (user, item, time) from their per_target.json and gives each mode's "
+        "NDCG@10 in both, and B / A with its interval from a paired bootstrap over the users (docs/evaluation.md).",
+    )
+    c.add_argument("a", type=Path, help="run A: its --workdir or its per_target.json")
+    c.add_argument("b", type=Path, help="run B: its --workdir or its per_target.json")
+    c.add_argument("--mode", action="append", help="only these modes (repeatable; default: every mode of both)")
+    c.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    c.set_defaults(func=cmd_compare)
 
 
 def _namespace(text: str) -> str:

@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -71,6 +72,7 @@ class Replay:
         self.truth = nextitem.Timeline([self.cut.history, self.cut.live])
         self._index = {t.position: n for n, t in enumerate(self.targets)}
         self.calls: dict[str, list[Call | None]] = {m: [None] * len(self.targets) for m in SERVED}
+        self.per_target: dict[str, np.ndarray] = {}  # mode → NDCG@10 of each target, filled by :meth:`results`
         self.checks: list[PauseCheck] = []
         self.timed_out_targets = 0
         self.seconds: dict[str, float] = {}
@@ -181,7 +183,7 @@ class Replay:
         modes: dict[str, Any] = {}
         degraded: dict[str, dict[str, int]] = {}
         reasons: dict[str, dict[str, float]] = {}  # share of the served slots per reason (what brought them)
-        per_target: dict[str, np.ndarray] = {}  # NDCG@10 of each target, for the intervals
+        per_target = self.per_target  # NDCG@10 of each target, for the intervals (and ``per_target.json``)
         for mode in SERVED:
             calls = [c if c is not None else Call([], 0.0, error="not asked") for c in self.calls[mode]]
             per_target[mode] = uncertainty.ndcg_per_target([c.items for c in calls], self.targets)
@@ -238,6 +240,14 @@ class Replay:
             "seconds": self.seconds,
             "guardrail": self.guardrail,
         }
+
+
+def write_per_target(replay: Replay, path: Path) -> Path:
+    """Every target's key (user, item, time) and each mode's NDCG@10 on it, after :meth:`Replay.results`: what
+    ``hybridrec eval compare`` pairs two runs on (:func:`evaluation.uncertainty.load_per_target`)."""
+    return uncertainty.save_per_target(
+        uncertainty.PerTarget([(t.user_id, t.item_id, t.time_ms) for t in replay.targets], replay.per_target), path
+    )
 
 
 def target_records(targets: Sequence[nextitem.Target], calls: dict[str, list[Call | None]]) -> list[dict[str, Any]]:

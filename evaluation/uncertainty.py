@@ -4,13 +4,18 @@ A replay scores a few thousand targets, up to 50 of them from one user, so a use
 a difference of a few per cent between two modes can be noise. Resampling users (all of a user's targets together)
 and taking every mode from the same draw keeps both facts: the interval of ``mean(a) / mean(b)`` reflects how much
 the ratio moves with the users a replay happened to have, and two modes scored on the same targets are compared
-pairwise (their shared per-user difficulty cancels). Pure: per-target values in, intervals out.
+pairwise (their shared per-user difficulty cancels). Pure: per-target values in, intervals out; a run's per-target
+values are also saved (``per_target.json``) so that two runs, e.g. before and after a change, can be compared target
+by target (``hybridrec eval compare``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -104,4 +109,60 @@ def comparisons(
             best = max(present, key=lambda b: float(per_target[b].mean()))
             ratios["hybrid / best baseline"] = {"baseline": best, **boot.ratio(hybrid, per_target[best]).as_dict(3)}
     out["ratios"] = ratios
+    return out
+
+
+@dataclass(frozen=True)
+class PerTarget:
+    """One replay's targets (user, item, time ms) and each mode's NDCG@10 on each: what two runs are paired on."""
+
+    keys: list[tuple[str, str, int]]
+    ndcg: Mapping[str, np.ndarray]
+
+
+def save_per_target(got: PerTarget, path: Path) -> Path:
+    path.write_text(
+        json.dumps(
+            {
+                "targets": [list(k) for k in got.keys],
+                "ndcg@10": {m: np.round(v, 6).tolist() for m, v in got.ndcg.items()},
+            }
+        )
+    )
+    return path
+
+
+def load_per_target(path: Path) -> PerTarget:
+    raw = json.loads(path.read_text())
+    keys = [(str(u), str(i), int(t)) for u, i, t in raw["targets"]]
+    return PerTarget(keys, {m: np.asarray(v, np.float64) for m, v in raw["ndcg@10"].items()})
+
+
+def compare_runs(
+    a: PerTarget, b: PerTarget, modes: Sequence[str] | None = None, draws: int = DRAWS, seed: int = 0
+) -> dict[str, Any]:
+    """Each mode both runs served: NDCG@10 of run ``a`` and of run ``b`` on the targets they share and ``b / a`` with
+    its interval, from one paired bootstrap over those targets' users (the same targets on both sides: what a
+    change did, without the users a cut happens to have). What it does not hold: each run trains its own batch, so
+    two runs of the same code differ too (about 1 % on one cut, docs/benchmarks.md session 16)."""
+    where_b = {k: n for n, k in enumerate(b.keys)}
+    pairs = [(n, where_b[k]) for n, k in enumerate(a.keys) if k in where_b]
+    ia = np.array([p for p, _ in pairs], np.int64)
+    ib = np.array([q for _, q in pairs], np.int64)
+    boot = Bootstrap([a.keys[n][0] for n in ia.tolist()], draws, seed)
+    shared = [m for m in (modes or list(a.ndcg)) if m in a.ndcg and m in b.ndcg]
+    out: dict[str, Any] = {
+        "targets": {"a": len(a.keys), "b": len(b.keys), "shared": len(pairs)},
+        "users": len({a.keys[n][0] for n in ia.tolist()}),
+        "level": LEVEL,
+        "draws": draws,
+        "modes": {},
+    }
+    for m in shared:
+        va, vb = a.ndcg[m][ia], b.ndcg[m][ib]
+        out["modes"][m] = {
+            "a": round(float(va.mean()), 4) if len(va) else float("nan"),
+            "b": round(float(vb.mean()), 4) if len(vb) else float("nan"),
+            "b / a": boot.ratio(vb, va).as_dict(4),
+        }
     return out
