@@ -156,7 +156,7 @@ def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
 
     runs = []
     for run in (args.a, args.b):
-        path = run / PER_TARGET if run.is_dir() else run
+        path = run if run.suffix == ".json" else run / PER_TARGET
         if not path.exists():
             say = f"error: {path} not found: a run of `hybridrec eval replay` writes it into its --workdir"
             print(say, file=sys.stderr)

@@ -92,3 +92,26 @@ def test_the_demo_takes_the_same_replay_options_with_its_own_defaults(capsys: py
     with pytest.raises(SystemExit):
         parse_options(["--history-fraction", "1.5"])
     assert "must lie in (0, 1)" in capsys.readouterr().err
+
+
+def test_compare_pairs_two_runs_work_dirs_and_says_what_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+
+    from evaluation.uncertainty import PerTarget, save_per_target
+
+    keys = [(f"u{k % 5}", f"i{k}", k) for k in range(40)]
+    base = np.linspace(0.1, 1.0, 40)
+    for name, factor in (("a", 1.0), ("b", 1.25)):
+        (tmp_path / name).mkdir()
+        save_per_target(PerTarget(keys, {"hybrid": factor * base}), tmp_path / name / cli.PER_TARGET)
+    args = _parser().parse_args(["eval", "compare", str(tmp_path / "a"), str(tmp_path / "b")])
+    assert args.func(args, None) == 0
+    out = capsys.readouterr().out
+    assert "40 targets in both runs" in out and "5 users" in out
+    line = next(x.split() for x in out.splitlines() if x.strip().startswith("hybrid"))
+    assert line[3] == "1.2500" and line[4] == "1.2500–1.2500"
+    missing = _parser().parse_args(["eval", "compare", str(tmp_path / "a"), str(tmp_path / "nowhere")])
+    assert missing.func(missing, None) == 2
+    assert "per_target.json not found" in capsys.readouterr().err
