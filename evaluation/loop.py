@@ -120,6 +120,7 @@ class Loop:
         from hybridrec.kafka.producer import EventProducer
         from hybridrec.kafka.topics import ensure_topics
 
+        services.require_running(self.settings)
         namespace.reset(self.settings, self.workdir, self.opts.namespace)
         ensure_topics(self.settings.kafka)
         catalog.publish(self.items, self.settings.kafka, self.settings.paths.lake_dir)

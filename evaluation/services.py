@@ -69,6 +69,23 @@ class Child:
         self._out.close()
 
 
+def require_running(settings: Settings) -> None:
+    """Kafka's brokers and Redis answer, or :class:`ServiceFailed` says which did not and what to run (the run's
+    first contact with them; a broker that was down used to surface as a KafkaException traceback)."""
+    from hybridrec.processes import port_open
+
+    brokers = [s.strip().rsplit(":", 1) for s in settings.kafka.bootstrap_servers.split(",")]
+    wanted = [("Kafka", host, int(port)) for host, port in brokers] + [
+        ("Redis", settings.redis.host, settings.redis.port)
+    ]
+    down = [f"{name} at {host}:{port}" for name, host, port in wanted if not port_open(host, port, 2.0)]
+    if down:
+        raise ServiceFailed(
+            f"{' and '.join(down)} not reachable: start the local services with `make up` (or set "
+            "HYBRIDREC_KAFKA__BOOTSTRAP_SERVERS / HYBRIDREC_REDIS__HOST to yours)"
+        )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -113,6 +113,22 @@ def test_fresh_events_make_the_served_rows_better(demo: tuple[dict[str, Any], Pa
     assert ratio["low"] <= ratio["value"] <= ratio["high"], ratio
 
 
+def test_the_run_s_targets_are_saved_for_a_paired_comparison(demo: tuple[dict[str, Any], Path]) -> None:
+    """per_target.json holds every target's NDCG@10 per mode, the same means as the run's table, so that
+    ``hybridrec eval compare`` can set a later run of the cut beside this one target by target."""
+    from evaluation.cli import PER_TARGET
+    from evaluation.uncertainty import compare_runs, load_per_target
+
+    result, workdir = demo
+    got = load_per_target(workdir / PER_TARGET)
+    modes = result["replay"]["modes"]
+    assert len(got.keys) == result["replay"]["protocol"]["targets"] and set(got.ndcg) == set(modes)
+    for mode, values in got.ndcg.items():
+        assert values.mean() == pytest.approx(modes[mode]["all"]["ndcg@10"], abs=1e-6), mode
+    same = compare_runs(got, got, ["hybrid"])["modes"]["hybrid"]["b / a"]
+    assert same["value"] == same["low"] == same["high"] == 1.0
+
+
 def test_item_to_item_neighbours_reach_the_served_for_you_rows(demo: tuple[dict[str, Any], Path]) -> None:
     """The nightly batch published item-to-item neighbours (co-occurrence and EASE) with the version, and serving
     brought the neighbours of what each user engaged with into FOR_YOU (each such slot says which list led its
