@@ -158,8 +158,8 @@ def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
     for run in (args.a, args.b):
         path = run if run.suffix == ".json" else run / PER_TARGET
         if not path.exists():
-            say = f"error: {path} not found: a run of `hybridrec eval replay` writes it into its --workdir"
-            print(say, file=sys.stderr)
+            msg = f"error: {path} not found: a run of `hybridrec eval replay` writes it into its --workdir"
+            print(msg, file=sys.stderr)
             return 2
         runs.append(load_per_target(path))
     got = compare_runs(runs[0], runs[1], args.mode or None)

@@ -4,9 +4,9 @@ A replay scores a few thousand targets, up to 50 of them from one user, so a use
 a difference of a few per cent between two modes can be noise. Resampling users (all of a user's targets together)
 and taking every mode from the same draw keeps both facts: the interval of ``mean(a) / mean(b)`` reflects how much
 the ratio moves with the users a replay happened to have, and two modes scored on the same targets are compared
-pairwise (their shared per-user difficulty cancels). Pure: per-target values in, intervals out; a run's per-target
-values are also saved (``per_target.json``) so that two runs, e.g. before and after a change, can be compared target
-by target (``hybridrec eval compare``).
+pairwise (their shared per-user difficulty cancels). Pure, but for :func:`save_per_target` / :func:`load_per_target`:
+a run's per-target values are saved (``per_target.json``) so that two runs, e.g. before and after a change, can be
+compared target by target (``hybridrec eval compare``).
 """
 
 from __future__ import annotations
