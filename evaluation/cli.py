@@ -67,6 +67,7 @@ def _positive(text: str) -> int:
 
 def render_table(replay: dict[str, Any]) -> str:
     """The metrics of every mode and baseline, per segment, as text."""
+    from evaluation import uncertainty
     from evaluation.scoring import HEADLINE, SEGMENTS, table
 
     lines = []
@@ -81,8 +82,8 @@ def render_table(replay: dict[str, Any]) -> str:
     intervals = replay.get("intervals") or {}
     level = round(100 * intervals.get("level", 0.95))
     for name, r in (intervals.get("ratios") or {}).items():
-        which = f" ({r['baseline']})" if "baseline" in r else ""
-        lines.append(f"NDCG@10 {name}{which}: {r['value']:.3f}× ({level} % interval {r['low']:.3f}–{r['high']:.3f}×)")
+        label = uncertainty.ratio_label(name, r)
+        lines.append(f"NDCG@10 {label}: {r['value']:.3f}× ({level} % interval {r['low']:.3f}–{r['high']:.3f}×)")
     c = replay["checks"]
     lines.append(
         f"checks: {c['pauses']:,} pauses, {c['state_mismatches']} state mismatches, "

@@ -9,7 +9,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from evaluation import scoring, svg
+from evaluation import scoring, svg, uncertainty
 
 CSS = """body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
@@ -79,7 +79,7 @@ def _intervals(got: Mapping[str, Any]) -> str:
         return ""
     rows = [
         [
-            name.replace("best baseline", f"best baseline ({r['baseline']})") if "baseline" in r else name,
+            uncertainty.ratio_label(name, r),
             f"{r['value']:.3f}×",
             f"{r['low']:.3f}× – {r['high']:.3f}×",
         ]

@@ -56,6 +56,11 @@ class Bootstrap:
         self._weights = np.stack([np.bincount(p, minlength=self._n) for p in picks]).astype(np.float64)
         self._targets = np.bincount(self._of, minlength=self._n).astype(np.float64)
 
+    @property
+    def users(self) -> int:
+        """How many distinct users are resampled."""
+        return self._n
+
     def _per_user(self, values: np.ndarray) -> np.ndarray:
         return np.bincount(self._of, weights=np.asarray(values, np.float64), minlength=self._n)
 
@@ -71,6 +76,11 @@ class Bootstrap:
             value = ta.sum() / tb.sum() if tb.sum() else np.nan
             draws = (self._weights @ ta) / (self._weights @ tb)
         return _interval(float(value), draws, level)
+
+
+def ratio_label(name: str, ratio: Mapping[str, Any]) -> str:
+    """A ratio of :func:`comparisons` as the report and the printed table name it (the best baseline by name)."""
+    return name.replace("best baseline", f"best baseline ({ratio['baseline']})") if "baseline" in ratio else name
 
 
 def _interval(value: float, draws: np.ndarray, level: float) -> Interval:
@@ -96,7 +106,7 @@ def comparisons(
     out: dict[str, object] = {
         "level": LEVEL,
         "draws": draws,
-        "users": len({t.user_id for t in targets}),
+        "users": boot.users,
         "ndcg@10": {mode: boot.mean(v).as_dict() for mode, v in per_target.items()},
     }
     ratios: dict[str, dict[str, object]] = {}
@@ -153,7 +163,7 @@ def compare_runs(
     shared = [m for m in (modes or list(a.ndcg)) if m in a.ndcg and m in b.ndcg]
     out: dict[str, Any] = {
         "targets": {"a": len(a.keys), "b": len(b.keys), "shared": len(pairs)},
-        "users": len({a.keys[n][0] for n in ia.tolist()}),
+        "users": boot.users,
         "level": LEVEL,
         "draws": draws,
         "modes": {},
